@@ -1,0 +1,97 @@
+package testkit
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"testing"
+	"time"
+)
+
+var seedFlag = flag.Uint64("seed", 0, "seed for randomized tests (0 = pick one from the clock and print it)")
+
+// Seed returns the -seed flag, or a fresh clock-derived seed if it is 0.
+// The seed is logged through t so a failure can be replayed.
+func Seed(t testing.TB) uint64 {
+	t.Helper()
+	seed := *seedFlag
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d (replay with -seed %d)", seed, seed)
+	return seed
+}
+
+// Rand returns a deterministic generator seeded with Seed(t).
+func Rand(t testing.TB) *rand.Rand {
+	t.Helper()
+	seed := Seed(t)
+	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+}
+
+// FreePorts returns n distinct TCP ports on 127.0.0.1 that were free when
+// asked. They are held open together while choosing, so they are distinct.
+// Prefer binding ":0" directly; use this only when a port must be named
+// before the listener exists (for example on a command line).
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, 0, n)
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
+	for len(ports) < n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("testkit: no free loopback port: %v", err)
+		}
+		held = append(held, l)
+		port := l.Addr().(*net.TCPAddr).Port
+		// The same number must also be free for UDP (gossip and DNS bind both).
+		if u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			u.Close()
+			ports = append(ports, port)
+		}
+	}
+	return ports
+}
+
+// FreePort returns one port as FreePorts does.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	return FreePorts(t, 1)[0]
+}
+
+// PollInterval is how often WaitFor re-checks its condition.
+const PollInterval = 10 * time.Millisecond
+
+// WaitFor calls cond every PollInterval until it returns nil or timeout
+// passes, then fails the test with the last error cond returned and what.
+// cond returns an error describing what it is still waiting for.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	if err := Poll(timeout, cond); err != nil {
+		t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
+	}
+}
+
+// Poll is WaitFor without a test: it returns nil once cond does, or cond's
+// last error once timeout has passed. Benchmarks and tools use it.
+func Poll(timeout time.Duration, cond func() error) error {
+	deadline := time.Now().Add(timeout)
+	ticker := time.NewTicker(PollInterval)
+	defer ticker.Stop()
+	for {
+		err := cond()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		<-ticker.C
+	}
+}
