@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -95,3 +97,20 @@ func Poll(timeout time.Duration, cond func() error) error {
 		<-ticker.C
 	}
 }
+
+// ChaosEnv is the environment variable that `make chaos` sets to the number
+// of seeds (or rounds) each chaos test should run.
+const ChaosEnv = "ROSTER_CHAOS"
+
+// ChaosRuns returns how many seeds or rounds a randomized chaos test should
+// run: quick (a few, for `make test`) unless ROSTER_CHAOS=N asks for more.
+func ChaosRuns(quick int) int {
+	if n, err := strconv.Atoi(os.Getenv(ChaosEnv)); err == nil && n > 0 {
+		return n
+	}
+	return quick
+}
+
+// Chaos reports whether the test runs under `make chaos`; long soak tests
+// call t.Skip unless it is true.
+func Chaos() bool { return os.Getenv(ChaosEnv) != "" }

@@ -49,3 +49,14 @@ func TestRand_SameSeedSameSequence(t *testing.T) {
 		}
 	}
 }
+
+func TestChaosRuns_DefaultsToQuickAndHonoursEnv(t *testing.T) {
+	t.Setenv(ChaosEnv, "")
+	if got := ChaosRuns(3); got != 3 || Chaos() {
+		t.Fatalf("ChaosRuns(3) = %d, Chaos() = %v without env", got, Chaos())
+	}
+	t.Setenv(ChaosEnv, "200")
+	if got := ChaosRuns(3); got != 200 || !Chaos() {
+		t.Fatalf("ChaosRuns(3) = %d, Chaos() = %v with %s=200", got, Chaos(), ChaosEnv)
+	}
+}
