@@ -1,0 +1,89 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeFile(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfig_FlagsOverrideFilesAndLaterFilesWin(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "a.json", `{"datacenter":"east","node_name":"from-a","retry_join":["10.0.0.1"],"ports":{"http":9500}}`)
+	writeFile(t, dir, "b.json", `{"node_name":"from-b","retry_join":["10.0.0.2"],"server":true,"data_dir":"/tmp/x"}`)
+	writeFile(t, dir, "ignored.txt", `not json`)
+	cfg, err := buildAgentConfig([]string{"-config-dir", dir, "-datacenter", "west"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Datacenter != "west" {
+		t.Errorf("flag did not override file: datacenter %q", cfg.Datacenter)
+	}
+	if cfg.NodeName != "from-b" {
+		t.Errorf("later file did not win: node %q", cfg.NodeName)
+	}
+	if strings.Join(cfg.RetryJoin, ",") != "10.0.0.1,10.0.0.2" {
+		t.Errorf("lists not appended in file order: %v", cfg.RetryJoin)
+	}
+	if cfg.Ports.HTTP != 9500 || cfg.Ports.DNS != 8600 || !cfg.Server {
+		t.Errorf("ports %+v server %v", cfg.Ports, cfg.Server)
+	}
+}
+
+func TestConfig_FlagDefaultsDoNotClobberFiles(t *testing.T) {
+	p := writeFile(t, t.TempDir(), "c.json", `{"ports":{"dns":9600},"log_level":"warn"}`)
+	cfg, err := buildAgentConfig([]string{"-config-file", p}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Ports.DNS != 9600 || cfg.LogLevel != "warn" {
+		t.Fatalf("file values lost: dns port %d, log level %q", cfg.Ports.DNS, cfg.LogLevel)
+	}
+}
+
+func TestConfig_BadFilesNameFileAndKey(t *testing.T) {
+	dir := t.TempDir()
+	cases := map[string]string{
+		"unknown.json":  `{"datacenter":"dc1","colour":"blue"}`,
+		"type.json":     `{"bootstrap_expect":"three"}`,
+		"syntax.json":   "{\n\"server\": true,\n}",
+		"trailing.json": `{} {}`,
+	}
+	wants := map[string]string{
+		"unknown.json":  `unknown key "colour"`,
+		"type.json":     `key "bootstrap_expect"`,
+		"syntax.json":   "line 3",
+		"trailing.json": "after the top-level object",
+	}
+	for name, body := range cases {
+		p := writeFile(t, dir, name, body)
+		_, err := buildAgentConfig([]string{"-config-file", p}, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), wants[name]) {
+			t.Errorf("%s: error %v, want it to name the file and %q", name, err, wants[name])
+		}
+	}
+	if _, err := buildAgentConfig([]string{"-config-file", filepath.Join(dir, "c.hcl")}, io.Discard); err == nil || !strings.Contains(err.Error(), "only JSON") {
+		t.Errorf("HCL file: %v", err)
+	}
+}
+
+func TestConfig_DevAppliesBeforeFiles(t *testing.T) {
+	p := writeFile(t, t.TempDir(), "d.json", `{"client_addr":"127.0.0.2 127.0.0.3"}`)
+	cfg, err := buildAgentConfig([]string{"-dev", "-config-file", p}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Dev || !cfg.Server || strings.Join(cfg.ClientAddrs, " ") != "127.0.0.2 127.0.0.3" {
+		t.Fatalf("dev=%v server=%v client=%v", cfg.Dev, cfg.Server, cfg.ClientAddrs)
+	}
+}

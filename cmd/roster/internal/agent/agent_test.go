@@ -1,0 +1,192 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"roster/internal/testkit"
+)
+
+// testConfig is a dev-style config on free loopback ports.
+func testConfig(t *testing.T) Config {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.ApplyDev()
+	cfg.NodeName = "test-node"
+	p := testkit.FreePorts(t, 5)
+	cfg.Ports = Ports{HTTP: p[0], DNS: p[1], Server: p[2], SerfLAN: p[3], SerfWAN: p[4]}
+	cfg.Version, cfg.Revision = "0.0.0-test", "abc123"
+	return cfg
+}
+
+func startAgent(t *testing.T, cfg Config) *Agent {
+	t.Helper()
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shutdown(t, a) })
+	return a
+}
+
+func shutdown(t *testing.T, a *Agent) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := a.Shutdown(ctx); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+}
+
+func TestAgent_DevServesSelf(t *testing.T) {
+	a := startAgent(t, testConfig(t))
+	resp, err := http.Get("http://" + a.HTTPAddrs()[0] + "/v1/agent/self")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var self map[string]map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&self); err != nil {
+		t.Fatal(err)
+	}
+	if self["Config"]["NodeName"] != "test-node" || self["Config"]["Datacenter"] != "dc1" || self["Config"]["Server"] != true {
+		t.Fatalf("Config = %v", self["Config"])
+	}
+	if self["Member"]["Addr"] != "127.0.0.1" {
+		t.Fatalf("Member = %v", self["Member"])
+	}
+	tags, _ := self["Member"]["Tags"].(map[string]any)
+	if tags["role"] != "consul" || tags["build"] != "0.0.0-test:abc123" {
+		t.Fatalf("Member.Tags = %v", tags)
+	}
+}
+
+func TestAgent_ReportsServingAndShutdownEvents(t *testing.T) {
+	a, err := New(testConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := a.Subscribe(16)
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	shutdown(t, a)
+	var kinds []string
+	for e := range obs.C { // closed by Shutdown
+		kinds = append(kinds, string(e.Kind)+":"+e.Component)
+	}
+	want := "serving:http stopped:http shutdown:"
+	if got := strings.Join(kinds, " "); got != want {
+		t.Fatalf("events %q, want %q", got, want)
+	}
+}
+
+func TestAgent_PortInUseNamesTheFlag(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cfg := testConfig(t)
+	cfg.Ports.HTTP = l.Addr().(*net.TCPAddr).Port
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = a.Start(context.Background())
+	if err == nil || !strings.HasPrefix(err.Error(), "-http-port: ") {
+		t.Fatalf("Start error = %v, want one starting with -http-port", err)
+	}
+}
+
+func TestAgent_DataDirLockedAgainstSecondAgent(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t)
+	cfg.Dev, cfg.DataDir = false, dir
+	startAgent(t, cfg)
+
+	cfg2 := testConfig(t)
+	cfg2.Dev, cfg2.DataDir = false, dir
+	b, err := New(cfg2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "in use by another roster agent") {
+		t.Fatalf("second agent on the same data dir: %v", err)
+	}
+}
+
+func TestAgent_NodeIDPersistsAcrossRestarts(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t)
+	cfg.Dev, cfg.DataDir = false, dir
+	a := startAgent(t, cfg)
+	first := a.Self().Config.NodeID
+	shutdown(t, a)
+
+	cfg.Ports = testConfig(t).Ports
+	b := startAgent(t, cfg)
+	if got := b.Self().Config.NodeID; got != first || !uuidRE.MatchString(got) {
+		t.Fatalf("node ID after restart %q, want %q (a UUID)", got, first)
+	}
+}
+
+func TestAgent_CorruptNodeIDIsRefusedWithAdvice(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, nodeIDFileName), []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	cfg.Dev, cfg.DataDir = false, dir
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = a.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "fix or delete the file") {
+		t.Fatalf("Start = %v, want refusal with advice", err)
+	}
+}
+
+func TestConfig_ValidateNamesTheFlag(t *testing.T) {
+	cases := []struct {
+		name   string
+		modify func(*Config)
+		want   string
+	}{
+		{"bootstrap-expect without server", func(c *Config) { c.Server = false; c.Dev = false; c.DataDir = "/x"; c.BootstrapExpect = 3 }, "-bootstrap-expect requires -server"},
+		{"server without data dir", func(c *Config) { c.Dev = false }, "-data-dir is required"},
+		{"bootstrap-expect in dev", func(c *Config) { c.BootstrapExpect = 3 }, "-bootstrap-expect cannot be used with -dev"},
+		{"bad datacenter", func(c *Config) { c.Datacenter = "DC 1" }, "-datacenter"},
+		{"bad bind", func(c *Config) { c.BindAddr = "nope" }, "-bind"},
+		{"bad port", func(c *Config) { c.Ports.Server = 70000 }, "-server-port"},
+		{"disabled serf lan", func(c *Config) { c.Ports.SerfLAN = -1 }, "-serf-lan-port"},
+		{"no node name", func(c *Config) { c.NodeName = "" }, "-node"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			tc.modify(&cfg)
+			err := cfg.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate() = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+	ok := testConfig(t)
+	ok.Ports.DNS = -1
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid config refused: %v", err)
+	}
+}

@@ -1,0 +1,154 @@
+package agent
+
+import (
+	"fmt"
+	"net"
+	"runtime"
+	"strconv"
+
+	"roster/httpapi"
+)
+
+// Gossip protocol versions reported to Consul tooling. roster speaks its
+// own gossip protocol; these numbers are the ones the consul CLI expects
+// to see from a compatible agent.
+const (
+	protocolMin, protocolMax, protocolCur = 1, 5, 2
+	delegateMin, delegateMax, delegateCur = 2, 5, 4
+	serfStatusAlive                       = 1
+)
+
+// Self implements httpapi.Agent.
+func (a *Agent) Self() httpapi.Self {
+	return httpapi.Self{
+		Config: httpapi.SelfConfig{
+			Datacenter:        a.cfg.Datacenter,
+			PrimaryDatacenter: a.cfg.Datacenter,
+			NodeName:          a.cfg.NodeName,
+			NodeID:            a.nodeID(),
+			Revision:          a.cfg.Revision,
+			Server:            a.cfg.Server,
+			Version:           a.cfg.Version,
+			BuildDate:         a.cfg.BuildDate,
+		},
+		Member: a.localMember(),
+		Stats:  a.stats(),
+		Meta:   copyMap(a.cfg.Meta),
+	}
+}
+
+// Members implements httpapi.Agent. Until gossip joins other agents, the
+// only member an agent knows is itself.
+func (a *Agent) Members(wan bool) []httpapi.Member {
+	m := a.localMember()
+	if wan {
+		if !a.cfg.Server {
+			return nil
+		}
+		m.Name = a.cfg.NodeName + "." + a.cfg.Datacenter
+		m.Port = uint16(a.cfg.Ports.SerfWAN)
+	}
+	return []httpapi.Member{m}
+}
+
+func (a *Agent) nodeID() string {
+	a.idMu.RLock()
+	defer a.idMu.RUnlock()
+	return a.cfg.NodeID
+}
+
+func (a *Agent) advertised() string {
+	a.idMu.RLock()
+	defer a.idMu.RUnlock()
+	return a.advertise
+}
+
+func (a *Agent) localMember() httpapi.Member {
+	return httpapi.Member{
+		Name:        a.cfg.NodeName,
+		Addr:        a.advertised(),
+		Port:        uint16(a.cfg.Ports.SerfLAN),
+		Tags:        a.tags(),
+		Status:      serfStatusAlive,
+		ProtocolMin: protocolMin, ProtocolMax: protocolMax, ProtocolCur: protocolCur,
+		DelegateMin: delegateMin, DelegateMax: delegateMax, DelegateCur: delegateCur,
+	}
+}
+
+// tags are the gossip tags Consul tooling reads (consul members prints
+// role, build, vsn and dc from them).
+func (a *Agent) tags() map[string]string {
+	t := map[string]string{
+		"role": "node", "dc": a.cfg.Datacenter, "segment": "", "id": a.nodeID(),
+		"vsn": "2", "vsn_min": "2", "vsn_max": "3", "acls": "0",
+		"build": fmt.Sprintf("%s:%s", a.cfg.Version, a.cfg.Revision),
+	}
+	if a.cfg.Server {
+		t["role"] = "consul"
+		t["port"] = strconv.Itoa(a.cfg.Ports.Server)
+		t["raft_vsn"] = "3"
+		t["wan_join_port"] = strconv.Itoa(a.cfg.Ports.SerfWAN)
+		if a.cfg.BootstrapExpect > 0 {
+			t["expect"] = strconv.Itoa(a.cfg.BootstrapExpect)
+		}
+		if a.cfg.Bootstrap || a.cfg.Dev {
+			t["bootstrap"] = "1"
+		}
+	}
+	return t
+}
+
+func (a *Agent) stats() map[string]map[string]string {
+	return map[string]map[string]string{
+		"agent": {"check_monitors": "0", "check_ttls": "0", "checks": "0", "services": "0"},
+		"build": {"version": a.cfg.Version, "revision": a.cfg.Revision, "prerelease": "", "version_metadata": ""},
+		"consul": {
+			"server":     strconv.FormatBool(a.cfg.Server),
+			"datacenter": a.cfg.Datacenter,
+		},
+		"runtime": {
+			"arch": runtime.GOARCH, "os": runtime.GOOS, "version": runtime.Version(),
+			"goroutines": strconv.Itoa(runtime.NumGoroutine()),
+			"cpu_count":  strconv.Itoa(runtime.NumCPU()),
+			"max_procs":  strconv.Itoa(runtime.GOMAXPROCS(0)),
+		},
+	}
+}
+
+func copyMap(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// advertiseAddr picks the address announced to peers: -advertise if set,
+// else -bind unless it is the wildcard, else the machine's only private
+// IPv4 address, as Consul does.
+func advertiseAddr(advertise, bind string) (string, error) {
+	if advertise != "" {
+		return advertise, nil
+	}
+	if ip := net.ParseIP(bind); ip != nil && !ip.IsUnspecified() {
+		return bind, nil
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return "", fmt.Errorf("-bind: cannot list interface addresses to pick one to advertise: %w", err)
+	}
+	var private []string
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsPrivate() {
+			private = append(private, n.IP.String())
+		}
+	}
+	switch len(private) {
+	case 0:
+		return "", fmt.Errorf("-bind: %s advertises the machine's private IPv4 address, but there is none; set -bind or -advertise to the address peers should use", bind)
+	case 1:
+		return private[0], nil
+	default:
+		return "", fmt.Errorf("-bind: %s is ambiguous: this machine has several private IPv4 addresses %v; set -bind or -advertise to one of them", bind, private)
+	}
+}

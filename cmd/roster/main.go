@@ -1,0 +1,79 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+)
+
+// command is one roster subcommand.
+type command struct {
+	synopsis string
+	run      func(args []string, stdout, stderr io.Writer) int
+}
+
+var commands map[string]command
+
+func init() {
+	commands = map[string]command{
+		"agent":   {"Runs a roster agent (server or client)", runAgent},
+		"version": {"Prints the roster version", runVersion},
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run dispatches to a subcommand and returns the process exit code:
+// 0 success, 1 error, 2 bad usage (as Go's flag package and Consul do).
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			if c, ok := commands[args[1]]; ok {
+				return c.run([]string{"-h"}, stdout, stdout)
+			}
+		}
+		usage(stdout)
+		return 0
+	case "-v", "-version", "--version":
+		return runVersion(nil, stdout, stderr)
+	}
+	c, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(stderr, "roster: unknown command %q\n\n", name)
+		usage(stderr)
+		return 2
+	}
+	return c.run(args[1:], stdout, stderr)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: roster <command> [options]\n\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "    %-10s %s\n", n, commands[n].synopsis)
+	}
+	fmt.Fprintln(w, "\nRun 'roster <command> -h' for a command's options.")
+}
+
+// exitUsage maps a flag parse error to an exit code: -h is a success.
+func exitUsage(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
+}

@@ -1,0 +1,88 @@
+package httpapi
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+)
+
+// handlerFunc serves one route. arg is the part of the path after a prefix
+// route (empty for exact routes). It returns a value to encode as JSON, nil
+// for an empty 200, or an error (an *Error carries its status).
+type handlerFunc func(r *http.Request, arg string) (any, error)
+
+// route is one entry of the table.
+type route struct {
+	path    string // exact path, or a prefix when it ends in "/"
+	methods []string
+	handle  handlerFunc
+}
+
+// router matches exact paths first, then the longest prefix route.
+type router struct {
+	exact    map[string]*route
+	prefixes []*route // sorted longest first
+}
+
+func newRouter(routes []route) *router {
+	rt := &router{exact: map[string]*route{}}
+	for i := range routes {
+		r := &routes[i]
+		if strings.HasSuffix(r.path, "/") {
+			rt.prefixes = append(rt.prefixes, r)
+		} else {
+			rt.exact[r.path] = r
+		}
+	}
+	sort.Slice(rt.prefixes, func(i, j int) bool { return len(rt.prefixes[i].path) > len(rt.prefixes[j].path) })
+	return rt
+}
+
+// lookup returns the route for path and the argument after its prefix.
+func (rt *router) lookup(path string) (*route, string) {
+	if r, ok := rt.exact[path]; ok {
+		return r, ""
+	}
+	for _, r := range rt.prefixes {
+		if strings.HasPrefix(path, r.path) {
+			return r, path[len(r.path):]
+		}
+	}
+	return nil, ""
+}
+
+// allowHeader is Consul's Allow value: OPTIONS first, then the methods.
+func (r *route) allowHeader() string {
+	return strings.Join(append([]string{http.MethodOptions}, r.methods...), ",")
+}
+
+func (r *route) allows(method string) bool {
+	for _, m := range r.methods {
+		if m == method {
+			return true
+		}
+	}
+	return false
+}
+
+// ServeHTTP dispatches a request, answering 404, 405 and OPTIONS itself.
+func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	s.requests.Add(1)
+	rt, arg := s.router.lookup(req.URL.Path)
+	switch {
+	case rt == nil && req.URL.Path == "/":
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("roster agent: the UI is not available in this build; the HTTP API is under /v1/\n"))
+	case rt == nil:
+		s.writeError(w, errorf(http.StatusNotFound, "Invalid URL path: not a recognized HTTP API endpoint"))
+	case req.Method == http.MethodOptions:
+		w.Header().Set("Allow", rt.allowHeader())
+		w.WriteHeader(http.StatusOK)
+	case !rt.allows(req.Method):
+		w.Header().Set("Allow", rt.allowHeader())
+		s.writeError(w, errorf(http.StatusMethodNotAllowed, "method %s not allowed", req.Method))
+	default:
+		v, err := rt.handle(req, arg)
+		s.writeResult(w, req, v, err)
+	}
+}
