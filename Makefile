@@ -23,6 +23,7 @@ all: build
 
 deps:
 	$(GO) mod download
+	cd testdata/compat && $(GO) mod download
 
 build: deps
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/roster ./cmd/roster
@@ -32,6 +33,7 @@ run: build
 
 test: deps fmt-check vet
 	$(GO) test -race -count=1 -timeout 15m ./...
+	cd testdata/compat && $(GO) test -race -count=1 -timeout 10m ./...
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
@@ -39,6 +41,7 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	cd testdata/compat && $(GO) vet ./...
 
 chaos: deps
 	ROSTER_CHAOS=$(CHAOS_SEEDS) $(GO) test -race -count=1 -timeout 120m -run '$(CHAOS_RUN)' -v ./... 2>&1 | tee chaos.log | grep -E '^(=== RUN|--- FAIL|FAIL|ok|PASS|.*seed)' || true
