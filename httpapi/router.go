@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"runtime/debug"
 	"sort"
 	"strings"
 )
@@ -82,7 +83,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Allow", rt.allowHeader())
 		s.writeError(w, errorf(http.StatusMethodNotAllowed, "method %s not allowed", req.Method))
 	default:
-		v, err := rt.handle(req, arg)
+		v, err := s.call(rt, req, arg)
 		s.writeResult(w, req, v, err)
 	}
+}
+
+// call runs a handler, turning a panic into a 500 so that one bad request
+// can never take the agent down; the panic is logged with its stack.
+func (s *Server) call(rt *route, req *http.Request, arg string) (v any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.panics.Add(1)
+			s.cfg.Logger.Error("http handler panicked", "path", req.URL.Path, "panic", p, "stack", string(debug.Stack()))
+			v, err = nil, errorf(http.StatusInternalServerError, "internal error while serving %s; the agent log has details", req.URL.Path)
+		}
+	}()
+	return rt.handle(req, arg)
 }

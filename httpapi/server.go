@@ -57,6 +57,7 @@ type Server struct {
 	router   *router
 	http     *http.Server
 	requests atomic.Uint64
+	panics   atomic.Uint64
 }
 
 // New validates cfg and builds the route table.

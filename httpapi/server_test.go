@@ -121,3 +121,29 @@ func TestConfig_ValidateNamesMissingAgent(t *testing.T) {
 		t.Fatalf("New(Config{}) error = %v, want one naming Agent", err)
 	}
 }
+
+func TestRouter_HandlerPanicBecomes500AndServerSurvives(t *testing.T) {
+	s, err := New(Config{Agent: testAgent()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.router = newRouter(append(s.routes(), route{path: "/v1/boom", methods: []string{"GET"},
+		handle: func(*http.Request, string) (any, error) { panic("boom") }}))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(l)
+	defer s.Shutdown(context.Background())
+	base := "http://" + l.Addr().String()
+	resp, body := get(t, "GET", base+"/v1/boom")
+	if resp.StatusCode != 500 || !strings.Contains(body, "internal error") {
+		t.Fatalf("panic answered %d %q", resp.StatusCode, body)
+	}
+	if resp, _ := get(t, "GET", base+"/v1/agent/self"); resp.StatusCode != 200 {
+		t.Fatalf("server did not survive a handler panic: %d", resp.StatusCode)
+	}
+	if s.panics.Load() != 1 {
+		t.Fatalf("panics counted %d, want 1", s.panics.Load())
+	}
+}
