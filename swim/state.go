@@ -1,0 +1,186 @@
+package swim
+
+import (
+	"maps"
+	"slices"
+)
+
+// The merge rules of SWIM §4.2, with Serf's "left". For a member M with
+// local incarnation i:
+//
+//	alive(j)   overrides suspect/dead/left(i) and alive(i) iff j > i
+//	suspect(j) overrides alive(i) iff j >= i; confirms suspect(i) iff j >= i
+//	dead(j)    overrides alive/suspect(i) iff j >= i; left wins over dead
+//
+// Only M itself ever raises its incarnation (to refute, or to announce new
+// tags), so "higher incarnation" means "newer word from M itself".
+
+// handleAlive applies an alive message.
+func (c *Core) handleAlive(a alive) {
+	if a.Node == c.cfg.Name {
+		c.aliveAboutSelf(a)
+		return
+	}
+	m := c.members[a.Node]
+	if m == nil {
+		m = &memberState{name: a.Node, addr: a.Addr, tags: a.Tags, state: StateAlive, incarnation: a.Incarnation, stateTick: c.now}
+		c.addMember(m)
+		c.broadcastAlive(m)
+		c.emit(EventJoin, m, a.Node, 0)
+		return
+	}
+	if a.Incarnation <= m.incarnation {
+		return
+	}
+	changed := m.addr != a.Addr || !maps.Equal(m.tags, a.Tags)
+	wasState := m.state
+	m.addr, m.tags, m.incarnation = a.Addr, a.Tags, a.Incarnation
+	delete(c.suspicions, m.name)
+	if wasState != StateAlive {
+		c.setState(m, StateAlive)
+		if wasState == StateDead || wasState == StateLeft {
+			c.insertProbeOrder(m)
+		}
+	}
+	c.broadcastAlive(m)
+	if wasState != StateAlive {
+		c.emit(EventAlive, m, a.Node, 0)
+	}
+	if changed {
+		c.emit(EventUpdate, m, a.Node, 0)
+	}
+}
+
+// aliveAboutSelf refutes a rumour that carries a newer incarnation of us
+// than we hold (a previous life of this member before a restart), so our
+// current record wins everywhere.
+func (c *Core) aliveAboutSelf(a alive) {
+	if c.leaving {
+		return
+	}
+	if a.Incarnation > c.self.incarnation ||
+		(a.Incarnation == c.self.incarnation && (a.Addr != c.self.addr || !maps.Equal(a.Tags, c.self.tags))) {
+		c.refute(a.Incarnation)
+	}
+}
+
+// handleSuspect applies a suspect message (SWIM §4.2) and, for a member
+// already suspected, counts an independent confirmation (Lifeguard §IV-B).
+func (c *Core) handleSuspect(s suspect) {
+	m := c.members[s.Node]
+	if m == nil || s.Incarnation < m.incarnation || m.gone() {
+		return
+	}
+	if m == c.self {
+		if !c.leaving {
+			c.refute(s.Incarnation)
+		}
+		return
+	}
+	if m.state == StateSuspect {
+		m.incarnation = s.Incarnation
+		sus := c.suspicions[m.name]
+		if sus != nil && sus.confirm(s.From) {
+			c.stats.Confirmations++
+			c.queue.push(m.name, encodeSuspect(nil, s))
+			c.emit(EventConfirm, m, s.From, sus.confirmations())
+		}
+		return
+	}
+	m.incarnation = s.Incarnation
+	m.suspectedBy = s.From
+	c.setState(m, StateSuspect)
+	c.stats.Suspicions++
+	c.suspicions[m.name] = c.newSuspicionFor(s.From)
+	c.queue.push(m.name, encodeSuspect(nil, s))
+	c.emit(EventSuspect, m, s.From, 0)
+}
+
+func (c *Core) newSuspicionFor(first string) *suspicion {
+	minTicks, maxTicks := c.cfg.suspicionTimeouts(c.numAlive)
+	k := 0
+	if c.cfg.Lifeguard {
+		// Confirmations can only come from members other than the suspect
+		// and the first accuser; capping K keeps small clusters (N=3–5)
+		// reaching the minimum timeout too.
+		k = min(c.cfg.SuspicionConfirmations, c.numAlive-2)
+	} else {
+		maxTicks = minTicks
+	}
+	return newSuspicion(first, c.now, minTicks, maxTicks, k)
+}
+
+// expireSuspicions declares dead every suspect whose timer ran out, in name
+// order so seeded runs replay exactly.
+func (c *Core) expireSuspicions() {
+	var due []string
+	for name, s := range c.suspicions {
+		if c.now >= s.deadline {
+			due = append(due, name)
+		}
+	}
+	slices.Sort(due)
+	for _, name := range due {
+		m := c.members[name]
+		delete(c.suspicions, name)
+		if m == nil || m.state != StateSuspect {
+			continue
+		}
+		c.handleDead(dead{Incarnation: m.incarnation, Node: name, From: c.cfg.Name})
+	}
+}
+
+// handleDead applies a dead message: a failure verdict, or a graceful
+// leave when From is the member itself.
+func (c *Core) handleDead(d dead) {
+	m := c.members[d.Node]
+	if m == nil || d.Incarnation < m.incarnation {
+		return
+	}
+	left := d.From == d.Node
+	if m.state == StateLeft || (m.state == StateDead && !left) {
+		return
+	}
+	if m == c.self {
+		if !c.leaving && !left {
+			c.refute(d.Incarnation)
+		}
+		return
+	}
+	conf := 0
+	if sus := c.suspicions[m.name]; sus != nil {
+		conf = sus.confirmations()
+		delete(c.suspicions, m.name)
+	}
+	m.incarnation = d.Incarnation
+	if m.suspectedBy == "" || m.state == StateAlive {
+		m.suspectedBy = d.From
+	}
+	c.queue.push(m.name, encodeDead(nil, d))
+	if left {
+		c.setState(m, StateLeft)
+		c.emit(EventLeft, m, d.From, 0)
+		return
+	}
+	c.setState(m, StateDead)
+	c.stats.DeadVerdicts++
+	c.emit(EventDead, m, d.From, conf)
+}
+
+// refute answers a suspicion or death verdict about ourselves by raising
+// our incarnation above the accusation and broadcasting alive (SWIM §4.2).
+// Having to refute is also a sign that we may be the slow one, so it
+// raises the local health score (Lifeguard §IV-A).
+func (c *Core) refute(accusedInc uint32) {
+	c.self.incarnation = max(c.self.incarnation, accusedInc) + 1
+	c.stats.Refutations++
+	if c.cfg.Lifeguard {
+		c.health.apply(1)
+	}
+	c.broadcastAlive(c.self)
+	c.emit(EventRefute, c.self, c.cfg.Name, 0)
+}
+
+func (c *Core) broadcastAlive(m *memberState) {
+	c.queue.push(m.name, encodeAlive(nil, alive{Incarnation: m.incarnation, Node: m.name, Addr: m.addr, Tags: m.tags}))
+}
