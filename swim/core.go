@@ -110,9 +110,7 @@ func NewCore(cfg Config, addr netip.AddrPort, rng *rand.Rand, nonce io.Reader) (
 	c.addMember(c.self)
 	c.nextProbeTick = 1 + c.rng.Int64N(c.cfg.ticks(cfg.ProbeInterval))
 	c.nextGossipTick = 1 + c.rng.Int64N(c.cfg.ticks(cfg.GossipInterval))
-	if cfg.PushPullInterval > 0 {
-		c.nextPushPullTick = 1 + c.rng.Int64N(c.cfg.ticks(cfg.PushPullInterval))
-	}
+	c.nextPushPullTick = -1 // scheduled on the first tick, once N is known
 	if cfg.ReconnectInterval > 0 {
 		c.nextReconnTick = c.cfg.ticks(cfg.ReconnectInterval)
 	}
@@ -148,6 +146,11 @@ func (c *Core) Tick() {
 	if c.now >= c.nextGossipTick {
 		c.nextGossipTick = c.now + c.cfg.ticks(c.cfg.GossipInterval)
 		c.gossip()
+	}
+	if c.nextPushPullTick < 0 {
+		// Stagger the first sync over a whole (scaled) interval so members
+		// started together do not all sync at once.
+		c.nextPushPullTick = c.now + c.rng.Int64N(c.pushPullTicks())
 	}
 	if c.cfg.PushPullInterval > 0 && c.now >= c.nextPushPullTick {
 		c.nextPushPullTick = c.now + c.pushPullTicks()
@@ -301,7 +304,10 @@ func (c *Core) Leave() {
 }
 
 // LeaveSent reports whether Leave's announcement has been transmitted.
-func (c *Core) LeaveSent() bool { return c.leaving && c.queue.transmitted(c.leaveBcast) }
+// With nobody left to tell it is trivially sent.
+func (c *Core) LeaveSent() bool {
+	return c.leaving && (c.numAlive == 0 || c.queue.transmitted(c.leaveBcast))
+}
 
 // Stats returns a copy of the counters.
 func (c *Core) Stats() Stats {

@@ -72,7 +72,11 @@ func newSim(n int, cfg Config, seed uint64) *sim {
 	for i, c := range s.cores {
 		for j := range n {
 			if j != i {
-				c.addMember(&memberState{name: s.names[j], addr: s.addrs[j], state: StateAlive})
+				// Direct insertion: the first probe round shuffles them.
+				m := &memberState{name: s.names[j], addr: s.addrs[j], state: StateAlive}
+				c.members[m.name] = m
+				c.list = append(c.list, m)
+				c.numAlive++
 			}
 		}
 		c.queue = broadcastQueue{} // everyone knows everyone: nothing to announce

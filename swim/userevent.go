@@ -11,9 +11,9 @@ import (
 // remembers which (name, payload) pairs were already delivered, so the
 // many copies gossip produces are delivered once.
 type userEvents struct {
-	clock      uint64 // next Lamport time to use; > every time witnessed
-	minLTime   uint64 // events before this are ignored (older than our join)
-	ring       []eventSlot
+	clock    uint64 // next Lamport time to use; > every time witnessed
+	minLTime uint64 // events before this are ignored (older than our join)
+	ring     []eventSlot
 }
 
 type eventSlot struct {
