@@ -42,6 +42,14 @@ type Config struct {
 	// IndirectChecks members to ping-req the target. Should be about the
 	// 99th percentile RTT. Default LAN 500ms, WAN 3s.
 	ProbeTimeout time.Duration
+	// LateAckGrace is how long past the end of its protocol period a
+	// failed probe keeps waiting for a late ack before the target is
+	// suspected; the next period's probe runs meanwhile, so the load does
+	// not change. It spares members that are slow but alive a suspicion,
+	// at the price of suspecting a crashed one that much later. 0 gives
+	// the verdict at the end of the period as in SWIM §3.1. Must be less
+	// than ProbeInterval. Default LAN 500ms, WAN 3s.
+	LateAckGrace time.Duration
 	// IndirectChecks is k in SWIM §3.1: members asked to probe on our
 	// behalf when the direct probe times out. Default 3.
 	IndirectChecks int
@@ -49,7 +57,9 @@ type Config struct {
 	// SuspicionMult scales the minimum suspicion timeout:
 	// min = SuspicionMult × max(1, log10(N)) × ProbeInterval (SWIM §4.2,
 	// scaled with N so dissemination of the refutation fits). Default LAN
-	// 1.5 (3s at N=100, so all members agree on a crash within ~5s), WAN 3.
+	// 1 (2s at N=100, so all members agree on a crash within ~5s), WAN 3.
+	// Under Lifeguard the timeout also stretches with the local health
+	// multiplier.
 	SuspicionMult float64
 	// SuspicionMaxMult sets the Lifeguard maximum suspicion timeout as a
 	// multiple of the minimum; the timeout starts there and shrinks toward
@@ -127,7 +137,8 @@ func DefaultLANConfig() Config {
 		ProbeInterval:          time.Second,
 		ProbeTimeout:           500 * time.Millisecond,
 		IndirectChecks:         3,
-		SuspicionMult:          1.5,
+		SuspicionMult:          1,
+		LateAckGrace:           500 * time.Millisecond,
 		SuspicionMaxMult:       3,
 		SuspicionConfirmations: 3,
 		Lifeguard:              true,
@@ -153,6 +164,7 @@ func DefaultWANConfig() Config {
 	c.ProbeInterval = 5 * time.Second
 	c.ProbeTimeout = 3 * time.Second
 	c.SuspicionMult = 3
+	c.LateAckGrace = 3 * time.Second
 	c.GossipInterval = 500 * time.Millisecond
 	c.GossipNodes = 4
 	c.GossipToDeadTime = 60 * time.Second
@@ -195,6 +207,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ProbeTimeout >= c.ProbeInterval {
 		bad("ProbeTimeout", "(%v) must be shorter than ProbeInterval (%v) to leave time for indirect probes", c.ProbeTimeout, c.ProbeInterval)
+	}
+	if c.LateAckGrace < 0 || c.LateAckGrace >= c.ProbeInterval {
+		bad("LateAckGrace", "(%v) must be between 0 and ProbeInterval (%v)", c.LateAckGrace, c.ProbeInterval)
 	}
 	if c.PushPullInterval < 0 || c.ReconnectInterval < 0 || c.GossipToDeadTime < 0 {
 		bad("PushPullInterval/ReconnectInterval/GossipToDeadTime", "must not be negative")

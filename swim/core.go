@@ -29,6 +29,7 @@ type Core struct {
 	numAlive int // members alive or suspect, self included
 
 	probe      probeState
+	late       probeState // previous period's probe still waiting for a late ack
 	probeOrder []*memberState // SWIM §4.3 round-robin order, reshuffled each round
 	probeIndex int
 	nextSeq    uint32
@@ -134,7 +135,7 @@ func (c *Core) Tick() {
 	if len(c.relays) > 0 {
 		c.expireRelays()
 	}
-	if c.probe.active {
+	if c.probe.active || c.late.active {
 		c.checkProbe()
 	}
 	if c.now >= c.nextProbeTick {
@@ -300,7 +301,7 @@ func (c *Core) Leave() {
 	d := dead{Incarnation: c.self.incarnation, Node: c.cfg.Name, From: c.cfg.Name}
 	c.leaveBcast = c.queue.push(c.cfg.Name, encodeDead(nil, d))
 	c.emit(EventLeft, c.self, c.cfg.Name, 0)
-	c.probe = probeState{}
+	c.probe, c.late = probeState{}, probeState{}
 }
 
 // LeaveSent reports whether Leave's announcement has been transmitted.

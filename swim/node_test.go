@@ -19,6 +19,7 @@ func fastConfig(name string) Config {
 	cfg.TickInterval = 5 * time.Millisecond
 	cfg.ProbeInterval = 100 * time.Millisecond
 	cfg.ProbeTimeout = 40 * time.Millisecond
+	cfg.LateAckGrace = 50 * time.Millisecond
 	cfg.GossipInterval = 20 * time.Millisecond
 	cfg.PushPullInterval = time.Second
 	cfg.ReconnectInterval = time.Second

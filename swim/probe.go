@@ -30,8 +30,17 @@ type relay struct {
 // The interval is stretched by the local health multiplier (Lifeguard
 // §IV-A).
 func (c *Core) startProbe() {
+	if c.late.active {
+		c.finishProbe(&c.late)
+	}
 	if c.probe.active {
-		c.finishProbe()
+		if c.probe.acked || c.cfg.LateAckGrace <= 0 {
+			c.finishProbe(&c.probe)
+		} else {
+			// Keep listening for a late ack while the next period runs.
+			c.late = c.probe
+			c.late.endTick = c.now + c.cfg.ticks(c.cfg.LateAckGrace)
+		}
 	}
 	interval := c.health.scale(c.cfg.ticks(c.cfg.ProbeInterval))
 	c.nextProbeTick = c.now + interval
@@ -102,15 +111,18 @@ func (c *Core) reshuffle() {
 // checkProbe runs the probe's deadlines: at the probe timeout, fall back
 // to indirect probes; at the end of the period, give the verdict.
 func (c *Core) checkProbe() {
+	if c.late.active && c.now >= c.late.endTick {
+		c.finishProbe(&c.late)
+	}
 	p := &c.probe
-	if p.acked {
+	if !p.active || p.acked {
 		return
 	}
 	if !p.indirectSent && c.now >= p.timeoutTick {
 		c.sendIndirect()
 	}
-	if c.now >= p.endTick {
-		c.finishProbe()
+	if c.now >= p.endTick && c.cfg.LateAckGrace <= 0 {
+		c.finishProbe(p)
 	}
 }
 
@@ -137,9 +149,9 @@ func (c *Core) sendIndirect() {
 // health score: a success lowers it; a failure raises it by the number of
 // nacks that did not come back, since silent helpers suggest that we,
 // not the target, are the one not hearing (Lifeguard §IV-A).
-func (c *Core) finishProbe() {
-	p := c.probe
-	c.probe = probeState{}
+func (c *Core) finishProbe(pp *probeState) {
+	p := *pp
+	*pp = probeState{}
 	if p.acked {
 		return
 	}
@@ -189,12 +201,14 @@ func (c *Core) handlePingReq(from netip.AddrPort, m pingReq) {
 }
 
 func (c *Core) handleAck(m ack) {
-	if c.probe.active && m.Seq == c.probe.seq && !c.probe.acked {
-		c.probe.acked = true
-		if c.cfg.Lifeguard {
-			c.health.apply(-1)
+	for _, p := range []*probeState{&c.probe, &c.late} {
+		if p.active && m.Seq == p.seq && !p.acked {
+			p.acked = true
+			if c.cfg.Lifeguard {
+				c.health.apply(-1)
+			}
+			return
 		}
-		return
 	}
 	for i, r := range c.relays {
 		if r.seq == m.Seq {
@@ -208,8 +222,10 @@ func (c *Core) handleAck(m ack) {
 
 func (c *Core) handleNack(m nack) {
 	c.stats.NacksReceived++
-	if c.probe.active && m.Seq == c.probe.seq {
-		c.probe.nacks++
+	for _, p := range []*probeState{&c.probe, &c.late} {
+		if p.active && m.Seq == p.seq {
+			p.nacks++
+		}
 	}
 }
 

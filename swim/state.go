@@ -100,6 +100,10 @@ func (c *Core) newSuspicionFor(first string) *suspicion {
 	minTicks, maxTicks := c.cfg.suspicionTimeouts(c.numAlive)
 	k := 0
 	if c.cfg.Lifeguard {
+		// A member that has reason to think it is the slow one (Lifeguard
+		// §IV-A) is also slower to convict: it may simply not have
+		// processed the suspect's refutation yet.
+		minTicks, maxTicks = c.health.scale(minTicks), c.health.scale(maxTicks)
 		// Confirmations can only come from members other than the suspect
 		// and the first accuser; capping K keeps small clusters (N=3–5)
 		// reaching the minimum timeout too.
