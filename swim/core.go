@@ -29,7 +29,7 @@ type Core struct {
 	numAlive int // members alive or suspect, self included
 
 	probe      probeState
-	late       probeState // previous period's probe still waiting for a late ack
+	late       probeState     // previous period's probe still waiting for a late ack
 	probeOrder []*memberState // SWIM §4.3 round-robin order, reshuffled each round
 	probeIndex int
 	nextSeq    uint32
