@@ -377,6 +377,19 @@ func (c *Core) reapCheckTicks() int64 {
 	return min(c.cfg.ticks(c.cfg.ReapInterval), c.cfg.ticks(10*c.cfg.ProbeInterval))
 }
 
+// applyHealth changes the local health score (Lifeguard §IV-A) and
+// reports a change as an EventHealth.
+func (c *Core) applyHealth(delta int) {
+	before := c.health.score
+	c.health.apply(delta)
+	if c.health.score != before {
+		c.out.Events = append(c.out.Events, Event{
+			Kind: EventHealth, Node: c.cfg.Name, Member: c.self.member(),
+			HealthScore: c.health.score, Tick: c.now,
+		})
+	}
+}
+
 // emit records an event about m.
 func (c *Core) emit(kind EventKind, m *memberState, from string, confirmations int) {
 	c.out.Events = append(c.out.Events, Event{

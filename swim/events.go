@@ -34,10 +34,12 @@ const (
 	EventUser
 	// EventReap: a dead or left member was forgotten after ReapInterval.
 	EventReap
+	// EventHealth: the local health score changed (HealthScore).
+	EventHealth
 )
 
 func (k EventKind) String() string {
-	names := [...]string{"?", "join", "alive", "suspect", "confirm", "dead", "left", "update", "refute", "user", "reap"}
+	names := [...]string{"?", "join", "alive", "suspect", "confirm", "dead", "left", "update", "refute", "user", "reap", "health"}
 	if int(k) < len(names) {
 		return names[k]
 	}
@@ -60,6 +62,9 @@ type Event struct {
 	Confirmations int
 	// User is set for EventUser.
 	User *UserEvent
+	// HealthScore is set for EventHealth: the Lifeguard local health
+	// score, 0 = healthy.
+	HealthScore int
 	// Tick is the core's tick count when it happened; Time is filled in
 	// by the shell (zero in simulations).
 	Tick int64
@@ -73,6 +78,9 @@ func (e Event) String() string {
 	}
 	if e.Kind == EventDead && e.Member.SuspectedBy != "" {
 		s += " first=" + e.Member.SuspectedBy
+	}
+	if e.Kind == EventHealth {
+		s += fmt.Sprintf(" score=%d", e.HealthScore)
 	}
 	if e.User != nil {
 		s += fmt.Sprintf(" user=%s ltime=%d", e.User.Name, e.User.LTime)

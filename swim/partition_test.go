@@ -179,3 +179,29 @@ func TestSwim_DetectionSmallCluster(t *testing.T) {
 		t.Fatal("no detection figures")
 	}
 }
+
+// TestSimulation_Table1000 is the full simulation experiment at 1,000
+// members (kill 10; quiet load; 5% slow members), with and without
+// Lifeguard, printed as a table. It takes minutes, so it runs only under
+// make chaos; `make bench` reports the same figures per size.
+func TestSimulation_Table1000(t *testing.T) {
+	if !testkit.Chaos() {
+		t.Skip("long simulation; set ROSTER_CHAOS (make chaos) to run")
+	}
+	seed := testkit.Seed(t)
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%-10s | %-92s | %-22s | %s\n", "lifeguard", "detection of 10 killed (all members agree)", "load per member per s", "5% slow, 1% loss, 60s")
+	for _, lifeguard := range []bool{true, false} {
+		cfg := DefaultLANConfig()
+		cfg.Lifeguard = lifeguard
+		d := measureDetection(1000, 10, cfg, seed, 120*time.Second)
+		l := measureLoad(1000, cfg, seed, 30*time.Second)
+		fp := measureFalsePositives(1000, 0.05, 0.01, 300*time.Millisecond, 1500*time.Millisecond, cfg, seed, 60*time.Second)
+		fmt.Fprintf(&b, "%-10v | %-92v | %.2f pkts %.1f B (+%.0f B pp) | %d suspicions, %d false dead\n",
+			lifeguard, d, l.packetsPerMemberSec, l.bytesPerMemberSec, l.pushPullBytesPerMemberSec, fp.suspicions, fp.deadVerdicts)
+		if d.undetected > 0 {
+			t.Errorf("lifeguard=%v: %d killed members not detected by all", lifeguard, d.undetected)
+		}
+	}
+	t.Log(b.String())
+}

@@ -162,7 +162,7 @@ func (c *Core) finishProbe(pp *probeState) {
 			delta = p.expectedNacks - p.nacks
 			c.stats.MissedNacks += uint64(delta)
 		}
-		c.health.apply(delta)
+		c.applyHealth(delta)
 	}
 	t := p.target
 	if c.members[t.name] != t || t.gone() {
@@ -205,7 +205,7 @@ func (c *Core) handleAck(m ack) {
 		if p.active && m.Seq == p.seq && !p.acked {
 			p.acked = true
 			if c.cfg.Lifeguard {
-				c.health.apply(-1)
+				c.applyHealth(-1)
 			}
 			return
 		}

@@ -23,6 +23,10 @@ func (c *Core) handleAlive(a alive) {
 	}
 	m := c.members[a.Node]
 	if m == nil {
+		if !a.Addr.IsValid() || a.Addr.Port() == 0 || a.Addr.Addr().IsUnspecified() {
+			c.stats.DroppedMalformed++ // unreachable: nothing we could probe
+			return
+		}
 		m = &memberState{name: a.Node, addr: a.Addr, tags: a.Tags, state: StateAlive, incarnation: a.Incarnation, stateTick: c.now}
 		c.addMember(m)
 		c.broadcastAlive(m)
@@ -179,7 +183,7 @@ func (c *Core) refute(accusedInc uint32) {
 	c.self.incarnation = max(c.self.incarnation, accusedInc) + 1
 	c.stats.Refutations++
 	if c.cfg.Lifeguard {
-		c.health.apply(1)
+		c.applyHealth(1)
 	}
 	c.broadcastAlive(c.self)
 	c.emit(EventRefute, c.self, c.cfg.Name, 0)
