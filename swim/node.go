@@ -34,7 +34,12 @@ type Node struct {
 	leaveOnce sync.Once
 	stopOnce  sync.Once
 	streams   sync.WaitGroup // push-pull goroutines
+	inbound   chan struct{}  // semaphore bounding concurrent inbound syncs
 }
+
+// maxInboundStreams bounds concurrent push-pulls served, so a burst of
+// joins (or a flood) cannot pin unbounded goroutines and memory.
+const maxInboundStreams = 32
 
 // New starts a member on transport t (a NetTransport over pre-bound
 // sockets, or a MemTransport in tests). The node owns t and closes it on
@@ -68,6 +73,7 @@ func New(cfg Config, t Transport) (*Node, error) {
 		done:      make(chan struct{}),
 		stopped:   make(chan struct{}),
 		leaveSent: make(chan struct{}),
+		inbound:   make(chan struct{}, maxInboundStreams),
 	}
 	go n.run(core)
 	return n, nil
@@ -96,8 +102,13 @@ func (n *Node) run(core *Core) {
 				streams = nil
 				continue
 			}
-			n.streams.Add(1)
-			go n.serveStream(c)
+			select {
+			case n.inbound <- struct{}{}:
+				n.streams.Add(1)
+				go n.serveStream(c)
+			default:
+				c.Close() // too many concurrent syncs: the peer retries later
+			}
 		case f := <-n.reqs:
 			f(core)
 		}
@@ -169,6 +180,7 @@ func (n *Node) exchange(req PushPullRequest) ([]byte, error) {
 // serveStream answers a push-pull opened by a peer.
 func (n *Node) serveStream(conn net.Conn) {
 	defer n.streams.Done()
+	defer func() { <-n.inbound }()
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(n.cfg.StreamTimeout))
 	frame, err := readFrame(conn)

@@ -81,8 +81,7 @@ func (c *Core) handleSuspect(s suspect) {
 		}
 		return
 	}
-	if m.state == StateSuspect {
-		m.incarnation = s.Incarnation
+	if m.state == StateSuspect && s.Incarnation == m.incarnation {
 		sus := c.suspicions[m.name]
 		if sus != nil && sus.confirm(s.From) {
 			c.stats.Confirmations++
@@ -91,6 +90,9 @@ func (c *Core) handleSuspect(s suspect) {
 		}
 		return
 	}
+	// Alive, or suspect at a lower incarnation: the member refuted the old
+	// suspicion (we may have missed the alive) and this is a new one, with
+	// a fresh timer, not a confirmation of the refuted one.
 	m.incarnation = s.Incarnation
 	m.suspectedBy = s.From
 	c.setState(m, StateSuspect)
@@ -130,8 +132,8 @@ func (c *Core) expireSuspicions() {
 	slices.Sort(due)
 	for _, name := range due {
 		m := c.members[name]
-		delete(c.suspicions, name)
 		if m == nil || m.state != StateSuspect {
+			delete(c.suspicions, name)
 			continue
 		}
 		c.handleDead(dead{Incarnation: m.incarnation, Node: name, From: c.cfg.Name})
@@ -187,6 +189,30 @@ func (c *Core) refute(accusedInc uint32) {
 	}
 	c.broadcastAlive(c.self)
 	c.emit(EventRefute, c.self, c.cfg.Name, 0)
+	if c.cfg.Lifeguard {
+		c.refuteBurst()
+	}
+}
+
+// refuteBurstMembers is how many members a refutation is sent to at once:
+// everyone in clusters up to that size (measured: 12 was not enough to
+// beat the timers at N=50 with 1.5s-slow members, 48 was), and enough
+// seeds beyond it that the epidemic finishes in a round or two.
+const refuteBurstMembers = 64
+
+// refuteBurst sends the refutation straight to a batch of random members
+// instead of waiting for the next gossip round. Every member runs its own
+// suspicion timer, so the refutation races all of them; a member slow
+// enough to be suspected has already lost time before it could refute.
+// Refutations are rare, so the burst costs little (at most 64 small
+// packets each). An extension of ours, in the spirit of Lifeguard's buddy
+// system (§IV-C): both shorten the path between accusation and answer.
+func (c *Core) refuteBurst() {
+	targets := c.randomMembers(refuteBurstMembers, func(m *memberState) bool { return !m.gone() })
+	msg := encodeAlive(nil, alive{Incarnation: c.self.incarnation, Node: c.cfg.Name, Addr: c.self.addr, Tags: c.self.tags})
+	for _, m := range targets {
+		c.sendRaw(m.addr, msg)
+	}
 }
 
 func (c *Core) broadcastAlive(m *memberState) {

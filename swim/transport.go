@@ -87,7 +87,7 @@ func (t *NetTransport) readLoop() {
 	for {
 		n, from, err := t.conn.ReadFrom(buf)
 		if err != nil {
-			if t.closed() {
+			if t.closed() || errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue // transient (e.g. ICMP unreachable surfaced as an error)

@@ -59,7 +59,7 @@ func startUDPCluster(b *testing.B, n int, cfg Config, wrap func(i int, t Transpo
 // defaults; members are killed one at a time and we time until every live
 // member has declared the victim dead.
 func BenchmarkUDPDetection(b *testing.B) {
-	const n, killsPerRun = 100, 5
+	const n, killsPerRun = 100, 10
 	var allDead, firstSuspect []float64
 	for b.Loop() {
 		nodes := startUDPCluster(b, n, DefaultLANConfig(), nil)
