@@ -1,0 +1,486 @@
+package swim
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+)
+
+// Core is the pure SWIM + Lifeguard state machine of one member. Time
+// enters only through Tick (one TickInterval each), packets through Step
+// and the push-pull methods, randomness through the seeded generator given
+// to NewCore. Everything it wants done comes out of Ready. It has no
+// goroutines, sockets or clocks, and is not safe for concurrent use: the
+// shell (Node) or the simulator owns it.
+type Core struct {
+	cfg   Config
+	rng   *rand.Rand
+	frame *framer
+	now   int64 // ticks since start
+
+	self    *memberState
+	members map[string]*memberState
+	// list holds the members in a deterministic order (map iteration is
+	// random, and seeded runs must replay exactly); swap-delete on reap.
+	list     []*memberState
+	numAlive int // members alive or suspect, self included
+
+	probe      probeState
+	late       probeState     // previous period's probe still waiting for a late ack
+	probeOrder []*memberState // SWIM §4.3 round-robin order, reshuffled each round
+	probeIndex int
+	nextSeq    uint32
+	relays     []relay // ping-reqs we are serving for others
+
+	suspicions map[string]*suspicion
+	health     awareness
+	queue      broadcastQueue
+
+	nextProbeTick    int64
+	nextGossipTick   int64
+	nextPushPullTick int64
+	nextReconnTick   int64
+	nextReapTick     int64
+
+	leaving    bool
+	leaveBcast uint64 // broadcast id of our leave announcement
+
+	events userEvents
+
+	out   Ready
+	stats Stats
+}
+
+// Ready is what the core wants done since the last call to Ready: packets
+// to send, push-pull exchanges to start and events to publish.
+type Ready struct {
+	Packets   []OutPacket
+	PushPulls []PushPullRequest
+	Events    []Event
+}
+
+// Empty reports whether there is nothing to do.
+func (r *Ready) Empty() bool {
+	return len(r.Packets) == 0 && len(r.PushPulls) == 0 && len(r.Events) == 0
+}
+
+// OutPacket is one UDP datagram to send.
+type OutPacket struct {
+	To   netip.AddrPort
+	Data []byte
+}
+
+// PushPullRequest asks the shell to open a stream to To, send Frame, read
+// the peer's reply frame and hand it to MergePushPull.
+type PushPullRequest struct {
+	To    netip.AddrPort
+	Join  bool
+	Frame []byte
+}
+
+// NewCore builds a core for a member at addr. rng drives every random
+// choice; nonce supplies AES-GCM nonces (crypto/rand.Reader in production)
+// and may be nil when cfg.SecretKey is empty.
+func NewCore(cfg Config, addr netip.AddrPort, rng *rand.Rand, nonce io.Reader) (*Core, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if !addr.IsValid() {
+		return nil, fmt.Errorf("swim: member address %v is invalid; pass the advertised ip:port", addr)
+	}
+	if len(cfg.SecretKey) > 0 && nonce == nil {
+		return nil, errors.New("swim: encryption needs a nonce source (crypto/rand.Reader)")
+	}
+	f, err := newFramer(cfg.Label, cfg.SecretKey, nonce)
+	if err != nil {
+		return nil, err
+	}
+	c := &Core{
+		cfg:        cfg,
+		rng:        rng,
+		frame:      f,
+		members:    map[string]*memberState{},
+		suspicions: map[string]*suspicion{},
+		health:     awareness{max: cfg.AwarenessMaxMultiplier},
+		events:     newUserEvents(cfg.UserEventBuffer),
+	}
+	c.self = &memberState{name: cfg.Name, addr: addr, tags: cloneTags(cfg.Tags), state: StateAlive}
+	c.addMember(c.self)
+	c.nextProbeTick = 1 + c.rng.Int64N(c.cfg.ticks(cfg.ProbeInterval))
+	c.nextGossipTick = 1 + c.rng.Int64N(c.cfg.ticks(cfg.GossipInterval))
+	c.nextPushPullTick = -1 // scheduled on the first tick, once N is known
+	if cfg.ReconnectInterval > 0 {
+		c.nextReconnTick = c.cfg.ticks(cfg.ReconnectInterval)
+	}
+	c.nextReapTick = c.reapCheckTicks()
+	// Announce ourselves so anyone we reach learns us without push-pull.
+	c.broadcastAlive(c.self)
+	return c, nil
+}
+
+// Name is the local member's name.
+func (c *Core) Name() string { return c.cfg.Name }
+
+// Now is the core's tick count.
+func (c *Core) Now() int64 { return c.now }
+
+// Tick advances time by one TickInterval and runs whatever timers are due:
+// probe rounds, relay deadlines, suspicion timeouts, gossip, push-pull and
+// reaping. Each check is O(1) unless something is due.
+func (c *Core) Tick() {
+	c.now++
+	if len(c.relays) > 0 {
+		c.expireRelays()
+	}
+	if c.probe.active || c.late.active {
+		c.checkProbe()
+	}
+	if c.now >= c.nextProbeTick {
+		c.startProbe()
+	}
+	if len(c.suspicions) > 0 {
+		c.expireSuspicions()
+	}
+	if c.now >= c.nextGossipTick {
+		c.nextGossipTick = c.now + c.cfg.ticks(c.cfg.GossipInterval)
+		c.gossip()
+	}
+	if c.nextPushPullTick < 0 {
+		// Stagger the first sync over a whole (scaled) interval so members
+		// started together do not all sync at once.
+		c.nextPushPullTick = c.now + c.rng.Int64N(c.pushPullTicks())
+	}
+	if c.cfg.PushPullInterval > 0 && c.now >= c.nextPushPullTick {
+		c.nextPushPullTick = c.now + c.pushPullTicks()
+		c.startPushPull(false)
+	}
+	if c.cfg.ReconnectInterval > 0 && c.now >= c.nextReconnTick {
+		c.nextReconnTick = c.now + c.cfg.ticks(c.cfg.ReconnectInterval)
+		c.startPushPull(true)
+	}
+	if c.now >= c.nextReapTick {
+		c.nextReapTick = c.now + c.reapCheckTicks()
+		c.reap()
+	}
+}
+
+// Ready returns and clears everything the core wants done.
+func (c *Core) Ready() Ready {
+	if c.out.Empty() {
+		return Ready{}
+	}
+	r := c.out
+	c.out = Ready{}
+	return r
+}
+
+// Step handles one received UDP packet from addr. Bad packets are dropped
+// and counted in Stats; Step never panics on any input.
+func (c *Core) Step(from netip.AddrPort, pkt []byte) {
+	c.stats.PacketsReceived++
+	c.stats.BytesReceived += uint64(len(pkt))
+	if len(pkt) > c.cfg.PacketBytes {
+		c.stats.DroppedMalformed++
+		return
+	}
+	body, err := c.frame.open(pkt)
+	if err != nil {
+		c.countDrop(err)
+		return
+	}
+	msgs, err := decodeBody(body)
+	if err != nil {
+		c.stats.DroppedMalformed++
+		return
+	}
+	for _, m := range msgs {
+		c.handle(from, m)
+	}
+}
+
+func (c *Core) countDrop(err error) {
+	switch {
+	case errors.Is(err, errLabelMismatch):
+		c.stats.DroppedLabel++
+	case errors.Is(err, errDecrypt), errors.Is(err, errEncrypted), errors.Is(err, errNotEncrypted):
+		c.stats.DroppedCrypto++
+	case errors.Is(err, errBadVersion):
+		c.stats.DroppedVersion++
+	default:
+		c.stats.DroppedMalformed++
+	}
+}
+
+// handle dispatches one decoded message.
+func (c *Core) handle(from netip.AddrPort, m any) {
+	switch m := m.(type) {
+	case ping:
+		c.handlePing(from, m)
+	case pingReq:
+		c.handlePingReq(from, m)
+	case ack:
+		c.handleAck(m)
+	case nack:
+		c.handleNack(m)
+	case alive:
+		c.handleAlive(m)
+	case suspect:
+		c.handleSuspect(m)
+	case dead:
+		c.handleDead(m)
+	case userMsg:
+		c.handleUser(m)
+	}
+}
+
+// ---- local operations ----
+
+// Members returns copies of every known member, self included, in a
+// stable order.
+func (c *Core) Members() []Member {
+	out := make([]Member, 0, len(c.list))
+	for _, m := range c.list {
+		out = append(out, m.member())
+	}
+	slices.SortFunc(out, func(a, b Member) int {
+		switch {
+		case a.Name < b.Name:
+			return -1
+		case a.Name > b.Name:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Member returns a copy of the named member.
+func (c *Core) Member(name string) (Member, bool) {
+	m, ok := c.members[name]
+	if !ok {
+		return Member{}, false
+	}
+	return m.member(), true
+}
+
+// LocalMember returns a copy of the local member.
+func (c *Core) LocalMember() Member { return c.self.member() }
+
+// NumAlive is the number of members alive or suspect, self included.
+func (c *Core) NumAlive() int { return c.numAlive }
+
+// SetTags replaces the local member's tags and announces them with a new
+// incarnation (an alive message with a higher incarnation overrides every
+// older one, SWIM §4.2).
+func (c *Core) SetTags(tags map[string]string) error {
+	if err := checkTags(tags); err != nil {
+		return fmt.Errorf("swim: SetTags: %w", err)
+	}
+	c.self.tags = cloneTags(tags)
+	c.self.incarnation++
+	c.broadcastAlive(c.self)
+	c.emit(EventUpdate, c.self, c.cfg.Name, 0)
+	return nil
+}
+
+// Leave announces a graceful departure: the local member becomes left
+// with a higher incarnation and broadcasts a dead message naming itself,
+// which others record as "left" rather than "failed". The core stops
+// probing and refuting afterwards. LeaveSent reports when the
+// announcement has gone out at least once.
+func (c *Core) Leave() {
+	if c.leaving {
+		return
+	}
+	c.leaving = true
+	c.self.incarnation++
+	c.setState(c.self, StateLeft)
+	d := dead{Incarnation: c.self.incarnation, Node: c.cfg.Name, From: c.cfg.Name}
+	c.leaveBcast = c.queue.push(c.cfg.Name, encodeDead(nil, d))
+	c.emit(EventLeft, c.self, c.cfg.Name, 0)
+	c.probe, c.late = probeState{}, probeState{}
+}
+
+// LeaveSent reports whether Leave's announcement has been transmitted.
+// With nobody left to tell it is trivially sent.
+func (c *Core) LeaveSent() bool {
+	return c.leaving && (c.numAlive == 0 || c.queue.transmitted(c.leaveBcast))
+}
+
+// Stats returns a copy of the counters.
+func (c *Core) Stats() Stats {
+	s := c.stats
+	s.HealthScore = c.health.score
+	s.Members = len(c.list)
+	s.Alive = c.numAlive
+	s.BroadcastsQueued = c.queue.len()
+	return s
+}
+
+// ---- membership table ----
+
+func (c *Core) addMember(m *memberState) {
+	c.members[m.name] = m
+	c.list = append(c.list, m)
+	if !m.gone() {
+		c.numAlive++
+	}
+	if m != c.self && !m.gone() {
+		c.insertProbeOrder(m)
+	}
+}
+
+// insertProbeOrder puts a new member at a random position in the rest of
+// the current round, as memberlist does, so a joiner is probed within one
+// round without disturbing the round-robin guarantee for the others.
+func (c *Core) insertProbeOrder(m *memberState) {
+	lo := min(c.probeIndex, len(c.probeOrder))
+	pos := lo + c.rng.IntN(len(c.probeOrder)-lo+1)
+	c.probeOrder = slices.Insert(c.probeOrder, pos, m)
+}
+
+// setState changes m's state keeping numAlive and stateTick right.
+func (c *Core) setState(m *memberState, s State) {
+	wasGone := m.gone()
+	m.state = s
+	m.stateTick = c.now
+	switch {
+	case wasGone && !m.gone():
+		c.numAlive++
+	case !wasGone && m.gone():
+		c.numAlive--
+	}
+}
+
+// reap forgets dead and left members after ReapInterval.
+func (c *Core) reap() {
+	limit := c.cfg.ticks(c.cfg.ReapInterval)
+	for i := 0; i < len(c.list); {
+		m := c.list[i]
+		if m == c.self || !m.gone() || c.now-m.stateTick < limit {
+			i++
+			continue
+		}
+		c.emit(EventReap, m, "", 0)
+		delete(c.members, m.name)
+		last := len(c.list) - 1
+		c.list[i] = c.list[last]
+		c.list[last] = nil
+		c.list = c.list[:last]
+	}
+}
+
+func (c *Core) reapCheckTicks() int64 {
+	return min(c.cfg.ticks(c.cfg.ReapInterval), c.cfg.ticks(10*c.cfg.ProbeInterval))
+}
+
+// applyHealth changes the local health score (Lifeguard §IV-A) and
+// reports a change as an EventHealth.
+func (c *Core) applyHealth(delta int) {
+	before := c.health.score
+	c.health.apply(delta)
+	if c.health.score != before {
+		c.out.Events = append(c.out.Events, Event{
+			Kind: EventHealth, Node: c.cfg.Name, Member: c.self.member(),
+			HealthScore: c.health.score, Tick: c.now,
+		})
+	}
+}
+
+// emit records an event about m.
+func (c *Core) emit(kind EventKind, m *memberState, from string, confirmations int) {
+	c.out.Events = append(c.out.Events, Event{
+		Kind:          kind,
+		Node:          c.cfg.Name,
+		Member:        m.member(),
+		From:          from,
+		Confirmations: confirmations,
+		Tick:          c.now,
+	})
+}
+
+// ---- sending ----
+
+// send frames body (already holding the primary messages), fills the rest
+// of the packet with broadcasts and queues it for to.
+func (c *Core) send(to netip.AddrPort, body []byte) {
+	limit := c.cfg.PacketBytes - c.frame.overheadBytes()
+	body = c.queue.fill(body, limit, retransmitLimit(c.cfg.RetransmitMult, c.numAlive))
+	c.sendRaw(to, body)
+}
+
+func (c *Core) sendRaw(to netip.AddrPort, body []byte) {
+	pkt, err := c.frame.seal(body)
+	if err != nil {
+		return // nonce source failed; nothing sensible to send
+	}
+	c.stats.PacketsSent++
+	c.stats.BytesSent += uint64(len(pkt))
+	c.out.Packets = append(c.out.Packets, OutPacket{To: to, Data: pkt})
+}
+
+// gossip sends pending broadcasts to GossipNodes random members (SWIM
+// §4.1's infection-style dissemination, done on its own faster timer as
+// memberlist does). Recently dead members are included so that a member
+// wrongly declared dead hears it and refutes. Nothing is sent when the
+// queue is empty, which keeps a quiet cluster's load at one probe round.
+func (c *Core) gossip() {
+	if c.queue.len() == 0 {
+		return
+	}
+	deadTicks := c.cfg.ticks(c.cfg.GossipToDeadTime)
+	targets := c.randomMembers(c.cfg.GossipNodes, func(m *memberState) bool {
+		switch m.state {
+		case StateAlive, StateSuspect:
+			return true
+		case StateDead:
+			return c.now-m.stateTick < deadTicks
+		}
+		return false
+	})
+	for _, m := range targets {
+		if c.queue.len() == 0 {
+			return
+		}
+		c.send(m.addr, nil)
+	}
+}
+
+// randomMembers picks up to k distinct members other than self that match
+// ok, by bounded random sampling and then a bounded scan, so the cost does
+// not grow with N in the common case.
+func (c *Core) randomMembers(k int, ok func(*memberState) bool) []*memberState {
+	var picked []*memberState
+	has := func(m *memberState) bool { return slices.Contains(picked, m) }
+	n := len(c.list)
+	for tries := 0; len(picked) < k && tries < 4*k+4 && n > 1; tries++ {
+		m := c.list[c.rng.IntN(n)]
+		if m != c.self && ok(m) && !has(m) {
+			picked = append(picked, m)
+		}
+	}
+	if len(picked) < k && n <= 64 {
+		start := c.rng.IntN(max(n, 1))
+		for i := 0; i < n && len(picked) < k; i++ {
+			m := c.list[(start+i)%n]
+			if m != c.self && ok(m) && !has(m) {
+				picked = append(picked, m)
+			}
+		}
+	}
+	return picked
+}
+
+func cloneTags(t map[string]string) map[string]string {
+	if len(t) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(t))
+	for k, v := range t {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,134 @@
+package swim
+
+import (
+	"fmt"
+	"time"
+)
+
+// EventKind says what happened.
+type EventKind uint8
+
+const (
+	// EventJoin: a member was seen for the first time (or again after
+	// being reaped).
+	EventJoin EventKind = iota + 1
+	// EventAlive: a suspect, dead or left member is alive again (it
+	// refuted, or rejoined with a higher incarnation).
+	EventAlive
+	// EventSuspect: a member is suspected (From is the accuser).
+	EventSuspect
+	// EventConfirm: another member independently suspects a suspect
+	// (Lifeguard §IV-B); Confirmations counts them so far.
+	EventConfirm
+	// EventDead: suspicion expired or a dead verdict arrived; the member
+	// failed. SuspectedBy on the Member names the first accuser.
+	EventDead
+	// EventLeft: a member left gracefully.
+	EventLeft
+	// EventUpdate: a member's tags or address changed.
+	EventUpdate
+	// EventRefute: this member was suspected or declared dead and bumped
+	// its incarnation to refute (SWIM §4.2); Member is the local member.
+	EventRefute
+	// EventUser: a user event arrived (or was sent locally).
+	EventUser
+	// EventReap: a dead or left member was forgotten after ReapInterval.
+	EventReap
+	// EventHealth: the local health score changed (HealthScore).
+	EventHealth
+)
+
+func (k EventKind) String() string {
+	names := [...]string{"?", "join", "alive", "suspect", "confirm", "dead", "left", "update", "refute", "user", "reap", "health"}
+	if int(k) < len(names) {
+		return names[k]
+	}
+	return fmt.Sprintf("event(%d)", uint8(k))
+}
+
+// Event is one state transition seen by one member. It is a value: the
+// Member inside is a copy.
+type Event struct {
+	Kind EventKind
+	// Node is the member that observed the event (the local member).
+	Node string
+	// Member is the subject, as it is after the event.
+	Member Member
+	// From is who reported it: the accuser of a suspect/confirm, the
+	// declarer of a dead verdict, the sender of an update.
+	From string
+	// Confirmations is the number of independent suspicions of Member
+	// (EventSuspect, EventConfirm, EventDead).
+	Confirmations int
+	// User is set for EventUser.
+	User *UserEvent
+	// HealthScore is set for EventHealth: the Lifeguard local health
+	// score, 0 = healthy.
+	HealthScore int
+	// Tick is the core's tick count when it happened; Time is filled in
+	// by the shell (zero in simulations).
+	Tick int64
+	Time time.Time
+}
+
+func (e Event) String() string {
+	s := fmt.Sprintf("t=%d %s: %s %s inc=%d", e.Tick, e.Node, e.Kind, e.Member.Name, e.Member.Incarnation)
+	if e.From != "" {
+		s += " from=" + e.From
+	}
+	if e.Kind == EventDead && e.Member.SuspectedBy != "" {
+		s += " first=" + e.Member.SuspectedBy
+	}
+	if e.Kind == EventHealth {
+		s += fmt.Sprintf(" score=%d", e.HealthScore)
+	}
+	if e.User != nil {
+		s += fmt.Sprintf(" user=%s ltime=%d", e.User.Name, e.User.LTime)
+	}
+	return s
+}
+
+// UserEvent is an application event gossiped to every member (`roster
+// event`). LTime orders it (Lamport clock); duplicates are suppressed.
+type UserEvent struct {
+	LTime   uint64
+	Name    string
+	Payload []byte
+}
+
+// Stats are counters since start plus the current local health. It is a
+// copy.
+type Stats struct {
+	// HealthScore is the Lifeguard local health multiplier minus one:
+	// 0 is healthy; probes stretch by (HealthScore+1).
+	HealthScore int
+	Members     int // known members, any state, including self
+	Alive       int // alive or suspect, including self
+
+	ProbesSent     uint64
+	ProbesFailed   uint64
+	IndirectProbes uint64 // ping-req messages sent
+	Suspicions     uint64 // members this node began suspecting
+	Confirmations  uint64 // independent suspicions received for suspects
+	DeadVerdicts   uint64 // members this node declared or accepted dead
+	Refutations    uint64 // times this node refuted a suspicion of itself
+	NacksSent      uint64
+	NacksReceived  uint64
+	MissedNacks    uint64 // nacks expected but not received (health signal)
+
+	PacketsSent     uint64
+	BytesSent       uint64
+	PacketsReceived uint64
+	BytesReceived   uint64
+	// Dropped* count received packets rejected before use.
+	DroppedMalformed uint64 // truncated, bad lengths, unknown types, oversized
+	DroppedLabel     uint64 // another cluster label
+	DroppedCrypto    uint64 // failed authentication or encryption mismatch
+	DroppedVersion   uint64
+
+	BroadcastsQueued  int // pending piggy-back broadcasts
+	PushPulls         uint64
+	PushPullBytesSent uint64
+	UserEvents        uint64
+	DuplicateEvents   uint64
+}

@@ -1,0 +1,109 @@
+package swim
+
+import (
+	"maps"
+	"net/netip"
+	"slices"
+	"strconv"
+)
+
+// State is what a member is believed to be (SWIM §4.2, plus Serf's "left").
+type State uint8
+
+const (
+	StateAlive   State = iota + 1 // answering probes
+	StateSuspect                  // missed a probe; will be declared dead unless it refutes
+	StateDead                     // suspicion expired: failed
+	StateLeft                     // announced a graceful leave
+)
+
+func (s State) String() string {
+	switch s {
+	case StateAlive:
+		return "alive"
+	case StateSuspect:
+		return "suspect"
+	case StateDead:
+		return "dead"
+	case StateLeft:
+		return "left"
+	}
+	return "state(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Serf status codes as Consul's /v1/agent/members reports them.
+const (
+	SerfStatusAlive   = 1
+	SerfStatusLeaving = 2
+	SerfStatusLeft    = 3
+	SerfStatusFailed  = 4
+)
+
+// SerfStatus maps the state to Consul's serf status integer. A suspect is
+// still "alive" to Serf (and so to Consul): suspicion is not a verdict.
+func (s State) SerfStatus() int {
+	switch s {
+	case StateDead:
+		return SerfStatusFailed
+	case StateLeft:
+		return SerfStatusLeft
+	}
+	return SerfStatusAlive
+}
+
+// Member is a copy of what this node knows about one cluster member.
+// Changing it changes nothing in the cluster.
+type Member struct {
+	Name        string
+	Addr        netip.Addr
+	Port        uint16
+	Tags        map[string]string
+	State       State
+	Incarnation uint32
+	// SuspectedBy is the member that first suspected this one in the
+	// current (or last) suspicion episode; it lets a dead verdict be traced
+	// back to its origin. Empty if never suspected.
+	SuspectedBy string
+}
+
+// AddrPort is the member's gossip address.
+func (m Member) AddrPort() netip.AddrPort { return netip.AddrPortFrom(m.Addr, m.Port) }
+
+// String renders "name@addr:port".
+func (m Member) String() string { return m.Name + "@" + m.AddrPort().String() }
+
+// memberState is the live record the core keeps per member. Tags maps are
+// never mutated after they are stored (updates replace the map), so the
+// same map may be shared between records and simulated cores; copies are
+// made only when handing a Member out.
+type memberState struct {
+	name        string
+	addr        netip.AddrPort
+	tags        map[string]string
+	state       State
+	incarnation uint32
+	// stateTick is when state last changed (for reaping and gossip to the dead).
+	stateTick   int64
+	suspectedBy string
+}
+
+// member returns an independent copy for callers.
+func (s *memberState) member() Member {
+	return Member{
+		Name:        s.name,
+		Addr:        s.addr.Addr(),
+		Port:        s.addr.Port(),
+		Tags:        maps.Clone(s.tags),
+		State:       s.state,
+		Incarnation: s.incarnation,
+		SuspectedBy: s.suspectedBy,
+	}
+}
+
+// gone reports whether the member is dead or left: not probed, not counted
+// as a live peer.
+func (s *memberState) gone() bool { return s.state == StateDead || s.state == StateLeft }
+
+func sortedKeys(m map[string]string) []string {
+	return slices.Sorted(maps.Keys(m))
+}

@@ -1,0 +1,256 @@
+package swim
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"time"
+
+	"roster/internal/faults"
+)
+
+// sim steps many cores over an in-memory network in virtual time: no
+// goroutines, no clocks, one seeded generator, so a run replays exactly
+// from its seed and 1,000 members simulate faster than real time.
+//
+// Each virtual tick: deliver the packets due, tick every live core, then
+// collect what each core wants sent and schedule it with the fault plan's
+// verdict plus base latency (and extra delay into slow members).
+type sim struct {
+	cfg   Config
+	rng   *rand.Rand
+	plan  *faults.Plan
+	now   int64
+	cores []*Core
+	names []string
+	addrs []netip.AddrPort
+	index map[netip.AddrPort]int
+	down  []bool // killed: neither ticks nor receives
+
+	// slowMin/slowMax: extra inbound delay in ticks for slow members.
+	slow             []bool
+	slowMin, slowMax int64
+	latencyTicks     int64
+
+	buckets [][]simPacket // calendar queue indexed by tick % len
+	onEvent func(Event)
+	onSend  func(from, to int, data []byte)
+
+	packets, bytes uint64 // delivered or not, everything sent
+}
+
+type simPacket struct {
+	from netip.AddrPort
+	to   int
+	data []byte
+}
+
+const simBuckets = 1 << 12 // longest delay the calendar holds, in ticks
+
+// newSim builds n members named n0..n{n-1} that already know each other
+// (as if a join had completed), with cfg as the template.
+func newSim(n int, cfg Config, seed uint64) *sim {
+	s := &sim{
+		cfg:          cfg,
+		rng:          rand.New(rand.NewPCG(seed, seed^0x5157)),
+		plan:         faults.New(seed),
+		index:        map[netip.AddrPort]int{},
+		latencyTicks: 1,
+		buckets:      make([][]simPacket, simBuckets),
+	}
+	for i := range n {
+		s.names = append(s.names, fmt.Sprintf("n%d", i))
+		s.addrs = append(s.addrs, simAddr(i))
+	}
+	for i := range n {
+		s.cores = append(s.cores, s.newCore(i))
+		s.down = append(s.down, false)
+		s.slow = append(s.slow, false)
+		s.index[s.addrs[i]] = i
+	}
+	for i, c := range s.cores {
+		for j := range n {
+			if j != i {
+				// Direct insertion: the first probe round shuffles them.
+				m := &memberState{name: s.names[j], addr: s.addrs[j], state: StateAlive}
+				c.members[m.name] = m
+				c.list = append(c.list, m)
+				c.numAlive++
+			}
+		}
+		c.queue = broadcastQueue{} // everyone knows everyone: nothing to announce
+		c.Ready()
+	}
+	return s
+}
+
+func simAddr(i int) netip.AddrPort {
+	ip := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+	return netip.AddrPortFrom(ip, 8301)
+}
+
+func (s *sim) newCore(i int) *Core {
+	cfg := s.cfg
+	cfg.Name = s.names[i]
+	seed := s.rng.Uint64()
+	c, err := NewCore(cfg, s.addrs[i], rand.New(rand.NewPCG(seed, uint64(i))), nil)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// run advances virtual time by d.
+func (s *sim) run(d time.Duration) {
+	for range s.cfg.ticks(d) {
+		s.step()
+	}
+}
+
+// runUntil advances until cond holds or limit passes; it reports whether
+// cond held. cond is checked once per virtual probe interval's tenth.
+func (s *sim) runUntil(limit time.Duration, cond func() bool) bool {
+	check := max(s.cfg.ticks(s.cfg.ProbeInterval)/10, 1)
+	for t := int64(0); t < s.cfg.ticks(limit); t++ {
+		if t%check == 0 && cond() {
+			return true
+		}
+		s.step()
+	}
+	return cond()
+}
+
+func (s *sim) step() {
+	s.now++
+	b := &s.buckets[s.now%simBuckets]
+	due := *b
+	*b = nil
+	for _, p := range due {
+		if !s.down[p.to] {
+			s.cores[p.to].Step(p.from, p.data)
+		}
+	}
+	for i, c := range s.cores {
+		if s.down[i] {
+			continue
+		}
+		c.Tick()
+		s.drain(i)
+	}
+}
+
+// drain moves one core's output into the network.
+func (s *sim) drain(i int) {
+	c := s.cores[i]
+	r := c.Ready()
+	if r.Empty() {
+		return
+	}
+	for _, p := range r.Packets {
+		s.sendPacket(i, p)
+	}
+	for _, pp := range r.PushPulls {
+		s.pushPull(i, pp)
+	}
+	if s.onEvent != nil {
+		for _, e := range r.Events {
+			s.onEvent(e)
+		}
+	}
+}
+
+func (s *sim) sendPacket(from int, p OutPacket) {
+	s.packets++
+	s.bytes += uint64(len(p.Data))
+	to, ok := s.index[p.To]
+	if !ok {
+		return
+	}
+	if s.onSend != nil {
+		s.onSend(from, to, p.Data)
+	}
+	fate := s.plan.Decide(s.names[from], s.names[to])
+	if !fate.Deliver {
+		return
+	}
+	delay := s.latencyTicks
+	if fate.Delay > 0 {
+		delay += s.cfg.ticks(fate.Delay)
+	}
+	if s.slow[to] {
+		delay += s.slowMin + s.rng.Int64N(s.slowMax-s.slowMin+1)
+	}
+	delay = min(max(delay, 1), simBuckets-1)
+	for range fate.Copies {
+		b := &s.buckets[(s.now+delay)%simBuckets]
+		*b = append(*b, simPacket{from: s.addrs[from], to: to, data: p.Data})
+	}
+}
+
+// pushPull runs a stream exchange at once if both directions connect. The
+// reply is merged immediately: streams are rare and their latency does not
+// matter to what the simulations measure.
+func (s *sim) pushPull(from int, req PushPullRequest) {
+	to, ok := s.index[req.To]
+	if !ok || s.down[to] || !s.plan.Connected(s.names[from], s.names[to]) {
+		return
+	}
+	reply, err := s.cores[to].HandlePushPull(req.Frame)
+	s.drain(to)
+	if err != nil {
+		return
+	}
+	_ = s.cores[from].MergePushPull(reply, req.Join)
+}
+
+func (s *sim) kill(i int) { s.down[i] = true }
+
+// restart replaces member i with a fresh core (incarnation 0) that joins
+// through member via.
+func (s *sim) restart(i, via int) {
+	s.down[i] = false
+	s.cores[i] = s.newCore(i)
+	for _, req := range s.cores[i].JoinRequests([]netip.AddrPort{s.addrs[via]}) {
+		s.pushPull(i, req)
+	}
+	s.drain(i)
+}
+
+func (s *sim) id(name string) int {
+	for i, n := range s.names {
+		if n == name {
+			return i
+		}
+	}
+	panic("sim: no member " + name)
+}
+
+// stateOf is what observer believes about subject.
+func (s *sim) stateOf(observer, subject int) State {
+	m, ok := s.cores[observer].members[s.names[subject]]
+	if !ok {
+		return 0
+	}
+	return m.state
+}
+
+// view renders observer's table as "n0:alive/0 n1:dead/2 ...".
+func (s *sim) view(observer int) string {
+	var b strings.Builder
+	for _, m := range s.cores[observer].Members() {
+		fmt.Fprintf(&b, "%s:%s/%d ", m.Name, m.State, m.Incarnation)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// allSee reports whether every live member (other than the subject)
+// believes subject is in state want.
+func (s *sim) allSee(subject int, want State) bool {
+	for i := range s.cores {
+		if i != subject && !s.down[i] && s.stateOf(i, subject) != want {
+			return false
+		}
+	}
+	return true
+}
