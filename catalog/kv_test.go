@@ -18,9 +18,13 @@ type kvStep struct {
 // TestKV_Semantics runs Consul's KV rules step by step; each case starts
 // from a store with node n1 (with a passing serfHealth) and sessions s1, s2.
 func TestKV_Semantics(t *testing.T) {
-	lock := func(key, sess string) *KVRequest { return &KVRequest{Verb: KVLock, Key: key, Session: sess, Value: []byte(sess)} }
+	lock := func(key, sess string) *KVRequest {
+		return &KVRequest{Verb: KVLock, Key: key, Session: sess, Value: []byte(sess)}
+	}
 	unlock := func(key, sess string) *KVRequest { return &KVRequest{Verb: KVUnlock, Key: key, Session: sess} }
-	cas := func(key string, idx uint64) *KVRequest { return &KVRequest{Verb: KVCAS, Key: key, Index: idx, Value: []byte("c")} }
+	cas := func(key string, idx uint64) *KVRequest {
+		return &KVRequest{Verb: KVCAS, Key: key, Index: idx, Value: []byte("c")}
+	}
 	cases := []struct {
 		name  string
 		steps []kvStep
@@ -60,7 +64,7 @@ func TestKV_Semantics(t *testing.T) {
 		name:  "lock with an unknown session is an error",
 		steps: []kvStep{{cmd: lock("k", "nope"), errHas: "invalid session"}},
 	}, {
-		name: "set keeps the lock holder",
+		name:  "set keeps the lock holder",
 		steps: []kvStep{{cmd: lock("k", "s1"), wantOK: true}, {cmd: kvSet("k", "new"), wantOK: true}},
 		check: func(t *testing.T, h *harness) {
 			if p, _ := h.s.KVGet("k"); p.Session != "s1" || string(p.Value) != "new" {

@@ -74,7 +74,7 @@ func TestRegister_Semantics(t *testing.T) {
 			}
 		},
 	}, {
-		name: "check defaults: node from the request, status critical, service name and tags",
+		name:  "check defaults: node from the request, status critical, service name and tags",
 		setup: []Command{regService("n1", "web1", "web", 80, "v1")},
 		cmd: &RegisterRequest{Node: Node{Node: "n1"}, SkipNodeUpdate: true,
 			Checks: []HealthCheck{{CheckID: "c", ServiceID: "web1"}, {CheckID: "m", Status: HealthMaintenance}}},
