@@ -170,6 +170,10 @@ func (d *decoder) float() float64 {
 	}
 	v := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
 	d.b = d.b[8:]
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		d.fail(errors.New("float is NaN or infinite"))
+		return 0
+	}
 	return v
 }
 

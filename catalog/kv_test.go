@@ -130,7 +130,7 @@ func TestKV_Semantics(t *testing.T) {
 
 // newKVHarness registers node n1 with serfHealth and sessions s1, s2
 // (indexes 1..4).
-func newKVHarness(t *testing.T) *harness {
+func newKVHarness(t testing.TB) *harness {
 	h := newHarness(t, Config{})
 	h.ok(regNode("n1", "10.0.0.1"))
 	h.ok(regCheck("n1", "serfHealth", "", HealthPassing))
