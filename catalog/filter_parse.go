@@ -98,7 +98,7 @@ type filterMatch struct {
 	re       *regexp.Regexp // compiled once, for (not) matches
 
 	// dynamic caches plans for selector suffixes reached through interface
-	// values, keyed by filterDynamicKey; see filterPlanInterface.
+	// values, keyed by filterDynamicKey; see planInterface.
 	dynamic sync.Map
 }
 

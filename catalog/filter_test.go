@@ -518,6 +518,10 @@ func TestFilterSlice_KeepsMatchesInOrderWithoutTouchingInput(t *testing.T) {
 	if err != nil || len(gotPtrs) != 2 {
 		t.Errorf("FilterSlice over pointers with a nil = %v, %v; want 2 matches", gotPtrs, err)
 	}
+	mixed := []any{items[0], &items[1], map[string]any{"Service": "web"}, nil}
+	if got, err := FilterSlice(f, mixed); err != nil || len(got) != 2 {
+		t.Errorf("FilterSlice over []any = %v, %v; want the struct and the map", got, err)
+	}
 	bad, _ := CompileFilter(`Nope == 1`)
 	if _, err := FilterSlice(bad, items); err == nil {
 		t.Error("FilterSlice with an unknown selector succeeded, want an error")
@@ -546,6 +550,10 @@ func TestFilterMap_FiltersByValue(t *testing.T) {
 	}
 	if same, err := FilterMap(nil, services); err != nil || len(same) != 3 {
 		t.Errorf("FilterMap(nil filter) = %v, %v; want the input unchanged", same, err)
+	}
+	ptrs := map[string]*filterTestService{"web-1": {Service: "web", Tags: []string{"primary"}}, "nil": nil}
+	if got, err := FilterMap(f, ptrs); err != nil || len(got) != 1 || got["web-1"] == nil {
+		t.Errorf("FilterMap over pointer values = %v, %v; want only web-1", got, err)
 	}
 	bad, _ := CompileFilter(`Nope == 1`)
 	if _, err := FilterMap(bad, services); err == nil {
