@@ -135,6 +135,9 @@ func (f *Filter) Match(v any) (bool, error) {
 
 // planFor returns the expression specialised for t, building it on first use.
 func (f *Filter) planFor(t reflect.Type) (filterEvalFn, error) {
+	if f == nil || f.root == nil {
+		return nil, errors.New("filter: not compiled; build Filters with CompileFilter")
+	}
 	if cached, ok := f.plans.Load(t); ok {
 		p := cached.(*filterPlanned)
 		return p.eval, p.err

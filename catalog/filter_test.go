@@ -610,6 +610,17 @@ func TestFilter_SelfReferentialTypesDoNotRecurseForever(t *testing.T) {
 	})
 }
 
+func TestFilter_UncompiledFilterFailsInsteadOfPanicking(t *testing.T) {
+	var zero Filter
+	if _, err := zero.Match(filterTestEntry{}); err == nil {
+		t.Error("Match on a zero Filter succeeded, want an error")
+	}
+	var nilFilter *Filter
+	if err := nilFilter.Validate(filterTestEntry{}); err == nil {
+		t.Error("Validate on a nil *Filter succeeded, want an error")
+	}
+}
+
 func TestFilter_StringReturnsExpression(t *testing.T) {
 	const expr = `Service == web`
 	f, _ := CompileFilter(expr)
