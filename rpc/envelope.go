@@ -165,3 +165,7 @@ type WriteMeta struct {
 	// Index is the raft index at which the write was applied.
 	Index uint64
 }
+
+// queryOptions lets the forwarding and blocking code reach the embedded
+// envelope of any read argument type.
+func (q *QueryOptions) queryOptions() *QueryOptions { return q }
