@@ -149,5 +149,5 @@ func (c *clientCodec) WriteRequest(r *rpc.Request, body any) error {
 }
 
 func (c *clientCodec) ReadResponseHeader(r *rpc.Response) error { return c.dec.Decode(r) }
-func (c *clientCodec) ReadResponseBody(body any) error       { return c.dec.Decode(body) }
-func (c *clientCodec) Close() error                          { return c.rwc.Close() }
+func (c *clientCodec) ReadResponseBody(body any) error          { return c.dec.Decode(body) }
+func (c *clientCodec) Close() error                             { return c.rwc.Close() }

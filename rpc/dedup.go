@@ -83,12 +83,15 @@ func DecodeCommand(data []byte) (requestID string, proposedAt time.Time, cmd []b
 	return requestID, time.Unix(0, nanos), rest[n:], nil
 }
 
-// Duplicate is what Apply returns for a repeated RequestID whose first
-// outcome is no longer in memory (the table was restored from a snapshot,
-// which keeps IDs and indexes but not outcomes). The write did take
-// effect, at Index; endpoints report success.
+// Duplicate is what Apply returns for a repeated RequestID: the write
+// already took effect, at Index, and the endpoint reports that first
+// outcome. Result is what the inner FSM returned then, if ResultKnown; a
+// table restored from a snapshot keeps IDs and indexes but not outcomes,
+// and endpoints then report plain success at Index.
 type Duplicate struct {
-	Index uint64
+	Index       uint64
+	Result      any
+	ResultKnown bool
 }
 
 // DedupFSM is the raft.FSM every server runs: the catalog's FSM behind
@@ -146,10 +149,7 @@ func (d *DedupFSM) Apply(e raft.Entry) any {
 	if prev, dup := d.table[id]; dup && id != "" {
 		d.mu.Unlock()
 		d.duplicates.Add(1)
-		if prev.known {
-			return prev.result
-		}
-		return Duplicate{Index: prev.index}
+		return Duplicate{Index: prev.index, Result: prev.result, ResultKnown: prev.known}
 	}
 	d.mu.Unlock()
 

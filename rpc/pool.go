@@ -126,7 +126,7 @@ type Pool struct {
 	closed bool
 
 	calls, endpointErrs, transportErrs, timeouts atomic.Uint64
-	dials, dialErrs, evictions, idleReaped      atomic.Uint64
+	dials, dialErrs, evictions, idleReaped       atomic.Uint64
 }
 
 // slot is the pool's state for one server address.
