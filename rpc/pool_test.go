@@ -44,6 +44,9 @@ func silentServer(t *testing.T, read bool) (addr string, closed chan struct{}) {
 				}
 				<-stop
 			}()
+			if !read {
+				c.(*net.TCPConn).SetReadBuffer(4 << 10)
+			}
 		}
 	}()
 	return l.Addr().String(), closed
@@ -76,8 +79,17 @@ func TestPool_DeadlineAgainstServerThatNeverAnswers(t *testing.T) {
 // inside Client.Go; the deadline must still end the call.
 func TestPool_DeadlineWhileWriteIsBlocked(t *testing.T) {
 	addr, _ := silentServer(t, false)
-	pool := newClient(t, PoolConfig{})
-	big := strings.Repeat("x", 16<<20) // far beyond the socket buffers
+	// Small socket buffers so a modest request fills them.
+	smallBuf := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, network, addr)
+		if err == nil {
+			c.(*net.TCPConn).SetWriteBuffer(4 << 10)
+		}
+		return c, err
+	}
+	pool := newClient(t, PoolConfig{Dial: smallBuf})
+	big := strings.Repeat("x", 2<<20) // far beyond the socket buffers
 	start := time.Now()
 	err := pool.Call(ctxTimeout(t, 300*time.Millisecond), addr, "Status.Ping", big, &struct{}{})
 	if !errors.Is(err, context.DeadlineExceeded) {
