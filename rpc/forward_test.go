@@ -243,3 +243,25 @@ func TestForwardConfig_ValidateNamesField(t *testing.T) {
 		}
 	}
 }
+
+// One server of the other datacenter is down: the forwarder retries on
+// another one within the hold time.
+func TestForward_OtherDatacenterSkipsDeadServer(t *testing.T) {
+	remote := startCluster(t, 1, clusterOpts{dc: "dc2"})
+	dead, _ := silentServer(t, true)
+	deadThenLive := staticRouter{"dc2": {dead, remote.w.addrs[0]}}
+	local := startCluster(t, 1, clusterOpts{router: deadThenLive, holdTimeout: 5 * time.Second})
+	// Calls to the dead server must fail fast for the retry to matter.
+	local.kvs[0].fwd.cfg.CallTimeout = 100 * time.Millisecond
+	client := newClient(t, PoolConfig{})
+	for i := range 5 {
+		var reply PutResponse
+		req := &PutRequest{WriteRequest: WriteRequest{Datacenter: "dc2"}, Key: fmt.Sprint(i), Value: "v"}
+		if err := client.Call(ctxTimeout(t, 10*time.Second), local.w.addrs[0], "KV.Put", req, &reply); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	if remote.w.kv.count() != 5 {
+		t.Fatalf("remote applies %d, want 5", remote.w.kv.count())
+	}
+}

@@ -296,3 +296,32 @@ func TestPoolConfig_ValidateNamesField(t *testing.T) {
 		}
 	}
 }
+
+// A dial that hangs (a black-holed address) is bounded by the call's
+// deadline, and callers queued behind that dial are bounded by theirs.
+func TestPool_HungDialBoundedByDeadline(t *testing.T) {
+	hang := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	pool := newClient(t, PoolConfig{Dial: hang})
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			errs <- pool.Call(ctxTimeout(t, 150*time.Millisecond), "10.255.255.1:8300", "Status.Ping", struct{}{}, &struct{}{})
+		}()
+	}
+	for range 4 {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("err = %v, want deadline exceeded", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a caller stayed blocked behind a hung dial")
+		}
+	}
+	if st := pool.Stats(); st.Timeouts != 4 || st.Dials != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
