@@ -1,7 +1,6 @@
 package rpc
 
 import (
-	"bufio"
 	"encoding/gob"
 	"errors"
 	"fmt"
@@ -84,14 +83,14 @@ type serverCodec struct {
 	rwc         io.ReadWriteCloser
 	dec         *gob.Decoder
 	enc         *gob.Encoder
-	encBuf      *bufio.Writer
+	out         *batchWriter
 	onMalformed func(error)
 }
 
 func newServerCodec(rwc io.ReadWriteCloser, maxFrameBytes int, onMalformed func(error)) *serverCodec {
-	buf := bufio.NewWriter(rwc)
+	out := newBatchWriter(rwc)
 	guard := &frameGuard{r: rwc, maxFrameBytes: uint64(maxFrameBytes)}
-	return &serverCodec{rwc: rwc, dec: gob.NewDecoder(guard), enc: gob.NewEncoder(buf), encBuf: buf, onMalformed: onMalformed}
+	return &serverCodec{rwc: rwc, dec: gob.NewDecoder(guard), enc: gob.NewEncoder(out), out: out, onMalformed: onMalformed}
 }
 
 func (c *serverCodec) ReadRequestHeader(r *rpc.Request) error {
@@ -119,23 +118,24 @@ func (c *serverCodec) WriteResponse(r *rpc.Response, body any) error {
 		c.Close()
 		return err
 	}
-	return c.encBuf.Flush()
+	c.out.Kick()
+	return nil
 }
 
-func (c *serverCodec) Close() error { return c.rwc.Close() }
+func (c *serverCodec) Close() error { return c.out.Close() }
 
 // clientCodec is net/rpc's gobClientCodec with a frame guard.
 type clientCodec struct {
-	rwc    io.ReadWriteCloser
-	dec    *gob.Decoder
-	enc    *gob.Encoder
-	encBuf *bufio.Writer
+	rwc io.ReadWriteCloser
+	dec *gob.Decoder
+	enc *gob.Encoder
+	out *batchWriter
 }
 
 func newClientCodec(rwc io.ReadWriteCloser, maxFrameBytes int) *clientCodec {
-	buf := bufio.NewWriter(rwc)
+	out := newBatchWriter(rwc)
 	guard := &frameGuard{r: rwc, maxFrameBytes: uint64(maxFrameBytes)}
-	return &clientCodec{rwc: rwc, dec: gob.NewDecoder(guard), enc: gob.NewEncoder(buf), encBuf: buf}
+	return &clientCodec{rwc: rwc, dec: gob.NewDecoder(guard), enc: gob.NewEncoder(out), out: out}
 }
 
 func (c *clientCodec) WriteRequest(r *rpc.Request, body any) error {
@@ -145,7 +145,8 @@ func (c *clientCodec) WriteRequest(r *rpc.Request, body any) error {
 	if err := c.enc.Encode(body); err != nil {
 		return err
 	}
-	return c.encBuf.Flush()
+	c.out.Kick()
+	return nil
 }
 
 func (c *clientCodec) ReadResponseHeader(r *rpc.Response) error { return c.dec.Decode(r) }
