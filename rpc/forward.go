@@ -12,6 +12,8 @@ import (
 	"net/rpc"
 	"sync"
 	"time"
+
+	"roster/internal/fanout"
 )
 
 // Cluster is what forwarding and blocking reads need from the local Raft
@@ -77,6 +79,8 @@ type ForwardConfig struct {
 	Seed uint64
 	// Logger receives retry lines. Default slog.Default().
 	Logger *slog.Logger
+	// Events, if set, receives an Event for every retry.
+	Events *fanout.Hub[Event]
 }
 
 // Validate names the first bad field.
@@ -257,6 +261,7 @@ func (f *Forwarder) retry(ctx context.Context, method string, info Info, args, r
 		}
 		f.cfg.Logger.Debug("rpc: retrying forwarded request", slog.String("method", method),
 			slog.String("peer", addr), slog.Int("attempt", attempt+1), slog.String("error", err.Error()))
+		publish(f.cfg.Events, Event{Kind: EventForwardRetry, Peer: addr, Method: method, Attempt: attempt + 1, Err: err.Error()})
 		if !sleepCtx(ctx, delay) {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/rpc"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -85,11 +86,20 @@ func TestForward_LeaderChangeMidCallAppliesWriteOnce(t *testing.T) {
 			return nil
 		})
 	}
+	events := tc.w.events.Subscribe(64)
 	client := newClient(t, PoolConfig{})
 	var reply PutResponse
 	err := client.Call(ctxTimeout(t, 10*time.Second), tc.w.addrs[2], "KV.Put", &PutRequest{Key: "k", Value: "v"}, &reply)
 	if err != nil {
 		t.Fatalf("write failed across the leader change: %v", err)
+	}
+	events.Close()
+	var kinds []string
+	for e := range events.C {
+		kinds = append(kinds, e.Kind.String())
+	}
+	if !slices.Contains(kinds, "conn-evicted") || !slices.Contains(kinds, "forward-retry") {
+		t.Fatalf("events %v, want the broken connection evicted and the write retried", kinds)
 	}
 	if n := tc.w.kv.count(); n != 1 {
 		t.Fatalf("the write was applied %d times, want exactly once", n)

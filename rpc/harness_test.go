@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"roster/internal/fanout"
 	"roster/raft"
 )
 
@@ -31,6 +32,7 @@ type world struct {
 	fsm     *DedupFSM
 	kv      *memFSM
 	changed chan struct{} // closed and replaced on every apply
+	events  fanout.Hub[Event]
 }
 
 func (w *world) setLeader(i int) {
@@ -293,12 +295,12 @@ func startCluster(t *testing.T, n int, o clusterOpts) *testCluster {
 func (tc *testCluster) startNode(t *testing.T, i int, l net.Listener, o clusterOpts) {
 	t.Helper()
 	node := &fakeNode{w: tc.w, id: i, lastContact: 50 * time.Millisecond}
-	pool, err := NewPool(PoolConfig{Logger: quietLogger()})
+	pool, err := NewPool(PoolConfig{Logger: quietLogger(), Events: &tc.w.events})
 	if err != nil {
 		t.Fatal(err)
 	}
 	fwd, err := NewForwarder(ForwardConfig{Datacenter: o.dc, Cluster: node, Router: o.router, Caller: pool,
-		HoldTimeout: o.holdTimeout, Seed: uint64(i + 1), Logger: quietLogger()})
+		HoldTimeout: o.holdTimeout, Seed: uint64(i + 1), Logger: quietLogger(), Events: &tc.w.events})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +308,7 @@ func (tc *testCluster) startNode(t *testing.T, i int, l net.Listener, o clusterO
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewServer(Config{Logger: quietLogger()})
+	srv, err := NewServer(Config{Logger: quietLogger(), Events: &tc.w.events})
 	if err != nil {
 		t.Fatal(err)
 	}

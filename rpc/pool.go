@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"roster/internal/fanout"
 )
 
 // PoolConfig configures a Pool. Zero fields take their documented default.
@@ -31,6 +33,8 @@ type PoolConfig struct {
 	Dial DialFunc
 	// Logger receives eviction lines. Default slog.Default().
 	Logger *slog.Logger
+	// Events, if set, receives an Event for every eviction.
+	Events *fanout.Hub[Event]
 }
 
 // Validate names the first bad field.
@@ -324,6 +328,7 @@ func (p *Pool) evict(s *slot, pc *poolConn, addr, reason string) {
 	}
 	p.evictions.Add(1)
 	p.log.Debug("rpc: evicting connection", slog.String("peer", addr), slog.String("reason", reason))
+	publish(p.cfg.Events, Event{Kind: EventConnEvicted, Peer: addr, Err: reason})
 	pc.client.Close()
 }
 

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"roster/internal/fanout"
 )
 
 // Config configures a Server. The zero value of every field means its
@@ -24,6 +26,8 @@ type Config struct {
 	MaxFrameBytes int
 	// Logger receives the server's log lines. Default slog.Default().
 	Logger *slog.Logger
+	// Events, if set, receives an Event for every dropped connection.
+	Events *fanout.Hub[Event]
 }
 
 // Validate names the first bad field.
@@ -232,6 +236,7 @@ func (s *Server) serveConn(conn net.Conn) {
 		s.unknownProto.Add(1)
 		s.log.Warn("rpc: dropping connection with unknown protocol byte",
 			slog.String("peer", conn.RemoteAddr().String()), slog.String("protocol", p.String()))
+		publish(s.cfg.Events, Event{Kind: EventUnknownProtocol, Peer: conn.RemoteAddr().String(), Protocol: p})
 		return
 	}
 	h(conn)
@@ -244,6 +249,7 @@ func (s *Server) readProtocol(conn net.Conn) (Protocol, error) {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			s.handshakeTimeouts.Add(1)
+			publish(s.cfg.Events, Event{Kind: EventHandshakeTimeout, Peer: conn.RemoteAddr().String()})
 			s.log.Debug("rpc: closing connection that sent no protocol byte",
 				slog.String("peer", conn.RemoteAddr().String()), slog.Duration("timeout", s.cfg.HandshakeTimeout))
 		}
@@ -256,6 +262,7 @@ func (s *Server) readProtocol(conn net.Conn) (Protocol, error) {
 func (s *Server) noteMalformed(conn net.Conn) func(error) {
 	return func(err error) {
 		s.malformed.Add(1)
+		publish(s.cfg.Events, Event{Kind: EventMalformedFrame, Peer: conn.RemoteAddr().String(), Err: err.Error()})
 		s.log.Warn("rpc: malformed request, closing connection",
 			slog.String("peer", conn.RemoteAddr().String()), slog.String("error", err.Error()))
 	}

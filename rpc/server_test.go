@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"roster/internal/fanout"
 	"roster/internal/testkit"
 )
 
@@ -93,7 +94,9 @@ func expectClosed(t *testing.T, conn net.Conn) {
 }
 
 func TestServer_UnknownProtocolDroppedAndCounted(t *testing.T) {
-	srv := startServer(t, Config{}, nil)
+	var hub fanout.Hub[Event]
+	events := hub.Subscribe(16)
+	srv := startServer(t, Config{Events: &hub}, nil)
 	for _, b := range []byte{0x00, 0x7f, byte(ProtoSnapshot)} { // snapshot: reserved, nothing registered
 		conn, err := net.Dial("tcp", srv.Addr().String())
 		if err != nil {
@@ -109,6 +112,11 @@ func TestServer_UnknownProtocolDroppedAndCounted(t *testing.T) {
 		}
 		return nil
 	})
+	for _, want := range []Protocol{0x00, 0x7f, ProtoSnapshot} {
+		if e := <-events.C; e.Kind != EventUnknownProtocol || e.Protocol != want {
+			t.Fatalf("event %+v, want unknown-protocol %s", e, want)
+		}
+	}
 }
 
 func TestServer_HandshakeTimeoutClosesSilentConnection(t *testing.T) {
