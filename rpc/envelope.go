@@ -85,6 +85,10 @@ type QueryOptions struct {
 
 	// Filter is a ?filter= expression applied to the result by the endpoint.
 	Filter string
+
+	// ForwardHops counts server-to-server forwards of this request; see
+	// MaxForwardHops. Set by Forwarder; callers leave it 0.
+	ForwardHops uint8
 }
 
 // RequestDatacenter implements Info.
@@ -145,6 +149,10 @@ type WriteRequest struct {
 	// (see Dedup). Writes are therefore safe to retry on any error,
 	// including a connection lost after the old leader appended the entry.
 	RequestID string
+
+	// ForwardHops counts server-to-server forwards of this request; see
+	// MaxForwardHops. Set by Forwarder; callers leave it 0.
+	ForwardHops uint8
 }
 
 // RequestDatacenter implements Info.
@@ -169,3 +177,7 @@ type WriteMeta struct {
 // queryOptions lets the forwarding and blocking code reach the embedded
 // envelope of any read argument type.
 func (q *QueryOptions) queryOptions() *QueryOptions { return q }
+
+// forwardHops lets Forward count hops on any envelope.
+func (q *QueryOptions) forwardHops() *uint8 { return &q.ForwardHops }
+func (w *WriteRequest) forwardHops() *uint8 { return &w.ForwardHops }

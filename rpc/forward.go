@@ -32,7 +32,9 @@ type Cluster interface {
 	// records its commit index, confirms with a heartbeat round to a
 	// majority that it is still leader, then waits until its FSM has
 	// applied up to that index. A nil return makes a local read
-	// linearizable. Called on the leader only.
+	// linearizable. Called on the leader only; if leadership was lost
+	// meanwhile it returns ErrNoLeader, which the forwarding server
+	// retries with its refreshed leader view.
 	ConsistentRead(ctx context.Context) error
 	// Peers lists the addresses of the voting servers in the Raft
 	// configuration (Status.Peers).
@@ -172,6 +174,14 @@ func routeFor(localDC string, info Info, isLeader bool, lastContact time.Duratio
 	return routeLeader
 }
 
+// MaxForwardHops bounds how many servers a request may pass through.
+// The longest legitimate path is three hops (agent's server → a server of
+// the other datacenter → its leader, plus one hop on a stale leader view
+// during an election). During an election two servers can each believe the
+// other is leader; without a bound they would bounce a request between
+// them until its deadline, pinning a goroutine and a pool slot per hop.
+const MaxForwardHops = 4
+
 // Forward is called first by every endpoint method. It returns handled =
 // false when this server must answer the request itself; otherwise the
 // request was forwarded and reply/err hold the remote outcome. Writes get
@@ -182,9 +192,20 @@ func (f *Forwarder) Forward(ctx context.Context, method string, info Info, args,
 		w.writeRequest().RequestID = NewRequestID()
 	}
 	c := f.cfg.Cluster
-	switch routeFor(f.cfg.Datacenter, info, c.IsLeader(), c.LastContact()) {
-	case routeLocal:
+	r := routeFor(f.cfg.Datacenter, info, c.IsLeader(), c.LastContact())
+	if r == routeLocal {
 		return false, nil
+	}
+	if h, ok := info.(interface{ forwardHops() *uint8 }); ok {
+		hops := h.forwardHops()
+		if *hops >= MaxForwardHops {
+			// Our leader view disagrees with the sender's: answer "no
+			// leader", which the sender retries after re-reading its view.
+			return true, ErrNoLeader
+		}
+		*hops++
+	}
+	switch r {
 	case routeDatacenter:
 		dc := info.RequestDatacenter()
 		return true, f.retry(ctx, method, info, args, reply, func() (string, bool, error) {

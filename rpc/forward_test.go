@@ -275,3 +275,30 @@ func TestForward_OtherDatacenterSkipsDeadServer(t *testing.T) {
 		t.Fatalf("remote applies %d, want 5", remote.w.kv.count())
 	}
 }
+
+// During an election two servers may each believe the other is leader.
+// The hop bound turns the bounce into "No cluster leader" within the hold
+// time instead of a chain of calls that lasts until the call deadline.
+func TestForward_StaleLeaderViewsDoNotBounceForever(t *testing.T) {
+	tc := startCluster(t, 2, clusterOpts{holdTimeout: 300 * time.Millisecond})
+	tc.nodes[0].believes.Store(&tc.w.addrs[1])
+	tc.nodes[1].believes.Store(&tc.w.addrs[0])
+	start := time.Now()
+	var reply PutResponse
+	err := newClient(t, PoolConfig{}).Call(ctxTimeout(t, 30*time.Second), tc.w.addrs[0], "KV.Put", &PutRequest{Key: "a"}, &reply)
+	if !IsNoLeader(err) {
+		t.Fatalf("err = %v, want No cluster leader", err)
+	}
+	if elapsed := time.Since(start); elapsed > 10*time.Second {
+		t.Fatalf("took %v with a 300ms hold time", elapsed)
+	}
+	if tc.w.kv.count() != 0 {
+		t.Fatal("applied without a leader")
+	}
+	// Once the views agree, the same kind of write goes through.
+	tc.nodes[0].believes.Store(nil)
+	tc.nodes[1].believes.Store(nil)
+	if err := newClient(t, PoolConfig{}).Call(ctxTimeout(t, 10*time.Second), tc.w.addrs[1], "KV.Put", &PutRequest{Key: "a"}, &reply); err != nil {
+		t.Fatal(err)
+	}
+}

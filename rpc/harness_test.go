@@ -130,10 +130,16 @@ type fakeNode struct {
 	id              int
 	consistentReads atomic.Int64
 	leaderQueries   atomic.Int64 // LeaderAddr calls, to see a forwarder retrying
+	// believes, if set, overrides the world's leader in this node's view
+	// (a stale view during an election).
+	believes atomic.Pointer[string]
 	lastContact     time.Duration
 }
 
 func (n *fakeNode) IsLeader() bool {
+	if b := n.believes.Load(); b != nil {
+		return false
+	}
 	n.w.mu.Lock()
 	defer n.w.mu.Unlock()
 	return n.w.leader == n.id
@@ -141,6 +147,9 @@ func (n *fakeNode) IsLeader() bool {
 
 func (n *fakeNode) LeaderAddr() string {
 	n.leaderQueries.Add(1)
+	if b := n.believes.Load(); b != nil {
+		return *b
+	}
 	n.w.mu.Lock()
 	defer n.w.mu.Unlock()
 	if n.w.leader < 0 {

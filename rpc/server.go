@@ -167,16 +167,15 @@ func (s *Server) Serve(l net.Listener) error {
 			if s.isClosed() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// Transient (e.g. EMFILE surfaces as a timeout-ish error):
-				// back off, as net/http does, instead of spinning.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("rpc: accept failed, retrying", slog.String("error", err.Error()), slog.Duration("backoff", backoff))
-				time.Sleep(backoff)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("rpc: listener closed under the server: %w", err)
 			}
-			return fmt.Errorf("rpc: accept: %w", err)
+			// Anything else (EMFILE, ECONNABORTED, ...) is transient: back
+			// off, as net/http does, instead of spinning or giving up.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("rpc: accept failed, retrying", slog.String("error", err.Error()), slog.Duration("backoff", backoff))
+			time.Sleep(backoff)
+			continue
 		}
 		backoff = 0
 		if !s.track(conn) {
