@@ -132,8 +132,8 @@ type fakeNode struct {
 	leaderQueries   atomic.Int64 // LeaderAddr calls, to see a forwarder retrying
 	// believes, if set, overrides the world's leader in this node's view
 	// (a stale view during an election).
-	believes atomic.Pointer[string]
-	lastContact     time.Duration
+	believes    atomic.Pointer[string]
+	lastContact time.Duration
 }
 
 func (n *fakeNode) IsLeader() bool {
