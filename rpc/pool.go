@@ -140,8 +140,15 @@ type slot struct {
 	// mu guards conn, dialing and closed, and conn's inFlight and lastUsed.
 	mu      sync.Mutex
 	conn    *poolConn
-	dialing chan struct{} // closed when the dial in progress ends
+	dialing *dialAttempt // the dial in progress, if any
 	closed  bool
+}
+
+// dialAttempt lets callers wait for another caller's dial. err is written
+// before done is closed and read only after.
+type dialAttempt struct {
+	done chan struct{}
+	err  error
 }
 
 type poolConn struct {
@@ -245,10 +252,13 @@ func (p *Pool) slot(addr string) (*slot, error) {
 }
 
 // conn returns the slot's connection, dialing it if needed. Only one
-// caller dials at a time; the others wait for that dial or their deadline.
-// The loop is bounded: a waiter retries only after a dial ended.
+// caller dials at a time; the others wait for that dial or their own
+// deadline. A waiter shares the dialer's error unless the dial merely ran
+// out of the dialer's (shorter) deadline; then it tries itself. Each round
+// blocks until a dial ends, so ctx bounds the loop; maxDialRounds is a
+// backstop.
 func (p *Pool) conn(ctx context.Context, addr string, s *slot) (*poolConn, error) {
-	const maxDialRounds = 3
+	const maxDialRounds = 64
 	for range maxDialRounds {
 		s.mu.Lock()
 		if s.closed {
@@ -260,26 +270,30 @@ func (p *Pool) conn(ctx context.Context, addr string, s *slot) (*poolConn, error
 			s.mu.Unlock()
 			return pc, nil
 		}
-		if wait := s.dialing; wait != nil {
+		if d := s.dialing; d != nil {
 			s.mu.Unlock()
 			select {
-			case <-wait:
+			case <-d.done:
+				if d.err != nil && !errors.Is(d.err, context.DeadlineExceeded) && !errors.Is(d.err, context.Canceled) {
+					return nil, d.err
+				}
 				continue
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
 		}
-		done := make(chan struct{})
-		s.dialing = done
+		d := &dialAttempt{done: make(chan struct{})}
+		s.dialing = d
 		s.mu.Unlock()
 		pc, err := p.dial(ctx, addr)
 		s.mu.Lock()
 		s.dialing = nil
-		close(done)
 		if err == nil && s.closed {
 			pc.client.Close()
 			err = ErrPoolShutdown
 		}
+		d.err = err
+		close(d.done)
 		if err != nil {
 			s.mu.Unlock()
 			return nil, err

@@ -325,3 +325,39 @@ func TestPool_HungDialBoundedByDeadline(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// Callers queued behind a dial that is refused share its error instead
+// of each dialing in turn.
+func TestPool_WaitersShareRefusedDial(t *testing.T) {
+	release := make(chan struct{})
+	var dials sync.WaitGroup
+	dials.Add(1)
+	refuse := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Done() // a second dial would panic: negative counter
+		<-release
+		return nil, errors.New("connection refused")
+	}
+	pool := newClient(t, PoolConfig{Dial: refuse})
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() {
+			errs <- pool.Call(ctxTimeout(t, 10*time.Second), "127.0.0.1:1", "Status.Ping", struct{}{}, &struct{}{})
+		}()
+	}
+	dials.Wait()
+	testkit.WaitFor(t, 5*time.Second, "all callers to queue", func() error {
+		pool.mu.Lock()
+		n := len(pool.slots["127.0.0.1:1"].sem)
+		pool.mu.Unlock()
+		if n != 3 {
+			return fmt.Errorf("%d callers hold slots", n)
+		}
+		return nil
+	})
+	close(release)
+	for range 3 {
+		if err := <-errs; err == nil || !strings.Contains(err.Error(), "connection refused") {
+			t.Fatalf("err = %v, want the refused dial's error", err)
+		}
+	}
+}
