@@ -1,0 +1,167 @@
+package rpc
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Blocking queries (Consul's ?index=&wait=): a read with MinQueryIndex > 0
+// returns as soon as its result's index exceeds MinQueryIndex, or after
+// its wait with the unchanged result. The server adds up to wait/16 of
+// random jitter so the thousands of watchers started together do not all
+// come back in the same instant.
+const (
+	// DefaultQueryTime is the wait when a request gives none.
+	DefaultQueryTime = 5 * time.Minute
+	// MaxQueryTime is the longest wait a request may ask for.
+	MaxQueryTime = 10 * time.Minute
+	// JitterFraction: jitter is uniform in [0, wait/JitterFraction).
+	JitterFraction = 16
+)
+
+// QueryFunc runs a read once against local state. It fills the caller's
+// reply and returns the result's index and a channel that is closed when
+// anything the result depends on changes (the catalog's watch channels
+// have this shape; a query over several tables merges theirs). A nil
+// channel means the result cannot be watched: only the wait ends the block.
+type QueryFunc func() (index uint64, changed <-chan struct{}, err error)
+
+// BlockingConfig configures a Blocker.
+type BlockingConfig struct {
+	// Cluster supplies leadership for QueryMeta and ConsistentRead for
+	// ?consistent reads. Required.
+	Cluster Cluster
+	// DefaultQueryTime and MaxQueryTime override the package defaults
+	// (5m and 10m) when positive; tests shorten them.
+	DefaultQueryTime, MaxQueryTime time.Duration
+	// Seed seeds the jitter; 0 picks a random seed.
+	Seed uint64
+}
+
+// Validate names the first bad field.
+func (c BlockingConfig) Validate() error {
+	switch {
+	case c.Cluster == nil:
+		return errors.New("rpc: BlockingConfig.Cluster is required")
+	case c.DefaultQueryTime < 0:
+		return fmt.Errorf("rpc: BlockingConfig.DefaultQueryTime must be >= 0 (0 = %v), got %v", DefaultQueryTime, c.DefaultQueryTime)
+	case c.MaxQueryTime < 0:
+		return fmt.Errorf("rpc: BlockingConfig.MaxQueryTime must be >= 0 (0 = %v), got %v", MaxQueryTime, c.MaxQueryTime)
+	}
+	return nil
+}
+
+// Blocker runs endpoint reads with Consul's blocking and consistency
+// semantics and fills their QueryMeta.
+type Blocker struct {
+	cfg BlockingConfig
+
+	// mu guards rnd.
+	mu  sync.Mutex
+	rnd *rand.Rand
+}
+
+// NewBlocker validates cfg.
+func NewBlocker(cfg BlockingConfig) (*Blocker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.DefaultQueryTime == 0 {
+		cfg.DefaultQueryTime = DefaultQueryTime
+	}
+	if cfg.MaxQueryTime == 0 {
+		cfg.MaxQueryTime = MaxQueryTime
+	}
+	if cfg.Seed == 0 {
+		var b [8]byte
+		crand.Read(b[:])
+		cfg.Seed = binary.LittleEndian.Uint64(b[:])
+	}
+	return &Blocker{cfg: cfg, rnd: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))}, nil
+}
+
+// Query runs run until its index passes opts.MinQueryIndex or the wait
+// ends, then fills meta. A ?consistent read does a ReadIndex round before
+// every run, so each answer is linearizable. ctx ends the block early
+// (server shutdown) with an error so the client retries elsewhere.
+func (b *Blocker) Query(ctx context.Context, opts *QueryOptions, meta *QueryMeta, run QueryFunc) error {
+	if err := opts.Validate(); err != nil {
+		return err
+	}
+	var timeout <-chan time.Time
+	if opts.MinQueryIndex > 0 {
+		t := time.NewTimer(b.wait(opts.MaxQueryTime))
+		defer t.Stop()
+		timeout = t.C
+	}
+	// Bounded by the timer: each round either returns or waits on it.
+	for {
+		if opts.RequireConsistent {
+			if err := b.cfg.Cluster.ConsistentRead(ctx); err != nil {
+				return err
+			}
+		}
+		index, changed, err := run()
+		if err != nil {
+			return err
+		}
+		b.fillMeta(opts, meta, index)
+		if opts.MinQueryIndex == 0 || meta.Index > opts.MinQueryIndex {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("rpc: blocking query abandoned: %w", ctx.Err())
+		}
+	}
+}
+
+// wait draws this query's wait: the requested time clamped, plus jitter.
+func (b *Blocker) wait(requested time.Duration) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return blockingWait(requested, b.cfg.DefaultQueryTime, b.cfg.MaxQueryTime, b.rnd)
+}
+
+// blockingWait is clampWait plus jitter uniform in [0, wait/JitterFraction).
+func blockingWait(requested, defaultWait, maxWait time.Duration, rnd *rand.Rand) time.Duration {
+	wait := clampWait(requested, defaultWait, maxWait)
+	if j := int64(wait / JitterFraction); j > 0 {
+		wait += time.Duration(rnd.Int64N(j))
+	}
+	return wait
+}
+
+// clampWait applies the default to 0 and the maximum to larger requests.
+func clampWait(requested, defaultWait, maxWait time.Duration) time.Duration {
+	switch {
+	case requested <= 0:
+		return defaultWait
+	case requested > maxWait:
+		return maxWait
+	}
+	return requested
+}
+
+// fillMeta sets the X-Consul-* data. The index is never 0 (a client
+// sending ?index=0 would otherwise spin).
+func (b *Blocker) fillMeta(opts *QueryOptions, meta *QueryMeta, index uint64) {
+	c := b.cfg.Cluster
+	meta.Index = max(index, 1)
+	meta.Consistency = opts.Consistency()
+	if c.IsLeader() {
+		meta.KnownLeader, meta.LastContact = true, 0
+		return
+	}
+	meta.KnownLeader = c.LeaderAddr() != ""
+	meta.LastContact = c.LastContact()
+}

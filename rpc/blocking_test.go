@@ -1,0 +1,221 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"roster/internal/testkit"
+)
+
+func TestBlockingWait_ClampAndJitterBounds(t *testing.T) {
+	rnd := testkit.Rand(t)
+	for _, c := range []struct{ requested, base time.Duration }{
+		{0, DefaultQueryTime},
+		{-time.Second, DefaultQueryTime},
+		{time.Minute, time.Minute},
+		{20 * time.Minute, MaxQueryTime},
+		{time.Nanosecond, time.Nanosecond}, // too short to jitter
+	} {
+		seen := map[time.Duration]bool{}
+		for range 1000 {
+			w := blockingWait(c.requested, DefaultQueryTime, MaxQueryTime, rnd)
+			if w < c.base || w >= c.base+max(c.base/JitterFraction, 1) {
+				t.Fatalf("requested %v: wait %v outside [%v, %v)", c.requested, w, c.base, c.base+c.base/JitterFraction)
+			}
+			seen[w] = true
+		}
+		if c.base >= time.Second && len(seen) < 100 {
+			t.Fatalf("requested %v: only %d distinct waits in 1000 draws; jitter missing", c.requested, len(seen))
+		}
+	}
+}
+
+// versioned is a watched value: set bumps the index and closes the
+// channel handed out by the previous read.
+type versioned struct {
+	mu    sync.Mutex // guards index, ch, reads
+	index uint64
+	ch    chan struct{}
+	reads int
+}
+
+func (v *versioned) run() (uint64, <-chan struct{}, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.reads++
+	return v.index, v.ch, nil
+}
+
+func (v *versioned) set(index uint64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.index = index
+	close(v.ch)
+	v.ch = make(chan struct{})
+}
+
+func (v *versioned) readCount() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.reads
+}
+
+func newBlocker(t *testing.T, c Cluster, defaultWait time.Duration) *Blocker {
+	t.Helper()
+	b, err := NewBlocker(BlockingConfig{Cluster: c, DefaultQueryTime: defaultWait, Seed: testkit.Seed(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func leaderNode() *fakeNode {
+	return &fakeNode{w: &world{leader: 0, addrs: []string{"127.0.0.1:8300"}}}
+}
+
+func TestBlocker_NonBlockingAndAheadReturnAtOnce(t *testing.T) {
+	b := newBlocker(t, leaderNode(), time.Hour)
+	v := &versioned{index: 0, ch: make(chan struct{})}
+	var meta QueryMeta
+	if err := b.Query(context.Background(), &QueryOptions{}, &meta, v.run); err != nil {
+		t.Fatal(err)
+	}
+	if meta.Index != 1 || !meta.KnownLeader || meta.LastContact != 0 || meta.Consistency != ConsistencyLeader {
+		t.Fatalf("meta %+v: want index rewritten 0 -> 1 and the leader's view", meta)
+	}
+	v.set(7)
+	if err := b.Query(context.Background(), &QueryOptions{MinQueryIndex: 6}, &meta, v.run); err != nil || meta.Index != 7 {
+		t.Fatalf("meta %+v, %v: want index 7 at once", meta, err)
+	}
+}
+
+func TestBlocker_WakesOnChange(t *testing.T) {
+	b := newBlocker(t, leaderNode(), time.Hour)
+	v := &versioned{index: 5, ch: make(chan struct{})}
+	done := make(chan error, 1)
+	var meta QueryMeta
+	go func() { done <- b.Query(context.Background(), &QueryOptions{MinQueryIndex: 5}, &meta, v.run) }()
+	testkit.WaitFor(t, 5*time.Second, "the query to block", func() error {
+		if v.readCount() != 1 {
+			return errors.New("not read yet")
+		}
+		return nil
+	})
+	v.set(6)
+	select {
+	case err := <-done:
+		if err != nil || meta.Index != 6 || v.readCount() != 2 {
+			t.Fatalf("meta %+v, err %v, reads %d: want woken with index 6 after 2 reads", meta, err, v.readCount())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("blocking query did not wake on change (its wait is an hour)")
+	}
+}
+
+// A change that does not move the index past MinQueryIndex (another key
+// in the same table) re-runs the query and keeps blocking.
+func TestBlocker_IgnoresChangesAtOrBelowMinIndex(t *testing.T) {
+	b := newBlocker(t, leaderNode(), time.Hour)
+	v := &versioned{index: 5, ch: make(chan struct{})}
+	done := make(chan error, 1)
+	var meta QueryMeta
+	go func() { done <- b.Query(context.Background(), &QueryOptions{MinQueryIndex: 9}, &meta, v.run) }()
+	testkit.WaitFor(t, 5*time.Second, "first read", func() error {
+		if v.readCount() < 1 {
+			return errors.New("not read yet")
+		}
+		return nil
+	})
+	v.set(9)
+	testkit.WaitFor(t, 5*time.Second, "re-read after the change", func() error {
+		if v.readCount() < 2 {
+			return errors.New("not re-read yet")
+		}
+		return nil
+	})
+	select {
+	case <-done:
+		t.Fatal("returned although the index did not pass MinQueryIndex")
+	default:
+	}
+	v.set(10)
+	if err := <-done; err != nil || meta.Index != 10 {
+		t.Fatalf("meta %+v, %v", meta, err)
+	}
+}
+
+func TestBlocker_TimesOutWithUnchangedResult(t *testing.T) {
+	const wait = 100 * time.Millisecond
+	b := newBlocker(t, leaderNode(), wait)
+	v := &versioned{index: 3, ch: make(chan struct{})}
+	var meta QueryMeta
+	start := time.Now()
+	if err := b.Query(context.Background(), &QueryOptions{MinQueryIndex: 3}, &meta, v.run); err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	if elapsed < wait {
+		t.Fatalf("returned after %v, before the %v wait", elapsed, wait)
+	}
+	if elapsed > 10*time.Second {
+		t.Fatalf("returned after %v; the wait is %v plus at most %v jitter", elapsed, wait, wait/JitterFraction)
+	}
+	if meta.Index != 3 {
+		t.Fatalf("meta %+v: a timed-out query returns the unchanged result", meta)
+	}
+}
+
+func TestBlocker_ConsistentReadEveryRound(t *testing.T) {
+	node := leaderNode()
+	b := newBlocker(t, node, time.Hour)
+	v := &versioned{index: 1, ch: make(chan struct{})}
+	done := make(chan error, 1)
+	var meta QueryMeta
+	go func() {
+		done <- b.Query(context.Background(), &QueryOptions{MinQueryIndex: 1, RequireConsistent: true}, &meta, v.run)
+	}()
+	testkit.WaitFor(t, 5*time.Second, "first read", func() error {
+		if v.readCount() < 1 {
+			return errors.New("not read yet")
+		}
+		return nil
+	})
+	v.set(2)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := node.consistentReads.Load(); n != 2 || meta.Consistency != ConsistencyConsistent {
+		t.Fatalf("%d ReadIndex rounds, meta %+v; want one per read (2)", n, meta)
+	}
+	// A server that lost leadership cannot serve a consistent read.
+	node.w.setLeader(-1)
+	if err := b.Query(context.Background(), &QueryOptions{RequireConsistent: true}, &meta, v.run); err == nil {
+		t.Fatal("consistent read served without leadership")
+	}
+}
+
+func TestBlocker_FollowerMetaAndCancel(t *testing.T) {
+	node := &fakeNode{w: &world{leader: 1, addrs: []string{"a", "b"}}, id: 0, lastContact: 42 * time.Millisecond}
+	b := newBlocker(t, node, time.Hour)
+	v := &versioned{index: 4, ch: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var meta QueryMeta
+	go func() { done <- b.Query(ctx, &QueryOptions{MinQueryIndex: 4, AllowStale: true}, &meta, v.run) }()
+	testkit.WaitFor(t, 5*time.Second, "first read", func() error {
+		if v.readCount() < 1 {
+			return errors.New("not read yet")
+		}
+		return nil
+	})
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want the cancellation", err)
+	}
+	if !meta.KnownLeader || meta.LastContact != 42*time.Millisecond || meta.Consistency != ConsistencyStale {
+		t.Fatalf("meta %+v: want the follower's view", meta)
+	}
+}

@@ -1,0 +1,205 @@
+package rpc
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"roster/raft"
+)
+
+// Write idempotency (Raft thesis §6.3, "Implementing linearizable
+// semantics"). A write can be appended by a leader that then loses its
+// connection to the caller, or its leadership, before answering; the
+// caller cannot tell whether it was committed and retries, possibly on a
+// new leader. If both copies commit, the write must still take effect once.
+//
+// roster does this with request IDs rather than making every command
+// idempotent by construction: KV CAS, session create, lock acquire and
+// check-and-set transactions are not idempotent, and retrofitting each of
+// them is error-prone. Instead:
+//
+//  1. Forwarder.Forward gives each write a random 128-bit RequestID at the
+//     first server that sees it; retries and forwarded copies keep it.
+//  2. The leader's endpoint wraps the catalog command with EncodeCommand,
+//     adding the RequestID and its own clock reading (ProposedAt) before
+//     raft.Apply.
+//  3. Every server's FSM is a DedupFSM around the catalog's FSM. It applies
+//     a RequestID's first committed entry and turns later ones into
+//     no-ops that return the first outcome. Since the table is a function
+//     of the log alone, all replicas agree on which copy took effect.
+//  4. IDs are forgotten deterministically: an entry is evicted once a later
+//     entry's ProposedAt is more than Window past its own (the thesis's
+//     leader-stamped session expiry), or when MaxEntries is exceeded. The
+//     window must outlast a caller's retries (HoldTimeout + CallTimeout).
+//  5. The table is part of the snapshot, so a server restored from one
+//     still recognises recent duplicates.
+
+// DefaultDedupWindow outlasts the forwarder's retries (7s hold plus 60s
+// per call) with margin.
+const DefaultDedupWindow = 2 * time.Minute
+
+// DefaultDedupMaxEntries caps the table's memory (about 100 bytes an
+// entry) whatever the write rate.
+const DefaultDedupMaxEntries = 1 << 20
+
+// commandMagic starts every command DedupFSM accepts.
+const commandMagic = 0xD1
+
+// EncodeCommand wraps a catalog command for raft.Apply. requestID may be
+// empty (internal writes such as the leader's reconcile), which disables
+// de-duplication for that command.
+func EncodeCommand(requestID string, proposedAt time.Time, cmd []byte) []byte {
+	b := make([]byte, 0, 1+binary.MaxVarintLen64*2+len(requestID)+len(cmd))
+	b = append(b, commandMagic)
+	b = binary.AppendUvarint(b, uint64(len(requestID)))
+	b = append(b, requestID...)
+	b = binary.AppendVarint(b, proposedAt.UnixNano())
+	return append(b, cmd...)
+}
+
+// maxRequestIDBytes bounds IDs read from the log or a snapshot.
+const maxRequestIDBytes = 128
+
+// DecodeCommand reverses EncodeCommand. The returned cmd aliases data.
+func DecodeCommand(data []byte) (requestID string, proposedAt time.Time, cmd []byte, err error) {
+	if len(data) == 0 || data[0] != commandMagic {
+		return "", time.Time{}, nil, errors.New("rpc: command lacks the request envelope (was it built with EncodeCommand?)")
+	}
+	rest := data[1:]
+	idLen, n := binary.Uvarint(rest)
+	if n <= 0 || idLen > maxRequestIDBytes || idLen > uint64(len(rest)-n) {
+		return "", time.Time{}, nil, errors.New("rpc: command envelope has a bad request ID length")
+	}
+	rest = rest[n:]
+	requestID, rest = string(rest[:idLen]), rest[idLen:]
+	nanos, n := binary.Varint(rest)
+	if n <= 0 {
+		return "", time.Time{}, nil, errors.New("rpc: command envelope has a bad proposal time")
+	}
+	return requestID, time.Unix(0, nanos), rest[n:], nil
+}
+
+// Duplicate is what Apply returns for a repeated RequestID: the write
+// already took effect, at Index, and the endpoint reports that first
+// outcome. Result is what the inner FSM returned then, if ResultKnown; a
+// table restored from a snapshot keeps IDs and indexes but not outcomes,
+// and endpoints then report plain success at Index.
+type Duplicate struct {
+	Index       uint64
+	Result      any
+	ResultKnown bool
+}
+
+// DedupFSM is the raft.FSM every server runs: the catalog's FSM behind
+// the request-ID table described above.
+type DedupFSM struct {
+	inner      raft.FSM
+	window     time.Duration
+	maxEntries int
+
+	// mu guards table, order and head: Apply runs on raft's apply
+	// goroutine, Snapshot and Len may be called from others.
+	mu    sync.Mutex
+	table map[string]appliedWrite
+	order []dedupKey // FIFO in apply order; order[head:] are live
+	head  int
+
+	duplicates, malformed atomic.Uint64
+}
+
+type appliedWrite struct {
+	index  uint64
+	result any
+	known  bool // result is the real outcome (false after Restore)
+}
+
+type dedupKey struct {
+	id         string
+	proposedAt int64 // unix nanos, from the log
+}
+
+var _ raft.FSM = (*DedupFSM)(nil)
+
+// NewDedupFSM wraps inner. window <= 0 means DefaultDedupWindow,
+// maxEntries <= 0 means DefaultDedupMaxEntries.
+func NewDedupFSM(inner raft.FSM, window time.Duration, maxEntries int) *DedupFSM {
+	if window <= 0 {
+		window = DefaultDedupWindow
+	}
+	if maxEntries <= 0 {
+		maxEntries = DefaultDedupMaxEntries
+	}
+	return &DedupFSM{inner: inner, window: window, maxEntries: maxEntries, table: make(map[string]appliedWrite)}
+}
+
+// Apply implements raft.FSM. A command without the envelope is malformed:
+// it is counted and answered with an error value, never applied.
+func (d *DedupFSM) Apply(e raft.Entry) any {
+	id, proposedAt, cmd, err := DecodeCommand(e.Data)
+	if err != nil {
+		d.malformed.Add(1)
+		return fmt.Errorf("rpc: entry %d: %w", e.Index, err)
+	}
+	d.mu.Lock()
+	d.expire(proposedAt.UnixNano())
+	if prev, dup := d.table[id]; dup && id != "" {
+		d.mu.Unlock()
+		d.duplicates.Add(1)
+		return Duplicate{Index: prev.index, Result: prev.result, ResultKnown: prev.known}
+	}
+	d.mu.Unlock()
+
+	inner := e
+	inner.Data = cmd
+	result := d.inner.Apply(inner)
+	if id != "" {
+		d.mu.Lock()
+		d.remember(id, proposedAt.UnixNano(), appliedWrite{index: e.Index, result: result, known: true})
+		d.mu.Unlock()
+	}
+	return result
+}
+
+// expire drops IDs proposed more than window before nowNanos, and the
+// oldest beyond maxEntries. Caller holds mu.
+func (d *DedupFSM) expire(nowNanos int64) {
+	cutoff := nowNanos - d.window.Nanoseconds()
+	for d.head < len(d.order) {
+		k := d.order[d.head]
+		if k.proposedAt >= cutoff && len(d.order)-d.head <= d.maxEntries {
+			break
+		}
+		delete(d.table, k.id)
+		d.order[d.head] = dedupKey{}
+		d.head++
+	}
+	// Compact once the dead prefix dominates, so order does not grow forever.
+	if d.head > 1024 && d.head*2 > len(d.order) {
+		d.order = append([]dedupKey(nil), d.order[d.head:]...)
+		d.head = 0
+	}
+}
+
+func (d *DedupFSM) remember(id string, proposedAt int64, w appliedWrite) {
+	d.table[id] = w
+	d.order = append(d.order, dedupKey{id: id, proposedAt: proposedAt})
+	d.expire(proposedAt)
+}
+
+// DedupStats are the table's counters.
+type DedupStats struct {
+	Entries    int    // request IDs remembered now
+	Duplicates uint64 // entries turned into no-ops
+	Malformed  uint64 // entries without a valid envelope
+}
+
+// Stats returns a copy of the counters.
+func (d *DedupFSM) Stats() DedupStats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return DedupStats{Entries: len(d.table), Duplicates: d.duplicates.Load(), Malformed: d.malformed.Load()}
+}

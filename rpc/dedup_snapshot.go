@@ -1,0 +1,130 @@
+package rpc
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"roster/raft"
+)
+
+// A DedupFSM snapshot is the request-ID table followed by the inner FSM's
+// own snapshot bytes:
+//
+//	"RDD1" uvarint(count) { uvarint(len(id)) id varint(proposedAtNanos) uvarint(index) }*count
+//	<inner snapshot>
+
+var dedupSnapshotMagic = [4]byte{'R', 'D', 'D', '1'}
+
+type dedupSnapshotEntry struct {
+	id         string
+	proposedAt int64
+	index      uint64
+}
+
+type dedupSnapshot struct {
+	entries []dedupSnapshotEntry
+	inner   raft.FSMSnapshot
+}
+
+// Snapshot implements raft.FSM: a copy of the live table plus the inner
+// FSM's snapshot, both taken on the apply goroutine so they agree.
+func (d *DedupFSM) Snapshot() (raft.FSMSnapshot, error) {
+	d.mu.Lock()
+	entries := make([]dedupSnapshotEntry, 0, len(d.order)-d.head)
+	for _, k := range d.order[d.head:] {
+		entries = append(entries, dedupSnapshotEntry{id: k.id, proposedAt: k.proposedAt, index: d.table[k.id].index})
+	}
+	d.mu.Unlock()
+	inner, err := d.inner.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	return &dedupSnapshot{entries: entries, inner: inner}, nil
+}
+
+func (s *dedupSnapshot) Persist(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	bw.Write(dedupSnapshotMagic[:])
+	var buf [3*binary.MaxVarintLen64 + maxRequestIDBytes]byte
+	bw.Write(binary.AppendUvarint(buf[:0], uint64(len(s.entries))))
+	for _, e := range s.entries {
+		b := binary.AppendUvarint(buf[:0], uint64(len(e.id)))
+		b = append(b, e.id...)
+		b = binary.AppendVarint(b, e.proposedAt)
+		b = binary.AppendUvarint(b, e.index)
+		if _, err := bw.Write(b); err != nil {
+			return fmt.Errorf("rpc: writing request-ID table: %w", err)
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("rpc: writing request-ID table: %w", err)
+	}
+	return s.inner.Persist(w)
+}
+
+func (s *dedupSnapshot) Release() { s.inner.Release() }
+
+// Restore implements raft.FSM. Outcomes are not in snapshots, so a
+// duplicate of a restored ID returns Duplicate{Index}.
+func (d *DedupFSM) Restore(r io.Reader) error {
+	br := bufio.NewReader(r)
+	entries, err := d.readTable(br)
+	if err != nil {
+		return err
+	}
+	if err := d.inner.Restore(br); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.table = make(map[string]appliedWrite, len(entries))
+	d.order, d.head = make([]dedupKey, 0, len(entries)), 0
+	for _, e := range entries {
+		d.table[e.id] = appliedWrite{index: e.index}
+		d.order = append(d.order, dedupKey{id: e.id, proposedAt: e.proposedAt})
+	}
+	return nil
+}
+
+func (d *DedupFSM) readTable(br *bufio.Reader) ([]dedupSnapshotEntry, error) {
+	var magic [4]byte
+	if _, err := io.ReadFull(br, magic[:]); err != nil || magic != dedupSnapshotMagic {
+		return nil, errors.New("rpc: snapshot does not start with the request-ID table (RDD1); was it written by a DedupFSM?")
+	}
+	count, err := binary.ReadUvarint(br)
+	if err != nil || count > uint64(d.maxEntries) {
+		return nil, fmt.Errorf("rpc: snapshot request-ID table has a bad entry count (%d, limit %d)", count, d.maxEntries)
+	}
+	entries := make([]dedupSnapshotEntry, 0, count)
+	for i := uint64(0); i < count; i++ {
+		e, err := readTableEntry(br)
+		if err != nil {
+			return nil, fmt.Errorf("rpc: snapshot request-ID table entry %d: %w", i, err)
+		}
+		entries = append(entries, e)
+	}
+	return entries, nil
+}
+
+func readTableEntry(br *bufio.Reader) (dedupSnapshotEntry, error) {
+	idLen, err := binary.ReadUvarint(br)
+	if err != nil || idLen > maxRequestIDBytes {
+		return dedupSnapshotEntry{}, fmt.Errorf("bad request ID length %d", idLen)
+	}
+	id := make([]byte, idLen)
+	if _, err := io.ReadFull(br, id); err != nil {
+		return dedupSnapshotEntry{}, err
+	}
+	proposedAt, err := binary.ReadVarint(br)
+	if err != nil {
+		return dedupSnapshotEntry{}, err
+	}
+	index, err := binary.ReadUvarint(br)
+	if err != nil {
+		return dedupSnapshotEntry{}, err
+	}
+	return dedupSnapshotEntry{id: string(id), proposedAt: proposedAt, index: index}, nil
+}

@@ -1,0 +1,88 @@
+// Package rpc is how roster servers talk to each other and how agents talk
+// to servers: one TCP listener (port 8300, as Consul) carrying net/rpc for
+// the endpoints and, on the same port, Raft's transport.
+//
+// # Reading order
+//
+//  1. protocol.go: the first byte of every connection names its protocol
+//     (ProtoRPC 0x01, ProtoRaft 0x02, ProtoSnapshot 0x03, reserved).
+//     DialProtocol writes it; the raft package dials through it.
+//
+//  2. server.go: Server owns the listener. It reads the byte under a
+//     handshake deadline, serves ProtoRPC itself with net/rpc and hands
+//     other protocols to the handler registered with Handle. Unknown bytes,
+//     silent connections and malformed frames are dropped and counted.
+//
+//     stream_listener.go turns one protocol back into a net.Listener
+//     (Server.Handle(ProtoRaft, l.Handoff)), so Raft's transport takes a
+//     listener and a dial func like any server and never sees the byte.
+//
+//  3. codec.go and batch_writer.go: net/rpc's gob codecs, rebuilt with a frame limit (a peer
+//     cannot make us allocate a gigabyte by announcing one), a
+//     malformed-input hook, and writes from concurrent calls coalesced
+//     into fewer syscalls.
+//
+//  4. envelope.go: QueryOptions, QueryMeta, WriteRequest and WriteMeta,
+//     embedded by every endpoint's arguments and replies. They carry what
+//     Consul's ?dc, ?stale, ?consistent, ?index, ?wait, ?token, ?filter and
+//     X-Consul-* headers need, and Consul's error strings ("No cluster
+//     leader", "No path to datacenter") verbatim.
+//
+//  5. pool.go: the client side. One multiplexed connection per server,
+//     a limit on calls in flight per server, deadlines enforced here
+//     (net/rpc has no context), eviction of any connection that errs or
+//     times out, idle reaping.
+//
+//  6. forward.go: every endpoint starts with Forwarder.Forward, which
+//     decides who answers (routeFor is the pure decision):
+//
+//     request                          answered by
+//     ?dc=<other>                      a random known server of that DC
+//     write                            the leader (forwarded if needed)
+//     read, default consistency        the leader (forwarded if needed)
+//     read, ?consistent                the leader, after a ReadIndex round
+//     read, ?stale                     this server (unless ?max_stale is
+//     exceeded, then the leader)
+//
+//     While there is no leader, or the leader cannot be reached, it retries
+//     with jittered exponential backoff for up to HoldTimeout (Consul's
+//     rpc_hold_timeout, 7s), then returns "No cluster leader".
+//
+//  7. dedup.go, dedup_snapshot.go: why retrying a write is safe. Each
+//     write carries a RequestID; the FSM every server runs (DedupFSM, a
+//     wrapper around the catalog's) applies an ID at most once (Raft
+//     thesis §6.3) and forgets IDs by log time, identically on every
+//     replica.
+//
+//  8. blocking.go: Blocker.Query gives endpoints Consul's blocking queries
+//     (wait for index > MinQueryIndex, up to 5m by default, 10m at most,
+//     plus up to wait/16 jitter), ?consistent ReadIndex rounds and the
+//     QueryMeta headers. Watches are channels closed on change.
+//
+//  9. status.go: the Status endpoint (Ping, Leader, Peers), the first real
+//     endpoint and the pattern the others follow:
+//
+//     func (e *Endpoint) Method(args *XRequest, reply *XResponse) error {
+//     if done, err := e.fwd.Forward(ctx, "Endpoint.Method", args, args, reply); done {
+//     return err
+//     }
+//     return e.blocker.Query(ctx, &args.QueryOptions, &reply.QueryMeta, func() (uint64, <-chan struct{}, error) {
+//     ... read local state into reply, return its index and watch ...
+//     })
+//     }
+//
+// # Seams
+//
+// Cluster (IsLeader, LeaderAddr, LastContact, ConsistentRead, Peers) is
+// the local Raft node seen through an adapter; Router lists the servers of
+// each datacenter (LAN pool now, WAN pool later); Caller is the Pool. Tests
+// fake all three with three in-process servers on loopback.
+//
+// # Wire format and cost
+//
+// net/rpc with gob over one TCP connection per server pair, calls
+// pipelined on it. Profiles of BenchmarkRoundTrip showed the write(2)
+// syscall per message dominating (about half of CPU) while gob's encode
+// and decode were under a fifth, so batch_writer.go coalesces writes
+// instead of replacing the codec.
+package rpc
