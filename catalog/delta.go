@@ -1,0 +1,146 @@
+package catalog
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// The delta log: a fixed-capacity ring of the registry changes committed
+// most recently, each stamped with its raft index. A client that holds the
+// registry as of index N asks Since(N) and receives only what changed after
+// N, with the range (From, To] the answer covers and the hashcode of the
+// whole registry at To. Ranges chain: the next request asks Since(To), so a
+// client sees a gap (From != its index) before it even checks the hash.
+//
+// The ring is not replicated and not in snapshots: it is rebuilt from the
+// commands each server applies. After a restart or a snapshot restore it
+// starts empty at the restored index, so a client older than that gets
+// ErrTruncated and pulls the full registry once.
+
+// ChangeKind says what happened to the registry.
+type ChangeKind uint8
+
+// Kinds of registry changes.
+const (
+	InstanceAdded ChangeKind = iota + 1
+	InstanceUpdated
+	InstanceRemoved
+	// HealthChanged is an update in which only the instance's Health moved.
+	HealthChanged
+	NodeAdded
+	NodeRemoved
+)
+
+var changeKindNames = [...]string{
+	InstanceAdded:   "instance-added",
+	InstanceUpdated: "instance-updated",
+	InstanceRemoved: "instance-removed",
+	HealthChanged:   "health-changed",
+	NodeAdded:       "node-added",
+	NodeRemoved:     "node-removed",
+}
+
+func (k ChangeKind) String() string {
+	if int(k) < len(changeKindNames) && changeKindNames[k] != "" {
+		return changeKindNames[k]
+	}
+	return fmt.Sprintf("change(%d)", uint8(k))
+}
+
+// MarshalText writes the kind's name, so JSON deltas read well.
+func (k ChangeKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText parses a kind's name.
+func (k *ChangeKind) UnmarshalText(b []byte) error {
+	for i, name := range changeKindNames {
+		if name != "" && name == string(b) {
+			*k = ChangeKind(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown change kind %q", b)
+}
+
+// Change is one registry change. Instance changes carry the instance's full
+// content after the change (for InstanceRemoved, its last content); node
+// changes carry only Node.
+type Change struct {
+	Index    uint64
+	Kind     ChangeKind
+	Node     string    `json:",omitempty"`
+	Instance *Instance `json:",omitempty"`
+}
+
+// Delta is the answer to Since: the changes in (From, To] and the registry
+// hashcode at To.
+type Delta struct {
+	From    uint64
+	To      uint64
+	Hash    string
+	Changes []Change
+}
+
+// Registry is a full copy of the registry at Index, sorted by service name,
+// node and ID.
+type Registry struct {
+	Index     uint64
+	Hash      string
+	Instances []Instance
+}
+
+// ErrTruncated reports that the delta log no longer covers the requested
+// index (or never did, after a restart): pull the full registry instead.
+var ErrTruncated = errors.New("catalog: delta log does not cover the requested index; pull the full registry")
+
+// DefaultDeltaCapacity is the number of changes the ring keeps by default.
+const DefaultDeltaCapacity = 4096
+
+// deltaRing holds the last len(buf) changes in index order.
+type deltaRing struct {
+	buf   []Change
+	start int // position of the oldest change
+	count int
+	// floor is the highest index some change of which has been evicted (or
+	// the index the ring started at). The ring holds every change with an
+	// index above floor, so it can answer Since(n) exactly when n >= floor.
+	floor uint64
+}
+
+func newDeltaRing(capacity int, floor uint64) deltaRing {
+	return deltaRing{buf: make([]Change, capacity), floor: floor}
+}
+
+func (r *deltaRing) at(i int) *Change { return &r.buf[(r.start+i)%len(r.buf)] }
+
+// push appends c, evicting the oldest change when full.
+func (r *deltaRing) push(c Change) {
+	if r.count == len(r.buf) {
+		old := r.at(0)
+		r.floor = max(r.floor, old.Index)
+		*old = Change{}
+		r.start = (r.start + 1) % len(r.buf)
+		r.count--
+	}
+	*r.at(r.count) = c
+	r.count++
+}
+
+// since copies the changes with Index > n; ok is false if the ring cannot
+// answer for n.
+func (r *deltaRing) since(n uint64) ([]Change, bool) {
+	if n < r.floor {
+		return nil, false
+	}
+	first := sort.Search(r.count, func(i int) bool { return r.at(i).Index > n })
+	out := make([]Change, 0, r.count-first)
+	for i := first; i < r.count; i++ {
+		c := *r.at(i)
+		if c.Instance != nil {
+			in := c.Instance.Clone()
+			c.Instance = &in
+		}
+		out = append(out, c)
+	}
+	return out, true
+}

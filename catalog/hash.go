@@ -1,0 +1,186 @@
+package catalog
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"maps"
+	"slices"
+)
+
+// The registry hashcode.
+//
+// Eureka's clients compare a "hashcode" built from status counts
+// ("UP_3_DOWN_1_"): two registries with the same number of instances per
+// status hash alike whatever the instances are, so a client that applied a
+// wrong delta cannot tell. roster hashes the content instead:
+//
+//	hash = Σ SHA-256(canonical(instance))  mod 2^256
+//
+// over every instance. Addition is commutative, so the order of instances
+// does not matter and no sorting is needed; and it is invertible, so an
+// update subtracts the old digest and adds the new one: O(1) per change,
+// never a scan of the registry. A client mirror (mirror.go) keeps the same
+// sum over its copy and compares.
+//
+// Why a sum and not XOR: with XOR two identical digests cancel, so two
+// copies of one instance (under different keys) would vanish from the hash.
+// The key (node, service ID) is part of the canonical encoding, so digests of
+// distinct instances are distinct anyway, but the sum costs nothing more.
+
+// InstanceKey identifies a service instance: service IDs are unique per node.
+type InstanceKey struct {
+	Node string
+	ID   string
+}
+
+// Instance is the registry content of one service instance: what a
+// discovery client needs to pick and reach it. Health is the aggregate of
+// the node's checks and the instance's own (critical > warning > passing;
+// maintenance counts as critical; no checks means passing).
+type Instance struct {
+	Node        string
+	NodeAddress string
+	Datacenter  string
+	ID          string
+	Service     string
+	Tags        []string
+	Address     string
+	Port        int
+	Meta        map[string]string
+	Health      string
+}
+
+// Key returns the instance's identity.
+func (in *Instance) Key() InstanceKey { return InstanceKey{Node: in.Node, ID: in.ID} }
+
+// Clone returns a deep copy.
+func (in Instance) Clone() Instance {
+	in.Tags = slices.Clone(in.Tags)
+	in.Meta = maps.Clone(in.Meta)
+	return in
+}
+
+// instanceRec is a cached instance with its digest.
+type instanceRec struct {
+	inst   Instance
+	digest [sha256.Size]byte
+}
+
+// canonicalVersion separates this encoding from any later one.
+const canonicalVersion = "roster-instance-v1\x00"
+
+// appendCanonical appends the canonical encoding of in: every field in a
+// fixed order, strings length-prefixed (so "ab"+"c" differs from "a"+"bc"),
+// tags in registration order (order is content: DNS and clients see it),
+// meta sorted by key.
+func appendCanonical(buf []byte, in *Instance) []byte {
+	buf = append(buf, canonicalVersion...)
+	for _, s := range [...]string{in.Node, in.NodeAddress, in.Datacenter, in.ID,
+		in.Service, in.Address, in.Health} {
+		buf = binary.AppendUvarint(buf, uint64(len(s)))
+		buf = append(buf, s...)
+	}
+	buf = binary.AppendVarint(buf, int64(in.Port))
+	buf = binary.AppendUvarint(buf, uint64(len(in.Tags)))
+	for _, t := range in.Tags {
+		buf = binary.AppendUvarint(buf, uint64(len(t)))
+		buf = append(buf, t...)
+	}
+	buf = binary.AppendUvarint(buf, uint64(len(in.Meta)))
+	if len(in.Meta) == 1 { // the common case, without sorting
+		for k, v := range in.Meta {
+			buf = appendKV(buf, k, v)
+		}
+		return buf
+	}
+	for _, k := range sortedKeys(in.Meta) {
+		buf = appendKV(buf, k, in.Meta[k])
+	}
+	return buf
+}
+
+func appendKV(buf []byte, k, v string) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(k)))
+	buf = append(buf, k...)
+	buf = binary.AppendUvarint(buf, uint64(len(v)))
+	return append(buf, v...)
+}
+
+// digestInstance returns SHA-256 of the canonical encoding; scratch is a
+// reusable buffer, returned grown.
+func digestInstance(scratch []byte, in *Instance) ([sha256.Size]byte, []byte) {
+	scratch = appendCanonical(scratch[:0], in)
+	return sha256.Sum256(scratch), scratch
+}
+
+// sum256 is a 256-bit unsigned integer, most significant limb first (the
+// digest read as a big-endian number).
+type sum256 [4]uint64
+
+func digestLimbs(d *[sha256.Size]byte) sum256 {
+	var v sum256
+	for i := range v {
+		v[i] = binary.BigEndian.Uint64(d[i*8:])
+	}
+	return v
+}
+
+// add sets s = s + d mod 2^256.
+func (s *sum256) add(d *[sha256.Size]byte) {
+	v := digestLimbs(d)
+	var carry uint64
+	for i := 3; i >= 0; i-- {
+		sum := s[i] + v[i]
+		c1 := uint64(0)
+		if sum < s[i] {
+			c1 = 1
+		}
+		sum2 := sum + carry
+		if sum2 < sum {
+			c1 = 1
+		}
+		s[i], carry = sum2, c1
+	}
+}
+
+// sub sets s = s - d mod 2^256.
+func (s *sum256) sub(d *[sha256.Size]byte) {
+	v := digestLimbs(d)
+	var borrow uint64
+	for i := 3; i >= 0; i-- {
+		diff := s[i] - v[i]
+		b1 := uint64(0)
+		if s[i] < v[i] {
+			b1 = 1
+		}
+		diff2 := diff - borrow
+		if diff < borrow {
+			b1 = 1
+		}
+		s[i], borrow = diff2, b1
+	}
+}
+
+// String is the hashcode as 64 hex digits.
+func (s sum256) String() string {
+	var b [32]byte
+	for i, limb := range s {
+		binary.BigEndian.PutUint64(b[i*8:], limb)
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// HashInstances computes the hashcode of a set of instances from scratch.
+// Tests compare it with the incrementally maintained one; clients may use it
+// to check a full pull.
+func HashInstances(instances []Instance) string {
+	var sum sum256
+	var scratch []byte
+	for i := range instances {
+		var d [sha256.Size]byte
+		d, scratch = digestInstance(scratch, &instances[i])
+		sum.add(&d)
+	}
+	return sum.String()
+}

@@ -1,0 +1,121 @@
+package catalog
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Mirror is a client's local copy of the registry, kept current by deltas
+// (the HTTP client package drives it: full pull → Load, then Since → Apply in
+// a loop). It checks two things on every delta and reports either failure,
+// after which the caller pulls the full registry once and Loads it:
+//
+//  1. contiguity: a delta must start where the mirror is (From == Index), so
+//     a lost or reordered response is caught before looking at content;
+//  2. content: after applying, the mirror's own hashcode — the same sum of
+//     SHA-256 digests the server keeps — must equal the delta's Hash.
+//
+// A Mirror is not safe for concurrent use; one goroutine owns it.
+type Mirror struct {
+	index     uint64
+	instances map[InstanceKey]*instanceRec
+	sum       sum256
+	scratch   []byte
+}
+
+// Errors a Mirror reports; both mean "pull the full registry".
+var (
+	ErrGap          = errors.New("catalog mirror: delta does not start at the mirror's index")
+	ErrHashMismatch = errors.New("catalog mirror: hashcode differs from the server's after applying")
+)
+
+// NewMirror returns an empty mirror at index 0.
+func NewMirror() *Mirror {
+	return &Mirror{instances: map[InstanceKey]*instanceRec{}}
+}
+
+// Load replaces the mirror's content with a full registry and checks its
+// hashcode.
+func (m *Mirror) Load(r Registry) error {
+	clear(m.instances)
+	m.sum = sum256{}
+	for i := range r.Instances {
+		m.put(r.Instances[i].Clone())
+	}
+	m.index = r.Index
+	if got := m.sum.String(); got != r.Hash {
+		return fmt.Errorf("%w: full registry at index %d hashes to %s, server says %s", ErrHashMismatch, r.Index, got, r.Hash)
+	}
+	return nil
+}
+
+// Apply applies a delta. On ErrGap nothing changed; on ErrHashMismatch the
+// mirror holds the (wrong) result and must be reloaded.
+func (m *Mirror) Apply(d Delta) error {
+	if d.From != m.index {
+		return fmt.Errorf("%w: delta covers (%d, %d], mirror is at %d", ErrGap, d.From, d.To, m.index)
+	}
+	for i := range d.Changes {
+		c := &d.Changes[i]
+		switch c.Kind {
+		case InstanceAdded, InstanceUpdated, HealthChanged:
+			if c.Instance != nil {
+				m.put(c.Instance.Clone())
+			}
+		case InstanceRemoved:
+			if c.Instance != nil {
+				m.remove(c.Instance.Key())
+			}
+		}
+	}
+	m.index = d.To
+	if got := m.sum.String(); got != d.Hash {
+		return fmt.Errorf("%w: at index %d the mirror hashes to %s, server says %s", ErrHashMismatch, d.To, got, d.Hash)
+	}
+	return nil
+}
+
+func (m *Mirror) put(in Instance) {
+	k := in.Key()
+	m.remove(k)
+	rec := &instanceRec{inst: in}
+	var d [sha256.Size]byte
+	d, m.scratch = digestInstance(m.scratch, &rec.inst)
+	rec.digest = d
+	m.instances[k] = rec
+	m.sum.add(&rec.digest)
+}
+
+func (m *Mirror) remove(k InstanceKey) {
+	if old := m.instances[k]; old != nil {
+		m.sum.sub(&old.digest)
+		delete(m.instances, k)
+	}
+}
+
+// Index is the index the mirror is current as of.
+func (m *Mirror) Index() uint64 { return m.index }
+
+// Hash is the mirror's hashcode.
+func (m *Mirror) Hash() string { return m.sum.String() }
+
+// Len is the number of instances.
+func (m *Mirror) Len() int { return len(m.instances) }
+
+// Instances returns copies of the instances of service (all if ""), sorted
+// by service, node and ID.
+func (m *Mirror) Instances(service string) []Instance {
+	var out []Instance
+	for _, rec := range m.instances {
+		if service == "" || rec.inst.Service == service {
+			out = append(out, rec.inst.Clone())
+		}
+	}
+	slices.SortFunc(out, func(a, b Instance) int {
+		return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(a.Node, b.Node), cmp.Compare(a.ID, b.ID))
+	})
+	return out
+}

@@ -1,0 +1,238 @@
+package catalog
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// Registration and deregistration of nodes, services and checks, with
+// Consul's rules (Catalog.Register / Catalog.Deregister): a registration is
+// validated whole before anything changes, then upserts the node, the
+// service and the checks; writing a record identical to the stored one
+// changes nothing (no index moves, no watcher wakes), which keeps the agents'
+// periodic anti-entropy syncs free.
+
+// ErrNotFound is wrapped by errors about missing nodes, services, checks or
+// sessions.
+var ErrNotFound = errors.New("not found")
+
+func (t *tx) register(r *RegisterRequest) error {
+	if err := t.validateRegister(r); err != nil {
+		return err
+	}
+	name := r.Node.Node
+	if !r.SkipNodeUpdate {
+		t.ensureNode(&r.Node)
+	}
+	if r.Service != nil {
+		t.ensureService(name, r.Service)
+	}
+	for i := range r.Checks {
+		t.ensureCheck(&r.Checks[i])
+	}
+	return nil
+}
+
+// validateRegister checks r and fills Consul's defaults (service ID from its
+// name, check node and status) in place.
+func (t *tx) validateRegister(r *RegisterRequest) error {
+	name := r.Node.Node
+	if name == "" {
+		return errors.New("catalog: register: Must provide node (the Node field is empty)")
+	}
+	if r.SkipNodeUpdate {
+		if t.st.nodes[name] == nil {
+			return fmt.Errorf("catalog: register: node %q is %w; register it with an address before using SkipNodeUpdate", name, ErrNotFound)
+		}
+	} else if r.Node.Address == "" {
+		return fmt.Errorf("catalog: register: Must provide address for node %q", name)
+	}
+	if svc := r.Service; svc != nil {
+		if svc.Service == "" {
+			return fmt.Errorf("catalog: register: service on node %q has no name (Service field)", name)
+		}
+		if svc.ID == "" {
+			svc.ID = svc.Service
+		}
+	}
+	for i := range r.Checks {
+		c := &r.Checks[i]
+		if c.Node == "" {
+			c.Node = name
+		}
+		if err := t.validateCheck(c, r.Service); err != nil {
+			return fmt.Errorf("catalog: register: %w", err)
+		}
+		if c.Node != name {
+			return fmt.Errorf("catalog: register: check %q is for node %q, not %q", c.CheckID, c.Node, name)
+		}
+	}
+	return nil
+}
+
+// validateCheck checks c (Node already set) and defaults its status. pending
+// is a service registered in the same request, which c may refer to.
+func (t *tx) validateCheck(c *HealthCheck, pending *NodeService) error {
+	if c.CheckID == "" {
+		return fmt.Errorf("check on node %q has no CheckID", c.Node)
+	}
+	switch c.Status {
+	case "", HealthMaintenance:
+		// Consul stores maintenance as critical, and a check registered
+		// without a status starts critical until it has run.
+		c.Status = HealthCritical
+	case HealthPassing, HealthWarning, HealthCritical:
+	default:
+		return fmt.Errorf("check %q has status %q; use passing, warning or critical", c.CheckID, c.Status)
+	}
+	if c.ServiceID != "" && t.st.services[c.Node][c.ServiceID] == nil &&
+		(pending == nil || pending.ID != c.ServiceID) {
+		return fmt.Errorf("check %q: Missing service registration: service %q is %w on node %q",
+			c.CheckID, c.ServiceID, ErrNotFound, c.Node)
+	}
+	return nil
+}
+
+// ensureNode upserts n unless the stored node already equals it.
+func (t *tx) ensureNode(n *Node) {
+	old := t.st.nodes[n.Node]
+	if old != nil && nodeContentEqual(old, n) {
+		return
+	}
+	rec := *n
+	rec.CreateIndex, rec.ModifyIndex = t.index, t.index
+	if old != nil {
+		rec.CreateIndex = old.CreateIndex
+	}
+	t.setNode(&rec)
+}
+
+// ensureService upserts svc on node unless the stored one equals it.
+func (t *tx) ensureService(node string, svc *NodeService) {
+	old := t.st.services[node][svc.ID]
+	if old != nil && serviceContentEqual(old, svc) {
+		return
+	}
+	rec := *svc
+	rec.CreateIndex, rec.ModifyIndex = t.index, t.index
+	if old != nil {
+		rec.CreateIndex = old.CreateIndex
+	}
+	t.setService(node, &rec)
+}
+
+// ensureCheck upserts c (validated) unless the stored one equals it. A
+// service check takes its service's name and tags, as in Consul. A check
+// that turns critical invalidates the sessions bound to it.
+func (t *tx) ensureCheck(c *HealthCheck) {
+	rec := *c
+	rec.ServiceName, rec.ServiceTags = "", nil
+	if svc := t.st.services[c.Node][c.ServiceID]; svc != nil {
+		rec.ServiceName, rec.ServiceTags = svc.Service, svc.Tags
+	}
+	old := t.st.checks[c.Node][c.CheckID]
+	if old != nil && checkContentEqual(old, &rec) {
+		return
+	}
+	rec.CreateIndex, rec.ModifyIndex = t.index, t.index
+	if old != nil {
+		rec.CreateIndex = old.CreateIndex
+	}
+	t.setCheck(&rec)
+	critical := rec.Status == HealthCritical || rec.Status == HealthMaintenance
+	if critical && (old == nil || old.Status != rec.Status) {
+		t.invalidateCheckSessions(rec.Node, rec.CheckID)
+	}
+}
+
+func (t *tx) deregister(r *DeregisterRequest) error {
+	if r.Node == "" {
+		return errors.New("catalog: deregister: Must provide node (the Node field is empty)")
+	}
+	switch {
+	case r.CheckID != "":
+		t.deleteCheck(r.Node, r.CheckID)
+	case r.ServiceID != "":
+		t.deleteService(r.Node, r.ServiceID)
+	default:
+		t.deleteNode(r.Node)
+	}
+	return nil
+}
+
+// deleteCheck removes a check and invalidates the sessions bound to it.
+func (t *tx) deleteCheck(node, id string) {
+	if t.st.checks[node][id] == nil {
+		return
+	}
+	t.invalidateCheckSessions(node, id)
+	t.removeCheck(node, id)
+}
+
+// deleteService removes a service and its checks.
+func (t *tx) deleteService(node, id string) {
+	if t.st.services[node][id] == nil {
+		return
+	}
+	for _, checkID := range sortedKeys(t.st.checks[node]) {
+		if t.st.checks[node][checkID].ServiceID == id {
+			t.deleteCheck(node, checkID)
+		}
+	}
+	t.removeService(node, id)
+}
+
+// deleteNode removes a node with its sessions, services, checks and
+// coordinate. Sorted iteration keeps the journal and delta log identical on
+// every server.
+func (t *tx) deleteNode(name string) {
+	if t.st.nodes[name] == nil {
+		return
+	}
+	for _, id := range sortedKeys(t.st.sessionsByNode[name]) {
+		t.invalidateSession(id)
+	}
+	for _, id := range sortedKeys(t.st.services[name]) {
+		t.deleteService(name, id)
+	}
+	for _, id := range sortedKeys(t.st.checks[name]) {
+		t.deleteCheck(name, id)
+	}
+	t.removeCoordinate(name)
+	t.removeNode(name)
+}
+
+// The content comparisons ignore CreateIndex and ModifyIndex.
+
+func nodeContentEqual(a, b *Node) bool {
+	return a.ID == b.ID && a.Node == b.Node && a.Address == b.Address && a.Datacenter == b.Datacenter &&
+		maps.Equal(a.TaggedAddresses, b.TaggedAddresses) && maps.Equal(a.Meta, b.Meta)
+}
+
+func serviceContentEqual(a, b *NodeService) bool {
+	return a.Kind == b.Kind && a.ID == b.ID && a.Service == b.Service && slices.Equal(a.Tags, b.Tags) &&
+		a.Address == b.Address && maps.Equal(a.TaggedAddresses, b.TaggedAddresses) &&
+		maps.Equal(a.Meta, b.Meta) && a.Port == b.Port && a.Weights == b.Weights &&
+		a.EnableTagOverride == b.EnableTagOverride
+}
+
+func checkContentEqual(a, b *HealthCheck) bool {
+	return a.Node == b.Node && a.CheckID == b.CheckID && a.Name == b.Name && a.Status == b.Status &&
+		a.Notes == b.Notes && a.Output == b.Output && a.ServiceID == b.ServiceID &&
+		a.ServiceName == b.ServiceName && slices.Equal(a.ServiceTags, b.ServiceTags) &&
+		a.Type == b.Type && a.Interval == b.Interval && a.Timeout == b.Timeout &&
+		a.ExposedPort == b.ExposedPort && definitionEqual(&a.Definition, &b.Definition)
+}
+
+func definitionEqual(a, b *HealthCheckDefinition) bool {
+	if !maps.EqualFunc(a.Header, b.Header, slices.Equal[[]string]) {
+		return false
+	}
+	return a.HTTP == b.HTTP && a.Method == b.Method && a.Body == b.Body &&
+		a.TLSServerName == b.TLSServerName && a.TLSSkipVerify == b.TLSSkipVerify &&
+		a.TCP == b.TCP && a.TCPUseTLS == b.TCPUseTLS && a.UDP == b.UDP && a.GRPC == b.GRPC &&
+		a.GRPCUseTLS == b.GRPCUseTLS && a.OSService == b.OSService && a.Interval == b.Interval &&
+		a.Timeout == b.Timeout && a.DeregisterCriticalServiceAfter == b.DeregisterCriticalServiceAfter
+}

@@ -1,0 +1,222 @@
+package catalog
+
+// state is the replicated part of the store plus the indexes derived from
+// it. Everything here is a pure function of the applied command sequence, so
+// two servers that applied the same log hold equal states.
+//
+// Invariant (copy-on-write): a record reachable from these maps is never
+// modified in place. A change installs a new record. That is what makes a
+// snapshot a cheap copy of the maps and lets reads copy records out without
+// worrying about a concurrent writer half-way through one.
+type state struct {
+	// index is the raft index of the last applied entry.
+	index uint64
+	// tableIndex is the last index that changed each table.
+	tableIndex [numTables]uint64
+	// serviceIndex and nodeIndex are the last index that changed anything a
+	// query for that service (its instances, their nodes and checks) or that
+	// node (the node, its services and checks) returns. An entry is dropped
+	// when its service or node disappears; readers then fall back to the
+	// table index, which is never lower.
+	serviceIndex map[string]uint64
+	nodeIndex    map[string]uint64
+
+	nodes    map[string]*Node
+	services map[string]map[string]*NodeService // node → service ID
+	checks   map[string]map[string]*HealthCheck // node → check ID
+	// byService maps a service name to its instances (derived).
+	byService map[string]map[InstanceKey]struct{}
+
+	kv map[string]*KVPair
+	// tombstones remember the index at which a key was deleted, so a
+	// blocking query on a prefix whose keys were all deleted still sees its
+	// index move forward. Reaped by TombstoneReapRequest.
+	tombstones map[string]uint64
+
+	sessions map[string]*SessionEntry
+	// Derived session indexes: by node, by check and the keys each holds.
+	sessionsByNode  map[string]map[string]struct{}
+	sessionsByCheck map[checkRef]map[string]struct{}
+	locks           map[string]map[string]struct{} // session ID → keys
+
+	coords map[string]*CoordinateEntry // node → its coordinate
+
+	// instances caches each instance's registry content and digest (derived);
+	// hash is the sum of the digests (hash.go).
+	instances map[InstanceKey]*instanceRec
+	hash      sum256
+}
+
+// checkRef names a check on a node (check IDs are unique per node).
+type checkRef struct{ node, checkID string }
+
+func newState() *state {
+	return &state{
+		serviceIndex:    map[string]uint64{},
+		nodeIndex:       map[string]uint64{},
+		nodes:           map[string]*Node{},
+		services:        map[string]map[string]*NodeService{},
+		checks:          map[string]map[string]*HealthCheck{},
+		byService:       map[string]map[InstanceKey]struct{}{},
+		kv:              map[string]*KVPair{},
+		tombstones:      map[string]uint64{},
+		sessions:        map[string]*SessionEntry{},
+		sessionsByNode:  map[string]map[string]struct{}{},
+		sessionsByCheck: map[checkRef]map[string]struct{}{},
+		locks:           map[string]map[string]struct{}{},
+		coords:          map[string]*CoordinateEntry{},
+		instances:       map[InstanceKey]*instanceRec{},
+	}
+}
+
+// The raw setters below install or remove one record and keep the derived
+// indexes in step. They know nothing of raft indexes, watches or undo; the
+// transaction (tx.go) wraps them with all three.
+
+func (st *state) putNode(n *Node) { st.nodes[n.Node] = n }
+
+func (st *state) delNode(name string) { delete(st.nodes, name) }
+
+func (st *state) putService(node string, s *NodeService) {
+	if old := st.services[node][s.ID]; old != nil && old.Service != s.Service {
+		st.unindexService(node, old)
+	}
+	m := st.services[node]
+	if m == nil {
+		m = map[string]*NodeService{}
+		st.services[node] = m
+	}
+	m[s.ID] = s
+	set := st.byService[s.Service]
+	if set == nil {
+		set = map[InstanceKey]struct{}{}
+		st.byService[s.Service] = set
+	}
+	set[InstanceKey{Node: node, ID: s.ID}] = struct{}{}
+}
+
+func (st *state) delService(node, id string) {
+	old := st.services[node][id]
+	if old == nil {
+		return
+	}
+	st.unindexService(node, old)
+	delete(st.services[node], id)
+	if len(st.services[node]) == 0 {
+		delete(st.services, node)
+	}
+}
+
+func (st *state) unindexService(node string, s *NodeService) {
+	set := st.byService[s.Service]
+	delete(set, InstanceKey{Node: node, ID: s.ID})
+	if len(set) == 0 {
+		delete(st.byService, s.Service)
+	}
+}
+
+func (st *state) putCheck(c *HealthCheck) {
+	m := st.checks[c.Node]
+	if m == nil {
+		m = map[string]*HealthCheck{}
+		st.checks[c.Node] = m
+	}
+	m[c.CheckID] = c
+}
+
+func (st *state) delCheck(node, id string) {
+	delete(st.checks[node], id)
+	if len(st.checks[node]) == 0 {
+		delete(st.checks, node)
+	}
+}
+
+func (st *state) putKV(p *KVPair) {
+	if old := st.kv[p.Key]; old != nil && old.Session != "" && old.Session != p.Session {
+		st.unlockKey(old.Session, p.Key)
+	}
+	st.kv[p.Key] = p
+	delete(st.tombstones, p.Key)
+	if p.Session != "" {
+		keys := st.locks[p.Session]
+		if keys == nil {
+			keys = map[string]struct{}{}
+			st.locks[p.Session] = keys
+		}
+		keys[p.Key] = struct{}{}
+	}
+}
+
+// delKV removes key; tombstoneIndex > 0 leaves a tombstone at that index.
+func (st *state) delKV(key string, tombstoneIndex uint64) {
+	if old := st.kv[key]; old != nil && old.Session != "" {
+		st.unlockKey(old.Session, key)
+	}
+	delete(st.kv, key)
+	if tombstoneIndex > 0 {
+		st.tombstones[key] = tombstoneIndex
+	} else {
+		delete(st.tombstones, key)
+	}
+}
+
+func (st *state) unlockKey(session, key string) {
+	delete(st.locks[session], key)
+	if len(st.locks[session]) == 0 {
+		delete(st.locks, session)
+	}
+}
+
+// sessionChecks lists the checks whose going critical invalidates s.
+func sessionChecks(s *SessionEntry) []checkRef {
+	refs := make([]checkRef, 0, len(s.NodeChecks)+len(s.ServiceChecks))
+	for _, id := range s.NodeChecks {
+		refs = append(refs, checkRef{s.Node, id})
+	}
+	for _, c := range s.ServiceChecks {
+		refs = append(refs, checkRef{s.Node, c.ID})
+	}
+	return refs
+}
+
+func (st *state) putSession(s *SessionEntry) {
+	if old := st.sessions[s.ID]; old != nil {
+		st.unindexSession(old)
+	}
+	st.sessions[s.ID] = s
+	addToSet(st.sessionsByNode, s.Node, s.ID)
+	for _, ref := range sessionChecks(s) {
+		addToSet(st.sessionsByCheck, ref, s.ID)
+	}
+}
+
+func (st *state) delSession(id string) {
+	if old := st.sessions[id]; old != nil {
+		st.unindexSession(old)
+		delete(st.sessions, id)
+	}
+}
+
+func (st *state) unindexSession(s *SessionEntry) {
+	removeFromSet(st.sessionsByNode, s.Node, s.ID)
+	for _, ref := range sessionChecks(s) {
+		removeFromSet(st.sessionsByCheck, ref, s.ID)
+	}
+}
+
+func addToSet[K comparable](m map[K]map[string]struct{}, k K, v string) {
+	set := m[k]
+	if set == nil {
+		set = map[string]struct{}{}
+		m[k] = set
+	}
+	set[v] = struct{}{}
+}
+
+func removeFromSet[K comparable](m map[K]map[string]struct{}, k K, v string) {
+	set := m[k]
+	delete(set, v)
+	if len(set) == 0 {
+		delete(m, k)
+	}
+}

@@ -1,0 +1,418 @@
+package catalog
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+	"time"
+)
+
+// tx is the write path of one command. Every mutation goes through it, and
+// it does three things around the raw setters of state.go:
+//
+//   - journals the record it replaces, so a failed transaction (or any
+//     command that fails half-way) rolls back to exactly the state before;
+//   - remembers what was touched (tables, services, nodes, KV keys, and
+//     which instances may have changed content), so commit can stamp the
+//     indexes, append to the delta log and wake only the affected watchers;
+//   - defers everything that is not replicated state (the delta log, lock
+//     delays, wake-ups) to commit, so a rollback has nothing to undo there.
+//
+// One tx is reused by every Apply; begin clears it.
+type tx struct {
+	st       *state
+	index    uint64
+	commitOK bool // false: roll back though the command result is not an error
+
+	journal []undoRec
+
+	tables     [numTables]bool
+	services   map[string]struct{}
+	nodes      map[string]struct{}
+	kvKeys     []string
+	dirty      map[InstanceKey]struct{}
+	nodeEvents []Change
+	lockDelays []lockDelayRec
+
+	scratch  []byte        // canonical-encoding buffer for digests
+	keysBuf  []InstanceKey // sorted dirty keys
+	releases []string      // sorted keys of an invalidated session
+}
+
+type lockDelayRec struct {
+	key   string
+	delay time.Duration
+}
+
+type undoKind uint8
+
+const (
+	undoNode undoKind = iota + 1
+	undoService
+	undoCheck
+	undoKV
+	undoSession
+	undoCoord
+)
+
+// undoRec restores one record: a is the node / key / session ID, b the
+// service or check ID, old the previous record (nil: there was none), tomb
+// the key's previous tombstone index.
+type undoRec struct {
+	kind undoKind
+	a, b string
+	old  any
+	tomb uint64
+}
+
+func (t *tx) init() {
+	t.services = map[string]struct{}{}
+	t.nodes = map[string]struct{}{}
+	t.dirty = map[InstanceKey]struct{}{}
+}
+
+func (t *tx) begin(st *state, idx uint64) {
+	t.st, t.index, t.commitOK = st, idx, true
+	clear(t.journal) // drop references to old records
+	t.journal = t.journal[:0]
+	t.tables = [numTables]bool{}
+	clear(t.services)
+	clear(t.nodes)
+	clear(t.dirty)
+	t.kvKeys = t.kvKeys[:0]
+	t.nodeEvents = t.nodeEvents[:0]
+	t.lockDelays = t.lockDelays[:0]
+}
+
+// rollback undoes the journal, newest first.
+func (t *tx) rollback() {
+	st := t.st
+	for i := len(t.journal) - 1; i >= 0; i-- {
+		u := &t.journal[i]
+		switch u.kind {
+		case undoNode:
+			if old, _ := u.old.(*Node); old != nil {
+				st.putNode(old)
+			} else {
+				st.delNode(u.a)
+			}
+		case undoService:
+			if old, _ := u.old.(*NodeService); old != nil {
+				st.putService(u.a, old)
+			} else {
+				st.delService(u.a, u.b)
+			}
+		case undoCheck:
+			if old, _ := u.old.(*HealthCheck); old != nil {
+				st.putCheck(old)
+			} else {
+				st.delCheck(u.a, u.b)
+			}
+		case undoKV:
+			if old, _ := u.old.(*KVPair); old != nil {
+				st.putKV(old)
+			} else {
+				st.delKV(u.a, u.tomb)
+			}
+		case undoSession:
+			if old, _ := u.old.(*SessionEntry); old != nil {
+				st.putSession(old)
+			} else {
+				st.delSession(u.a)
+			}
+		case undoCoord:
+			if old, _ := u.old.(*CoordinateEntry); old != nil {
+				st.coords[u.a] = old
+			} else {
+				delete(st.coords, u.a)
+			}
+		}
+	}
+	t.begin(st, t.index)
+}
+
+// touchNode marks a node and every instance on it as changed.
+func (t *tx) touchNode(name string) {
+	t.nodes[name] = struct{}{}
+	for id, svc := range t.st.services[name] {
+		t.services[svc.Service] = struct{}{}
+		t.dirty[InstanceKey{Node: name, ID: id}] = struct{}{}
+	}
+}
+
+func (t *tx) touchService(node string, svc *NodeService) {
+	t.nodes[node] = struct{}{}
+	t.services[svc.Service] = struct{}{}
+	t.dirty[InstanceKey{Node: node, ID: svc.ID}] = struct{}{}
+}
+
+// touchCheck marks what a check's status feeds: its service instance, or
+// for a node-level check every instance on the node.
+func (t *tx) touchCheck(c *HealthCheck) {
+	if c.ServiceID == "" {
+		t.touchNode(c.Node)
+		return
+	}
+	t.nodes[c.Node] = struct{}{}
+	if svc := t.st.services[c.Node][c.ServiceID]; svc != nil {
+		t.touchService(c.Node, svc)
+	}
+}
+
+func (t *tx) setNode(n *Node) {
+	old := t.st.nodes[n.Node]
+	t.journal = append(t.journal, undoRec{kind: undoNode, a: n.Node, old: old})
+	t.st.putNode(n)
+	t.tables[TableNodes] = true
+	t.touchNode(n.Node)
+	if old == nil {
+		t.nodeEvents = append(t.nodeEvents, Change{Index: t.index, Kind: NodeAdded, Node: n.Node})
+	}
+}
+
+func (t *tx) removeNode(name string) {
+	old := t.st.nodes[name]
+	if old == nil {
+		return
+	}
+	t.journal = append(t.journal, undoRec{kind: undoNode, a: name, old: old})
+	t.touchNode(name)
+	t.st.delNode(name)
+	t.tables[TableNodes] = true
+	t.nodeEvents = append(t.nodeEvents, Change{Index: t.index, Kind: NodeRemoved, Node: name})
+}
+
+func (t *tx) setService(node string, svc *NodeService) {
+	old := t.st.services[node][svc.ID]
+	t.journal = append(t.journal, undoRec{kind: undoService, a: node, b: svc.ID, old: old})
+	if old != nil {
+		t.touchService(node, old) // the old name's watchers, if it is renamed
+	}
+	t.st.putService(node, svc)
+	t.tables[TableServices] = true
+	t.touchService(node, svc)
+}
+
+func (t *tx) removeService(node, id string) {
+	old := t.st.services[node][id]
+	if old == nil {
+		return
+	}
+	t.journal = append(t.journal, undoRec{kind: undoService, a: node, b: id, old: old})
+	t.touchService(node, old)
+	t.st.delService(node, id)
+	t.tables[TableServices] = true
+}
+
+func (t *tx) setCheck(c *HealthCheck) {
+	old := t.st.checks[c.Node][c.CheckID]
+	t.journal = append(t.journal, undoRec{kind: undoCheck, a: c.Node, b: c.CheckID, old: old})
+	if old != nil && old.ServiceID != c.ServiceID {
+		t.touchCheck(old)
+	}
+	t.st.putCheck(c)
+	t.tables[TableChecks] = true
+	t.touchCheck(c)
+}
+
+func (t *tx) removeCheck(node, id string) {
+	old := t.st.checks[node][id]
+	if old == nil {
+		return
+	}
+	t.journal = append(t.journal, undoRec{kind: undoCheck, a: node, b: id, old: old})
+	t.touchCheck(old)
+	t.st.delCheck(node, id)
+	t.tables[TableChecks] = true
+}
+
+func (t *tx) setKV(p *KVPair) {
+	t.journal = append(t.journal, undoRec{kind: undoKV, a: p.Key, old: t.st.kv[p.Key], tomb: t.st.tombstones[p.Key]})
+	t.st.putKV(p)
+	t.tables[TableKV] = true
+	t.kvKeys = append(t.kvKeys, p.Key)
+}
+
+// removeKV deletes key, leaving a tombstone at this index.
+func (t *tx) removeKV(key string) {
+	old := t.st.kv[key]
+	if old == nil {
+		return
+	}
+	t.journal = append(t.journal, undoRec{kind: undoKV, a: key, old: old, tomb: t.st.tombstones[key]})
+	t.st.delKV(key, t.index)
+	t.tables[TableKV] = true
+	t.kvKeys = append(t.kvKeys, key)
+}
+
+func (t *tx) setSession(s *SessionEntry) {
+	t.journal = append(t.journal, undoRec{kind: undoSession, a: s.ID, old: t.st.sessions[s.ID]})
+	t.st.putSession(s)
+	t.tables[TableSessions] = true
+}
+
+func (t *tx) removeSession(id string) {
+	old := t.st.sessions[id]
+	if old == nil {
+		return
+	}
+	t.journal = append(t.journal, undoRec{kind: undoSession, a: id, old: old})
+	t.st.delSession(id)
+	t.tables[TableSessions] = true
+}
+
+func (t *tx) setCoordinate(c *CoordinateEntry) {
+	t.journal = append(t.journal, undoRec{kind: undoCoord, a: c.Node, old: t.st.coords[c.Node]})
+	t.st.coords[c.Node] = c
+	t.tables[TableCoordinates] = true
+}
+
+func (t *tx) removeCoordinate(node string) {
+	old := t.st.coords[node]
+	if old == nil {
+		return
+	}
+	t.journal = append(t.journal, undoRec{kind: undoCoord, a: node, old: old})
+	delete(t.st.coords, node)
+	t.tables[TableCoordinates] = true
+}
+
+// updateCoordinates stores a batch; coordinates of unknown nodes are
+// ignored, as Consul does (the node may have been deregistered meanwhile).
+func (t *tx) updateCoordinates(r *CoordinateBatchRequest) {
+	for i := range r.Updates {
+		c := &r.Updates[i]
+		if t.st.nodes[c.Node] != nil {
+			t.setCoordinate(c)
+		}
+	}
+}
+
+// reapTombstones forgets tombstones at or below idx. It bumps no index:
+// nothing visible changed.
+func (t *tx) reapTombstones(idx uint64) {
+	for _, key := range sortedKeys(t.st.tombstones) {
+		if tomb := t.st.tombstones[key]; tomb <= idx {
+			t.journal = append(t.journal, undoRec{kind: undoKV, a: key, tomb: tomb})
+			delete(t.st.tombstones, key)
+		}
+	}
+}
+
+// appendRegistryChanges recomputes the content of every instance the
+// transaction may have changed, updates the hashcode by the difference and
+// appends the changes to the ring. Keys are visited in sorted order so every
+// server appends the same changes in the same order. It reports whether
+// anything was appended.
+func (t *tx) appendRegistryChanges(ring *deltaRing) bool {
+	appended := false
+	for _, ev := range t.nodeEvents {
+		if ev.Kind == NodeAdded {
+			ring.push(ev)
+			appended = true
+		}
+	}
+	keys := t.keysBuf[:0]
+	for k := range t.dirty {
+		keys = append(keys, k)
+	}
+	if len(keys) > 1 {
+		slices.SortFunc(keys, func(a, b InstanceKey) int {
+			return cmp.Or(cmp.Compare(a.Node, b.Node), cmp.Compare(a.ID, b.ID))
+		})
+	}
+	for _, k := range keys {
+		if c, ok := t.refreshInstance(k); ok {
+			ring.push(c)
+			appended = true
+		}
+	}
+	clear(keys)
+	t.keysBuf = keys[:0]
+	for _, ev := range t.nodeEvents {
+		if ev.Kind == NodeRemoved {
+			ring.push(ev)
+			appended = true
+		}
+	}
+	return appended
+}
+
+// refreshInstance brings the cached instance k and the hashcode up to date
+// and returns the change, if its content changed.
+func (t *tx) refreshInstance(k InstanceKey) (Change, bool) {
+	st := t.st
+	old := st.instances[k]
+	in, exists := st.instance(k)
+	if !exists {
+		if old == nil {
+			return Change{}, false
+		}
+		st.hash.sub(&old.digest)
+		delete(st.instances, k)
+		return Change{Index: t.index, Kind: InstanceRemoved, Instance: &old.inst}, true
+	}
+	rec := &instanceRec{inst: in}
+	rec.digest, t.scratch = digestInstance(t.scratch, &rec.inst)
+	kind := InstanceAdded
+	if old != nil {
+		if old.digest == rec.digest {
+			return Change{}, false
+		}
+		st.hash.sub(&old.digest)
+		kind = InstanceUpdated
+		if onlyHealthDiffers(&old.inst, &rec.inst) {
+			kind = HealthChanged
+		}
+	}
+	st.hash.add(&rec.digest)
+	st.instances[k] = rec
+	return Change{Index: t.index, Kind: kind, Instance: &rec.inst}, true
+}
+
+// instance derives the registry content of instance k from the tables. The
+// result shares the immutable records' slices and maps.
+func (st *state) instance(k InstanceKey) (Instance, bool) {
+	svc := st.services[k.Node][k.ID]
+	n := st.nodes[k.Node]
+	if svc == nil || n == nil {
+		return Instance{}, false
+	}
+	return Instance{
+		Node:        n.Node,
+		NodeAddress: n.Address,
+		Datacenter:  n.Datacenter,
+		ID:          svc.ID,
+		Service:     svc.Service,
+		Tags:        svc.Tags,
+		Address:     svc.Address,
+		Port:        svc.Port,
+		Meta:        svc.Meta,
+		Health:      st.instanceHealth(k),
+	}, true
+}
+
+// instanceHealth aggregates the node-level checks and the instance's own:
+// any critical (or maintenance) → critical, else any warning → warning,
+// else passing. No checks counts as passing, as in Consul.
+func (st *state) instanceHealth(k InstanceKey) string {
+	health := HealthPassing
+	for _, c := range st.checks[k.Node] {
+		if c.ServiceID != "" && c.ServiceID != k.ID {
+			continue
+		}
+		switch c.Status {
+		case HealthCritical, HealthMaintenance:
+			return HealthCritical
+		case HealthWarning:
+			health = HealthWarning
+		}
+	}
+	return health
+}
+
+func onlyHealthDiffers(a, b *Instance) bool {
+	return a.Node == b.Node && a.NodeAddress == b.NodeAddress && a.Datacenter == b.Datacenter &&
+		a.ID == b.ID && a.Service == b.Service && a.Address == b.Address && a.Port == b.Port &&
+		slices.Equal(a.Tags, b.Tags) && maps.Equal(a.Meta, b.Meta)
+}
