@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -138,11 +140,24 @@ func (c Config) Validate() error {
 			c.UDPAnswerLimit, c.ARecordLimit)
 	}
 	for i, r := range c.Recursors {
-		if _, _, err := net.SplitHostPort(withDefaultPort(r)); err != nil || r == "" {
-			return fmt.Errorf("dnsserver: Config.Recursors[%d] %q is not host or host:port: %v", i, r, err)
+		if !validRecursor(r) {
+			return fmt.Errorf("dnsserver: Config.Recursors[%d] %q is not an IP address or IP:port (e.g. 8.8.8.8 or [::1]:53)", i, r)
 		}
 	}
 	return nil
+}
+
+// validRecursor reports whether r is an IP address with an optional port.
+func validRecursor(r string) bool {
+	host, port, err := net.SplitHostPort(withDefaultPort(r))
+	if err != nil {
+		return false
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
+		return false
+	}
+	_, err = strconv.ParseUint(port, 10, 16)
+	return err == nil
 }
 
 // withDefaultPort appends :53 to a recursor given without a port.
