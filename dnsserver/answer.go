@@ -47,6 +47,7 @@ type question struct {
 	req    *dns.Msg
 	reply  *dns.Msg
 	view   catalog.Reader
+	cache  *lookupCache // nil: read through
 	p      *policy
 	rng    *rand.Rand
 	serial uint32 // SOA serial: the caller's clock, in Unix seconds
@@ -55,15 +56,18 @@ type question struct {
 	qtype uint16
 	name  parsedName
 	dc    string // datacenter for the names we build (never "")
+
+	seen map[string]struct{} // dedup set for large answers, built lazily
 }
 
-// answer computes the reply to req from the catalog view. It is pure: no
+// answer computes the reply to req from the catalog view (through cache,
+// which is transparent; nil reads through). It is pure: no
 // sockets, no clock (serial is the SOA serial, Unix seconds of the
 // caller's clock), randomness only from rng. Questions that need I/O
 // (another datacenter, names outside the domain) come back with next set
 // and a fallback reply for when that I/O is impossible. The reply already
 // fits the transport's size limit (section 8.5).
-func answer(req *dns.Msg, view catalog.Reader, p *policy, rng *rand.Rand, tr Transport, serial uint32) outcome {
+func answer(req *dns.Msg, view catalog.Reader, cache *lookupCache, p *policy, rng *rand.Rand, tr Transport, serial uint32) outcome {
 	reply := new(dns.Msg)
 	reply.SetReply(req)
 	reply.Compress = true
@@ -74,7 +78,7 @@ func answer(req *dns.Msg, view catalog.Reader, p *policy, rng *rand.Rand, tr Tra
 		echoEDNS(reply, req)
 		return outcome{reply: reply}
 	}
-	q := question{req: req, reply: reply, view: view, p: p, rng: rng, serial: serial,
+	q := question{req: req, reply: reply, view: view, cache: cache, p: p, rng: rng, serial: serial,
 		qname: req.Question[0].Name, qtype: req.Question[0].Qtype}
 	out := q.dispatch()
 	echoEDNS(reply, req)
@@ -203,17 +207,15 @@ const maxNameServers = 3
 // instances of the "consul" service) to section, with A/AAAA glue in Extra.
 // Without servers it names ns.<domain>, the SOA's MNAME.
 func (q *question) nameServers(section []dns.RR) []dns.RR {
-	entries, _ := q.view.CheckServiceNodes("consul", nil, q.p.cfg.OnlyPassing)
-	entries = healthy(entries, q.p.cfg.OnlyPassing)
+	servers := q.cache.instances(q.view, q.p, "consul", "")
 	ttl := q.p.nodeTTL
 	added := 0
-	for i := range entries {
+	for i := range servers {
 		if added == maxNameServers {
 			break
 		}
-		node := &entries[i].Node
-		target := q.nodeName(node.Node)
-		glue := addressRR(target, node.Address, ttl, dns.TypeANY)
+		target := q.nodeName(servers[i].node)
+		glue := addressRR(target, servers[i].nodeAddr, ttl, dns.TypeANY)
 		if glue == nil {
 			continue
 		}

@@ -260,7 +260,7 @@ func TestAnswer_ShufflesInstances(t *testing.T) {
 	p := mustPolicy(t, DefaultConfig())
 	firsts := map[string]bool{}
 	for seed := range uint64(50) {
-		out := answer(query("web.service.consul.", dns.TypeA, 1232), f.s, p, newRand(seed), UDP, testSerial)
+		out := answer(query("web.service.consul.", dns.TypeA, 1232), f.s, nil, p, newRand(seed), UDP, testSerial)
 		if len(out.reply.Answer) != 5 {
 			t.Fatalf("got %d answers, want 5", len(out.reply.Answer))
 		}

@@ -120,7 +120,7 @@ const testSerial = 1_700_000_000
 // ask runs the pure function with a fixed seed.
 func ask(t testing.TB, view catalog.Reader, p *policy, req *dns.Msg, tr Transport) outcome {
 	t.Helper()
-	out := answer(req, view, p, rand.New(rand.NewPCG(1, 2)), tr, testSerial)
+	out := answer(req, view, nil, p, rand.New(rand.NewPCG(1, 2)), tr, testSerial)
 	if out.reply == nil {
 		t.Fatalf("answer returned no reply")
 	}

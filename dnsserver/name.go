@@ -62,8 +62,8 @@ type labels struct {
 	n      int
 }
 
-func splitLabels(rest string) *labels {
-	ls := &labels{rest: rest}
+func (ls *labels) split(rest string) {
+	ls.rest, ls.n = rest, 0
 	for i := 0; i <= len(rest) && ls.n < maxLabels; {
 		ls.starts[ls.n] = i
 		ls.n++
@@ -73,7 +73,6 @@ func splitLabels(rest string) *labels {
 		}
 		i += j + 1
 	}
-	return ls
 }
 
 // label returns label i.
@@ -103,7 +102,9 @@ func parseName(rest, domain string) parsedName {
 		out.kind = kindApex
 		return out
 	}
-	ls := splitLabels(rest)
+	var lbls labels
+	ls := &lbls
+	ls.split(rest)
 	for i := ls.n - 1; i >= 0; i-- {
 		var k kind
 		switch l := ls.label(i); {

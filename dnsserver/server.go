@@ -49,6 +49,7 @@ type Deps struct {
 type Server struct {
 	p     *policy
 	deps  Deps
+	cache *lookupCache
 	stats counters
 	rngs  sync.Pool // *rand.Rand; rand.Rand is not safe for concurrent use
 	seeds atomic.Uint64
@@ -72,7 +73,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Seed == 0 {
 		deps.Seed = rand.Uint64()
 	}
-	s := &Server{p: p, deps: deps}
+	s := &Server{p: p, deps: deps, cache: newLookupCache()}
 	s.rngs.New = func() any { return rand.New(rand.NewPCG(deps.Seed, s.seeds.Add(1))) }
 	return s, nil
 }
@@ -162,7 +163,7 @@ func (s *Server) Reply(ctx context.Context, req *dns.Msg, tr Transport) *dns.Msg
 		out.reply = new(dns.Msg).SetRcode(req, dns.RcodeServerFailure)
 	} else {
 		rng := s.rngs.Get().(*rand.Rand)
-		out = answer(req, s.deps.View, s.p, rng, tr, uint32(start.Unix()))
+		out = answer(req, s.deps.View, s.cache, s.p, rng, tr, uint32(start.Unix()))
 		s.rngs.Put(rng)
 	}
 	reply := out.reply

@@ -15,18 +15,27 @@ import (
 // addresses in Extra (section 8.3). Instances are shuffled so that clients
 // taking the first record spread their load.
 func (q *question) service() {
-	entries := q.instances()
-	if len(entries) == 0 {
+	insts := q.instances()
+	if len(insts) == 0 {
 		q.nameError() // unknown service or no healthy instance: NXDOMAIN
 		return
 	}
-	q.rng.Shuffle(len(entries), func(i, j int) { entries[i], entries[j] = entries[j], entries[i] })
+	// The instances may be shared (cache): shuffle a permutation instead.
+	var orderBuf [64]int32
+	order := orderBuf[:0]
+	if len(insts) > len(orderBuf) {
+		order = make([]int32, 0, len(insts))
+	}
+	for i := range insts {
+		order = append(order, int32(i))
+	}
+	q.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	ttl := q.p.serviceTTL(q.name.service)
 	switch {
 	case q.qtype == dns.TypeSRV:
-		q.serviceSRV(entries, ttl)
+		q.serviceSRV(insts, order, ttl)
 	case isAddressType(q.qtype):
-		q.serviceAddresses(entries, ttl)
+		q.serviceAddresses(insts, order, ttl)
 	}
 	if len(q.reply.Answer) == 0 {
 		q.noData()
@@ -36,42 +45,78 @@ func (q *question) service() {
 // instances reads the healthy instances of the service, retrying in lower
 // case when the question has capitals (DNS names are case-insensitive,
 // the catalog's service names are not).
-func (q *question) instances() []catalog.ServiceEntry {
-	var tags []string
-	if q.name.tag != "" {
-		tags = []string{q.name.tag}
-	}
-	entries, _ := q.view.CheckServiceNodes(q.name.service, tags, q.p.cfg.OnlyPassing)
-	if len(entries) == 0 && hasUpper(q.name.service) {
+func (q *question) instances() []instance {
+	insts := q.cache.instances(q.view, q.p, q.name.service, q.name.tag)
+	if len(insts) == 0 && hasUpper(q.name.service) {
 		q.name.service = strings.ToLower(q.name.service)
-		entries, _ = q.view.CheckServiceNodes(q.name.service, tags, q.p.cfg.OnlyPassing)
+		insts = q.cache.instances(q.view, q.p, q.name.service, q.name.tag)
 	}
-	return healthy(entries, q.p.cfg.OnlyPassing)
+	return insts
 }
 
-// instanceAddress is where an instance is reached: the service's Address
+// address is where an instance is reached: the service's Address
 // overrides the node's.
-func instanceAddress(e *catalog.ServiceEntry) string {
-	if e.Service.Address != "" {
-		return e.Service.Address
+func (in *instance) address() string {
+	if in.svcAddr != "" {
+		return in.svcAddr
 	}
-	return e.Node.Address
+	return in.nodeAddr
 }
 
 // serviceAddresses appends one A/AAAA/CNAME per distinct instance address,
-// up to ARecordLimit.
-func (q *question) serviceAddresses(entries []catalog.ServiceEntry, ttl uint32) {
+// up to ARecordLimit. IPv4 records share one allocation.
+func (q *question) serviceAddresses(insts []instance, order []int32, ttl uint32) {
 	limit := q.p.cfg.ARecordLimit
-	for i := range entries {
-		if limit > 0 && len(q.reply.Answer) >= limit {
+	if limit == 0 {
+		limit = len(insts)
+	}
+	q.reply.Answer = make([]dns.RR, 0, min(limit, len(insts)))
+	block := make([]aRecord, 0, min(limit, len(insts)))
+	for _, i := range order {
+		if len(q.reply.Answer) >= limit {
 			return
 		}
-		rr := addressRR(q.qname, instanceAddress(&entries[i]), ttl, q.qtype)
-		if rr == nil || containsRR(q.reply.Answer, rr) {
+		addr := insts[i].address()
+		var rr dns.RR
+		if ip, err := netip.ParseAddr(addr); err == nil && ip.Unmap().Is4() {
+			if q.qtype == dns.TypeAAAA {
+				continue
+			}
+			block = append(block, aRecord{buf: ip.Unmap().As4()})
+			r := &block[len(block)-1]
+			r.rr.Hdr, r.rr.A = hdr(q.qname, dns.TypeA, ttl), r.buf[:]
+			rr = &r.rr
+		} else if rr = addressRR(q.qname, addr, ttl, q.qtype); rr == nil {
+			continue
+		}
+		if q.duplicate(q.reply.Answer, rr) {
 			continue
 		}
 		q.reply.Answer = append(q.reply.Answer, rr)
 	}
+}
+
+// dedupScanLimit: below it duplicates are found by scanning (no
+// allocation); above, a set is built.
+const dedupScanLimit = 16
+
+// duplicate reports whether rrs already holds a record with rr's data.
+func (q *question) duplicate(rrs []dns.RR, rr dns.RR) bool {
+	if len(rrs) < dedupScanLimit {
+		return containsRR(rrs, rr)
+	}
+	if q.seen == nil {
+		q.seen = make(map[string]struct{}, 2*len(rrs))
+		for _, have := range rrs {
+			q.seen[have.String()] = struct{}{}
+		}
+	}
+	key := rr.String()
+	if _, dup := q.seen[key]; dup {
+		return true
+	}
+	q.seen[key] = struct{}{}
+	return false
 }
 
 // containsRR reports whether rrs holds a record with the same data as rr.
@@ -88,42 +133,47 @@ func containsRR(rrs []dns.RR, rr dns.RR) bool {
 // port) with the target's address in Extra. The target is the node's name
 // when the instance uses the node's address, <hex>.addr.<dc>.<domain> when
 // it has its own IP, and the hostname itself when its address is one.
-func (q *question) serviceSRV(entries []catalog.ServiceEntry, ttl uint32) {
-	for i := range entries {
-		e := &entries[i]
-		target, extra := q.srvTarget(e, ttl)
+func (q *question) serviceSRV(insts []instance, order []int32, ttl uint32) {
+	q.reply.Answer = make([]dns.RR, 0, len(insts))
+	q.reply.Extra = make([]dns.RR, 0, len(insts)+1) // +1: the OPT echo
+	block := make([]dns.SRV, 0, len(insts))
+	for _, i := range order {
+		in := &insts[i]
+		target, extra := q.srvTarget(in, ttl)
 		if target == "" {
 			continue
 		}
-		srv := &dns.SRV{Hdr: hdr(q.qname, dns.TypeSRV, ttl), Priority: 1,
-			Weight: srvWeight(e), Port: uint16(e.Service.Port), Target: target}
-		if containsRR(q.reply.Answer, srv) {
+		block = append(block, dns.SRV{Hdr: hdr(q.qname, dns.TypeSRV, ttl), Priority: 1,
+			Weight: in.weight, Port: in.port, Target: target})
+		srv := &block[len(block)-1]
+		if q.duplicate(q.reply.Answer, srv) {
 			continue
 		}
 		q.reply.Answer = append(q.reply.Answer, srv)
-		if extra != nil && !containsRR(q.reply.Extra, extra) {
+		if extra != nil && (len(q.reply.Extra) >= dedupScanLimit || !containsRR(q.reply.Extra, extra)) {
 			q.reply.Extra = append(q.reply.Extra, extra)
 		}
 	}
 }
 
-// srvTarget names the SRV target of e and the record that resolves it.
-func (q *question) srvTarget(e *catalog.ServiceEntry, ttl uint32) (string, dns.RR) {
-	nodeAddr := e.Node.Address
-	svcAddr := e.Service.Address
-	if svcAddr != "" && svcAddr != nodeAddr {
-		ip, err := netip.ParseAddr(svcAddr)
+// srvTarget names the SRV target of in and the record that resolves it.
+func (q *question) srvTarget(in *instance, ttl uint32) (string, dns.RR) {
+	if in.svcAddr != "" {
+		ip, err := netip.ParseAddr(in.svcAddr)
 		if err != nil {
-			if _, ok := dns.IsDomainName(svcAddr); !ok {
+			if _, ok := dns.IsDomainName(in.svcAddr); !ok {
 				return "", nil
 			}
-			return dns.Fqdn(svcAddr), nil
+			return dns.Fqdn(in.svcAddr), nil
 		}
 		target := hexAddr(ip.Unmap()) + ".addr." + q.dc + "." + q.name.domain
 		return target, ipRR(target, ip, ttl, dns.TypeANY)
 	}
-	target := q.nodeName(e.Node.Node)
-	return target, addressRR(target, nodeAddr, ttl, dns.TypeANY)
+	target := in.localTarget
+	if q.name.domain != q.p.domain || q.dc != q.p.cfg.Datacenter {
+		target = q.nodeName(in.node)
+	}
+	return target, addressRR(target, in.nodeAddr, ttl, dns.TypeANY)
 }
 
 // srvWeight is the instance's weight for its aggregated health: the
