@@ -154,3 +154,37 @@ func BenchmarkReplyParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAnswerNode is a node A question: it reads the node through
+// catalog.NodeServices, which copies the node's services too.
+func BenchmarkAnswerNode(b *testing.B) {
+	view := benchCatalog(b)
+	p := mustPolicy(b, DefaultConfig())
+	cache := newLookupCache()
+	rng := rand.New(rand.NewPCG(1, 1))
+	qs := make([]*dns.Msg, 1024)
+	for i := range qs {
+		qs[i] = query(fmt.Sprintf("node-%04d.node.consul.", rng.IntN(benchServices)), dns.TypeA, 0)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if out := answer(qs[i%len(qs)], view, cache, p, rng, UDP, testSerial); len(out.reply.Answer) != 1 {
+			b.Fatalf("%v", out.reply)
+		}
+	}
+}
+
+// BenchmarkAnswerPTR is a reverse lookup: the catalog has no index by
+// address, so it copies every node (and, on a miss, every instance).
+func BenchmarkAnswerPTR(b *testing.B) {
+	view := benchCatalog(b)
+	p := mustPolicy(b, DefaultConfig())
+	rng := rand.New(rand.NewPCG(1, 1))
+	req := query("200.1.0.10.in-addr.arpa.", dns.TypePTR, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		if out := answer(req, view, nil, p, rng, UDP, testSerial); len(out.reply.Answer) != 1 {
+			b.Fatalf("%v", out.reply)
+		}
+	}
+}

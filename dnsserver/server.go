@@ -140,8 +140,16 @@ func (s *Server) Close() error {
 	return errors.Join(errs...)
 }
 
-// ServeDNS answers one question (dns.Handler).
+// ServeDNS answers one question (dns.Handler). A panic while answering
+// would be a bug; it is contained to this question (SERVFAIL), counted in
+// Stats.Panics, and never takes the server down.
 func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.stats.panics.Add(1)
+			_ = w.WriteMsg(new(dns.Msg).SetRcode(req, dns.RcodeServerFailure))
+		}
+	}()
 	tr := UDP
 	if _, ok := w.RemoteAddr().(*net.TCPAddr); ok {
 		tr = TCP

@@ -89,7 +89,7 @@ func (q *question) serviceAddresses(insts []instance, order []int32, ttl uint32)
 		} else if rr = addressRR(q.qname, addr, ttl, q.qtype); rr == nil {
 			continue
 		}
-		if q.duplicate(q.reply.Answer, rr) {
+		if duplicate(q.reply.Answer, rr, &q.seen) {
 			continue
 		}
 		q.reply.Answer = append(q.reply.Answer, rr)
@@ -101,22 +101,31 @@ func (q *question) serviceAddresses(insts []instance, order []int32, ttl uint32)
 const dedupScanLimit = 16
 
 // duplicate reports whether rrs already holds a record with rr's data.
-func (q *question) duplicate(rrs []dns.RR, rr dns.RR) bool {
+// Small sections are scanned; from dedupScanLimit records on, a set of the
+// records' text is built in *seen and kept up to date.
+func duplicate(rrs []dns.RR, rr dns.RR, seen *map[string]struct{}) bool {
 	if len(rrs) < dedupScanLimit {
 		return containsRR(rrs, rr)
 	}
-	if q.seen == nil {
-		q.seen = make(map[string]struct{}, 2*len(rrs))
+	if *seen == nil {
+		*seen = make(map[string]struct{}, 2*len(rrs))
 		for _, have := range rrs {
-			q.seen[have.String()] = struct{}{}
+			(*seen)[dedupKey(have)] = struct{}{}
 		}
 	}
-	key := rr.String()
-	if _, dup := q.seen[key]; dup {
+	key := dedupKey(rr)
+	if _, dup := (*seen)[key]; dup {
 		return true
 	}
-	q.seen[key] = struct{}{}
+	(*seen)[key] = struct{}{}
 	return false
+}
+
+// dedupKey is rr's text without the TTL (dns.IsDuplicate ignores TTLs).
+func dedupKey(rr dns.RR) string {
+	h := *rr.Header()
+	h.Ttl = 0
+	return h.String() + strings.TrimPrefix(rr.String(), rr.Header().String())
 }
 
 // containsRR reports whether rrs holds a record with the same data as rr.
@@ -132,48 +141,60 @@ func containsRR(rrs []dns.RR, rr dns.RR) bool {
 // serviceSRV appends one SRV per instance (deduplicated on target and
 // port) with the target's address in Extra. The target is the node's name
 // when the instance uses the node's address, <hex>.addr.<dc>.<domain> when
-// it has its own IP, and the hostname itself when its address is one.
+// it has its own IP, and the hostname itself when its address is one. SRV
+// and IPv4 records are allocated in blocks, one allocation each.
 func (q *question) serviceSRV(insts []instance, order []int32, ttl uint32) {
 	q.reply.Answer = make([]dns.RR, 0, len(insts))
 	q.reply.Extra = make([]dns.RR, 0, len(insts)+1) // +1: the OPT echo
 	block := make([]dns.SRV, 0, len(insts))
+	aBlock := make([]aRecord, 0, len(insts))
+	var seenExtra map[string]struct{}
 	for _, i := range order {
 		in := &insts[i]
-		target, extra := q.srvTarget(in, ttl)
+		target, addr := q.srvTarget(in)
 		if target == "" {
 			continue
 		}
 		block = append(block, dns.SRV{Hdr: hdr(q.qname, dns.TypeSRV, ttl), Priority: 1,
 			Weight: in.weight, Port: in.port, Target: target})
 		srv := &block[len(block)-1]
-		if q.duplicate(q.reply.Answer, srv) {
+		if duplicate(q.reply.Answer, srv, &q.seen) {
 			continue
 		}
 		q.reply.Answer = append(q.reply.Answer, srv)
-		if extra != nil && (len(q.reply.Extra) >= dedupScanLimit || !containsRR(q.reply.Extra, extra)) {
+		var extra dns.RR
+		if ip, err := netip.ParseAddr(addr); err == nil && ip.Unmap().Is4() {
+			aBlock = append(aBlock, aRecord{buf: ip.Unmap().As4()})
+			r := &aBlock[len(aBlock)-1]
+			r.rr.Hdr, r.rr.A = hdr(target, dns.TypeA, ttl), r.buf[:]
+			extra = &r.rr
+		} else {
+			extra = addressRR(target, addr, ttl, dns.TypeANY)
+		}
+		if extra != nil && !duplicate(q.reply.Extra, extra, &seenExtra) {
 			q.reply.Extra = append(q.reply.Extra, extra)
 		}
 	}
 }
 
-// srvTarget names the SRV target of in and the record that resolves it.
-func (q *question) srvTarget(in *instance, ttl uint32) (string, dns.RR) {
+// srvTarget names the SRV target of in and the address that resolves it
+// ("" when the target is a hostname, resolved elsewhere).
+func (q *question) srvTarget(in *instance) (target, addr string) {
 	if in.svcAddr != "" {
 		ip, err := netip.ParseAddr(in.svcAddr)
 		if err != nil {
 			if _, ok := dns.IsDomainName(in.svcAddr); !ok {
-				return "", nil
+				return "", ""
 			}
-			return dns.Fqdn(in.svcAddr), nil
+			return dns.Fqdn(in.svcAddr), ""
 		}
-		target := hexAddr(ip.Unmap()) + ".addr." + q.dc + "." + q.name.domain
-		return target, ipRR(target, ip, ttl, dns.TypeANY)
+		return hexAddr(ip.Unmap()) + ".addr." + q.dc + "." + q.name.domain, in.svcAddr
 	}
-	target := in.localTarget
+	target = in.localTarget
 	if q.name.domain != q.p.domain || q.dc != q.p.cfg.Datacenter {
 		target = q.nodeName(in.node)
 	}
-	return target, addressRR(target, in.nodeAddr, ttl, dns.TypeANY)
+	return target, in.nodeAddr
 }
 
 // srvWeight is the instance's weight for its aggregated health: the

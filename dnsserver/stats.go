@@ -37,6 +37,7 @@ type counters struct {
 	stale          atomic.Uint64
 	malformed      atomic.Uint64
 	writeErrors    atomic.Uint64
+	panics         atomic.Uint64
 }
 
 // observe counts one answered question.
@@ -93,6 +94,9 @@ type Stats struct {
 	Malformed uint64
 	// WriteErrors counts replies that could not be sent.
 	WriteErrors uint64
+	// Panics counts questions whose answering panicked (a bug: the
+	// question got SERVFAIL, the server kept serving).
+	Panics uint64
 }
 
 // Stats returns a snapshot of the metrics.
@@ -104,6 +108,7 @@ func (s *Server) Stats() Stats {
 		Forwarded:  c.forwarded.Load(), ForwardErrors: c.forwardErrors.Load(),
 		Recursed: c.recursed.Load(), RecursorErrors: c.recursorErrors.Load(),
 		Stale: c.stale.Load(), Malformed: c.malformed.Load(), WriteErrors: c.writeErrors.Load(),
+		Panics: c.panics.Load(),
 	}
 	for i := range c.byType {
 		name := "other"

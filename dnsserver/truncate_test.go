@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"roster/catalog"
 )
 
 // bigFixture registers service "big" on n nodes with long names, so SRV
@@ -117,5 +119,27 @@ func TestFit_EDNSEchoesSubnetAndSize(t *testing.T) {
 	}
 	if len(got.Option) != 1 || got.Option[0].(*dns.EDNS0_SUBNET).SourceNetmask != 24 {
 		t.Errorf("client subnet option not echoed: %v", got)
+	}
+}
+
+// TestAnswer_Deduplicates: two instances on one node give one A record and
+// one Extra address but two SRV records (different ports), for small
+// answers (scanned) and large ones (set-based).
+func TestAnswer_Deduplicates(t *testing.T) {
+	for _, nodes := range []int{2, 40} {
+		f := newFixture(t)
+		for i := range nodes {
+			name := fmt.Sprintf("n%02d", i)
+			f.node(name, fmt.Sprintf("10.3.0.%d", i+1), nil)
+			f.service(name, catalog.NodeService{ID: "dup-1", Service: "dup", Port: 1}, "")
+			f.service(name, catalog.NodeService{ID: "dup-2", Service: "dup", Port: 2}, "")
+		}
+		p := mustPolicy(t, DefaultConfig())
+		a := ask(t, f.s, p, query("dup.service.consul.", dns.TypeA, 0), TCP).reply
+		srv := ask(t, f.s, p, query("dup.service.consul.", dns.TypeSRV, 0), TCP).reply
+		if len(a.Answer) != nodes || len(srv.Answer) != 2*nodes || len(srv.Extra) != nodes {
+			t.Errorf("%d nodes: %d A, %d SRV, %d extra; want %d, %d, %d", nodes, len(a.Answer), len(srv.Answer),
+				len(srv.Extra), nodes, 2*nodes, nodes)
+		}
 	}
 }
