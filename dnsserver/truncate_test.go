@@ -143,3 +143,18 @@ func TestAnswer_Deduplicates(t *testing.T) {
 		}
 	}
 }
+
+// TestFit_TCPCapsAt64K: an SRV answer for 2,000 instances is far above 64K;
+// over TCP it is trimmed to the largest prefix that fits one message.
+func TestFit_TCPCapsAt64K(t *testing.T) {
+	f := bigFixture(t, 2000)
+	r := ask(t, f.s, mustPolicy(t, DefaultConfig()), query("big.service.consul.", dns.TypeSRV, 0), TCP).reply
+	wire, err := r.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(wire) > maxTCPSize || len(r.Answer) < 500 || len(r.Answer) >= 2000 {
+		t.Fatalf("%d bytes with %d answers; want ≤ %d bytes and several hundred answers", len(wire), len(r.Answer), maxTCPSize)
+	}
+	checkExtraMatchesTargets(t, r)
+}
