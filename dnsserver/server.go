@@ -235,7 +235,7 @@ func (s *Server) recurse(ctx context.Context, req *dns.Msg, tr Transport, fallba
 		remote.Id = req.Id
 		remote.RecursionAvailable = true
 		remote.Authoritative = false
-		fit(remote, req, s.p, tr)
+		fitRecursed(remote, req, tr)
 		return remote
 	}
 	s.stats.recursorErrors.Add(1)

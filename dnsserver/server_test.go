@@ -80,9 +80,9 @@ func TestServer_AnswersOverUDPAndTCP(t *testing.T) {
 	}
 }
 
-// fakeRecursor answers every question with rcode and, for NOERROR, one A
-// record 192.0.2.<last>.
-func fakeRecursor(t testing.TB, rcode int, last byte) (addr string, asked *atomic.Int64) {
+// fakeRecursor answers every question with rcode and, for NOERROR, count A
+// records from 192.0.2.<last> on.
+func fakeRecursor(t testing.TB, rcode int, last byte, count int) (addr string, asked *atomic.Int64) {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -92,8 +92,10 @@ func fakeRecursor(t testing.TB, rcode int, last byte) (addr string, asked *atomi
 	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
 		asked.Add(1)
 		m := new(dns.Msg).SetRcode(req, rcode)
-		if rcode == dns.RcodeSuccess {
-			m.Answer = append(m.Answer, &dns.A{Hdr: hdr(req.Question[0].Name, dns.TypeA, 60), A: net.IPv4(192, 0, 2, last)})
+		for i := range count {
+			if rcode == dns.RcodeSuccess {
+				m.Answer = append(m.Answer, &dns.A{Hdr: hdr(req.Question[0].Name, dns.TypeA, 60), A: net.IPv4(192, 0, 2, last+byte(i))})
+			}
 		}
 		_ = w.WriteMsg(m)
 	})}
@@ -107,8 +109,8 @@ func fakeRecursor(t testing.TB, rcode int, last byte) (addr string, asked *atomi
 
 func TestServer_RecursorsAnswerOutsideTheDomain(t *testing.T) {
 	f := standardFixture(t)
-	refusing, refusedCount := fakeRecursor(t, dns.RcodeRefused, 0)
-	good, goodCount := fakeRecursor(t, dns.RcodeSuccess, 7)
+	refusing, refusedCount := fakeRecursor(t, dns.RcodeRefused, 0, 0)
+	good, goodCount := fakeRecursor(t, dns.RcodeSuccess, 7, 1)
 	cfg := DefaultConfig()
 	cfg.Recursors = []string{refusing, good}
 	s, udp, _ := startServer(t, cfg, Deps{View: f.s})
@@ -128,6 +130,20 @@ func TestServer_RecursorsAnswerOutsideTheDomain(t *testing.T) {
 	}
 	if st := s.Stats(); st.Recursed != 2 || st.RecursorErrors != 0 {
 		t.Errorf("stats recursed %d errors %d, want 2 and 0", st.Recursed, st.RecursorErrors)
+	}
+}
+
+// TestServer_RecursedRepliesAreNotCappedAtThreeAnswers: the 3-answer cap
+// is for the domain's own answers; a recursor's 6 A records fit in 512
+// bytes and all reach a client without EDNS.
+func TestServer_RecursedRepliesAreNotCappedAtThreeAnswers(t *testing.T) {
+	f := standardFixture(t)
+	six, _ := fakeRecursor(t, dns.RcodeSuccess, 10, 6)
+	cfg := DefaultConfig()
+	cfg.Recursors = []string{six}
+	_, udp, _ := startServer(t, cfg, Deps{View: f.s})
+	if r := exchange(t, "udp", udp, query("example.com.", dns.TypeA, 0)); len(r.Answer) != 6 || r.Truncated {
+		t.Fatalf("%d answers (TC %v), want all 6", len(r.Answer), r.Truncated)
 	}
 }
 

@@ -74,6 +74,19 @@ func fit(reply, req *dns.Msg, p *policy, tr Transport) {
 	}
 }
 
+// fitRecursed trims a recursor's reply only if it exceeds the client's size
+// limit (no answer cap: that is for the domain's own answers), and then
+// sets TC so the client retries over TCP (RFC 1035 §4.2.1).
+func fitRecursed(reply, req *dns.Msg, tr Transport) {
+	limit := sizeLimit(req, tr)
+	if fits(reply, limit) {
+		return
+	}
+	reply.Ns = nil
+	shrinkAnswers(reply, limit)
+	reply.Truncated = true
+}
+
 // fits reports whether reply packs within limit bytes. The uncompressed
 // size bounds the compressed one and is cheap, so the compression map is
 // only built for replies near the limit.
