@@ -1,9 +1,11 @@
 package dnsserver
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"roster/catalog"
 )
@@ -58,6 +60,8 @@ const maxCachedLookups = 16384
 type lookupCache struct {
 	mu      sync.RWMutex // guards entries
 	entries map[lookupKey]cachedLookup
+
+	reverseIdx atomic.Pointer[reverseIndex] // immutable once stored
 }
 
 type lookupKey struct{ service, tag string }
@@ -97,4 +101,58 @@ func (c *lookupCache) instances(view catalog.Reader, p *policy, service, tag str
 	}
 	c.mu.Unlock()
 	return out
+}
+
+// reverseIndex maps addresses to the node (or service) that has them, for
+// PTR questions. The catalog has no index by address, so building one
+// copies every node and instance; it is rebuilt only when the node or
+// service table index moves.
+type reverseIndex struct {
+	nodesIndex, servicesIndex uint64
+	nodes                     map[netip.Addr]string // address → node name (first by name)
+	services                  map[netip.Addr]string // address → service name
+}
+
+func tableIndexes(view catalog.Reader) (nodes, services uint64) {
+	return view.Index(catalog.WatchTable(catalog.TableNodes)), view.Index(catalog.WatchTable(catalog.TableServices))
+}
+
+func buildReverseIndex(view catalog.Reader) *reverseIndex {
+	ri := &reverseIndex{nodes: map[netip.Addr]string{}, services: map[netip.Addr]string{}}
+	// Indexes first: a change racing the copy makes the next lookup rebuild.
+	ri.nodesIndex, ri.servicesIndex = tableIndexes(view)
+	nodes, _ := view.Nodes() // sorted by name: the first node with an address wins
+	for i := range nodes {
+		if ip, err := netip.ParseAddr(nodes[i].Address); err == nil {
+			if _, dup := ri.nodes[ip.Unmap()]; !dup {
+				ri.nodes[ip.Unmap()] = nodes[i].Node
+			}
+		}
+	}
+	reg := view.Registry() // sorted by service name
+	for i := range reg.Instances {
+		if ip, err := netip.ParseAddr(reg.Instances[i].Address); err == nil {
+			if _, dup := ri.services[ip.Unmap()]; !dup {
+				ri.services[ip.Unmap()] = reg.Instances[i].Service
+			}
+		}
+	}
+	return ri
+}
+
+// reverse returns the node, else the service, with address ip. A nil
+// cache builds the index for this one question.
+func (c *lookupCache) reverse(view catalog.Reader, ip netip.Addr) (node, service string) {
+	var ri *reverseIndex
+	if c == nil {
+		ri = buildReverseIndex(view)
+	} else {
+		ri = c.reverseIdx.Load()
+		if n, s := tableIndexes(view); ri == nil || ri.nodesIndex != n || ri.servicesIndex != s {
+			ri = buildReverseIndex(view)
+			c.reverseIdx.Store(ri)
+		}
+	}
+	ip = ip.Unmap()
+	return ri.nodes[ip], ri.services[ip]
 }

@@ -25,13 +25,18 @@ func TestCache_MatchesUncachedAnswersUnderRandomChanges(t *testing.T) {
 	}
 	p := mustPolicy(t, DefaultConfig())
 	cache := newLookupCache()
-	questions := []string{"web.service.consul.", "db.service.consul.", "v1.web.service.consul.", "_db._tcp.service.consul."}
+	questions := []string{"web.service.consul.", "db.service.consul.", "v1.web.service.consul.", "_db._tcp.service.consul.",
+		"1.1.0.10.in-addr.arpa.", "2.0.9.10.in-addr.arpa."}
 	steps := testkit.ChaosRuns(300)
 	var trace []string
 	for step := range steps {
 		trace = append(trace, randomChange(f, rng, nodes))
 		for _, qname := range questions {
-			for _, qtype := range []uint16{dns.TypeA, dns.TypeSRV} {
+			qtypes := []uint16{dns.TypeA, dns.TypeSRV}
+			if isReverse(qname) {
+				qtypes = []uint16{dns.TypePTR}
+			}
+			for _, qtype := range qtypes {
 				req := query(qname, qtype, 4096)
 				cached := answer(req, f.s, cache, p, newRand(1), TCP, testSerial).reply
 				fresh := answer(req, f.s, nil, p, newRand(1), TCP, testSerial).reply

@@ -156,28 +156,17 @@ func (q *question) reverse() outcome {
 	return outcome{reply: q.reply}
 }
 
-// reverseTarget finds the name for ip. It scans every node, then every
-// instance: the catalog has no index by address, so PTR answers cost a copy
-// of the catalog (they are rare).
+// reverseTarget names ip: its node, else a service instance with that
+// address.
 func (q *question) reverseTarget(ip netip.Addr) string {
-	nodes, _ := q.view.Nodes()
-	for i := range nodes {
-		if sameAddr(nodes[i].Address, ip) {
-			return q.nodeName(nodes[i].Node)
-		}
-	}
-	reg := q.view.Registry()
-	for i := range reg.Instances {
-		if sameAddr(reg.Instances[i].Address, ip) {
-			return reg.Instances[i].Service + ".service." + q.dc + "." + q.name.domain
-		}
+	node, service := q.cache.reverse(q.view, ip)
+	switch {
+	case node != "":
+		return q.nodeName(node)
+	case service != "":
+		return service + ".service." + q.dc + "." + q.name.domain
 	}
 	return ""
-}
-
-func sameAddr(s string, ip netip.Addr) bool {
-	a, err := netip.ParseAddr(s)
-	return err == nil && a.Unmap() == ip.Unmap()
 }
 
 func hasUpper(s string) bool {
