@@ -36,7 +36,9 @@
 //     per answer. The cache keeps, per (service, tag), the compact healthy
 //     instances read at the service's catalog index; the catalog bumps that
 //     index on any change that can alter the answer (instances, their
-//     checks, their nodes, the nodes' checks), so a hit is exact.
+//     checks, their nodes, the nodes' checks), so a hit is exact. PTR
+//     questions use a reverse index (address → node, else service) rebuilt
+//     only when the node or service table index moves.
 //  6. config.go — Config (Consul's dns_config: domain, alt_domain, TTLs with
 //     "*" wildcards, only_passing, enable_truncate, udp_answer_limit,
 //     a_record_limit, recursors, allow_stale/max_stale, SOA timers),
@@ -44,7 +46,8 @@
 //  7. server.go — the shell: miekg/dns servers on pre-bound sockets (one
 //     goroutine per question, as miekg/dns runs them), the stale-read bound,
 //     forwarding to other datacenters through the Forwarder, recursion
-//     with per-recursor timeouts. stats.go counts questions by type and
+//     (sequential, per-recursor timeout; the next recursor on anything but
+//     NOERROR/NXDOMAIN, SERVFAIL when all fail). stats.go counts questions by type and
 //     rcode and a latency histogram, lock-free.
 //
 // # Seams
