@@ -1,0 +1,69 @@
+// Package dnsserver is roster's DNS interface (port 8600, UDP and TCP),
+// compatible with Consul's: `dig @127.0.0.1 -p 8600 web.service.consul SRV`
+// finds the healthy instances of web, with no client library at all.
+//
+// # Reading order
+//
+//  1. name.go — how a question name is understood. Labels are read right
+//     to left; the first keyword (service, node, addr, query) splits the
+//     name from its locality: web.service.dc2.consul asks datacenter dc2
+//     for service web. Also the RFC 2782 forms (_web._tcp.service.consul,
+//     and _web._tcp.consul for SRV), hex addr labels and reverse names
+//     under in-addr.arpa / ip6.arpa. Parsing allocates nothing.
+//  2. answer.go — the core: answer(question, catalog, cache, policy, rng,
+//     transport, serial) → reply. It is a pure function: no sockets, no
+//     clock (the SOA serial comes in), randomness from a seeded rand.Rand.
+//     It checks the request (FORMERR, NOTIMP, BADVERS), routes by name,
+//     and answers the apex (SOA, NS). Questions that need I/O — another
+//     datacenter, a name outside the domain — come back as an outcome
+//     telling the shell what to do, with a fallback reply.
+//  3. lookup.go and service.go — the record logic of Consul's section 8.3:
+//     node A/AAAA/TXT (node meta in RFC 1464 form), service A/AAAA and SRV
+//     (the service's Address overrides the node's; an own IP becomes an
+//     <hex>.addr target, a hostname a CNAME), health filtering (a critical
+//     check, including the node-level serfHealth, removes the instance;
+//     warnings stay unless OnlyPassing), shuffling, TTLs, PTR. NXDOMAIN
+//     carries the SOA in the authority section (RFC 2308 §3), and so does
+//     NOERROR for a known name without records of the asked type (§2.2).
+//  4. truncate.go — fitting a reply to the client: 512 bytes and at most 3
+//     answers over UDP without EDNS0, the advertised size with it, 64K over
+//     TCP; Extra kept in sync with the remaining SRV targets; TC only with
+//     EnableTruncate, as Consul does by default (clients silently get fewer
+//     records). EDNS0 is echoed (RFC 6891 §6.1.1), client subnet with scope
+//     0 (RFC 7871 §7.2.1).
+//  5. cache.go — why answers are fast. The catalog hands out deep copies;
+//     copying three instances with their checks was 17 of 25 allocations
+//     per answer. The cache keeps, per (service, tag), the compact healthy
+//     instances read at the service's catalog index; the catalog bumps that
+//     index on any change that can alter the answer (instances, their
+//     checks, their nodes, the nodes' checks), so a hit is exact. PTR
+//     questions use a reverse index (address → node, else service) rebuilt
+//     only when the node or service table index moves.
+//  6. config.go — Config (Consul's dns_config: domain, alt_domain, TTLs with
+//     "*" wildcards, only_passing, enable_truncate, udp_answer_limit,
+//     a_record_limit, recursors, allow_stale/max_stale, SOA timers),
+//     defaults and Validate, compiled once into a policy for the hot path.
+//  7. server.go — the shell: miekg/dns servers on pre-bound sockets (one
+//     goroutine per question, as miekg/dns runs them), the stale-read bound,
+//     forwarding to other datacenters through the Forwarder, recursion
+//     (sequential, per-recursor timeout; the next recursor on anything but
+//     NOERROR/NXDOMAIN, SERVFAIL when all fail). stats.go counts questions by type and
+//     rcode and a latency histogram, lock-free.
+//
+// # Seams
+//
+// The server reads a catalog.Reader (the local catalog: reads are stale by
+// default, as Consul's allow_stale). Two small interfaces are defined here
+// for the agent to implement: Forwarder (ask another datacenter, over rpc;
+// without one, such questions get SERVFAIL) and Staleness (time since the
+// leader was last heard from; without one, the local catalog is always
+// fresh enough). When the local catalog is staler than MaxStale (or stale
+// reads are off and this server is not the leader) the question goes to
+// the Forwarder for the local datacenter, i.e. to its leader.
+//
+// # Not supported
+//
+// Prepared queries (<name>.query.consul) answer NXDOMAIN; connect, ingress,
+// virtual, peer and namespace forms are not recognised; CNAME targets are
+// not resolved further; there is no node-meta TXT in SRV replies' Extra.
+package dnsserver
