@@ -64,7 +64,11 @@ func (e Event) String() string {
 	case EventVoted:
 		s += " for " + e.Peer
 	case EventLeaderChanged:
-		s += " " + e.Leader
+		if e.Leader == "" {
+			s += " none"
+		} else {
+			s += " " + e.Leader
+		}
 	case EventCommitted:
 		s += fmt.Sprintf(" %d", e.Index)
 	case EventStepDown, EventDropped:
