@@ -278,3 +278,5 @@ func TestCore_MalformedMessageDropped(t *testing.T) {
 		t.Fatalf("malformed input changed state: %s", c)
 	}
 }
+
+func testRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 3)) }

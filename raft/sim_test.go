@@ -188,7 +188,9 @@ func (s *sim) deliverDue() {
 		}
 		s.inbox = later
 		if !s.manual {
-			sort.SliceStable(due, func(i, j int) bool { return due[i].at < due[j].at || (due[i].at == due[j].at && due[i].seq < due[j].seq) })
+			sort.SliceStable(due, func(i, j int) bool {
+				return due[i].at < due[j].at || (due[i].at == due[j].at && due[i].seq < due[j].seq)
+			})
 		}
 		for _, sm := range due {
 			s.deliver(sm.m)
