@@ -33,6 +33,9 @@ type sim struct {
 	out     *strings.Builder // scenario transcript (nil: none)
 	// minLatency/maxLatency: message latency in ticks, drawn uniformly.
 	minLatency, maxLatency int
+	// tickJitter: probability that a node's clock skips or doubles a
+	// tick (timer jitter, a stalled process, a slow scheduler).
+	tickJitter float64
 }
 
 const simTick = time.Millisecond
@@ -218,7 +221,19 @@ func (s *sim) tick() {
 	s.now++
 	for _, id := range s.ids {
 		n := s.nodes[id]
-		if n.up {
+		if !n.up {
+			continue
+		}
+		ticks := 1
+		if s.tickJitter > 0 {
+			switch r := s.rng.Float64(); {
+			case r < s.tickJitter/2:
+				ticks = 0
+			case r < s.tickJitter:
+				ticks = 2
+			}
+		}
+		for range ticks {
 			n.core.Tick()
 			s.flush(n)
 		}
