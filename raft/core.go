@@ -67,13 +67,16 @@ type Ready struct {
 	Entries   []Entry
 	Messages  []Message
 	Committed []Entry // newly committed, in log order
-	Events    []Event
+	// ReadStates are ReadIndex requests now confirmed: the read may be
+	// served once the FSM has applied Index (thesis §6.4).
+	ReadStates []ReadState
+	Events     []Event
 }
 
 // Empty reports whether there is nothing to do.
 func (r *Ready) Empty() bool {
 	return !r.HardStateSet && len(r.Entries) == 0 && len(r.Messages) == 0 &&
-		len(r.Committed) == 0 && len(r.Events) == 0
+		len(r.Committed) == 0 && len(r.Events) == 0 && len(r.ReadStates) == 0
 }
 
 // Core is one Raft server as a deterministic state machine: Step a
@@ -96,6 +99,8 @@ type Core struct {
 	electionElapsed         int                  // ticks since reset (leader: since last quorum check)
 	heartbeatElapsed        int
 	randomizedElectionTicks int
+
+	reads readIndexState // leader only: linearizable reads in flight
 
 	// Output accumulated for the next Ready.
 	hardStateSet bool
@@ -271,6 +276,7 @@ func (c *Core) becomeFollower(term uint64, leader string) {
 	c.setState(Follower)
 	c.setLeader(leader)
 	c.progress, c.votes = nil, nil
+	c.reads.reset()
 	c.resetElectionTimer()
 	if wasLeader {
 		c.emit(Event{Type: EventStepDown, Detail: fmt.Sprintf("saw term %d", term)})
@@ -283,6 +289,7 @@ func (c *Core) stepDown(term uint64, why string) {
 	c.setState(Follower)
 	c.setLeader("")
 	c.progress, c.votes = nil, nil
+	c.reads.reset()
 	c.resetElectionTimer()
 	c.emit(Event{Type: EventStepDown, Detail: why})
 }
@@ -376,12 +383,13 @@ func (c *Core) appendEntries(es []Entry) {
 // HasReady reports whether Ready would return work.
 func (c *Core) HasReady() bool {
 	return c.hardStateSet || c.persistFrom != 0 || len(c.msgs) > 0 ||
-		c.log.committed > c.handedCommit || len(c.events) > 0
+		c.log.committed > c.handedCommit || len(c.events) > 0 || len(c.reads.ready) > 0
 }
 
 // Ready returns and clears the accumulated work.
 func (c *Core) Ready() Ready {
-	rd := Ready{Messages: c.msgs, Events: c.events}
+	rd := Ready{Messages: c.msgs, Events: c.events, ReadStates: c.reads.ready}
+	c.reads.ready = nil
 	if c.hardStateSet {
 		rd.HardState, rd.HardStateSet = HardState{Term: c.term, Vote: c.vote}, true
 	}

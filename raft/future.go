@@ -111,6 +111,55 @@ type applier struct {
 	stop    chan struct{}
 	done    chan struct{}
 	applied atomic.Uint64
+	// waitMu guards waiters: ReadIndex callers waiting for an index.
+	waitMu  sync.Mutex
+	waiters []appliedWaiter
+}
+
+type appliedWaiter struct {
+	index uint64
+	ch    chan struct{}
+}
+
+// waitApplied returns a channel closed once index has been applied.
+func (a *applier) waitApplied(index uint64) <-chan struct{} {
+	ch := make(chan struct{})
+	a.waitMu.Lock()
+	defer a.waitMu.Unlock()
+	if a.applied.Load() >= index {
+		close(ch)
+		return ch
+	}
+	a.waiters = append(a.waiters, appliedWaiter{index: index, ch: ch})
+	return ch
+}
+
+// wake releases the waiters whose index is applied.
+func (a *applier) wake() {
+	applied := a.applied.Load()
+	a.waitMu.Lock()
+	defer a.waitMu.Unlock()
+	kept := a.waiters[:0]
+	for _, w := range a.waiters {
+		if w.index <= applied {
+			close(w.ch)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	a.waiters = kept
+}
+
+// readRequest is one ReadIndex caller waiting for the raft loop.
+type readRequest struct {
+	index uint64
+	err   error
+	done  chan struct{}
+}
+
+func (r *readRequest) finish(index uint64, err error) {
+	r.index, r.err = index, err
+	close(r.done)
 }
 
 func newApplier(fsm FSM) *applier {
@@ -146,6 +195,7 @@ func (a *applier) run() {
 		for _, b := range q {
 			a.applyBatch(b)
 		}
+		a.wake()
 	}
 }
 

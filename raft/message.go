@@ -88,6 +88,10 @@ type Message struct {
 	// RejectHint and LogTerm on a rejected MsgAppResp let the leader skip a
 	// whole conflicting term per round trip (Raft §5.3, last paragraphs).
 	RejectHint uint64
+	// Context on MsgHeartbeat is the leader's read round, echoed in the
+	// response so that the acknowledgements confirm pending ReadIndex
+	// requests (thesis §6.4).
+	Context uint64
 }
 
 func (m Message) String() string {
@@ -99,6 +103,9 @@ func (m Message) String() string {
 		s += fmt.Sprintf(" last=%d/%d", m.Index, m.LogTerm)
 	case MsgHeartbeat:
 		s += fmt.Sprintf(" commit=%d", m.Commit)
+		if m.Context != 0 {
+			s += fmt.Sprintf(" round=%d", m.Context)
+		}
 	case MsgAppResp:
 		if m.Reject {
 			s += fmt.Sprintf(" reject idx=%d hint=%d/%d", m.Index, m.RejectHint, m.LogTerm)

@@ -23,12 +23,15 @@ type Node struct {
 	stable StableStore
 	trans  Transport
 
-	core    *Core          // owned by run
-	pending []*applyFuture // owned by run: proposed here, not yet committed, ascending index
+	core    *Core                     // owned by run
+	pending []*applyFuture            // owned by run: proposed here, not yet committed, ascending index
+	reads   map[uint64][]*readRequest // owned by run: ReadIndex batches by request ID
+	readID  uint64                    // owned by run: last ReadIndex request ID
 	applier *applier
 	hub     fanout.Hub[Event]
 
 	applyCh     chan *applyFuture
+	readCh      chan *readRequest
 	bootstrapCh chan bootstrapRequest
 	shutdownCh  chan struct{}
 	doneCh      chan struct{}
@@ -83,6 +86,7 @@ func NewNode(cfg Config, fsm FSM, logs LogStore, stable StableStore, trans Trans
 		cfg: cfg, log: cfg.Logger.With("node", cfg.ID), logs: logs, stable: stable, trans: trans,
 		core: core, applier: newApplier(fsm),
 		applyCh: make(chan *applyFuture, cfg.MaxApplyBatch), bootstrapCh: make(chan bootstrapRequest),
+		readCh: make(chan *readRequest, cfg.MaxApplyBatch), reads: map[uint64][]*readRequest{},
 		shutdownCh: make(chan struct{}), doneCh: make(chan struct{}),
 	}
 	n.publishStatus()
@@ -112,6 +116,7 @@ func (n *Node) run() {
 		select {
 		case <-n.shutdownCh:
 			n.failPending(ErrShutdown)
+			n.failReads(ErrShutdown)
 			return
 		case <-ticker.C:
 			n.core.Tick()
@@ -120,6 +125,8 @@ func (n *Node) run() {
 			req = &r
 		case f := <-n.applyCh:
 			n.propose(f)
+		case r := <-n.readCh:
+			n.readIndex(r)
 		case b := <-n.bootstrapCh:
 			b.err <- n.bootstrap(b.conf)
 		}
@@ -230,8 +237,10 @@ func (n *Node) handleReady(req *RPC) error {
 	if len(rd.Committed) > 0 {
 		n.applier.enqueue(n.matchFutures(rd.Committed))
 	}
+	n.confirmReads(rd.ReadStates)
 	if wasLeader && n.core.State() != Leader {
 		n.failPending(ErrLeadershipLost)
+		n.failReads(ErrLeadershipLost)
 	}
 	n.publishEvents(rd.Events)
 	n.publishStatus()
@@ -303,6 +312,7 @@ func (n *Node) failPending(err error) {
 func (n *Node) fail(err error) {
 	n.log.Error("raft stopped: storage failed; fix the disk and restart", "err", err)
 	n.failPending(err)
+	n.failReads(err)
 	n.mu.Lock()
 	n.status.fatal, n.status.state = err, Shutdown
 	n.mu.Unlock()
@@ -332,5 +342,47 @@ func (n *Node) publishStatus() {
 	s.commit, s.lastIndex, s.lastTerm = c.log.committed, c.log.lastIndex(), c.log.lastTerm()
 	if s.confIndex != c.confIndex || (s.conf.Servers == nil && c.conf.Servers != nil) {
 		s.conf, s.confIndex = c.conf.Clone(), c.confIndex
+	}
+}
+
+// readIndex takes r and every other queued read into one ReadIndex request:
+// one heartbeat round confirms them all.
+func (n *Node) readIndex(r *readRequest) {
+	batch := []*readRequest{r}
+	for len(batch) < n.cfg.MaxApplyBatch {
+		select {
+		case r2 := <-n.readCh:
+			batch = append(batch, r2)
+			continue
+		default:
+		}
+		break
+	}
+	n.readID++
+	if err := n.core.ReadIndex(n.readID); err != nil {
+		err := n.notLeader()
+		for _, r := range batch {
+			r.finish(0, err)
+		}
+		return
+	}
+	n.reads[n.readID] = batch
+}
+
+func (n *Node) confirmReads(states []ReadState) {
+	for _, rs := range states {
+		for _, r := range n.reads[rs.ID] {
+			r.finish(rs.Index, nil)
+		}
+		delete(n.reads, rs.ID)
+	}
+}
+
+func (n *Node) failReads(err error) {
+	for id, batch := range n.reads {
+		for _, r := range batch {
+			r.finish(0, err)
+		}
+		delete(n.reads, id)
 	}
 }

@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -59,6 +60,54 @@ func (n *Node) stopped() error {
 		return ErrShutdown
 	default:
 		return nil
+	}
+}
+
+// ErrReadTimeout: a ReadIndex was not confirmed (or not applied) within
+// its timeout; the node may have lost contact with a majority.
+var ErrReadTimeout = errors.New("raft: read index not confirmed in time; the leader may be partitioned from the majority")
+
+// ReadIndex returns a linearizable read point (thesis §6.4): once it
+// returns, this node's FSM has applied every write acknowledged before the
+// call began, so reading the FSM is as fresh as a write through the log,
+// without a log write. Concurrent calls share one heartbeat round. Only a
+// leader can answer; followers fail with *NotLeaderError. timeout bounds the
+// whole call (0: no bound).
+func (n *Node) ReadIndex(timeout time.Duration) (uint64, error) {
+	if err := n.stopped(); err != nil {
+		return 0, err
+	}
+	var timer <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		timer = t.C
+	}
+	r := &readRequest{done: make(chan struct{})}
+	select {
+	case n.readCh <- r:
+	case <-timer:
+		return 0, ErrEnqueueTimeout
+	case <-n.doneCh:
+		return 0, ErrShutdown
+	}
+	select {
+	case <-r.done:
+	case <-timer:
+		return 0, ErrReadTimeout
+	case <-n.doneCh:
+		return 0, ErrShutdown
+	}
+	if r.err != nil {
+		return 0, r.err
+	}
+	select {
+	case <-n.applier.waitApplied(r.index):
+		return r.index, nil
+	case <-timer:
+		return 0, ErrReadTimeout
+	case <-n.doneCh:
+		return 0, ErrShutdown
 	}
 }
 

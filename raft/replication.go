@@ -44,7 +44,7 @@ func (c *Core) broadcastHeartbeat() {
 		pr := c.progress[id]
 		// Commit capped at match: the follower may not yet hold what we
 		// committed, and must never commit an entry it has not matched.
-		c.send(Message{Type: MsgHeartbeat, To: id, Commit: min(pr.match, c.log.committed)})
+		c.send(Message{Type: MsgHeartbeat, To: id, Commit: min(pr.match, c.log.committed), Context: c.reads.round})
 	}
 }
 
@@ -120,6 +120,7 @@ func (c *Core) stepLeader(m Message) {
 		c.sendAppend(m.From, false)
 	case MsgHeartbeatResp:
 		pr.heartbeatAcked()
+		c.readAcked(m.From, m.Context)
 		if pr.match < c.log.lastIndex() {
 			c.sendAppend(m.From, true)
 		}
@@ -175,6 +176,9 @@ func (c *Core) commitTo(i uint64) {
 	}
 	c.log.committed = i
 	c.emit(Event{Type: EventCommitted, Index: i})
+	if c.state == Leader {
+		c.releaseBlockedReads()
+	}
 }
 
 // quorumActive reports whether a majority of voters (counting us) answered
@@ -229,5 +233,5 @@ func (c *Core) handleAppend(m Message) {
 // handleHeartbeat advances commit as far as the leader says we match.
 func (c *Core) handleHeartbeat(m Message) {
 	c.commitTo(min(m.Commit, c.log.lastIndex()))
-	c.send(Message{Type: MsgHeartbeatResp, To: m.From})
+	c.send(Message{Type: MsgHeartbeatResp, To: m.From, Context: m.Context})
 }

@@ -132,6 +132,11 @@ func (s *sim) flush(n *simNode) {
 		for _, m := range rd.Messages {
 			s.send(m)
 		}
+		for _, rs := range rd.ReadStates {
+			if err := s.inv.readConfirmed(n.id, rs); err != nil {
+				s.fail("%v", err)
+			}
+		}
 		for _, e := range rd.Committed {
 			n.applied = append(n.applied, e)
 			if err := s.inv.committed(n.id, e, len(n.applied)); err != nil {
@@ -322,11 +327,35 @@ type invariants struct {
 	commits   map[uint64]Entry  // index -> the one entry ever committed there
 	proposals map[[2]uint64]string
 	acked     map[uint64]uint64 // index -> term of entries acknowledged to a client
+	maxAcked  uint64
+	reads     map[uint64]uint64 // read ID -> highest acknowledged index when issued
+	readID    uint64
+}
+
+// readIssued records a ReadIndex request and what it must at least see.
+func (v *invariants) readIssued() uint64 {
+	v.readID++
+	v.reads[v.readID] = v.maxAcked
+	return v.readID
+}
+
+// readConfirmed checks linearizability of ReadIndex: the read point covers
+// every write acknowledged before the read was issued.
+func (v *invariants) readConfirmed(id string, rs ReadState) error {
+	floor, ok := v.reads[rs.ID]
+	if !ok {
+		return fmt.Errorf("%s confirmed unknown read %d", id, rs.ID)
+	}
+	delete(v.reads, rs.ID)
+	if rs.Index < floor {
+		return fmt.Errorf("stale read: %s confirmed read %d at index %d, but %d was acknowledged before it was issued", id, rs.ID, rs.Index, floor)
+	}
+	return nil
 }
 
 func newInvariants() *invariants {
 	return &invariants{leaders: map[uint64]string{}, commits: map[uint64]Entry{},
-		proposals: map[[2]uint64]string{}, acked: map[uint64]uint64{}}
+		proposals: map[[2]uint64]string{}, acked: map[uint64]uint64{}, reads: map[uint64]uint64{}}
 }
 
 func (v *invariants) event(e Event, c *Core) error {
@@ -365,6 +394,7 @@ func (v *invariants) committed(id string, e Entry, n int) error {
 	}
 	if v.proposals[[2]uint64{e.Index, e.Term}] == id {
 		v.acked[e.Index] = e.Term
+		v.maxAcked = max(v.maxAcked, e.Index)
 	}
 	return nil
 }
