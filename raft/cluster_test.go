@@ -310,28 +310,44 @@ func (c *cluster) leader(ids ...string) string {
 	return leader
 }
 
-// apply submits cmd to whichever node leads, retrying across leader
-// changes until it is acknowledged; it returns the index.
+// apply submits cmd to the leader of the highest term, retrying across
+// leader changes until it is acknowledged; it returns the index. A stuck
+// node (a stalled disk) may still call itself leader, so each attempt is
+// bounded.
 func (c *cluster) apply(cmd string, within time.Duration) uint64 {
 	c.t.Helper()
 	var index uint64
 	c.waitFor(within, "apply "+cmd, func() error {
+		var leader *Node
 		for _, id := range c.ids {
-			n := c.node(id)
-			if n == nil || n.State() != Leader {
-				continue
+			if n := c.node(id); n != nil && n.State() == Leader && (leader == nil || n.Term() > leader.Term()) {
+				leader = n
 			}
-			f := n.Apply([]byte(cmd), time.Second)
-			if err := f.Error(); err != nil {
-				return err
-			}
-			index = f.Index()
-			c.inv.ack(index, cmd)
-			return nil
 		}
-		return errors.New("no leader to apply to")
+		if leader == nil {
+			return errors.New("no leader to apply to")
+		}
+		f := leader.Apply([]byte(cmd), time.Second)
+		if err := waitFuture(f, 2*time.Second); err != nil {
+			return err
+		}
+		index = f.Index()
+		c.inv.ack(index, cmd)
+		return nil
 	})
 	return index
+}
+
+// waitFuture waits at most d for f.
+func waitFuture(f Future, d time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		return fmt.Errorf("no outcome within %v", d)
+	}
 }
 
 // applied waits until every live server in ids (all if empty) applied index.
