@@ -50,7 +50,8 @@ func (c CoreConfig) Validate() error {
 	return nil
 }
 
-// ErrNotLeaderCore is returned by Core.Propose on a non-leader.
+// errProposeNotLeader is returned by Core.Propose and Core.ReadIndex on a
+// non-leader; the shell turns it into a *NotLeaderError naming the leader.
 var errProposeNotLeader = errors.New("raft: not the leader")
 
 // Ready is one batch of work the core hands to its shell. The shell must

@@ -42,6 +42,7 @@ type Node struct {
 	status nodeStatus
 
 	droppedSends atomic.Uint64 // messages to servers with no known address
+	droppedMsgs  atomic.Uint64 // malformed inbound messages
 }
 
 // nodeStatus is the copy of the loop's state that API calls read.
@@ -92,6 +93,10 @@ func NewNode(cfg Config, fsm FSM, logs LogStore, stable StableStore, trans Trans
 	n.publishStatus()
 	if core.soleVoter() {
 		core.Campaign() // a one-server cluster need not wait for a timeout
+		if err := n.handleReady(nil); err != nil {
+			n.applier.close()
+			return nil, err
+		}
 	}
 	go n.run()
 	return n, nil
@@ -128,7 +133,17 @@ func (n *Node) run() {
 		case r := <-n.readCh:
 			n.readIndex(r)
 		case b := <-n.bootstrapCh:
-			b.err <- n.bootstrap(b.conf)
+			err := n.bootstrap(b.conf)
+			if err == nil {
+				// Persist (and, for a single voter, take office) before
+				// answering, so the caller sees the result.
+				if err = n.handleReady(nil); err != nil {
+					b.err <- err
+					n.fail(err)
+					return
+				}
+			}
+			b.err <- err
 		}
 		if err := n.handleReady(req); err != nil {
 			n.fail(err)
@@ -140,6 +155,7 @@ func (n *Node) run() {
 func (n *Node) step(r RPC) {
 	m := r.Message
 	if err := n.core.Step(m); err != nil {
+		n.droppedMsgs.Add(1)
 		n.log.Warn("dropped malformed message", "peer", m.From, "err", err)
 		return
 	}

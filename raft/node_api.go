@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"roster/internal/fanout"
@@ -13,6 +14,7 @@ import (
 // applied to the FSM on this node, with the FSM's response and the entry's
 // index. timeout bounds only the hand-off to the raft loop (0: no bound);
 // on a follower the future fails with a *NotLeaderError naming the leader.
+// cmd is kept by reference: do not modify it afterwards.
 func (n *Node) Apply(cmd []byte, timeout time.Duration) ApplyFuture {
 	return n.enqueue(newApplyFuture(EntryCommand, cmd), timeout)
 }
@@ -216,7 +218,7 @@ func (n *Node) Stats() map[string]string {
 		"fsm_pending":                strconv.FormatInt(n.applier.pending.Load(), 10),
 		"last_snapshot_index":        "0",
 		"last_snapshot_term":         "0",
-		"latest_configuration":       fmt.Sprint(s.conf.Servers),
+		"latest_configuration":       formatServers(s.conf.Servers),
 		"latest_configuration_index": u(s.confIndex),
 		"num_peers":                  strconv.Itoa(peers),
 		"last_contact":               lastContact,
@@ -225,6 +227,8 @@ func (n *Node) Stats() map[string]string {
 		"protocol_version_max":       "3",
 		"snapshot_version_min":       "1",
 		"snapshot_version_max":       "1",
+		"dropped_messages":           u(n.droppedMsgs.Load()),
+		"dropped_sends":              u(n.droppedSends.Load()),
 	}
 }
 
@@ -244,4 +248,14 @@ func (n *Node) Shutdown() {
 		n.mu.Unlock()
 		n.hub.Close()
 	})
+}
+
+// formatServers renders a configuration the way Consul's raft stats do:
+// [{Suffrage:Voter ID:n1 Address:10.0.0.1:8300} ...].
+func formatServers(servers []Server) string {
+	parts := make([]string, len(servers))
+	for i, s := range servers {
+		parts[i] = fmt.Sprintf("{Suffrage:%s ID:%s Address:%s}", s.Suffrage, s.ID, s.Address)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }
