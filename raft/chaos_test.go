@@ -58,13 +58,115 @@ func runChaos(t *testing.T, seed uint64, steps int) {
 			s.restart(id)
 		}
 	}
-	if !s.run(3000, func() bool { return s.stableLeader() != "" }) {
-		s.fail("seed %d: no stable leader 3000 ticks after healing", seed)
-	}
-	idx, _, ok := s.propose(s.stableLeader(), "final")
-	if !ok || !s.run(3000, func() bool { return allApplied(s, idx) }) {
+	idx := s.commitFinal(3000)
+	if !s.run(3000, func() bool { return allApplied(s, idx) }) {
 		s.fail("seed %d: final proposal %d not applied everywhere after healing", seed, idx)
 	}
+}
+
+// TestPartition_RandomMembershipSchedule is the random schedule with
+// single-server membership changes mixed in: servers are added, demoted,
+// removed (the leader included) while crashes and partitions go on.
+// Election Safety, State Machine Safety, Leader Completeness and read
+// linearizability are checked throughout.
+func TestPartition_RandomMembershipSchedule(t *testing.T) {
+	seed := testkit.Seed(t)
+	for i := range testkit.ChaosRuns(4) {
+		s := seed + uint64(i)
+		t.Run(fmt.Sprint(s), func(t *testing.T) { runMembershipChaos(t, s, 3000) })
+	}
+}
+
+func runMembershipChaos(t *testing.T, seed uint64, steps int) {
+	cfg := defaultSimConfig()
+	cfg.ElectionTicks, cfg.HeartbeatTicks = 30, 6
+	cfg.CheckQuorum = seed%2 == 0
+	ids := []string{"n1", "n2", "n3", "n4", "n5"}
+	s := newSimVoters(t, seed, cfg, ids[:3], ids...)
+	rng := rand.New(rand.NewPCG(seed, 77))
+	s.minLatency, s.maxLatency = 0, 3
+	for step := range steps {
+		if step%20 == 0 {
+			chaosAction(s, rng)
+		}
+		l := s.leader()
+		if l != "" && rng.IntN(3) == 0 {
+			s.propose(l, fmt.Sprintf("c%d", step))
+		}
+		if l != "" && step%40 == 0 {
+			membershipAction(s, l, rng)
+		}
+		s.tick()
+	}
+	s.plan.Heal()
+	for _, id := range ids {
+		if !s.nodes[id].up {
+			s.restart(id)
+		}
+	}
+	idx := s.commitFinal(5000)
+	if !s.run(5000, func() bool { return appliedByVoters(s, idx) }) {
+		s.fail("seed %d: final proposal %d not applied by the voters after healing", seed, idx)
+	}
+}
+
+// commitFinal proposes until a proposal is acknowledged (a leader may still
+// lose one to a newer leader right after the heal) and returns its index.
+func (s *sim) commitFinal(maxTicks int) uint64 {
+	for attempt := 0; attempt < 5; attempt++ {
+		if !s.run(maxTicks, func() bool { return s.stableLeader() != "" }) {
+			s.fail("no stable leader %d ticks after healing", maxTicks)
+		}
+		idx, term, ok := s.propose(s.stableLeader(), "final")
+		if ok && s.run(maxTicks, func() bool { return s.inv.acked[idx] == term }) {
+			return idx
+		}
+	}
+	s.fail("no proposal acknowledged after healing")
+	return 0
+}
+
+// membershipAction proposes one random single-server change on leader l,
+// keeping at least one voter.
+func membershipAction(s *sim, l string, rng *rand.Rand) {
+	c := s.nodes[l].core
+	conf := c.conf.Clone()
+	target := s.ids[rng.IntN(len(s.ids))]
+	var next Configuration
+	switch _, in := conf.server(target); {
+	case !in:
+		next = upsertServer(conf, Server{ID: target, Address: target, Suffrage: Suffrage(rng.IntN(2))})
+	case conf.isVoter(target) && len(conf.voters()) > 1 && rng.IntN(2) == 0:
+		for _, srv := range conf.Servers {
+			if srv.ID != target {
+				next.Servers = append(next.Servers, srv)
+			}
+		}
+	default:
+		srv, _ := conf.server(target)
+		srv.Suffrage = 1 - srv.Suffrage
+		next = upsertServer(conf, srv)
+	}
+	if next.Validate() != nil {
+		return
+	}
+	if _, err := c.ProposeConfiguration(next); err == nil {
+		s.logf("%s proposes %s", l, formatServers(next.Servers))
+		s.flush(s.nodes[l])
+	}
+}
+
+func appliedByVoters(s *sim, idx uint64) bool {
+	l := s.stableLeader()
+	if l == "" {
+		return false
+	}
+	for _, id := range s.nodes[l].core.conf.voters() {
+		if n := s.nodes[id]; n.up && uint64(len(n.applied)) < idx {
+			return false
+		}
+	}
+	return true
 }
 
 func allApplied(s *sim, idx uint64) bool {

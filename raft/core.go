@@ -327,8 +327,17 @@ func (c *Core) resetElectionTimer() {
 	c.randomizedElectionTicks = c.cfg.ElectionTicks + c.rng.IntN(c.cfg.ElectionTicks)
 }
 
-// promotable reports whether this server may stand for election.
-func (c *Core) promotable() bool { return c.conf.isVoter(c.cfg.ID) }
+// promotable reports whether this server may stand for election: a voter,
+// or any server while the latest configuration it holds is uncommitted.
+// The second case matters when a leader demoted or removed itself and lost
+// office before the change committed: the servers with the newest log may
+// then be non-voters (or non-members) in it, and the voters may lack the
+// entry, so without them no one could ever win. Such a candidate counts
+// votes over the voters of its latest configuration, wins, commits the
+// change and steps down (hashicorp/raft makes the same exception).
+func (c *Core) promotable() bool {
+	return c.conf.isVoter(c.cfg.ID) || (c.confIndex > 0 && c.confIndex > c.log.committed)
+}
 
 func (c *Core) send(m Message) {
 	m.From = c.cfg.ID
@@ -359,6 +368,7 @@ func (c *Core) reloadConfiguration() {
 			continue
 		}
 		c.conf, c.confIndex = conf, i
+		c.syncProgress()
 		return
 	}
 }

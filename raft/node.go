@@ -32,6 +32,7 @@ type Node struct {
 
 	applyCh     chan *applyFuture
 	readCh      chan *readRequest
+	confCh      chan confRequest
 	bootstrapCh chan bootstrapRequest
 	shutdownCh  chan struct{}
 	doneCh      chan struct{}
@@ -88,6 +89,7 @@ func NewNode(cfg Config, fsm FSM, logs LogStore, stable StableStore, trans Trans
 		core: core, applier: newApplier(fsm),
 		applyCh: make(chan *applyFuture, cfg.MaxApplyBatch), bootstrapCh: make(chan bootstrapRequest),
 		readCh: make(chan *readRequest, cfg.MaxApplyBatch), reads: map[uint64][]*readRequest{},
+		confCh: make(chan confRequest),
 		shutdownCh: make(chan struct{}), doneCh: make(chan struct{}),
 	}
 	n.publishStatus()
@@ -132,6 +134,8 @@ func (n *Node) run() {
 			n.propose(f)
 		case r := <-n.readCh:
 			n.readIndex(r)
+		case req := <-n.confCh:
+			n.changeConfiguration(req)
 		case b := <-n.bootstrapCh:
 			err := n.bootstrap(b.conf)
 			if err == nil {

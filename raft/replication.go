@@ -178,6 +178,7 @@ func (c *Core) commitTo(i uint64) {
 	c.emit(Event{Type: EventCommitted, Index: i})
 	if c.state == Leader {
 		c.releaseBlockedReads()
+		c.maybeStepDownRemoved()
 	}
 }
 

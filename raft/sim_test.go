@@ -57,16 +57,24 @@ type simMsg struct {
 }
 
 func newSim(t testing.TB, seed uint64, cfg CoreConfig, ids ...string) *sim {
+	return newSimVoters(t, seed, cfg, ids, ids...)
+}
+
+// newSimVoters bootstraps only voters; the other servers start empty and
+// join when a leader adds them.
+func newSimVoters(t testing.TB, seed uint64, cfg CoreConfig, voters []string, ids ...string) *sim {
 	s := &sim{t: t, rng: rand.New(rand.NewPCG(seed, 7)), plan: faults.New(seed), cfg: cfg,
 		ids: ids, nodes: map[string]*simNode{}, inv: newInvariants(), minLatency: 0, maxLatency: 1}
 	conf := Configuration{}
-	for _, id := range ids {
+	for _, id := range voters {
 		conf.Servers = append(conf.Servers, Server{ID: id, Address: id})
 	}
 	for i, id := range ids {
 		n := &simNode{id: id, seed: seed + uint64(i)*7919}
-		n.log = []Entry{{Index: 1, Term: 1, Type: EntryConfiguration, Data: encodeConfiguration(conf)}}
-		n.hs = HardState{Term: 1}
+		if conf.isVoter(id) {
+			n.log = []Entry{{Index: 1, Term: 1, Type: EntryConfiguration, Data: encodeConfiguration(conf)}}
+			n.hs = HardState{Term: 1}
+		}
 		s.nodes[id] = n
 		s.start(n)
 	}
@@ -106,7 +114,13 @@ func (s *sim) fail(format string, args ...any) {
 	if len(tail) > 200 {
 		tail = tail[len(tail)-200:]
 	}
-	s.t.Fatalf("%s\n--- last %d trace lines ---\n%s", fmt.Sprintf(format, args...), len(tail), strings.Join(tail, "\n"))
+	var status []string
+	for _, id := range s.ids {
+		n := s.nodes[id]
+		status = append(status, fmt.Sprintf("%s up=%v vote=%q conf@%d=%s", n.core, n.up, n.core.vote, n.core.confIndex, formatServers(n.core.conf.Servers)))
+	}
+	s.t.Fatalf("%s\n--- last %d trace lines ---\n%s\n--- servers ---\n%s", fmt.Sprintf(format, args...), len(tail),
+		strings.Join(tail, "\n"), strings.Join(status, "\n"))
 }
 
 // flush drains n's Ready: persist, record, enqueue messages, check.
@@ -292,7 +306,7 @@ func (s *sim) stableLeader() string {
 	term := s.nodes[l].core.Term()
 	for _, id := range s.ids {
 		n := s.nodes[id]
-		if !n.up || !s.plan.Connected(l, id) {
+		if _, member := s.nodes[l].core.conf.server(id); !member || !n.up || !s.plan.Connected(l, id) {
 			continue
 		}
 		if n.core.Term() != term || n.core.Leader() != l {
