@@ -89,7 +89,7 @@ func NewNode(cfg Config, fsm FSM, logs LogStore, stable StableStore, trans Trans
 		core: core, applier: newApplier(fsm),
 		applyCh: make(chan *applyFuture, cfg.MaxApplyBatch), bootstrapCh: make(chan bootstrapRequest),
 		readCh: make(chan *readRequest, cfg.MaxApplyBatch), reads: map[uint64][]*readRequest{},
-		confCh: make(chan confRequest),
+		confCh:     make(chan confRequest),
 		shutdownCh: make(chan struct{}), doneCh: make(chan struct{}),
 	}
 	n.publishStatus()
