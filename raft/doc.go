@@ -37,6 +37,10 @@
 //     and advances the commit index only through entries of its own term
 //     (the Figure 8 rule). Also the follower's side of AppendEntries and
 //     check-quorum (thesis §6.2).
+//   - readindex.go: linearizable reads without log writes (thesis §6.4),
+//     confirmed by one heartbeat round shared by all concurrent readers.
+//   - membership.go: single-server configuration changes (thesis §4.1) and
+//     the two rules that keep them safe and live.
 //
 // The shell:
 //
@@ -46,8 +50,10 @@
 //     persist, then send, then apply. Apply calls that arrive together share
 //     one log append and one fsync. Committed entries go to the FSM on a
 //     second goroutine (future.go) so a slow FSM never delays heartbeats.
-//     The API (Apply, Barrier, Leader, State, Stats, LastContact, Subscribe,
-//     BootstrapCluster, Shutdown) reads a published copy of the state.
+//     The API (Apply, Barrier, ReadIndex, Leader, State, Stats, LastContact,
+//     Subscribe, BootstrapCluster, Configuration, Shutdown) reads a
+//     published copy of the state; node_membership.go adds AddVoter,
+//     AddNonvoter, DemoteVoter and RemoveServer.
 //   - config.go: Config with the shipped timing (10 ms ticks, 50 ms
 //     heartbeats, 300–600 ms election timeouts) and Validate.
 //   - storage.go, bolt_store.go, mem_store.go: LogStore and StableStore, a
@@ -75,8 +81,8 @@
 // # Not yet here (Raft II)
 //
 // Snapshots and log compaction (raftLog already carries the snapshot
-// offset; sendAppend is where InstallSnapshot goes), membership changes
-// (configurations are already log entries, in force when appended),
-// leadership transfer (MsgTimeoutNow is already handled), ReadIndex, and a
-// deeper pipeline with the leader's fsync overlapped with replication.
+// offset; sendAppend is where InstallSnapshot goes), leadership transfer
+// (a follower already campaigns at once on MsgTimeoutNow; the leader side
+// is missing), automatic promotion of caught-up nonvoters, and a deeper
+// pipeline with the leader's fsync overlapped with replication.
 package raft
