@@ -2,7 +2,10 @@ module roster
 
 go 1.26
 
-require github.com/miekg/dns v1.1.73
+require (
+	github.com/miekg/dns v1.1.73
+	go.etcd.io/bbolt v1.4.3
+)
 
 require (
 	golang.org/x/net v0.57.0 // indirect

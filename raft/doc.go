@@ -1,7 +1,88 @@
 // Package raft implements the Raft consensus algorithm (Ongaro and
-// Ousterhout, "In Search of an Understandable Consensus Algorithm", and
-// Ongaro's thesis) from scratch. roster's servers use it to replicate the
-// catalog.
+// Ousterhout, "In Search of an Understandable Consensus Algorithm", 2014,
+// cited as Raft §N; and Ongaro's thesis "Consensus: Bridging Theory and
+// Practice", 2014, cited as thesis §N) from scratch. roster's servers use it
+// to replicate the catalog: every write becomes a log entry, and once a
+// majority of servers store it, every server applies it to its FSM in the
+// same order.
 //
-// This file is a placeholder tour; the package grows with the code.
+// # A tour, in reading order
+//
+// The package is split into a pure core, which is the algorithm, and a
+// shell, which is the engineering around it.
+//
+// The core (no goroutines, clocks, disks or sockets; time arrives as Tick
+// calls, randomness as a seeded *rand.Rand):
+//
+//   - message.go: the vocabulary. One Message envelope for every RPC of
+//     Figure 2 (AppendEntries = MsgApp, RequestVote = MsgVote) plus
+//     heartbeats, pre-votes and TimeoutNow; HardState (term and vote, the
+//     state that must hit the disk before any answer); Server and
+//     Configuration.
+//   - log.go: the in-memory log with the log-matching check (Raft §5.3), the
+//     election restriction (§5.4.1) and the conflict search behind fast
+//     log repair.
+//   - core.go: the Core state machine: Step(Message), Tick(), Propose() and
+//     Ready(). Read Step first: it applies the term rules of §5.1, with the
+//     two modern refinements (pre-vote never changes a term; a follower that
+//     heard from a leader recently ignores vote requests, thesis §4.2.3),
+//     then dispatches on role. Ready is the core's only output: hard state
+//     and entries to persist, messages to send, entries now committed,
+//     events.
+//   - election.go: timeouts, pre-vote (thesis §9.6), RequestVote, counting
+//     votes, and becoming leader with a no-op entry (§5.4.2, §8).
+//   - progress.go and replication.go: how a leader tracks each follower
+//     (nextIndex/matchIndex, probe vs. pipelined replicate state), sends
+//     AppendEntries, repairs a diverged follower a whole term per round trip,
+//     and advances the commit index only through entries of its own term
+//     (the Figure 8 rule). Also the follower's side of AppendEntries and
+//     check-quorum (thesis §6.2).
+//   - readindex.go: linearizable reads without log writes (thesis §6.4),
+//     confirmed by one heartbeat round shared by all concurrent readers.
+//   - membership.go: single-server configuration changes (thesis §4.1) and
+//     the two rules that keep them safe and live.
+//
+// The shell:
+//
+//   - node.go and node_api.go: Node owns a Core on one goroutine. Each loop
+//     iteration takes one input (tick, message, Apply batch, bootstrap),
+//     then handles the Ready in the order that keeps Raft's promises:
+//     persist, then send, then apply. Apply calls that arrive together share
+//     one log append and one fsync. Committed entries go to the FSM on a
+//     second goroutine (future.go) so a slow FSM never delays heartbeats.
+//     The API (Apply, Barrier, ReadIndex, Leader, State, Stats, LastContact,
+//     Subscribe, BootstrapCluster, Configuration, Shutdown) reads a
+//     published copy of the state; node_membership.go adds AddVoter,
+//     AddNonvoter, DemoteVoter and RemoveServer.
+//   - config.go: Config with the shipped timing (10 ms ticks, 50 ms
+//     heartbeats, 300–600 ms election timeouts) and Validate.
+//   - storage.go, bolt_store.go, mem_store.go: LogStore and StableStore, a
+//     bbolt implementation (one file; one transaction and one fsync per
+//     Ready) and an in-memory one for tests and -dev.
+//   - transport.go, rpc_transport.go, mem_transport.go: Transport, the
+//     net/rpc implementation (service "Raft": AppendEntries, RequestVote,
+//     TimeoutNow; a reused connection per peer, per-call deadlines, an
+//     injectable Dial so the rpc package can share port 8300), and
+//     MemNetwork, an in-memory network whose faults (partition, isolate,
+//     drop, delay, duplicate, reorder) come from internal/faults.
+//   - events.go: every transition is a typed Event; Node.Subscribe streams
+//     them and tests dump them when an invariant breaks.
+//
+// # Tests as documentation
+//
+// testdata/*.txt are scenario scripts (election, split vote, log repair,
+// Figure 8) run against cores step by step; their .golden transcripts show
+// every message and transition. sim_test.go runs whole clusters of cores in
+// virtual time, checking Election Safety, State Machine Safety and Leader
+// Completeness on every step; chaos_test.go throws seeded crash/partition
+// schedules at it. lab_test.go and regression_test.go do the same to real
+// Nodes on the in-memory network; socket_test.go to Nodes on bbolt and TCP.
+//
+// # Not yet here (Raft II)
+//
+// Snapshots and log compaction (raftLog already carries the snapshot
+// offset; sendAppend is where InstallSnapshot goes), leadership transfer
+// (a follower already campaigns at once on MsgTimeoutNow; the leader side
+// is missing), automatic promotion of caught-up nonvoters, and a deeper
+// pipeline with the leader's fsync overlapped with replication.
 package raft

@@ -32,6 +32,7 @@ type FSM interface {
 	// Apply applies a committed command. The returned value is handed back
 	// to the caller of Node.Apply on the server that proposed it. The entry's
 	// Index is the "raft index" that Consul reports as X-Consul-Index.
+	// e.Data is shared with the log: read it, copy it, never modify it.
 	Apply(e Entry) any
 
 	// Snapshot returns a point-in-time copy of the state. It must be cheap:

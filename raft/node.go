@@ -1,0 +1,408 @@
+package raft
+
+import (
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"roster/internal/fanout"
+)
+
+// Node is the shell around a Core: one goroutine owns the core, the ticker,
+// the storage writes and the transport; a second applies committed entries
+// to the FSM. Everything else talks to it through channels and reads a
+// published copy of its status.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	logs   LogStore
+	stable StableStore
+	trans  Transport
+
+	core    *Core                     // owned by run
+	pending []*applyFuture            // owned by run: proposed here, not yet committed, ascending index
+	reads   map[uint64][]*readRequest // owned by run: ReadIndex batches by request ID
+	readID  uint64                    // owned by run: last ReadIndex request ID
+	applier *applier
+	hub     fanout.Hub[Event]
+
+	applyCh     chan *applyFuture
+	readCh      chan *readRequest
+	confCh      chan confRequest
+	bootstrapCh chan bootstrapRequest
+	shutdownCh  chan struct{}
+	doneCh      chan struct{}
+	shutOnce    sync.Once
+
+	// mu guards status.
+	mu     sync.Mutex
+	status nodeStatus
+
+	droppedSends atomic.Uint64 // messages to servers with no known address
+	droppedMsgs  atomic.Uint64 // malformed inbound messages
+}
+
+// nodeStatus is the copy of the loop's state that API calls read.
+type nodeStatus struct {
+	state       State
+	term        uint64
+	leaderID    string
+	leaderAddr  string
+	commit      uint64
+	lastIndex   uint64
+	lastTerm    uint64
+	conf        Configuration
+	confIndex   uint64
+	lastContact time.Time
+	fatal       error // storage failure that stopped the node
+}
+
+type bootstrapRequest struct {
+	conf Configuration
+	err  chan error
+}
+
+// NewNode loads the hard state and log from the stores and starts the
+// node. A server with no state waits (as a follower that cannot campaign)
+// until BootstrapCluster or a leader contacts it. The caller keeps
+// ownership of the stores and the transport and closes them after
+// Shutdown.
+func NewNode(cfg Config, fsm FSM, logs LogStore, stable StableStore, trans Transport) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	hs, entries, err := loadState(logs, stable)
+	if err != nil {
+		return nil, err
+	}
+	core, err := NewCore(cfg.coreConfig(), hs, entries, rand.New(rand.NewPCG(seedFor(cfg), 0x5eed)))
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg: cfg, log: cfg.Logger.With("node", cfg.ID), logs: logs, stable: stable, trans: trans,
+		core: core, applier: newApplier(fsm),
+		applyCh: make(chan *applyFuture, cfg.MaxApplyBatch), bootstrapCh: make(chan bootstrapRequest),
+		readCh: make(chan *readRequest, cfg.MaxApplyBatch), reads: map[uint64][]*readRequest{},
+		confCh:     make(chan confRequest),
+		shutdownCh: make(chan struct{}), doneCh: make(chan struct{}),
+	}
+	n.publishStatus()
+	if core.soleVoter() {
+		core.Campaign() // a one-server cluster need not wait for a timeout
+		if err := n.handleReady(nil); err != nil {
+			n.applier.close()
+			return nil, err
+		}
+	}
+	go n.run()
+	return n, nil
+}
+
+func seedFor(cfg Config) uint64 {
+	if cfg.Seed != 0 {
+		return cfg.Seed
+	}
+	h := fnv.New64a()
+	h.Write([]byte(cfg.ID))
+	return h.Sum64() ^ uint64(time.Now().UnixNano())
+}
+
+// run is the node's only owner of the core.
+func (n *Node) run() {
+	defer close(n.doneCh)
+	ticker := time.NewTicker(n.cfg.TickInterval)
+	defer ticker.Stop()
+	for {
+		var req *RPC
+		select {
+		case <-n.shutdownCh:
+			n.failPending(ErrShutdown)
+			n.failReads(ErrShutdown)
+			return
+		case <-ticker.C:
+			n.core.Tick()
+		case r := <-n.trans.Consumer():
+			n.step(r)
+			req = &r
+		case f := <-n.applyCh:
+			n.propose(f)
+		case r := <-n.readCh:
+			n.readIndex(r)
+		case req := <-n.confCh:
+			n.changeConfiguration(req)
+		case b := <-n.bootstrapCh:
+			err := n.bootstrap(b.conf)
+			if err == nil {
+				// Persist (and, for a single voter, take office) before
+				// answering, so the caller sees the result.
+				if err = n.handleReady(nil); err != nil {
+					b.err <- err
+					n.fail(err)
+					return
+				}
+			}
+			b.err <- err
+		}
+		if err := n.handleReady(req); err != nil {
+			n.fail(err)
+			return
+		}
+	}
+}
+
+func (n *Node) step(r RPC) {
+	m := r.Message
+	if err := n.core.Step(m); err != nil {
+		n.droppedMsgs.Add(1)
+		n.log.Warn("dropped malformed message", "peer", m.From, "err", err)
+		return
+	}
+	if (m.Type == MsgApp || m.Type == MsgHeartbeat) && n.core.State() == Follower && n.core.Leader() == m.From {
+		n.mu.Lock()
+		n.status.lastContact = time.Now()
+		n.mu.Unlock()
+	}
+}
+
+// propose takes f and whatever else is queued (up to MaxApplyBatch) into
+// one log append, so concurrent callers share one fsync (group commit).
+func (n *Node) propose(f *applyFuture) {
+	batch := []*applyFuture{f}
+	for len(batch) < n.cfg.MaxApplyBatch {
+		select {
+		case g := <-n.applyCh:
+			batch = append(batch, g)
+			continue
+		default:
+		}
+		break
+	}
+	if n.core.State() != Leader {
+		err := n.notLeader()
+		for _, g := range batch {
+			g.finish(nil, err)
+		}
+		return
+	}
+	es := make([]Entry, len(batch))
+	for i, g := range batch {
+		es[i] = Entry{Type: g.typ, Data: g.data}
+	}
+	last, err := n.core.Propose(es)
+	if err != nil {
+		for _, g := range batch {
+			g.finish(nil, n.notLeader())
+		}
+		return
+	}
+	first := last - uint64(len(batch)) + 1
+	for i, g := range batch {
+		g.index, g.term = first+uint64(i), n.core.Term()
+	}
+	n.pending = append(n.pending, batch...)
+}
+
+func (n *Node) notLeader() error {
+	id := n.core.Leader()
+	return &NotLeaderError{LeaderID: id, LeaderAddress: n.core.serverAddr(id)}
+}
+
+func (n *Node) bootstrap(conf Configuration) error {
+	if err := n.core.Bootstrap(conf); err != nil {
+		return err
+	}
+	n.log.Info("bootstrapped cluster", "servers", len(conf.Servers))
+	if n.core.soleVoter() {
+		n.core.Campaign()
+	}
+	return nil
+}
+
+// handleReady performs one Ready in the order that keeps promises: persist,
+// then send (answering req, if the step produced its response), then apply.
+func (n *Node) handleReady(req *RPC) error {
+	responded := false
+	defer func() {
+		if req != nil && !responded {
+			req.Respond(Message{}) // no answer: let the caller stop waiting
+		}
+	}()
+	if !n.core.HasReady() {
+		return nil
+	}
+	wasLeader := n.status.state == Leader
+	rd := n.core.Ready()
+	if err := n.persist(&rd); err != nil {
+		return err
+	}
+	for _, m := range rd.Messages {
+		if req != nil && !responded && m.To == req.Message.From && m.Type == req.Message.Type.Response() {
+			req.Respond(m)
+			responded = true
+			continue
+		}
+		addr := n.core.serverAddr(m.To)
+		if addr == "" {
+			n.droppedSends.Add(1)
+			continue
+		}
+		n.trans.Send(addr, m)
+	}
+	if len(rd.Committed) > 0 {
+		n.applier.enqueue(n.matchFutures(rd.Committed))
+	}
+	n.confirmReads(rd.ReadStates)
+	if wasLeader && n.core.State() != Leader {
+		n.failPending(ErrLeadershipLost)
+		n.failReads(ErrLeadershipLost)
+	}
+	n.publishEvents(rd.Events)
+	n.publishStatus()
+	return nil
+}
+
+// persist writes hard state and entries in one store call when the store
+// supports it (one fsync per Ready).
+func (n *Node) persist(rd *Ready) error {
+	if len(rd.Entries) == 0 && !rd.HardStateSet {
+		return nil
+	}
+	var key, val []byte
+	if rd.HardStateSet {
+		key, val = keyHardState, encodeHardState(rd.HardState)
+	}
+	if w, ok := n.logs.(hardStateWriter); ok && (key == nil || any(n.logs) == any(n.stable)) {
+		if err := w.StoreLogsAndState(rd.Entries, key, val); err != nil {
+			return fmt.Errorf("raft: persisting %d entries and hard state: %w", len(rd.Entries), err)
+		}
+		return nil
+	}
+	if len(rd.Entries) > 0 {
+		if err := n.logs.StoreLogs(rd.Entries); err != nil {
+			return fmt.Errorf("raft: persisting %d entries: %w", len(rd.Entries), err)
+		}
+	}
+	if key != nil {
+		if err := n.stable.Set(key, val); err != nil {
+			return fmt.Errorf("raft: persisting hard state: %w", err)
+		}
+	}
+	return nil
+}
+
+// matchFutures pairs committed entries with the futures of the commands
+// this node proposed. A future whose slot was committed with a different
+// term lost its entry to another leader's (Raft §5.3 overwrite).
+func (n *Node) matchFutures(committed []Entry) commitBatch {
+	b := commitBatch{entries: committed, futures: make([]*applyFuture, len(committed))}
+	for i, e := range committed {
+		for len(n.pending) > 0 && n.pending[0].index < e.Index {
+			n.pending[0].finish(nil, ErrLeadershipLost)
+			n.pending = n.pending[1:]
+		}
+		if len(n.pending) == 0 || n.pending[0].index != e.Index {
+			continue
+		}
+		f := n.pending[0]
+		n.pending = n.pending[1:]
+		if f.term != e.Term {
+			f.finish(nil, ErrLeadershipLost)
+			continue
+		}
+		b.futures[i] = f
+	}
+	return b
+}
+
+func (n *Node) failPending(err error) {
+	for _, f := range n.pending {
+		f.finish(nil, err)
+	}
+	n.pending = nil
+}
+
+// fail stops the node after a storage error: continuing could break a
+// promise made to a peer.
+func (n *Node) fail(err error) {
+	n.log.Error("raft stopped: storage failed; fix the disk and restart", "err", err)
+	n.failPending(err)
+	n.failReads(err)
+	n.mu.Lock()
+	n.status.fatal, n.status.state = err, Shutdown
+	n.mu.Unlock()
+}
+
+func (n *Node) publishEvents(events []Event) {
+	now := time.Now()
+	for _, e := range events {
+		e.Time = now
+		switch e.Type {
+		case EventStateChanged, EventLeaderChanged, EventStepDown, EventTermChanged:
+			n.log.Info("raft "+e.Type.String(), "term", e.Term, "state", e.State.String(), "leader", e.Leader, "detail", e.Detail)
+		case EventDropped:
+			n.log.Warn("raft dropped message", "term", e.Term, "detail", e.Detail)
+		}
+		n.hub.Publish(e)
+	}
+}
+
+func (n *Node) publishStatus() {
+	c := n.core
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s := &n.status
+	s.state, s.term, s.leaderID = c.State(), c.Term(), c.Leader()
+	s.leaderAddr = c.serverAddr(s.leaderID)
+	s.commit, s.lastIndex, s.lastTerm = c.log.committed, c.log.lastIndex(), c.log.lastTerm()
+	if s.confIndex != c.confIndex || (s.conf.Servers == nil && c.conf.Servers != nil) {
+		s.conf, s.confIndex = c.conf.Clone(), c.confIndex
+	}
+}
+
+// readIndex takes r and every other queued read into one ReadIndex request:
+// one heartbeat round confirms them all.
+func (n *Node) readIndex(r *readRequest) {
+	batch := []*readRequest{r}
+	for len(batch) < n.cfg.MaxApplyBatch {
+		select {
+		case r2 := <-n.readCh:
+			batch = append(batch, r2)
+			continue
+		default:
+		}
+		break
+	}
+	n.readID++
+	if err := n.core.ReadIndex(n.readID); err != nil {
+		err := n.notLeader()
+		for _, r := range batch {
+			r.finish(0, err)
+		}
+		return
+	}
+	n.reads[n.readID] = batch
+}
+
+func (n *Node) confirmReads(states []ReadState) {
+	for _, rs := range states {
+		for _, r := range n.reads[rs.ID] {
+			r.finish(rs.Index, nil)
+		}
+		delete(n.reads, rs.ID)
+	}
+}
+
+func (n *Node) failReads(err error) {
+	for id, batch := range n.reads {
+		for _, r := range batch {
+			r.finish(0, err)
+		}
+		delete(n.reads, id)
+	}
+}

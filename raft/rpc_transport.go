@@ -1,0 +1,379 @@
+package raft
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/rpc"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// NetTransportConfig configures a NetTransport.
+type NetTransportConfig struct {
+	// LocalAddr is the address peers dial to reach this server (required
+	// unless the transport is built by ListenNetTransport).
+	LocalAddr string
+	// Dial opens a connection to a peer. The rpc package injects one that
+	// writes its protocol byte first, so raft shares Consul's :8300
+	// listener. Default: a TCP dial.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// Timeout bounds every call end to end (net/rpc has no deadline of its
+	// own: a call that misses it closes the connection, failing the calls
+	// on it, and the next send redials). Default 1s.
+	Timeout time.Duration
+	// DialTimeout bounds connection setup. Default 500ms.
+	DialTimeout time.Duration
+	// QueueLen is the per-peer send queue; when full, messages are dropped
+	// (Raft retries). Default 1024.
+	QueueLen int
+	// Logger for connection trouble. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *NetTransportConfig) setDefaults() {
+	if c.Dial == nil {
+		d := &net.Dialer{}
+		c.Dial = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
+	}
+	if c.Timeout == 0 {
+		c.Timeout = time.Second
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = 500 * time.Millisecond
+	}
+	if c.QueueLen == 0 {
+		c.QueueLen = 1024
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate names the first bad field.
+func (c NetTransportConfig) Validate() error {
+	switch {
+	case c.LocalAddr == "":
+		return errors.New("raft: NetTransportConfig.LocalAddr is empty; set the address peers dial")
+	case c.Timeout < 0 || c.DialTimeout < 0 || c.QueueLen < 0:
+		return errors.New("raft: NetTransportConfig.Timeout, DialTimeout and QueueLen must not be negative")
+	}
+	return nil
+}
+
+// rpcServiceName is the net/rpc service raft registers: Raft.AppendEntries,
+// Raft.RequestVote, Raft.TimeoutNow (InstallSnapshot arrives with Raft II).
+const rpcServiceName = "Raft"
+
+// NetTransport is the production Transport: net/rpc (gob) over TCP, one
+// reused connection per peer (net/rpc multiplexes concurrent calls on it),
+// a bounded send queue per peer, and per-call deadlines.
+//
+// net/rpc serves each request on its own goroutine, so requests from one
+// peer can reach the node reordered; the core is correct under that.
+type NetTransport struct {
+	cfg      NetTransportConfig
+	consumer chan RPC
+	server   *rpc.Server
+	closed   chan struct{}
+
+	// mu guards peers, conns and listeners.
+	mu        sync.Mutex
+	peers     map[string]*netPeer
+	conns     map[net.Conn]struct{}
+	listeners []net.Listener
+
+	dropped atomic.Uint64 // sends lost to a full queue, a failed dial or a timeout
+}
+
+var _ Transport = (*NetTransport)(nil)
+
+// NewNetTransport builds a transport that serves connections handed to it
+// (ServeConn) or through a shared *rpc.Server (Register).
+func NewNetTransport(cfg NetTransportConfig) (*NetTransport, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	t := &NetTransport{cfg: cfg, consumer: make(chan RPC, 1024), server: rpc.NewServer(),
+		closed: make(chan struct{}), peers: map[string]*netPeer{}, conns: map[net.Conn]struct{}{}}
+	if err := t.Register(t.server); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// ListenNetTransport is the standalone form: it serves every connection
+// accepted on l. cfg.LocalAddr defaults to l's address.
+func ListenNetTransport(l net.Listener, cfg NetTransportConfig) (*NetTransport, error) {
+	if cfg.LocalAddr == "" {
+		cfg.LocalAddr = l.Addr().String()
+	}
+	t, err := NewNetTransport(cfg)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	t.listeners = append(t.listeners, l)
+	t.mu.Unlock()
+	go t.acceptLoop(l)
+	return t, nil
+}
+
+func (t *NetTransport) acceptLoop(l net.Listener) {
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			select {
+			case <-t.closed:
+			default:
+				t.cfg.Logger.Warn("raft transport stopped accepting", "err", err)
+			}
+			return
+		}
+		go t.ServeConn(conn)
+	}
+}
+
+// Register adds the Raft service to s (for a server shared with other
+// services). Register it on at most one server per transport.
+func (t *NetTransport) Register(s *rpc.Server) error {
+	return s.RegisterName(rpcServiceName, &rpcService{t: t})
+}
+
+// ServeConn serves raft calls on conn until it closes (blocking, like
+// rpc.Server.ServeConn). The caller has already consumed any protocol byte.
+func (t *NetTransport) ServeConn(conn net.Conn) {
+	t.mu.Lock()
+	select {
+	case <-t.closed:
+		t.mu.Unlock()
+		conn.Close()
+		return
+	default:
+	}
+	t.conns[conn] = struct{}{}
+	t.mu.Unlock()
+	t.server.ServeConn(conn)
+	t.mu.Lock()
+	delete(t.conns, conn)
+	t.mu.Unlock()
+}
+
+func (t *NetTransport) LocalAddr() string    { return t.cfg.LocalAddr }
+func (t *NetTransport) Consumer() <-chan RPC { return t.consumer }
+
+// Dropped is how many outbound messages were lost.
+func (t *NetTransport) Dropped() uint64 { return t.dropped.Load() }
+
+// Send queues m for addr; a full queue drops it.
+func (t *NetTransport) Send(addr string, m Message) {
+	if methodFor(m.Type) == "" {
+		t.dropped.Add(1) // responses travel as replies, never as calls
+		return
+	}
+	p := t.peer(addr)
+	if p == nil {
+		return
+	}
+	select {
+	case p.queue <- m:
+	default:
+		t.dropped.Add(1)
+	}
+}
+
+func (t *NetTransport) peer(addr string) *netPeer {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	select {
+	case <-t.closed:
+		return nil
+	default:
+	}
+	p := t.peers[addr]
+	if p == nil {
+		p = &netPeer{t: t, addr: addr, queue: make(chan Message, t.cfg.QueueLen)}
+		t.peers[addr] = p
+		go p.run()
+	}
+	return p
+}
+
+// Close stops serving and sending. Idempotent.
+func (t *NetTransport) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	select {
+	case <-t.closed:
+		return nil
+	default:
+	}
+	close(t.closed)
+	for _, l := range t.listeners {
+		l.Close()
+	}
+	for c := range t.conns {
+		c.Close()
+	}
+	for _, p := range t.peers {
+		p.closeClient(nil)
+	}
+	return nil
+}
+
+func methodFor(typ MessageType) string {
+	switch typ {
+	case MsgApp, MsgHeartbeat:
+		return rpcServiceName + ".AppendEntries"
+	case MsgVote, MsgPreVote:
+		return rpcServiceName + ".RequestVote"
+	case MsgTimeoutNow:
+		return rpcServiceName + ".TimeoutNow"
+	}
+	return ""
+}
+
+// netPeer owns the connection to one peer; its goroutine drains the queue.
+type netPeer struct {
+	t     *NetTransport
+	addr  string
+	queue chan Message
+	// mu guards client: the timeout watchdog may close it.
+	mu     sync.Mutex
+	client *rpc.Client
+}
+
+func (p *netPeer) run() {
+	for {
+		select {
+		case <-p.t.closed:
+			return
+		case m := <-p.queue:
+			p.call(m)
+		}
+	}
+}
+
+func (p *netPeer) call(m Message) {
+	c, err := p.connect()
+	if err != nil {
+		p.t.dropped.Add(1)
+		return
+	}
+	reply := new(Message)
+	call := c.Go(methodFor(m.Type), &m, reply, make(chan *rpc.Call, 1))
+	go p.await(c, call, reply)
+}
+
+// await enforces the call's deadline and hands the reply to the node.
+func (p *netPeer) await(c *rpc.Client, call *rpc.Call, reply *Message) {
+	timer := time.NewTimer(p.t.cfg.Timeout)
+	defer timer.Stop()
+	select {
+	case <-call.Done:
+		if call.Error != nil {
+			p.t.dropped.Add(1)
+			if errors.Is(call.Error, rpc.ErrShutdown) || isNetErr(call.Error) {
+				p.closeClient(c)
+			}
+			return
+		}
+		if reply.Type == MsgNone {
+			return
+		}
+		select {
+		case p.t.consumer <- RPC{Message: *reply}:
+		default:
+			p.t.dropped.Add(1)
+		}
+	case <-timer.C:
+		p.t.dropped.Add(1)
+		p.closeClient(c) // a peer that misses deadlines gets a fresh connection
+	case <-p.t.closed:
+	}
+}
+
+func isNetErr(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, net.ErrClosed)
+}
+
+func (p *netPeer) connect() (*rpc.Client, error) {
+	p.mu.Lock()
+	c := p.client
+	p.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.t.cfg.DialTimeout)
+	defer cancel()
+	conn, err := p.t.cfg.Dial(ctx, p.addr)
+	if err != nil {
+		return nil, fmt.Errorf("raft: dialing %s: %w", p.addr, err)
+	}
+	c = rpc.NewClient(conn)
+	p.mu.Lock()
+	p.client = c
+	p.mu.Unlock()
+	return c, nil
+}
+
+// closeClient drops the connection if it is still c (nil: whatever it is).
+func (p *netPeer) closeClient(c *rpc.Client) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.client != nil && (c == nil || p.client == c) {
+		p.client.Close()
+		p.client = nil
+	}
+}
+
+// rpcService is the net/rpc receiver. It has only the RPC methods so that
+// net/rpc registers it without complaint.
+type rpcService struct{ t *NetTransport }
+
+func (s *rpcService) AppendEntries(req *Message, resp *Message) error { return s.t.handle(req, resp) }
+func (s *rpcService) RequestVote(req *Message, resp *Message) error   { return s.t.handle(req, resp) }
+func (s *rpcService) TimeoutNow(req *Message, resp *Message) error    { return s.t.handle(req, resp) }
+
+var errNoAnswer = errors.New("raft: the node did not answer in time (busy, stalled or shut down)")
+
+// handle passes a request to the node and waits, within the deadline, for
+// the response it produces.
+func (t *NetTransport) handle(req *Message, resp *Message) error {
+	if !req.Type.IsRequest() {
+		return fmt.Errorf("raft: %s is not a request", req.Type)
+	}
+	ch := make(chan Message, 1)
+	r := RPC{Message: *req, respond: func(m Message) {
+		select {
+		case ch <- m:
+		default:
+		}
+	}}
+	timer := time.NewTimer(t.cfg.Timeout)
+	defer timer.Stop()
+	select {
+	case t.consumer <- r:
+	case <-timer.C:
+		return errNoAnswer
+	case <-t.closed:
+		return ErrShutdown
+	}
+	select {
+	case m := <-ch:
+		if m.Type == MsgNone {
+			return errNoAnswer
+		}
+		*resp = m
+		return nil
+	case <-timer.C:
+		return errNoAnswer
+	case <-t.closed:
+		return ErrShutdown
+	}
+}
