@@ -28,7 +28,10 @@
 // still counts for LateAckGrace after the protocol period (the next probe
 // runs meanwhile, so the load is unchanged), and a member's own suspicion
 // timeouts stretch with its health multiplier, so a slow member does not
-// convict others before it has processed their refutations.
+// convict others before it has processed their refutations; and a
+// refutation is sent straight to up to 64 members besides being gossiped,
+// because a member slow enough to be suspected has little time left to
+// answer.
 //
 // # Reading order
 //
