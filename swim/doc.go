@@ -69,8 +69,7 @@
 //	cfg := swim.DefaultLANConfig()
 //	cfg.Name, cfg.Tags = "web-1", map[string]string{"role": "node", "dc": "dc1"}
 //	cfg.SecretKey, _ = swim.ParseKey(encryptFlag) // optional
-//	tr, _ := swim.NewNetTransport(udpConn, tcpListener) // same port number
-//	node, _ := swim.New(cfg, tr)
+//	node, _ := swim.NewUDP(cfg, udpConn, tcpListener) // same port number
 //	obs := node.Subscribe(0)              // join/alive/suspect/dead/left/update/user...
 //	n, err := node.Join([]string{"10.0.0.1:8301"})
 //	...
