@@ -86,7 +86,8 @@ func TestAgentCmd_PortInUseFailsNamingTheFlag(t *testing.T) {
 	a := startDevAgent(t, p)
 	defer stopAgent(t, a, syscall.SIGTERM)
 	code, _, stderr := runRoster(t, devArgs(p)...)
-	if code != 1 || !strings.Contains(stderr, "-http-port: cannot listen") {
+	// Gossip binds first, so its port is the one reported.
+	if code != 1 || !strings.Contains(stderr, "-serf-lan-port: cannot listen") {
 		t.Fatalf("second agent on the same ports: exit %d, stderr %q", code, stderr)
 	}
 }

@@ -85,7 +85,8 @@ func TestAgent_ReportsServingAndShutdownEvents(t *testing.T) {
 	for e := range obs.C { // closed by Shutdown
 		kinds = append(kinds, string(e.Kind)+":"+e.Component)
 	}
-	want := "serving:http stopped:http shutdown:"
+	want := "serving:rpc serving:serf_lan serving:serf_wan serving:http " +
+		"stopped:http stopped:serf_wan stopped:serf_lan stopped:rpc shutdown:"
 	if got := strings.Join(kinds, " "); got != want {
 		t.Fatalf("events %q, want %q", got, want)
 	}
