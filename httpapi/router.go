@@ -2,10 +2,10 @@ package httpapi
 
 import (
 	"net/http"
-	"time"
 	"runtime/debug"
 	"sort"
 	"strings"
+	"time"
 )
 
 // handlerFunc serves one route. arg is the part of the path after a prefix
