@@ -26,8 +26,10 @@ type storeRPC struct {
 	count map[string]int
 }
 
-func newStoreRPC() *storeRPC {
-	st, err := catalog.New(catalog.Config{})
+func newStoreRPC() *storeRPC { return newStoreRPCWith(catalog.Config{}) }
+
+func newStoreRPCWith(cfg catalog.Config) *storeRPC {
+	st, err := catalog.New(cfg)
 	if err != nil {
 		panic(err)
 	}

@@ -18,8 +18,7 @@ import (
 // with ?wait= (it then waits for a change after since; ?index= overrides
 // the index it waits past). Both carry the registry hashcode as an ETag: a
 // client sending If-None-Match with the hash it holds gets 304 Not
-// Modified when there is nothing to apply, with X-Consul-Index telling it
-// how far it is now current. Bodies are gzipped for clients that accept it
+// Modified when it is already current (nothing to apply, index unmoved). Bodies are gzipped for clients that accept it
 // and cached per (query, index), so a herd of watchers woken by one change
 // costs one encode.
 
@@ -82,7 +81,9 @@ func (s *Server) rosterDelta(w http.ResponseWriter, r *http.Request, _ string) (
 		return nil, errorf(http.StatusGone, "the delta log no longer covers index %d; pull /v1/roster/registry", since)
 	}
 	w.Header().Set("ETag", etag(reply.Delta.Hash))
-	if len(reply.Delta.Changes) == 0 && etagMatches(r, reply.Delta.Hash) {
+	// 304 only when the client is exactly current: an empty delta that
+	// moves To (writes outside the registry) still tells it where it is.
+	if len(reply.Delta.Changes) == 0 && reply.Delta.To == since && etagMatches(r, reply.Delta.Hash) {
 		return &rawBody{status: http.StatusNotModified}, nil
 	}
 	reply.Delta.Changes = nonNil(reply.Delta.Changes)
