@@ -128,7 +128,7 @@ func TestRouter_HandlerPanicBecomes500AndServerSurvives(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.router = newRouter(append(s.routes(), route{path: "/v1/boom", methods: []string{"GET"},
-		handle: func(*http.Request, string) (any, error) { panic("boom") }}))
+		handle: func(http.ResponseWriter, *http.Request, string) (any, error) { panic("boom") }}))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
