@@ -157,6 +157,8 @@ func serveUntilSignal(a *agent.Agent, cfg agent.Config, stderr io.Writer) int {
 	var sig os.Signal
 	select {
 	case sig = <-sigs:
+	case <-a.LeaveRequested():
+		cfg.Logger.Info("left the cluster on request; shutting down", "node", cfg.NodeName)
 	case err := <-a.Errors():
 		cfg.Logger.Error("a listener failed; shutting down", "error", err)
 	}

@@ -2,7 +2,17 @@ package agent
 
 import "roster/httpapi"
 
-// httpConfig is everything the HTTP API needs from the agent.
+// httpConfig is everything the HTTP API needs from the agent: its own
+// description (Agent), the way to the servers (RPC, see rpcclient.go) and
+// the gossip pools for join and leave (Membership).
 func (a *Agent) httpConfig() httpapi.Config {
-	return httpapi.Config{Agent: a, Logger: a.log, Pretty: a.cfg.Dev}
+	return httpapi.Config{
+		Agent:      a,
+		RPC:        a,
+		Membership: membership{a: a},
+		NodeName:   a.cfg.NodeName,
+		Datacenter: a.cfg.Datacenter,
+		Logger:     a.log,
+		Pretty:     a.cfg.Dev,
+	}
 }

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"roster/internal/testkit"
+)
+
+// Process-level tests: the real binary, started as a user would.
+
+// serverProc is one `roster agent -server` process.
+type serverProc struct {
+	name   string
+	ports  []int // http, dns, server, serf-lan, serf-wan
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	done   chan error
+}
+
+func (p *serverProc) base() string { return fmt.Sprintf("http://127.0.0.1:%d", p.ports[0]) }
+
+// startServerProcs starts n servers with -bootstrap-expect n, each joining
+// the first one's LAN port with -retry-join.
+func startServerProcs(t *testing.T, n int) []*serverProc {
+	t.Helper()
+	var procs []*serverProc
+	for i := range n {
+		p := &serverProc{name: fmt.Sprintf("proc-s%d", i+1), ports: testkit.FreePorts(t, 5), stderr: new(bytes.Buffer), done: make(chan error, 1)}
+		args := []string{"agent", "-server", "-bootstrap-expect", fmt.Sprint(n), "-node", p.name,
+			"-bind", "127.0.0.1", "-data-dir", t.TempDir(),
+			"-http-port", fmt.Sprint(p.ports[0]), "-dns-port", fmt.Sprint(p.ports[1]), "-server-port", fmt.Sprint(p.ports[2]),
+			"-serf-lan-port", fmt.Sprint(p.ports[3]), "-serf-wan-port", fmt.Sprint(p.ports[4])}
+		if i > 0 {
+			args = append(args, "-retry-join", fmt.Sprintf("127.0.0.1:%d", procs[0].ports[3]))
+		}
+		p.cmd = exec.Command(rosterBin, args...)
+		p.cmd.Stderr = p.stderr
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { p.done <- p.cmd.Wait() }()
+		procs = append(procs, p)
+	}
+	t.Cleanup(func() {
+		for _, p := range procs {
+			p.cmd.Process.Kill()
+			<-p.done
+			if t.Failed() {
+				t.Logf("%s stderr:\n%s", p.name, p.stderr)
+			}
+		}
+	})
+	return procs
+}
+
+// statusLeader returns what /v1/status/leader answers ("" while none).
+func statusLeader(base string) (string, error) {
+	c := &http.Client{Timeout: time.Second}
+	resp, err := c.Get(base + "/v1/status/leader")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return "", fmt.Errorf("%s: %s", resp.Status, body)
+	}
+	return strings.Trim(strings.TrimSpace(string(body)), `"`), nil
+}
+
+func TestProcess_ThreeServersBootstrapExpectAnswerStatusLeader(t *testing.T) {
+	procs := startServerProcs(t, 3)
+	start := time.Now()
+	testkit.WaitFor(t, 10*time.Second, "/v1/status/leader to name the same leader on all three servers", func() error {
+		var first string
+		for i, p := range procs {
+			leader, err := statusLeader(p.base())
+			if err != nil {
+				return fmt.Errorf("%s: %v", p.name, err)
+			}
+			if leader == "" {
+				return fmt.Errorf("%s knows no leader yet", p.name)
+			}
+			if i == 0 {
+				first = leader
+			} else if leader != first {
+				return fmt.Errorf("%s names %s, %s names %s", procs[0].name, first, p.name, leader)
+			}
+		}
+		return nil
+	})
+	t.Logf("all three servers named the leader %v after start", time.Since(start).Round(time.Millisecond))
+	for _, p := range procs {
+		p.cmd.Process.Signal(syscall.SIGINT)
+	}
+	for _, p := range procs {
+		select {
+		case err := <-p.done:
+			p.done <- err // for Cleanup
+			if err != nil {
+				t.Errorf("%s exited with %v after SIGINT", p.name, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s still running 10s after SIGINT", p.name)
+		}
+	}
+}
+
+func TestProcess_DevElectsItselfAndAnswersStatusLeader(t *testing.T) {
+	p := testkit.FreePorts(t, 5)
+	a := startDevAgent(t, p)
+	testkit.WaitFor(t, 5*time.Second, "the dev agent to know its leader", func() error {
+		leader, err := statusLeader(a.base)
+		if err != nil {
+			return err
+		}
+		if want := fmt.Sprintf("127.0.0.1:%d", p[2]); leader != want {
+			return fmt.Errorf("leader %q, want %q", leader, want)
+		}
+		return nil
+	})
+	stopAgent(t, a, syscall.SIGTERM)
+}
