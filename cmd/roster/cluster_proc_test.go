@@ -98,6 +98,16 @@ func TestProcess_ThreeServersBootstrapExpectAnswerStatusLeader(t *testing.T) {
 		return nil
 	})
 	t.Logf("all three servers named the leader %v after start", time.Since(start).Round(time.Millisecond))
+	testkit.WaitFor(t, 10*time.Second, "roster members to list three alive servers", func() error {
+		code, out, stderr := runRosterEnv(t, []string{"CONSUL_HTTP_ADDR=" + procs[1].base()}, "members")
+		if code != 0 {
+			return fmt.Errorf("exit %d: %s", code, stderr)
+		}
+		if n := strings.Count(out, " alive "); n != 3 || !strings.Contains(out, "server") || !strings.HasPrefix(out, "Node ") {
+			return fmt.Errorf("members output:\n%s", out)
+		}
+		return nil
+	})
 	for _, p := range procs {
 		p.cmd.Process.Signal(syscall.SIGINT)
 	}
@@ -128,4 +138,58 @@ func TestProcess_DevElectsItselfAndAnswersStatusLeader(t *testing.T) {
 		return nil
 	})
 	stopAgent(t, a, syscall.SIGTERM)
+}
+
+// runRosterEnv is runRoster with extra environment variables.
+func runRosterEnv(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(rosterBin, args...)
+	cmd.Env = append(cmd.Environ(), env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), out.String(), errOut.String()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return 0, out.String(), errOut.String()
+}
+
+func TestCLI_InfoMembersJoinLeaveAgainstDevAgent(t *testing.T) {
+	p := testkit.FreePorts(t, 5)
+	a := startDevAgent(t, p)
+	addr := fmt.Sprintf("127.0.0.1:%d", p[0])
+	code, out, stderr := runRoster(t, "info", "-http-addr", addr)
+	if code != 0 || !strings.Contains(out, "raft:\n") || !strings.Contains(out, "\tstate = Leader\n") || !strings.Contains(out, "serf_lan:\n") {
+		t.Fatalf("info: exit %d, stderr %q, output:\n%s", code, stderr, out)
+	}
+	code, out, stderr = runRoster(t, "members", "-detailed", "-http-addr", addr)
+	if code != 0 || !strings.Contains(out, "proc-test") || !strings.Contains(out, "role=consul") {
+		t.Fatalf("members -detailed: exit %d, stderr %q, output:\n%s", code, stderr, out)
+	}
+	code, out, stderr = runRoster(t, "join", "-http-addr", addr, fmt.Sprintf("127.0.0.1:%d", p[3]))
+	if code != 0 || !strings.Contains(out, "Successfully joined cluster by contacting 1 nodes.") {
+		t.Fatalf("join: exit %d, stderr %q, output %q", code, stderr, out)
+	}
+	code, _, stderr = runRoster(t, "join", "-http-addr", addr, "127.0.0.1:1")
+	if code != 1 || !strings.Contains(stderr, "Failed to join any nodes.") {
+		t.Fatalf("join of a dead address: exit %d, stderr %q", code, stderr)
+	}
+	code, out, stderr = runRoster(t, "leave", "-http-addr", addr)
+	if code != 0 || !strings.Contains(out, "Graceful leave complete") {
+		t.Fatalf("leave: exit %d, stderr %q, output %q", code, stderr, out)
+	}
+	select {
+	case err := <-a.done:
+		if err != nil {
+			t.Fatalf("agent exited with %v after leave; stderr:\n%s", err, a.stderr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("agent still running 10s after leave")
+	}
+	code, _, stderr = runRoster(t, "members", "-http-addr", addr)
+	if code != 1 || !strings.Contains(stderr, "cannot reach the agent") {
+		t.Fatalf("members with no agent: exit %d, stderr %q", code, stderr)
+	}
 }
