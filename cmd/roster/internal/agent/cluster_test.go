@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"roster/catalog"
 	"roster/internal/testkit"
 	"roster/raft"
+	"roster/rpc"
 	"roster/swim"
 )
 
@@ -260,5 +262,157 @@ func TestCluster_LeaderKilledNewLeaderElectedAndRestartedServerCatchesUp(t *test
 	tc.start(old)
 	tc.waitSerfHealth(tc.cfgs[old].NodeName, catalog.HealthPassing, 10*time.Second)
 	tc.leader(10 * time.Second)
+	tc.waitConverged(10 * time.Second)
+}
+
+// clientConfig configures a client agent that joins server 0.
+func (tc *testCluster) clientConfig(name string) Config {
+	cfg := tc.serverConfig(len(tc.cfgs), 0)
+	cfg.NodeName = name
+	cfg.Server, cfg.BootstrapExpect = false, 0
+	cfg.Logger = slog.New(slog.NewTextHandler(tc.logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("agent", name)
+	cfg.RetryJoin = []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(tc.cfgs[0].Ports.SerfLAN))}
+	return cfg
+}
+
+func (tc *testCluster) add(cfg Config) int {
+	tc.cfgs = append(tc.cfgs, cfg)
+	tc.agents = append(tc.agents, nil)
+	tc.start(len(tc.cfgs) - 1)
+	return len(tc.cfgs) - 1
+}
+
+// servers returns the running server agents.
+func (tc *testCluster) servers() []*Agent {
+	var out []*Agent
+	for _, a := range tc.running() {
+		if a.srv != nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func TestCluster_ClientFindsServersByGossipAndRotatesWhenOneDies(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	tc.startAll()
+	l := tc.leader(10 * time.Second)
+	c := tc.add(tc.clientConfig("c1"))
+	client := tc.agents[c]
+	tc.waitSerfHealthOnServers("c1", catalog.HealthPassing, 10*time.Second)
+	want := tc.agents[l].rpcAddr()
+	testkit.WaitFor(t, 10*time.Second, "the client to learn the leader over RPC", func() error {
+		var leader string
+		if err := client.RPC(context.Background(), "Status.Leader", &rpc.DCSpecificRequest{}, &leader); err != nil {
+			return err
+		}
+		if leader != want {
+			return fmt.Errorf("client says leader %q, want %q", leader, want)
+		}
+		return nil
+	})
+	// Kill the server the client uses; its next calls move on.
+	used := client.router.Servers("dc1")[client.clientServer.Load()%3]
+	for i, a := range tc.agents {
+		if a != nil && a.srv != nil && a.rpcAddr() == used {
+			tc.kill(i)
+		}
+	}
+	testkit.WaitFor(t, 10*time.Second, "the client to reach another server", func() error {
+		var peers []string
+		return client.RPC(context.Background(), "Status.Peers", &rpc.DCSpecificRequest{}, &peers)
+	})
+	if got := len(client.Members(false)); got != 4 {
+		t.Fatalf("client lists %d LAN members, want 4", got)
+	}
+	// A crashed client turns critical in the catalog.
+	tc.kill(c)
+	tc.waitSerfHealthOnServers("c1", catalog.HealthCritical, 10*time.Second)
+}
+
+func (tc *testCluster) waitSerfHealthOnServers(node, status string, timeout time.Duration) {
+	tc.t.Helper()
+	testkit.WaitFor(tc.t, timeout, node+" serfHealth "+status+" on every server", func() error {
+		for _, a := range tc.servers() {
+			checks, _ := a.srv.store.NodeChecks(node)
+			got := "missing"
+			for _, c := range checks {
+				if c.CheckID == serfCheckID {
+					got = c.Status
+				}
+			}
+			if got != status {
+				return fmt.Errorf("%s sees %s serfHealth %s", a.cfg.NodeName, node, got)
+			}
+		}
+		return nil
+	})
+}
+
+func TestCluster_LeaderLeavesGracefullyHandsOverAndIsRemoved(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	tc.startAll()
+	old := tc.leader(10 * time.Second)
+	for _, cfg := range tc.cfgs {
+		tc.waitSerfHealth(cfg.NodeName, catalog.HealthPassing, 10*time.Second)
+	}
+	oldID := tc.agents[old].nodeID()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tc.agents[old].Leave(ctx); err != nil {
+		t.Fatalf("leave: %v", err)
+	}
+	tc.agents[old] = nil
+	tc.leader(10 * time.Second)
+	testkit.WaitFor(t, 10*time.Second, "the server that left to leave the raft configuration and the catalog", func() error {
+		for _, a := range tc.running() {
+			conf, _ := a.srv.raft.Configuration()
+			for _, s := range conf.Servers {
+				if s.ID == oldID {
+					return fmt.Errorf("%s still has %s in %v", a.cfg.NodeName, oldID, conf.Servers)
+				}
+			}
+			if ns, _ := a.srv.store.NodeServices(tc.cfgs[old].NodeName); ns != nil {
+				return fmt.Errorf("%s still lists node %s", a.cfg.NodeName, tc.cfgs[old].NodeName)
+			}
+		}
+		return nil
+	})
+}
+
+func TestCluster_NewServerJoinsAsNonvoterAndIsPromoted(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	tc.startAll()
+	tc.leader(10 * time.Second)
+	cfg := tc.serverConfig(3, 3)
+	cfg.NodeName = "s4"
+	cfg.Logger = slog.New(slog.NewTextHandler(tc.logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("agent", "s4")
+	i := tc.add(cfg)
+	id := tc.agents[i].nodeID()
+	testkit.WaitFor(t, 10*time.Second, "s4 to become a voter", func() error {
+		l := -1
+		for j, a := range tc.agents {
+			if a.isLeader() {
+				l = j
+			}
+		}
+		if l < 0 {
+			return errors.New("no leader")
+		}
+		conf, _ := tc.agents[l].srv.raft.Configuration()
+		for _, s := range conf.Servers {
+			if s.ID == id && s.Suffrage == raft.Voter {
+				return nil
+			}
+		}
+		return fmt.Errorf("configuration %v", conf.Servers)
+	})
+	if strings.Contains(tc.logs.String(), "bootstrapping raft") && strings.Count(tc.logs.String(), "found the expected servers") > 3 {
+		t.Fatalf("a server bootstrapped a second time:\n%s", tc.logs)
+	}
+	if !strings.Contains(tc.logs.String(), "adding server to raft as a nonvoter") {
+		t.Fatal("s4 was not added as a nonvoter first")
+	}
+	tc.waitSerfHealth("s4", catalog.HealthPassing, 10*time.Second)
 	tc.waitConverged(10 * time.Second)
 }

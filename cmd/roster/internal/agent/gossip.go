@@ -5,7 +5,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -194,7 +196,8 @@ func parseServer(m swim.Member) (serverInfo, bool) {
 	}, true
 }
 
-// aliveServers lists the alive (or merely suspect) servers of dc in members.
+// aliveServers lists the alive (or merely suspect) servers of dc in
+// members, sorted by name so that an index into the list is stable.
 func aliveServers(members []swim.Member, dc string) []serverInfo {
 	var out []serverInfo
 	for _, m := range members {
@@ -203,6 +206,7 @@ func aliveServers(members []swim.Member, dc string) []serverInfo {
 			out = append(out, s)
 		}
 	}
+	slices.SortFunc(out, func(x, y serverInfo) int { return strings.Compare(x.Name, y.Name) })
 	return out
 }
 
