@@ -118,7 +118,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 // and the background routines that bootstrap Raft and lead.
 func (a *Agent) startCluster() error {
 	var err error
-	if a.pool, err = rpc.NewPool(rpc.PoolConfig{MaxInFlightPerServer: maxCallsPerServer, Logger: a.log}); err != nil {
+	if a.pool, err = rpc.NewPool(rpc.PoolConfig{MaxInFlightPerServer: maxCallsPerServer, Dial: a.dialFunc(), Logger: a.log}); err != nil {
 		return err
 	}
 	if a.srv != nil {

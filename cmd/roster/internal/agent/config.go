@@ -85,6 +85,13 @@ type Config struct {
 	// GossipTuning, if set, adjusts a gossip pool's configuration after
 	// the LAN or WAN defaults are applied (tests shorten timers with it).
 	GossipTuning func(cfg *swim.Config, wan bool)
+	// RPCHoldTimeout is how long a request waits and retries while there
+	// is no leader before failing with "No cluster leader". Default 7s
+	// (Consul's rpc_hold_timeout).
+	RPCHoldTimeout time.Duration
+	// Faults, if set, cuts network links as its plan says (partition
+	// tests; see NetFaults).
+	Faults *NetFaults
 }
 
 // Defaults of the timing fields above.
@@ -92,6 +99,7 @@ const (
 	DefaultRetryJoinInterval       = 30 * time.Second
 	DefaultReconcileInterval       = 60 * time.Second
 	DefaultServerStabilizationTime = 10 * time.Second
+	DefaultRPCHoldTimeout          = 7 * time.Second
 )
 
 // withDefaults fills the zero timing fields.
@@ -104,6 +112,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ServerStabilizationTime == 0 {
 		c.ServerStabilizationTime = DefaultServerStabilizationTime
+	}
+	if c.RPCHoldTimeout == 0 {
+		c.RPCHoldTimeout = DefaultRPCHoldTimeout
 	}
 	return c
 }
@@ -153,8 +164,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("-encrypt: %v", err)
 		}
 	}
-	if c.RetryJoinInterval < 0 || c.ReconcileInterval < 0 || c.ServerStabilizationTime < 0 {
-		return errors.New("agent: Config.RetryJoinInterval, ReconcileInterval and ServerStabilizationTime must not be negative (0 = default)")
+	if c.RetryJoinInterval < 0 || c.ReconcileInterval < 0 || c.ServerStabilizationTime < 0 || c.RPCHoldTimeout < 0 {
+		return errors.New("agent: Config.RetryJoinInterval, ReconcileInterval, ServerStabilizationTime and RPCHoldTimeout must not be negative (0 = default)")
 	}
 	return c.validatePorts()
 }

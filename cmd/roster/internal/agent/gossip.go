@@ -81,7 +81,13 @@ func (a *Agent) startPool(name string, wan bool, socks *gossipSockets) (*swim.No
 			return nil, fmt.Errorf("-encrypt: %w", err)
 		}
 	}
-	n, err := swim.NewUDP(cfg, socks.udp, socks.tcp)
+	var udp net.PacketConn = socks.udp
+	var tcp net.Listener = socks.tcp
+	if f := a.cfg.Faults; f != nil {
+		udp = &faultPacketConn{PacketConn: udp, self: a.cfg.NodeName, f: f}
+		tcp = &faultListener{Listener: tcp, self: a.cfg.NodeName, f: f}
+	}
+	n, err := swim.NewUDP(cfg, udp, tcp)
 	if err != nil {
 		return nil, err
 	}

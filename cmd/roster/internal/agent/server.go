@@ -116,7 +116,7 @@ func (a *Agent) startRaft(s *serverStack) error {
 	trans, err := raft.NewNetTransport(raft.NetTransportConfig{
 		LocalAddr: a.rpcAddr(),
 		Dial: func(ctx context.Context, addr string) (net.Conn, error) {
-			return rpc.DialProtocol(ctx, nil, addr, rpc.ProtoRaft)
+			return rpc.DialProtocol(ctx, a.dialFunc(), addr, rpc.ProtoRaft)
 		},
 		Logger: a.log,
 	})
@@ -142,6 +142,7 @@ func (a *Agent) startRPC(s *serverStack) error {
 	var err error
 	s.fwd, err = rpc.NewForwarder(rpc.ForwardConfig{
 		Datacenter: a.cfg.Datacenter, Cluster: s.view, Router: a.router, Caller: a.pool, Logger: a.log,
+		HoldTimeout: a.cfg.RPCHoldTimeout,
 	})
 	if err != nil {
 		return err
@@ -200,6 +201,16 @@ func (a *Agent) stopServer(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// dialFunc is how this agent opens TCP connections to other agents: a
+// plain dial, or one that honours Config.Faults.
+func (a *Agent) dialFunc() rpc.DialFunc {
+	var d net.Dialer
+	if a.cfg.Faults == nil {
+		return d.DialContext
+	}
+	return a.cfg.Faults.faultDial(a.cfg.NodeName, d.DialContext)
 }
 
 // isLeader reports whether this agent is the Raft leader.
