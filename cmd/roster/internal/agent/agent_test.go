@@ -191,3 +191,32 @@ func TestConfig_ValidateNamesTheFlag(t *testing.T) {
 		t.Fatalf("valid config refused: %v", err)
 	}
 }
+
+func TestAgent_DevLeadsAtOnceAndSelfReportsRaftAndSerfStats(t *testing.T) {
+	a := startAgent(t, testConfig(t))
+	if !a.isLeader() {
+		t.Fatal("a -dev agent is not leader when Start returns")
+	}
+	resp, err := http.Get("http://" + a.HTTPAddrs()[0] + "/v1/agent/self")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var self struct{ Stats map[string]map[string]string }
+	if err := json.NewDecoder(resp.Body).Decode(&self); err != nil {
+		t.Fatal(err)
+	}
+	if self.Stats["raft"]["state"] != "Leader" || self.Stats["raft"]["num_peers"] != "0" {
+		t.Fatalf("raft stats %v", self.Stats["raft"])
+	}
+	if self.Stats["serf_lan"]["members"] != "1" || self.Stats["consul"]["leader"] != "true" {
+		t.Fatalf("serf_lan %v, consul %v", self.Stats["serf_lan"], self.Stats["consul"])
+	}
+	ms := a.Members(false)
+	if len(ms) != 1 || ms[0].Name != "test-node" || ms[0].Status != 1 || ms[0].Tags["role"] != "consul" {
+		t.Fatalf("members %+v", ms)
+	}
+	if wan := a.Members(true); len(wan) != 1 || wan[0].Name != "test-node.dc1" {
+		t.Fatalf("wan members %+v", wan)
+	}
+}
