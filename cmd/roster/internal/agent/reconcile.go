@@ -162,16 +162,22 @@ func (a *Agent) ensureRaftServer(s serverInfo) {
 	a.nonvoterSince[s.ID] = time.Now()
 }
 
-// promoteNonvoters gives a vote to every nonvoter that has been an alive
-// server in the pool for ServerStabilizationTime (autopilot's rule). The
-// wait lets it receive the log first, so adding its vote never leaves the
-// quorum waiting for a server that is still catching up.
+// maxTrailingEntries is how far behind the leader's log a nonvoter may be
+// and still be promoted (autopilot's max_trailing_logs).
+const maxTrailingEntries = 250
+
+// promoteNonvoters gives a vote to every nonvoter that is alive in the
+// pool, has been a member for ServerStabilizationTime and whose log is
+// within maxTrailingEntries of the leader's (autopilot's rules). Adding
+// the vote of a server still catching up would leave the quorum waiting
+// for it.
 func (a *Agent) promoteNonvoters() {
 	conf, _ := a.srv.raft.Configuration()
 	alive := map[string]bool{}
 	for _, s := range aliveServers(a.lanNode().Members(), a.cfg.Datacenter) {
 		alive[s.ID] = true
 	}
+	var match map[string]uint64
 	for _, srv := range conf.Servers {
 		if srv.Suffrage == raft.Voter {
 			delete(a.nonvoterSince, srv.ID)
@@ -183,6 +189,14 @@ func (a *Agent) promoteNonvoters() {
 			continue
 		}
 		if !alive[srv.ID] || time.Since(since) < a.cfg.ServerStabilizationTime {
+			continue
+		}
+		if match == nil {
+			match = a.srv.raft.FollowerMatch()
+		}
+		if last := a.srv.raft.CommitIndex(); match[srv.ID]+maxTrailingEntries < last {
+			a.log.Debug("leader: nonvoter still catching up", nodeAttr(a.cfg.NodeName), slog.String("id", srv.ID),
+				slog.Uint64("match", match[srv.ID]), slog.Uint64("commit", last))
 			continue
 		}
 		a.log.Info("leader: promoting caught-up server to voter", nodeAttr(a.cfg.NodeName), slog.String("id", srv.ID), slog.String("addr", srv.Address))
