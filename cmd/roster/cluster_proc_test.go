@@ -193,3 +193,57 @@ func TestCLI_InfoMembersJoinLeaveAgainstDevAgent(t *testing.T) {
 		t.Fatalf("members with no agent: exit %d, stderr %q", code, stderr)
 	}
 }
+
+func TestDevCluster_ThreeServersOnLoopbackAliasesElectALeader(t *testing.T) {
+	p := testkit.FreePorts(t, 4)
+	cmd := exec.Command(rosterBin, "dev-cluster", "-ip", "127.0.0.2", "-log-level", "warn",
+		"-http-port", fmt.Sprint(p[0]), "-server-port", fmt.Sprint(p[1]), "-serf-lan-port", fmt.Sprint(p[2]), "-serf-wan-port", fmt.Sprint(p[3]))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("stdout:\n%s\nstderr:\n%s", &stdout, &stderr)
+		}
+	}()
+	bases := []string{
+		fmt.Sprintf("http://127.0.0.2:%d", p[0]), fmt.Sprintf("http://127.0.0.3:%d", p[0]), fmt.Sprintf("http://127.0.0.4:%d", p[0]),
+	}
+	want := fmt.Sprintf("127.0.0.%%d:%d", p[1])
+	testkit.WaitFor(t, 10*time.Second, "every server of the dev cluster to name one leader", func() error {
+		var first string
+		for i, b := range bases {
+			leader, err := statusLeader(b)
+			if err != nil {
+				return err
+			}
+			if leader == "" {
+				return fmt.Errorf("%s knows no leader", b)
+			}
+			if i == 0 {
+				first = leader
+			} else if leader != first {
+				return fmt.Errorf("%s names %s, the first names %s", b, leader, first)
+			}
+		}
+		var n int
+		if _, err := fmt.Sscanf(first, want, &n); err != nil {
+			return fmt.Errorf("leader %q is not one of the servers: %v", first, err)
+		}
+		return nil
+	})
+	cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("dev-cluster exited with %v after SIGINT", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("dev-cluster still running 10s after SIGINT")
+	}
+}
