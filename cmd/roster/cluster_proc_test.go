@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -18,24 +19,43 @@ import (
 
 // serverProc is one `roster agent -server` process.
 type serverProc struct {
-	name   string
-	ports  []int // http, dns, server, serf-lan, serf-wan
-	cmd    *exec.Cmd
-	stderr *bytes.Buffer
-	done   chan error
+	name    string
+	ports   []int // http, dns, server, serf-lan, serf-wan
+	dataDir string
+	cmd     *exec.Cmd
+	stderr  *bytes.Buffer
+	done    chan error
 }
 
 func (p *serverProc) base() string { return fmt.Sprintf("http://127.0.0.1:%d", p.ports[0]) }
 
 // startServerProcs starts n servers with -bootstrap-expect n, each joining
-// the first one's LAN port with -retry-join.
+// the first one's LAN port with -retry-join, and stops them at cleanup.
 func startServerProcs(t *testing.T, n int) []*serverProc {
 	t.Helper()
+	procs := startServerProcsTB(t, n)
+	t.Cleanup(func() {
+		stopProcs(procs)
+		if t.Failed() {
+			for _, p := range procs {
+				t.Logf("%s stderr:\n%s", p.name, p.stderr)
+			}
+		}
+	})
+	return procs
+}
+
+func startServerProcsTB(tb testing.TB, n int) []*serverProc {
+	tb.Helper()
 	var procs []*serverProc
 	for i := range n {
-		p := &serverProc{name: fmt.Sprintf("proc-s%d", i+1), ports: testkit.FreePorts(t, 5), stderr: new(bytes.Buffer), done: make(chan error, 1)}
+		dir, err := os.MkdirTemp("", "roster-proc-")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		p := &serverProc{name: fmt.Sprintf("proc-s%d", i+1), ports: testkit.FreePorts(tb, 5), dataDir: dir, stderr: new(bytes.Buffer), done: make(chan error, 1)}
 		args := []string{"agent", "-server", "-bootstrap-expect", fmt.Sprint(n), "-node", p.name,
-			"-bind", "127.0.0.1", "-data-dir", t.TempDir(),
+			"-bind", "127.0.0.1", "-data-dir", dir,
 			"-http-port", fmt.Sprint(p.ports[0]), "-dns-port", fmt.Sprint(p.ports[1]), "-server-port", fmt.Sprint(p.ports[2]),
 			"-serf-lan-port", fmt.Sprint(p.ports[3]), "-serf-wan-port", fmt.Sprint(p.ports[4])}
 		if i > 0 {
@@ -44,21 +64,23 @@ func startServerProcs(t *testing.T, n int) []*serverProc {
 		p.cmd = exec.Command(rosterBin, args...)
 		p.cmd.Stderr = p.stderr
 		if err := p.cmd.Start(); err != nil {
-			t.Fatal(err)
+			stopProcs(procs)
+			tb.Fatal(err)
 		}
 		go func() { p.done <- p.cmd.Wait() }()
 		procs = append(procs, p)
 	}
-	t.Cleanup(func() {
-		for _, p := range procs {
-			p.cmd.Process.Kill()
-			<-p.done
-			if t.Failed() {
-				t.Logf("%s stderr:\n%s", p.name, p.stderr)
-			}
-		}
-	})
 	return procs
+}
+
+// stopProcs kills every process and removes its data dir.
+func stopProcs(procs []*serverProc) {
+	for _, p := range procs {
+		p.cmd.Process.Kill()
+		err := <-p.done
+		p.done <- err
+		os.RemoveAll(p.dataDir)
+	}
 }
 
 // statusLeader returns what /v1/status/leader answers ("" while none).
@@ -114,7 +136,7 @@ func TestProcess_ThreeServersBootstrapExpectAnswerStatusLeader(t *testing.T) {
 	for _, p := range procs {
 		select {
 		case err := <-p.done:
-			p.done <- err // for Cleanup
+			p.done <- err // for stopProcs
 			if err != nil {
 				t.Errorf("%s exited with %v after SIGINT", p.name, err)
 			}
