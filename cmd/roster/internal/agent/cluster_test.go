@@ -416,3 +416,36 @@ func TestCluster_NewServerJoinsAsNonvoterAndIsPromoted(t *testing.T) {
 	tc.waitSerfHealth("s4", catalog.HealthPassing, 10*time.Second)
 	tc.waitConverged(10 * time.Second)
 }
+
+func TestCluster_LeaderInvalidatesSessionWhoseTTLRanOut(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	tc.startAll()
+	l := tc.leader(10 * time.Second)
+	leader := tc.agents[l]
+	tc.waitSerfHealth(tc.cfgs[l].NodeName, catalog.HealthPassing, 10*time.Second)
+	id := newUUID()
+	create := &catalog.SessionRequest{Verb: catalog.SessionCreate, Session: catalog.SessionEntry{
+		ID: id, Node: tc.cfgs[l].NodeName, TTL: "10s", NodeChecks: []string{serfCheckID}}}
+	if err := leader.applyCatalog(create); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range tc.agents {
+		// Followers keep no clocks: this must not expire anything.
+		if a != leader {
+			leaderSessionTimers{a}.Reset(id, time.Millisecond)
+		}
+	}
+	if s, _ := leader.srv.store.Session(id); s == nil {
+		t.Fatal("a follower's timer expired the session")
+	}
+	// Shorten the leader's clock (the real minimum TTL is 10s, doubled).
+	leaderSessionTimers{leader}.Reset(id, 5*time.Millisecond)
+	testkit.WaitFor(t, 10*time.Second, "the expired session to be gone everywhere", func() error {
+		for _, a := range tc.agents {
+			if s, _ := a.srv.store.Session(id); s != nil {
+				return fmt.Errorf("%s still has session %s", a.cfg.NodeName, id)
+			}
+		}
+		return nil
+	})
+}

@@ -42,8 +42,8 @@ func (st *sessionTimers) resetAll() {
 		st.mu.Lock()
 		_, has := st.timers[s.ID]
 		st.mu.Unlock()
-		if !has {
-			st.reset(s.ID, s.TTL)
+		if d, err := time.ParseDuration(s.TTL); !has && err == nil {
+			st.reset(s.ID, d)
 		}
 	}
 	st.mu.Lock()
@@ -57,9 +57,8 @@ func (st *sessionTimers) resetAll() {
 }
 
 // reset (re)starts session id's clock; a session without a TTL has none.
-func (st *sessionTimers) reset(id, ttl string) {
-	d, err := time.ParseDuration(ttl)
-	if ttl == "" || err != nil || d <= 0 {
+func (st *sessionTimers) reset(id string, d time.Duration) {
+	if d <= 0 {
 		return
 	}
 	st.mu.Lock()
@@ -106,11 +105,31 @@ func (st *sessionTimers) stopAll() {
 	clear(st.timers)
 }
 
-// SessionRenewed restarts a session's TTL clock; the Session endpoint
-// calls it after a renew (and a create) committed on the leader. On a
-// follower it does nothing: only the leader keeps clocks.
-func (a *Agent) SessionRenewed(id, ttl string) {
-	if st := a.sessions.Load(); st != nil {
+// clear stops session id's clock (the session was destroyed).
+func (st *sessionTimers) clear(id string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if t, ok := st.timers[id]; ok {
+		t.Stop()
+		delete(st.timers, id)
+	}
+}
+
+// leaderSessionTimers is what the Session endpoint sees: the clocks of the
+// current leadership term, or nothing on a follower (only the leader keeps
+// clocks; a new leader re-arms them from the catalog).
+type leaderSessionTimers struct{ a *Agent }
+
+// Reset (re)arms session id's clock after a create or renew.
+func (l leaderSessionTimers) Reset(id string, ttl time.Duration) {
+	if st := l.a.sessions.Load(); st != nil {
 		st.reset(id, ttl)
+	}
+}
+
+// Clear stops session id's clock after a destroy.
+func (l leaderSessionTimers) Clear(id string) {
+	if st := l.a.sessions.Load(); st != nil {
+		st.clear(id)
 	}
 }
