@@ -449,3 +449,35 @@ func TestCluster_LeaderInvalidatesSessionWhoseTTLRanOut(t *testing.T) {
 		return nil
 	})
 }
+
+func TestCluster_RequestForAnotherDatacenterTravelsTheWANPool(t *testing.T) {
+	tc := newTestCluster(t, 2)
+	for i := range tc.cfgs {
+		tc.cfgs[i].BootstrapExpect, tc.cfgs[i].Bootstrap, tc.cfgs[i].RetryJoin = 0, true, nil
+	}
+	tc.cfgs[1].Datacenter = "dc2"
+	tc.cfgs[1].StartJoinWAN = []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(tc.cfgs[0].Ports.SerfWAN))}
+	tc.startAll()
+	dc1, dc2 := tc.agents[0], tc.agents[1]
+	if got := len(dc1.Members(false)); got != 1 {
+		t.Fatalf("dc1's LAN pool has %d members; datacenters must not share a LAN pool", got)
+	}
+	testkit.WaitFor(t, 10*time.Second, "dc1 to reach dc2's leader through the WAN pool", func() error {
+		var leader string
+		if err := dc1.RPC(context.Background(), "Status.Leader", &rpc.DCSpecificRequest{QueryOptions: rpc.QueryOptions{Datacenter: "dc2"}}, &leader); err != nil {
+			return err
+		}
+		if leader != dc2.rpcAddr() {
+			return fmt.Errorf("dc2's leader according to dc1: %q, want %q", leader, dc2.rpcAddr())
+		}
+		return nil
+	})
+	var leader string
+	err := dc1.RPC(context.Background(), "Status.Leader", &rpc.DCSpecificRequest{QueryOptions: rpc.QueryOptions{Datacenter: "dc9"}}, &leader)
+	if !rpc.IsNoPathToDatacenter(err) {
+		t.Fatalf("unknown datacenter: %v, want No path to datacenter", err)
+	}
+	if got := dc1.Self().Stats["consul"]["known_datacenters"]; got != "2" {
+		t.Fatalf("known_datacenters = %s", got)
+	}
+}
