@@ -220,3 +220,19 @@ func TestAgent_DevLeadsAtOnceAndSelfReportsRaftAndSerfStats(t *testing.T) {
 		t.Fatalf("wan members %+v", wan)
 	}
 }
+
+func TestAgent_MetricsIncludeRaftGossipAndCatalog(t *testing.T) {
+	a := startAgent(t, testConfig(t))
+	names := map[string]float64{}
+	for _, m := range a.Metrics() {
+		names[m.Name] = m.Value
+	}
+	for _, want := range []string{"roster.raft.leader", "roster.serf.lan.members", "roster.catalog.index", "roster.rpc.pool.calls"} {
+		if _, ok := names[want]; !ok {
+			t.Fatalf("metrics lack %s: %v", want, names)
+		}
+	}
+	if names["roster.raft.leader"] != 1 {
+		t.Fatalf("a -dev agent reports roster.raft.leader = %v", names["roster.raft.leader"])
+	}
+}

@@ -10,6 +10,7 @@ func (a *Agent) httpConfig() httpapi.Config {
 		Agent:      a,
 		RPC:        a,
 		Membership: membership{a: a},
+		Metrics:    a,
 		NodeName:   a.cfg.NodeName,
 		Datacenter: a.cfg.Datacenter,
 		Logger:     a.log,
