@@ -85,6 +85,9 @@ type Config struct {
 	// GossipTuning, if set, adjusts a gossip pool's configuration after
 	// the LAN or WAN defaults are applied (tests shorten timers with it).
 	GossipTuning func(cfg *swim.Config, wan bool)
+	// TombstoneTTL is how long a deleted KV key's tombstone is kept before
+	// the leader reaps it. Default 15m (Consul's tombstone_ttl).
+	TombstoneTTL time.Duration
 	// RPCHoldTimeout is how long a request waits and retries while there
 	// is no leader before failing with "No cluster leader". Default 7s
 	// (Consul's rpc_hold_timeout).
@@ -100,6 +103,7 @@ const (
 	DefaultReconcileInterval       = 60 * time.Second
 	DefaultServerStabilizationTime = 10 * time.Second
 	DefaultRPCHoldTimeout          = 7 * time.Second
+	DefaultTombstoneTTL            = 15 * time.Minute
 )
 
 // withDefaults fills the zero timing fields.
@@ -112,6 +116,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ServerStabilizationTime == 0 {
 		c.ServerStabilizationTime = DefaultServerStabilizationTime
+	}
+	if c.TombstoneTTL == 0 {
+		c.TombstoneTTL = DefaultTombstoneTTL
 	}
 	if c.RPCHoldTimeout == 0 {
 		c.RPCHoldTimeout = DefaultRPCHoldTimeout
@@ -164,8 +171,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("-encrypt: %v", err)
 		}
 	}
-	if c.RetryJoinInterval < 0 || c.ReconcileInterval < 0 || c.ServerStabilizationTime < 0 || c.RPCHoldTimeout < 0 {
-		return errors.New("agent: Config.RetryJoinInterval, ReconcileInterval, ServerStabilizationTime and RPCHoldTimeout must not be negative (0 = default)")
+	if c.RetryJoinInterval < 0 || c.ReconcileInterval < 0 || c.ServerStabilizationTime < 0 || c.RPCHoldTimeout < 0 || c.TombstoneTTL < 0 {
+		return errors.New("agent: Config.RetryJoinInterval, ReconcileInterval, ServerStabilizationTime, RPCHoldTimeout and TombstoneTTL must not be negative (0 = default)")
 	}
 	return c.validatePorts()
 }

@@ -26,7 +26,8 @@ import (
 //     pool: a new server joins as a nonvoter and is promoted once it has
 //     been stable for ServerStabilizationTime; a server that left is
 //     removed.
-//  4. It expires sessions whose TTL ran out (sessions.go).
+//  4. It expires sessions whose TTL ran out (sessions.go) and reaps KV
+//     tombstones older than TombstoneTTL (tombstones.go).
 //
 // It stops when leadership is lost; the next leader starts from step 1.
 
@@ -37,6 +38,9 @@ const (
 	serfFailedOutput  = "Agent not live or unreachable"
 	consulServiceName = "consul"
 	leaderApplyWait   = 5 * time.Second
+	// tombstoneSamplesPerTTL sets the GC's granularity: a tombstone lives
+	// between TombstoneTTL and TombstoneTTL*(1+1/15).
+	tombstoneSamplesPerTTL = 15
 )
 
 // leaderWatch starts the leader routine whenever this server becomes
@@ -114,6 +118,9 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 	// renewals reset it at once through SessionRenewed.
 	sessionScan := time.NewTicker(time.Second)
 	defer sessionScan.Stop()
+	gc, lastReaped := &tombstoneGC{ttl: a.cfg.TombstoneTTL}, uint64(0)
+	gcTick := time.NewTicker(a.cfg.TombstoneTTL / tombstoneSamplesPerTTL)
+	defer gcTick.Stop()
 	for {
 		changed := a.lanWatch.wait()
 		select {
@@ -127,6 +134,8 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 			a.promoteNonvoters()
 		case <-sessionScan.C:
 			sessions.resetAll()
+		case <-gcTick.C:
+			a.reapTombstones(gc, &lastReaped)
 		case id := <-sessions.expired:
 			sessions.invalidate(id)
 		}
