@@ -1,8 +1,65 @@
 package agent
 
-import "roster/rpc"
+import (
+	"slices"
+
+	"roster/rpc"
+	"roster/swim"
+)
 
 // registerEndpoints registers the server's RPC endpoints.
 func (a *Agent) registerEndpoints(s *serverStack) error {
 	return s.rpcSrv.Register("Status", rpc.NewStatus(s.ctx, s.view, s.fwd))
+}
+
+// datacenters lists the known datacenters, this one first then the others
+// seen in the WAN pool in name order (Catalog.ListDatacenters).
+func (a *Agent) datacenters() []string {
+	seen := map[string]bool{a.cfg.Datacenter: true}
+	var others []string
+	if wan := a.wanNode(); wan != nil {
+		for _, m := range wan.Members() {
+			if dc := m.Tags["dc"]; dc != "" && !seen[dc] {
+				seen[dc] = true
+				others = append(others, dc)
+			}
+		}
+	}
+	slices.Sort(others)
+	return append([]string{a.cfg.Datacenter}, others...)
+}
+
+// serverByID finds a server's LAN member by its Raft ID (the node ID).
+func (a *Agent) serverByID(id string) (swim.Member, bool) {
+	if lan := a.lanNode(); lan != nil {
+		for _, m := range lan.Members() {
+			if m.Tags["id"] == id && m.Tags["role"] == "consul" {
+				return m, true
+			}
+		}
+	}
+	return swim.Member{}, false
+}
+
+// serverName maps a Raft ID to the server's node name.
+func (a *Agent) serverName(id string) string {
+	if m, ok := a.serverByID(id); ok {
+		return m.Name
+	}
+	return id
+}
+
+// serfStatus is a server's LAN membership status in Consul's words.
+func (a *Agent) serfStatus(id string) string {
+	m, ok := a.serverByID(id)
+	if !ok {
+		return "none"
+	}
+	switch m.State {
+	case swim.StateDead:
+		return "failed"
+	case swim.StateLeft:
+		return "left"
+	}
+	return "alive"
 }

@@ -123,7 +123,7 @@ func (a *Agent) stats() map[string]map[string]string {
 		addr, _ := a.srv.raft.Leader()
 		out["consul"]["leader_addr"] = addr
 		out["consul"]["bootstrap"] = strconv.FormatBool(a.cfg.Bootstrap || a.cfg.Dev)
-		out["consul"]["known_datacenters"] = strconv.Itoa(a.knownDatacenters())
+		out["consul"]["known_datacenters"] = strconv.Itoa(len(a.datacenters()))
 	} else {
 		out["consul"]["known_servers"] = strconv.Itoa(len(a.router.Servers(a.cfg.Datacenter)))
 	}
@@ -148,19 +148,6 @@ func serfStats(n *swim.Node, encrypted bool) map[string]string {
 		"member_time": "1", "event_time": "1", "query_time": "1",
 		"intent_queue": "0", "event_queue": "0", "query_queue": "0", "coordinate_resets": "0",
 	}
-}
-
-// knownDatacenters counts the datacenters seen in the WAN pool.
-func (a *Agent) knownDatacenters() int {
-	dcs := map[string]bool{a.cfg.Datacenter: true}
-	if wan := a.wanNode(); wan != nil {
-		for _, m := range wan.Members() {
-			if dc := m.Tags["dc"]; dc != "" {
-				dcs[dc] = true
-			}
-		}
-	}
-	return len(dcs)
 }
 
 func (a *Agent) baseStats() map[string]map[string]string {
