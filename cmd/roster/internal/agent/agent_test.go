@@ -174,6 +174,7 @@ func TestConfig_ValidateNamesTheFlag(t *testing.T) {
 		{"bad port", func(c *Config) { c.Ports.Server = 70000 }, "-server-port"},
 		{"disabled serf lan", func(c *Config) { c.Ports.SerfLAN = -1 }, "-serf-lan-port"},
 		{"no node name", func(c *Config) { c.NodeName = "" }, "-node"},
+		{"bad gossip key", func(c *Config) { c.Encrypt = "c2hvcnQ=" }, "-encrypt"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

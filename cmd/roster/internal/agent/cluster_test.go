@@ -481,3 +481,31 @@ func TestCluster_RequestForAnotherDatacenterTravelsTheWANPool(t *testing.T) {
 		t.Fatalf("known_datacenters = %s", got)
 	}
 }
+
+func TestCluster_EncryptedGossipJoinsOnlyWithTheSameKey(t *testing.T) {
+	const key = "pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s="
+	tc := newTestCluster(t, 3)
+	for i := range tc.cfgs {
+		tc.cfgs[i].BootstrapExpect, tc.cfgs[i].RetryJoin = 0, nil
+		tc.cfgs[i].Encrypt = key
+	}
+	tc.cfgs[0].Bootstrap = true
+	tc.cfgs[2].Encrypt = "Xx8tCH9vHdbXhcJ3fKBVYLsUSq3xd86ROoXrCfFi1aE="
+	tc.startAll()
+	lan := net.JoinHostPort("127.0.0.1", strconv.Itoa(tc.cfgs[0].Ports.SerfLAN))
+	if _, err := tc.agents[1].Join([]string{lan}, false); err != nil {
+		t.Fatalf("join with the same key: %v", err)
+	}
+	if _, err := tc.agents[2].Join([]string{lan}, false); err == nil {
+		t.Fatal("join with another key succeeded")
+	}
+	if got := tc.agents[0].Self().Stats["serf_lan"]["encrypted"]; got != "true" {
+		t.Fatalf("serf_lan encrypted = %s", got)
+	}
+	testkit.WaitFor(t, 10*time.Second, "two members on the first server", func() error {
+		if n := len(tc.agents[0].Members(false)); n != 2 {
+			return fmt.Errorf("%d members", n)
+		}
+		return nil
+	})
+}
