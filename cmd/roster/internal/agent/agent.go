@@ -381,6 +381,9 @@ func (a *Agent) stopLocked(ctx context.Context) error {
 // never reconciles an empty member list), the gossip pools, background
 // loops, the server stack and the pool.
 func (a *Agent) stopCluster(ctx context.Context) error {
+	if a.srv != nil && a.srv.cancel != nil {
+		a.srv.cancel() // ends forwarded calls and bootstrap probes
+	}
 	if a.leaderDone != nil {
 		<-a.leaderDone
 	}
@@ -395,7 +398,15 @@ func (a *Agent) stopCluster(ctx context.Context) error {
 			a.emit(Event{Kind: EventStopped, Component: [...]string{"serf_wan", "serf_lan"}[i]})
 		}
 	}
-	a.bg.Wait()
+	// Background loops notice stop at their next step; a join blocked in a
+	// dial is bounded by the gossip stream timeout, so it is not awaited
+	// past ctx.
+	bgDone := make(chan struct{})
+	go func() { a.bg.Wait(); close(bgDone) }()
+	select {
+	case <-bgDone:
+	case <-ctx.Done():
+	}
 	err := a.stopServer(ctx)
 	if a.pool != nil {
 		a.pool.Shutdown()

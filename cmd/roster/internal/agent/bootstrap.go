@@ -109,7 +109,7 @@ func (a *Agent) tryBootstrap(conf []raft.Server, servers []serverInfo) bool {
 		if s.ID == a.nodeID() {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(a.srv.ctx, 2*time.Second)
 		var peers []string
 		err := a.pool.Call(ctx, s.RPCAddr, "Status.Peers", &rpc.DCSpecificRequest{QueryOptions: rpc.QueryOptions{AllowStale: true}}, &peers)
 		cancel()
