@@ -87,7 +87,7 @@ func (s *Server) Serve(udp net.PacketConn, tcp net.Listener) error {
 	started := make(chan struct{}, 2)
 	errs := make(chan error, 2)
 	count := 0
-	for _, srv := range []*dns.Server{s.newDNSServer(udp, nil), s.newDNSServer(nil, tcp)} {
+	for _, srv := range []*dns.Server{s.newDNSServer(lightPacketConn(udp), nil), s.newDNSServer(nil, tcp)} {
 		if srv == nil {
 			continue
 		}
@@ -107,6 +107,26 @@ func (s *Server) Serve(udp net.PacketConn, tcp net.Listener) error {
 		}
 	}
 	return nil
+}
+
+// boundPacketConn hides *net.UDPConn from miekg/dns. For a *net.UDPConn,
+// miekg/dns reads and parses the control message of every packet to learn
+// the destination address, so that a wildcard-bound server answers from
+// the address the question was sent to. A socket bound to one address
+// needs none of that; the plain ReadFrom/WriteTo path saves about nine
+// allocations per question (measured by BenchmarkServerUDP).
+type boundPacketConn struct{ net.PacketConn }
+
+// lightPacketConn wraps pc in a boundPacketConn when it is a UDP socket
+// bound to a specific address.
+func lightPacketConn(pc net.PacketConn) net.PacketConn {
+	if pc == nil {
+		return nil
+	}
+	if addr, ok := pc.LocalAddr().(*net.UDPAddr); ok && addr.IP != nil && !addr.IP.IsUnspecified() {
+		return boundPacketConn{pc}
+	}
+	return pc
 }
 
 func (s *Server) newDNSServer(udp net.PacketConn, tcp net.Listener) *dns.Server {
