@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"roster/catalog"
+	"roster/internal/fanout"
 )
 
 // Forwarder asks another datacenter (or the local datacenter's leader, when
@@ -53,6 +55,8 @@ type Server struct {
 	stats counters
 	rngs  sync.Pool // *rand.Rand; rand.Rand is not safe for concurrent use
 	seeds atomic.Uint64
+
+	events fanout.Hub[Event]
 
 	mu      sync.Mutex // guards servers
 	servers []*dns.Server
@@ -106,7 +110,19 @@ func (s *Server) Serve(udp net.PacketConn, tcp net.Listener) error {
 			return fmt.Errorf("dnsserver: serve: %w", err)
 		}
 	}
+	s.publish(Event{Kind: EventServing, Detail: socketsDetail(udp, tcp)})
 	return nil
+}
+
+func socketsDetail(udp net.PacketConn, tcp net.Listener) string {
+	var parts []string
+	if udp != nil {
+		parts = append(parts, "udp "+udp.LocalAddr().String())
+	}
+	if tcp != nil {
+		parts = append(parts, "tcp "+tcp.Addr().String())
+	}
+	return strings.Join(parts, ", ")
 }
 
 // boundPacketConn hides *net.UDPConn from miekg/dns. For a *net.UDPConn,
@@ -157,6 +173,10 @@ func (s *Server) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	if len(servers) > 0 {
+		s.publish(Event{Kind: EventStopped})
+		s.events.Close() // observers' channels close: the server is done
+	}
 	return errors.Join(errs...)
 }
 
@@ -167,6 +187,7 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.stats.panics.Add(1)
+			s.publish(Event{Kind: EventPanic, Question: questionName(req), Detail: fmt.Sprint(r)})
 			_ = w.WriteMsg(new(dns.Msg).SetRcode(req, dns.RcodeServerFailure))
 		}
 	}()
@@ -187,6 +208,8 @@ func (s *Server) Reply(ctx context.Context, req *dns.Msg, tr Transport) *dns.Msg
 	var out outcome
 	if _, ok := checkRequest(req); ok && !s.fresh() {
 		s.stats.stale.Add(1)
+		s.publish(Event{Kind: EventStale, Question: questionName(req), Datacenter: s.p.cfg.Datacenter,
+			Lag: s.deps.Staleness.LastLeaderContact()})
 		out = outcome{next: nextForward, dc: s.p.cfg.Datacenter}
 		out.reply = new(dns.Msg).SetRcode(req, dns.RcodeServerFailure)
 	} else {
@@ -228,6 +251,7 @@ func (s *Server) forward(ctx context.Context, req *dns.Msg, tr Transport, out ou
 	remote, err := s.deps.Forwarder.ForwardDNS(ctx, out.dc, req)
 	if err != nil || remote == nil {
 		s.stats.forwardErrors.Add(1)
+		s.publish(Event{Kind: EventForwardFailed, Question: questionName(req), Datacenter: out.dc, Detail: fmt.Sprint(err)})
 		return out.reply
 	}
 	remote.Id = req.Id
@@ -244,12 +268,15 @@ func (s *Server) recurse(ctx context.Context, req *dns.Msg, tr Transport, fallba
 	if tr == UDP {
 		client.UDPSize = dns.MaxMsgSize
 	}
+	lastErr := ""
 	for _, addr := range s.p.recursors {
 		remote, _, err := client.ExchangeContext(ctx, req, addr)
 		if err != nil || remote == nil {
+			lastErr = fmt.Sprintf("recursor %s: %v", addr, err)
 			continue
 		}
 		if remote.Rcode != dns.RcodeSuccess && remote.Rcode != dns.RcodeNameError {
+			lastErr = fmt.Sprintf("recursor %s answered %s", addr, dns.RcodeToString[remote.Rcode])
 			continue
 		}
 		remote.Id = req.Id
@@ -259,7 +286,15 @@ func (s *Server) recurse(ctx context.Context, req *dns.Msg, tr Transport, fallba
 		return remote
 	}
 	s.stats.recursorErrors.Add(1)
+	s.publish(Event{Kind: EventRecursionFailed, Question: questionName(req), Detail: lastErr})
 	fallback.Rcode = dns.RcodeServerFailure
 	fallback.RecursionAvailable = true
 	return fallback
+}
+
+func questionName(req *dns.Msg) string {
+	if len(req.Question) == 0 {
+		return ""
+	}
+	return req.Question[0].Name
 }
