@@ -50,8 +50,7 @@
 //     NOERROR/NXDOMAIN, SERVFAIL when all fail). stats.go counts questions
 //     by type and rcode and a latency histogram, lock-free; events.go
 //     publishes what an operator should see (serving, stale reads,
-//     failed forwards and recursions) through a fanout.Hub. stats.go counts questions by type and
-//     rcode and a latency histogram, lock-free.
+//     failed forwards and recursions) through a fanout.Hub.
 //
 // # Seams
 //
