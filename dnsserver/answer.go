@@ -115,7 +115,8 @@ func (q *question) dispatch() outcome {
 	q.reply.Authoritative = true
 	q.name = parseName(rest, domain)
 	q.dc = q.p.cfg.Datacenter
-	if q.name.dc != "" && !strings.EqualFold(q.name.dc, q.p.cfg.Datacenter) {
+	// addr names encode their answer: any datacenter's is answered here.
+	if q.name.dc != "" && !strings.EqualFold(q.name.dc, q.p.cfg.Datacenter) && q.name.kind != kindAddr {
 		q.reply.Rcode = dns.RcodeServerFailure
 		return outcome{reply: q.reply, next: nextForward, dc: q.name.dc}
 	}

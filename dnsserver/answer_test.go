@@ -86,6 +86,7 @@ func TestAnswer_NameFormsAndRecordTypes(t *testing.T) {
 			answer: []string{"AAAA 2001:db8::6"}},
 		{name: "addr other type goes to extra", qname: "0a000001.addr.consul.", qtype: dns.TypeAAAA,
 			extra: []string{"A 10.0.0.1"}, ns: []string{"SOA"}},
+		{name: "addr of another dc answered here", qname: "0a000001.addr.dc2.consul.", qtype: dns.TypeA, answer: []string{"A 10.0.0.1"}},
 		{name: "addr bad hex", qname: "zz000001.addr.consul.", qtype: dns.TypeA, rcode: dns.RcodeNameError, ns: []string{"SOA"}},
 
 		// Apex.
