@@ -366,3 +366,30 @@ func TestConfig_ValidateNamesTheBadField(t *testing.T) {
 		t.Errorf("DefaultConfig invalid: %v", err)
 	}
 }
+
+// TestAnswer_LongAndEscapedNodeMeta: meta values may be longer than a TXT
+// character-string (255 bytes) and may hold backslashes; the TXT record
+// carries them exactly.
+func TestAnswer_LongAndEscapedNodeMeta(t *testing.T) {
+	f := newFixture(t)
+	long := strings.Repeat("x", 400) + `\end`
+	f.node("m", "10.0.0.9", map[string]string{"k": long})
+	out := ask(t, f.s, mustPolicy(t, DefaultConfig()), query("m.node.consul.", dns.TypeTXT, 4096), UDP)
+	wire, err := out.reply.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back dns.Msg
+	if err := back.Unpack(wire); err != nil || len(back.Answer) != 1 {
+		t.Fatalf("unpack: %v, %d answers", err, len(back.Answer))
+	}
+	txt := back.Answer[0].(*dns.TXT)
+	var raw []byte
+	for _, part := range txt.Txt {
+		// Unpacking escapes backslashes again (presentation format).
+		raw = append(raw, strings.ReplaceAll(part, `\\`, `\`)...)
+	}
+	if string(raw) != "k="+long {
+		t.Errorf("TXT carries %q, want %q", raw, "k="+long)
+	}
+}

@@ -112,9 +112,25 @@ func appendMetaTXT(rrs []dns.RR, name string, meta map[string]string, ttl uint32
 		if strings.HasPrefix(k, "rfc1035-") {
 			txt = meta[k]
 		}
-		rrs = append(rrs, &dns.TXT{Hdr: hdr(name, dns.TypeTXT, ttl), Txt: []string{txt}})
+		rrs = append(rrs, &dns.TXT{Hdr: hdr(name, dns.TypeTXT, ttl), Txt: txtStrings(txt)})
 	}
 	return rrs
+}
+
+// maxTXTString is the longest character-string of a TXT record (RFC 1035
+// §3.3: one length byte).
+const maxTXTString = 255
+
+// txtStrings splits s into TXT character-strings of at most 255 bytes and
+// escapes backslashes, which miekg/dns reads as presentation-format
+// escapes when packing.
+func txtStrings(s string) []string {
+	var out []string
+	for len(s) > maxTXTString {
+		out = append(out, strings.ReplaceAll(s[:maxTXTString], `\`, `\\`))
+		s = s[maxTXTString:]
+	}
+	return append(out, strings.ReplaceAll(s, `\`, `\\`))
 }
 
 // addr answers <hex>.addr[.<dc>]: the address encoded in the name. A
