@@ -217,7 +217,7 @@ func (q *question) nameServers(section []dns.RR) []dns.RR {
 		}
 		target := q.nodeName(servers[i].node)
 		glue := addressRR(target, servers[i].nodeAddr, ttl, dns.TypeANY)
-		if glue == nil {
+		if _, ok := dns.IsDomainName(target); !ok || glue == nil {
 			continue
 		}
 		section = append(section, &dns.NS{Hdr: hdr(q.name.domain, dns.TypeNS, ttl), Ns: target})

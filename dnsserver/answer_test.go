@@ -393,3 +393,25 @@ func TestAnswer_LongAndEscapedNodeMeta(t *testing.T) {
 		t.Errorf("TXT carries %q, want %q", raw, "k="+long)
 	}
 }
+
+// TestAnswer_NodeNamesThatAreNotDNSNamesAreSkipped: a node name with a
+// 70-byte label cannot be an SRV target; its instance is left out of SRV
+// answers (A answers still list its address) instead of making the whole
+// reply unpackable.
+func TestAnswer_NodeNamesThatAreNotDNSNamesAreSkipped(t *testing.T) {
+	f := newFixture(t)
+	long := strings.Repeat("n", 70)
+	f.node(long, "10.0.0.7", nil)
+	f.node("ok", "10.0.0.8", nil)
+	f.service(long, catalogService("web", 80), "")
+	f.service("ok", catalogService("web", 80), "")
+	p := mustPolicy(t, DefaultConfig())
+	srv := ask(t, f.s, p, query("web.service.consul.", dns.TypeSRV, 0), UDP).reply
+	sameSet(t, "SRV", rrStrings(srv.Answer), []string{"SRV 1 1 80 ok.node.dc1.consul."})
+	a := ask(t, f.s, p, query("web.service.consul.", dns.TypeA, 0), UDP).reply
+	sameSet(t, "A", rrStrings(a.Answer), []string{"A 10.0.0.7", "A 10.0.0.8"})
+	ptr := ask(t, f.s, p, query("7.0.0.10.in-addr.arpa.", dns.TypePTR, 0), UDP).reply
+	if len(ptr.Answer) != 0 {
+		t.Errorf("PTR to an invalid name: %v", ptr.Answer)
+	}
+}

@@ -158,7 +158,7 @@ func (q *question) reverse() outcome {
 	q.name.domain = q.p.domain
 	ip, ok := parseReverse(q.qname)
 	if ok {
-		if target := q.reverseTarget(ip); target != "" {
+		if target := q.reverseTarget(ip); validName(target) {
 			q.reply.Authoritative = true
 			q.reply.Answer = append(q.reply.Answer, &dns.PTR{Hdr: hdr(q.qname, dns.TypePTR, q.p.nodeTTL), Ptr: target})
 			return outcome{reply: q.reply}
@@ -183,6 +183,13 @@ func (q *question) reverseTarget(ip netip.Addr) string {
 		return service + ".service." + q.dc + "." + q.name.domain
 	}
 	return ""
+}
+
+// validName reports whether name packs as a DNS name (non-empty labels of
+// at most 63 bytes, at most 255 in all).
+func validName(name string) bool {
+	_, ok := dns.IsDomainName(name)
+	return ok && name != ""
 }
 
 func hasUpper(s string) bool {
