@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/miekg/dns"
+
 	"roster/catalog"
 )
 
@@ -21,6 +23,10 @@ type instance struct {
 	// localTarget is "<node>.node.<dc>.<domain>" for the local datacenter
 	// and the primary domain, precomputed for the common SRV question.
 	localTarget string
+	// targetOK: the node's name makes a valid DNS name (labels ≤ 63
+	// bytes, name ≤ 255); if not, the instance gets no SRV record, since
+	// one bad name would make the whole reply unpackable.
+	targetOK bool
 }
 
 // readInstances reads the healthy instances of service carrying tag from
@@ -39,6 +45,7 @@ func readInstances(view catalog.Reader, p *policy, service, tag string) ([]insta
 			node: e.Node.Node, nodeAddr: e.Node.Address, port: uint16(e.Service.Port), weight: srvWeight(e),
 			localTarget: e.Node.Node + ".node." + p.cfg.Datacenter + "." + p.domain,
 		}
+		_, out[i].targetOK = dns.IsDomainName(out[i].localTarget)
 		if e.Service.Address != e.Node.Address {
 			out[i].svcAddr = e.Service.Address
 		}
