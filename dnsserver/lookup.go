@@ -69,26 +69,26 @@ func isAddressType(qtype uint16) bool {
 // node answers <node>.node[.<dc>]: A/AAAA (CNAME for a hostname) and TXT
 // from the node's meta (section 8.3).
 func (q *question) node() {
-	ns, _ := q.view.NodeServices(q.name.node)
-	if ns == nil && hasUpper(q.name.node) {
-		ns, _ = q.view.NodeServices(strings.ToLower(q.name.node))
+	node := q.cache.node(q.view, q.name.node)
+	if node == nil && hasUpper(q.name.node) {
+		node = q.cache.node(q.view, strings.ToLower(q.name.node))
 	}
-	if ns == nil {
+	if node == nil {
 		q.nameError()
 		return
 	}
 	ttl := q.p.nodeTTL
 	if isAddressType(q.qtype) {
-		if rr := addressRR(q.qname, ns.Node.Address, ttl, q.qtype); rr != nil {
+		if rr := addressRR(q.qname, node.Address, ttl, q.qtype); rr != nil {
 			q.reply.Answer = append(q.reply.Answer, rr)
 		}
 	}
 	switch q.qtype {
 	case dns.TypeTXT, dns.TypeANY:
-		q.reply.Answer = appendMetaTXT(q.reply.Answer, q.qname, ns.Node.Meta, ttl)
+		q.reply.Answer = appendMetaTXT(q.reply.Answer, q.qname, node.Meta, ttl)
 	case dns.TypeA, dns.TypeAAAA:
 		if len(q.reply.Answer) > 0 {
-			q.reply.Extra = appendMetaTXT(q.reply.Extra, q.qname, ns.Node.Meta, ttl)
+			q.reply.Extra = appendMetaTXT(q.reply.Extra, q.qname, node.Meta, ttl)
 		}
 	}
 	if len(q.reply.Answer) == 0 {
