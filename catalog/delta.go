@@ -62,8 +62,9 @@ func (k *ChangeKind) UnmarshalText(b []byte) error {
 	return fmt.Errorf("unknown change kind %q", b)
 }
 
-// Change is one registry change. Instance changes carry the instance's full
-// content after the change (for InstanceRemoved, its last content); node
+// Change is one registry change. InstanceAdded and InstanceUpdated carry
+// the instance's full content after the change, InstanceRemoved its last
+// content, HealthChanged only Node, ID, Service and the new Health; node
 // changes carry only Node.
 type Change struct {
 	Index    uint64

@@ -120,7 +120,7 @@ func (t *tx) ensureService(node string, svc *NodeService) {
 	if old != nil {
 		rec.CreateIndex = old.CreateIndex
 	}
-	t.setService(node, &rec)
+	t.setService(node, &rec, old)
 }
 
 // ensureCheck upserts c (validated) unless the stored one equals it. A
@@ -129,8 +129,10 @@ func (t *tx) ensureService(node string, svc *NodeService) {
 func (t *tx) ensureCheck(c *HealthCheck) {
 	rec := *c
 	rec.ServiceName, rec.ServiceTags = "", nil
-	if svc := t.st.services[c.Node][c.ServiceID]; svc != nil {
-		rec.ServiceName, rec.ServiceTags = svc.Service, svc.Tags
+	var svc *NodeService
+	if c.ServiceID != "" {
+		svc = t.st.services[c.Node][c.ServiceID]
+		rec.ServiceName, rec.ServiceTags = svc.Service, svc.Tags // validated: it exists
 	}
 	old := t.st.checks[c.Node][c.CheckID]
 	if old != nil && checkContentEqual(old, &rec) {
@@ -140,7 +142,7 @@ func (t *tx) ensureCheck(c *HealthCheck) {
 	if old != nil {
 		rec.CreateIndex = old.CreateIndex
 	}
-	t.setCheck(&rec)
+	t.setCheck(&rec, old, svc)
 	critical := rec.Status == HealthCritical || rec.Status == HealthMaintenance
 	if critical && (old == nil || old.Status != rec.Status) {
 		t.invalidateCheckSessions(rec.Node, rec.CheckID)
@@ -176,10 +178,13 @@ func (t *tx) deleteService(node, id string) {
 	if t.st.services[node][id] == nil {
 		return
 	}
-	for _, checkID := range sortedKeys(t.st.checks[node]) {
-		if t.st.checks[node][checkID].ServiceID == id {
-			t.deleteCheck(node, checkID)
-		}
+	var ids []string
+	for _, c := range t.st.checksOf[InstanceKey{Node: node, ID: id}] {
+		ids = append(ids, c.CheckID)
+	}
+	slices.Sort(ids)
+	for _, checkID := range ids {
+		t.deleteCheck(node, checkID)
 	}
 	t.removeService(node, id)
 }
