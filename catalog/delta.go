@@ -106,6 +106,8 @@ type deltaRing struct {
 	// the index the ring started at). The ring holds every change with an
 	// index above floor, so it can answer Since(n) exactly when n >= floor.
 	floor uint64
+	// pushed counts every change ever appended (for events and metrics).
+	pushed uint64
 }
 
 func newDeltaRing(capacity int, floor uint64) deltaRing {
@@ -125,6 +127,7 @@ func (r *deltaRing) push(c Change) {
 	}
 	*r.at(r.count) = c
 	r.count++
+	r.pushed++
 }
 
 // since copies the changes with Index > n; ok is false if the ring cannot
