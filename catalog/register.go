@@ -101,12 +101,12 @@ func (t *tx) ensureNode(n *Node) {
 	if old != nil && nodeContentEqual(old, n) {
 		return
 	}
-	rec := *n
+	rec := n // the store owns the command (see ApplyCommand)
 	rec.CreateIndex, rec.ModifyIndex = t.index, t.index
 	if old != nil {
 		rec.CreateIndex = old.CreateIndex
 	}
-	t.setNode(&rec)
+	t.setNode(rec)
 }
 
 // ensureService upserts svc on node unless the stored one equals it.
@@ -115,19 +115,19 @@ func (t *tx) ensureService(node string, svc *NodeService) {
 	if old != nil && serviceContentEqual(old, svc) {
 		return
 	}
-	rec := *svc
+	rec := svc // the store owns the command (see ApplyCommand)
 	rec.CreateIndex, rec.ModifyIndex = t.index, t.index
 	if old != nil {
 		rec.CreateIndex = old.CreateIndex
 	}
-	t.setService(node, &rec, old)
+	t.setService(node, rec, old)
 }
 
 // ensureCheck upserts c (validated) unless the stored one equals it. A
 // service check takes its service's name and tags, as in Consul. A check
 // that turns critical invalidates the sessions bound to it.
 func (t *tx) ensureCheck(c *HealthCheck) {
-	rec := *c
+	rec := c // the store owns the command (see ApplyCommand)
 	rec.ServiceName, rec.ServiceTags = "", nil
 	var svc *NodeService
 	if c.ServiceID != "" {
@@ -135,14 +135,14 @@ func (t *tx) ensureCheck(c *HealthCheck) {
 		rec.ServiceName, rec.ServiceTags = svc.Service, svc.Tags // validated: it exists
 	}
 	old := t.st.checks[c.Node][c.CheckID]
-	if old != nil && checkContentEqual(old, &rec) {
+	if old != nil && checkContentEqual(old, rec) {
 		return
 	}
 	rec.CreateIndex, rec.ModifyIndex = t.index, t.index
 	if old != nil {
 		rec.CreateIndex = old.CreateIndex
 	}
-	t.setCheck(&rec, old, svc)
+	t.setCheck(rec, old, svc)
 	critical := rec.Status == HealthCritical || rec.Status == HealthMaintenance
 	if critical && (old == nil || old.Status != rec.Status) {
 		t.invalidateCheckSessions(rec.Node, rec.CheckID)

@@ -165,7 +165,9 @@ func (s *Store) Apply(e raft.Entry) any {
 var ErrStaleIndex = errors.New("catalog: command index is not above the applied index; it was already applied")
 
 // ApplyCommand applies a decoded command at raft index idx. Apply calls it;
-// tests and benchmarks call it directly to skip the codec.
+// tests and benchmarks call it directly to skip the codec. The store takes
+// ownership of cmd: it may install parts of it as records (saving a copy
+// per record on the hot path), so the caller must not use cmd afterwards.
 func (s *Store) ApplyCommand(idx uint64, cmd Command) Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
