@@ -7,9 +7,21 @@ import (
 	"roster/swim"
 )
 
-// registerEndpoints registers the server's RPC endpoints.
+// registerEndpoints registers every RPC endpoint of the server (Status,
+// Catalog, Health, KVS, Session, Txn, Coordinate, Operator, Roster) with
+// what they need from the agent: the catalog, Raft, the forwarding and
+// blocking machinery, gossip's view of servers and datacenters, and the
+// leader's session clocks.
 func (a *Agent) registerEndpoints(s *serverStack) error {
-	return s.rpcSrv.Register("Status", rpc.NewStatus(s.ctx, s.view, s.fwd))
+	ra := rpc.NewRaftAdapter(s.raft, a.nodeID())
+	return rpc.RegisterEndpoints(s.rpcSrv, rpc.EndpointDeps{
+		Datacenter: a.cfg.Datacenter, NodeName: a.cfg.NodeName,
+		Store: s.store, Raft: ra, Operator: ra,
+		Cluster: s.view, Forwarder: s.fwd, Blocker: s.blocker, Caller: a.pool,
+		Datacenters: a.datacenters, ServerName: a.serverName, SerfStatus: a.serfStatus,
+		Sessions: leaderSessionTimers{a: a},
+		Logger:   a.log, Ctx: s.ctx,
+	})
 }
 
 // datacenters lists the known datacenters, this one first then the others
