@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -253,6 +255,13 @@ func TestCluster_LeaderKilledNewLeaderElectedAndRestartedServerCatchesUp(t *test
 	tc.kill(old)
 	next := tc.leader(10 * time.Second)
 	t.Logf("new leader %s after %v", tc.cfgs[next].NodeName, time.Since(killedAt).Round(time.Millisecond))
+	for i, a := range tc.agents {
+		if a != nil {
+			if err := putKV(a, fmt.Sprintf("after-crash/%d", i), "x"); err != nil {
+				t.Fatalf("write through %s after the crash: %v", a.cfg.NodeName, err)
+			}
+		}
+	}
 	// The new leader records the crash: the old leader's node turns critical.
 	tc.waitSerfHealth(tc.cfgs[old].NodeName, catalog.HealthCritical, 10*time.Second)
 
@@ -263,6 +272,14 @@ func TestCluster_LeaderKilledNewLeaderElectedAndRestartedServerCatchesUp(t *test
 	tc.waitSerfHealth(tc.cfgs[old].NodeName, catalog.HealthPassing, 10*time.Second)
 	tc.leader(10 * time.Second)
 	tc.waitConverged(10 * time.Second)
+	for i := range tc.agents {
+		if i == old {
+			continue
+		}
+		if got, err := getKV(tc.agents[old], fmt.Sprintf("after-crash/%d", i), "stale"); err != nil || got != "x" {
+			t.Fatalf("restarted server's own copy of after-crash/%d = %q, %v", i, got, err)
+		}
+	}
 }
 
 // clientConfig configures a client agent that joins server 0.
@@ -508,4 +525,87 @@ func TestCluster_EncryptedGossipJoinsOnlyWithTheSameKey(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// putKV writes key=value through agent a's RPC path (forwarded to the
+// leader when a is a follower or a client).
+func putKV(a *Agent, key, value string) error {
+	var ok bool
+	args := &rpc.KVSRequest{Op: catalog.KVRequest{Verb: catalog.KVSet, Key: key, Value: []byte(value)}}
+	if err := a.RPC(context.Background(), "KVS.Apply", args, &ok); err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("KVS.Apply %s through %s answered false", key, a.cfg.NodeName)
+	}
+	return nil
+}
+
+// getKV reads key through a with the given consistency ("", "stale",
+// "consistent").
+func getKV(a *Agent, key, mode string) (string, error) {
+	args := &rpc.KeyRequest{Key: key}
+	args.AllowStale, args.RequireConsistent = mode == "stale", mode == "consistent"
+	var reply rpc.IndexedDirEntries
+	if err := a.RPC(context.Background(), "KVS.Get", args, &reply); err != nil {
+		return "", err
+	}
+	if len(reply.Entries) == 0 {
+		return "", fmt.Errorf("%s: %s not found (%s read)", a.cfg.NodeName, key, mode)
+	}
+	return string(reply.Entries[0].Value), nil
+}
+
+func TestCluster_WritesThroughAnyServerAreReadConsistentlyEverywhere(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	tc.startAll()
+	tc.leader(10 * time.Second)
+	for i, a := range tc.agents {
+		if err := putKV(a, fmt.Sprintf("k/%d", i), fmt.Sprintf("v%d", i)); err != nil {
+			t.Fatalf("write through %s: %v", a.cfg.NodeName, err)
+		}
+	}
+	for _, a := range tc.agents {
+		for i := range tc.agents {
+			for _, mode := range []string{"", "consistent"} {
+				got, err := getKV(a, fmt.Sprintf("k/%d", i), mode)
+				if err != nil || got != fmt.Sprintf("v%d", i) {
+					t.Fatalf("%s read of k/%d through %s = %q, %v", mode, i, a.cfg.NodeName, got, err)
+				}
+			}
+		}
+	}
+	// Stale reads are served locally; each server catches up quickly.
+	testkit.WaitFor(t, 5*time.Second, "stale reads to see every write on every server", func() error {
+		for _, a := range tc.agents {
+			for i := range tc.agents {
+				if got, err := getKV(a, fmt.Sprintf("k/%d", i), "stale"); err != nil || got != fmt.Sprintf("v%d", i) {
+					return fmt.Errorf("stale k/%d on %s = %q, %v", i, a.cfg.NodeName, got, err)
+				}
+			}
+		}
+		return nil
+	})
+	// The same through the HTTP API of a follower and of another server.
+	f := (tc.leader(time.Second) + 1) % 3
+	req, _ := http.NewRequest("PUT", "http://"+tc.agents[f].HTTPAddrs()[0]+"/v1/kv/web", strings.NewReader("hello"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != "true" {
+		t.Fatalf("PUT /v1/kv/web on a follower: %s %s", resp.Status, body)
+	}
+	resp, err = http.Get("http://" + tc.agents[(f+1)%3].HTTPAddrs()[0] + "/v1/kv/web?raw&consistent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "hello" || resp.Header.Get("X-Consul-Index") == "" {
+		t.Fatalf("GET /v1/kv/web?raw&consistent: %s %q headers %v", resp.Status, body, resp.Header)
+	}
+	tc.waitConverged(5 * time.Second)
 }

@@ -11,6 +11,7 @@ import (
 	"roster/catalog"
 	"roster/internal/faults"
 	"roster/internal/testkit"
+	"roster/rpc"
 	"roster/swim"
 )
 
@@ -95,8 +96,13 @@ func TestPartition_IsolatedLeaderStepsDownMajorityLeadsHealedCatalogsConverge(t 
 		}
 		return nil
 	})
-	if err := tc.agents[old].applyCatalog(&catalog.DeregisterRequest{Node: "x"}); err == nil {
-		t.Fatal("the isolated server accepted a write")
+	// The minority refuses writes with Consul's error; the majority takes them.
+	err := putKV(tc.agents[old], "minority", "lost")
+	if !rpc.IsNoLeader(err) {
+		t.Fatalf("write on the isolated server: %v, want %q", err, rpc.ErrNoLeader)
+	}
+	if err := putKV(tc.agents[majority[0]], "majority", "kept"); err != nil {
+		t.Fatalf("write on the majority: %v", err)
 	}
 	// The majority's leader records the isolated server as failed.
 	testkit.WaitFor(t, 10*time.Second, "the majority to mark the isolated server critical", func() error {
@@ -114,4 +120,10 @@ func TestPartition_IsolatedLeaderStepsDownMajorityLeadsHealedCatalogsConverge(t 
 	tc.leader(10 * time.Second)
 	tc.waitSerfHealth(tc.cfgs[old].NodeName, catalog.HealthPassing, 15*time.Second)
 	tc.waitConverged(10 * time.Second)
+	if got, err := getKV(tc.agents[old], "majority", "stale"); err != nil || got != "kept" {
+		t.Fatalf("healed server's copy of the majority's write = %q, %v", got, err)
+	}
+	if _, err := getKV(tc.agents[old], "minority", "stale"); err == nil {
+		t.Fatal("the write refused during the partition exists after the heal")
+	}
 }
