@@ -16,6 +16,9 @@ import (
 	"roster/internal/testkit"
 )
 
+// afterAll runs after every test and benchmark (shared clusters stop here).
+var afterAll []func()
+
 // rosterBin is the binary under test, built once by TestMain with a known
 // version and commit so `roster version` can be checked.
 var rosterBin string
@@ -40,6 +43,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	for _, f := range afterAll {
+		f()
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
