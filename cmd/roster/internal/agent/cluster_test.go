@@ -46,7 +46,7 @@ func (b *syncBuffer) String() string {
 }
 
 type testCluster struct {
-	t      *testing.T
+	t      testing.TB
 	logs   *syncBuffer
 	cfgs   []Config
 	agents []*Agent // nil while stopped
@@ -62,7 +62,7 @@ func fastGossip(c *swim.Config, wan bool) {
 
 // newTestCluster configures n servers with -bootstrap-expect n; servers
 // after the first join the first one's LAN port.
-func newTestCluster(t *testing.T, n int) *testCluster {
+func newTestCluster(t testing.TB, n int) *testCluster {
 	t.Helper()
 	tc := &testCluster{t: t, logs: &syncBuffer{}}
 	t.Cleanup(func() {
