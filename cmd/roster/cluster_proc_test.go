@@ -153,7 +153,7 @@ func TestProcess_ThreeServersBootstrapExpectAnswerStatusLeader(t *testing.T) {
 	if code != 0 || strings.Contains(out, addr) || strings.Count(out, "\n") != 3 {
 		t.Fatalf("list-peers after remove-peer: exit %d, output:\n%s", code, out)
 	}
-	code, out, _ = runRosterEnv(t, env, "info")
+	code, out, _ = runRosterEnv(t, []string{"ROSTER_HTTP_ADDR=" + procs[0].base()}, "info")
 	if code != 0 || !strings.Contains(out, "serf_lan:") || !strings.Contains(out, "latest_configuration") {
 		t.Fatalf("info: exit %d, output:\n%s", code, out)
 	}

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"roster/dnsserver"
 	"roster/httpapi"
 	"roster/internal/fanout"
 	"roster/rpc"
@@ -40,9 +41,11 @@ type Agent struct {
 	serveErrs chan error
 	wg        sync.WaitGroup // HTTP serve loops and pool watchers
 
-	srv    *serverStack // nil on client agents
-	pool   *rpc.Pool
-	router rpc.Router
+	srv      *serverStack // nil on client agents
+	dns      *dnsserver.Server
+	dnsSocks *dnsSockets
+	pool     *rpc.Pool
+	router   rpc.Router
 
 	// gossipMu guards lan and wan, which Start sets and HTTP handlers,
 	// the forwarder and the leader read.
@@ -106,6 +109,9 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		return err
 	}
 	if err := a.startCluster(); err != nil {
+		return err
+	}
+	if err := a.startDNS(); err != nil {
 		return err
 	}
 	if err := a.startHTTP(); err != nil {
@@ -248,6 +254,9 @@ func (a *Agent) bindListeners() error {
 			return err
 		}
 	}
+	if err := a.bindDNS(); err != nil {
+		return err
+	}
 	if a.cfg.Ports.HTTP == -1 {
 		return nil
 	}
@@ -369,7 +378,7 @@ func (a *Agent) stopLocked(ctx context.Context) error {
 	for _, l := range a.httpLns {
 		a.emit(Event{Kind: EventStopped, Component: "http", Addr: l.Addr().String()})
 	}
-	errs = append(errs, a.stopCluster(ctx))
+	errs = append(errs, a.stopDNS(), a.stopCluster(ctx))
 	a.wg.Wait()
 	a.lock.release()
 	a.emit(Event{Kind: EventShutdown})

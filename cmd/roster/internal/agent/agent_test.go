@@ -3,13 +3,17 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"roster/internal/testkit"
 )
@@ -85,8 +89,8 @@ func TestAgent_ReportsServingAndShutdownEvents(t *testing.T) {
 	for e := range obs.C { // closed by Shutdown
 		kinds = append(kinds, string(e.Kind)+":"+e.Component)
 	}
-	want := "serving:rpc serving:serf_lan serving:serf_wan serving:http " +
-		"stopped:http stopped:serf_wan stopped:serf_lan stopped:rpc shutdown:"
+	want := "serving:rpc serving:serf_lan serving:serf_wan serving:dns serving:http " +
+		"stopped:http stopped:dns stopped:serf_wan stopped:serf_lan stopped:rpc shutdown:"
 	if got := strings.Join(kinds, " "); got != want {
 		t.Fatalf("events %q, want %q", got, want)
 	}
@@ -236,4 +240,24 @@ func TestAgent_MetricsIncludeRaftGossipAndCatalog(t *testing.T) {
 	if names["roster.raft.leader"] != 1 {
 		t.Fatalf("a -dev agent reports roster.raft.leader = %v", names["roster.raft.leader"])
 	}
+}
+
+func TestAgent_DevAnswersConsulServiceOverDNS(t *testing.T) {
+	cfg := testConfig(t)
+	startAgent(t, cfg)
+	c := new(dns.Client)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Ports.DNS))
+	testkit.WaitFor(t, 5*time.Second, "consul.service.consul to name the server", func() error {
+		r, _, err := c.Exchange(new(dns.Msg).SetQuestion("consul.service.consul.", dns.TypeA), addr)
+		if err != nil {
+			return err
+		}
+		if len(r.Answer) != 1 {
+			return fmt.Errorf("answers %v", r.Answer)
+		}
+		if a, ok := r.Answer[0].(*dns.A); !ok || a.A.String() != "127.0.0.1" {
+			return fmt.Errorf("answer %v", r.Answer[0])
+		}
+		return nil
+	})
 }

@@ -47,6 +47,7 @@ func (b *syncBuffer) String() string {
 
 type testCluster struct {
 	t      testing.TB
+	ports  []int // free ports chosen together, handed out in order
 	logs   *syncBuffer
 	cfgs   []Config
 	agents []*Agent // nil while stopped
@@ -71,10 +72,24 @@ func newTestCluster(t testing.TB, n int) *testCluster {
 			t.Logf("agent logs:\n%s", tc.logs.String())
 		}
 	})
+	// Choosing every port in one call keeps them distinct; separate calls
+	// could be handed a port another server of this cluster was given.
+	tc.ports = testkit.FreePorts(t, 4*(n+2))
 	for i := range n {
 		tc.cfgs = append(tc.cfgs, tc.serverConfig(i, n))
 	}
 	return tc
+}
+
+// takePorts hands out n of the cluster's ports (fresh ones once the
+// pre-chosen ones run out).
+func (tc *testCluster) takePorts(n int) []int {
+	if len(tc.ports) < n {
+		tc.ports = append(tc.ports, testkit.FreePorts(tc.t, n)...)
+	}
+	p := tc.ports[:n]
+	tc.ports = tc.ports[n:]
+	return p
 }
 
 func (tc *testCluster) serverConfig(i, expect int) Config {
@@ -83,7 +98,7 @@ func (tc *testCluster) serverConfig(i, expect int) Config {
 	cfg.Server, cfg.BootstrapExpect = true, expect
 	cfg.DataDir = tc.t.TempDir()
 	cfg.BindAddr = "127.0.0.1"
-	p := testkit.FreePorts(tc.t, 5)
+	p := tc.takePorts(4)
 	cfg.Ports = Ports{HTTP: p[0], DNS: -1, Server: p[1], SerfLAN: p[2], SerfWAN: p[3]}
 	cfg.Version, cfg.Revision = "0.0.0-test", "abc123"
 	cfg.RetryJoinInterval = 100 * time.Millisecond

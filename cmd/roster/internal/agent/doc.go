@@ -38,6 +38,11 @@
 //   - rpcclient.go, httpwire.go: how the HTTP API reaches the servers (the
 //     pool, to this server's own listener or, on a client, to a server
 //     found in gossip, rotating on failure) and join/leave over HTTP.
+//   - dns.go: the DNS interface on servers, answered from the local
+//     catalog (stale reads allowed, as Consul's default); clients do not
+//     serve DNS yet.
+//   - metrics.go, tombstones.go: /v1/agent/metrics figures; the leader's
+//     KV tombstone reaping.
 //   - self.go: what /v1/agent/self and /v1/agent/members report: real
 //     gossip members and raft, serf_lan and serf_wan statistics.
 //   - datadir.go: the data-dir lock (one agent per directory) and the
