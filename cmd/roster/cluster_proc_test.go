@@ -59,7 +59,7 @@ func startServerProcsTB(tb testing.TB, n int) []*serverProc {
 			"-http-port", fmt.Sprint(p.ports[0]), "-dns-port", fmt.Sprint(p.ports[1]), "-server-port", fmt.Sprint(p.ports[2]),
 			"-serf-lan-port", fmt.Sprint(p.ports[3]), "-serf-wan-port", fmt.Sprint(p.ports[4])}
 		if i > 0 {
-			args = append(args, "-retry-join", fmt.Sprintf("127.0.0.1:%d", procs[0].ports[3]))
+			args = append(args, "-retry-join", fmt.Sprintf("127.0.0.1:%d", procs[0].ports[3]), "-retry-interval", "100ms")
 		}
 		p.cmd = exec.Command(rosterBin, args...)
 		p.cmd.Stderr = p.stderr

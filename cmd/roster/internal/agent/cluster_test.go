@@ -332,6 +332,17 @@ func TestCluster_ClientFindsServersByGossipAndRotatesWhenOneDies(t *testing.T) {
 	c := tc.add(tc.clientConfig("c1"))
 	client := tc.agents[c]
 	tc.waitSerfHealthOnServers("c1", catalog.HealthPassing, 10*time.Second)
+	// Every server's pool must know the client before one dies: a leader
+	// elected on a server that never heard of c1 would rightly treat its
+	// catalog entry as reaped.
+	testkit.WaitFor(t, 10*time.Second, "every server's LAN pool to list c1", func() error {
+		for _, a := range tc.servers() {
+			if n := len(a.Members(false)); n != 4 {
+				return fmt.Errorf("%s lists %d members", a.cfg.NodeName, n)
+			}
+		}
+		return nil
+	})
 	want := tc.agents[l].rpcAddr()
 	testkit.WaitFor(t, 10*time.Second, "the client to learn the leader over RPC", func() error {
 		var leader string
