@@ -130,33 +130,7 @@ func TestProcess_ThreeServersBootstrapExpectAnswerStatusLeader(t *testing.T) {
 		}
 		return nil
 	})
-	env := []string{"ROSTER_HTTP_ADDR=" + procs[2].base()}
-	code, out, stderr := runRosterEnv(t, env, "operator", "raft", "list-peers")
-	if code != 0 || !strings.HasPrefix(out, "Node ") || strings.Count(out, "leader") != 1 || strings.Count(out, "follower") != 2 {
-		t.Fatalf("list-peers: exit %d, stderr %q, output:\n%s", code, stderr, out)
-	}
-	// Remove a follower by address; the other two keep a leader.
-	var victim *serverProc
-	for _, p := range procs[1:] {
-		if l, _ := statusLeader(p.base()); l != fmt.Sprintf("127.0.0.1:%d", p.ports[2]) {
-			victim = p
-			break
-		}
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", victim.ports[2])
-	code, out, stderr = runRosterEnv(t, []string{"ROSTER_HTTP_ADDR=" + procs[0].base()}, "operator", "raft", "remove-peer", "-address", addr)
-	if code != 0 || !strings.Contains(out, "Removed peer with address") {
-		t.Fatalf("remove-peer: exit %d, stderr %q, output %q", code, stderr, out)
-	}
-	victim.cmd.Process.Kill()
-	code, out, _ = runRosterEnv(t, []string{"ROSTER_HTTP_ADDR=" + procs[0].base()}, "operator", "raft", "list-peers")
-	if code != 0 || strings.Contains(out, addr) || strings.Count(out, "\n") != 3 {
-		t.Fatalf("list-peers after remove-peer: exit %d, output:\n%s", code, out)
-	}
-	code, out, _ = runRosterEnv(t, []string{"ROSTER_HTTP_ADDR=" + procs[0].base()}, "info")
-	if code != 0 || !strings.Contains(out, "serf_lan:") || !strings.Contains(out, "latest_configuration") {
-		t.Fatalf("info: exit %d, output:\n%s", code, out)
-	}
+	victim := checkOperatorCommands(t, procs)
 	for _, p := range procs {
 		if p != victim {
 			p.cmd.Process.Signal(syscall.SIGINT)
@@ -192,6 +166,40 @@ func TestProcess_DevElectsItselfAndAnswersStatusLeader(t *testing.T) {
 		return nil
 	})
 	stopAgent(t, a, syscall.SIGTERM)
+}
+
+// checkOperatorCommands runs list-peers, remove-peer and info against the
+// cluster; it removes (and kills) one follower, which it returns.
+func checkOperatorCommands(t *testing.T, procs []*serverProc) *serverProc {
+	t.Helper()
+	env := []string{"ROSTER_HTTP_ADDR=" + procs[2].base()}
+	code, out, stderr := runRosterEnv(t, env, "operator", "raft", "list-peers")
+	if code != 0 || !strings.HasPrefix(out, "Node ") || strings.Count(out, "leader") != 1 || strings.Count(out, "follower") != 2 {
+		t.Fatalf("list-peers: exit %d, stderr %q, output:\n%s", code, stderr, out)
+	}
+	// Remove a follower by address; the other two keep a leader.
+	var victim *serverProc
+	for _, p := range procs[1:] {
+		if l, _ := statusLeader(p.base()); l != fmt.Sprintf("127.0.0.1:%d", p.ports[2]) {
+			victim = p
+			break
+		}
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", victim.ports[2])
+	code, out, stderr = runRosterEnv(t, []string{"ROSTER_HTTP_ADDR=" + procs[0].base()}, "operator", "raft", "remove-peer", "-address", addr)
+	if code != 0 || !strings.Contains(out, "Removed peer with address") {
+		t.Fatalf("remove-peer: exit %d, stderr %q, output %q", code, stderr, out)
+	}
+	victim.cmd.Process.Kill()
+	code, out, _ = runRosterEnv(t, []string{"ROSTER_HTTP_ADDR=" + procs[0].base()}, "operator", "raft", "list-peers")
+	if code != 0 || strings.Contains(out, addr) || strings.Count(out, "\n") != 3 {
+		t.Fatalf("list-peers after remove-peer: exit %d, output:\n%s", code, out)
+	}
+	code, out, _ = runRosterEnv(t, []string{"ROSTER_HTTP_ADDR=" + procs[0].base()}, "info")
+	if code != 0 || !strings.Contains(out, "serf_lan:") || !strings.Contains(out, "latest_configuration") {
+		t.Fatalf("info: exit %d, output:\n%s", code, out)
+	}
+	return victim
 }
 
 // runRosterEnv is runRoster with extra environment variables.
