@@ -140,3 +140,11 @@ func (b *storeRPC) session(a *rpc.SessionRequest, id *string) error {
 	}
 	return resultErr(res)
 }
+
+// storeLocal is a LocalIndex over the backend's store.
+type storeLocal struct {
+	*catalog.Store
+	leader bool
+}
+
+func (l storeLocal) IsLeader() bool { return l.leader }

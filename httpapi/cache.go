@@ -2,7 +2,10 @@ package httpapi
 
 import (
 	"net/http"
+
 	"net/url"
+	"roster/catalog"
+	"roster/rpc"
 	"sort"
 	"strings"
 	"sync"
@@ -129,4 +132,26 @@ func (s *Server) cachedJSON(r *http.Request, key string, index uint64, v any) (a
 		return nil, err
 	}
 	return s.cache.put(key, index, body), nil
+}
+
+// hotRead answers a read from the cache without an RPC when that gives
+// exactly what the RPC would: this server leads (so a default or stale
+// read would be answered here, from this state), the read is not
+// ?consistent (which needs a quorum round) nor for another datacenter, it
+// would not block (the index is already past MinQueryIndex), and the
+// cached answer is at the local catalog's current index for w.
+func (s *Server) hotRead(w http.ResponseWriter, opts *rpc.QueryOptions, key string, watch catalog.Watch) *encodedJSON {
+	local := s.cfg.Local
+	if local == nil || opts.RequireConsistent || opts.Datacenter != "" || !local.IsLeader() {
+		return nil
+	}
+	idx := local.Index(watch)
+	if idx == 0 || opts.MinQueryIndex >= idx {
+		return nil
+	}
+	resp := s.cache.get(key, idx)
+	if resp != nil {
+		setMeta(w, &rpc.QueryMeta{Index: idx, KnownLeader: true, Consistency: opts.Consistency()})
+	}
+	return resp
 }

@@ -47,12 +47,15 @@ func (s *Server) healthService(w http.ResponseWriter, r *http.Request, service s
 	if err != nil {
 		return nil, err
 	}
+	key := s.cacheKey(r)
+	if resp := s.hotRead(w, &args.QueryOptions, key, catalog.WatchService(service)); resp != nil {
+		return resp, nil
+	}
 	var reply rpc.IndexedCheckServiceNodes
 	if err := s.rpc(r, "Health.ServiceNodes", &args, &reply); err != nil {
 		return nil, err
 	}
 	setMeta(w, &reply.QueryMeta)
-	key := s.cacheKey(r)
 	if resp := s.cache.get(key, reply.Index); resp != nil {
 		return resp, nil
 	}

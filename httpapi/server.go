@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"roster/catalog"
 )
 
 // RPC makes one call to the servers: the agent routes it to its local
@@ -31,6 +33,17 @@ type Membership interface {
 	ForceLeave(node string, prune, wan bool) error
 }
 
+// LocalIndex lets a server agent answer repeated hot reads without an
+// RPC: when this server leads and the cached answer's index is still the
+// local catalog's index for the query, the cached bytes are current. A
+// *catalog.Store provides Index; the agent adds IsLeader from raft.
+type LocalIndex interface {
+	// Index is the local catalog's index of w (catalog.Store.Index).
+	Index(w catalog.Watch) uint64
+	// IsLeader reports whether this server is the raft leader now.
+	IsLeader() bool
+}
+
 // Defaults of Config's limits.
 const (
 	// DefaultMaxKVValueBytes is Consul's kv_max_value_size.
@@ -50,6 +63,10 @@ type Config struct {
 	// those routes answer 500 "No cluster leader" (an agent that has no
 	// servers yet).
 	RPC RPC
+	// Local, on server agents, short-cuts hot reads answered from the
+	// response cache (see LocalIndex). Optional: without it every read is
+	// an RPC and only the encoding is cached.
+	Local LocalIndex
 	// Membership serves join/leave/force-leave; nil answers them with 500.
 	Membership Membership
 	// Metrics feeds /v1/agent/metrics with the agent's counters (raft,
