@@ -62,7 +62,8 @@ func BenchmarkHealthServicePassing(b *testing.B) {
 	b.Run("via-rpc", func(b *testing.B) { benchHealthService(b, benchAPIWith(b, Config{Agent: testAgent(), RPC: rpcb})) })
 }
 
-func benchHealthService(b *testing.B, base string) {	tr := &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64, DisableCompression: true}
+func benchHealthService(b *testing.B, base string) {
+	tr := &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}
 	var bytesPerResp int64
