@@ -23,6 +23,14 @@ type RPC interface {
 	RPC(ctx context.Context, method string, args, reply any) error
 }
 
+// RPCFunc adapts a function to RPC.
+type RPCFunc func(ctx context.Context, method string, args, reply any) error
+
+// RPC calls f.
+func (f RPCFunc) RPC(ctx context.Context, method string, args, reply any) error {
+	return f(ctx, method, args, reply)
+}
+
 // Membership is the gossip side of /v1/agent/{join,leave,force-leave}.
 type Membership interface {
 	// Join contacts addrs and returns how many it joined (wan: the WAN pool).
