@@ -77,6 +77,23 @@ func (e *encoder) strMap(m map[string]string) {
 type decoder struct {
 	b   []byte
 	err error
+	// whole, if set, is the input (from b's start to its end) as one
+	// string: str then returns substrings of it instead of allocating one
+	// string per field. Used for small inputs only, where keeping the whole
+	// input alive for as long as any one field lives costs nothing.
+	whole string
+}
+
+// sharedStringsMax is the largest input decoded with shared strings; above
+// it (KV values up to 512 KiB) a key must not pin a copy of the value.
+const sharedStringsMax = 4096
+
+func newDecoder(b []byte) decoder {
+	d := decoder{b: b}
+	if len(b) <= sharedStringsMax {
+		d.whole = string(b)
+	}
+	return d
 }
 
 func (d *decoder) fail(err error) {
@@ -140,7 +157,16 @@ func (d *decoder) count() int {
 
 func (d *decoder) str() string {
 	n := d.count()
-	s := string(d.b[:n])
+	if n == 0 {
+		return ""
+	}
+	var s string
+	if d.whole != "" {
+		off := len(d.whole) - len(d.b)
+		s = d.whole[off : off+n]
+	} else {
+		s = string(d.b[:n])
+	}
 	d.b = d.b[n:]
 	return s
 }

@@ -208,7 +208,7 @@ func DecodeCommand(b []byte) (Command, error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w: unknown command type %d", ErrMalformedCommand, b[1])
 	}
-	d := decoder{b: b[2:]}
+	d := newDecoder(b[2:])
 	c.decodeBody(&d)
 	if err := d.done(c.CommandType().String()); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformedCommand, err)

@@ -62,8 +62,9 @@ func (k *ChangeKind) UnmarshalText(b []byte) error {
 	return fmt.Errorf("unknown change kind %q", b)
 }
 
-// Change is one registry change. Instance changes carry the instance's full
-// content after the change (for InstanceRemoved, its last content); node
+// Change is one registry change. InstanceAdded and InstanceUpdated carry
+// the instance's full content after the change, InstanceRemoved its last
+// content, HealthChanged only Node, ID, Service and the new Health; node
 // changes carry only Node.
 type Change struct {
 	Index    uint64
@@ -105,6 +106,8 @@ type deltaRing struct {
 	// the index the ring started at). The ring holds every change with an
 	// index above floor, so it can answer Since(n) exactly when n >= floor.
 	floor uint64
+	// pushed counts every change ever appended (for events and metrics).
+	pushed uint64
 }
 
 func newDeltaRing(capacity int, floor uint64) deltaRing {
@@ -124,6 +127,7 @@ func (r *deltaRing) push(c Change) {
 	}
 	*r.at(r.count) = c
 	r.count++
+	r.pushed++
 }
 
 // since copies the changes with Index > n; ok is false if the ring cannot

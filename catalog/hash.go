@@ -38,16 +38,20 @@ type InstanceKey struct {
 // discovery client needs to pick and reach it. Health is the aggregate of
 // the node's checks and the instance's own (critical > warning > passing;
 // maintenance counts as critical; no checks means passing).
+//
+// Empty fields are omitted from JSON to keep deltas small; the canonical
+// encoding does not distinguish nil from empty, so a round trip through
+// JSON keeps the digest.
 type Instance struct {
 	Node        string
-	NodeAddress string
-	Datacenter  string
+	NodeAddress string `json:",omitempty"`
+	Datacenter  string `json:",omitempty"`
 	ID          string
 	Service     string
-	Tags        []string
-	Address     string
-	Port        int
-	Meta        map[string]string
+	Tags        []string          `json:",omitempty"`
+	Address     string            `json:",omitempty"`
+	Port        int               `json:",omitempty"`
+	Meta        map[string]string `json:",omitempty"`
 	Health      string
 }
 

@@ -236,3 +236,15 @@ func TestKV_KeysWithSeparator(t *testing.T) {
 		t.Fatalf("keys under app without separator: %v, want 4", keys)
 	}
 }
+
+func TestSession_TTLDuration(t *testing.T) {
+	if d, err := (SessionEntry{TTL: "15s"}).TTLDuration(); err != nil || d != 15*time.Second {
+		t.Fatalf("TTLDuration(15s) = %v, %v", d, err)
+	}
+	if d, err := (SessionEntry{}).TTLDuration(); err != nil || d != 0 {
+		t.Fatalf("TTLDuration(none) = %v, %v", d, err)
+	}
+	if _, err := (SessionEntry{TTL: "x"}).TTLDuration(); err == nil {
+		t.Fatalf("TTLDuration(x) succeeded")
+	}
+}

@@ -61,9 +61,17 @@ func (m *Mirror) Apply(d Delta) error {
 	for i := range d.Changes {
 		c := &d.Changes[i]
 		switch c.Kind {
-		case InstanceAdded, InstanceUpdated, HealthChanged:
+		case InstanceAdded, InstanceUpdated:
 			if c.Instance != nil {
 				m.put(c.Instance.Clone())
+			}
+		case HealthChanged:
+			// Only the health moved; an instance the mirror lacks stays
+			// missing and the hash check below reports it.
+			if c.Instance != nil && m.instances[c.Instance.Key()] != nil {
+				in := m.instances[c.Instance.Key()].inst
+				in.Health = c.Instance.Health
+				m.put(in)
 			}
 		case InstanceRemoved:
 			if c.Instance != nil {

@@ -13,33 +13,62 @@ import (
 // as X-Consul-Index — the same index Wait uses for the matching Watch, so a
 // blocking query is: read → Wait(ctx, watch, index) → read again. (The HTTP
 // layer reports at least 1, as Consul does; an empty store's index is 0.)
-// *Store implements it; tests of other packages can fake it.
+// *Store implements it. A consumer that needs less asks for one of the
+// smaller interfaces it is made of, so its fakes stay small (DNS needs only
+// HealthReader).
 type Reader interface {
+	Watcher
+	CatalogReader
+	HealthReader
+	KVReader
+	SessionReader
+	DeltaReader
+	Coordinates() ([]CoordinateEntry, uint64)
+}
+
+// Watcher is the blocking-query primitive.
+type Watcher interface {
 	LastIndex() uint64
 	Index(w Watch) uint64
 	Wait(ctx context.Context, w Watch, minIndex uint64) (uint64, error)
+}
 
+// CatalogReader serves /v1/catalog.
+type CatalogReader interface {
 	Nodes() ([]Node, uint64)
 	NodeServices(node string) (*NodeServices, uint64)
 	Services() (map[string][]string, uint64)
 	ServiceNodes(service string, tags []string) ([]ServiceNode, uint64)
+}
+
+// HealthReader serves /v1/health and DNS.
+type HealthReader interface {
 	CheckServiceNodes(service string, tags []string, passingOnly bool) ([]ServiceEntry, uint64)
 	NodeChecks(node string) ([]HealthCheck, uint64)
 	ServiceChecks(service string) ([]HealthCheck, uint64)
 	ChecksInState(status string) ([]HealthCheck, uint64, error)
+}
 
+// KVReader serves /v1/kv reads.
+type KVReader interface {
 	KVGet(key string) (*KVPair, uint64)
 	KVList(prefix string) ([]KVPair, uint64)
 	KVKeys(prefix, separator string) ([]string, uint64)
+}
 
+// SessionReader serves /v1/session reads.
+type SessionReader interface {
 	Session(id string) (*SessionEntry, uint64)
 	Sessions() ([]SessionEntry, uint64)
 	NodeSessions(node string) ([]SessionEntry, uint64)
+}
 
-	Coordinates() ([]CoordinateEntry, uint64)
-
+// DeltaReader serves roster's delta pulls: a full Registry, then Since
+// (blocking on WatchRegistry) from its Index onwards.
+type DeltaReader interface {
 	Registry() Registry
 	Since(index uint64) (Delta, error)
+	Hash() string
 }
 
 var _ Reader = (*Store)(nil)

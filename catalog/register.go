@@ -101,12 +101,12 @@ func (t *tx) ensureNode(n *Node) {
 	if old != nil && nodeContentEqual(old, n) {
 		return
 	}
-	rec := *n
+	rec := n // the store owns the command (see ApplyCommand)
 	rec.CreateIndex, rec.ModifyIndex = t.index, t.index
 	if old != nil {
 		rec.CreateIndex = old.CreateIndex
 	}
-	t.setNode(&rec)
+	t.setNode(rec)
 }
 
 // ensureService upserts svc on node unless the stored one equals it.
@@ -115,32 +115,34 @@ func (t *tx) ensureService(node string, svc *NodeService) {
 	if old != nil && serviceContentEqual(old, svc) {
 		return
 	}
-	rec := *svc
+	rec := svc // the store owns the command (see ApplyCommand)
 	rec.CreateIndex, rec.ModifyIndex = t.index, t.index
 	if old != nil {
 		rec.CreateIndex = old.CreateIndex
 	}
-	t.setService(node, &rec)
+	t.setService(node, rec, old)
 }
 
 // ensureCheck upserts c (validated) unless the stored one equals it. A
 // service check takes its service's name and tags, as in Consul. A check
 // that turns critical invalidates the sessions bound to it.
 func (t *tx) ensureCheck(c *HealthCheck) {
-	rec := *c
+	rec := c // the store owns the command (see ApplyCommand)
 	rec.ServiceName, rec.ServiceTags = "", nil
-	if svc := t.st.services[c.Node][c.ServiceID]; svc != nil {
-		rec.ServiceName, rec.ServiceTags = svc.Service, svc.Tags
+	var svc *NodeService
+	if c.ServiceID != "" {
+		svc = t.st.services[c.Node][c.ServiceID]
+		rec.ServiceName, rec.ServiceTags = svc.Service, svc.Tags // validated: it exists
 	}
 	old := t.st.checks[c.Node][c.CheckID]
-	if old != nil && checkContentEqual(old, &rec) {
+	if old != nil && checkContentEqual(old, rec) {
 		return
 	}
 	rec.CreateIndex, rec.ModifyIndex = t.index, t.index
 	if old != nil {
 		rec.CreateIndex = old.CreateIndex
 	}
-	t.setCheck(&rec)
+	t.setCheck(rec, old, svc)
 	critical := rec.Status == HealthCritical || rec.Status == HealthMaintenance
 	if critical && (old == nil || old.Status != rec.Status) {
 		t.invalidateCheckSessions(rec.Node, rec.CheckID)
@@ -176,10 +178,13 @@ func (t *tx) deleteService(node, id string) {
 	if t.st.services[node][id] == nil {
 		return
 	}
-	for _, checkID := range sortedKeys(t.st.checks[node]) {
-		if t.st.checks[node][checkID].ServiceID == id {
-			t.deleteCheck(node, checkID)
-		}
+	var ids []string
+	for _, c := range t.st.checksOf[InstanceKey{Node: node, ID: id}] {
+		ids = append(ids, c.CheckID)
+	}
+	slices.Sort(ids)
+	for _, checkID := range ids {
+		t.deleteCheck(node, checkID)
 	}
 	t.removeService(node, id)
 }

@@ -172,3 +172,17 @@ func (s *Store) LockDelayed(key string) (until time.Time, delayed bool) {
 	}
 	return until, true
 }
+
+// TTLDuration parses the session's TTL; 0 means the session has none. The leader
+// arms its invalidation timer at twice this (Consul's grace), re-armed on
+// every renew.
+func (s SessionEntry) TTLDuration() (time.Duration, error) {
+	if s.TTL == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s.TTL)
+	if err != nil {
+		return 0, fmt.Errorf("catalog: session %q has TTL %q, not a duration: %v", s.ID, s.TTL, err)
+	}
+	return d, nil
+}

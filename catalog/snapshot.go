@@ -219,6 +219,7 @@ func (s *Store) Restore(r io.Reader) error {
 	s.ring = newDeltaRing(s.cfg.DeltaCapacity, st.index)
 	clear(s.lockDelay)
 	s.watches.wakeAll()
+	s.publish(Event{Kind: EventRestored, Index: st.index})
 	return nil
 }
 

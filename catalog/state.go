@@ -1,5 +1,7 @@
 package catalog
 
+import "slices"
+
 // state is the replicated part of the store plus the indexes derived from
 // it. Everything here is a pure function of the applied command sequence, so
 // two servers that applied the same log hold equal states.
@@ -24,6 +26,11 @@ type state struct {
 	nodes    map[string]*Node
 	services map[string]map[string]*NodeService // node → service ID
 	checks   map[string]map[string]*HealthCheck // node → check ID
+	// checksOf indexes checks by what they apply to (derived): node-level
+	// checks under InstanceKey{Node: node}, service checks under the
+	// instance's key. Health of an instance is then its node-level checks
+	// plus its own, without scanning every check on a busy node.
+	checksOf map[InstanceKey][]*HealthCheck
 	// byService maps a service name to its instances (derived).
 	byService map[string]map[InstanceKey]struct{}
 
@@ -57,6 +64,7 @@ func newState() *state {
 		nodes:           map[string]*Node{},
 		services:        map[string]map[string]*NodeService{},
 		checks:          map[string]map[string]*HealthCheck{},
+		checksOf:        map[InstanceKey][]*HealthCheck{},
 		byService:       map[string]map[InstanceKey]struct{}{},
 		kv:              map[string]*KVPair{},
 		tombstones:      map[string]uint64{},
@@ -78,15 +86,19 @@ func (st *state) putNode(n *Node) { st.nodes[n.Node] = n }
 func (st *state) delNode(name string) { delete(st.nodes, name) }
 
 func (st *state) putService(node string, s *NodeService) {
-	if old := st.services[node][s.ID]; old != nil && old.Service != s.Service {
-		st.unindexService(node, old)
-	}
 	m := st.services[node]
 	if m == nil {
 		m = map[string]*NodeService{}
 		st.services[node] = m
 	}
+	old := m[s.ID]
 	m[s.ID] = s
+	if old != nil {
+		if old.Service == s.Service {
+			return // same name: byService already holds it
+		}
+		st.unindexService(node, old)
+	}
 	set := st.byService[s.Service]
 	if set == nil {
 		set = map[InstanceKey]struct{}{}
@@ -121,13 +133,51 @@ func (st *state) putCheck(c *HealthCheck) {
 		m = map[string]*HealthCheck{}
 		st.checks[c.Node] = m
 	}
+	old := m[c.CheckID]
 	m[c.CheckID] = c
+	k := InstanceKey{Node: c.Node, ID: c.ServiceID}
+	if old != nil && old.ServiceID == c.ServiceID {
+		// Replace in place: the common status update costs one lookup.
+		if list := st.checksOf[k]; slices.Contains(list, old) {
+			list[slices.Index(list, old)] = c
+			return
+		}
+	}
+	if old != nil {
+		st.unindexCheck(old)
+	}
+	st.checksOf[k] = append(st.checksOf[k], c)
 }
 
 func (st *state) delCheck(node, id string) {
-	delete(st.checks[node], id)
-	if len(st.checks[node]) == 0 {
-		delete(st.checks, node)
+	old := st.checks[node][id]
+	if old == nil {
+		return
+	}
+	delNested(st.checks, node, id)
+	st.unindexCheck(old)
+}
+
+// unindexCheck removes c from checksOf. checksOf is derived and never
+// handed out, so its slices may change in place.
+func (st *state) unindexCheck(old *HealthCheck) {
+	k := InstanceKey{Node: old.Node, ID: old.ServiceID}
+	list := st.checksOf[k]
+	if i := slices.Index(list, old); i >= 0 {
+		list = slices.Delete(list, i, i+1)
+	}
+	if len(list) == 0 {
+		delete(st.checksOf, k)
+	} else {
+		st.checksOf[k] = list
+	}
+}
+
+func delNested[K comparable, V any](m map[K]map[string]V, k K, id string) {
+	inner := m[k]
+	delete(inner, id)
+	if len(inner) == 0 {
+		delete(m, k)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"roster/internal/fanout"
 	"roster/raft"
 )
 
@@ -34,6 +35,10 @@ func (t Table) String() string {
 	}
 	return fmt.Sprintf("table(%d)", uint8(t))
 }
+
+// lockDelaySweepLen is the size at which recording a lock delay first drops
+// the expired ones, bounding the map (delays last at most MaxLockDelay).
+const lockDelaySweepLen = 1024
 
 // MaxValueBytes is Consul's limit on a KV value.
 const MaxValueBytes = 512 * 1024
@@ -94,6 +99,7 @@ type Store struct {
 	tx        tx                   // reused by every Apply (one at a time)
 
 	watches watchSet
+	events  fanout.Hub[Event]
 
 	malformed atomic.Uint64 // commands refused by the decoder
 	applied   atomic.Uint64 // commands applied (successfully or with an error)
@@ -149,6 +155,7 @@ func (s *Store) Apply(e raft.Entry) any {
 	if err != nil {
 		s.malformed.Add(1)
 		s.advance(e.Index)
+		s.publish(Event{Kind: EventMalformed, Index: e.Index, Err: err.Error()})
 		return Result{Index: e.Index, Err: err}
 	}
 	return s.ApplyCommand(e.Index, cmd)
@@ -158,7 +165,9 @@ func (s *Store) Apply(e raft.Entry) any {
 var ErrStaleIndex = errors.New("catalog: command index is not above the applied index; it was already applied")
 
 // ApplyCommand applies a decoded command at raft index idx. Apply calls it;
-// tests and benchmarks call it directly to skip the codec.
+// tests and benchmarks call it directly to skip the codec. The store takes
+// ownership of cmd: it may install parts of it as records (saving a copy
+// per record on the hot path), so the caller must not use cmd afterwards.
 func (s *Store) ApplyCommand(idx uint64, cmd Command) Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -169,12 +178,23 @@ func (s *Store) ApplyCommand(idx uint64, cmd Command) Result {
 	t.begin(s.st, idx)
 	res := s.dispatch(t, cmd)
 	res.Index = idx
+	ev := Event{Kind: EventApplied, Index: idx, Command: cmd.CommandType()}
 	if res.Err != nil || !t.commitOK {
 		t.rollback()
+		ev.Kind = EventRefused
+		if res.Err != nil {
+			ev.Err = res.Err.Error()
+		}
 	} else {
+		before := s.ring.pushed
 		s.commit(t)
+		ev.Changes = int(s.ring.pushed - before)
+		if !res.OK {
+			ev.Kind = EventRefused
+		}
 	}
 	s.st.index = idx
+	s.publish(ev)
 	return res
 }
 
@@ -242,6 +262,13 @@ func (s *Store) commit(t *tx) {
 	}
 	if len(t.lockDelays) > 0 {
 		now := s.cfg.Clock()
+		if len(s.lockDelay) >= lockDelaySweepLen {
+			for key, until := range s.lockDelay {
+				if !now.Before(until) {
+					delete(s.lockDelay, key) // expired and never asked about
+				}
+			}
+		}
 		for _, ld := range t.lockDelays {
 			s.lockDelay[ld.key] = now.Add(ld.delay)
 		}

@@ -182,8 +182,8 @@ func (t *tx) removeNode(name string) {
 	t.nodeEvents = append(t.nodeEvents, Change{Index: t.index, Kind: NodeRemoved, Node: name})
 }
 
-func (t *tx) setService(node string, svc *NodeService) {
-	old := t.st.services[node][svc.ID]
+// setService installs svc; old is the record it replaces (nil if none).
+func (t *tx) setService(node string, svc, old *NodeService) {
 	t.journal = append(t.journal, undoRec{kind: undoService, a: node, b: svc.ID, old: old})
 	if old != nil {
 		t.touchService(node, old) // the old name's watchers, if it is renamed
@@ -204,15 +204,20 @@ func (t *tx) removeService(node, id string) {
 	t.tables[TableServices] = true
 }
 
-func (t *tx) setCheck(c *HealthCheck) {
-	old := t.st.checks[c.Node][c.CheckID]
+// setCheck installs c; old is the record it replaces (nil if none) and svc
+// the service it belongs to (nil for a node-level check).
+func (t *tx) setCheck(c, old *HealthCheck, svc *NodeService) {
 	t.journal = append(t.journal, undoRec{kind: undoCheck, a: c.Node, b: c.CheckID, old: old})
 	if old != nil && old.ServiceID != c.ServiceID {
 		t.touchCheck(old)
 	}
 	t.st.putCheck(c)
 	t.tables[TableChecks] = true
-	t.touchCheck(c)
+	if svc != nil {
+		t.touchService(c.Node, svc)
+	} else {
+		t.touchCheck(c)
+	}
 }
 
 func (t *tx) removeCheck(node, id string) {
@@ -367,6 +372,12 @@ func (t *tx) refreshInstance(k InstanceKey) (Change, bool) {
 	}
 	st.hash.add(&rec.digest)
 	st.instances[k] = rec
+	if kind == HealthChanged {
+		// The most frequent change by far carries only what moved, which
+		// keeps a steady-state delta tiny next to a full pull.
+		return Change{Index: t.index, Kind: kind, Instance: &Instance{
+			Node: in.Node, ID: in.ID, Service: in.Service, Health: in.Health}}, true
+	}
 	return Change{Index: t.index, Kind: kind, Instance: &rec.inst}, true
 }
 
@@ -397,15 +408,14 @@ func (st *state) instance(k InstanceKey) (Instance, bool) {
 // else passing. No checks counts as passing, as in Consul.
 func (st *state) instanceHealth(k InstanceKey) string {
 	health := HealthPassing
-	for _, c := range st.checks[k.Node] {
-		if c.ServiceID != "" && c.ServiceID != k.ID {
-			continue
-		}
-		switch c.Status {
-		case HealthCritical, HealthMaintenance:
-			return HealthCritical
-		case HealthWarning:
-			health = HealthWarning
+	for _, set := range [2][]*HealthCheck{st.checksOf[InstanceKey{Node: k.Node}], st.checksOf[k]} {
+		for _, c := range set {
+			switch c.Status {
+			case HealthCritical, HealthMaintenance:
+				return HealthCritical
+			case HealthWarning:
+				health = HealthWarning
+			}
 		}
 	}
 	return health

@@ -1,0 +1,281 @@
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"roster/raft"
+)
+
+// benchRegister is a typical agent registration: an instance with tags,
+// meta and one service check, on one of 1,000 nodes.
+func benchRegister(i int) *RegisterRequest {
+	node := fmt.Sprintf("node-%04d", i%1000)
+	id := fmt.Sprintf("web-%d", i)
+	return &RegisterRequest{
+		Node: Node{Node: node, Address: "10.1.2.3", Datacenter: "dc1",
+			TaggedAddresses: map[string]string{"lan": "10.1.2.3"}, Meta: map[string]string{"rack": "r1"}},
+		Service: &NodeService{ID: id, Service: "web", Tags: []string{"v1", "primary"}, Port: 8080,
+			Meta: map[string]string{"version": "1.2.3"}, Weights: Weights{Passing: 1, Warning: 1}},
+		Checks: []HealthCheck{{CheckID: "service:" + id, Name: "web alive", Status: HealthPassing,
+			ServiceID: id, Type: "ttl"}},
+	}
+}
+
+// BenchmarkApplyRegister measures the FSM path of a registration as raft
+// drives it: decode the entry bytes, validate, apply, hash, append to the
+// delta log, stamp indexes. Encoding (the proposer's side) happens outside
+// the timer; the store is replaced (untimed) once it holds 10k or 100k
+// instances, the two registry sizes reported.
+// Target: ≥ 300,000 ops/s single-threaded.
+func BenchmarkApplyRegister(b *testing.B) {
+	for _, perStore := range []uint64{10_000, 100_000} {
+		b.Run(fmt.Sprintf("registry=%d", perStore), func(b *testing.B) { benchApplyRegister(b, perStore) })
+	}
+}
+
+func benchApplyRegister(b *testing.B, perStore uint64) {
+	// Entries are encoded once, before the timer: encoding is the
+	// proposer's work, and its garbage must not bill the FSM's GC.
+	entries := make([]raft.Entry, perStore)
+	for j := range entries {
+		entries[j] = raft.Entry{Index: uint64(j) + 1, Type: raft.EntryCommand, Data: EncodeCommand(benchRegister(j))}
+	}
+	s, _ := New(Config{})
+	var idx uint64
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if idx == perStore {
+			b.StopTimer()
+			s, _ = New(Config{})
+			idx = 0
+			b.StartTimer()
+		}
+		if r := s.Apply(entries[idx]).(Result); r.Err != nil {
+			b.Fatal(r.Err)
+		}
+		idx++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}
+
+// BenchmarkCommandCodec compares decoding a registration in the binary
+// codec with encoding/json, the reason commands are binary.
+func BenchmarkCommandCodec(b *testing.B) {
+	cmd := benchRegister(7)
+	bin := EncodeCommand(cmd)
+	js, _ := json.Marshal(cmd)
+	b.Run("binary-decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			if _, err := DecodeCommand(bin); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(bin)), "bytes/cmd")
+	})
+	b.Run("json-decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			var r RegisterRequest
+			if err := json.Unmarshal(js, &r); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(js)), "bytes/cmd")
+	})
+}
+
+// BenchmarkHashUpdate flips one instance's check between passing and
+// critical in registries of 1k, 10k and 100k instances. The time per update
+// must stay flat: the hashcode is maintained by subtracting the old digest
+// and adding the new, never by a scan.
+func BenchmarkHashUpdate(b *testing.B) {
+	for _, n := range []int{1_000, 10_000, 100_000} {
+		b.Run(fmt.Sprintf("instances=%d", n), func(b *testing.B) {
+			s, _ := New(Config{})
+			for i := range n {
+				s.ApplyCommand(uint64(i+1), benchRegister(i))
+			}
+			idx := uint64(n)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				id := fmt.Sprintf("web-%d", (i*7919)%n)
+				status := HealthCritical
+				if (i/n)%2 == 1 {
+					status = HealthPassing
+				}
+				idx++
+				r := s.ApplyCommand(idx, &RegisterRequest{Node: Node{Node: fmt.Sprintf("node-%04d", ((i*7919)%n)%1000)},
+					SkipNodeUpdate: true, Checks: []HealthCheck{{CheckID: "service:" + id, ServiceID: id, Status: status, Type: "ttl", Name: "web alive"}}})
+				if r.Err != nil {
+					b.Fatal(r.Err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/update")
+		})
+	}
+}
+
+// BenchmarkHashArithmetic isolates the hashcode's own work per change —
+// canonical encoding, SHA-256, subtract the old digest, add the new — for
+// instances drawn from registries of 1k to 100k. It is flat by
+// construction; BenchmarkHashUpdate shows the whole apply path around it,
+// whose growth with size is map and cache cost, not hashing.
+func BenchmarkHashArithmetic(b *testing.B) {
+	for _, n := range []int{1_000, 10_000, 100_000} {
+		b.Run(fmt.Sprintf("instances=%d", n), func(b *testing.B) {
+			recs := make([]instanceRec, n)
+			var sum sum256
+			var scratch []byte
+			for i := range recs {
+				r := benchRegister(i)
+				recs[i].inst = Instance{Node: r.Node.Node, NodeAddress: r.Node.Address, ID: r.Service.ID,
+					Service: r.Service.Service, Tags: r.Service.Tags, Port: r.Service.Port, Meta: r.Service.Meta, Health: HealthPassing}
+				recs[i].digest, scratch = digestInstance(scratch, &recs[i].inst)
+				sum.add(&recs[i].digest)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				rec := &recs[(i*7919)%n]
+				sum.sub(&rec.digest)
+				if rec.inst.Health == HealthPassing {
+					rec.inst.Health = HealthCritical
+				} else {
+					rec.inst.Health = HealthPassing
+				}
+				rec.digest, scratch = digestInstance(scratch, &rec.inst)
+				sum.add(&rec.digest)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/update")
+		})
+	}
+}
+
+// BenchmarkDeltaVsFull compares the JSON size of a full registry pull with
+// a delta pull for 10,000 instances and 10 changes. Target: delta ≥ 1,000×
+// smaller. Health changes are the steady-state case; full instance updates
+// (re-registrations with new content) are reported too.
+func BenchmarkDeltaVsFull(b *testing.B) {
+	for _, kind := range []string{"health", "update"} {
+		b.Run(kind, func(b *testing.B) {
+			s, _ := New(Config{})
+			const n = 10_000
+			for i := range n {
+				s.ApplyCommand(uint64(i+1), benchRegister(i))
+			}
+			since := s.LastIndex()
+			for c := range 10 {
+				i := c * 997
+				var cmd Command = &RegisterRequest{Node: Node{Node: fmt.Sprintf("node-%04d", i%1000)}, SkipNodeUpdate: true,
+					Checks: []HealthCheck{{CheckID: fmt.Sprintf("service:web-%d", i), ServiceID: fmt.Sprintf("web-%d", i),
+						Status: HealthCritical, Type: "ttl", Name: "web alive"}}}
+				if kind == "update" {
+					r := benchRegister(i)
+					r.Service.Port = 9090
+					cmd = r
+				}
+				if r := s.ApplyCommand(uint64(n+c+1), cmd); r.Err != nil {
+					b.Fatal(r.Err)
+				}
+			}
+			var fullBytes, deltaBytes int
+			b.ResetTimer()
+			for range b.N {
+				full, _ := json.Marshal(s.Registry())
+				d, err := s.Since(since)
+				if err != nil || len(d.Changes) != 10 {
+					b.Fatalf("delta: %d changes, %v", len(d.Changes), err)
+				}
+				delta, _ := json.Marshal(d)
+				fullBytes, deltaBytes = len(full), len(delta)
+			}
+			b.ReportMetric(float64(fullBytes), "full-bytes")
+			b.ReportMetric(float64(deltaBytes), "delta-bytes")
+			b.ReportMetric(float64(fullBytes)/float64(deltaBytes), "ratio")
+		})
+	}
+}
+
+// BenchmarkWatchers10k blocks 10,000 waiters — 10 on the service that
+// changes, 9,990 on other services — then changes that service b.N times.
+// Each change must wake exactly the 10 affected waiters; cold-wakes counts
+// any other waiter that woke (must be 0). Memory per waiter is the heap and
+// stack growth divided by the number of waiters (goroutine stacks included,
+// which dominate).
+func BenchmarkWatchers10k(b *testing.B) {
+	const total, hot = 10_000, 10
+	s, _ := New(Config{})
+	var idx uint64
+	apply := func(cmd Command) {
+		idx++
+		if r := s.ApplyCommand(idx, cmd); r.Err != nil {
+			b.Fatal(r.Err)
+		}
+	}
+	for i := range total {
+		apply(benchRegister(i))
+		apply(&RegisterRequest{Node: Node{Node: fmt.Sprintf("node-%04d", i%1000)},
+			SkipNodeUpdate: true, Service: &NodeService{ID: fmt.Sprintf("svc-%d", i), Service: fmt.Sprintf("svc-%d", i)}})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var coldWakes atomic.Int64
+	hotWoke := make(chan struct{}, hot)
+	before := memInUse()
+	for i := range total {
+		w, isHot := WatchService(fmt.Sprintf("svc-%d", i)), i < hot
+		if isHot {
+			w = WatchService("hot")
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			min := s.Index(w)
+			for {
+				got, err := s.Wait(ctx, w, min)
+				if err != nil {
+					return
+				}
+				min = got
+				if !isHot {
+					coldWakes.Add(1)
+				}
+				hotWoke <- struct{}{}
+			}
+		}()
+	}
+	for s.Stats().Waiters < total {
+		runtime.Gosched()
+	}
+	perWaiter := float64(memInUse()-before) / total
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		apply(&RegisterRequest{Node: Node{Node: "node-0001"}, SkipNodeUpdate: true,
+			Service: &NodeService{ID: "hot", Service: "hot", Port: i}})
+		for range hot {
+			<-hotWoke
+		}
+	}
+	b.StopTimer()
+	cancel()
+	wg.Wait()
+	b.ReportMetric(perWaiter, "bytes/waiter")
+	b.ReportMetric(float64(coldWakes.Load()), "cold-wakes")
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/change")
+}
+
+func memInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse + m.StackInuse
+}

@@ -1,0 +1,75 @@
+// Package catalog is roster's replicated state: nodes, services, health
+// checks, KV entries and sessions, with Consul's semantics, stamped with
+// the raft index of every change so that clients can block until something
+// they care about changes. It is the state machine raft applies committed
+// commands to (raft.FSM), and it adds two things Consul lacks: a ring-buffer
+// delta log of registry changes and a content hashcode of the registry, so
+// that registry clients can pull only what changed and still prove they are
+// in sync.
+//
+// # A tour, in reading order
+//
+//  1. types.go — the records, spelled as Consul's JSON (Node, NodeService
+//     whose name field is Service, ServiceNode, HealthCheck, KVPair,
+//     SessionEntry with LockDelay in nanoseconds, ServiceEntry).
+//  2. command.go, codec.go — the commands (RegisterRequest,
+//     DeregisterRequest, KVRequest, SessionRequest, TxnRequest,
+//     CoordinateBatchRequest, TombstoneReapRequest) and their wire form: a
+//     version byte, a type byte, a plain binary body. Decoding never panics
+//     (fuzzed by FuzzDecodeCommand).
+//  3. store.go — Store, Config and Apply: decode, run the command inside a
+//     transaction, commit or roll back, stamp the index. Result is what the
+//     proposing server gets back.
+//  4. state.go — the tables and their derived indexes. Records are
+//     copy-on-write: never changed in place once installed. That one
+//     invariant is what makes snapshots cheap and reads safe.
+//  5. tx.go — the write path every command takes: journal for rollback,
+//     bookkeeping of what was touched, and at commit the registry changes
+//     (which instances' content moved) that feed the delta log and hash.
+//  6. register.go, kv.go, session.go, txn.go — Consul's rules for each
+//     command, written as validation first, mutation second.
+//  7. watch.go — blocking queries: Wait(ctx, Watch, index) on a table, a
+//     service, a node, a KV prefix or key, built on one channel per topic,
+//     closed by the commit that touches it (no polling; a change wakes only
+//     its topic's waiters).
+//  8. read.go — Reader and its parts: every read returns copies and the
+//     index that Wait uses for the same data.
+//  9. hash.go, delta.go, mirror.go — the registry hashcode (sum mod 2^256 of
+//     SHA-256 digests of each instance's canonical encoding, updated in
+//     O(1) per change), the delta ring with its (From, To] ranges, and the
+//     client-side Mirror that applies deltas and verifies both.
+//  10. snapshot.go — raft snapshots: pointers copied under the lock, bytes
+//     written without it; Restore rebuilds derived state and the hash.
+//  11. events.go — every applied entry as an Event for observers.
+//
+// # Determinism
+//
+// Every server applies the same commands in the same order and must end in
+// the same state, byte for byte (the property test checks snapshots). So
+// Apply reads no clock and no randomness, and iterates maps only in sorted
+// order where the order is visible (journal, delta log, snapshot). The
+// proposer supplies anything non-deterministic: session IDs, and the
+// decision to refuse a lock acquisition inside a lock-delay window
+// (Store.LockDelayed, the one use of Config.Clock; see session.go). Session
+// TTL timers live in the leader's loop, which proposes a destroy when one
+// fires.
+//
+// # Blocking queries and delta pulls, end to end
+//
+// A Consul-style blocking read: data, idx := store.ServiceNodes(name, tags);
+// if the client's ?index= is not below idx, Wait(ctx, WatchService(name),
+// clientIndex) and read again. Report max(idx, 1) as X-Consul-Index.
+//
+// A delta pull: a client starts with Registry() (instances, Index, Hash),
+// then repeatedly Wait(ctx, WatchRegistry(), index) and Since(index), which
+// returns the changes in (index, To] with the hash at To, or ErrTruncated
+// (HTTP 410) when the ring no longer reaches back — then one full pull.
+// Mirror.Apply checks From against its index (a gap is caught before any
+// content is compared) and its own incremental hash against Hash.
+//
+// # What is deliberately not here
+//
+// The ?filter= expression evaluator lives beside this code (filter*.go) and
+// is applied by the HTTP layer to the copies Reader returns. ACLs,
+// prepared queries and Connect are outside the catalog for now.
+package catalog
