@@ -43,6 +43,12 @@ func runChaos(t *testing.T, seed uint64, steps int) {
 		if l := s.leader(); l != "" && rng.IntN(3) == 0 {
 			s.propose(l, fmt.Sprintf("c%d", step))
 		}
+		// Now and then the leader hands over to a random voter.
+		if l := s.leader(); l != "" && rng.IntN(200) == 0 {
+			if s.nodes[l].core.TransferLeadership(ids[rng.IntN(len(ids))]) == nil {
+				s.flush(s.nodes[l])
+			}
+		}
 		// Reads go to any server that believes it leads, stale or not.
 		if id := ids[rng.IntN(len(ids))]; s.nodes[id].up && rng.IntN(4) == 0 {
 			if s.nodes[id].core.ReadIndex(s.inv.readIssued()) == nil {
@@ -113,12 +119,16 @@ func runMembershipChaos(t *testing.T, seed uint64, steps int) {
 // commitFinal proposes until a proposal is acknowledged (a leader may still
 // lose one to a newer leader right after the heal) and returns its index.
 func (s *sim) commitFinal(maxTicks int) uint64 {
-	for attempt := 0; attempt < 5; attempt++ {
+	for attempt := 0; attempt < 20; attempt++ {
 		if !s.run(maxTicks, func() bool { return s.stableLeader() != "" }) {
 			s.fail("no stable leader %d ticks after healing", maxTicks)
 		}
 		idx, term, ok := s.propose(s.stableLeader(), "final")
-		if ok && s.run(maxTicks, func() bool { return s.inv.acked[idx] == term }) {
+		if !ok { // e.g. refused during a leadership transfer
+			s.run(s.cfg.ElectionTicks, func() bool { return false })
+			continue
+		}
+		if s.run(maxTicks, func() bool { return s.inv.acked[idx] == term }) {
 			return idx
 		}
 	}

@@ -103,6 +103,12 @@ type Core struct {
 
 	reads readIndexState // leader only: linearizable reads in flight
 
+	// Leadership transfer (thesis §3.10), leader only.
+	transferee     string // server we are handing leadership to ("": none)
+	transferTicks  int    // ticks since the transfer began
+	transferSent   bool   // MsgTimeoutNow has gone out for this transfer
+	transferToVote bool   // (candidate) this election was asked for by the leader
+
 	// Output accumulated for the next Ready.
 	hardStateSet bool
 	persistFrom  uint64 // first index not yet handed out for persisting (0: none)
@@ -157,6 +163,7 @@ func (c *Core) Tick() {
 func (c *Core) tickLeader() {
 	c.heartbeatElapsed++
 	c.electionElapsed++
+	c.tickTransfer()
 	if c.electionElapsed >= c.cfg.ElectionTicks {
 		c.electionElapsed = 0
 		// Check-quorum (thesis §6.2): a leader cut off from a majority
@@ -201,8 +208,8 @@ func (c *Core) Step(m Message) error {
 		c.handleVoteRequest(m)
 	case MsgTimeoutNow:
 		c.send(Message{Type: MsgTimeoutNowResp, To: m.From})
-		if c.promotable() {
-			c.campaign(false) // thesis §3.10: skip pre-vote, the leader asked
+		if c.promotable() && c.state != Leader {
+			c.campaignTransfer() // thesis §3.10: skip pre-vote, the leader asked
 		}
 	default:
 		switch c.state {
@@ -227,7 +234,7 @@ func (c *Core) stepHigherTerm(m Message) bool {
 		// requests, so a server that was partitioned away cannot depose
 		// a healthy leader by showing up with a higher term.
 		inLease := c.leader != "" && c.electionElapsed < c.cfg.ElectionTicks
-		if inLease && (c.cfg.CheckQuorum || m.Type == MsgPreVote) {
+		if inLease && (c.cfg.CheckQuorum || m.Type == MsgPreVote) && !m.Transfer {
 			c.send(Message{Type: m.Type.Response(), To: m.From, Reject: true})
 			return false
 		}
@@ -278,6 +285,7 @@ func (c *Core) becomeFollower(term uint64, leader string) {
 	c.setLeader(leader)
 	c.progress, c.votes = nil, nil
 	c.reads.reset()
+	c.transferee = ""
 	c.resetElectionTimer()
 	if wasLeader {
 		c.emit(Event{Type: EventStepDown, Detail: fmt.Sprintf("saw term %d", term)})
@@ -291,6 +299,7 @@ func (c *Core) stepDown(term uint64, why string) {
 	c.setLeader("")
 	c.progress, c.votes = nil, nil
 	c.reads.reset()
+	c.transferee = ""
 	c.resetElectionTimer()
 	c.emit(Event{Type: EventStepDown, Detail: why})
 }

@@ -41,6 +41,7 @@
 //     confirmed by one heartbeat round shared by all concurrent readers.
 //   - membership.go: single-server configuration changes (thesis §4.1) and
 //     the two rules that keep them safe and live.
+//   - transfer.go: leadership transfer with TimeoutNow (thesis §3.10).
 //
 // The shell:
 //
@@ -53,7 +54,8 @@
 //     The API (Apply, Barrier, ReadIndex, Leader, State, Stats, LastContact,
 //     Subscribe, BootstrapCluster, Configuration, Shutdown) reads a
 //     published copy of the state; node_membership.go adds AddVoter,
-//     AddNonvoter, DemoteVoter and RemoveServer.
+//     AddNonvoter, DemoteVoter and RemoveServer, node_transfer.go
+//     LeadershipTransfer.
 //   - config.go: Config with the shipped timing (10 ms ticks, 50 ms
 //     heartbeats, 300–600 ms election timeouts) and Validate.
 //   - storage.go, bolt_store.go, mem_store.go: LogStore and StableStore, a
@@ -81,8 +83,7 @@
 // # Not yet here (Raft II)
 //
 // Snapshots and log compaction (raftLog already carries the snapshot
-// offset; sendAppend is where InstallSnapshot goes), leadership transfer
-// (a follower already campaigns at once on MsgTimeoutNow; the leader side
-// is missing), automatic promotion of caught-up nonvoters, and a deeper
-// pipeline with the leader's fsync overlapped with replication.
+// offset; sendAppend is where InstallSnapshot goes), automatic promotion
+// of caught-up nonvoters, and a deeper pipeline with the leader's fsync
+// overlapped with replication.
 package raft

@@ -22,6 +22,8 @@ func (c *Core) campaign(preVote bool) {
 	c.setLeader("")
 	var typ MessageType
 	var term uint64
+	transfer := c.transferToVote
+	c.transferToVote = false
 	if preVote {
 		c.setState(PreCandidate)
 		c.resetElectionTimer()
@@ -43,7 +45,7 @@ func (c *Core) campaign(preVote bool) {
 		if id == c.cfg.ID {
 			continue
 		}
-		c.send(Message{Type: typ, To: id, Term: term, Index: c.log.lastIndex(), LogTerm: c.log.lastTerm()})
+		c.send(Message{Type: typ, To: id, Term: term, Index: c.log.lastIndex(), LogTerm: c.log.lastTerm(), Transfer: transfer})
 	}
 }
 

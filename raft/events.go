@@ -27,12 +27,15 @@ const (
 	// EventDropped: a malformed or impossible message was dropped; Detail
 	// says what was wrong.
 	EventDropped
+	// EventTransfer: a leadership transfer to Peer started or was
+	// abandoned (Detail).
+	EventTransfer
 )
 
 var eventTypeNames = [...]string{
 	EventTermChanged: "term", EventStateChanged: "state", EventVoted: "voted",
 	EventLeaderChanged: "leader", EventCommitted: "committed", EventStepDown: "stepdown",
-	EventDropped: "dropped",
+	EventDropped: "dropped", EventTransfer: "transfer",
 }
 
 func (t EventType) String() string {
@@ -73,6 +76,8 @@ func (e Event) String() string {
 		s += fmt.Sprintf(" %d", e.Index)
 	case EventStepDown, EventDropped:
 		s += " (" + e.Detail + ")"
+	case EventTransfer:
+		s += " to " + e.Peer + " (" + e.Detail + ")"
 	}
 	return s
 }

@@ -92,6 +92,10 @@ type Message struct {
 	// response so that the acknowledgements confirm pending ReadIndex
 	// requests (thesis §6.4).
 	Context uint64
+	// Transfer on MsgVote marks an election the leader asked for
+	// (leadership transfer, thesis §3.10): voters skip the leader-lease
+	// check that would otherwise make them ignore it.
+	Transfer bool
 }
 
 func (m Message) String() string {

@@ -23,16 +23,19 @@ type Node struct {
 	stable StableStore
 	trans  Transport
 
-	core    *Core                     // owned by run
-	pending []*applyFuture            // owned by run: proposed here, not yet committed, ascending index
-	reads   map[uint64][]*readRequest // owned by run: ReadIndex batches by request ID
-	readID  uint64                    // owned by run: last ReadIndex request ID
-	applier *applier
-	hub     fanout.Hub[Event]
+	core     *Core                     // owned by run
+	pending  []*applyFuture            // owned by run: proposed here, not yet committed, ascending index
+	reads    map[uint64][]*readRequest // owned by run: ReadIndex batches by request ID
+	readID   uint64                    // owned by run: last ReadIndex request ID
+	transfer *applyFuture              // owned by run: LeadershipTransfer in progress
+	applier  *applier
+	hub      fanout.Hub[Event]
 
 	applyCh     chan *applyFuture
 	readCh      chan *readRequest
 	confCh      chan confRequest
+	transferCh  chan *applyFuture
+	matchCh     chan chan map[string]uint64
 	bootstrapCh chan bootstrapRequest
 	shutdownCh  chan struct{}
 	doneCh      chan struct{}
@@ -89,7 +92,8 @@ func NewNode(cfg Config, fsm FSM, logs LogStore, stable StableStore, trans Trans
 		core: core, applier: newApplier(fsm),
 		applyCh: make(chan *applyFuture, cfg.MaxApplyBatch), bootstrapCh: make(chan bootstrapRequest),
 		readCh: make(chan *readRequest, cfg.MaxApplyBatch), reads: map[uint64][]*readRequest{},
-		confCh:     make(chan confRequest),
+		confCh: make(chan confRequest), transferCh: make(chan *applyFuture),
+		matchCh:    make(chan chan map[string]uint64),
 		shutdownCh: make(chan struct{}), doneCh: make(chan struct{}),
 	}
 	n.publishStatus()
@@ -124,6 +128,9 @@ func (n *Node) run() {
 		case <-n.shutdownCh:
 			n.failPending(ErrShutdown)
 			n.failReads(ErrShutdown)
+			if n.transfer != nil {
+				n.transfer.finish(nil, ErrShutdown)
+			}
 			return
 		case <-ticker.C:
 			n.core.Tick()
@@ -136,6 +143,10 @@ func (n *Node) run() {
 			n.readIndex(r)
 		case req := <-n.confCh:
 			n.changeConfiguration(req)
+		case f := <-n.transferCh:
+			n.startTransfer(f)
+		case reply := <-n.matchCh:
+			reply <- n.core.Status().Match
 		case b := <-n.bootstrapCh:
 			err := n.bootstrap(b.conf)
 			if err == nil {
@@ -196,8 +207,11 @@ func (n *Node) propose(f *applyFuture) {
 	}
 	last, err := n.core.Propose(es)
 	if err != nil {
+		if err == errProposeNotLeader {
+			err = n.notLeader()
+		}
 		for _, g := range batch {
-			g.finish(nil, n.notLeader())
+			g.finish(nil, err)
 		}
 		return
 	}
@@ -258,6 +272,7 @@ func (n *Node) handleReady(req *RPC) error {
 		n.applier.enqueue(n.matchFutures(rd.Committed))
 	}
 	n.confirmReads(rd.ReadStates)
+	n.checkTransfer()
 	if wasLeader && n.core.State() != Leader {
 		n.failPending(ErrLeadershipLost)
 		n.failReads(ErrLeadershipLost)

@@ -12,6 +12,9 @@ func (c *Core) Propose(es []Entry) (uint64, error) {
 	if c.state != Leader {
 		return 0, errProposeNotLeader
 	}
+	if c.transferee != "" {
+		return 0, ErrLeadershipTransferInProgress
+	}
 	c.appendLocal(es)
 	c.broadcastAppend()
 	return c.log.lastIndex(), nil
@@ -113,7 +116,9 @@ func (c *Core) stepLeader(m Message) {
 			c.handleAppReject(m, pr)
 			return
 		}
-		if pr.acked(m.Index) && c.maybeCommit() {
+		moved := pr.acked(m.Index)
+		c.maybeSendTimeoutNow(m.From)
+		if moved && c.maybeCommit() {
 			c.broadcastAppend() // tell followers the new commit index
 			return
 		}

@@ -34,19 +34,11 @@
 //     times out, idle reaping.
 //
 //  6. forward.go: every endpoint starts with Forwarder.Forward, which
-//     decides who answers (routeFor is the pure decision):
-//
-//     request                          answered by
-//     ?dc=<other>                      a random known server of that DC
-//     write                            the leader (forwarded if needed)
-//     read, default consistency        the leader (forwarded if needed)
-//     read, ?consistent                the leader, after a ReadIndex round
-//     read, ?stale                     this server (unless ?max_stale is
-//     exceeded, then the leader)
-//
-//     While there is no leader, or the leader cannot be reached, it retries
-//     with jittered exponential backoff for up to HoldTimeout (Consul's
-//     rpc_hold_timeout, 7s), then returns "No cluster leader".
+//     decides who answers (see Forwarding below; routeFor is the pure
+//     decision). While there is no leader, or the leader cannot be
+//     reached, it retries with jittered exponential backoff for up to
+//     HoldTimeout (Consul's rpc_hold_timeout, 7s), then returns "No
+//     cluster leader".
 //
 //  7. dedup.go, dedup_snapshot.go: why retrying a write is safe. Each
 //     write carries a RequestID; the FSM every server runs (DedupFSM, a
@@ -60,16 +52,31 @@
 //     QueryMeta headers. Watches are channels closed on change.
 //
 //  9. status.go: the Status endpoint (Ping, Leader, Peers), the first real
-//     endpoint and the pattern the others follow:
+//     endpoint and the pattern the others follow (see Writing an endpoint).
 //
-//     func (e *Endpoint) Method(args *XRequest, reply *XResponse) error {
-//     if done, err := e.fwd.Forward(ctx, "Endpoint.Method", args, args, reply); done {
-//     return err
-//     }
-//     return e.blocker.Query(ctx, &args.QueryOptions, &reply.QueryMeta, func() (uint64, <-chan struct{}, error) {
-//     ... read local state into reply, return its index and watch ...
-//     })
-//     }
+// # Forwarding
+//
+//	request                      answered by
+//	?dc=<other>                  a random known server of that datacenter
+//	write                        the leader (forwarded if needed)
+//	read, default consistency    the leader (forwarded if needed)
+//	read, ?consistent            the leader, after a ReadIndex round
+//	read, ?stale                 this server (the leader if ?max_stale is exceeded)
+//
+// # Writing an endpoint
+//
+//	func (e *KVS) Get(args *KeyRequest, reply *IndexedDirEntries) error {
+//		if done, err := e.fwd.Forward(e.ctx, "KVS.Get", args, args, reply); done {
+//			return err
+//		}
+//		return e.blocker.Query(e.ctx, &args.QueryOptions, &reply.QueryMeta,
+//			func() (uint64, <-chan struct{}, error) {
+//				// read local state into reply; return its index and watch
+//			})
+//	}
+//
+// Writes embed WriteRequest, wrap their command with EncodeCommand(args.RequestID,
+// now, cmd) before raft.Apply, and treat a Duplicate result as the first outcome.
 //
 // # Seams
 //
