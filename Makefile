@@ -17,7 +17,7 @@ FUZZTIME  ?= 30s
 
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build run test fmt-check vet chaos bench fuzz cover deps clean
+.PHONY: all build run test fmt-check vet chaos bench bench-deps fuzz cover deps clean
 
 all: build
 
@@ -47,7 +47,17 @@ chaos: deps
 	ROSTER_CHAOS=$(CHAOS_SEEDS) $(GO) test -race -count=1 -timeout 120m -run '$(CHAOS_RUN)' -v ./... 2>&1 | tee chaos.log | grep -E '^(=== RUN|--- FAIL|FAIL|ok|PASS|.*seed)' || true
 	@! grep -qE '^(--- FAIL|FAIL)' chaos.log
 
-bench: build
+# Tools the benchmarks drive (Debian packages); installed when missing.
+BENCH_APT := dnsperf
+
+bench-deps:
+	@missing=""; for p in $(BENCH_APT); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing for the benchmarks"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+bench: build bench-deps
 	ROSTER_BIN=$(CURDIR)/bin/roster $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -timeout 60m ./... | tee bench.txt
 
 fuzz: deps

@@ -115,7 +115,8 @@ func (q *question) dispatch() outcome {
 	q.reply.Authoritative = true
 	q.name = parseName(rest, domain)
 	q.dc = q.p.cfg.Datacenter
-	if q.name.dc != "" && !strings.EqualFold(q.name.dc, q.p.cfg.Datacenter) {
+	// addr names encode their answer: any datacenter's is answered here.
+	if q.name.dc != "" && !strings.EqualFold(q.name.dc, q.p.cfg.Datacenter) && q.name.kind != kindAddr {
 		q.reply.Rcode = dns.RcodeServerFailure
 		return outcome{reply: q.reply, next: nextForward, dc: q.name.dc}
 	}
@@ -216,7 +217,7 @@ func (q *question) nameServers(section []dns.RR) []dns.RR {
 		}
 		target := q.nodeName(servers[i].node)
 		glue := addressRR(target, servers[i].nodeAddr, ttl, dns.TypeANY)
-		if glue == nil {
+		if _, ok := dns.IsDomainName(target); !ok || glue == nil {
 			continue
 		}
 		section = append(section, &dns.NS{Hdr: hdr(q.name.domain, dns.TypeNS, ttl), Ns: target})

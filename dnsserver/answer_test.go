@@ -86,6 +86,7 @@ func TestAnswer_NameFormsAndRecordTypes(t *testing.T) {
 			answer: []string{"AAAA 2001:db8::6"}},
 		{name: "addr other type goes to extra", qname: "0a000001.addr.consul.", qtype: dns.TypeAAAA,
 			extra: []string{"A 10.0.0.1"}, ns: []string{"SOA"}},
+		{name: "addr of another dc answered here", qname: "0a000001.addr.dc2.consul.", qtype: dns.TypeA, answer: []string{"A 10.0.0.1"}},
 		{name: "addr bad hex", qname: "zz000001.addr.consul.", qtype: dns.TypeA, rcode: dns.RcodeNameError, ns: []string{"SOA"}},
 
 		// Apex.
@@ -363,5 +364,54 @@ func TestConfig_ValidateNamesTheBadField(t *testing.T) {
 	}
 	if err := DefaultConfig().Validate(); err != nil {
 		t.Errorf("DefaultConfig invalid: %v", err)
+	}
+}
+
+// TestAnswer_LongAndEscapedNodeMeta: meta values may be longer than a TXT
+// character-string (255 bytes) and may hold backslashes; the TXT record
+// carries them exactly.
+func TestAnswer_LongAndEscapedNodeMeta(t *testing.T) {
+	f := newFixture(t)
+	long := strings.Repeat("x", 400) + `\end`
+	f.node("m", "10.0.0.9", map[string]string{"k": long})
+	out := ask(t, f.s, mustPolicy(t, DefaultConfig()), query("m.node.consul.", dns.TypeTXT, 4096), UDP)
+	wire, err := out.reply.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back dns.Msg
+	if err := back.Unpack(wire); err != nil || len(back.Answer) != 1 {
+		t.Fatalf("unpack: %v, %d answers", err, len(back.Answer))
+	}
+	txt := back.Answer[0].(*dns.TXT)
+	var raw []byte
+	for _, part := range txt.Txt {
+		// Unpacking escapes backslashes again (presentation format).
+		raw = append(raw, strings.ReplaceAll(part, `\\`, `\`)...)
+	}
+	if string(raw) != "k="+long {
+		t.Errorf("TXT carries %q, want %q", raw, "k="+long)
+	}
+}
+
+// TestAnswer_NodeNamesThatAreNotDNSNamesAreSkipped: a node name with a
+// 70-byte label cannot be an SRV target; its instance is left out of SRV
+// answers (A answers still list its address) instead of making the whole
+// reply unpackable.
+func TestAnswer_NodeNamesThatAreNotDNSNamesAreSkipped(t *testing.T) {
+	f := newFixture(t)
+	long := strings.Repeat("n", 70)
+	f.node(long, "10.0.0.7", nil)
+	f.node("ok", "10.0.0.8", nil)
+	f.service(long, catalogService("web", 80), "")
+	f.service("ok", catalogService("web", 80), "")
+	p := mustPolicy(t, DefaultConfig())
+	srv := ask(t, f.s, p, query("web.service.consul.", dns.TypeSRV, 0), UDP).reply
+	sameSet(t, "SRV", rrStrings(srv.Answer), []string{"SRV 1 1 80 ok.node.dc1.consul."})
+	a := ask(t, f.s, p, query("web.service.consul.", dns.TypeA, 0), UDP).reply
+	sameSet(t, "A", rrStrings(a.Answer), []string{"A 10.0.0.7", "A 10.0.0.8"})
+	ptr := ask(t, f.s, p, query("7.0.0.10.in-addr.arpa.", dns.TypePTR, 0), UDP).reply
+	if len(ptr.Answer) != 0 {
+		t.Errorf("PTR to an invalid name: %v", ptr.Answer)
 	}
 }

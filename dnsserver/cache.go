@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/miekg/dns"
+
 	"roster/catalog"
 )
 
@@ -21,6 +23,10 @@ type instance struct {
 	// localTarget is "<node>.node.<dc>.<domain>" for the local datacenter
 	// and the primary domain, precomputed for the common SRV question.
 	localTarget string
+	// targetOK: the node's name makes a valid DNS name (labels ≤ 63
+	// bytes, name ≤ 255); if not, the instance gets no SRV record, since
+	// one bad name would make the whole reply unpackable.
+	targetOK bool
 }
 
 // readInstances reads the healthy instances of service carrying tag from
@@ -39,6 +45,7 @@ func readInstances(view catalog.Reader, p *policy, service, tag string) ([]insta
 			node: e.Node.Node, nodeAddr: e.Node.Address, port: uint16(e.Service.Port), weight: srvWeight(e),
 			localTarget: e.Node.Node + ".node." + p.cfg.Datacenter + "." + p.domain,
 		}
+		_, out[i].targetOK = dns.IsDomainName(out[i].localTarget)
 		if e.Service.Address != e.Node.Address {
 			out[i].svcAddr = e.Service.Address
 		}
@@ -58,8 +65,9 @@ const maxCachedLookups = 16384
 // cost one index read and no copy; the catalog copies every entry it hands
 // out, which is what dominates an uncached answer.
 type lookupCache struct {
-	mu      sync.RWMutex // guards entries
+	mu      sync.RWMutex // guards entries and nodes
 	entries map[lookupKey]cachedLookup
+	nodes   map[string]cachedNode // by node name, valid at catalog.WatchNode's index
 
 	reverseIdx atomic.Pointer[reverseIndex] // immutable once stored
 }
@@ -72,7 +80,7 @@ type cachedLookup struct {
 }
 
 func newLookupCache() *lookupCache {
-	return &lookupCache{entries: map[lookupKey]cachedLookup{}}
+	return &lookupCache{entries: map[lookupKey]cachedLookup{}, nodes: map[string]cachedNode{}}
 }
 
 // instances returns the healthy instances for (service, tag); the slice is
@@ -101,6 +109,47 @@ func (c *lookupCache) instances(view catalog.Reader, p *policy, service, tag str
 	}
 	c.mu.Unlock()
 	return out
+}
+
+type cachedNode struct {
+	index uint64
+	node  *catalog.Node // nil: no such node; shared, never modified
+}
+
+// readNode reads a node (nil if unknown) with the index it is as of.
+func readNode(view catalog.Reader, name string) (*catalog.Node, uint64) {
+	ns, idx := view.NodeServices(name)
+	if ns == nil {
+		return nil, idx
+	}
+	return &ns.Node, idx
+}
+
+// node returns the node called name, or nil; the node is shared and must
+// not be modified. The catalog bumps a node's index (catalog.WatchNode)
+// whenever the node, its services or its checks change.
+func (c *lookupCache) node(view catalog.Reader, name string) *catalog.Node {
+	if c == nil {
+		n, _ := readNode(view, name)
+		return n
+	}
+	current := view.Index(catalog.WatchNode(name))
+	c.mu.RLock()
+	hit, ok := c.nodes[name]
+	c.mu.RUnlock()
+	if ok && hit.index == current {
+		return hit.node
+	}
+	n, idx := readNode(view, name)
+	c.mu.Lock()
+	if len(c.nodes) >= maxCachedLookups {
+		clear(c.nodes)
+	}
+	if old, ok := c.nodes[name]; !ok || old.index <= idx {
+		c.nodes[strings.Clone(name)] = cachedNode{index: idx, node: n}
+	}
+	c.mu.Unlock()
+	return n
 }
 
 // reverseIndex maps addresses to the node (or service) that has them, for

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -26,15 +27,18 @@ func TestCache_MatchesUncachedAnswersUnderRandomChanges(t *testing.T) {
 	p := mustPolicy(t, DefaultConfig())
 	cache := newLookupCache()
 	questions := []string{"web.service.consul.", "db.service.consul.", "v1.web.service.consul.", "_db._tcp.service.consul.",
-		"1.1.0.10.in-addr.arpa.", "2.0.9.10.in-addr.arpa."}
+		"1.1.0.10.in-addr.arpa.", "2.0.9.10.in-addr.arpa.", "a.node.consul.", "D.node.consul."}
 	steps := testkit.ChaosRuns(300)
 	var trace []string
 	for step := range steps {
 		trace = append(trace, randomChange(f, rng, nodes))
 		for _, qname := range questions {
 			qtypes := []uint16{dns.TypeA, dns.TypeSRV}
-			if isReverse(qname) {
+			switch {
+			case isReverse(qname):
 				qtypes = []uint16{dns.TypePTR}
+			case strings.Contains(qname, ".node."):
+				qtypes = []uint16{dns.TypeA, dns.TypeANY}
 			}
 			for _, qtype := range qtypes {
 				req := query(qname, qtype, 4096)
@@ -75,8 +79,9 @@ func randomChange(f *fixture, rng *rand.Rand, nodes []string) string {
 		return fmt.Sprintf("deregister %s on %s", svc, node)
 	default:
 		addr := fmt.Sprintf("10.0.1.%d", rng.IntN(5))
-		f.apply(&catalog.RegisterRequest{Node: catalog.Node{Node: node, Address: addr}})
-		return fmt.Sprintf("move %s to %s", node, addr)
+		meta := map[string]string{"zone": fmt.Sprint(rng.IntN(3))}
+		f.apply(&catalog.RegisterRequest{Node: catalog.Node{Node: node, Address: addr, Meta: meta}})
+		return fmt.Sprintf("move %s to %s meta %v", node, addr, meta)
 	}
 }
 

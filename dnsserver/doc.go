@@ -47,8 +47,10 @@
 //     goroutine per question, as miekg/dns runs them), the stale-read bound,
 //     forwarding to other datacenters through the Forwarder, recursion
 //     (sequential, per-recursor timeout; the next recursor on anything but
-//     NOERROR/NXDOMAIN, SERVFAIL when all fail). stats.go counts questions by type and
-//     rcode and a latency histogram, lock-free.
+//     NOERROR/NXDOMAIN, SERVFAIL when all fail). stats.go counts questions
+//     by type and rcode and a latency histogram, lock-free; events.go
+//     publishes what an operator should see (serving, stale reads,
+//     failed forwards and recursions) through a fanout.Hub.
 //
 // # Seams
 //

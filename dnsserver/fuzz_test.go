@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"roster/catalog"
 )
 
 // FuzzReply feeds random wire messages to the whole handler (Server.Reply,
@@ -88,4 +90,41 @@ func checkWellFormed(t *testing.T, req, reply *dns.Msg, tr Transport) {
 	if err := back.Unpack(out); err != nil {
 		t.Fatalf("packed reply does not unpack: %v", err)
 	}
+}
+
+// FuzzCatalogData registers a node and a service from fuzzed names,
+// addresses, tags and meta, then asks every question form about them: any
+// catalog content must give replies that pack (a reply that cannot be
+// packed reaches no client).
+func FuzzCatalogData(f *testing.F) {
+	f.Add("n1", "10.0.0.1", "web", "v1", "", "rack", "r1", uint16(80))
+	f.Add("host.with.dots", "2001:db8::1", "api", "a.b", "api.example.com", "rfc1035-x", `back\slash`, uint16(443))
+	f.Add("n", "not an address", "s", "", "10.1.1.1", "k", "v", uint16(0))
+	f.Fuzz(func(t *testing.T, node, addr, service, tag, svcAddr, metaKey, metaValue string, port uint16) {
+		fx := newFixture(t)
+		res := fx.s.ApplyCommand(1, &catalog.RegisterRequest{
+			Node:    catalog.Node{Node: node, Address: addr, Meta: map[string]string{metaKey: metaValue}},
+			Service: &catalog.NodeService{Service: service, Tags: []string{tag}, Address: svcAddr, Port: int(port)},
+		})
+		if res.Err != nil {
+			return // the catalog refused it
+		}
+		s, err := New(DefaultConfig(), Deps{View: fx.s, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, qname := range []string{node + ".node.consul.", service + ".service.consul.",
+			tag + "." + service + ".service.consul.", "_" + service + "._tcp.service.consul.", "consul.",
+			"1.0.0.10.in-addr.arpa."} {
+			if _, ok := dns.IsDomainName(qname); !ok {
+				continue
+			}
+			for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypeTXT, dns.TypeANY, dns.TypeSOA} {
+				for _, tr := range []Transport{UDP, TCP} {
+					req := query(dns.Fqdn(qname), qtype, 0)
+					checkWellFormed(t, req, s.Reply(context.Background(), req, tr), tr)
+				}
+			}
+		}
+	})
 }

@@ -69,26 +69,26 @@ func isAddressType(qtype uint16) bool {
 // node answers <node>.node[.<dc>]: A/AAAA (CNAME for a hostname) and TXT
 // from the node's meta (section 8.3).
 func (q *question) node() {
-	ns, _ := q.view.NodeServices(q.name.node)
-	if ns == nil && hasUpper(q.name.node) {
-		ns, _ = q.view.NodeServices(strings.ToLower(q.name.node))
+	node := q.cache.node(q.view, q.name.node)
+	if node == nil && hasUpper(q.name.node) {
+		node = q.cache.node(q.view, strings.ToLower(q.name.node))
 	}
-	if ns == nil {
+	if node == nil {
 		q.nameError()
 		return
 	}
 	ttl := q.p.nodeTTL
 	if isAddressType(q.qtype) {
-		if rr := addressRR(q.qname, ns.Node.Address, ttl, q.qtype); rr != nil {
+		if rr := addressRR(q.qname, node.Address, ttl, q.qtype); rr != nil {
 			q.reply.Answer = append(q.reply.Answer, rr)
 		}
 	}
 	switch q.qtype {
 	case dns.TypeTXT, dns.TypeANY:
-		q.reply.Answer = appendMetaTXT(q.reply.Answer, q.qname, ns.Node.Meta, ttl)
+		q.reply.Answer = appendMetaTXT(q.reply.Answer, q.qname, node.Meta, ttl)
 	case dns.TypeA, dns.TypeAAAA:
 		if len(q.reply.Answer) > 0 {
-			q.reply.Extra = appendMetaTXT(q.reply.Extra, q.qname, ns.Node.Meta, ttl)
+			q.reply.Extra = appendMetaTXT(q.reply.Extra, q.qname, node.Meta, ttl)
 		}
 	}
 	if len(q.reply.Answer) == 0 {
@@ -112,9 +112,25 @@ func appendMetaTXT(rrs []dns.RR, name string, meta map[string]string, ttl uint32
 		if strings.HasPrefix(k, "rfc1035-") {
 			txt = meta[k]
 		}
-		rrs = append(rrs, &dns.TXT{Hdr: hdr(name, dns.TypeTXT, ttl), Txt: []string{txt}})
+		rrs = append(rrs, &dns.TXT{Hdr: hdr(name, dns.TypeTXT, ttl), Txt: txtStrings(txt)})
 	}
 	return rrs
+}
+
+// maxTXTString is the longest character-string of a TXT record (RFC 1035
+// §3.3: one length byte).
+const maxTXTString = 255
+
+// txtStrings splits s into TXT character-strings of at most 255 bytes and
+// escapes backslashes, which miekg/dns reads as presentation-format
+// escapes when packing.
+func txtStrings(s string) []string {
+	var out []string
+	for len(s) > maxTXTString {
+		out = append(out, strings.ReplaceAll(s[:maxTXTString], `\`, `\\`))
+		s = s[maxTXTString:]
+	}
+	return append(out, strings.ReplaceAll(s, `\`, `\\`))
 }
 
 // addr answers <hex>.addr[.<dc>]: the address encoded in the name. A
@@ -142,7 +158,7 @@ func (q *question) reverse() outcome {
 	q.name.domain = q.p.domain
 	ip, ok := parseReverse(q.qname)
 	if ok {
-		if target := q.reverseTarget(ip); target != "" {
+		if target := q.reverseTarget(ip); validName(target) {
 			q.reply.Authoritative = true
 			q.reply.Answer = append(q.reply.Answer, &dns.PTR{Hdr: hdr(q.qname, dns.TypePTR, q.p.nodeTTL), Ptr: target})
 			return outcome{reply: q.reply}
@@ -167,6 +183,13 @@ func (q *question) reverseTarget(ip netip.Addr) string {
 		return service + ".service." + q.dc + "." + q.name.domain
 	}
 	return ""
+}
+
+// validName reports whether name packs as a DNS name (non-empty labels of
+// at most 63 bytes, at most 255 in all).
+func validName(name string) bool {
+	_, ok := dns.IsDomainName(name)
+	return ok && name != ""
 }
 
 func hasUpper(s string) bool {

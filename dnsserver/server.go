@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"roster/catalog"
+	"roster/internal/fanout"
 )
 
 // Forwarder asks another datacenter (or the local datacenter's leader, when
@@ -54,6 +56,8 @@ type Server struct {
 	rngs  sync.Pool // *rand.Rand; rand.Rand is not safe for concurrent use
 	seeds atomic.Uint64
 
+	events fanout.Hub[Event]
+
 	mu      sync.Mutex // guards servers
 	servers []*dns.Server
 }
@@ -87,7 +91,7 @@ func (s *Server) Serve(udp net.PacketConn, tcp net.Listener) error {
 	started := make(chan struct{}, 2)
 	errs := make(chan error, 2)
 	count := 0
-	for _, srv := range []*dns.Server{s.newDNSServer(udp, nil), s.newDNSServer(nil, tcp)} {
+	for _, srv := range []*dns.Server{s.newDNSServer(lightPacketConn(udp), nil), s.newDNSServer(nil, tcp)} {
 		if srv == nil {
 			continue
 		}
@@ -106,7 +110,39 @@ func (s *Server) Serve(udp net.PacketConn, tcp net.Listener) error {
 			return fmt.Errorf("dnsserver: serve: %w", err)
 		}
 	}
+	s.publish(Event{Kind: EventServing, Detail: socketsDetail(udp, tcp)})
 	return nil
+}
+
+func socketsDetail(udp net.PacketConn, tcp net.Listener) string {
+	var parts []string
+	if udp != nil {
+		parts = append(parts, "udp "+udp.LocalAddr().String())
+	}
+	if tcp != nil {
+		parts = append(parts, "tcp "+tcp.Addr().String())
+	}
+	return strings.Join(parts, ", ")
+}
+
+// boundPacketConn hides *net.UDPConn from miekg/dns. For a *net.UDPConn,
+// miekg/dns reads and parses the control message of every packet to learn
+// the destination address, so that a wildcard-bound server answers from
+// the address the question was sent to. A socket bound to one address
+// needs none of that; the plain ReadFrom/WriteTo path saves about nine
+// allocations per question (measured by BenchmarkServerUDP).
+type boundPacketConn struct{ net.PacketConn }
+
+// lightPacketConn wraps pc in a boundPacketConn when it is a UDP socket
+// bound to a specific address.
+func lightPacketConn(pc net.PacketConn) net.PacketConn {
+	if pc == nil {
+		return nil
+	}
+	if addr, ok := pc.LocalAddr().(*net.UDPAddr); ok && addr.IP != nil && !addr.IP.IsUnspecified() {
+		return boundPacketConn{pc}
+	}
+	return pc
 }
 
 func (s *Server) newDNSServer(udp net.PacketConn, tcp net.Listener) *dns.Server {
@@ -137,6 +173,10 @@ func (s *Server) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	if len(servers) > 0 {
+		s.publish(Event{Kind: EventStopped})
+		s.events.Close() // observers' channels close: the server is done
+	}
 	return errors.Join(errs...)
 }
 
@@ -147,6 +187,7 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.stats.panics.Add(1)
+			s.publish(Event{Kind: EventPanic, Question: questionName(req), Detail: fmt.Sprint(r)})
 			_ = w.WriteMsg(new(dns.Msg).SetRcode(req, dns.RcodeServerFailure))
 		}
 	}()
@@ -167,6 +208,8 @@ func (s *Server) Reply(ctx context.Context, req *dns.Msg, tr Transport) *dns.Msg
 	var out outcome
 	if _, ok := checkRequest(req); ok && !s.fresh() {
 		s.stats.stale.Add(1)
+		s.publish(Event{Kind: EventStale, Question: questionName(req), Datacenter: s.p.cfg.Datacenter,
+			Lag: s.deps.Staleness.LastLeaderContact()})
 		out = outcome{next: nextForward, dc: s.p.cfg.Datacenter}
 		out.reply = new(dns.Msg).SetRcode(req, dns.RcodeServerFailure)
 	} else {
@@ -208,6 +251,7 @@ func (s *Server) forward(ctx context.Context, req *dns.Msg, tr Transport, out ou
 	remote, err := s.deps.Forwarder.ForwardDNS(ctx, out.dc, req)
 	if err != nil || remote == nil {
 		s.stats.forwardErrors.Add(1)
+		s.publish(Event{Kind: EventForwardFailed, Question: questionName(req), Datacenter: out.dc, Detail: fmt.Sprint(err)})
 		return out.reply
 	}
 	remote.Id = req.Id
@@ -224,12 +268,15 @@ func (s *Server) recurse(ctx context.Context, req *dns.Msg, tr Transport, fallba
 	if tr == UDP {
 		client.UDPSize = dns.MaxMsgSize
 	}
+	lastErr := ""
 	for _, addr := range s.p.recursors {
 		remote, _, err := client.ExchangeContext(ctx, req, addr)
 		if err != nil || remote == nil {
+			lastErr = fmt.Sprintf("recursor %s: %v", addr, err)
 			continue
 		}
 		if remote.Rcode != dns.RcodeSuccess && remote.Rcode != dns.RcodeNameError {
+			lastErr = fmt.Sprintf("recursor %s answered %s", addr, dns.RcodeToString[remote.Rcode])
 			continue
 		}
 		remote.Id = req.Id
@@ -239,7 +286,15 @@ func (s *Server) recurse(ctx context.Context, req *dns.Msg, tr Transport, fallba
 		return remote
 	}
 	s.stats.recursorErrors.Add(1)
+	s.publish(Event{Kind: EventRecursionFailed, Question: questionName(req), Detail: lastErr})
 	fallback.Rcode = dns.RcodeServerFailure
 	fallback.RecursionAvailable = true
 	return fallback
+}
+
+func questionName(req *dns.Msg) string {
+	if len(req.Question) == 0 {
+		return ""
+	}
+	return req.Question[0].Name
 }

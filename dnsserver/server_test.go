@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -158,7 +159,11 @@ func TestServer_RecursorTimeoutGivesServfail(t *testing.T) {
 	cfg.Recursors = []string{silent.LocalAddr().String()}
 	cfg.RecursorTimeout = 100 * time.Millisecond
 	s, udp, _ := startServer(t, cfg, Deps{View: f.s})
+	obs := s.Subscribe(16)
 	r := exchange(t, "udp", udp, query("example.com.", dns.TypeA, 0))
+	if e := nextEvent(t, obs.C); e.Kind != EventRecursionFailed || e.Question != "example.com." || e.Detail == "" {
+		t.Errorf("event %+v, want recursion-failed for example.com. with the error", e)
+	}
 	if r.Rcode != dns.RcodeServerFailure || !r.RecursionAvailable {
 		t.Fatalf("rcode %s RA %v, want SERVFAIL with RA", dns.RcodeToString[r.Rcode], r.RecursionAvailable)
 	}
@@ -227,8 +232,12 @@ func TestServer_MaxStaleBoundsLocalReads(t *testing.T) {
 	// Beyond it: the leader is asked through the Forwarder, for the local dc.
 	fwd := &fakeForwarder{dcs: make(chan string, 1)}
 	s, _ = New(cfg, Deps{View: f.s, Staleness: fixedStaleness(time.Minute), Forwarder: fwd})
+	obs := s.Subscribe(16)
 	if r := s.Reply(context.Background(), req, UDP); len(r.Answer) != 1 || <-fwd.dcs != "dc1" {
 		t.Fatalf("beyond MaxStale: want the forwarder's answer for dc1, got %v", r)
+	}
+	if e := nextEvent(t, obs.C); e.Kind != EventStale || e.Lag != time.Minute || e.Datacenter != "dc1" {
+		t.Errorf("event %+v, want stale for dc1 with lag 1m", e)
 	}
 	if s.Stats().Stale != 1 {
 		t.Errorf("Stale counter %d, want 1", s.Stats().Stale)
@@ -304,5 +313,45 @@ func TestNew_RejectsMissingViewAndBadConfig(t *testing.T) {
 	var view catalog.Reader = newFixture(t).s
 	if _, err := New(Config{UDPAnswerLimit: -1}, Deps{View: view}); err == nil {
 		t.Error("New with a bad Config succeeded")
+	}
+}
+
+// nextEvent waits (bounded) for the next event.
+func nextEvent(t *testing.T, c <-chan Event) Event {
+	t.Helper()
+	select {
+	case e := <-c:
+		return e
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event within 5s")
+		return Event{}
+	}
+}
+
+func TestServer_PublishesServingAndStopped(t *testing.T) {
+	f := standardFixture(t)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(DefaultConfig(), Deps{View: f.s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := s.Subscribe(4)
+	if err := s.Serve(pc, nil); err != nil {
+		t.Fatal(err)
+	}
+	if e := nextEvent(t, obs.C); e.Kind != EventServing || !strings.Contains(e.Detail, pc.LocalAddr().String()) {
+		t.Errorf("event %+v, want serving on %s", e, pc.LocalAddr())
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if e := nextEvent(t, obs.C); e.Kind != EventStopped {
+		t.Errorf("event %+v, want stopped", e)
+	}
+	if _, open := <-obs.C; open {
+		t.Error("observer channel still open after Close")
 	}
 }

@@ -193,6 +193,11 @@ func (q *question) srvTarget(in *instance) (target, addr string) {
 	target = in.localTarget
 	if q.name.domain != q.p.domain || q.dc != q.p.cfg.Datacenter {
 		target = q.nodeName(in.node)
+		if _, ok := dns.IsDomainName(target); !ok {
+			return "", ""
+		}
+	} else if !in.targetOK {
+		return "", ""
 	}
 	return target, in.nodeAddr
 }

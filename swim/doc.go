@@ -28,7 +28,10 @@
 // still counts for LateAckGrace after the protocol period (the next probe
 // runs meanwhile, so the load is unchanged), and a member's own suspicion
 // timeouts stretch with its health multiplier, so a slow member does not
-// convict others before it has processed their refutations.
+// convict others before it has processed their refutations; and a
+// refutation is sent straight to up to 64 members besides being gossiped,
+// because a member slow enough to be suspected has little time left to
+// answer.
 //
 // # Reading order
 //
@@ -66,8 +69,7 @@
 //	cfg := swim.DefaultLANConfig()
 //	cfg.Name, cfg.Tags = "web-1", map[string]string{"role": "node", "dc": "dc1"}
 //	cfg.SecretKey, _ = swim.ParseKey(encryptFlag) // optional
-//	tr, _ := swim.NewNetTransport(udpConn, tcpListener) // same port number
-//	node, _ := swim.New(cfg, tr)
+//	node, _ := swim.NewUDP(cfg, udpConn, tcpListener) // same port number
 //	obs := node.Subscribe(0)              // join/alive/suspect/dead/left/update/user...
 //	n, err := node.Join([]string{"10.0.0.1:8301"})
 //	...

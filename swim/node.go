@@ -79,6 +79,24 @@ func New(cfg Config, t Transport) (*Node, error) {
 	return n, nil
 }
 
+// NewUDP starts a member on pre-bound sockets: conn a UDP socket and ln a
+// TCP listener on the same port number (e.g. both on :8301). The node owns
+// both and closes them on Shutdown (also when NewUDP fails).
+func NewUDP(cfg Config, conn net.PacketConn, ln net.Listener) (*Node, error) {
+	tr, err := NewNetTransport(conn, ln)
+	if err != nil {
+		conn.Close()
+		ln.Close()
+		return nil, err
+	}
+	n, err := New(cfg, tr)
+	if err != nil {
+		tr.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
 // run is the owner goroutine: every access to the core happens here.
 func (n *Node) run(core *Core) {
 	defer close(n.stopped)

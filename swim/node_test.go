@@ -49,11 +49,7 @@ func listenUDPTCP(t testing.TB) (net.PacketConn, net.Listener) {
 func startUDPNode(t testing.TB, cfg Config) *Node {
 	t.Helper()
 	pc, ln := listenUDPTCP(t)
-	tr, err := NewNetTransport(pc, ln)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := New(cfg, tr)
+	n, err := NewUDP(cfg, pc, ln)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -199,20 +199,27 @@ func (s *slowTransport) WriteTo(b []byte, to netip.AddrPort) error {
 
 var _ Transport = (*slowTransport)(nil)
 
+// isSlowMember picks every tenth member as slow.
+func isSlowMember(i int) bool { return i%10 == 5 }
+
 // BenchmarkUDPSlowMembers: 50 shells on loopback, 10% of them slowed
 // 300–1500ms, 1% loss, for 120s: suspicions raised and false dead verdicts.
 func BenchmarkUDPSlowMembers(b *testing.B) {
 	const n = 50
 	dur := 120 * time.Second
-	var suspicions, falseDead int
+	var suspicions, falseDead, slowRefutes int
 	runs := 0
 	for b.Loop() {
 		nodes := startUDPCluster(b, n, DefaultLANConfig(), func(i int, t Transport) Transport {
-			return newSlowTransport(t, i%10 == 5, uint64(i+1))
+			return newSlowTransport(t, isSlowMember(i), uint64(i+1))
 		})
 		obs := make([]*fanout.Observer[Event], n)
+		slowNames := map[string]bool{}
 		for i, nd := range nodes {
 			obs[i] = nd.Subscribe(1 << 16)
+			if isSlowMember(i) {
+				slowNames[nd.cfg.Name] = true
+			}
 		}
 		end := time.After(dur)
 		counting := true
@@ -226,6 +233,10 @@ func BenchmarkUDPSlowMembers(b *testing.B) {
 						}
 						if e.Kind == EventDead && e.From == e.Node {
 							falseDead++
+							b.Logf("false dead verdict: %v confirmations=%d", e, e.Confirmations)
+						}
+						if e.Kind == EventRefute && slowNames[e.Node] {
+							slowRefutes++
 						}
 					default:
 						drained = true
@@ -245,6 +256,6 @@ func BenchmarkUDPSlowMembers(b *testing.B) {
 	}
 	b.ReportMetric(float64(suspicions)/float64(runs), "suspicions/run")
 	b.ReportMetric(float64(falseDead)/float64(runs), "false-dead/run")
-	b.Logf("UDP N=%d, 10%% slowed 300-1500ms, 1%% loss, %v: %.1f suspicions, %.1f false dead verdicts per run",
-		n, dur, float64(suspicions)/float64(runs), float64(falseDead)/float64(runs))
+	b.Logf("UDP N=%d, 10%% slowed 300-1500ms, 1%% loss, %v: %.1f suspicions, %.1f false dead verdicts, %.1f refutations by slow members per run",
+		n, dur, float64(suspicions)/float64(runs), float64(falseDead)/float64(runs), float64(slowRefutes)/float64(runs))
 }
