@@ -10,13 +10,56 @@ import (
 	"github.com/hashicorp/consul/api"
 )
 
+// Each scenario runs against a dev agent (TestX) and, in
+// TestCluster_FollowerServesEveryScenario, against a follower of a
+// three-server cluster.
+func TestKV_PutGetListDeleteCAS(t *testing.T) {
+	checkKVPutGetListDeleteCAS(t, devAgent(t, "compat-kv"), "compat-kv")
+}
+func TestSessions_CreateInfoRenewDestroy(t *testing.T) {
+	checkSessionsCreateInfoRenewDestroy(t, devAgent(t, "compat-session"), "compat-session")
+}
+func TestLock_ExcludesASecondHolderUntilReleased(t *testing.T) {
+	checkLockExcludesASecondHolderUntilReleased(t, devAgent(t, "compat-lock"), "compat-lock")
+}
+func TestSemaphore_AdmitsLimitHolders(t *testing.T) {
+	checkSemaphoreAdmitsLimitHolders(t, devAgent(t, "compat-sema"), "compat-sema")
+}
+func TestTxn_AppliesAtomicallyOrRollsBack(t *testing.T) {
+	checkTxnAppliesAtomicallyOrRollsBack(t, devAgent(t, "compat-txn"), "compat-txn")
+}
+func TestCatalogAndHealth_RegisterListPassing(t *testing.T) {
+	checkCatalogAndHealthRegisterListPassing(t, devAgent(t, "compat-catalog"), "compat-catalog")
+}
+func TestBlockingQuery_WakesOnChange(t *testing.T) {
+	checkBlockingQueryWakesOnChange(t, devAgent(t, "compat-block"), "compat-block")
+}
+func TestStatus_LeaderAndPeers(t *testing.T) {
+	checkStatusLeaderAndPeers(t, devAgent(t, "compat-status"), "compat-status")
+}
+
+// scenarios are the checks, by name, for the cluster run.
+var scenarios = []struct {
+	name string
+	run  func(t *testing.T, c *api.Client, node string)
+}{
+	{"KV_PutGetListDeleteCAS", checkKVPutGetListDeleteCAS},
+	{"Sessions_CreateInfoRenewDestroy", checkSessionsCreateInfoRenewDestroy},
+	{"Lock_ExcludesASecondHolderUntilReleased", checkLockExcludesASecondHolderUntilReleased},
+	{"Semaphore_AdmitsLimitHolders", checkSemaphoreAdmitsLimitHolders},
+	{"Txn_AppliesAtomicallyOrRollsBack", checkTxnAppliesAtomicallyOrRollsBack},
+	{"CatalogAndHealth_RegisterListPassing", checkCatalogAndHealthRegisterListPassing},
+	{"BlockingQuery_WakesOnChange", checkBlockingQueryWakesOnChange},
+	{"Status_LeaderAndPeers", checkStatusLeaderAndPeers},
+}
+
 // These tests drive the HTTP API's Consul-compatible endpoints with the
 // official client against a dev agent. They need the agent to route
 // httpapi's RPCs to its server endpoints; until it does they fail (never
 // skip), naming the call that failed.
 
-func TestKV_PutGetListDeleteCAS(t *testing.T) {
-	kv := devAgent(t, "compat-kv").KV()
+func checkKVPutGetListDeleteCAS(t *testing.T, c *api.Client, node string) {
+	kv := c.KV()
 	if _, err := kv.Put(&api.KVPair{Key: "app/config", Value: []byte("v1"), Flags: 42}, nil); err != nil {
 		t.Fatalf("Put: %v", err)
 	}
@@ -53,14 +96,14 @@ func TestKV_PutGetListDeleteCAS(t *testing.T) {
 	}
 }
 
-func TestSessions_CreateInfoRenewDestroy(t *testing.T) {
-	s := devAgent(t, "compat-session").Session()
+func checkSessionsCreateInfoRenewDestroy(t *testing.T, c *api.Client, node string) {
+	s := c.Session()
 	id, _, err := s.Create(&api.SessionEntry{Name: "test", TTL: "15s", LockDelay: time.Second}, nil)
 	if err != nil || id == "" {
 		t.Fatalf("Create = %q, %v", id, err)
 	}
 	info, _, err := s.Info(id, nil)
-	if err != nil || info == nil || info.Name != "test" || info.LockDelay != time.Second || info.Node != "compat-session" {
+	if err != nil || info == nil || info.Name != "test" || info.LockDelay != time.Second || info.Node != node {
 		t.Fatalf("Info = %+v, %v", info, err)
 	}
 	if renewed, _, err := s.Renew(id, nil); err != nil || renewed == nil || renewed.ID != id {
@@ -72,13 +115,18 @@ func TestSessions_CreateInfoRenewDestroy(t *testing.T) {
 	if renewed, _, err := s.Renew(id, nil); err != nil || renewed != nil {
 		t.Fatalf("Renew after destroy = %+v, %v; want nil, nil (404)", renewed, err)
 	}
-	if list, _, err := s.List(nil); err != nil || len(list) != 0 {
-		t.Fatalf("List = %+v, %v", list, err)
+	list, _, err := s.List(nil)
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	for _, e := range list {
+		if e.ID == id {
+			t.Fatalf("destroyed session %s still listed", id)
+		}
 	}
 }
 
-func TestLock_ExcludesASecondHolderUntilReleased(t *testing.T) {
-	c := devAgent(t, "compat-lock")
+func checkLockExcludesASecondHolderUntilReleased(t *testing.T, c *api.Client, node string) {
 	l1, err := c.LockKey("service/leader")
 	if err != nil {
 		t.Fatal(err)
@@ -101,8 +149,7 @@ func TestLock_ExcludesASecondHolderUntilReleased(t *testing.T) {
 	l3.Unlock()
 }
 
-func TestSemaphore_AdmitsLimitHolders(t *testing.T) {
-	c := devAgent(t, "compat-sema")
+func checkSemaphoreAdmitsLimitHolders(t *testing.T, c *api.Client, node string) {
 	var held []*api.Semaphore
 	for i := range 2 {
 		s, err := c.SemaphorePrefix("service/sema", 2)
@@ -125,8 +172,7 @@ func TestSemaphore_AdmitsLimitHolders(t *testing.T) {
 	}
 }
 
-func TestTxn_AppliesAtomicallyOrRollsBack(t *testing.T) {
-	c := devAgent(t, "compat-txn")
+func checkTxnAppliesAtomicallyOrRollsBack(t *testing.T, c *api.Client, node string) {
 	ok, resp, _, err := c.Txn().Txn(api.TxnOps{
 		{KV: &api.KVTxnOp{Verb: api.KVSet, Key: "t/a", Value: []byte("1")}},
 		{KV: &api.KVTxnOp{Verb: api.KVSet, Key: "t/b", Value: []byte("2")}},
@@ -146,8 +192,7 @@ func TestTxn_AppliesAtomicallyOrRollsBack(t *testing.T) {
 	}
 }
 
-func TestCatalogAndHealth_RegisterListPassing(t *testing.T) {
-	c := devAgent(t, "compat-catalog")
+func checkCatalogAndHealthRegisterListPassing(t *testing.T, c *api.Client, node string) {
 	for i, status := range []string{api.HealthPassing, api.HealthCritical} {
 		node := []string{"ext-1", "ext-2"}[i]
 		_, err := c.Catalog().Register(&api.CatalogRegistration{Node: node, Address: "10.0.0.1",
@@ -186,8 +231,8 @@ func containsNode(nodes []*api.Node, name string) bool {
 	return false
 }
 
-func TestBlockingQuery_WakesOnChange(t *testing.T) {
-	kv := devAgent(t, "compat-block").KV()
+func checkBlockingQueryWakesOnChange(t *testing.T, c *api.Client, node string) {
+	kv := c.KV()
 	kv.Put(&api.KVPair{Key: "watched", Value: []byte("1")}, nil)
 	_, meta, err := kv.Get("watched", nil)
 	if err != nil {
@@ -223,8 +268,7 @@ func TestBlockingQuery_WakesOnChange(t *testing.T) {
 	}
 }
 
-func TestStatus_LeaderAndPeers(t *testing.T) {
-	c := devAgent(t, "compat-status")
+func checkStatusLeaderAndPeers(t *testing.T, c *api.Client, node string) {
 	var leader string
 	waitFor(t, 10*time.Second, "a leader", func() error {
 		var err error
@@ -235,9 +279,18 @@ func TestStatus_LeaderAndPeers(t *testing.T) {
 		return err
 	})
 	peers, err := c.Status().Peers()
-	if err != nil || len(peers) != 1 || peers[0] != leader {
+	if err != nil || len(peers) == 0 || !contains(peers, leader) {
 		t.Fatalf("Peers = %v, %v; leader %q", peers, err, leader)
 	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
 }
 
 var errNoLeaderYet = errorString("leader is empty")
