@@ -18,7 +18,7 @@ func (f *fakeAgent) Members(bool) []Member { return []Member{f.self.Member} }
 
 // startServer serves a Server on a real loopback socket and returns its
 // base URL; the server is shut down when the test ends.
-func startServer(t *testing.T, cfg Config) string {
+func startServer(t testing.TB, cfg Config) string {
 	t.Helper()
 	s, err := New(cfg)
 	if err != nil {

@@ -28,7 +28,9 @@ type stack struct {
 	store *catalog.Store
 	node  *raft.Node
 	addr  string
-	base  string
+	base  string     // the HTTP API, with Local
+	rpc   RPC        // through the pool to the server
+	local LocalIndex // the server's store and raft view
 }
 
 // stackCluster is rpc.Cluster over the raft node, as the agent's view.
@@ -82,7 +84,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 // startStack builds and starts the stack and an HTTP API on it; all is
 // stopped when the test ends.
-func startStack(t *testing.T) *stack {
+func startStack(t testing.TB) *stack {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -112,10 +114,11 @@ func startStack(t *testing.T) *stack {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	startRPCServer(t, ctx, st, cluster, pool, ln)
-	rpcf := RPCFunc(func(ctx context.Context, method string, args, reply any) error {
+	st.rpc = RPCFunc(func(ctx context.Context, method string, args, reply any) error {
 		return pool.Call(ctx, st.addr, method, args, reply)
 	})
-	st.base = startServer(t, Config{Agent: testAgent(), RPC: rpcf, Local: stackLocal{Store: st.store, cluster: cluster}, Logger: quiet()})
+	st.local = stackLocal{Store: st.store, cluster: cluster}
+	st.base = startServer(t, Config{Agent: testAgent(), RPC: st.rpc, Local: st.local, Logger: quiet()})
 	testkit.WaitFor(t, 10*time.Second, "a raft leader", func() error {
 		if !cluster.IsLeader() {
 			return errors.New("not leader yet")
@@ -125,7 +128,7 @@ func startStack(t *testing.T) *stack {
 	return st
 }
 
-func startRPCServer(t *testing.T, ctx context.Context, st *stack, cluster stackCluster, pool *rpc.Pool, ln net.Listener) {
+func startRPCServer(t testing.TB, ctx context.Context, st *stack, cluster stackCluster, pool *rpc.Pool, ln net.Listener) {
 	t.Helper()
 	fwd, err := rpc.NewForwarder(rpc.ForwardConfig{Datacenter: "dc1", Cluster: cluster, Router: oneServer(st.addr), Caller: pool, Logger: quiet()})
 	if err != nil {
