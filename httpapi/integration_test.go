@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"roster/catalog"
 	"roster/httpapi/client"
 	"roster/internal/testkit"
 )
@@ -148,5 +149,59 @@ func TestStack_DeltaWatcherFollowsRegistrations(t *testing.T) {
 	}
 	if m := w.Metrics(); m.FullPulls != 1 || m.Fallbacks != 0 {
 		t.Fatalf("metrics %+v: want exactly the initial full pull", m)
+	}
+}
+
+// TestStack_MirrorOf1000InstancesUnderChurnEndsOnTheServerHash follows a
+// registry of 1,000 instances through random registrations, health flips
+// and deregistrations sent over HTTP, with forced delta-ring overflows: the
+// mirror always ends on the server's hashcode, and full pulls are exactly
+// one initial pull plus one per overflow.
+func TestStack_MirrorOf1000InstancesUnderChurnEndsOnTheServerHash(t *testing.T) {
+	const ring = 256
+	st := startStackWith(t, catalog.Config{DeltaCapacity: ring})
+	a := &api{t: t, base: st.base}
+	rnd := testkit.Rand(t)
+	register := func(i int, status string) {
+		body := fmt.Sprintf(`{"Node":"node-%03d","Address":"10.0.%d.%d","Service":{"ID":"web-%d","Service":"web","Port":%d},
+			"Check":{"CheckID":"c-%d","Name":"c","Status":%q,"ServiceID":"web-%d"}}`, i/10, i/10/256, i/10%256, i, 8000+i, i, status, i)
+		a.must(200, "PUT", "/v1/catalog/register", []byte(body))
+	}
+	for i := range 1000 {
+		register(i, "passing")
+	}
+	w, err := client.New(client.Config{Address: st.base, Wait: 20 * time.Millisecond, Seed: testkit.Seed(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	overflows := 0
+	for round := range 12 {
+		n := 1 + rnd.IntN(ring/8)
+		if round%4 == 3 {
+			n, overflows = ring*3, overflows+1 // more changes than the ring holds
+		}
+		for range n {
+			i := rnd.IntN(1000)
+			switch rnd.IntN(5) {
+			case 0:
+				a.must(200, "PUT", "/v1/catalog/deregister", []byte(fmt.Sprintf(`{"Node":"node-%03d","ServiceID":"web-%d"}`, i/10, i)))
+			default:
+				register(i, []string{"passing", "warning", "critical"}[rnd.IntN(3)])
+			}
+		}
+		want := st.store.Registry()
+		testkit.WaitFor(t, 20*time.Second, "the mirror to reach the registry", func() error {
+			w.Sync(context.Background())
+			if w.Index() < want.Index {
+				return fmt.Errorf("mirror at %d, registry at %d", w.Index(), want.Index)
+			}
+			return nil
+		})
+		if w.Hash() != want.Hash {
+			t.Fatalf("round %d: mirror hash %s, server %s", round, w.Hash(), want.Hash)
+		}
+	}
+	if m := w.Metrics(); m.FullPulls != uint64(1+overflows) || m.HashMismatches != 0 || m.Gaps != 0 {
+		t.Fatalf("metrics %+v: want %d full pulls (1 + %d overflows) and no mismatch", m, 1+overflows, overflows)
 	}
 }

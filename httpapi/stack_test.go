@@ -84,14 +84,18 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 // startStack builds and starts the stack and an HTTP API on it; all is
 // stopped when the test ends.
-func startStack(t testing.TB) *stack {
+func startStack(t testing.TB) *stack { return startStackWith(t, catalog.Config{}) }
+
+// startStackWith is startStack with a catalog configuration (a small delta
+// ring, to force overflows).
+func startStackWith(t testing.TB, ccfg catalog.Config) *stack {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := &stack{addr: ln.Addr().String()}
-	if st.store, err = catalog.New(catalog.Config{}); err != nil {
+	if st.store, err = catalog.New(ccfg); err != nil {
 		t.Fatal(err)
 	}
 	fsm := rpc.NewDedupFSM(st.store, 0, 0)
