@@ -77,6 +77,9 @@ type Config struct {
 	Local LocalIndex
 	// Membership serves join/leave/force-leave; nil answers them with 500.
 	Membership Membership
+	// Events fires and lists user events (/v1/event/*); nil answers them
+	// with 500.
+	Events UserEvents
 	// Metrics feeds /v1/agent/metrics with the agent's counters (raft,
 	// swim, rpc, catalog); the HTTP server adds its own. Optional.
 	Metrics MetricsSource
@@ -234,6 +237,9 @@ func (s *Server) routes() []route {
 		{path: "/v1/session/info/", methods: get, handle: s.sessionInfo},
 		{path: "/v1/session/node/", methods: get, handle: s.sessionNode},
 		{path: "/v1/session/list", methods: get, handle: s.sessionList},
+
+		{path: "/v1/event/fire/", methods: put, handle: s.eventFire},
+		{path: "/v1/event/list", methods: get, handle: s.eventList},
 
 		{path: "/v1/status/leader", methods: get, handle: s.statusLeader},
 		{path: "/v1/status/peers", methods: get, handle: s.statusPeers},
