@@ -305,3 +305,45 @@ func BenchmarkStackHealthServicePassing(b *testing.B) {
 		benchHealthService(b, benchAPIWith(b, Config{Agent: testAgent(), RPC: st.rpc, Logger: quiet()}))
 	})
 }
+
+// BenchmarkStackDeltaLatency: a change written over HTTP (through Raft) to
+// a watching delta client, on the real stack over loopback; p50 and p99.
+func BenchmarkStackDeltaLatency(b *testing.B) {
+	st := startStack(b)
+	put := func(status string) {
+		body := `{"Node":"n1","Address":"10.0.0.1","Service":{"ID":"web","Service":"web","Port":80},` +
+			`"Check":{"CheckID":"web","Name":"web","Status":"` + status + `","ServiceID":"web"}}`
+		req, _ := http.NewRequest("PUT", st.base+"/v1/catalog/register", strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	put("passing")
+	w, err := client.New(client.Config{Address: st.base, Wait: time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	seen := make(chan uint64, 1024)
+	go w.Watch(ctx, func(u client.Update) { seen <- u.Index })
+	<-seen
+	lat := make([]float64, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		put([]string{"warning", "passing"}[i%2])
+		want := st.store.LastIndex()
+		for idx := range seen {
+			if idx >= want {
+				break
+			}
+		}
+		lat = append(lat, float64(time.Since(start).Microseconds())/1000)
+	}
+	slices.Sort(lat)
+	b.ReportMetric(lat[len(lat)/2], "p50-ms")
+	b.ReportMetric(lat[len(lat)*99/100], "p99-ms")
+}
