@@ -447,3 +447,27 @@ func (a *api) registerService(name, node, status string) {
 	body, _ := json.Marshal(reg)
 	a.must(200, "PUT", "/v1/catalog/register", body)
 }
+
+func TestHotRead_FollowerServesOnlyStaleReadsLocally(t *testing.T) {
+	a := startAPI(t, func(c *Config) { c.Local = storeLocal{Store: c.RPC.(*storeRPC).store, leader: false} })
+	a.registerService("web", "n1", "passing")
+	a.must(200, "GET", "/v1/health/service/web?stale", nil)
+	calls := a.rpc.callCount("Health.ServiceNodes")
+	resp, _ := a.must(200, "GET", "/v1/health/service/web?stale", nil)
+	if a.rpc.callCount("Health.ServiceNodes") != calls {
+		t.Fatal("a repeated ?stale read on a follower made an RPC")
+	}
+	if resp.Header.Get("X-Consul-LastContact") != "42" || resp.Header.Get("X-Consul-Effective-Consistency") != "stale" {
+		t.Fatalf("stale meta from the local short cut: %v", resp.Header)
+	}
+	a.must(200, "GET", "/v1/health/service/web", nil)
+	a.must(200, "GET", "/v1/health/service/web?stale&max_stale=10ms", nil)
+	if a.rpc.callCount("Health.ServiceNodes") != calls+2 {
+		t.Fatal("default reads, and stale reads beyond ?max_stale, must go through the RPC on a follower")
+	}
+	a.must(200, "GET", "/v1/health/service/web?stale&near=n1", nil)
+	a.must(200, "GET", "/v1/health/service/web?stale&near=n1", nil)
+	if a.rpc.callCount("Health.ServiceNodes") != calls+4 {
+		t.Fatal("?near answers depend on coordinates, not only the index: they must not be cached")
+	}
+}

@@ -147,4 +147,6 @@ type storeLocal struct {
 	leader bool
 }
 
-func (l storeLocal) IsLeader() bool { return l.leader }
+func (l storeLocal) IsLeader() bool             { return l.leader }
+func (l storeLocal) LeaderAddr() string         { return "127.0.0.1:8300" }
+func (l storeLocal) LastContact() time.Duration { return 42 * time.Millisecond }

@@ -42,14 +42,20 @@ type Membership interface {
 }
 
 // LocalIndex lets a server agent answer repeated hot reads without an
-// RPC: when this server leads and the cached answer's index is still the
-// local catalog's index for the query, the cached bytes are current. A
-// *catalog.Store provides Index; the agent adds IsLeader from raft.
+// RPC: when this server would answer the read itself (it leads, or the
+// read is ?stale) and the cached answer's index is still the local
+// catalog's index for the query, the cached bytes are current. The agent
+// passes its *catalog.Store (Index) with its rpc.Cluster view of Raft
+// (IsLeader, LeaderAddr, LastContact), e.g. struct{*catalog.Store; rpc.Cluster}.
 type LocalIndex interface {
 	// Index is the local catalog's index of w (catalog.Store.Index).
 	Index(w catalog.Watch) uint64
 	// IsLeader reports whether this server is the raft leader now.
 	IsLeader() bool
+	// LeaderAddr is the leader's address, "" while none is known.
+	LeaderAddr() string
+	// LastContact is how long ago this server heard from the leader.
+	LastContact() time.Duration
 }
 
 // Defaults of Config's limits.

@@ -72,13 +72,12 @@ func (s oneServer) Servers(dc string) []string {
 	return nil
 }
 
-// stackLocal is the LocalIndex a server agent passes: its store and raft.
+// stackLocal is the LocalIndex a server agent passes: its store and raft
+// view.
 type stackLocal struct {
 	*catalog.Store
-	cluster stackCluster
+	stackCluster
 }
-
-func (l stackLocal) IsLeader() bool { return l.cluster.IsLeader() }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -121,7 +120,7 @@ func startStackWith(t testing.TB, ccfg catalog.Config) *stack {
 	st.rpc = RPCFunc(func(ctx context.Context, method string, args, reply any) error {
 		return pool.Call(ctx, st.addr, method, args, reply)
 	})
-	st.local = stackLocal{Store: st.store, cluster: cluster}
+	st.local = stackLocal{Store: st.store, stackCluster: cluster}
 	st.base = startServer(t, Config{Agent: testAgent(), RPC: st.rpc, Local: st.local, Logger: quiet()})
 	testkit.WaitFor(t, 10*time.Second, "a raft leader", func() error {
 		if !cluster.IsLeader() {
