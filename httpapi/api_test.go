@@ -417,3 +417,57 @@ func TestStatusOperatorCoordinate_Shapes(t *testing.T) {
 	a.must(500, "DELETE", "/v1/operator/raft/peer?address=10.9.9.9:8300", nil)
 	a.rpc.failWith("Operator.AutopilotServerHealth", nil)
 }
+
+func TestHotRead_ServedWithoutRPCUntilTheIndexMoves(t *testing.T) {
+	var a *api
+	a = startAPI(t, func(c *Config) { c.Local = storeLocal{Store: c.RPC.(*storeRPC).store, leader: true} })
+	a.registerService("web", "n1", "passing")
+	resp1, first := a.must(200, "GET", "/v1/health/service/web?passing", nil)
+	calls := a.rpc.callCount("Health.ServiceNodes")
+	resp2, second := a.must(200, "GET", "/v1/health/service/web?passing", nil)
+	if a.rpc.callCount("Health.ServiceNodes") != calls || second != first || index(t, resp2) != index(t, resp1) {
+		t.Fatalf("repeat read made an RPC (%d -> %d calls) or differs", calls, a.rpc.callCount("Health.ServiceNodes"))
+	}
+	a.registerService("web", "n2", "passing")
+	_, third := a.must(200, "GET", "/v1/health/service/web?passing", nil)
+	if a.rpc.callCount("Health.ServiceNodes") != calls+1 || strings.Count(third, `"Service":{`) != 2 {
+		t.Fatalf("read after a change: calls %d, body %s", a.rpc.callCount("Health.ServiceNodes"), third)
+	}
+	a.must(200, "GET", "/v1/health/service/web?passing&consistent", nil)
+	if a.rpc.callCount("Health.ServiceNodes") != calls+2 {
+		t.Fatal("?consistent must always go through the RPC (it needs a quorum round)")
+	}
+}
+
+func (a *api) registerService(name, node, status string) {
+	a.t.Helper()
+	reg := map[string]any{"Node": node, "Address": "10.0.0.1",
+		"Service": map[string]any{"Service": name, "Port": 80},
+		"Check":   map[string]any{"CheckID": name, "Name": name, "Status": status, "ServiceID": name}}
+	body, _ := json.Marshal(reg)
+	a.must(200, "PUT", "/v1/catalog/register", body)
+}
+
+func TestHotRead_FollowerServesOnlyStaleReadsLocally(t *testing.T) {
+	a := startAPI(t, func(c *Config) { c.Local = storeLocal{Store: c.RPC.(*storeRPC).store, leader: false} })
+	a.registerService("web", "n1", "passing")
+	a.must(200, "GET", "/v1/health/service/web?stale", nil)
+	calls := a.rpc.callCount("Health.ServiceNodes")
+	resp, _ := a.must(200, "GET", "/v1/health/service/web?stale", nil)
+	if a.rpc.callCount("Health.ServiceNodes") != calls {
+		t.Fatal("a repeated ?stale read on a follower made an RPC")
+	}
+	if resp.Header.Get("X-Consul-LastContact") != "42" || resp.Header.Get("X-Consul-Effective-Consistency") != "stale" {
+		t.Fatalf("stale meta from the local short cut: %v", resp.Header)
+	}
+	a.must(200, "GET", "/v1/health/service/web", nil)
+	a.must(200, "GET", "/v1/health/service/web?stale&max_stale=10ms", nil)
+	if a.rpc.callCount("Health.ServiceNodes") != calls+2 {
+		t.Fatal("default reads, and stale reads beyond ?max_stale, must go through the RPC on a follower")
+	}
+	a.must(200, "GET", "/v1/health/service/web?stale&near=n1", nil)
+	a.must(200, "GET", "/v1/health/service/web?stale&near=n1", nil)
+	if a.rpc.callCount("Health.ServiceNodes") != calls+4 {
+		t.Fatal("?near answers depend on coordinates, not only the index: they must not be cached")
+	}
+}

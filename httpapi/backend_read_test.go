@@ -148,6 +148,8 @@ func (b *storeRPC) readStatus(method string, args, reply any) error {
 	switch method {
 	case "Status.Leader":
 		*reply.(*string) = "127.0.0.1:8300"
+	case "Catalog.ListDatacenters":
+		*reply.(*[]string) = []string{"dc1"}
 	case "Status.Peers":
 		*reply.(*[]string) = []string{"127.0.0.1:8300"}
 	case "Operator.RaftGetConfiguration":

@@ -140,3 +140,13 @@ func (b *storeRPC) session(a *rpc.SessionRequest, id *string) error {
 	}
 	return resultErr(res)
 }
+
+// storeLocal is a LocalIndex over the backend's store.
+type storeLocal struct {
+	*catalog.Store
+	leader bool
+}
+
+func (l storeLocal) IsLeader() bool             { return l.leader }
+func (l storeLocal) LeaderAddr() string         { return "127.0.0.1:8300" }
+func (l storeLocal) LastContact() time.Duration { return 42 * time.Millisecond }

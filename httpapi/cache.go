@@ -2,7 +2,10 @@ package httpapi
 
 import (
 	"net/http"
+
 	"net/url"
+	"roster/catalog"
+	"roster/rpc"
 	"sort"
 	"strings"
 	"sync"
@@ -130,3 +133,40 @@ func (s *Server) cachedJSON(r *http.Request, key string, index uint64, v any) (a
 	}
 	return s.cache.put(key, index, body), nil
 }
+
+// hotRead answers a read from the cache without an RPC when that gives
+// exactly what the RPC would: this server would answer it from its own
+// state (it leads, or the read is ?stale and within ?max_stale), the read
+// is not ?consistent (which needs a quorum round) nor for another
+// datacenter, it would not block (the index is already past
+// MinQueryIndex), and the cached answer is at the local catalog's current
+// index for w.
+func (s *Server) hotRead(w http.ResponseWriter, opts *rpc.QueryOptions, key string, watch catalog.Watch) *encodedJSON {
+	local := s.cfg.Local
+	if local == nil || opts.RequireConsistent || opts.Datacenter != "" {
+		return nil
+	}
+	meta := rpc.QueryMeta{KnownLeader: true, Consistency: opts.Consistency()}
+	if !local.IsLeader() {
+		if !opts.AllowStale {
+			return nil
+		}
+		meta.KnownLeader, meta.LastContact = local.LeaderAddr() != "", local.LastContact()
+		if opts.MaxStaleDuration > 0 && meta.LastContact > opts.MaxStaleDuration {
+			return nil // too far behind: the RPC goes to the leader
+		}
+	}
+	meta.Index = local.Index(watch)
+	if meta.Index == 0 || opts.MinQueryIndex >= meta.Index {
+		return nil
+	}
+	resp := s.cache.get(key, meta.Index)
+	if resp != nil {
+		setMeta(w, &meta)
+	}
+	return resp
+}
+
+// cacheable reports whether a read's answer is fixed by its index: ?near
+// sorts by coordinates, which move without moving the index.
+func cacheable(near string) bool { return near == "" }

@@ -95,10 +95,18 @@ func (s *Server) catalogDeregister(_ http.ResponseWriter, r *http.Request, _ str
 	return true, nil
 }
 
-// catalogDatacenters lists the datacenters this agent knows. Until WAN
-// federation exists that is its own.
-func (s *Server) catalogDatacenters(_ http.ResponseWriter, _ *http.Request, _ string) (any, error) {
-	return []string{s.localDC()}, nil
+// catalogDatacenters lists the datacenters the servers know (no meta
+// headers, as in Consul).
+func (s *Server) catalogDatacenters(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
+	args, err := s.dcRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	var dcs []string
+	if err := s.rpc(r, "Catalog.ListDatacenters", &args, &dcs); err != nil {
+		return nil, err
+	}
+	return nonNil(dcs), nil
 }
 
 func (s *Server) nodesRequest(r *http.Request) (rpc.NodesRequest, error) {
@@ -159,12 +167,21 @@ func (s *Server) catalogService(w http.ResponseWriter, r *http.Request, name str
 	if err != nil {
 		return nil, err
 	}
+	key := s.cacheKey(r)
+	if !cacheable(args.Near) {
+		key = ""
+	} else if resp := s.hotRead(w, &args.QueryOptions, key, catalog.WatchService(name)); resp != nil {
+		return resp, nil
+	}
 	var reply rpc.IndexedServiceNodes
 	if err := s.rpc(r, "Catalog.ServiceNodes", &args, &reply); err != nil {
 		return nil, err
 	}
 	setMeta(w, &reply.QueryMeta)
-	return nonNil(reply.ServiceNodes), nil
+	if key == "" {
+		return nonNil(reply.ServiceNodes), nil
+	}
+	return s.cachedJSON(r, key, reply.Index, nonNil(reply.ServiceNodes))
 }
 
 func (s *Server) nodeServices(w http.ResponseWriter, r *http.Request, node string) (*catalog.NodeServices, error) {

@@ -47,21 +47,34 @@ func (s *Server) healthService(w http.ResponseWriter, r *http.Request, service s
 	if err != nil {
 		return nil, err
 	}
+	key := s.cacheKey(r)
+	if !cacheable(args.Near) {
+		key = ""
+	} else if resp := s.hotRead(w, &args.QueryOptions, key, catalog.WatchService(service)); resp != nil {
+		return resp, nil
+	}
 	var reply rpc.IndexedCheckServiceNodes
 	if err := s.rpc(r, "Health.ServiceNodes", &args, &reply); err != nil {
 		return nil, err
 	}
 	setMeta(w, &reply.QueryMeta)
-	key := s.cacheKey(r)
+	if key == "" {
+		return serviceEntriesOut(reply.Nodes), nil
+	}
 	if resp := s.cache.get(key, reply.Index); resp != nil {
 		return resp, nil
 	}
-	for i := range reply.Nodes {
-		e := &reply.Nodes[i]
+	return s.cachedJSON(r, key, reply.Index, serviceEntriesOut(reply.Nodes))
+}
+
+// serviceEntriesOut gives entries Consul's empty values.
+func serviceEntriesOut(entries []catalog.ServiceEntry) []catalog.ServiceEntry {
+	for i := range entries {
+		e := &entries[i]
 		e.Checks = checksOut(e.Checks)
 		e.Service.Tags = nonNil(e.Service.Tags)
 	}
-	return s.cachedJSON(r, key, reply.Index, nonNil(reply.Nodes))
+	return nonNil(entries)
 }
 
 // healthStates are the states /v1/health/state/<state> accepts.

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"roster/catalog"
 )
 
 // RPC makes one call to the servers: the agent routes it to its local
@@ -21,6 +23,14 @@ type RPC interface {
 	RPC(ctx context.Context, method string, args, reply any) error
 }
 
+// RPCFunc adapts a function to RPC.
+type RPCFunc func(ctx context.Context, method string, args, reply any) error
+
+// RPC calls f.
+func (f RPCFunc) RPC(ctx context.Context, method string, args, reply any) error {
+	return f(ctx, method, args, reply)
+}
+
 // Membership is the gossip side of /v1/agent/{join,leave,force-leave}.
 type Membership interface {
 	// Join contacts addrs and returns how many it joined (wan: the WAN pool).
@@ -29,6 +39,23 @@ type Membership interface {
 	Leave() error
 	// ForceLeave marks a failed member as left (prune: forget it at once).
 	ForceLeave(node string, prune, wan bool) error
+}
+
+// LocalIndex lets a server agent answer repeated hot reads without an
+// RPC: when this server would answer the read itself (it leads, or the
+// read is ?stale) and the cached answer's index is still the local
+// catalog's index for the query, the cached bytes are current. The agent
+// passes its *catalog.Store (Index) with its rpc.Cluster view of Raft
+// (IsLeader, LeaderAddr, LastContact), e.g. struct{*catalog.Store; rpc.Cluster}.
+type LocalIndex interface {
+	// Index is the local catalog's index of w (catalog.Store.Index).
+	Index(w catalog.Watch) uint64
+	// IsLeader reports whether this server is the raft leader now.
+	IsLeader() bool
+	// LeaderAddr is the leader's address, "" while none is known.
+	LeaderAddr() string
+	// LastContact is how long ago this server heard from the leader.
+	LastContact() time.Duration
 }
 
 // Defaults of Config's limits.
@@ -50,8 +77,15 @@ type Config struct {
 	// those routes answer 500 "No cluster leader" (an agent that has no
 	// servers yet).
 	RPC RPC
+	// Local, on server agents, short-cuts hot reads answered from the
+	// response cache (see LocalIndex). Optional: without it every read is
+	// an RPC and only the encoding is cached.
+	Local LocalIndex
 	// Membership serves join/leave/force-leave; nil answers them with 500.
 	Membership Membership
+	// Events fires and lists user events (/v1/event/*); nil answers them
+	// with 500.
+	Events UserEvents
 	// Metrics feeds /v1/agent/metrics with the agent's counters (raft,
 	// swim, rpc, catalog); the HTTP server adds its own. Optional.
 	Metrics MetricsSource
@@ -209,6 +243,9 @@ func (s *Server) routes() []route {
 		{path: "/v1/session/info/", methods: get, handle: s.sessionInfo},
 		{path: "/v1/session/node/", methods: get, handle: s.sessionNode},
 		{path: "/v1/session/list", methods: get, handle: s.sessionList},
+
+		{path: "/v1/event/fire/", methods: put, handle: s.eventFire},
+		{path: "/v1/event/list", methods: get, handle: s.eventList},
 
 		{path: "/v1/status/leader", methods: get, handle: s.statusLeader},
 		{path: "/v1/status/peers", methods: get, handle: s.statusPeers},
