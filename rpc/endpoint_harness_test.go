@@ -286,9 +286,11 @@ func (c *epCluster) waitApplied(index uint64) {
 func (c *epCluster) register(s *epServer, node string, svc *catalog.NodeService, checks ...catalog.HealthCheck) {
 	c.t.Helper()
 	args := RegisterRequest{Register: catalog.RegisterRequest{
-		Node: catalog.Node{Node: node, Address: "10.0.0.1", Meta: map[string]string{"rack": node[len(node)-1:]}},
+		Node:    catalog.Node{Node: node, Address: "10.0.0.1", Meta: map[string]string{"rack": node[len(node)-1:]}},
 		Service: svc, Checks: checks}}
 	c.mustCall(s, "Catalog.Register", &args, &struct{}{})
 }
 
-func containsErr(err error, text string) bool { return err != nil && strings.Contains(err.Error(), text) }
+func containsErr(err error, text string) bool {
+	return err != nil && strings.Contains(err.Error(), text)
+}

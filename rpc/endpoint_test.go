@@ -534,5 +534,3 @@ func TestCoordinate_UpdateAndNear(t *testing.T) {
 		t.Fatalf("Status.Leader %q", leader)
 	}
 }
-
-
