@@ -36,10 +36,40 @@ type epServer struct {
 }
 
 type epCluster struct {
-	t       *testing.T
+	t       testing.TB
 	net     *raft.MemNetwork
 	servers []*epServer
 	client  *Pool
+
+	// mu guards trace: every server's raft events, dumped on failure.
+	mu    sync.Mutex
+	trace []string
+}
+
+// tracef appends a line to the event trace.
+func (c *epCluster) tracef(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.trace = append(c.trace, time.Now().Format("15:04:05.000 ")+fmt.Sprintf(format, args...))
+}
+
+// dumpOnFailure logs the event trace if the test failed.
+func (c *epCluster) dumpOnFailure() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.t.Failed() {
+		c.t.Logf("event trace:\n  %s", strings.Join(c.trace, "\n  "))
+	}
+}
+
+// epPool returns a pool closed at the end of the test.
+func epPool(tb testing.TB) *Pool {
+	p, err := NewPool(PoolConfig{Logger: quietLogger()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(p.Shutdown)
+	return p
 }
 
 // raftClusterView is the Cluster of one test server (the agent has its own).
@@ -141,13 +171,14 @@ type epOpts struct {
 }
 
 // startEPCluster starts n servers and waits for a leader.
-func startEPCluster(t *testing.T, n int, o epOpts) *epCluster {
+func startEPCluster(t testing.TB, n int, o epOpts) *epCluster {
 	t.Helper()
 	if o.holdTimeout == 0 {
 		o.holdTimeout = 2 * time.Second
 	}
 	seed := testkit.Seed(t)
 	c := &epCluster{t: t, net: raft.NewMemNetwork(seed)}
+	t.Cleanup(c.dumpOnFailure)
 	lns := make([]net.Listener, n)
 	var conf []raft.Server
 	for i := range n {
@@ -166,7 +197,7 @@ func startEPCluster(t *testing.T, n int, o epOpts) *epCluster {
 			t.Fatal(err)
 		}
 	}
-	c.client = newClient(t, PoolConfig{})
+	c.client = epPool(t)
 	c.waitLeader()
 	return c
 }
@@ -186,8 +217,14 @@ func (c *epCluster) startServer(me raft.Server, l net.Listener, seed uint64, o e
 		t.Fatal(err)
 	}
 	t.Cleanup(s.node.Shutdown)
+	obs := s.node.Subscribe(1024)
+	go func() {
+		for e := range obs.C {
+			c.tracef("raft %s", e)
+		}
+	}()
 	s.view = &raftClusterView{node: s.node}
-	pool := newClient(t, PoolConfig{})
+	pool := epPool(t)
 	caller := &faultCaller{from: me.Address, plan: c.net.Plan, next: pool}
 	fwd, err := NewForwarder(ForwardConfig{Datacenter: "dc1", Cluster: s.view, Caller: caller,
 		HoldTimeout: o.holdTimeout, Seed: seed, Logger: quietLogger()})
@@ -259,7 +296,9 @@ func (c *epCluster) follower() *epServer {
 func (c *epCluster) call(s *epServer, method string, args, reply any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	return c.client.Call(ctx, s.addr, method, args, reply)
+	err := c.client.Call(ctx, s.addr, method, args, reply)
+	c.tracef("call %s on %s: err=%v", method, s.id, err)
+	return err
 }
 
 func (c *epCluster) mustCall(s *epServer, method string, args, reply any) {

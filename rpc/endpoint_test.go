@@ -455,6 +455,7 @@ func TestRoster_RegistryAndDelta(t *testing.T) {
 func TestPartition_MinorityRefusesWrites(t *testing.T) {
 	c := startEPCluster(t, 3, epOpts{holdTimeout: time.Second})
 	old := c.waitLeader()
+	c.register(old, "n1", &catalog.NodeService{Service: "web"})
 	c.net.Isolate(old.addr)
 	t.Logf("isolated leader %s", old.id)
 
@@ -484,6 +485,10 @@ func TestPartition_MinorityRefusesWrites(t *testing.T) {
 		for _, s := range c.servers {
 			if p, _ := s.store.KVGet("k"); p == nil || string(p.Value) != "majority" {
 				return fmt.Errorf("%s has %+v", s.id, p)
+			}
+			if s.store.LastIndex() != others[0].store.LastIndex() || s.store.Hash() != others[0].store.Hash() {
+				return fmt.Errorf("%s at index %d hash %s, %s at %d hash %s", s.id, s.store.LastIndex(), s.store.Hash(),
+					others[0].id, others[0].store.LastIndex(), others[0].store.Hash())
 			}
 		}
 		return nil
