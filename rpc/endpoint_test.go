@@ -1,7 +1,9 @@
 package rpc
 
 import (
+	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +109,12 @@ func TestKVS_BlockingGetWakesOnChange(t *testing.T) {
 		err := c.call(f, "KVS.Get", &KeyRequest{Key: "cfg/a", QueryOptions: QueryOptions{MinQueryIndex: first.Index, MaxQueryTime: 5 * time.Minute}}, &r)
 		done <- result{r, err}
 	}()
+	testkit.WaitFor(t, 5*time.Second, "the get to block on the leader's catalog", func() error {
+		if c.waitLeader().store.Stats().Waiters == 0 {
+			return errors.New("no waiter yet")
+		}
+		return nil
+	})
 	c.mustCall(c.servers[0], "KVS.Apply", &KVSRequest{Op: catalog.KVRequest{Verb: catalog.KVSet, Key: "other", Value: []byte("x")}}, &ok)
 	c.mustCall(c.servers[0], "KVS.Apply", &KVSRequest{Op: catalog.KVRequest{Verb: catalog.KVSet, Key: "cfg/a", Value: []byte("2")}}, &ok)
 	r := <-done
@@ -538,4 +546,99 @@ func TestCoordinate_UpdateAndNear(t *testing.T) {
 	if leader != c.waitLeader().addr {
 		t.Fatalf("Status.Leader %q", leader)
 	}
+}
+
+// TestEndpoints_BlockingReadsWakeOnTheirChange proves each read method
+// watches what its result depends on: a query blocked at the current index
+// with a 5 minute wait returns once a write touches its data.
+func TestEndpoints_BlockingReadsWakeOnTheirChange(t *testing.T) {
+	c := startEPCluster(t, 3, epOpts{})
+	s := c.follower()
+	c.register(s, "n1", &catalog.NodeService{Service: "web"}, catalog.HealthCheck{CheckID: "serfHealth", Status: catalog.HealthPassing})
+	var ok bool
+	c.mustCall(s, "KVS.Apply", &KVSRequest{Op: catalog.KVRequest{Verb: catalog.KVSet, Key: "app/x", Value: []byte("1")}}, &ok)
+
+	// Each change registers a new node: re-registering an identical one
+	// changes nothing, and must wake nobody.
+	nodes := 1
+	registerNode := func() {
+		nodes++
+		c.register(s, fmt.Sprintf("n%d", nodes), &catalog.NodeService{Service: "web"})
+	}
+	status := []string{catalog.HealthCritical, catalog.HealthWarning, catalog.HealthPassing}
+	checkChanges := 0
+	failCheck := func() {
+		checkChanges++
+		c.register(s, "n1", nil, catalog.HealthCheck{CheckID: "serfHealth", Status: status[checkChanges%3]})
+	}
+	setKV := func() {
+		c.mustCall(s, "KVS.Apply", &KVSRequest{Op: catalog.KVRequest{Verb: catalog.KVSet, Key: "app/y", Value: []byte("2")}}, &ok)
+	}
+	for _, tc := range []struct {
+		method string
+		args   any
+		reply  func() any
+		change func()
+	}{
+		{"Catalog.ListNodes", &NodesRequest{}, func() any { return &IndexedNodes{} }, registerNode},
+		{"Catalog.ListServices", &NodesRequest{}, func() any { return &IndexedServices{} }, func() {
+			c.register(s, "n1", &catalog.NodeService{Service: "db"})
+		}},
+		{"Catalog.ServiceNodes", &ServiceSpecificRequest{ServiceName: "web"}, func() any { return &IndexedServiceNodes{} }, registerNode},
+		{"Catalog.NodeServices", &NodeSpecificRequest{Node: "n1"}, func() any { return &IndexedNodeServices{} }, func() {
+			c.register(s, "n1", &catalog.NodeService{Service: "cache"})
+		}},
+		{"Health.ServiceNodes", &ServiceSpecificRequest{ServiceName: "web"}, func() any { return &IndexedCheckServiceNodes{} }, failCheck},
+		{"Health.NodeChecks", &NodeSpecificRequest{Node: "n1"}, func() any { return &IndexedHealthChecks{} }, failCheck},
+		{"Health.ChecksInState", &ChecksInStateRequest{State: catalog.HealthAny}, func() any { return &IndexedHealthChecks{} }, failCheck},
+		{"KVS.List", &KeyRequest{Key: "app/"}, func() any { return &IndexedDirEntries{} }, setKV},
+		{"KVS.ListKeys", &KeyListRequest{Prefix: "app/"}, func() any { return &IndexedKeyList{} }, setKV},
+		{"Session.List", &DCSpecificRequest{}, func() any { return &IndexedSessions{} }, func() {
+			var id string
+			c.mustCall(s, "Session.Apply", &SessionRequest{Op: catalog.SessionRequest{Verb: catalog.SessionCreate,
+				Session: catalog.SessionEntry{Node: "n1"}}}, &id)
+		}},
+		{"Coordinate.ListNodes", &DCSpecificRequest{}, func() any { return &IndexedCoordinates{} }, func() {
+			c.mustCall(s, "Coordinate.Update", &CoordinateUpdateRequest{Updates: []catalog.CoordinateEntry{{Node: "n1"}}}, &struct{}{})
+		}},
+		{"Roster.Delta", &DeltaRequest{}, func() any { return &DeltaResponse{} }, registerNode},
+	} {
+		first := tc.reply()
+		c.mustCall(s, tc.method, tc.args, first)
+		idx := metaOf(first).Index
+		opts := optionsOf(tc.args)
+		opts.MinQueryIndex, opts.MaxQueryTime = idx, 5*time.Minute
+		if d, isDelta := tc.args.(*DeltaRequest); isDelta {
+			d.Since = idx
+		}
+		done := make(chan error, 1)
+		woken := tc.reply()
+		go func() { done <- c.call(s, tc.method, tc.args, woken) }()
+		// Change only once the query is parked on a catalog watch, so the
+		// test proves a wake-up rather than a late arrival.
+		testkit.WaitFor(t, 5*time.Second, tc.method+" to block", func() error {
+			for _, srv := range c.servers {
+				if srv.store.Stats().Waiters > 0 {
+					return nil
+				}
+			}
+			return errors.New("no waiter on any catalog")
+		})
+		tc.change()
+		if err := <-done; err != nil {
+			t.Fatalf("%s blocked at %d: %v (not woken by its change?)", tc.method, idx, err)
+		}
+		if got := metaOf(woken).Index; got <= idx {
+			t.Fatalf("%s woke with index %d, want above %d", tc.method, got, idx)
+		}
+		opts.MinQueryIndex = 0
+	}
+}
+
+func metaOf(reply any) QueryMeta {
+	return reflect.ValueOf(reply).Elem().FieldByName("QueryMeta").Interface().(QueryMeta)
+}
+
+func optionsOf(args any) *QueryOptions {
+	return reflect.ValueOf(args).Elem().FieldByName("QueryOptions").Addr().Interface().(*QueryOptions)
 }
