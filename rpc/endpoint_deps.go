@@ -194,25 +194,29 @@ type endpointCore struct {
 	d EndpointDeps
 }
 
-// maxLeaderRetries bounds how often a write goes back to Forward after
-// the local node lost leadership between Forward and Apply.
-const maxLeaderRetries = 3
-
 // write runs the forward → apply pattern for one write method. apply runs
-// on the leader; if it reports a lost leadership (errLeaderMoved), the
-// request is routed again, at most maxLeaderRetries times. The RequestID
-// Forward stamped stays the same across these rounds, so a command that
-// did commit under the old leader is not applied twice.
+// on the leader; if it reports a lost leadership or a leadership transfer
+// in progress (errLeaderMoved), the request is routed again after a
+// backoff, within the forwarder's hold timeout, as a forwarded request
+// would be. The RequestID Forward stamped stays the same across these
+// rounds, so a command that did commit under the old leader is not
+// applied twice.
 func (c *endpointCore) write(method string, args Info, reply any, apply func() error) error {
+	fwd := c.d.Forwarder
+	holdDeadline := time.Now().Add(fwd.cfg.HoldTimeout)
+	// Bounded: each round sleeps at least MinBackoff/2 and rounds stop
+	// once the next sleep would pass the hold deadline.
 	for attempt := 0; ; attempt++ {
-		if done, err := c.d.Forwarder.Forward(c.d.Ctx, method, args, args, reply); done {
+		if done, err := fwd.Forward(c.d.Ctx, method, args, args, reply); done {
 			return err
 		}
 		err := apply()
 		if !errors.Is(err, errLeaderMoved) {
 			return err
 		}
-		if attempt+1 >= maxLeaderRetries {
+		delay := fwd.backoff(attempt)
+		if time.Now().Add(delay).After(holdDeadline) || !sleepCtx(c.d.Ctx, delay) {
+			c.d.Logger.Warn("rpc: giving up a write after losing leadership", "method", method, "error", err)
 			return ErrNoLeader
 		}
 	}
