@@ -27,6 +27,18 @@ import (
 //
 // Everything an endpoint needs from the rest of the server arrives in
 // EndpointDeps; RegisterEndpoints wires them all onto a Server.
+//
+// Reading order: this file (deps, the write and read steps), then
+// endpoint_catalog.go (Catalog, Health), endpoint_kvs.go (KVS and the
+// lock-delay rule), endpoint_txn.go (Txn), endpoint_session.go (Session),
+// endpoint_misc.go (Coordinate, Roster's delta pulls), endpoint_operator.go
+// (Operator, autopilot health, Status.RaftStats), endpoint_filter.go
+// (?filter=, node-meta, ?near=) and endpoint_raft.go (the *raft.Node
+// adapter). The tests run three real servers: endpoint_harness_test.go.
+//
+// Idempotency of writes is by request ID, not by construction (dedup.go):
+// a write keeps the RequestID Forward gave it through every retry, hop and
+// leadership change, and the FSM applies an ID once.
 
 // RaftApplier proposes a command to the local Raft node and waits for its
 // outcome: the index it committed at and what the FSM (a DedupFSM over the

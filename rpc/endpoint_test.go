@@ -554,55 +554,7 @@ func TestCoordinate_UpdateAndNear(t *testing.T) {
 func TestEndpoints_BlockingReadsWakeOnTheirChange(t *testing.T) {
 	c := startEPCluster(t, 3, epOpts{})
 	s := c.follower()
-	c.register(s, "n1", &catalog.NodeService{Service: "web"}, catalog.HealthCheck{CheckID: "serfHealth", Status: catalog.HealthPassing})
-	var ok bool
-	c.mustCall(s, "KVS.Apply", &KVSRequest{Op: catalog.KVRequest{Verb: catalog.KVSet, Key: "app/x", Value: []byte("1")}}, &ok)
-
-	// Each change registers a new node: re-registering an identical one
-	// changes nothing, and must wake nobody.
-	nodes := 1
-	registerNode := func() {
-		nodes++
-		c.register(s, fmt.Sprintf("n%d", nodes), &catalog.NodeService{Service: "web"})
-	}
-	status := []string{catalog.HealthCritical, catalog.HealthWarning, catalog.HealthPassing}
-	checkChanges := 0
-	failCheck := func() {
-		checkChanges++
-		c.register(s, "n1", nil, catalog.HealthCheck{CheckID: "serfHealth", Status: status[checkChanges%3]})
-	}
-	setKV := func() {
-		c.mustCall(s, "KVS.Apply", &KVSRequest{Op: catalog.KVRequest{Verb: catalog.KVSet, Key: "app/y", Value: []byte("2")}}, &ok)
-	}
-	for _, tc := range []struct {
-		method string
-		args   any
-		reply  func() any
-		change func()
-	}{
-		{"Catalog.ListNodes", &NodesRequest{}, func() any { return &IndexedNodes{} }, registerNode},
-		{"Catalog.ListServices", &NodesRequest{}, func() any { return &IndexedServices{} }, func() {
-			c.register(s, "n1", &catalog.NodeService{Service: "db"})
-		}},
-		{"Catalog.ServiceNodes", &ServiceSpecificRequest{ServiceName: "web"}, func() any { return &IndexedServiceNodes{} }, registerNode},
-		{"Catalog.NodeServices", &NodeSpecificRequest{Node: "n1"}, func() any { return &IndexedNodeServices{} }, func() {
-			c.register(s, "n1", &catalog.NodeService{Service: "cache"})
-		}},
-		{"Health.ServiceNodes", &ServiceSpecificRequest{ServiceName: "web"}, func() any { return &IndexedCheckServiceNodes{} }, failCheck},
-		{"Health.NodeChecks", &NodeSpecificRequest{Node: "n1"}, func() any { return &IndexedHealthChecks{} }, failCheck},
-		{"Health.ChecksInState", &ChecksInStateRequest{State: catalog.HealthAny}, func() any { return &IndexedHealthChecks{} }, failCheck},
-		{"KVS.List", &KeyRequest{Key: "app/"}, func() any { return &IndexedDirEntries{} }, setKV},
-		{"KVS.ListKeys", &KeyListRequest{Prefix: "app/"}, func() any { return &IndexedKeyList{} }, setKV},
-		{"Session.List", &DCSpecificRequest{}, func() any { return &IndexedSessions{} }, func() {
-			var id string
-			c.mustCall(s, "Session.Apply", &SessionRequest{Op: catalog.SessionRequest{Verb: catalog.SessionCreate,
-				Session: catalog.SessionEntry{Node: "n1"}}}, &id)
-		}},
-		{"Coordinate.ListNodes", &DCSpecificRequest{}, func() any { return &IndexedCoordinates{} }, func() {
-			c.mustCall(s, "Coordinate.Update", &CoordinateUpdateRequest{Updates: []catalog.CoordinateEntry{{Node: "n1"}}}, &struct{}{})
-		}},
-		{"Roster.Delta", &DeltaRequest{}, func() any { return &DeltaResponse{} }, registerNode},
-	} {
+	for _, tc := range blockingCases(c, s) {
 		first := tc.reply()
 		c.mustCall(s, tc.method, tc.args, first)
 		idx := metaOf(first).Index
@@ -631,7 +583,62 @@ func TestEndpoints_BlockingReadsWakeOnTheirChange(t *testing.T) {
 		if got := metaOf(woken).Index; got <= idx {
 			t.Fatalf("%s woke with index %d, want above %d", tc.method, got, idx)
 		}
-		opts.MinQueryIndex = 0
+	}
+}
+
+type blockingCase struct {
+	method string
+	args   any
+	reply  func() any
+	change func()
+}
+
+// blockingCases seeds the catalog and returns one case per read method:
+// its request and a write that changes its result.
+func blockingCases(c *epCluster, s *epServer) []blockingCase {
+	c.register(s, "n1", &catalog.NodeService{Service: "web"}, catalog.HealthCheck{CheckID: "serfHealth", Status: catalog.HealthPassing})
+	var ok bool
+	c.mustCall(s, "KVS.Apply", &KVSRequest{Op: catalog.KVRequest{Verb: catalog.KVSet, Key: "app/x", Value: []byte("1")}}, &ok)
+
+	// Each change registers a new node: re-registering an identical one
+	// changes nothing, and must wake nobody.
+	nodes := 1
+	registerNode := func() {
+		nodes++
+		c.register(s, fmt.Sprintf("n%d", nodes), &catalog.NodeService{Service: "web"})
+	}
+	status := []string{catalog.HealthCritical, catalog.HealthWarning, catalog.HealthPassing}
+	checkChanges := 0
+	failCheck := func() {
+		checkChanges++
+		c.register(s, "n1", nil, catalog.HealthCheck{CheckID: "serfHealth", Status: status[checkChanges%3]})
+	}
+	setKV := func() {
+		c.mustCall(s, "KVS.Apply", &KVSRequest{Op: catalog.KVRequest{Verb: catalog.KVSet, Key: "app/y", Value: []byte("2")}}, &ok)
+	}
+	return []blockingCase{
+		{"Catalog.ListNodes", &NodesRequest{}, func() any { return &IndexedNodes{} }, registerNode},
+		{"Catalog.ListServices", &NodesRequest{}, func() any { return &IndexedServices{} }, func() {
+			c.register(s, "n1", &catalog.NodeService{Service: "db"})
+		}},
+		{"Catalog.ServiceNodes", &ServiceSpecificRequest{ServiceName: "web"}, func() any { return &IndexedServiceNodes{} }, registerNode},
+		{"Catalog.NodeServices", &NodeSpecificRequest{Node: "n1"}, func() any { return &IndexedNodeServices{} }, func() {
+			c.register(s, "n1", &catalog.NodeService{Service: "cache"})
+		}},
+		{"Health.ServiceNodes", &ServiceSpecificRequest{ServiceName: "web"}, func() any { return &IndexedCheckServiceNodes{} }, failCheck},
+		{"Health.NodeChecks", &NodeSpecificRequest{Node: "n1"}, func() any { return &IndexedHealthChecks{} }, failCheck},
+		{"Health.ChecksInState", &ChecksInStateRequest{State: catalog.HealthAny}, func() any { return &IndexedHealthChecks{} }, failCheck},
+		{"KVS.List", &KeyRequest{Key: "app/"}, func() any { return &IndexedDirEntries{} }, setKV},
+		{"KVS.ListKeys", &KeyListRequest{Prefix: "app/"}, func() any { return &IndexedKeyList{} }, setKV},
+		{"Session.List", &DCSpecificRequest{}, func() any { return &IndexedSessions{} }, func() {
+			var id string
+			c.mustCall(s, "Session.Apply", &SessionRequest{Op: catalog.SessionRequest{Verb: catalog.SessionCreate,
+				Session: catalog.SessionEntry{Node: "n1"}}}, &id)
+		}},
+		{"Coordinate.ListNodes", &DCSpecificRequest{}, func() any { return &IndexedCoordinates{} }, func() {
+			c.mustCall(s, "Coordinate.Update", &CoordinateUpdateRequest{Updates: []catalog.CoordinateEntry{{Node: "n1"}}}, &struct{}{})
+		}},
+		{"Roster.Delta", &DeltaRequest{}, func() any { return &DeltaResponse{} }, registerNode},
 	}
 }
 
