@@ -20,6 +20,10 @@ func (e *Catalog) Register(args *RegisterRequest, reply *struct{}) error {
 		if err := validateRegister(&args.Register); err != nil {
 			return err
 		}
+		if args.Register.Node.Datacenter == "" {
+			// Consul reports every node with its datacenter.
+			args.Register.Node.Datacenter = e.c.d.Datacenter
+		}
 		_, err := e.c.propose(&args.WriteRequest, &args.Register)
 		return err
 	})

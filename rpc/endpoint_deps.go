@@ -27,6 +27,18 @@ import (
 //
 // Everything an endpoint needs from the rest of the server arrives in
 // EndpointDeps; RegisterEndpoints wires them all onto a Server.
+//
+// Reading order: this file (deps, the write and read steps), then
+// endpoint_catalog.go (Catalog, Health), endpoint_kvs.go (KVS and the
+// lock-delay rule), endpoint_txn.go (Txn), endpoint_session.go (Session),
+// endpoint_misc.go (Coordinate, Roster's delta pulls), endpoint_operator.go
+// (Operator, autopilot health, Status.RaftStats), endpoint_filter.go
+// (?filter=, node-meta, ?near=) and endpoint_raft.go (the *raft.Node
+// adapter). The tests run three real servers: endpoint_harness_test.go.
+//
+// Idempotency of writes is by request ID, not by construction (dedup.go):
+// a write keeps the RequestID Forward gave it through every retry, hop and
+// leadership change, and the FSM applies an ID once.
 
 // RaftApplier proposes a command to the local Raft node and waits for its
 // outcome: the index it committed at and what the FSM (a DedupFSM over the
@@ -194,25 +206,29 @@ type endpointCore struct {
 	d EndpointDeps
 }
 
-// maxLeaderRetries bounds how often a write goes back to Forward after
-// the local node lost leadership between Forward and Apply.
-const maxLeaderRetries = 3
-
 // write runs the forward → apply pattern for one write method. apply runs
-// on the leader; if it reports a lost leadership (errLeaderMoved), the
-// request is routed again, at most maxLeaderRetries times. The RequestID
-// Forward stamped stays the same across these rounds, so a command that
-// did commit under the old leader is not applied twice.
+// on the leader; if it reports a lost leadership or a leadership transfer
+// in progress (errLeaderMoved), the request is routed again after a
+// backoff, within the forwarder's hold timeout, as a forwarded request
+// would be. The RequestID Forward stamped stays the same across these
+// rounds, so a command that did commit under the old leader is not
+// applied twice.
 func (c *endpointCore) write(method string, args Info, reply any, apply func() error) error {
+	fwd := c.d.Forwarder
+	holdDeadline := time.Now().Add(fwd.cfg.HoldTimeout)
+	// Bounded: each round sleeps at least MinBackoff/2 and rounds stop
+	// once the next sleep would pass the hold deadline.
 	for attempt := 0; ; attempt++ {
-		if done, err := c.d.Forwarder.Forward(c.d.Ctx, method, args, args, reply); done {
+		if done, err := fwd.Forward(c.d.Ctx, method, args, args, reply); done {
 			return err
 		}
 		err := apply()
 		if !errors.Is(err, errLeaderMoved) {
 			return err
 		}
-		if attempt+1 >= maxLeaderRetries {
+		delay := fwd.backoff(attempt)
+		if time.Now().Add(delay).After(holdDeadline) || !sleepCtx(c.d.Ctx, delay) {
+			c.d.Logger.Warn("rpc: giving up a write after losing leadership", "method", method, "error", err)
 			return ErrNoLeader
 		}
 	}
