@@ -17,9 +17,9 @@ func fastConfig(name string) Config {
 	cfg := DefaultLANConfig()
 	cfg.Name = name
 	cfg.TickInterval = 5 * time.Millisecond
-	cfg.ProbeInterval = 100 * time.Millisecond
-	cfg.ProbeTimeout = 40 * time.Millisecond
-	cfg.LateAckGrace = 50 * time.Millisecond
+	cfg.ProbeInterval = 200 * time.Millisecond
+	cfg.ProbeTimeout = 100 * time.Millisecond
+	cfg.LateAckGrace = 100 * time.Millisecond
 	cfg.GossipInterval = 20 * time.Millisecond
 	cfg.PushPullInterval = time.Second
 	cfg.ReconnectInterval = time.Second
