@@ -55,7 +55,7 @@ type Config struct {
 	IndirectChecks int
 
 	// SuspicionMult scales the minimum suspicion timeout:
-	// min = SuspicionMult × max(1, log10(N)) × ProbeInterval (SWIM §4.2,
+	// min = SuspicionMult × max(1.5, log10(N)) × ProbeInterval (SWIM §4.2,
 	// scaled with N so dissemination of the refutation fits). Default LAN
 	// 1 (2s at N=100, so all members agree on a crash within ~5s), WAN 3.
 	// Under Lifeguard the timeout also stretches with the local health
