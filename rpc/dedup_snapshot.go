@@ -30,14 +30,16 @@ type dedupSnapshot struct {
 }
 
 // Snapshot implements raft.FSM: a copy of the live table plus the inner
-// FSM's snapshot, both taken on the apply goroutine so they agree.
+// FSM's snapshot, both taken under mu so no Apply falls between them (see
+// Apply). The inner Snapshot is cheap by the raft.FSM contract; the
+// expensive Persist runs later, outside the lock.
 func (d *DedupFSM) Snapshot() (raft.FSMSnapshot, error) {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	entries := make([]dedupSnapshotEntry, 0, len(d.order)-d.head)
 	for _, k := range d.order[d.head:] {
 		entries = append(entries, dedupSnapshotEntry{id: k.id, proposedAt: k.proposedAt, index: d.table[k.id].index})
 	}
-	d.mu.Unlock()
 	inner, err := d.inner.Snapshot()
 	if err != nil {
 		return nil, err
@@ -75,11 +77,11 @@ func (d *DedupFSM) Restore(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if err := d.inner.Restore(br); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.table = make(map[string]appliedWrite, len(entries))
 	d.order, d.head = make([]dedupKey, 0, len(entries)), 0
 	for _, e := range entries {
