@@ -151,4 +151,8 @@ func (c *clientCodec) WriteRequest(r *rpc.Request, body any) error {
 
 func (c *clientCodec) ReadResponseHeader(r *rpc.Response) error { return c.dec.Decode(r) }
 func (c *clientCodec) ReadResponseBody(body any) error          { return c.dec.Decode(body) }
-func (c *clientCodec) Close() error                             { return c.rwc.Close() }
+
+// Close closes the batch writer, which stops its flusher goroutine and
+// closes the connection. Closing only the connection left one flusher
+// goroutine behind per evicted or reaped pool connection.
+func (c *clientCodec) Close() error { return c.out.Close() }
