@@ -298,9 +298,10 @@ func (f *Forwarder) backoff(attempt int) time.Duration {
 // callTimeout is one attempt's deadline: blocking reads may legitimately
 // take their whole wait (plus the server's jitter) before answering.
 func (f *Forwarder) callTimeout(info Info) time.Duration {
-	if q, ok := info.(interface{ queryOptions() *QueryOptions }); ok && q.queryOptions().MinQueryIndex > 0 {
-		wait := clampWait(q.queryOptions().MaxQueryTime, DefaultQueryTime, MaxQueryTime)
-		return wait + wait/JitterFraction + f.cfg.HoldTimeout
+	if q, ok := info.(interface{ queryOptions() *QueryOptions }); ok {
+		if d := BlockingCallTimeout(q.queryOptions(), f.cfg.HoldTimeout); d > 0 {
+			return d
+		}
 	}
 	return f.cfg.CallTimeout
 }
