@@ -101,9 +101,13 @@ func (c *serverCodec) ReadRequestBody(body any) error {
 	return c.check(c.dec.Decode(body))
 }
 
-// check reports decode errors other than a clean end of stream.
+// check reports decode errors that are the peer's bytes' fault. A clean
+// end of stream and network errors (a reset from a client that evicted
+// the connection, our own close at Shutdown) are how connections end,
+// not malformed input; counting them made every client-side eviction look
+// like an attack in the server's counters and warnings.
 func (c *serverCodec) check(err error) error {
-	if err != nil && err != io.EOF && !isClosedConn(err) && c.onMalformed != nil {
+	if err != nil && err != io.EOF && !isNetworkError(err) && c.onMalformed != nil {
 		c.onMalformed(err)
 	}
 	return err

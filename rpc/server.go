@@ -311,8 +311,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// isClosedConn reports errors that mean "the connection was closed", which
-// are the normal end of a connection rather than malformed input.
-func isClosedConn(err error) bool {
-	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe)
+// isNetworkError reports errors from the connection itself (closed,
+// reset, timed out) rather than from the bytes received on it.
+func isNetworkError(err error) bool {
+	var ne net.Error
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) || errors.As(err, &ne)
 }

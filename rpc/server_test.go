@@ -171,6 +171,33 @@ func TestServer_MalformedFramesAreDroppedAndCounted(t *testing.T) {
 	}
 }
 
+// A client resetting its connection (what a pool does when it evicts one)
+// is the end of a connection, not a malformed frame.
+func TestServer_ConnectionResetIsNotMalformed(t *testing.T) {
+	srv := startServer(t, Config{}, nil)
+	conn, err := DialProtocol(ctxTimeout(t, 5*time.Second), nil, srv.Addr().String(), ProtoRPC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, 5*time.Second, "the server to route the connection", func() error {
+		if n := srv.Stats().ByProtocol[ProtoRPC]; n != 1 {
+			return fmt.Errorf("%d rpc connections routed", n)
+		}
+		return nil
+	})
+	conn.(*net.TCPConn).SetLinger(0) // close with RST
+	conn.Close()
+	testkit.WaitFor(t, 5*time.Second, "the server to drop the connection", func() error {
+		if a := srv.Stats().Active; a != 0 {
+			return fmt.Errorf("%d active", a)
+		}
+		return nil
+	})
+	if st := srv.Stats(); st.MalformedFrames != 0 {
+		t.Fatalf("stats %+v: a reset was counted as a malformed frame", st)
+	}
+}
+
 func TestServer_HandleRejectsOwnAndDuplicateProtocols(t *testing.T) {
 	srv, err := NewServer(Config{})
 	if err != nil {
