@@ -314,3 +314,67 @@ func (r *oneByteReader) Read(p []byte) (int, error) {
 	r.data = r.data[1:]
 	return 1, nil
 }
+
+// parker is an endpoint that waits for its context, as a blocking query
+// does.
+type parker struct {
+	ctx    context.Context
+	parked chan struct{}
+}
+
+func (p *parker) Park(args int, reply *int) error {
+	p.parked <- struct{}{}
+	<-p.ctx.Done()
+	return p.ctx.Err()
+}
+
+// Handlers waiting on the server's Context end at Shutdown, so Shutdown
+// does not hang until a blocking query's wait runs out.
+func TestServer_ShutdownEndsHandlersParkedOnContext(t *testing.T) {
+	srv, err := NewServer(Config{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &parker{ctx: srv.Context(), parked: make(chan struct{}, 1)}
+	srv.Register("Parker", p)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	<-srv.Ready()
+	pool := newClient(t, PoolConfig{})
+	go pool.Call(ctxTimeout(t, 30*time.Second), srv.Addr().String(), "Parker.Park", 1, new(int))
+	select {
+	case <-p.parked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("handler never started")
+	}
+	if err := srv.Shutdown(ctxTimeout(t, 5*time.Second)); err != nil {
+		t.Fatalf("Shutdown with a parked handler: %v", err)
+	}
+}
+
+// Shutdown before Serve must not leave Ready waiters hanging, and the
+// late Serve reports ErrServerClosed like any other after Shutdown.
+func TestServer_ShutdownBeforeServe(t *testing.T) {
+	srv, err := NewServer(Config{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Shutdown(ctxTimeout(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-srv.Ready():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Ready never closed after Shutdown")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(l); !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Serve after Shutdown: %v, want ErrServerClosed", err)
+	}
+}
