@@ -188,9 +188,7 @@ const MaxForwardHops = 4
 // a RequestID here if they have none, before the first attempt, so every
 // retry and hop carries the same one.
 func (f *Forwarder) Forward(ctx context.Context, method string, info Info, args, reply any) (handled bool, err error) {
-	if w, ok := info.(interface{ writeRequest() *WriteRequest }); ok && w.writeRequest().RequestID == "" {
-		w.writeRequest().RequestID = NewRequestID()
-	}
+	stampRequestID(info)
 	c := f.cfg.Cluster
 	r := routeFor(f.cfg.Datacenter, info, c.IsLeader(), c.LastContact())
 	if r == routeLocal {
@@ -349,6 +347,14 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 		return true
 	case <-ctx.Done():
 		return false
+	}
+}
+
+// stampRequestID gives a write request without a RequestID a new one; it
+// leaves reads and writes that already carry an ID alone.
+func stampRequestID(args any) {
+	if w, ok := args.(interface{ writeRequest() *WriteRequest }); ok && w.writeRequest().RequestID == "" {
+		w.writeRequest().RequestID = NewRequestID()
 	}
 }
 

@@ -206,8 +206,17 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 // is first. reply is written only when Call returns nil. A blocking
 // query's ctx must allow its wait plus jitter (see BlockingCallTimeout),
 // or DefaultCallTimeout cuts it short.
+//
+// A write (args embedding WriteRequest, passed as a pointer) without a
+// RequestID gets one here, in the caller's args, before the first attempt:
+// a caller that retries with the same args after a TransportError then
+// carries the same ID, and the server's DedupFSM applies the write once.
+// Stamped only on the server (by Forward), each client-side retry arrived
+// with an empty ID and was given a fresh one, so a write whose reply was
+// lost was applied twice.
 func (p *Pool) Call(ctx context.Context, addr, method string, args, reply any) error {
 	p.calls.Add(1)
+	stampRequestID(args)
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, p.cfg.DefaultCallTimeout)
