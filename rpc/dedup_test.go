@@ -253,3 +253,37 @@ func TestDedup_SnapshotConcurrentWithApplyIsConsistent(t *testing.T) {
 		t.Fatalf("snapshot holds req-b's ID but not its effect: the write is lost")
 	}
 }
+
+// A snapshot taken by a server allowed more entries than this one still
+// restores, keeping the newest IDs, so this replica can catch up.
+func TestDedup_RestoreFromLargerTableKeepsNewest(t *testing.T) {
+	big := NewDedupFSM(newKV(), 0, 0)
+	for i := range 10 {
+		big.Apply(entry(uint64(i+1), fmt.Sprintf("req-%d", i), t0, fmt.Sprintf("k%d=v", i)))
+	}
+	snap, err := big.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := snap.Persist(&buf); err != nil {
+		t.Fatal(err)
+	}
+	kv := newKV()
+	small := NewDedupFSM(kv, 0, 4)
+	if err := small.Restore(&buf); err != nil {
+		t.Fatalf("Restore of a 10-entry table into a 4-entry FSM: %v", err)
+	}
+	if n := small.Stats().Entries; n != 4 {
+		t.Fatalf("%d entries kept, want 4", n)
+	}
+	// Newest first: a non-duplicate Apply evicts, so check the kept IDs
+	// before any of the forgotten ones is re-applied.
+	for i := 9; i >= 0; i-- {
+		res := small.Apply(entry(uint64(20-i), fmt.Sprintf("req-%d", i), t0, "x=y"))
+		_, dup := res.(Duplicate)
+		if want := i >= 6; dup != want {
+			t.Errorf("req-%d: duplicate %v, want %v (the newest four are kept)", i, dup, want)
+		}
+	}
+}
