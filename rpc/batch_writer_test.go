@@ -18,7 +18,7 @@ func (discardConn) Close() error                { return nil }
 func TestClientCodec_CloseStopsFlusher(t *testing.T) {
 	a, b := net.Pipe()
 	defer b.Close()
-	c := newClientCodec(a, DefaultMaxFrameBytes)
+	c := newClientCodec(a, DefaultMaxFrameBytes, nil)
 	c.Close()
 	select {
 	case <-c.out.exited:

@@ -128,18 +128,21 @@ func (c *serverCodec) WriteResponse(r *rpc.Response, body any) error {
 
 func (c *serverCodec) Close() error { return c.out.Close() }
 
-// clientCodec is net/rpc's gobClientCodec with a frame guard.
+// clientCodec is net/rpc's gobClientCodec with a frame guard and a
+// malformed-input hook (a server, or whatever answers at its address, is
+// as untrusted as a client).
 type clientCodec struct {
-	rwc io.ReadWriteCloser
-	dec *gob.Decoder
-	enc *gob.Encoder
-	out *batchWriter
+	rwc         io.ReadWriteCloser
+	dec         *gob.Decoder
+	enc         *gob.Encoder
+	out         *batchWriter
+	onMalformed func(error)
 }
 
-func newClientCodec(rwc io.ReadWriteCloser, maxFrameBytes int) *clientCodec {
+func newClientCodec(rwc io.ReadWriteCloser, maxFrameBytes int, onMalformed func(error)) *clientCodec {
 	out := newBatchWriter(rwc)
 	guard := &frameGuard{r: rwc, maxFrameBytes: uint64(maxFrameBytes)}
-	return &clientCodec{rwc: rwc, dec: gob.NewDecoder(guard), enc: gob.NewEncoder(out), out: out}
+	return &clientCodec{rwc: rwc, dec: gob.NewDecoder(guard), enc: gob.NewEncoder(out), out: out, onMalformed: onMalformed}
 }
 
 func (c *clientCodec) WriteRequest(r *rpc.Request, body any) error {
@@ -153,8 +156,18 @@ func (c *clientCodec) WriteRequest(r *rpc.Request, body any) error {
 	return nil
 }
 
-func (c *clientCodec) ReadResponseHeader(r *rpc.Response) error { return c.dec.Decode(r) }
-func (c *clientCodec) ReadResponseBody(body any) error          { return c.dec.Decode(body) }
+func (c *clientCodec) ReadResponseHeader(r *rpc.Response) error { return c.check(c.dec.Decode(r)) }
+func (c *clientCodec) ReadResponseBody(body any) error          { return c.check(c.dec.Decode(body)) }
+
+// check reports decode errors that are the peer's bytes' fault (see
+// serverCodec.check). net/rpc's reader then fails every pending call and
+// the pool evicts the connection.
+func (c *clientCodec) check(err error) error {
+	if err != nil && err != io.EOF && !isNetworkError(err) && c.onMalformed != nil {
+		c.onMalformed(err)
+	}
+	return err
+}
 
 // Close closes the batch writer, which stops its flusher goroutine and
 // closes the connection. Closing only the connection left one flusher

@@ -123,16 +123,17 @@ func (e *TransportError) Unwrap() error { return e.Err }
 
 // PoolStats are the pool's counters since it was created.
 type PoolStats struct {
-	Calls          uint64 // calls started
-	EndpointErrors uint64 // calls answered with an endpoint error
-	TransportErrs  uint64 // calls failed in transport (includes timeouts)
-	Timeouts       uint64 // calls that hit their deadline, waiting or in flight
-	Dials          uint64 // connections opened
-	DialErrors     uint64
-	Evictions      uint64 // connections closed because of an error or timeout
-	Abandoned      uint64 // timed-out calls left to finish on a live connection
-	IdleReaped     uint64 // connections closed for idleness
-	Conns          int    // open connections now
+	Calls            uint64 // calls started
+	EndpointErrors   uint64 // calls answered with an endpoint error
+	TransportErrs    uint64 // calls failed in transport (includes timeouts)
+	Timeouts         uint64 // calls that hit their deadline, waiting or in flight
+	Dials            uint64 // connections opened
+	DialErrors       uint64
+	Evictions        uint64 // connections closed because of an error or timeout
+	Abandoned        uint64 // timed-out calls left to finish on a live connection
+	MalformedReplies uint64 // undecodable or oversized replies (connection evicted)
+	IdleReaped       uint64 // connections closed for idleness
+	Conns            int    // open connections now
 }
 
 // Pool is the client side of roster's RPC: one multiplexed net/rpc
@@ -156,7 +157,7 @@ type Pool struct {
 
 	calls, endpointErrs, transportErrs, timeouts atomic.Uint64
 	dials, dialErrs, evictions, idleReaped       atomic.Uint64
-	abandoned                                    atomic.Uint64
+	abandoned, malformed                         atomic.Uint64
 }
 
 // slot is the pool's state for one server address.
@@ -373,7 +374,11 @@ func (p *Pool) dial(ctx context.Context, addr string) (*poolConn, error) {
 		return nil, err
 	}
 	p.dials.Add(1)
-	client := rpc.NewClientWithCodec(newClientCodec(conn, p.cfg.MaxFrameBytes))
+	client := rpc.NewClientWithCodec(newClientCodec(conn, p.cfg.MaxFrameBytes, func(err error) {
+		p.malformed.Add(1)
+		p.log.Warn("rpc: malformed reply, closing connection", slog.String("peer", addr), slog.String("error", err.Error()))
+		publish(p.cfg.Events, Event{Kind: EventMalformedFrame, Peer: addr, Err: err.Error()})
+	}))
 	return &poolConn{client: client, lastUsed: time.Now()}, nil
 }
 
@@ -452,6 +457,7 @@ func (p *Pool) Stats() PoolStats {
 		Calls: p.calls.Load(), EndpointErrors: p.endpointErrs.Load(), TransportErrs: p.transportErrs.Load(),
 		Timeouts: p.timeouts.Load(), Dials: p.dials.Load(), DialErrors: p.dialErrs.Load(),
 		Evictions: p.evictions.Load(), IdleReaped: p.idleReaped.Load(), Abandoned: p.abandoned.Load(),
+		MalformedReplies: p.malformed.Load(),
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

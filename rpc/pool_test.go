@@ -465,3 +465,32 @@ func TestBlockingCallTimeout_CoversWaitAndJitter(t *testing.T) {
 		}
 	}
 }
+
+// A peer answering garbage fails the call with a TransportError, counted
+// as a malformed reply, and never panics the client.
+func TestPool_MalformedReplyIsCountedAndEvicted(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.Read(make([]byte, 64))                            // the protocol byte and some of the request
+		c.Write([]byte{0x05, 0xff, 0xff, 0xff, 0xff, 0xff}) // garbage gob
+		io.Copy(io.Discard, c)
+	}()
+	pool := newClient(t, PoolConfig{})
+	err = pool.Call(ctxTimeout(t, 5*time.Second), l.Addr().String(), "Status.Ping", struct{}{}, &struct{}{})
+	var te *TransportError
+	if !errors.As(err, &te) {
+		t.Fatalf("err = %v, want a TransportError", err)
+	}
+	if st := pool.Stats(); st.MalformedReplies != 1 || st.Evictions != 1 {
+		t.Fatalf("stats %+v, want one malformed reply and the connection evicted", st)
+	}
+}
