@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -493,4 +494,45 @@ func TestPool_MalformedReplyIsCountedAndEvicted(t *testing.T) {
 	if st := pool.Stats(); st.MalformedReplies != 1 || st.Evictions != 1 {
 		t.Fatalf("stats %+v, want one malformed reply and the connection evicted", st)
 	}
+}
+
+// Every goroutine the pool and server start ends once both are shut down:
+// connection readers, flushers, probes and the reaper, across successful,
+// abandoned, evicted and reaped connections.
+func TestPool_NoGoroutinesLeftAfterShutdown(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		g := &gate{release: make(chan struct{})}
+		srv, err := NewServer(Config{Logger: quietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Register("Gate", g)
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Serve(l)
+		<-srv.Ready()
+		addr := srv.Addr().String()
+		pool, err := NewPool(PoolConfig{Logger: quietLogger(), ProbeTimeout: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		pool.Call(ctx, addr, "Gate.Wait", 1, new(int)) // abandoned, then probed
+		cancel()
+		close(g.release)
+		pool.Call(ctxTimeout(t, 5*time.Second), addr, "Gate.Wait", 2, new(int))
+		pool.reapIdle(time.Now().Add(time.Hour)) // reaped
+		pool.Call(ctxTimeout(t, 5*time.Second), addr, "Gate.Wait", 3, new(int))
+		pool.Shutdown()
+		srv.Shutdown(ctxTimeout(t, 5*time.Second))
+	}()
+	testkit.WaitFor(t, 10*time.Second, "goroutines to return to the baseline", func() error {
+		if n := runtime.NumGoroutine(); n > before {
+			return fmt.Errorf("%d goroutines, %d before", n, before)
+		}
+		return nil
+	})
 }
