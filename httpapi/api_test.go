@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -469,5 +470,23 @@ func TestHotRead_FollowerServesOnlyStaleReadsLocally(t *testing.T) {
 	a.must(200, "GET", "/v1/health/service/web?stale&near=n1", nil)
 	if a.rpc.callCount("Health.ServiceNodes") != calls+4 {
 		t.Fatal("?near answers depend on coordinates, not only the index: they must not be cached")
+	}
+}
+
+func TestSlowClient_HeadersTimeOutAndBodiesAreBounded(t *testing.T) {
+	a := startAPI(t, func(c *Config) { c.ReadHeaderTimeout, c.MaxBodyBytes = 200*time.Millisecond, 1024 })
+	conn, err := net.Dial("tcp", strings.TrimPrefix(a.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write([]byte("GET /v1/agent/self HTTP/1.1\r\nHost: x\r\n")) // never finishes its headers
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(conn); err != nil {
+		t.Fatalf("a client stuck in its headers was not disconnected: %v", err)
+	}
+	resp, body := a.do("PUT", "/v1/catalog/register", bytes.Repeat([]byte(" "), 2048))
+	if resp.StatusCode != 413 || !strings.Contains(body, "max size: 1024 bytes") {
+		t.Fatalf("oversized JSON body: %d %q", resp.StatusCode, body)
 	}
 }
