@@ -235,3 +235,31 @@ func (c *socketCluster) retry(node *Node, op func(*Node) error) error {
 	}
 	return err
 }
+
+// BenchmarkDevBootstrap measures what -dev does at start: a node on
+// in-memory stores bootstraps a one-server cluster and leads. Reported as
+// time from NewNode to the first Apply committed and applied.
+func BenchmarkDevBootstrap(b *testing.B) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var all []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		store := NewMemStore()
+		net := NewMemNetwork(1)
+		n, err := NewNode(Config{ID: "dev", Logger: quiet}, &testFSM{id: "dev", inv: newShellInvariants()}, store, store, net.Transport("dev"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := n.BootstrapCluster([]Server{{ID: "dev", Address: "dev"}}); err != nil {
+			b.Fatal(err)
+		}
+		if err := n.Apply([]byte("x"), time.Second).Error(); err != nil {
+			b.Fatal(err)
+		}
+		all = append(all, time.Since(start))
+		n.Shutdown()
+	}
+	slices.Sort(all)
+	b.ReportMetric(float64(all[len(all)/2])/1e6, "median-ms")
+	b.ReportMetric(float64(all[len(all)-1])/1e6, "worst-ms")
+}

@@ -33,6 +33,9 @@ func TestNode_MembershipGrowAndShrink(t *testing.T) {
 		}
 		c.applied(c.apply("after-add-"+id, 5*time.Second), l, id)
 	}
+	if m := c.node(l).FollowerMatch(); m["n2"] == 0 || m["n3"] == 0 {
+		t.Fatalf("FollowerMatch = %v, want both followers matched", m)
+	}
 	conf, _ := c.node("n3").Configuration()
 	if len(conf.voters()) != 3 {
 		t.Fatalf("n3 sees %v, want 3 voters", conf.Servers)

@@ -35,6 +35,7 @@ type Node struct {
 	readCh      chan *readRequest
 	confCh      chan confRequest
 	transferCh  chan *applyFuture
+	matchCh     chan chan map[string]uint64
 	bootstrapCh chan bootstrapRequest
 	shutdownCh  chan struct{}
 	doneCh      chan struct{}
@@ -92,6 +93,7 @@ func NewNode(cfg Config, fsm FSM, logs LogStore, stable StableStore, trans Trans
 		applyCh: make(chan *applyFuture, cfg.MaxApplyBatch), bootstrapCh: make(chan bootstrapRequest),
 		readCh: make(chan *readRequest, cfg.MaxApplyBatch), reads: map[uint64][]*readRequest{},
 		confCh: make(chan confRequest), transferCh: make(chan *applyFuture),
+		matchCh:    make(chan chan map[string]uint64),
 		shutdownCh: make(chan struct{}), doneCh: make(chan struct{}),
 	}
 	n.publishStatus()
@@ -143,6 +145,8 @@ func (n *Node) run() {
 			n.changeConfiguration(req)
 		case f := <-n.transferCh:
 			n.startTransfer(f)
+		case reply := <-n.matchCh:
+			reply <- n.core.Status().Match
 		case b := <-n.bootstrapCh:
 			err := n.bootstrap(b.conf)
 			if err == nil {

@@ -61,6 +61,20 @@ func (n *Node) RemoveServer(id string, timeout time.Duration) Future {
 	}, timeout)
 }
 
+// FollowerMatch returns, on the leader, how far each other server's log is
+// known to match ours (its match index; nil on a follower). Compare with
+// Stats()["last_log_index"] to decide when a nonvoter has caught up and can
+// be promoted with AddVoter.
+func (n *Node) FollowerMatch() map[string]uint64 {
+	reply := make(chan map[string]uint64, 1)
+	select {
+	case n.matchCh <- reply:
+		return <-reply
+	case <-n.doneCh:
+		return nil
+	}
+}
+
 func upsertServer(c Configuration, s Server) Configuration {
 	out := c.Clone()
 	for i := range out.Servers {

@@ -114,81 +114,82 @@ func (c *socketCluster) leader() string {
 func TestSocket_ThreeNodesReplicateAndFailOver(t *testing.T) {
 	c := newSocketCluster(t, 3, labConfig())
 	l := c.leader()
-	const entries = 1000
-	var wg sync.WaitGroup
-	errs := make(chan error, entries)
-	acked := make(chan [2]any, entries)
-	for w := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < entries; i += 16 {
-				cmd := fmt.Sprint("e", i)
-				f := c.nodes[l].Apply([]byte(cmd), 5*time.Second)
-				if err := f.Error(); err != nil {
-					errs <- err
-					return
-				}
-				acked <- [2]any{f.Index(), cmd}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	close(acked)
-	if err := <-errs; err != nil {
-		t.Fatalf("apply on a healthy cluster: %v", err)
-	}
-	var top uint64
-	for a := range acked {
-		c.inv.ack(a[0].(uint64), a[1].(string))
-		top = max(top, a[0].(uint64))
-	}
-	testkit.WaitFor(t, 10*time.Second, "all 1000 entries applied on every server", func() error {
-		for _, id := range c.ids {
-			if got := c.nodes[id].AppliedIndex(); got < top {
-				return fmt.Errorf("%s applied %d of %d", id, got, top)
-			}
-		}
-		return nil
-	})
+	top := c.applyMany(l, 1000, 16)
+	c.waitApplied(top, c.ids...)
 	// Kill the leader; a new one takes over and has everything acknowledged.
 	c.stop(l)
-	var l2 string
-	testkit.WaitFor(t, 10*time.Second, "a new leader after killing "+l, func() error {
-		for _, id := range c.ids {
-			if n := c.nodes[id]; n != nil && n.State() == Leader {
-				l2 = id
-				return nil
-			}
-		}
-		return errors.New("no leader")
-	})
-	store := c.stores[l2]
-	c.inv.mu.Lock()
-	for idx, cmd := range c.inv.acked {
-		e, err := store.GetLog(idx)
-		if err != nil || string(e.Data) != cmd {
-			t.Errorf("new leader %s lost acknowledged %q at %d: %v", l2, cmd, idx, err)
-		}
-	}
-	c.inv.mu.Unlock()
+	l2 := c.leader()
+	c.checkAckedIn(l2)
 	f := c.nodes[l2].Apply([]byte("after-failover"), 5*time.Second)
 	if err := f.Error(); err != nil {
 		t.Fatalf("apply after failover: %v", err)
 	}
 	// The old leader restarts from its bbolt file and catches up.
 	c.start(l, nil)
-	testkit.WaitFor(t, 10*time.Second, "restarted "+l+" catching up", func() error {
-		if got := c.nodes[l].AppliedIndex(); got < f.Index() {
-			return fmt.Errorf("applied %d of %d", got, f.Index())
-		}
-		return nil
-	})
+	c.waitApplied(f.Index(), l)
 	c.inv.mu.Lock()
 	defer c.inv.mu.Unlock()
 	if len(c.inv.violations) > 0 {
 		t.Fatalf("invariants: %v", c.inv.violations)
+	}
+}
+
+// applyMany applies n commands through leader l from workers goroutines,
+// records them as acknowledged and returns the highest index.
+func (c *socketCluster) applyMany(l string, n, workers int) uint64 {
+	c.t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	var mu sync.Mutex
+	var top uint64
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				cmd := fmt.Sprint("e", i)
+				f := c.nodes[l].Apply([]byte(cmd), 5*time.Second)
+				if err := f.Error(); err != nil {
+					errs <- err
+					return
+				}
+				c.inv.ack(f.Index(), cmd)
+				mu.Lock()
+				top = max(top, f.Index())
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		c.t.Fatalf("apply on a healthy cluster: %v", err)
+	}
+	return top
+}
+
+func (c *socketCluster) waitApplied(index uint64, ids ...string) {
+	c.t.Helper()
+	testkit.WaitFor(c.t, 10*time.Second, fmt.Sprintf("index %d applied on %v", index, ids), func() error {
+		for _, id := range ids {
+			if got := c.nodes[id].AppliedIndex(); got < index {
+				return fmt.Errorf("%s applied %d", id, got)
+			}
+		}
+		return nil
+	})
+}
+
+// checkAckedIn verifies Leader Completeness on id's durable log.
+func (c *socketCluster) checkAckedIn(id string) {
+	c.t.Helper()
+	c.inv.mu.Lock()
+	defer c.inv.mu.Unlock()
+	for idx, cmd := range c.inv.acked {
+		e, err := c.stores[id].GetLog(idx)
+		if err != nil || string(e.Data) != cmd {
+			c.t.Errorf("new leader %s lost acknowledged %q at %d: %v", id, cmd, idx, err)
+		}
 	}
 }
 
