@@ -257,7 +257,6 @@ func (s *State) skipNodeUpdate() bool {
 	return s.nodeInSync
 }
 
-
 func sameNode(a, b catalog.Node) bool {
 	return a.ID == b.ID && a.Address == b.Address && sameStrMap(a.TaggedAddresses, b.TaggedAddresses) && sameStrMap(a.Meta, b.Meta)
 }
