@@ -34,6 +34,11 @@ type Config struct {
 	// Negative disables the deferral.
 	CheckUpdateInterval time.Duration
 
+	// EnableScriptChecks allows checks that run commands (ScriptArgs);
+	// without it their registration is refused, as Consul refuses them
+	// unless enable_script_checks / enable_local_script_checks is set.
+	EnableScriptChecks bool
+
 	// Clock returns the current time (default time.Now); tests inject one.
 	Clock func() time.Time
 	// Logger receives warnings (default slog.Default()).
@@ -253,8 +258,8 @@ func (s *State) buildService(def ServiceDefinition) (catalog.NodeService, []*che
 	var entries []*checkEntry
 	for i, cd := range defs {
 		c := cd.clone()
-		if err := c.Validate(); err != nil {
-			return catalog.NodeService{}, nil, badRequest("Invalid check: %v", err)
+		if err := s.validateCheck(&c); err != nil {
+			return catalog.NodeService{}, nil, err
 		}
 		if c.ID == "" && c.CheckID == "" {
 			c.ID = "service:" + id
@@ -350,8 +355,8 @@ func (s *State) AddCheck(def CheckDefinition) error {
 	if def.Name == "" {
 		return badRequest("Missing check name")
 	}
-	if err := def.Validate(); err != nil {
-		return badRequest("Invalid check: %v", err)
+	if err := s.validateCheck(&def); err != nil {
+		return err
 	}
 	def = def.normalized()
 	s.mu.Lock()
@@ -371,6 +376,17 @@ func (s *State) AddCheck(def CheckDefinition) error {
 	}
 	c.rev = s.touchLocked()
 	s.checks[def.ID] = c
+	return nil
+}
+
+// validateCheck applies Consul's check rules and the script-check switch.
+func (s *State) validateCheck(def *CheckDefinition) error {
+	if err := def.Validate(); err != nil {
+		return badRequest("Invalid check: %v", err)
+	}
+	if def.Kind() == TypeScript && !s.cfg.EnableScriptChecks {
+		return badRequest("Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or 'enable_local_script_checks' to true")
+	}
 	return nil
 }
 
