@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -89,7 +90,9 @@ func (f *storeRPC) check(node, id string) (catalog.HealthCheck, bool) {
 
 func newSyncer(t *testing.T, s *State, f *storeRPC, cfg SyncConfig) *Syncer {
 	t.Helper()
-	cfg.Rand = testkit.Rand(t)
+	if cfg.Rand == nil {
+		cfg.Rand = rand.New(rand.NewPCG(1, 2)) // the stagger plays no part in these tests
+	}
 	sy, err := NewSyncer(s, f, cfg)
 	if err != nil {
 		t.Fatal(err)
