@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"roster/catalog"
+	"roster/internal/fanout"
 )
 
 // Config configures a State.
@@ -96,6 +97,8 @@ type State struct {
 	// changed is closed (and replaced) on every change: HTTP blocking
 	// queries and the syncer wait on it.
 	changed chan struct{}
+
+	events fanout.Hub[Event] // safe for concurrent use on its own
 }
 
 type serviceEntry struct {
@@ -219,6 +222,7 @@ func (s *State) AddService(def ServiceDefinition, replaceExistingChecks bool) er
 		s.tombstoneCheckLocked(id, rev)
 	}
 	s.refreshServiceChecksLocked(svc, rev)
+	s.emit(Event{Kind: EventServiceRegistered, ServiceID: svc.ID})
 	return nil
 }
 
@@ -304,6 +308,7 @@ func (s *State) RemoveService(id string) error {
 	for _, cid := range checkIDs {
 		s.tombstoneCheckLocked(cid, rev)
 	}
+	s.emit(Event{Kind: EventServiceDeregistered, ServiceID: id})
 	return nil
 }
 
@@ -376,6 +381,7 @@ func (s *State) AddCheck(def CheckDefinition) error {
 	}
 	c.rev = s.touchLocked()
 	s.checks[def.ID] = c
+	s.emit(Event{Kind: EventCheckRegistered, CheckID: def.ID, ServiceID: def.ServiceID})
 	return nil
 }
 
@@ -438,6 +444,7 @@ func (s *State) RemoveCheck(id string) error {
 		return err
 	}
 	s.tombstoneCheckLocked(id, s.touchLocked())
+	s.emit(Event{Kind: EventCheckDeregistered, CheckID: id})
 	return nil
 }
 
@@ -500,6 +507,7 @@ func (s *State) setStatusLocked(c *checkEntry, status, output string) {
 		}
 		c.check.Status, c.check.Output = status, output
 		c.inSync, c.rev, c.deferUntil = false, rev, time.Time{}
+		s.emit(Event{Kind: EventCheckStatus, CheckID: c.check.CheckID, ServiceID: c.check.ServiceID, Status: status})
 		return
 	}
 	c.check.Output = output
@@ -608,6 +616,7 @@ func (s *State) ReapCritical(now time.Time) []string {
 	for _, id := range doomed {
 		if err := s.RemoveService(id); err == nil {
 			reaped = append(reaped, id)
+			s.emit(Event{Kind: EventServiceReaped, ServiceID: id})
 			s.cfg.Logger.Info("deregistered service whose check stayed critical", "service", id)
 		}
 	}

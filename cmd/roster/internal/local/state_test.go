@@ -2,6 +2,7 @@ package local
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -257,5 +258,23 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestEvents_RegistrationAndStatusChanges(t *testing.T) {
+	s := newState(t, "", newClock())
+	obs := s.Subscribe(16)
+	defer obs.Close()
+	must(t, s.AddService(ServiceDefinition{Name: "web", Check: &CheckDefinition{TTL: Duration(time.Minute)}}, false))
+	must(t, s.UpdateTTL("service:web", catalog.HealthPassing, "a"))
+	must(t, s.UpdateTTL("service:web", catalog.HealthPassing, "b")) // output only: no status event
+	must(t, s.RemoveService("web"))
+	var kinds []EventKind
+	for len(obs.C) > 0 {
+		kinds = append(kinds, (<-obs.C).Kind)
+	}
+	want := []EventKind{EventServiceRegistered, EventCheckStatus, EventServiceDeregistered}
+	if !slices.Equal(kinds, want) {
+		t.Fatalf("events %v, want %v", kinds, want)
 	}
 }

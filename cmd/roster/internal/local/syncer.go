@@ -232,10 +232,11 @@ func (s *Syncer) SyncFull(ctx context.Context) error {
 	rv, err := s.readRemote(ctx)
 	if err != nil {
 		s.failures.Add(1)
+		s.state.emit(Event{Kind: EventSyncFailed, Full: true, Err: err.Error()})
 		return err
 	}
 	s.state.updateSyncState(rv)
-	return s.syncChangesLocked(ctx)
+	return s.syncChangesLocked(ctx, true)
 }
 
 // SyncChanges writes the entries that are out of sync (a partial sync).
@@ -243,7 +244,7 @@ func (s *Syncer) SyncChanges(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.partialSyncs.Add(1)
-	return s.syncChangesLocked(ctx)
+	return s.syncChangesLocked(ctx, false)
 }
 
 func (s *Syncer) readRemote(ctx context.Context) (remoteView, error) {
@@ -264,15 +265,19 @@ func (s *Syncer) readRemote(ctx context.Context) (remoteView, error) {
 	return rv, nil
 }
 
-func (s *Syncer) syncChangesLocked(ctx context.Context) error {
+func (s *Syncer) syncChangesLocked(ctx context.Context, full bool) error {
+	writes := 0
 	for _, op := range s.state.pendingOps() {
 		if err := s.send(ctx, op); err != nil {
 			s.failures.Add(1)
+			s.state.emit(Event{Kind: EventSyncFailed, Full: full, Writes: writes, Err: err.Error()})
 			return err
 		}
+		writes++
 		s.writes.Add(1)
 		s.state.markSynced(op)
 	}
+	s.state.emit(Event{Kind: EventSynced, Full: full, Writes: writes})
 	return nil
 }
 
