@@ -40,11 +40,19 @@ func fileName(id string) string {
 	return hex.EncodeToString(sum[:]) + ".json"
 }
 
-func (s *State) persistService(svc catalog.NodeService) error {
+// persistService saves an API-registered service; a config-file service
+// is not saved (its file is its record), and a stale copy is removed.
+func (s *State) persistService(svc catalog.NodeService, fromConfig bool) error {
+	if fromConfig {
+		return s.unpersistService(svc.ID)
+	}
 	return s.writeEntry(servicesDir, svc.ID, persistedService{Service: svc})
 }
 
 func (s *State) persistCheck(c *checkEntry) error {
+	if c.fromConfig {
+		return s.unpersistCheck(c.check.CheckID)
+	}
 	p := persistedCheck{Check: c.check, Definition: c.def}
 	if !c.ttlDeadline.IsZero() {
 		p.TTLRemaining = c.ttlDeadline.Sub(s.cfg.Clock())

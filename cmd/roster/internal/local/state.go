@@ -106,6 +106,9 @@ type serviceEntry struct {
 	inSync  bool
 	deleted bool
 	rev     uint64
+	// fromConfig entries come from config files: not persisted (the files
+	// are their record) and replaced as a set by LoadConfig.
+	fromConfig bool
 }
 
 type checkEntry struct {
@@ -121,6 +124,7 @@ type checkEntry struct {
 	ttlDeadline time.Time
 	// criticalSince is when the check last turned critical (zero if not).
 	criticalSince time.Time
+	fromConfig    bool
 }
 
 // New builds a State and loads the services and checks persisted in
@@ -180,9 +184,16 @@ func (s *State) touchLocked() uint64 {
 // service's other checks (not redefined here) are removed; otherwise they
 // are kept (§4.4).
 func (s *State) AddService(def ServiceDefinition, replaceExistingChecks bool) error {
+	return s.addService(def, replaceExistingChecks, false)
+}
+
+func (s *State) addService(def ServiceDefinition, replaceExistingChecks, fromConfig bool) error {
 	svc, checks, err := s.buildService(def)
 	if err != nil {
 		return err
+	}
+	for _, c := range checks {
+		c.fromConfig = fromConfig
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -198,7 +209,7 @@ func (s *State) AddService(def ServiceDefinition, replaceExistingChecks bool) er
 			}
 		}
 	}
-	if err := s.persistService(svc); err != nil {
+	if err := s.persistService(svc, fromConfig); err != nil {
 		return err
 	}
 	for _, c := range checks {
@@ -213,7 +224,7 @@ func (s *State) AddService(def ServiceDefinition, replaceExistingChecks bool) er
 		}
 	}
 	rev := s.touchLocked()
-	s.services[svc.ID] = &serviceEntry{svc: svc, rev: rev}
+	s.services[svc.ID] = &serviceEntry{svc: svc, rev: rev, fromConfig: fromConfig}
 	for _, c := range checks {
 		c.rev = rev
 		s.checks[c.check.CheckID] = c
@@ -356,6 +367,10 @@ func (s *State) Services() map[string]catalog.NodeService {
 // AddCheck registers (or replaces) a standalone check, the work of PUT
 // /v1/agent/check/register. A ServiceID must name a local service.
 func (s *State) AddCheck(def CheckDefinition) error {
+	return s.addCheck(def, false)
+}
+
+func (s *State) addCheck(def CheckDefinition, fromConfig bool) error {
 	def = def.clone()
 	if def.Name == "" {
 		return badRequest("Missing check name")
@@ -375,6 +390,7 @@ func (s *State) AddCheck(def CheckDefinition) error {
 		svc = &e.svc
 	}
 	c := s.newCheckEntry(def, svc)
+	c.fromConfig = fromConfig
 	s.inheritLocked(c)
 	if err := s.persistCheck(c); err != nil {
 		return err

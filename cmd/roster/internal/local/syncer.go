@@ -277,7 +277,11 @@ func (s *Syncer) syncChangesLocked(ctx context.Context, full bool) error {
 		s.writes.Add(1)
 		s.state.markSynced(op)
 	}
-	s.state.emit(Event{Kind: EventSynced, Full: full, Writes: writes})
+	if full || writes > 0 {
+		// A partial sync woken by an output-only change writes nothing;
+		// it is not worth an event.
+		s.state.emit(Event{Kind: EventSynced, Full: full, Writes: writes})
+	}
 	return nil
 }
 
