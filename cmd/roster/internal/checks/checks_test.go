@@ -198,3 +198,25 @@ func TestScriptProbe_OutputCapped(t *testing.T) {
 		t.Fatalf("output %d bytes", len(out))
 	}
 }
+
+func TestHTTPProbe_TLSSkipVerifyAndRedirects(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/moved" {
+			http.Redirect(w, r, "/missing", http.StatusFound)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	if st, out := httpProbe(local.CheckDefinition{HTTP: srv.URL + "/missing"})(ctx); st != catalog.HealthCritical || !strings.Contains(out, "certificate") {
+		t.Fatalf("unverified TLS: %s %q", st, out)
+	}
+	if st, out := httpProbe(local.CheckDefinition{HTTP: srv.URL + "/missing", TLSSkipVerify: true})(ctx); st != catalog.HealthCritical || !strings.Contains(out, "404 Not Found") {
+		t.Fatalf("skip verify: %s %q", st, out)
+	}
+	// Without redirects the 302 itself is the answer (critical, not 2xx).
+	if st, out := httpProbe(local.CheckDefinition{HTTP: srv.URL + "/moved", TLSSkipVerify: true, DisableRedirects: true})(ctx); st != catalog.HealthCritical || !strings.Contains(out, "302 Found") {
+		t.Fatalf("disable redirects: %s %q", st, out)
+	}
+}

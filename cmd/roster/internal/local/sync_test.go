@@ -26,12 +26,16 @@ type storeRPC struct {
 	calls atomic.Int64
 }
 
-func newStoreRPC(t *testing.T) *storeRPC {
+func newStoreRPC(t testing.TB) *storeRPC {
+	return &storeRPC{store: mustStore(t)}
+}
+
+func mustStore(t testing.TB) *catalog.Store {
 	st, err := catalog.New(catalog.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &storeRPC{store: st}
+	return st
 }
 
 func (f *storeRPC) apply(cmd catalog.Command) error {

@@ -268,6 +268,9 @@ func (s *Syncer) readRemote(ctx context.Context) (remoteView, error) {
 func (s *Syncer) syncChangesLocked(ctx context.Context, full bool) error {
 	writes := 0
 	for _, op := range s.state.pendingOps() {
+		if op.kind == opRegisterNode && s.state.skipNodeUpdate() {
+			continue // a service or check write already carried the node
+		}
 		if err := s.send(ctx, op); err != nil {
 			s.failures.Add(1)
 			s.state.emit(Event{Kind: EventSyncFailed, Full: full, Writes: writes, Err: err.Error()})
@@ -299,11 +302,7 @@ func (s *Syncer) send(ctx context.Context, op syncOp) error {
 		return s.call(ctx, "Catalog.Deregister", &req, &struct{}{})
 	default:
 		req := rpc.RegisterRequest{WriteRequest: rpc.WriteRequest{Datacenter: dc}, Register: op.register}
-		if op.kind == opRegisterNode {
-			if s.state.skipNodeUpdate() {
-				return nil // a service or check write already carried the node
-			}
-		} else {
+		if op.kind != opRegisterNode {
 			req.Register.SkipNodeUpdate = s.state.skipNodeUpdate()
 		}
 		return s.call(ctx, "Catalog.Register", &req, &struct{}{})
