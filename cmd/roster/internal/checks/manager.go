@@ -22,7 +22,8 @@ type Config struct {
 	// ReapInterval is how often services whose checks stayed critical past
 	// DeregisterCriticalServiceAfter are deregistered (default 30s).
 	ReapInterval time.Duration
-	// Clock tells the time for TTL expiry and reaping (default time.Now).
+	// Clock tells the time for TTL expiry and reaping (default time.Now);
+	// it must be the clock the local.State was built with.
 	Clock func() time.Time
 	// Rand draws each check's start jitter; default seeded from the clock.
 	Rand *rand.Rand

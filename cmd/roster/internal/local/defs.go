@@ -282,3 +282,30 @@ func truncateOutput(s string) string {
 
 // TruncateOutput is truncateOutput for the check runners.
 func TruncateOutput(s string) string { return truncateOutput(s) }
+
+// Consul's limits on service and node metadata.
+const (
+	metaMaxPairs      = 64
+	metaKeyMaxChars   = 128
+	metaValueMaxChars = 512
+)
+
+// validateMeta applies Consul's metadata rules (structs.ValidateMetadata).
+func validateMeta(meta map[string]string) error {
+	if len(meta) > metaMaxPairs {
+		return fmt.Errorf("Node metadata cannot contain more than %d key/value pairs", metaMaxPairs)
+	}
+	for k, v := range meta {
+		switch {
+		case k == "":
+			return fmt.Errorf("Key cannot be blank")
+		case len(k) > metaKeyMaxChars:
+			return fmt.Errorf("Key is too long (limit: %d characters)", metaKeyMaxChars)
+		case strings.HasPrefix(k, "consul-"):
+			return fmt.Errorf("Key prefix 'consul-' is reserved for internal use")
+		case len(v) > metaValueMaxChars:
+			return fmt.Errorf("Value is too long (limit: %d characters)", metaValueMaxChars)
+		}
+	}
+	return nil
+}

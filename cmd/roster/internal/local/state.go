@@ -249,6 +249,9 @@ func (s *State) buildService(def ServiceDefinition) (catalog.NodeService, []*che
 	if id == "" {
 		id = def.Name
 	}
+	if err := validateMeta(def.Meta); err != nil {
+		return catalog.NodeService{}, nil, badRequest("Invalid Service Meta: %v", err)
+	}
 	weights := catalog.Weights{Passing: 1, Warning: 1}
 	if def.Weights != nil {
 		weights = *def.Weights

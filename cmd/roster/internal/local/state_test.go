@@ -83,6 +83,8 @@ func TestAddService_ValidationErrors(t *testing.T) {
 	wantCode(t, s.AddService(ServiceDefinition{Name: "x", Check: &CheckDefinition{}}, false), 400, "Invalid check: TTL must be > 0 for TTL checks")
 	wantCode(t, s.AddService(ServiceDefinition{Name: "x", Check: &CheckDefinition{HTTP: "http://x"}}, false), 400,
 		"Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or GRPC checks")
+	wantCode(t, s.AddService(ServiceDefinition{Name: "x", Meta: map[string]string{"consul-x": "1"}}, false), 400, "Invalid Service Meta: Key prefix 'consul-'")
+	wantCode(t, s.AddService(ServiceDefinition{Name: "x", Checks: []*CheckDefinition{{ScriptArgs: []string{"/bin/true"}, Interval: Duration(time.Second)}}}, false), 400, "Scripts are disabled")
 	wantCode(t, s.AddCheck(CheckDefinition{TTL: Duration(time.Second)}), 400, "Missing check name")
 	wantCode(t, s.AddCheck(CheckDefinition{Name: "c", TTL: Duration(time.Second), ServiceID: "nope"}), 400, `ServiceID "nope" does not exist`)
 	wantCode(t, s.RemoveService("nope"), 404, `Unknown service ID "nope"`)
