@@ -260,3 +260,27 @@ func TestFullSyncDelay_ScalesAndStaggers(t *testing.T) {
 		}
 	}
 }
+
+func TestAntiEntropy_DeferredOutputReachesCatalog(t *testing.T) {
+	f := newStoreRPC(t)
+	s, err := New(Config{NodeName: "n1", Address: "127.0.0.1", CheckUpdateInterval: 50 * time.Millisecond})
+	must(t, err)
+	must(t, s.AddCheck(CheckDefinition{Name: "c", TTL: Duration(time.Hour)}))
+	sy := newSyncer(t, s, f, SyncConfig{Interval: time.Hour, PartialSyncMinGap: time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); sy.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	must(t, s.UpdateTTL("c", catalog.HealthPassing, "first"))
+	output := func(want string) func() error {
+		return func() error {
+			if c, _ := f.check("n1", "c"); c.Output != want {
+				return fmt.Errorf("catalog output %q", c.Output)
+			}
+			return nil
+		}
+	}
+	testkit.WaitFor(t, 10*time.Second, "status change synced", output("first"))
+	must(t, s.UpdateTTL("c", catalog.HealthPassing, "second"))
+	testkit.WaitFor(t, 10*time.Second, "deferred output synced", output("second"))
+}

@@ -176,8 +176,14 @@ func (s *Syncer) Run(ctx context.Context) {
 	defer deferTimer.Stop()
 	var lastPartial time.Time
 	partialArmed := false
+	// changed is replaced only after it fires: a change made while a sync
+	// is in flight closes the channel held here and is not missed.
+	changed := s.state.Changed()
 	for {
-		changed := s.state.Changed()
+		now := s.state.cfg.Clock()
+		if next := s.state.flushDeferred(now); !next.IsZero() {
+			deferTimer.Reset(next.Sub(now))
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -186,6 +192,7 @@ func (s *Syncer) Run(ctx context.Context) {
 		case <-fullTimer.C:
 			fullTimer.Reset(s.afterSync(s.SyncFull(ctx), true))
 		case <-changed:
+			changed = s.state.Changed()
 			if !partialArmed {
 				partialArmed = true
 				partialTimer.Reset(max(0, s.cfg.PartialSyncMinGap-time.Since(lastPartial)))
@@ -197,9 +204,6 @@ func (s *Syncer) Run(ctx context.Context) {
 				fullTimer.Reset(s.retryDelay())
 			}
 		case <-deferTimer.C:
-		}
-		if next := s.state.flushDeferred(time.Now()); !next.IsZero() {
-			deferTimer.Reset(time.Until(next))
 		}
 	}
 }
