@@ -24,6 +24,9 @@ type storeRPC struct {
 	idx   uint64
 	fail  atomic.Bool
 	calls atomic.Int64
+	// duringWrite, if set, runs (once) inside the next catalog write, as
+	// an API call racing with an in-flight sync would.
+	duringWrite atomic.Pointer[func()]
 }
 
 func newStoreRPC(t testing.TB) *storeRPC {
@@ -58,6 +61,9 @@ func (f *storeRPC) RPC(_ context.Context, method string, args, reply any) error 
 		hc, _ := f.store.NodeChecks(args.(*rpc.NodeSpecificRequest).Node)
 		reply.(*rpc.IndexedHealthChecks).HealthChecks = hc
 	case "Catalog.Register":
+		if fn := f.duringWrite.Swap(nil); fn != nil {
+			(*fn)()
+		}
 		r := args.(*rpc.RegisterRequest).Register
 		return f.apply(&r)
 	case "Catalog.Deregister":
@@ -283,4 +289,23 @@ func TestAntiEntropy_DeferredOutputReachesCatalog(t *testing.T) {
 	testkit.WaitFor(t, 10*time.Second, "status change synced", output("first"))
 	must(t, s.UpdateTTL("c", catalog.HealthPassing, "second"))
 	testkit.WaitFor(t, 10*time.Second, "deferred output synced", output("second"))
+}
+
+func TestAntiEntropy_ChangeDuringInFlightSyncIsNotMissed(t *testing.T) {
+	f := newStoreRPC(t)
+	s := newState(t, "", newClock())
+	sy := newSyncer(t, s, f, SyncConfig{Interval: time.Hour, PartialSyncMinGap: time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); sy.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	racing := func() { must(t, s.AddService(ServiceDefinition{Name: "late"}, false)) }
+	f.duringWrite.Store(&racing)
+	must(t, s.AddService(ServiceDefinition{Name: "web"}, false))
+	testkit.WaitFor(t, 10*time.Second, "both services synced without a full sync", func() error {
+		if got := f.serviceIDs("n1"); !slices.Equal(got, []string{"late", "web"}) {
+			return fmt.Errorf("catalog has %v", got)
+		}
+		return nil
+	})
 }
