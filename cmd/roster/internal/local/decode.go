@@ -15,19 +15,37 @@ import (
 // the definition objects is all it takes. User data (Meta, Header) keeps
 // its keys untouched.
 
-// DecodeServiceDefinition decodes a service definition in either spelling
-// and refuses unknown keys, naming them.
+// DecodeServiceDefinition decodes a config-file service definition in
+// either spelling and refuses unknown keys, naming them.
 func DecodeServiceDefinition(data []byte) (ServiceDefinition, error) {
 	var def ServiceDefinition
-	err := decodeStrict(data, &def, serviceObjects)
+	err := decode(data, &def, serviceObjects, true)
 	return def, err
 }
 
-// DecodeCheckDefinition decodes a check definition in either spelling and
-// refuses unknown keys, naming them.
+// DecodeCheckDefinition decodes a config-file check definition in either
+// spelling and refuses unknown keys, naming them.
 func DecodeCheckDefinition(data []byte) (CheckDefinition, error) {
 	var def CheckDefinition
-	err := decodeStrict(data, &def, checkObjects)
+	err := decode(data, &def, checkObjects, true)
+	return def, err
+}
+
+// DecodeServiceRegistration decodes the body of PUT
+// /v1/agent/service/register in either spelling (Consul's agent endpoints
+// accept both). Fields roster does not implement (Proxy, Connect,
+// Namespace, ...) are ignored, as an older Consul ignores newer fields.
+func DecodeServiceRegistration(data []byte) (ServiceDefinition, error) {
+	var def ServiceDefinition
+	err := decode(data, &def, serviceObjects, false)
+	return def, err
+}
+
+// DecodeCheckRegistration decodes the body of PUT /v1/agent/check/register
+// like DecodeServiceRegistration.
+func DecodeCheckRegistration(data []byte) (CheckDefinition, error) {
+	var def CheckDefinition
+	err := decode(data, &def, checkObjects, false)
 	return def, err
 }
 
@@ -95,13 +113,15 @@ func rewriteKeys(raw json.RawMessage, shape objectShape) (json.RawMessage, error
 	return json.Marshal(out)
 }
 
-func decodeStrict(data []byte, v any, shape objectShape) error {
+func decode(data []byte, v any, shape objectShape, strict bool) error {
 	raw, err := rewriteKeys(data, shape)
 	if err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	err = dec.Decode(v)
 	if err != nil && strings.Contains(err.Error(), "unknown field") {
 		// Name the key as the user spelled it, not as rewritten.

@@ -34,6 +34,13 @@ func TestDecodeServiceDefinition_UnknownKeyNamed(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `"bogus_key"`) {
 		t.Fatalf("err = %v", err)
 	}
+	def, err := DecodeServiceRegistration([]byte(`{"Name":"web","Proxy":{"x":1},"Check":null,"Checks":null,"Check_ID":"z"}`))
+	if err != nil || def.Name != "web" {
+		t.Fatalf("HTTP registration with unknown fields: %+v %v", def, err)
+	}
+	if _, err := DecodeCheckRegistration([]byte(`{"Name":"c","TTL":"10s","Namespace":"default"}`)); err != nil {
+		t.Fatalf("HTTP check registration: %v", err)
+	}
 	if _, err := DecodeCheckDefinition([]byte(`{"name":"c","ttl":"soon"}`)); err == nil || !strings.Contains(err.Error(), "soon") {
 		t.Fatalf("bad duration err = %v", err)
 	}

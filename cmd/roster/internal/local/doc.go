@@ -23,6 +23,15 @@
 //     checks); a status change is synced at once, an output-only change is
 //     deferred up to check_update_interval. Changed() is a channel closed
 //     on every change, for HTTP blocking queries and the syncer.
+//   - decode.go: decoding definitions in both of Consul's spellings
+//     (CamelCase from the HTTP API, snake_case from config files); strict
+//     for config files (unknown keys are named), lenient for HTTP bodies.
+//   - config.go: LoadConfig, which makes the config files' services and
+//     checks the current set at start and on SIGHUP.
+//   - blocking.go: blocking waits on a service's content hash (?hash=)
+//     and on the local index (?index=) for the agent endpoints.
+//   - events.go: typed events (registrations, status changes, reaping,
+//     syncs) through a fanout hub.
 //   - maint.go: node and service maintenance mode (critical checks
 //     _node_maintenance and _service_maintenance:<id>), the aggregated
 //     status of AgentServiceChecksInfo, and the content hash used for
