@@ -167,12 +167,12 @@ func TestScriptProbe_ExitCodes(t *testing.T) {
 		{"echo meh >&2; exit 1", catalog.HealthWarning, "meh"},
 		{"echo bad; exit 2", catalog.HealthCritical, "bad"},
 	} {
-		st, out := scriptProbe([]string{"/bin/sh", "-c", tc.script})(context.Background())
+		st, out := scriptProbe([]string{"/bin/sh", "-c", tc.script}, time.Second)(context.Background())
 		if st != tc.status || !strings.Contains(out, tc.output) {
 			t.Fatalf("%q: %s %q, want %s %q", tc.script, st, out, tc.status, tc.output)
 		}
 	}
-	st, out := scriptProbe([]string{"/nonexistent/probe"})(context.Background())
+	st, out := scriptProbe([]string{"/nonexistent/probe"}, time.Second)(context.Background())
 	if st != catalog.HealthCritical || out == "" {
 		t.Fatalf("missing binary: %s %q", st, out)
 	}
@@ -183,8 +183,8 @@ func TestScriptProbe_TimeoutKillsProcessGroup(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	// The background sleep holds the output pipe; only a group kill ends it.
-	st, out := scriptProbe([]string{"/bin/sh", "-c", "sleep 30 & sleep 30"})(ctx)
-	if st != catalog.HealthCritical || !strings.Contains(out, "Timed out") {
+	st, out := scriptProbe([]string{"/bin/sh", "-c", "sleep 30 & sleep 30"}, 200*time.Millisecond)(ctx)
+	if st != catalog.HealthCritical || !strings.Contains(out, "Timed out (200ms) running check") {
 		t.Fatalf("%s %q", st, out)
 	}
 	if took := time.Since(start); took > 10*time.Second {
@@ -193,7 +193,7 @@ func TestScriptProbe_TimeoutKillsProcessGroup(t *testing.T) {
 }
 
 func TestScriptProbe_OutputCapped(t *testing.T) {
-	_, out := scriptProbe([]string{"/bin/sh", "-c", "head -c 100000 /dev/zero | tr '\\0' a"})(context.Background())
+	_, out := scriptProbe([]string{"/bin/sh", "-c", "head -c 100000 /dev/zero | tr '\\0' a"}, time.Second)(context.Background())
 	if len(out) > local.MaxCheckOutputBytes+100 || !strings.HasSuffix(out, "(truncated)") {
 		t.Fatalf("output %d bytes", len(out))
 	}

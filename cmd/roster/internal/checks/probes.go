@@ -38,7 +38,7 @@ func newProbe(def local.CheckDefinition, scriptsEnabled bool) (probe, error) {
 		if len(args) == 0 {
 			args = def.Args
 		}
-		return scriptProbe(args), nil
+		return scriptProbe(args, time.Duration(def.Timeout)), nil
 	}
 	return nil, fmt.Errorf("check kind %q has no runner", def.Kind())
 }
@@ -108,7 +108,7 @@ func tcpProbe(addr string) probe {
 // scriptProbe runs a command: exit 0 passing, 1 warning, anything else
 // critical; the combined output is the check output. The command runs in
 // its own process group so a timeout kills it and everything it started.
-func scriptProbe(args []string) probe {
+func scriptProbe(args []string, timeout time.Duration) probe {
 	return func(ctx context.Context) (string, string) {
 		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -119,7 +119,8 @@ func scriptProbe(args []string) probe {
 		cmd.Stdout, cmd.Stderr = out, out
 		err := cmd.Run()
 		if ctx.Err() != nil {
-			return catalog.HealthCritical, fmt.Sprintf("Timed out running check %q", strings.Join(args, " "))
+			// Consul's wording.
+			return catalog.HealthCritical, fmt.Sprintf("Timed out (%s) running check", timeout)
 		}
 		var exitErr *exec.ExitError
 		switch {
