@@ -16,6 +16,11 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Msg }
 
+// HTTPStatus is the status to answer with. Packages that may not import
+// this one (httpapi) detect it with errors.As on an interface
+// { HTTPStatus() int }.
+func (e *Error) HTTPStatus() int { return e.Code }
+
 func badRequest(format string, args ...any) error {
 	return &Error{Code: http.StatusBadRequest, Msg: fmt.Sprintf(format, args...)}
 }

@@ -2,6 +2,8 @@ package local
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -278,5 +280,14 @@ func TestEvents_RegistrationAndStatusChanges(t *testing.T) {
 	want := []EventKind{EventServiceRegistered, EventCheckStatus, EventServiceDeregistered}
 	if !slices.Equal(kinds, want) {
 		t.Fatalf("events %v, want %v", kinds, want)
+	}
+}
+
+func TestError_HTTPStatusThroughInterface(t *testing.T) {
+	s := newState(t, "", newClock())
+	err := fmt.Errorf("wrapped: %w", s.RemoveCheck("x"))
+	var coded interface{ HTTPStatus() int }
+	if !errors.As(err, &coded) || coded.HTTPStatus() != 404 {
+		t.Fatalf("%v does not carry 404", err)
 	}
 }
