@@ -149,3 +149,25 @@ func originalSpellings(data []byte, name string) string {
 	}
 	return strings.Join(found, " or ")
 }
+
+// RegisterServiceJSON is PUT /v1/agent/service/register in one call for
+// the HTTP layer (which may not import this package): decode body, then
+// AddService. A body that does not decode is a 400 "Request decode
+// failed: ...", as in Consul.
+func (s *State) RegisterServiceJSON(body []byte, replaceExistingChecks bool) error {
+	def, err := DecodeServiceRegistration(body)
+	if err != nil {
+		return badRequest("Request decode failed: %v", err)
+	}
+	return s.AddService(def, replaceExistingChecks)
+}
+
+// RegisterCheckJSON is PUT /v1/agent/check/register: decode body, then
+// AddCheck.
+func (s *State) RegisterCheckJSON(body []byte) error {
+	def, err := DecodeCheckRegistration(body)
+	if err != nil {
+		return badRequest("Request decode failed: %v", err)
+	}
+	return s.AddCheck(def)
+}

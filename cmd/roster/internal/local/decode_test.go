@@ -66,3 +66,16 @@ func FuzzDecodeServiceDefinition(f *testing.F) {
 		}
 	})
 }
+
+func TestRegisterJSON_GoClientBodies(t *testing.T) {
+	s := newState(t, "", newClock())
+	// What github.com/hashicorp/consul/api sends for a service with a check.
+	body := `{"ID":"web1","Name":"web","Tags":["v1"],"Port":8080,"Check":{"CheckID":"","TTL":"15s","Status":"passing","DeregisterCriticalServiceAfter":"90m"},"Checks":null}`
+	must(t, s.RegisterServiceJSON([]byte(body), false))
+	if c, ok := s.Check("service:web1"); !ok || c.Status != "passing" {
+		t.Fatalf("check %+v", c)
+	}
+	must(t, s.RegisterCheckJSON([]byte(`{"ID":"mem","Name":"Memory","Notes":"n","TTL":"30s"}`)))
+	wantCode(t, s.RegisterServiceJSON([]byte(`{"Name":`), false), 400, "Request decode failed")
+	wantCode(t, s.RegisterCheckJSON([]byte(`{"Name":"x","TTL":"0s"}`)), 400, "Invalid check: TTL must be > 0")
+}
