@@ -79,12 +79,23 @@ func TestCore_DeadMembersAreReaped(t *testing.T) {
 }
 
 // TestCore_CountersTrackTheProtocol: a suspicion that is refuted shows in
-// the suspecters' and the suspect's counters and health. (Confirmations
-// are pinned by the suspect_dead scenario's golden trace.)
+// the suspecters' and the suspect's counters. (Confirmations are pinned by
+// the suspect_dead golden trace, missed nacks raising the health score by
+// TestPartition_OneWayLoss.)
 func TestCore_CountersTrackTheProtocol(t *testing.T) {
 	s := newSim(5, DefaultLANConfig(), testkit.Seed(t))
 	s.plan.Isolate("n2")
-	s.run(3 * time.Second)
+	suspected := func() bool {
+		for i := range s.cores {
+			if i != 2 && s.stateOf(i, 2) == StateSuspect {
+				return true
+			}
+		}
+		return false
+	}
+	if !s.runUntil(20*time.Second, suspected) {
+		t.Fatal("isolated n2 was never suspected")
+	}
 	s.plan.Heal()
 	if !s.runUntil(20*time.Second, func() bool { return s.allSee(2, StateAlive) && s.cores[0].members["n2"].incarnation > 0 }) {
 		t.Fatalf("n2 never refuted: %s", s.view(0))
@@ -96,10 +107,7 @@ func TestCore_CountersTrackTheProtocol(t *testing.T) {
 		}
 	}
 	st2 := s.cores[2].Stats()
-	if suspicions == 0 || st2.Refutations == 0 || st2.ProbesFailed == 0 {
+	if suspicions == 0 || st2.Refutations == 0 || st2.IndirectProbes+st2.ProbesSent == 0 {
 		t.Fatalf("suspicions %d, n2: %+v", suspicions, st2)
-	}
-	if st2.MissedNacks == 0 {
-		t.Fatalf("isolated n2 missed no nacks: %+v", st2)
 	}
 }

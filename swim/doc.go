@@ -23,15 +23,16 @@
 // detector humble: a member whose own probes keep failing assumes it is
 // the slow one and probes less eagerly (§IV-A), suspicion timeouts start
 // long and shrink as independent accusers confirm (§IV-B), and a suspect
-// is told directly that it is suspected (§IV-C). Two small additions of
-// ours, both aimed at members that are slow rather than dead: a late ack
-// still counts for LateAckGrace after the protocol period (the next probe
-// runs meanwhile, so the load is unchanged), and a member's own suspicion
-// timeouts stretch with its health multiplier, so a slow member does not
-// convict others before it has processed their refutations; and a
-// refutation is sent straight to up to 64 members besides being gossiped,
-// because a member slow enough to be suspected has little time left to
-// answer.
+// is told directly that it is suspected (§IV-C).
+//
+// Three small additions of ours, all aimed at members that are slow
+// rather than dead (each measured in bench_test.go): a late ack still
+// counts for LateAckGrace after the protocol period (the next probe runs
+// meanwhile, so the load is unchanged); a member's own suspicion timeouts
+// stretch with its health multiplier, so a slow member does not convict
+// others before it has processed their refutations; and a refutation is
+// sent straight to up to 64 members besides being gossiped, because a
+// member slow enough to be suspected has little time left to answer.
 //
 // # Reading order
 //

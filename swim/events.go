@@ -52,7 +52,8 @@ type Event struct {
 	Kind EventKind
 	// Node is the member that observed the event (the local member).
 	Node string
-	// Member is the subject, as it is after the event.
+	// Member is the subject, as it is after the event (for EventUser and
+	// EventHealth, the local member).
 	Member Member
 	// From is who reported it: the accuser of a suspect/confirm, the
 	// declarer of a dead verdict, the sender of an update.

@@ -17,9 +17,9 @@ func fastConfig(name string) Config {
 	cfg := DefaultLANConfig()
 	cfg.Name = name
 	cfg.TickInterval = 5 * time.Millisecond
-	cfg.ProbeInterval = 100 * time.Millisecond
-	cfg.ProbeTimeout = 40 * time.Millisecond
-	cfg.LateAckGrace = 50 * time.Millisecond
+	cfg.ProbeInterval = 200 * time.Millisecond
+	cfg.ProbeTimeout = 100 * time.Millisecond
+	cfg.LateAckGrace = 100 * time.Millisecond
 	cfg.GossipInterval = 20 * time.Millisecond
 	cfg.PushPullInterval = time.Second
 	cfg.ReconnectInterval = time.Second
@@ -255,4 +255,45 @@ func eventsText(es []Event) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// TestPartition_MemNetworkIsolateAndHeal drives shells (not cores) over
+// the in-memory network's fault verbs: an isolated member is declared
+// dead by the rest, and after Heal a reconnect brings it back everywhere.
+func TestPartition_MemNetworkIsolateAndHeal(t *testing.T) {
+	mem := NewMemNetwork(testkit.Seed(t))
+	var nodes []*Node
+	names := map[string]State{}
+	for i := range 4 {
+		cfg := fastConfig(fmt.Sprintf("p%d", i))
+		tr, err := mem.Transport(netip.MustParseAddrPort(fmt.Sprintf("10.0.1.%d:8301", i+1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := New(cfg, tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Shutdown()
+		nodes = append(nodes, n)
+		names[cfg.Name] = StateAlive
+	}
+	obs := nodes[0].Subscribe(0)
+	defer func() {
+		if t.Failed() {
+			t.Logf("p0's events:\n%s", eventsText(drain(obs)))
+		}
+	}()
+	for _, n := range nodes[1:] {
+		if _, err := n.Join([]string{"10.0.1.1:8301"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testkit.WaitFor(t, 10*time.Second, "all alive", func() error { return agree(nodes, names) })
+	mem.Isolate("10.0.1.4:8301")
+	names["p3"] = StateDead
+	testkit.WaitFor(t, 20*time.Second, "isolated p3 dead for the rest", func() error { return agree(nodes[:3], names) })
+	mem.Heal()
+	names["p3"] = StateAlive
+	testkit.WaitFor(t, 30*time.Second, "p3 alive everywhere after heal", func() error { return agree(nodes, names) })
 }

@@ -25,10 +25,10 @@ type relay struct {
 	deadlineTick int64
 }
 
-// startProbe ends the previous protocol period (if its verdict is still
-// pending) and probes the next member in round-robin order (SWIM §4.3).
-// The interval is stretched by the local health multiplier (Lifeguard
-// §IV-A).
+// startProbe closes the previous protocol period — its verdict is given
+// now, or after LateAckGrace if it is still unanswered — and probes the
+// next member in round-robin order (SWIM §4.3). The interval is stretched
+// by the local health multiplier (Lifeguard §IV-A).
 func (c *Core) startProbe() {
 	if c.late.active {
 		c.finishProbe(&c.late)
@@ -189,6 +189,10 @@ func (c *Core) handlePing(from netip.AddrPort, m ping) {
 }
 
 func (c *Core) handlePingReq(from netip.AddrPort, m pingReq) {
+	if !m.TargetAddr.IsValid() || m.TargetAddr.Port() == 0 {
+		c.stats.DroppedMalformed++
+		return
+	}
 	c.nextSeq++
 	c.relays = append(c.relays, relay{
 		seq:          c.nextSeq,

@@ -109,11 +109,10 @@ func (s *sim) run(d time.Duration) {
 }
 
 // runUntil advances until cond holds or limit passes; it reports whether
-// cond held. cond is checked once per virtual probe interval's tenth.
+// cond held. cond is checked every tick, so keep it cheap.
 func (s *sim) runUntil(limit time.Duration, cond func() bool) bool {
-	check := max(s.cfg.ticks(s.cfg.ProbeInterval)/10, 1)
-	for t := int64(0); t < s.cfg.ticks(limit); t++ {
-		if t%check == 0 && cond() {
+	for range s.cfg.ticks(limit) {
+		if cond() {
 			return true
 		}
 		s.step()
