@@ -78,7 +78,7 @@ func startCluster(t *testing.T, n int) []*clusterServer {
 			"-data-dir", dir, "-http-port", fmt.Sprint(s.ports[0]), "-dns-port", fmt.Sprint(s.ports[1]),
 			"-server-port", fmt.Sprint(s.ports[2]), "-serf-lan-port", fmt.Sprint(s.ports[3]), "-serf-wan-port", fmt.Sprint(s.ports[4])}
 		if i > 0 {
-			args = append(args, "-retry-join", fmt.Sprintf("127.0.0.1:%d", out[0].ports[3]))
+			args = append(args, "-retry-join", fmt.Sprintf("127.0.0.1:%d", out[0].ports[3]), "-retry-interval", "100ms")
 		}
 		var stderr bytes.Buffer
 		cmd := exec.Command(rosterBin, args...)
