@@ -62,7 +62,7 @@ type Member struct {
 	DelegateCur uint8
 }
 
-func (s *Server) agentSelf(r *http.Request, _ string) (any, error) {
+func (s *Server) agentSelf(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
 	self := s.cfg.Agent.Self()
 	if self.DebugConfig == nil {
 		self.DebugConfig = map[string]any{}
@@ -73,14 +73,68 @@ func (s *Server) agentSelf(r *http.Request, _ string) (any, error) {
 	return self, nil
 }
 
-func (s *Server) agentMembers(r *http.Request, _ string) (any, error) {
-	_, wan := r.URL.Query()["wan"]
-	if v := r.URL.Query().Get("wan"); v == "0" || v == "false" {
-		wan = false
-	}
-	members := s.cfg.Agent.Members(wan)
+func (s *Server) agentMembers(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
+	members := s.cfg.Agent.Members(wanParam(r))
 	if members == nil {
 		members = []Member{}
 	}
 	return members, nil
+}
+
+// wanParam is Consul's ?wan=1 (presence, unless 0 or false).
+func wanParam(r *http.Request) bool {
+	q := r.URL.Query()
+	v := q.Get("wan")
+	return has(q, "wan") && v != "0" && v != "false"
+}
+
+func (s *Server) membership() (Membership, error) {
+	if s.cfg.Membership == nil {
+		return nil, errorf(http.StatusInternalServerError, "this agent cannot change its membership (no gossip pool is configured)")
+	}
+	return s.cfg.Membership, nil
+}
+
+// agentJoin is PUT /v1/agent/join/<addr>: an empty 200, or 500 with the
+// join error.
+func (s *Server) agentJoin(_ http.ResponseWriter, r *http.Request, addr string) (any, error) {
+	if err := mustArg(addr, "address"); err != nil {
+		return nil, err
+	}
+	m, err := s.membership()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := m.Join([]string{addr}, wanParam(r)); err != nil {
+		return nil, errorf(http.StatusInternalServerError, "%v", err)
+	}
+	return nil, nil
+}
+
+// agentLeave is PUT /v1/agent/leave.
+func (s *Server) agentLeave(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
+	m, err := s.membership()
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Leave(); err != nil {
+		return nil, errorf(http.StatusInternalServerError, "%v", err)
+	}
+	return nil, nil
+}
+
+// agentForceLeave is PUT /v1/agent/force-leave/<node>[?prune][&wan].
+func (s *Server) agentForceLeave(_ http.ResponseWriter, r *http.Request, node string) (any, error) {
+	if err := mustArg(node, "node"); err != nil {
+		return nil, err
+	}
+	m, err := s.membership()
+	if err != nil {
+		return nil, err
+	}
+	_, prune := r.URL.Query()["prune"]
+	if err := m.ForceLeave(node, prune, wanParam(r)); err != nil {
+		return nil, errorf(http.StatusInternalServerError, "%v", err)
+	}
+	return nil, nil
 }

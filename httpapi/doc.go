@@ -1,23 +1,55 @@
 // Package httpapi serves roster's HTTP API on :8500: Consul's /v1 paths,
 // JSON shapes, status codes and X-Consul-* headers, so that the official Go
-// client, the consul CLI and curl scripts work unchanged.
+// client, the consul CLI and curl scripts work unchanged, plus roster's
+// own delta pulls under /v1/roster/.
 //
 // A tour, in reading order:
 //
-//   - server.go: Server takes a pre-bound net.Listener (DESIGN.md rule 8),
-//     serves until Shutdown, and reports through Serving() when it accepts.
-//   - router.go: the route table. Each route names its path (exact, or a
-//     prefix ending in "/" whose remainder is the argument, like Consul's
-//     /v1/kv/<key>), the methods it allows and a handler returning a value
-//     or an error. The router answers what Consul answers for everything
-//     else: 404 "Invalid URL path" for unknown /v1 paths, 405 with an Allow
-//     header for a wrong method, 200 with Allow for OPTIONS.
+//   - server.go: Server takes a pre-bound net.Listener (DESIGN.md rule 8)
+//     and serves until Shutdown. Config names what the agent plugs in: the
+//     Agent (/v1/agent/self, members), an RPC to reach the servers (every
+//     catalog, health, KV, session, txn, status, operator, coordinate and
+//     roster read or write is one call of the rpc/structs.go contract),
+//     optionally Membership (join/leave), a MetricsSource and a LocalIndex
+//     (the hot-read short cut, below). The route table is there too: it
+//     reads as an index of the API.
+//   - router.go: exact paths, then the longest prefix ending in "/" (whose
+//     remainder is the argument, like Consul's /v1/kv/<key>). It answers
+//     what Consul answers for everything else: 404 "Invalid URL path", 405
+//     with Allow, 200 with Allow for OPTIONS, and 429 past the per-client
+//     rate (ratelimit.go, a token bucket per IP, off by default).
+//   - params.go: query parameters and headers into rpc.QueryOptions and
+//     rpc.WriteRequest. Flags are tested by presence (the Go client sends
+//     ?stale=), numbers and durations that do not parse are 400s, the
+//     token comes from ?token, X-Consul-Token or Authorization: Bearer, in
+//     that order. setMeta writes X-Consul-Index (never 0), KnownLeader,
+//     LastContact and Effective-Consistency from the reply's QueryMeta.
 //   - respond.go: one place turns a handler's result into bytes: compact
-//     JSON (indented with ?pretty), an empty 200 for nil, and plain-text
-//     error bodies with the status an *Error carries.
-//   - agent_endpoints.go: /v1/agent/* served from the local agent's view.
+//     JSON (indented with ?pretty), raw bodies, gzip when accepted, and
+//     plain-text errors with Consul's statuses (mapRPCError: validation
+//     400, ACL 403, rate 429, everything else 500 with the RPC's text,
+//     "No cluster leader" included).
+//   - the endpoints, one file per family: kv_endpoints.go, txn_endpoint.go,
+//     catalog_endpoints.go, health_endpoints.go, session_endpoints.go,
+//     status_endpoints.go (status, operator, coordinates),
+//     agent_endpoints.go, metrics.go (/v1/agent/metrics: Consul's JSON or
+//     Prometheus text) and roster_endpoints.go (delta pulls: full registry,
+//     changes since N or 410 Gone, ETag/If-None-Match on the hashcode).
+//   - cache.go: a read's answer only changes when its index moves, so the
+//     encoded (and gzipped) bytes of hot reads (/v1/health/service, the
+//     roster endpoints) are kept per query and index and shared by every
+//     request that asks the same question. On a leading server with a
+//     LocalIndex, a repeated read whose index has not moved is answered
+//     from there without any RPC at all.
+//   - client/: the Go package that keeps a registry mirror current with
+//     delta pulls (what `roster watch` runs).
+//
+// Blocking (?index=&wait=) is done by the server endpoints (rpc.Blocker):
+// the HTTP layer passes the request's context, so a client that hangs up
+// abandons its wait.
 //
 // The package never imports raft or swim (DESIGN.md import rules): what it
-// needs from the agent it asks through the small Agent interface defined
-// here, so tests can fake it.
+// needs from the agent it asks through the small interfaces defined here,
+// so tests can fake them (backend_test.go runs the handlers against a real
+// catalog.Store behind a test RPC).
 package httpapi

@@ -5,12 +5,16 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"time"
 )
 
 // handlerFunc serves one route. arg is the part of the path after a prefix
-// route (empty for exact routes). It returns a value to encode as JSON, nil
-// for an empty 200, or an error (an *Error carries its status).
-type handlerFunc func(r *http.Request, arg string) (any, error)
+// route (empty for exact routes). It may set headers on w (X-Consul-*) but
+// never writes the body: it returns a value to encode as JSON, nil for an
+// empty 200, a *rawBody, *jsonStatus or *encodedJSON for the special
+// cases, or an error (an *Error carries its status; others are mapped by
+// mapRPCError).
+type handlerFunc func(w http.ResponseWriter, r *http.Request, arg string) (any, error)
 
 // route is one entry of the table.
 type route struct {
@@ -66,9 +70,17 @@ func (r *route) allows(method string) bool {
 	return false
 }
 
-// ServeHTTP dispatches a request, answering 404, 405 and OPTIONS itself.
-func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+// ServeHTTP dispatches a request, answering 404, 405, 429 and OPTIONS
+// itself, and records the request's status and latency.
+func (s *Server) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	s.requests.Add(1)
+	start := time.Now()
+	w := &statusWriter{ResponseWriter: rw, status: http.StatusOK}
+	defer func() { s.stats.observe(w.status, time.Since(start)) }()
+	if !s.limiter.allow(clientIP(req), start) {
+		s.writeError(w, errorf(http.StatusTooManyRequests, "rate limit exceeded: more than %g requests per second from this client; slow down and retry", s.cfg.RateLimit))
+		return
+	}
 	rt, arg := s.router.lookup(req.URL.Path)
 	switch {
 	case rt == nil && req.URL.Path == "/":
@@ -83,14 +95,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Allow", rt.allowHeader())
 		s.writeError(w, errorf(http.StatusMethodNotAllowed, "method %s not allowed", req.Method))
 	default:
-		v, err := s.call(rt, req, arg)
+		v, err := s.call(rt, w, req, arg)
 		s.writeResult(w, req, v, err)
 	}
 }
 
 // call runs a handler, turning a panic into a 500 so that one bad request
 // can never take the agent down; the panic is logged with its stack.
-func (s *Server) call(rt *route, req *http.Request, arg string) (v any, err error) {
+func (s *Server) call(rt *route, w http.ResponseWriter, req *http.Request, arg string) (v any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.panics.Add(1)
@@ -98,5 +110,19 @@ func (s *Server) call(rt *route, req *http.Request, arg string) (v any, err erro
 			v, err = nil, errorf(http.StatusInternalServerError, "internal error while serving %s; the agent log has details", req.URL.Path)
 		}
 	}()
-	return rt.handle(req, arg)
+	return rt.handle(w, req, arg)
 }
+
+// statusWriter remembers the status written, for the request metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -18,7 +18,7 @@ func (f *fakeAgent) Members(bool) []Member { return []Member{f.self.Member} }
 
 // startServer serves a Server on a real loopback socket and returns its
 // base URL; the server is shut down when the test ends.
-func startServer(t *testing.T, cfg Config) string {
+func startServer(t testing.TB, cfg Config) string {
 	t.Helper()
 	s, err := New(cfg)
 	if err != nil {
@@ -31,6 +31,10 @@ func startServer(t *testing.T, cfg Config) string {
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(l) }()
 	t.Cleanup(func() {
+		// The client may hold a connection it dialed but never used; the
+		// server counts it as new, not idle, and Shutdown would wait 5s
+		// for it. Closing the client's idle connections ends it at once.
+		http.DefaultClient.CloseIdleConnections()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		if err := s.Shutdown(ctx); err != nil {
@@ -128,7 +132,7 @@ func TestRouter_HandlerPanicBecomes500AndServerSurvives(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.router = newRouter(append(s.routes(), route{path: "/v1/boom", methods: []string{"GET"},
-		handle: func(*http.Request, string) (any, error) { panic("boom") }}))
+		handle: func(http.ResponseWriter, *http.Request, string) (any, error) { panic("boom") }}))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,9 @@ type batchWriter struct {
 	conn io.WriteCloser
 	kick chan struct{} // capacity 1: a pending wake-up
 	done chan struct{} // closed by Close
+	// exited is closed when flushLoop returns, so tests can prove that
+	// closing a codec ends its flusher goroutine.
+	exited chan struct{}
 
 	// mu guards pending, spare, err and closed; cond (on mu) wakes writers
 	// waiting for pending to drain below maxPendingBytes.
@@ -34,7 +37,7 @@ type batchWriter struct {
 const maxPendingBytes = 1 << 20
 
 func newBatchWriter(conn io.WriteCloser) *batchWriter {
-	w := &batchWriter{conn: conn, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	w := &batchWriter{conn: conn, kick: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{})}
 	w.cond = sync.NewCond(&w.mu)
 	go w.flushLoop()
 	return w
@@ -44,6 +47,10 @@ func (w *batchWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for len(w.pending) >= maxPendingBytes && w.err == nil && !w.closed {
+		// The full buffer may hold the start of a message whose writer has
+		// not kicked yet (gob writes a message in several pieces); without
+		// this kick nobody would ever drain it and we would wait forever.
+		w.Kick()
 		w.cond.Wait()
 	}
 	if w.err != nil {
@@ -65,6 +72,7 @@ func (w *batchWriter) Kick() {
 }
 
 func (w *batchWriter) flushLoop() {
+	defer close(w.exited)
 	for {
 		select {
 		case <-w.kick:

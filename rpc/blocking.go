@@ -95,15 +95,24 @@ func (b *Blocker) Query(ctx context.Context, opts *QueryOptions, meta *QueryMeta
 		return err
 	}
 	var timeout <-chan time.Time
+	roundCtx := ctx // bounds each ReadIndex round
 	if opts.MinQueryIndex > 0 {
-		t := time.NewTimer(b.wait(opts.MaxQueryTime))
+		wait := b.wait(opts.MaxQueryTime)
+		t := time.NewTimer(wait)
 		defer t.Stop()
 		timeout = t.C
+		// A ReadIndex round that cannot finish (a leader cut off from its
+		// quorum keeps trying) must not hold the query past its wait: the
+		// caller's deadline is the wait plus jitter plus a margin, and a
+		// server goroutine parked beyond it serves nobody.
+		var cancel context.CancelFunc
+		roundCtx, cancel = context.WithTimeout(ctx, wait)
+		defer cancel()
 	}
 	// Bounded by the timer: each round either returns or waits on it.
 	for {
 		if opts.RequireConsistent {
-			if err := b.cfg.Cluster.ConsistentRead(ctx); err != nil {
+			if err := b.cfg.Cluster.ConsistentRead(roundCtx); err != nil {
 				return err
 			}
 		}

@@ -219,3 +219,33 @@ func TestBlocker_FollowerMetaAndCancel(t *testing.T) {
 		t.Fatalf("meta %+v: want the follower's view", meta)
 	}
 }
+
+// stuckReadIndex is a leader whose ReadIndex rounds never reach a quorum:
+// ConsistentRead returns only when its context ends.
+type stuckReadIndex struct{ *fakeNode }
+
+func (s stuckReadIndex) ConsistentRead(ctx context.Context) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A ?consistent blocking query whose ReadIndex round cannot finish still
+// ends with its wait, not whenever the server shuts down.
+func TestBlocker_ConsistentRoundBoundedByWait(t *testing.T) {
+	b := newBlocker(t, stuckReadIndex{leaderNode()}, time.Hour)
+	v := &versioned{index: 1, ch: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() {
+		var meta QueryMeta
+		done <- b.Query(context.Background(), &QueryOptions{MinQueryIndex: 1, MaxQueryTime: 100 * time.Millisecond,
+			RequireConsistent: true}, &meta, v.run)
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a consistent read was served without a ReadIndex round")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("blocking query with a 100ms wait still parked in ReadIndex after 10s")
+	}
+}

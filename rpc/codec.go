@@ -101,9 +101,13 @@ func (c *serverCodec) ReadRequestBody(body any) error {
 	return c.check(c.dec.Decode(body))
 }
 
-// check reports decode errors other than a clean end of stream.
+// check reports decode errors that are the peer's bytes' fault. A clean
+// end of stream and network errors (a reset from a client that evicted
+// the connection, our own close at Shutdown) are how connections end,
+// not malformed input; counting them made every client-side eviction look
+// like an attack in the server's counters and warnings.
 func (c *serverCodec) check(err error) error {
-	if err != nil && err != io.EOF && !isClosedConn(err) && c.onMalformed != nil {
+	if err != nil && err != io.EOF && !isNetworkError(err) && c.onMalformed != nil {
 		c.onMalformed(err)
 	}
 	return err
@@ -124,18 +128,21 @@ func (c *serverCodec) WriteResponse(r *rpc.Response, body any) error {
 
 func (c *serverCodec) Close() error { return c.out.Close() }
 
-// clientCodec is net/rpc's gobClientCodec with a frame guard.
+// clientCodec is net/rpc's gobClientCodec with a frame guard and a
+// malformed-input hook (a server, or whatever answers at its address, is
+// as untrusted as a client).
 type clientCodec struct {
-	rwc io.ReadWriteCloser
-	dec *gob.Decoder
-	enc *gob.Encoder
-	out *batchWriter
+	rwc         io.ReadWriteCloser
+	dec         *gob.Decoder
+	enc         *gob.Encoder
+	out         *batchWriter
+	onMalformed func(error)
 }
 
-func newClientCodec(rwc io.ReadWriteCloser, maxFrameBytes int) *clientCodec {
+func newClientCodec(rwc io.ReadWriteCloser, maxFrameBytes int, onMalformed func(error)) *clientCodec {
 	out := newBatchWriter(rwc)
 	guard := &frameGuard{r: rwc, maxFrameBytes: uint64(maxFrameBytes)}
-	return &clientCodec{rwc: rwc, dec: gob.NewDecoder(guard), enc: gob.NewEncoder(out), out: out}
+	return &clientCodec{rwc: rwc, dec: gob.NewDecoder(guard), enc: gob.NewEncoder(out), out: out, onMalformed: onMalformed}
 }
 
 func (c *clientCodec) WriteRequest(r *rpc.Request, body any) error {
@@ -149,6 +156,20 @@ func (c *clientCodec) WriteRequest(r *rpc.Request, body any) error {
 	return nil
 }
 
-func (c *clientCodec) ReadResponseHeader(r *rpc.Response) error { return c.dec.Decode(r) }
-func (c *clientCodec) ReadResponseBody(body any) error          { return c.dec.Decode(body) }
-func (c *clientCodec) Close() error                             { return c.rwc.Close() }
+func (c *clientCodec) ReadResponseHeader(r *rpc.Response) error { return c.check(c.dec.Decode(r)) }
+func (c *clientCodec) ReadResponseBody(body any) error          { return c.check(c.dec.Decode(body)) }
+
+// check reports decode errors that are the peer's bytes' fault (see
+// serverCodec.check). net/rpc's reader then fails every pending call and
+// the pool evicts the connection.
+func (c *clientCodec) check(err error) error {
+	if err != nil && err != io.EOF && !isNetworkError(err) && c.onMalformed != nil {
+		c.onMalformed(err)
+	}
+	return err
+}
+
+// Close closes the batch writer, which stops its flusher goroutine and
+// closes the connection. Closing only the connection left one flusher
+// goroutine behind per evicted or reaped pool connection.
+func (c *clientCodec) Close() error { return c.out.Close() }

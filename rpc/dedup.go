@@ -101,8 +101,9 @@ type DedupFSM struct {
 	window     time.Duration
 	maxEntries int
 
-	// mu guards table, order and head: Apply runs on raft's apply
-	// goroutine, Snapshot and Len may be called from others.
+	// mu guards table, order and head, and serialises the inner FSM's
+	// Apply, Snapshot and Restore with them: Apply runs on raft's apply
+	// goroutine, Snapshot and Stats may be called from others.
 	mu    sync.Mutex
 	table map[string]appliedWrite
 	order []dedupKey // FIFO in apply order; order[head:] are live
@@ -138,6 +139,13 @@ func NewDedupFSM(inner raft.FSM, window time.Duration, maxEntries int) *DedupFSM
 
 // Apply implements raft.FSM. A command without the envelope is malformed:
 // it is counted and answered with an error value, never applied.
+//
+// mu is held across the inner Apply, not just the table lookups: Snapshot
+// must see the table and the inner state at the same point of the log.
+// raft.FSM allows Snapshot from another goroutine than Apply; if an Apply
+// slipped between the table copy and the inner snapshot, the snapshot
+// would hold the write's effect without its RequestID, and a replica
+// restored from it would apply a retry of that write a second time.
 func (d *DedupFSM) Apply(e raft.Entry) any {
 	id, proposedAt, cmd, err := DecodeCommand(e.Data)
 	if err != nil {
@@ -145,21 +153,17 @@ func (d *DedupFSM) Apply(e raft.Entry) any {
 		return fmt.Errorf("rpc: entry %d: %w", e.Index, err)
 	}
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.expire(proposedAt.UnixNano())
 	if prev, dup := d.table[id]; dup && id != "" {
-		d.mu.Unlock()
 		d.duplicates.Add(1)
 		return Duplicate{Index: prev.index, Result: prev.result, ResultKnown: prev.known}
 	}
-	d.mu.Unlock()
-
 	inner := e
 	inner.Data = cmd
 	result := d.inner.Apply(inner)
 	if id != "" {
-		d.mu.Lock()
 		d.remember(id, proposedAt.UnixNano(), appliedWrite{index: e.Index, result: result, known: true})
-		d.mu.Unlock()
 	}
 	return result
 }

@@ -30,14 +30,16 @@ type dedupSnapshot struct {
 }
 
 // Snapshot implements raft.FSM: a copy of the live table plus the inner
-// FSM's snapshot, both taken on the apply goroutine so they agree.
+// FSM's snapshot, both taken under mu so no Apply falls between them (see
+// Apply). The inner Snapshot is cheap by the raft.FSM contract; the
+// expensive Persist runs later, outside the lock.
 func (d *DedupFSM) Snapshot() (raft.FSMSnapshot, error) {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	entries := make([]dedupSnapshotEntry, 0, len(d.order)-d.head)
 	for _, k := range d.order[d.head:] {
 		entries = append(entries, dedupSnapshotEntry{id: k.id, proposedAt: k.proposedAt, index: d.table[k.id].index})
 	}
-	d.mu.Unlock()
 	inner, err := d.inner.Snapshot()
 	if err != nil {
 		return nil, err
@@ -75,11 +77,11 @@ func (d *DedupFSM) Restore(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if err := d.inner.Restore(br); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.table = make(map[string]appliedWrite, len(entries))
 	d.order, d.head = make([]dedupKey, 0, len(entries)), 0
 	for _, e := range entries {
@@ -89,24 +91,42 @@ func (d *DedupFSM) Restore(r io.Reader) error {
 	return nil
 }
 
+// maxSnapshotTableEntries bounds the table a snapshot may carry, whatever
+// this server's own MaxEntries: servers may be configured differently.
+const maxSnapshotTableEntries = 1 << 24
+
+// readTable reads the request-ID table and keeps its newest d.maxEntries
+// entries. A snapshot from a server with a larger MaxEntries must still
+// restore here (refusing it would leave this replica unable to catch up
+// at all); dropping the oldest IDs is what this server's own Apply would
+// have done with the same log.
 func (d *DedupFSM) readTable(br *bufio.Reader) ([]dedupSnapshotEntry, error) {
 	var magic [4]byte
 	if _, err := io.ReadFull(br, magic[:]); err != nil || magic != dedupSnapshotMagic {
 		return nil, errors.New("rpc: snapshot does not start with the request-ID table (RDD1); was it written by a DedupFSM?")
 	}
 	count, err := binary.ReadUvarint(br)
-	if err != nil || count > uint64(d.maxEntries) {
-		return nil, fmt.Errorf("rpc: snapshot request-ID table has a bad entry count (%d, limit %d)", count, d.maxEntries)
+	if err != nil || count > maxSnapshotTableEntries {
+		return nil, fmt.Errorf("rpc: snapshot request-ID table has a bad entry count (%d, limit %d)", count, maxSnapshotTableEntries)
 	}
-	entries := make([]dedupSnapshotEntry, 0, count)
+	// Capacity from the count only up to our own limit: the count is
+	// untrusted input until the entries have been read.
+	// Once full, entries is a ring whose oldest element is at next.
+	entries := make([]dedupSnapshotEntry, 0, min(count, uint64(d.maxEntries)))
+	next := 0
 	for i := uint64(0); i < count; i++ {
 		e, err := readTableEntry(br)
 		if err != nil {
 			return nil, fmt.Errorf("rpc: snapshot request-ID table entry %d: %w", i, err)
 		}
-		entries = append(entries, e)
+		if len(entries) < d.maxEntries {
+			entries = append(entries, e)
+			continue
+		}
+		entries[next] = e
+		next = (next + 1) % len(entries)
 	}
-	return entries, nil
+	return append(entries[next:], entries[:next]...), nil
 }
 
 func readTableEntry(br *bufio.Reader) (dedupSnapshotEntry, error) {

@@ -187,3 +187,103 @@ func FuzzDedupRestore(f *testing.F) {
 		}
 	})
 }
+
+// gatedKV is a memFSM whose Snapshot first runs hook, so a test can make
+// an Apply race the snapshot at its worst moment.
+type gatedKV struct {
+	*memFSM
+	hook func()
+}
+
+func (g *gatedKV) Snapshot() (raft.FSMSnapshot, error) {
+	if g.hook != nil {
+		g.hook()
+	}
+	return g.memFSM.Snapshot()
+}
+
+// An Apply that races Snapshot must land either in both the table and the
+// inner state of the snapshot or in neither; otherwise a replica restored
+// from it re-applies a retry of that write.
+func TestDedup_SnapshotConcurrentWithApplyIsConsistent(t *testing.T) {
+	kv := &gatedKV{memFSM: newKV()}
+	d := NewDedupFSM(kv, 0, 0)
+	d.Apply(entry(1, "req-a", t0, "a=1"))
+	kv.hook = func() {
+		kv.hook = nil
+		applied := make(chan struct{})
+		go func() {
+			d.Apply(entry(2, "req-b", t0, "b=2"))
+			close(applied)
+		}()
+		// With the table and inner snapshot taken atomically the Apply
+		// waits for Snapshot and this bound passes; without, it lands.
+		select {
+		case <-applied:
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	snap, err := d.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := snap.Persist(&buf); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, 5*time.Second, "the racing Apply to finish", func() error {
+		if n := kv.count(); n != 2 {
+			return fmt.Errorf("%d applies", n)
+		}
+		return nil
+	})
+
+	kv2 := newKV()
+	d2 := NewDedupFSM(kv2, 0, 0)
+	if err := d2.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+	_, inState := kv2.data["b"]
+	got := d2.Apply(entry(3, "req-b", t0.Add(time.Second), "b=2"))
+	_, dup := got.(Duplicate)
+	if inState && !dup {
+		t.Fatalf("snapshot holds req-b's effect but not its ID: the retry was applied again (%v)", got)
+	}
+	if !inState && dup {
+		t.Fatalf("snapshot holds req-b's ID but not its effect: the write is lost")
+	}
+}
+
+// A snapshot taken by a server allowed more entries than this one still
+// restores, keeping the newest IDs, so this replica can catch up.
+func TestDedup_RestoreFromLargerTableKeepsNewest(t *testing.T) {
+	big := NewDedupFSM(newKV(), 0, 0)
+	for i := range 10 {
+		big.Apply(entry(uint64(i+1), fmt.Sprintf("req-%d", i), t0, fmt.Sprintf("k%d=v", i)))
+	}
+	snap, err := big.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := snap.Persist(&buf); err != nil {
+		t.Fatal(err)
+	}
+	kv := newKV()
+	small := NewDedupFSM(kv, 0, 4)
+	if err := small.Restore(&buf); err != nil {
+		t.Fatalf("Restore of a 10-entry table into a 4-entry FSM: %v", err)
+	}
+	if n := small.Stats().Entries; n != 4 {
+		t.Fatalf("%d entries kept, want 4", n)
+	}
+	// Newest first: a non-duplicate Apply evicts, so check the kept IDs
+	// before any of the forgotten ones is re-applied.
+	for i := 9; i >= 0; i-- {
+		res := small.Apply(entry(uint64(20-i), fmt.Sprintf("req-%d", i), t0, "x=y"))
+		_, dup := res.(Duplicate)
+		if want := i >= 6; dup != want {
+			t.Errorf("req-%d: duplicate %v, want %v (the newest four are kept)", i, dup, want)
+		}
+	}
+}

@@ -29,9 +29,16 @@
 //     leader", "No path to datacenter") verbatim.
 //
 //  5. pool.go: the client side. One multiplexed connection per server,
-//     a limit on calls in flight per server, deadlines enforced here
-//     (net/rpc has no context), eviction of any connection that errs or
-//     times out, idle reaping.
+//     limits on calls in flight per server (blocking queries apart, so
+//     long watches cannot starve writes), deadlines enforced here (net/rpc
+//     has no context), eviction of any connection that errs, idle reaping.
+//     Writes get their RequestID here, in the caller's args, so a caller's
+//     own retries are de-duplicated too.
+//
+//     pool_abandon.go: a call that times out is abandoned, not its
+//     connection, so the other calls sharing it (minutes-long blocking
+//     queries among them) carry on; a liveness probe on the same
+//     connection evicts it if the server stopped answering.
 //
 //  6. forward.go: every endpoint starts with Forwarder.Forward, which
 //     decides who answers (see Forwarding below; routeFor is the pure
@@ -44,7 +51,8 @@
 //     write carries a RequestID; the FSM every server runs (DedupFSM, a
 //     wrapper around the catalog's) applies an ID at most once (Raft
 //     thesis §6.3) and forgets IDs by log time, identically on every
-//     replica.
+//     replica. The table and the inner FSM are snapshotted under one lock
+//     with Apply, so a snapshot never holds a write without its ID.
 //
 //  8. blocking.go: Blocker.Query gives endpoints Consul's blocking queries
 //     (wait for index > MinQueryIndex, up to 5m by default, 10m at most,
@@ -53,6 +61,17 @@
 //
 //  9. status.go: the Status endpoint (Ping, Leader, Peers), the first real
 //     endpoint and the pattern the others follow (see Writing an endpoint).
+//
+// # Shutdown order
+//
+// Server.Shutdown first cancels Server.Context, then closes the listener
+// and every connection, then waits for the handlers: net/rpc does not
+// finish a connection until its running handlers return. Endpoints must
+// therefore take Server.Context (e.ctx below) for Forward and
+// Blocker.Query, or a parked blocking query holds Shutdown for its whole
+// wait. Shut the Server down before the Pool its Forwarder uses: the
+// cancelled context ends forwarded calls, then the pool closes its
+// connections.
 //
 // # Forwarding
 //
@@ -76,7 +95,14 @@
 //	}
 //
 // Writes embed WriteRequest, wrap their command with EncodeCommand(args.RequestID,
-// now, cmd) before raft.Apply, and treat a Duplicate result as the first outcome.
+// now, cmd) before raft.Apply, and treat a Duplicate result as the first
+// outcome. If raft refuses the Apply because this server lost leadership,
+// return ErrNoLeader: the forwarding server then retries on the new leader,
+// which is safe because of the RequestID. Arguments and replies travel as
+// pointers (the pool recognises writes and blocking reads by the embedded
+// envelope's pointer methods). A caller of Pool.Call for a blocking read
+// sets its deadline from BlockingCallTimeout, or DefaultCallTimeout (60s)
+// cuts a 5-minute wait short.
 //
 // # Seams
 //

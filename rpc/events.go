@@ -11,8 +11,9 @@ const (
 	EventUnknownProtocol EventKind = iota + 1
 	// EventHandshakeTimeout: a connection sent no protocol byte in time.
 	EventHandshakeTimeout
-	// EventMalformedFrame: a request could not be decoded or was over the
-	// frame limit; the connection was closed.
+	// EventMalformedFrame: a request (server side) or reply (pool side)
+	// could not be decoded or was over the frame limit; the connection was
+	// closed.
 	EventMalformedFrame
 	// EventConnEvicted: the pool closed a connection after an error or a
 	// deadline.

@@ -188,9 +188,7 @@ const MaxForwardHops = 4
 // a RequestID here if they have none, before the first attempt, so every
 // retry and hop carries the same one.
 func (f *Forwarder) Forward(ctx context.Context, method string, info Info, args, reply any) (handled bool, err error) {
-	if w, ok := info.(interface{ writeRequest() *WriteRequest }); ok && w.writeRequest().RequestID == "" {
-		w.writeRequest().RequestID = NewRequestID()
-	}
+	stampRequestID(info)
 	c := f.cfg.Cluster
 	r := routeFor(f.cfg.Datacenter, info, c.IsLeader(), c.LastContact())
 	if r == routeLocal {
@@ -298,9 +296,10 @@ func (f *Forwarder) backoff(attempt int) time.Duration {
 // callTimeout is one attempt's deadline: blocking reads may legitimately
 // take their whole wait (plus the server's jitter) before answering.
 func (f *Forwarder) callTimeout(info Info) time.Duration {
-	if q, ok := info.(interface{ queryOptions() *QueryOptions }); ok && q.queryOptions().MinQueryIndex > 0 {
-		wait := clampWait(q.queryOptions().MaxQueryTime, DefaultQueryTime, MaxQueryTime)
-		return wait + wait/JitterFraction + f.cfg.HoldTimeout
+	if q, ok := info.(interface{ queryOptions() *QueryOptions }); ok {
+		if d := BlockingCallTimeout(q.queryOptions(), f.cfg.HoldTimeout); d > 0 {
+			return d
+		}
 	}
 	return f.cfg.CallTimeout
 }
@@ -348,6 +347,14 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 		return true
 	case <-ctx.Done():
 		return false
+	}
+}
+
+// stampRequestID gives a write request without a RequestID a new one; it
+// leaves reads and writes that already carry an ID alone.
+func stampRequestID(args any) {
+	if w, ok := args.(interface{ writeRequest() *WriteRequest }); ok && w.writeRequest().RequestID == "" {
+		w.writeRequest().RequestID = NewRequestID()
 	}
 }
 

@@ -302,3 +302,26 @@ func TestForward_StaleLeaderViewsDoNotBounceForever(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A caller that retries a write whose reply was lost must send the same
+// RequestID again, so the ID is stamped in the caller's args by the pool,
+// before the first attempt, not only on the server's decoded copy.
+func TestPool_StampsRequestIDSoCallerRetriesAreDeduplicated(t *testing.T) {
+	tc := startCluster(t, 1, clusterOpts{})
+	client := newClient(t, PoolConfig{})
+	req := &PutRequest{Key: "k", Value: "v"}
+	var first, retry PutResponse
+	if err := client.Call(ctxTimeout(t, 5*time.Second), tc.w.addrs[0], "KV.Put", req, &first); err != nil {
+		t.Fatal(err)
+	}
+	if req.RequestID == "" {
+		t.Fatal("the caller's write request has no RequestID after Call")
+	}
+	// The caller saw a TransportError (say) and retries the same args.
+	if err := client.Call(ctxTimeout(t, 5*time.Second), tc.w.addrs[0], "KV.Put", req, &retry); err != nil {
+		t.Fatal(err)
+	}
+	if n := tc.w.kv.count(); n != 1 || retry.Index != first.Index {
+		t.Fatalf("applied %d times (indexes %d, %d), want once at the first index", n, first.Index, retry.Index)
+	}
+}

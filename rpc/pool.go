@@ -18,7 +18,18 @@ import (
 type PoolConfig struct {
 	// MaxInFlightPerServer bounds concurrent calls to one server; further
 	// callers wait for a slot, no longer than their own deadline. Default 128.
+	// Blocking queries do not count here (see MaxBlockingPerServer).
 	MaxInFlightPerServer int
+	// MaxBlockingPerServer bounds concurrent blocking queries (reads with
+	// MinQueryIndex > 0, passed as a pointer) to one server. They are kept
+	// apart from MaxInFlightPerServer because each may legitimately take
+	// minutes: an agent with more watches than in-flight slots would
+	// otherwise starve every write and ordinary read. Default 4096.
+	MaxBlockingPerServer int
+	// ProbeTimeout bounds the liveness probe sent on a connection after a
+	// call on it timed out; an unanswered probe evicts the connection.
+	// Default 5s.
+	ProbeTimeout time.Duration
 	// IdleTimeout closes a connection unused for this long. Default 2m
 	// (Consul's pool keeps connections for the same time).
 	IdleTimeout time.Duration
@@ -42,6 +53,10 @@ func (c PoolConfig) Validate() error {
 	switch {
 	case c.MaxInFlightPerServer < 0:
 		return fmt.Errorf("rpc: PoolConfig.MaxInFlightPerServer must be >= 0 (0 = 128), got %d", c.MaxInFlightPerServer)
+	case c.MaxBlockingPerServer < 0:
+		return fmt.Errorf("rpc: PoolConfig.MaxBlockingPerServer must be >= 0 (0 = 4096), got %d", c.MaxBlockingPerServer)
+	case c.ProbeTimeout < 0:
+		return fmt.Errorf("rpc: PoolConfig.ProbeTimeout must be >= 0 (0 = 5s), got %v", c.ProbeTimeout)
 	case c.IdleTimeout < 0:
 		return fmt.Errorf("rpc: PoolConfig.IdleTimeout must be >= 0 (0 = 2m), got %v", c.IdleTimeout)
 	case c.DialTimeout < 0:
@@ -57,6 +72,12 @@ func (c PoolConfig) Validate() error {
 func (c PoolConfig) withDefaults() PoolConfig {
 	if c.MaxInFlightPerServer == 0 {
 		c.MaxInFlightPerServer = 128
+	}
+	if c.MaxBlockingPerServer == 0 {
+		c.MaxBlockingPerServer = 4096
+	}
+	if c.ProbeTimeout == 0 {
+		c.ProbeTimeout = 5 * time.Second
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 2 * time.Minute
@@ -102,42 +123,50 @@ func (e *TransportError) Unwrap() error { return e.Err }
 
 // PoolStats are the pool's counters since it was created.
 type PoolStats struct {
-	Calls          uint64 // calls started
-	EndpointErrors uint64 // calls answered with an endpoint error
-	TransportErrs  uint64 // calls failed in transport (includes timeouts)
-	Timeouts       uint64 // calls that hit their deadline, waiting or in flight
-	Dials          uint64 // connections opened
-	DialErrors     uint64
-	Evictions      uint64 // connections closed because of an error or timeout
-	IdleReaped     uint64 // connections closed for idleness
-	Conns          int    // open connections now
+	Calls            uint64 // calls started
+	EndpointErrors   uint64 // calls answered with an endpoint error
+	TransportErrs    uint64 // calls failed in transport (includes timeouts)
+	Timeouts         uint64 // calls that hit their deadline, waiting or in flight
+	Dials            uint64 // connections opened
+	DialErrors       uint64
+	Evictions        uint64 // connections closed because of an error or timeout
+	Abandoned        uint64 // timed-out calls left to finish on a live connection
+	MalformedReplies uint64 // undecodable or oversized replies (connection evicted)
+	IdleReaped       uint64 // connections closed for idleness
+	Conns            int    // open connections now
 }
 
 // Pool is the client side of roster's RPC: one multiplexed net/rpc
-// connection per server, reused by all callers, with a per-server limit
+// connection per server, reused by all callers, with per-server limits
 // on in-flight calls, deadlines enforced here (net/rpc has no context),
-// eviction of any connection that errs or times out, and idle reaping.
+// eviction of any connection that errs or stops answering, and idle
+// reaping. A call that times out is abandoned, not its connection: see
+// pool_abandon.go.
 type Pool struct {
 	cfg  PoolConfig
 	log  *slog.Logger
 	stop chan struct{}
 	wg   sync.WaitGroup
 
-	// mu guards slots and closed. A slot, once created, lives until
-	// Shutdown so its semaphore keeps bounding that server.
+	// mu guards slots and closed (and orders wg.Add for probes before
+	// Shutdown's wg.Wait). A slot, once created, lives until Shutdown so
+	// its semaphores keep bounding that server.
 	mu     sync.Mutex
 	slots  map[string]*slot
 	closed bool
 
 	calls, endpointErrs, transportErrs, timeouts atomic.Uint64
 	dials, dialErrs, evictions, idleReaped       atomic.Uint64
+	abandoned, malformed                         atomic.Uint64
 }
 
 // slot is the pool's state for one server address.
 type slot struct {
-	sem chan struct{} // one token per in-flight call
+	sem         chan struct{} // one token per in-flight ordinary call
+	blockingSem chan struct{} // one token per in-flight blocking query
 
-	// mu guards conn, dialing and closed, and conn's inFlight and lastUsed.
+	// mu guards conn, dialing and closed, and conn's inFlight, lastUsed,
+	// abandoned and probing.
 	mu      sync.Mutex
 	conn    *poolConn
 	dialing *dialAttempt // the dial in progress, if any
@@ -155,6 +184,10 @@ type poolConn struct {
 	client   *rpc.Client
 	inFlight int
 	lastUsed time.Time
+	// abandoned are timed-out calls whose reply has not come yet; probing
+	// is true while a liveness probe runs (see pool_abandon.go).
+	abandoned []*rpc.Call
+	probing   bool
 }
 
 // NewPool validates cfg and starts the idle reaper.
@@ -171,10 +204,20 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 
 // Call invokes method on the server at addr. It returns when the reply
 // arrives or ctx's deadline (DefaultCallTimeout if none) passes, whichever
-// is first; a timed-out call's connection is closed and evicted, because
-// its late reply would otherwise pin net/rpc state forever.
+// is first. reply is written only when Call returns nil. A blocking
+// query's ctx must allow its wait plus jitter (see BlockingCallTimeout),
+// or DefaultCallTimeout cuts it short.
+//
+// A write (args embedding WriteRequest, passed as a pointer) without a
+// RequestID gets one here, in the caller's args, before the first attempt:
+// a caller that retries with the same args after a TransportError then
+// carries the same ID, and the server's DedupFSM applies the write once.
+// Stamped only on the server (by Forward), each client-side retry arrived
+// with an empty ID and was given a fresh one, so a write whose reply was
+// lost was applied twice.
 func (p *Pool) Call(ctx context.Context, addr, method string, args, reply any) error {
 	p.calls.Add(1)
+	stampRequestID(args)
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, p.cfg.DefaultCallTimeout)
@@ -184,12 +227,16 @@ func (p *Pool) Call(ctx context.Context, addr, method string, args, reply any) e
 	if err != nil {
 		return err
 	}
-	select {
-	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		return p.timedOut(addr, method, fmt.Errorf("waiting for one of %d call slots: %w", cap(s.sem), ctx.Err()))
+	sem := s.sem
+	if isBlockingQuery(args) {
+		sem = s.blockingSem
 	}
-	defer func() { <-s.sem }()
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		return p.timedOut(addr, method, fmt.Errorf("waiting for one of %d call slots: %w", cap(sem), ctx.Err()))
+	}
+	defer func() { <-sem }()
 
 	pc, err := p.conn(ctx, addr, s)
 	if err != nil {
@@ -203,22 +250,33 @@ func (p *Pool) Call(ctx context.Context, addr, method string, args, reply any) e
 	return p.roundTrip(ctx, addr, method, args, reply, s, pc)
 }
 
-// roundTrip sends the call and waits for it or the deadline. The
-// AfterFunc closes the connection at the deadline even while Go itself is
-// blocked writing to a server that stopped reading.
+// roundTrip sends the call and waits for it or the deadline. The reply
+// is decoded into a private value and copied to reply only on success, so
+// a late reply to an abandoned call cannot write into memory the caller
+// has taken back. The AfterFunc evicts the connection if the deadline
+// passes while Go itself is still blocked writing to a server that stopped
+// reading: that stream is stuck for every caller anyway.
 func (p *Pool) roundTrip(ctx context.Context, addr, method string, args, reply any, s *slot, pc *poolConn) error {
-	stop := context.AfterFunc(ctx, func() { p.evict(s, pc, addr, "call deadline passed") })
+	target := privateReply(reply)
+	var sent atomic.Bool
+	stop := context.AfterFunc(ctx, func() {
+		if !sent.Load() {
+			p.evict(s, pc, addr, "call deadline passed while sending")
+		}
+	})
 	defer stop()
-	call := pc.client.Go(method, args, reply, make(chan *rpc.Call, 1))
+	call := pc.client.Go(method, args, target, make(chan *rpc.Call, 1))
+	sent.Store(true)
 	select {
 	case <-call.Done:
 	case <-ctx.Done():
-		p.evict(s, pc, addr, "call deadline passed")
+		p.abandon(s, pc, addr, call)
 		return p.timedOut(addr, method, ctx.Err())
 	}
 	var se rpc.ServerError
 	switch {
 	case call.Error == nil:
+		adoptReply(reply, target)
 		return nil
 	case errors.As(call.Error, &se):
 		p.endpointErrs.Add(1)
@@ -245,7 +303,8 @@ func (p *Pool) slot(addr string) (*slot, error) {
 	}
 	s := p.slots[addr]
 	if s == nil {
-		s = &slot{sem: make(chan struct{}, p.cfg.MaxInFlightPerServer)}
+		s = &slot{sem: make(chan struct{}, p.cfg.MaxInFlightPerServer),
+			blockingSem: make(chan struct{}, p.cfg.MaxBlockingPerServer)}
 		p.slots[addr] = s
 	}
 	return s, nil
@@ -315,7 +374,11 @@ func (p *Pool) dial(ctx context.Context, addr string) (*poolConn, error) {
 		return nil, err
 	}
 	p.dials.Add(1)
-	client := rpc.NewClientWithCodec(newClientCodec(conn, p.cfg.MaxFrameBytes))
+	client := rpc.NewClientWithCodec(newClientCodec(conn, p.cfg.MaxFrameBytes, func(err error) {
+		p.malformed.Add(1)
+		p.log.Warn("rpc: malformed reply, closing connection", slog.String("peer", addr), slog.String("error", err.Error()))
+		publish(p.cfg.Events, Event{Kind: EventMalformedFrame, Peer: addr, Err: err.Error()})
+	}))
 	return &poolConn{client: client, lastUsed: time.Now()}, nil
 }
 
@@ -393,7 +456,8 @@ func (p *Pool) Stats() PoolStats {
 	st := PoolStats{
 		Calls: p.calls.Load(), EndpointErrors: p.endpointErrs.Load(), TransportErrs: p.transportErrs.Load(),
 		Timeouts: p.timeouts.Load(), Dials: p.dials.Load(), DialErrors: p.dialErrs.Load(),
-		Evictions: p.evictions.Load(), IdleReaped: p.idleReaped.Load(),
+		Evictions: p.evictions.Load(), IdleReaped: p.idleReaped.Load(), Abandoned: p.abandoned.Load(),
+		MalformedReplies: p.malformed.Load(),
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -408,7 +472,9 @@ func (p *Pool) Stats() PoolStats {
 }
 
 // Shutdown closes every connection (in-flight calls fail with a
-// TransportError) and stops the reaper. Later calls get ErrPoolShutdown.
+// TransportError), then waits for the reaper and any liveness probe,
+// which end once their connection is closed. Later calls get
+// ErrPoolShutdown.
 func (p *Pool) Shutdown() {
 	p.mu.Lock()
 	if p.closed {
@@ -419,7 +485,6 @@ func (p *Pool) Shutdown() {
 	slots := p.slots
 	p.mu.Unlock()
 	close(p.stop)
-	p.wg.Wait()
 	for _, s := range slots {
 		s.mu.Lock()
 		pc := s.conn
@@ -429,4 +494,5 @@ func (p *Pool) Shutdown() {
 			pc.client.Close()
 		}
 	}
+	p.wg.Wait()
 }

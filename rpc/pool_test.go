@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -54,7 +55,7 @@ func silentServer(t *testing.T, read bool) (addr string, closed chan struct{}) {
 
 func TestPool_DeadlineAgainstServerThatNeverAnswers(t *testing.T) {
 	addr, closed := silentServer(t, true)
-	pool := newClient(t, PoolConfig{})
+	pool := newClient(t, PoolConfig{ProbeTimeout: 200 * time.Millisecond})
 	start := time.Now()
 	err := pool.Call(ctxTimeout(t, 200*time.Millisecond), addr, "Status.Ping", struct{}{}, &struct{}{})
 	elapsed := time.Since(start)
@@ -65,9 +66,16 @@ func TestPool_DeadlineAgainstServerThatNeverAnswers(t *testing.T) {
 	if elapsed > 5*time.Second { // generous: the point is "returns", not how fast
 		t.Fatalf("call returned after %v with a 200ms deadline", elapsed)
 	}
-	if st := pool.Stats(); st.Timeouts != 1 || st.Evictions != 1 || st.Conns != 0 {
-		t.Fatalf("stats %+v, want one timeout, one eviction, no connection kept", st)
+	if st := pool.Stats(); st.Timeouts != 1 || st.Abandoned != 1 {
+		t.Fatalf("stats %+v, want one timeout, one abandoned call", st)
 	}
+	// The liveness probe goes unanswered too, so the connection goes.
+	testkit.WaitFor(t, 10*time.Second, "the dead connection to be evicted", func() error {
+		if st := pool.Stats(); st.Evictions != 1 || st.Conns != 0 {
+			return fmt.Errorf("stats %+v, want one eviction, no connection kept", st)
+		}
+		return nil
+	})
 	select {
 	case <-closed: // the poisoned connection really was closed
 	case <-time.After(10 * time.Second):
@@ -98,9 +106,12 @@ func TestPool_DeadlineWhileWriteIsBlocked(t *testing.T) {
 	if elapsed := time.Since(start); elapsed > 5*time.Second {
 		t.Fatalf("call returned after %v with a 300ms deadline", elapsed)
 	}
-	if st := pool.Stats(); st.Evictions != 1 || st.Conns != 0 {
-		t.Fatalf("stats %+v, want the blocked connection evicted", st)
-	}
+	testkit.WaitFor(t, 10*time.Second, "the blocked connection to be evicted", func() error {
+		if st := pool.Stats(); st.Evictions != 1 || st.Conns != 0 {
+			return fmt.Errorf("stats %+v, want the blocked connection evicted", st)
+		}
+		return nil
+	})
 }
 
 // gate is an endpoint whose calls block until released, recording the
@@ -122,6 +133,14 @@ func (g *gate) Wait(args int, reply *int) error {
 	g.inside--
 	g.mu.Unlock()
 	*reply = args
+	return nil
+}
+
+// Block is Wait shaped as a blocking query.
+func (g *gate) Block(args *GetRequest, reply *GetResponse) error {
+	var n int
+	g.Wait(0, &n)
+	reply.Index = args.MinQueryIndex + 1
 	return nil
 }
 
@@ -290,6 +309,8 @@ func TestPoolConfig_ValidateNamesField(t *testing.T) {
 		"DialTimeout":          {DialTimeout: -1},
 		"DefaultCallTimeout":   {DefaultCallTimeout: -1},
 		"MaxFrameBytes":        {MaxFrameBytes: -1},
+		"MaxBlockingPerServer": {MaxBlockingPerServer: -1},
+		"ProbeTimeout":         {ProbeTimeout: -1},
 	} {
 		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), field) {
 			t.Errorf("Validate = %v, want it to name %s", err, field)
@@ -360,4 +381,158 @@ func TestPool_WaitersShareRefusedDial(t *testing.T) {
 			t.Fatalf("err = %v, want the refused dial's error", err)
 		}
 	}
+}
+
+// One call timing out must not fail the others sharing its connection:
+// the timed-out call is abandoned, the live connection kept.
+func TestPool_TimeoutDoesNotFailOtherCallsOnConnection(t *testing.T) {
+	g := &gate{release: make(chan struct{})}
+	srv := startServer(t, Config{}, func(s *Server) { s.Register("Gate", g) })
+	addr := srv.Addr().String()
+	pool := newClient(t, PoolConfig{ProbeTimeout: 2 * time.Second})
+	long := make(chan error, 1)
+	var longReply int
+	go func() { long <- pool.Call(ctxTimeout(t, 30*time.Second), addr, "Gate.Wait", 7, &longReply) }()
+	testkit.WaitFor(t, 10*time.Second, "the long call to be in flight", func() error {
+		if in, _ := g.counts(); in != 1 {
+			return fmt.Errorf("%d calls inside", in)
+		}
+		return nil
+	})
+	shortReply := -1
+	err := pool.Call(ctxTimeout(t, 100*time.Millisecond), addr, "Gate.Wait", 8, &shortReply)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("short call: %v, want deadline exceeded", err)
+	}
+	// The probe is answered by the live server; the connection stays.
+	testkit.WaitFor(t, 10*time.Second, "the liveness probe to finish", func() error {
+		pool.mu.Lock()
+		s := pool.slots[addr]
+		pool.mu.Unlock()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.conn == nil || s.conn.probing {
+			return errors.New("probe still running or connection gone")
+		}
+		return nil
+	})
+	close(g.release)
+	if err := <-long; err != nil || longReply != 7 {
+		t.Fatalf("long call after a neighbour timed out: %v (reply %d), want success", err, longReply)
+	}
+	if shortReply != -1 {
+		t.Fatalf("abandoned call's late reply was written into the caller's value: %d", shortReply)
+	}
+	if st := pool.Stats(); st.Dials != 1 || st.Evictions != 0 || st.Abandoned != 1 {
+		t.Fatalf("stats %+v, want one connection kept and one abandoned call", st)
+	}
+}
+
+// Blocking queries may each take minutes; they must not fill the slots
+// that writes and ordinary reads to the same server need.
+func TestPool_BlockingQueriesDoNotTakeOrdinarySlots(t *testing.T) {
+	const limit = 2
+	g := &gate{release: make(chan struct{})}
+	defer close(g.release)
+	srv := startServer(t, Config{}, func(s *Server) { s.Register("Gate", g) })
+	addr := srv.Addr().String()
+	pool := newClient(t, PoolConfig{MaxInFlightPerServer: limit})
+	for range limit {
+		go pool.Call(ctxTimeout(t, 30*time.Second), addr, "Gate.Block",
+			&GetRequest{QueryOptions: QueryOptions{MinQueryIndex: 5}}, &GetResponse{})
+	}
+	testkit.WaitFor(t, 10*time.Second, "the blocking queries to be in flight", func() error {
+		if in, _ := g.counts(); in != limit {
+			return fmt.Errorf("%d calls inside", in)
+		}
+		return nil
+	})
+	if err := pool.Call(ctxTimeout(t, 5*time.Second), addr, "Status.Ping", struct{}{}, &struct{}{}); err != nil {
+		t.Fatalf("ping while blocking queries are parked: %v", err)
+	}
+}
+
+func TestBlockingCallTimeout_CoversWaitAndJitter(t *testing.T) {
+	if d := BlockingCallTimeout(&QueryOptions{}, time.Second); d != 0 {
+		t.Fatalf("non-blocking read: %v, want 0", d)
+	}
+	for _, c := range []struct{ wait, want time.Duration }{
+		{0, DefaultQueryTime + DefaultQueryTime/16 + time.Second},
+		{time.Minute, time.Minute + time.Minute/16 + time.Second},
+		{time.Hour, MaxQueryTime + MaxQueryTime/16 + time.Second},
+	} {
+		if d := BlockingCallTimeout(&QueryOptions{MinQueryIndex: 1, MaxQueryTime: c.wait}, time.Second); d != c.want {
+			t.Errorf("wait %v: %v, want %v", c.wait, d, c.want)
+		}
+	}
+}
+
+// A peer answering garbage fails the call with a TransportError, counted
+// as a malformed reply, and never panics the client.
+func TestPool_MalformedReplyIsCountedAndEvicted(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.Read(make([]byte, 64))                            // the protocol byte and some of the request
+		c.Write([]byte{0x05, 0xff, 0xff, 0xff, 0xff, 0xff}) // garbage gob
+		io.Copy(io.Discard, c)
+	}()
+	pool := newClient(t, PoolConfig{})
+	err = pool.Call(ctxTimeout(t, 5*time.Second), l.Addr().String(), "Status.Ping", struct{}{}, &struct{}{})
+	var te *TransportError
+	if !errors.As(err, &te) {
+		t.Fatalf("err = %v, want a TransportError", err)
+	}
+	if st := pool.Stats(); st.MalformedReplies != 1 || st.Evictions != 1 {
+		t.Fatalf("stats %+v, want one malformed reply and the connection evicted", st)
+	}
+}
+
+// Every goroutine the pool and server start ends once both are shut down:
+// connection readers, flushers, probes and the reaper, across successful,
+// abandoned, evicted and reaped connections.
+func TestPool_NoGoroutinesLeftAfterShutdown(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		g := &gate{release: make(chan struct{})}
+		srv, err := NewServer(Config{Logger: quietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Register("Gate", g)
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Serve(l)
+		<-srv.Ready()
+		addr := srv.Addr().String()
+		pool, err := NewPool(PoolConfig{Logger: quietLogger(), ProbeTimeout: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		pool.Call(ctx, addr, "Gate.Wait", 1, new(int)) // abandoned, then probed
+		cancel()
+		close(g.release)
+		pool.Call(ctxTimeout(t, 5*time.Second), addr, "Gate.Wait", 2, new(int))
+		pool.reapIdle(time.Now().Add(time.Hour)) // reaped
+		pool.Call(ctxTimeout(t, 5*time.Second), addr, "Gate.Wait", 3, new(int))
+		pool.Shutdown()
+		srv.Shutdown(ctxTimeout(t, 5*time.Second))
+	}()
+	testkit.WaitFor(t, 10*time.Second, "goroutines to return to the baseline", func() error {
+		if n := runtime.NumGoroutine(); n > before {
+			return fmt.Errorf("%d goroutines, %d before", n, before)
+		}
+		return nil
+	})
 }

@@ -76,6 +76,12 @@ type Server struct {
 	rpcSrv *rpc.Server
 	wg     sync.WaitGroup
 	ready  chan struct{}
+	// readyOnce closes ready from Serve, or from Shutdown if Serve never
+	// ran, so nobody waits on Ready forever.
+	readyOnce sync.Once
+	// ctx is cancelled first thing in Shutdown; see Context.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	// mu guards handlers, conns, ln and closed.
 	mu       sync.Mutex
@@ -95,7 +101,10 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
+		ctx:      ctx,
+		cancel:   cancel,
 		cfg:      cfg,
 		log:      cfg.Logger,
 		rpcSrv:   rpc.NewServer(),
@@ -133,8 +142,16 @@ func (s *Server) Handle(p Protocol, h func(net.Conn)) error {
 	return nil
 }
 
-// Ready is closed once Serve has taken its listener.
+// Ready is closed once Serve has taken its listener, or by Shutdown if
+// Serve never did (Addr is then nil).
 func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Context is cancelled when Shutdown begins. Endpoints must use it (or a
+// context derived from it) for blocking queries, forwarding and anything
+// else that waits: net/rpc's ServeCodec waits for every running handler
+// before it returns, so a handler parked on a longer-lived context would
+// hold Shutdown for up to a blocking query's ten minutes.
+func (s *Server) Context() context.Context { return s.ctx }
 
 // Addr is the listener's address, or nil before Serve.
 func (s *Server) Addr() net.Addr {
@@ -150,14 +167,19 @@ func (s *Server) Addr() net.Addr {
 // ErrServerClosed) or a permanent accept error. l is closed on return.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
-	if s.closed || s.ln != nil {
+	if s.closed {
 		s.mu.Unlock()
 		l.Close()
-		return fmt.Errorf("rpc: Serve called on a server that is closed or already serving")
+		return ErrServerClosed
+	}
+	if s.ln != nil {
+		s.mu.Unlock()
+		l.Close()
+		return fmt.Errorf("rpc: Serve called twice; the server is already serving on %s", s.ln.Addr())
 	}
 	s.ln = l
 	s.mu.Unlock()
-	close(s.ready)
+	s.readyOnce.Do(func() { close(s.ready) })
 	defer l.Close()
 
 	var backoff time.Duration
@@ -285,10 +307,13 @@ func (s *Server) Stats() ServerStats {
 	return st
 }
 
-// Shutdown stops accepting, closes every open connection (in-flight calls
-// fail on the client side, which retries elsewhere) and waits for the
-// connection goroutines until ctx ends.
+// Shutdown cancels Context (so handlers that honour it return), stops
+// accepting, closes every open connection (in-flight calls fail on the
+// client side, which retries elsewhere) and waits for the connection
+// goroutines, handlers included, until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.cancel()
+	s.readyOnce.Do(func() { close(s.ready) })
 	s.mu.Lock()
 	s.closed = true
 	if s.ln != nil {
@@ -311,8 +336,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// isClosedConn reports errors that mean "the connection was closed", which
-// are the normal end of a connection rather than malformed input.
-func isClosedConn(err error) bool {
-	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe)
+// isNetworkError reports errors from the connection itself (closed,
+// reset, timed out) rather than from the bytes received on it.
+func isNetworkError(err error) bool {
+	var ne net.Error
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) || errors.As(err, &ne)
 }

@@ -171,6 +171,33 @@ func TestServer_MalformedFramesAreDroppedAndCounted(t *testing.T) {
 	}
 }
 
+// A client resetting its connection (what a pool does when it evicts one)
+// is the end of a connection, not a malformed frame.
+func TestServer_ConnectionResetIsNotMalformed(t *testing.T) {
+	srv := startServer(t, Config{}, nil)
+	conn, err := DialProtocol(ctxTimeout(t, 5*time.Second), nil, srv.Addr().String(), ProtoRPC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, 5*time.Second, "the server to route the connection", func() error {
+		if n := srv.Stats().ByProtocol[ProtoRPC]; n != 1 {
+			return fmt.Errorf("%d rpc connections routed", n)
+		}
+		return nil
+	})
+	conn.(*net.TCPConn).SetLinger(0) // close with RST
+	conn.Close()
+	testkit.WaitFor(t, 5*time.Second, "the server to drop the connection", func() error {
+		if a := srv.Stats().Active; a != 0 {
+			return fmt.Errorf("%d active", a)
+		}
+		return nil
+	})
+	if st := srv.Stats(); st.MalformedFrames != 0 {
+		t.Fatalf("stats %+v: a reset was counted as a malformed frame", st)
+	}
+}
+
 func TestServer_HandleRejectsOwnAndDuplicateProtocols(t *testing.T) {
 	srv, err := NewServer(Config{})
 	if err != nil {
@@ -286,4 +313,68 @@ func (r *oneByteReader) Read(p []byte) (int, error) {
 	p[0] = r.data[0]
 	r.data = r.data[1:]
 	return 1, nil
+}
+
+// parker is an endpoint that waits for its context, as a blocking query
+// does.
+type parker struct {
+	ctx    context.Context
+	parked chan struct{}
+}
+
+func (p *parker) Park(args int, reply *int) error {
+	p.parked <- struct{}{}
+	<-p.ctx.Done()
+	return p.ctx.Err()
+}
+
+// Handlers waiting on the server's Context end at Shutdown, so Shutdown
+// does not hang until a blocking query's wait runs out.
+func TestServer_ShutdownEndsHandlersParkedOnContext(t *testing.T) {
+	srv, err := NewServer(Config{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &parker{ctx: srv.Context(), parked: make(chan struct{}, 1)}
+	srv.Register("Parker", p)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	<-srv.Ready()
+	pool := newClient(t, PoolConfig{})
+	go pool.Call(ctxTimeout(t, 30*time.Second), srv.Addr().String(), "Parker.Park", 1, new(int))
+	select {
+	case <-p.parked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("handler never started")
+	}
+	if err := srv.Shutdown(ctxTimeout(t, 5*time.Second)); err != nil {
+		t.Fatalf("Shutdown with a parked handler: %v", err)
+	}
+}
+
+// Shutdown before Serve must not leave Ready waiters hanging, and the
+// late Serve reports ErrServerClosed like any other after Shutdown.
+func TestServer_ShutdownBeforeServe(t *testing.T) {
+	srv, err := NewServer(Config{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Shutdown(ctxTimeout(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-srv.Ready():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Ready never closed after Shutdown")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(l); !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Serve after Shutdown: %v, want ErrServerClosed", err)
+	}
 }

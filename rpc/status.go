@@ -19,7 +19,7 @@ type Status struct {
 }
 
 // NewStatus returns the endpoint; register it with Server.Register("Status", ...).
-// ctx bounds forwarded calls (cancel it at shutdown).
+// ctx bounds forwarded calls: pass Server.Context, which Shutdown cancels.
 func NewStatus(ctx context.Context, cluster Cluster, fwd *Forwarder) *Status {
 	return &Status{cluster: cluster, fwd: fwd, ctx: ctx}
 }

@@ -36,6 +36,11 @@ func (af *agentFlags) integer(name string, def int, usage string, set func(*agen
 	af.apply[name] = func(c *agent.Config) { set(c, *v) }
 }
 
+func (af *agentFlags) duration(name string, def time.Duration, usage string, set func(*agent.Config, time.Duration)) {
+	v := af.fs.Duration(name, def, usage)
+	af.apply[name] = func(c *agent.Config) { set(c, *v) }
+}
+
 func (af *agentFlags) boolean(name, usage string, set func(*agent.Config, bool)) {
 	v := af.fs.Bool(name, false, usage)
 	af.apply[name] = func(c *agent.Config) { set(c, *v) }
@@ -68,6 +73,7 @@ func newAgentFlags(stderr io.Writer) (*agentFlags, *stringList, *stringList) {
 	af.str("node-id", "Node UUID (default: random, persisted in -data-dir).", func(c *agent.Config, v string) { c.NodeID = v })
 	af.list("join", "Address of an agent to join at start (repeatable).", func(c *agent.Config, v []string) { c.StartJoin = append(c.StartJoin, v...) })
 	af.list("retry-join", "Like -join, retrying until it succeeds (repeatable).", func(c *agent.Config, v []string) { c.RetryJoin = append(c.RetryJoin, v...) })
+	af.duration("retry-interval", agent.DefaultRetryJoinInterval, "Time between -retry-join attempts.", func(c *agent.Config, v time.Duration) { c.RetryJoinInterval = v })
 	af.list("join-wan", "Address of a server in another datacenter to join (repeatable).", func(c *agent.Config, v []string) { c.StartJoinWAN = append(c.StartJoinWAN, v...) })
 	af.str("data-dir", "Directory for the agent's state (required unless -dev).", func(c *agent.Config, v string) { c.DataDir = v })
 	af.str("encrypt", "Base64 gossip encryption key.", func(c *agent.Config, v string) { c.Encrypt = v })
@@ -157,6 +163,8 @@ func serveUntilSignal(a *agent.Agent, cfg agent.Config, stderr io.Writer) int {
 	var sig os.Signal
 	select {
 	case sig = <-sigs:
+	case <-a.LeaveRequested():
+		cfg.Logger.Info("left the cluster on request; shutting down", "node", cfg.NodeName)
 	case err := <-a.Errors():
 		cfg.Logger.Error("a listener failed; shutting down", "error", err)
 	}

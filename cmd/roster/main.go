@@ -19,8 +19,14 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"agent":   {"Runs a roster agent (server or client)", runAgent},
-		"version": {"Prints the roster version", runVersion},
+		"agent":       {"Runs a roster agent (server or client)", runAgent},
+		"dev-cluster": {"Runs several servers in one process on loopback, for demos", runDevCluster},
+		"info":        {"Prints the agent's runtime statistics", runInfo},
+		"join":        {"Joins the agent to a cluster", runJoin},
+		"leave":       {"Makes the agent leave the cluster and shut down", runLeave},
+		"members":     {"Lists the members of the cluster", runMembers},
+		"operator":    {"Raft operations: operator raft list-peers|remove-peer", runOperator},
+		"version":     {"Prints the roster version", runVersion},
 	}
 }
 

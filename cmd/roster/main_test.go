@@ -16,6 +16,9 @@ import (
 	"roster/internal/testkit"
 )
 
+// afterAll runs after every test and benchmark (shared clusters stop here).
+var afterAll []func()
+
 // rosterBin is the binary under test, built once by TestMain with a known
 // version and commit so `roster version` can be checked.
 var rosterBin string
@@ -40,6 +43,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	for _, f := range afterAll {
+		f()
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -86,7 +92,8 @@ func TestAgentCmd_PortInUseFailsNamingTheFlag(t *testing.T) {
 	a := startDevAgent(t, p)
 	defer stopAgent(t, a, syscall.SIGTERM)
 	code, _, stderr := runRoster(t, devArgs(p)...)
-	if code != 1 || !strings.Contains(stderr, "-http-port: cannot listen") {
+	// Gossip binds first, so its port is the one reported.
+	if code != 1 || !strings.Contains(stderr, "-serf-lan-port: cannot listen") {
 		t.Fatalf("second agent on the same ports: exit %d, stderr %q", code, stderr)
 	}
 }

@@ -8,9 +8,14 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"time"
 
+	"roster/dnsserver"
 	"roster/httpapi"
 	"roster/internal/fanout"
+	"roster/rpc"
+	"roster/swim"
 )
 
 // Agent is one roster agent: a server or a client. Create it with New,
@@ -34,7 +39,32 @@ type Agent struct {
 	httpLns   []net.Listener
 	http      *httpapi.Server
 	serveErrs chan error
-	wg        sync.WaitGroup
+	wg        sync.WaitGroup // HTTP serve loops and pool watchers
+
+	srv      *serverStack // nil on client agents
+	dns      *dnsserver.Server
+	dnsSocks *dnsSockets
+	pool     *rpc.Pool
+	router   rpc.Router
+
+	// gossipMu guards lan and wan, which Start sets and HTTP handlers,
+	// the forwarder and the leader read.
+	gossipMu           sync.RWMutex
+	lan, wan           *swim.Node
+	lanSocks, wanSocks *gossipSockets
+	lanWatch           *memberWatch
+
+	stop       chan struct{}  // closed at shutdown: background loops end
+	bg         sync.WaitGroup // bootstrap-expect wait, retry-join
+	leaderDone chan struct{}  // closed when the leader watch has ended
+	leaveReq   chan struct{}  // closed when a leave was asked for over HTTP
+	leaveOnce  sync.Once
+
+	// Owned by the leader routine, one term at a time.
+	nonvoterSince map[string]time.Time
+	sessions      atomic.Pointer[sessionTimers]
+
+	clientServer clientServerIndex
 }
 
 // New validates cfg and returns an agent ready to Start.
@@ -46,7 +76,11 @@ func New(cfg Config) (*Agent, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Agent{cfg: cfg, log: log, serveErrs: make(chan error, 8)}, nil
+	cfg = cfg.withDefaults()
+	a := &Agent{cfg: cfg, log: log, serveErrs: make(chan error, 8), stop: make(chan struct{}),
+		leaveReq: make(chan struct{}), lanWatch: newMemberWatch(), nonvoterSince: map[string]time.Time{}}
+	a.router = gossipRouter{a: a}
+	return a, nil
 }
 
 // Subscribe returns an observer of the agent's lifecycle events.
@@ -74,7 +108,103 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := a.bindListeners(); err != nil {
 		return err
 	}
-	return a.startHTTP()
+	if err := a.startCluster(); err != nil {
+		return err
+	}
+	if err := a.startDNS(); err != nil {
+		return err
+	}
+	if err := a.startHTTP(); err != nil {
+		return err
+	}
+	return a.startJoins()
+}
+
+// startCluster starts the server stack (servers only), the gossip pools
+// and the background routines that bootstrap Raft and lead.
+func (a *Agent) startCluster() error {
+	var err error
+	if a.pool, err = rpc.NewPool(rpc.PoolConfig{MaxInFlightPerServer: maxCallsPerServer, Dial: a.dialFunc(), Logger: a.log}); err != nil {
+		return err
+	}
+	if a.srv != nil {
+		if err := a.startServer(); err != nil {
+			return err
+		}
+	}
+	if err := a.startGossip(); err != nil {
+		return err
+	}
+	if a.srv == nil {
+		return nil
+	}
+	switch {
+	case a.cfg.Dev || a.cfg.Bootstrap:
+		if err := a.bootstrapSelf(); err != nil {
+			return fmt.Errorf("bootstrapping raft: %w", err)
+		}
+	case a.cfg.BootstrapExpect > 0:
+		a.goBackground(func() { a.bootstrapExpectLoop(a.stop) })
+	}
+	a.leaderDone = make(chan struct{})
+	go func() { defer close(a.leaderDone); a.leaderWatch(a.stop) }()
+	return nil
+}
+
+// maxCallsPerServer bounds the pool's calls in flight to one server. It is
+// well above the pool's default because blocking queries from the HTTP API
+// hold a slot for their whole wait.
+const maxCallsPerServer = 4096
+
+func (a *Agent) goBackground(f func()) {
+	a.bg.Add(1)
+	go func() { defer a.bg.Done(); f() }()
+}
+
+// startGossip starts the LAN pool and, on servers, the WAN pool.
+func (a *Agent) startGossip() error {
+	lan, err := a.startPool(a.cfg.NodeName, false, a.lanSocks)
+	a.lanSocks = nil // owned by the node now (closed by NewUDP on failure)
+	if err != nil {
+		return fmt.Errorf("-serf-lan-port: starting gossip: %w", err)
+	}
+	a.gossipMu.Lock()
+	a.lan = lan
+	a.gossipMu.Unlock()
+	a.watchPool(lan, "lan", a.lanWatch)
+	if a.wanSocks == nil {
+		return nil
+	}
+	wan, err := a.startPool(a.cfg.NodeName+"."+a.cfg.Datacenter, true, a.wanSocks)
+	a.wanSocks = nil
+	if err != nil {
+		return fmt.Errorf("-serf-wan-port: starting gossip: %w", err)
+	}
+	a.gossipMu.Lock()
+	a.wan = wan
+	a.gossipMu.Unlock()
+	a.watchPool(wan, "wan", nil)
+	return nil
+}
+
+// startJoins runs -join (an error fails the start, as in Consul) and
+// starts -retry-join in the background.
+func (a *Agent) startJoins() error {
+	if len(a.cfg.StartJoin) > 0 {
+		if _, err := a.Join(a.cfg.StartJoin, false); err != nil {
+			return fmt.Errorf("-join: %w", err)
+		}
+	}
+	if len(a.cfg.StartJoinWAN) > 0 {
+		if _, err := a.Join(a.cfg.StartJoinWAN, true); err != nil {
+			return fmt.Errorf("-join-wan: %w", err)
+		}
+	}
+	if len(a.cfg.RetryJoin) > 0 {
+		addrs := append([]string(nil), a.cfg.RetryJoin...)
+		a.goBackground(func() { a.retryJoin(addrs, false, a.stop) })
+	}
+	return nil
 }
 
 // prepareIdentity locks the data dir and settles the node ID and the
@@ -107,8 +237,26 @@ func (a *Agent) prepareIdentity() error {
 	return nil
 }
 
-// bindListeners binds every listener before any of them serves.
+// bindListeners binds every listener before any of them serves: gossip
+// (LAN, and WAN on servers), the server RPC port, then HTTP.
 func (a *Agent) bindListeners() error {
+	var err error
+	if a.lanSocks, err = bindGossip("-serf-lan-port", a.cfg.BindAddr, a.cfg.Ports.SerfLAN); err != nil {
+		return err
+	}
+	if a.cfg.Server && a.cfg.Ports.SerfWAN != -1 {
+		if a.wanSocks, err = bindGossip("-serf-wan-port", a.cfg.BindAddr, a.cfg.Ports.SerfWAN); err != nil {
+			return err
+		}
+	}
+	if a.cfg.Server {
+		if err := a.bindServer(); err != nil {
+			return err
+		}
+	}
+	if err := a.bindDNS(); err != nil {
+		return err
+	}
 	if a.cfg.Ports.HTTP == -1 {
 		return nil
 	}
@@ -127,7 +275,7 @@ func (a *Agent) startHTTP() error {
 	if len(a.httpLns) == 0 {
 		return nil
 	}
-	srv, err := httpapi.New(httpapi.Config{Agent: a, Logger: a.log, Pretty: a.cfg.Dev})
+	srv, err := httpapi.New(a.httpConfig())
 	if err != nil {
 		return err
 	}
@@ -164,8 +312,43 @@ func (a *Agent) Errors() <-chan error { return a.serveErrs }
 // does on SIGINT: peers learn at once that the node left instead of
 // suspecting it failed.
 func (a *Agent) Leave(ctx context.Context) error {
+	err := a.leaveGossip()
+	return errors.Join(err, a.Shutdown(ctx))
+}
+
+// LeaveRequested is closed when a leave was asked for over the HTTP API
+// (/v1/agent/leave); the process should then call Shutdown.
+func (a *Agent) LeaveRequested() <-chan struct{} { return a.leaveReq }
+
+func (a *Agent) requestLeave() { a.leaveOnce.Do(func() { close(a.leaveReq) }) }
+
+// leaveTimeout bounds each step of a graceful leave.
+const leaveTimeout = 500 * time.Millisecond
+
+// leaveGossip hands over Raft leadership if this server leads a cluster
+// of several voters (the new leader then removes it from the
+// configuration when it sees it leave), then announces the leave in the
+// gossip pools.
+func (a *Agent) leaveGossip() error {
 	a.emit(Event{Kind: EventLeaving})
-	return a.Shutdown(ctx)
+	if a.isLeader() {
+		conf, _ := a.srv.raft.Configuration()
+		if len(conf.Servers) > 1 {
+			if err := a.srv.raft.LeadershipTransfer("", leaveTimeout).Error(); err != nil {
+				a.log.Warn("leave: leadership transfer failed; the others will elect a new leader after a timeout",
+					nodeAttr(a.cfg.NodeName), slog.String("error", err.Error()))
+			}
+		}
+	}
+	var errs []error
+	for _, n := range []*swim.Node{a.wanNode(), a.lanNode()} {
+		if n != nil {
+			if err := n.Leave(leaveTimeout); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Shutdown stops every component in the reverse of the start order. It is
@@ -181,6 +364,7 @@ func (a *Agent) stopLocked(ctx context.Context) error {
 		return nil
 	}
 	a.stopped = true
+	close(a.stop)
 	var errs []error
 	if a.http != nil {
 		if err := a.http.Shutdown(ctx); err != nil {
@@ -191,12 +375,50 @@ func (a *Agent) stopLocked(ctx context.Context) error {
 			l.Close()
 		}
 	}
-	a.wg.Wait()
 	for _, l := range a.httpLns {
 		a.emit(Event{Kind: EventStopped, Component: "http", Addr: l.Addr().String()})
 	}
+	errs = append(errs, a.stopDNS(), a.stopCluster(ctx))
+	a.wg.Wait()
 	a.lock.release()
 	a.emit(Event{Kind: EventShutdown})
 	a.events.Close()
 	return errors.Join(errs...)
+}
+
+// stopCluster stops, in order: the leader routine (before gossip, so it
+// never reconciles an empty member list), the gossip pools, background
+// loops, the server stack and the pool.
+func (a *Agent) stopCluster(ctx context.Context) error {
+	if a.srv != nil && a.srv.cancel != nil {
+		a.srv.cancel() // ends forwarded calls and bootstrap probes
+	}
+	if a.leaderDone != nil {
+		<-a.leaderDone
+	}
+	a.lanSocks.close()
+	a.wanSocks.close()
+	a.gossipMu.RLock()
+	pools := []*swim.Node{a.wan, a.lan}
+	a.gossipMu.RUnlock()
+	for i, n := range pools {
+		if n != nil {
+			n.Shutdown()
+			a.emit(Event{Kind: EventStopped, Component: [...]string{"serf_wan", "serf_lan"}[i]})
+		}
+	}
+	// Background loops notice stop at their next step; a join blocked in a
+	// dial is bounded by the gossip stream timeout, so it is not awaited
+	// past ctx.
+	bgDone := make(chan struct{})
+	go func() { a.bg.Wait(); close(bgDone) }()
+	select {
+	case <-bgDone:
+	case <-ctx.Done():
+	}
+	err := a.stopServer(ctx)
+	if a.pool != nil {
+		a.pool.Shutdown()
+	}
+	return err
 }

@@ -3,13 +3,17 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"roster/internal/testkit"
 )
@@ -85,7 +89,8 @@ func TestAgent_ReportsServingAndShutdownEvents(t *testing.T) {
 	for e := range obs.C { // closed by Shutdown
 		kinds = append(kinds, string(e.Kind)+":"+e.Component)
 	}
-	want := "serving:http stopped:http shutdown:"
+	want := "serving:rpc serving:serf_lan serving:serf_wan serving:dns serving:http " +
+		"stopped:http stopped:dns stopped:serf_wan stopped:serf_lan stopped:rpc shutdown:"
 	if got := strings.Join(kinds, " "); got != want {
 		t.Fatalf("events %q, want %q", got, want)
 	}
@@ -173,6 +178,7 @@ func TestConfig_ValidateNamesTheFlag(t *testing.T) {
 		{"bad port", func(c *Config) { c.Ports.Server = 70000 }, "-server-port"},
 		{"disabled serf lan", func(c *Config) { c.Ports.SerfLAN = -1 }, "-serf-lan-port"},
 		{"no node name", func(c *Config) { c.NodeName = "" }, "-node"},
+		{"bad gossip key", func(c *Config) { c.Encrypt = "c2hvcnQ=" }, "-encrypt"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -189,4 +195,69 @@ func TestConfig_ValidateNamesTheFlag(t *testing.T) {
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid config refused: %v", err)
 	}
+}
+
+func TestAgent_DevLeadsAtOnceAndSelfReportsRaftAndSerfStats(t *testing.T) {
+	a := startAgent(t, testConfig(t))
+	if !a.isLeader() {
+		t.Fatal("a -dev agent is not leader when Start returns")
+	}
+	resp, err := http.Get("http://" + a.HTTPAddrs()[0] + "/v1/agent/self")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var self struct{ Stats map[string]map[string]string }
+	if err := json.NewDecoder(resp.Body).Decode(&self); err != nil {
+		t.Fatal(err)
+	}
+	if self.Stats["raft"]["state"] != "Leader" || self.Stats["raft"]["num_peers"] != "0" {
+		t.Fatalf("raft stats %v", self.Stats["raft"])
+	}
+	if self.Stats["serf_lan"]["members"] != "1" || self.Stats["consul"]["leader"] != "true" {
+		t.Fatalf("serf_lan %v, consul %v", self.Stats["serf_lan"], self.Stats["consul"])
+	}
+	ms := a.Members(false)
+	if len(ms) != 1 || ms[0].Name != "test-node" || ms[0].Status != 1 || ms[0].Tags["role"] != "consul" {
+		t.Fatalf("members %+v", ms)
+	}
+	if wan := a.Members(true); len(wan) != 1 || wan[0].Name != "test-node.dc1" {
+		t.Fatalf("wan members %+v", wan)
+	}
+}
+
+func TestAgent_MetricsIncludeRaftGossipAndCatalog(t *testing.T) {
+	a := startAgent(t, testConfig(t))
+	names := map[string]float64{}
+	for _, m := range a.Metrics() {
+		names[m.Name] = m.Value
+	}
+	for _, want := range []string{"roster.raft.leader", "roster.serf.lan.members", "roster.catalog.index", "roster.rpc.pool.calls"} {
+		if _, ok := names[want]; !ok {
+			t.Fatalf("metrics lack %s: %v", want, names)
+		}
+	}
+	if names["roster.raft.leader"] != 1 {
+		t.Fatalf("a -dev agent reports roster.raft.leader = %v", names["roster.raft.leader"])
+	}
+}
+
+func TestAgent_DevAnswersConsulServiceOverDNS(t *testing.T) {
+	cfg := testConfig(t)
+	startAgent(t, cfg)
+	c := new(dns.Client)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Ports.DNS))
+	testkit.WaitFor(t, 5*time.Second, "consul.service.consul to name the server", func() error {
+		r, _, err := c.Exchange(new(dns.Msg).SetQuestion("consul.service.consul.", dns.TypeA), addr)
+		if err != nil {
+			return err
+		}
+		if len(r.Answer) != 1 {
+			return fmt.Errorf("answers %v", r.Answer)
+		}
+		if a, ok := r.Answer[0].(*dns.A); !ok || a.A.String() != "127.0.0.1" {
+			return fmt.Errorf("answer %v", r.Answer[0])
+		}
+		return nil
+	})
 }

@@ -6,6 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"time"
+
+	"roster/raft"
+	"roster/swim"
 )
 
 // Default ports, as Consul's.
@@ -63,6 +67,63 @@ type Config struct {
 	// Logger receives the agent's logs; cmd/roster builds it from LogLevel
 	// and LogJSON. Default: slog.Default().
 	Logger *slog.Logger
+
+	// RetryJoinInterval is the wait between -retry-join attempts.
+	// Default 30s (Consul's retry_interval).
+	RetryJoinInterval time.Duration
+	// ReconcileInterval is how often the leader reconciles the whole LAN
+	// pool into the catalog, besides reacting to each member change.
+	// Default 60s (Consul's reconcile_interval).
+	ReconcileInterval time.Duration
+	// ServerStabilizationTime is how long a new server stays a nonvoter
+	// before the leader gives it a vote. Default 10s (autopilot's
+	// server_stabilization_time).
+	ServerStabilizationTime time.Duration
+	// Raft tunes the Raft node (timing, batch sizes); ID and Logger are
+	// filled in by the agent. Zero fields take raft's defaults.
+	Raft raft.Config
+	// GossipTuning, if set, adjusts a gossip pool's configuration after
+	// the LAN or WAN defaults are applied (tests shorten timers with it).
+	GossipTuning func(cfg *swim.Config, wan bool)
+	// TombstoneTTL is how long a deleted KV key's tombstone is kept before
+	// the leader reaps it. Default 15m (Consul's tombstone_ttl).
+	TombstoneTTL time.Duration
+	// RPCHoldTimeout is how long a request waits and retries while there
+	// is no leader before failing with "No cluster leader". Default 7s
+	// (Consul's rpc_hold_timeout).
+	RPCHoldTimeout time.Duration
+	// Faults, if set, cuts network links as its plan says (partition
+	// tests; see NetFaults).
+	Faults *NetFaults
+}
+
+// Defaults of the timing fields above.
+const (
+	DefaultRetryJoinInterval       = 30 * time.Second
+	DefaultReconcileInterval       = 60 * time.Second
+	DefaultServerStabilizationTime = 10 * time.Second
+	DefaultRPCHoldTimeout          = 7 * time.Second
+	DefaultTombstoneTTL            = 15 * time.Minute
+)
+
+// withDefaults fills the zero timing fields.
+func (c Config) withDefaults() Config {
+	if c.RetryJoinInterval == 0 {
+		c.RetryJoinInterval = DefaultRetryJoinInterval
+	}
+	if c.ReconcileInterval == 0 {
+		c.ReconcileInterval = DefaultReconcileInterval
+	}
+	if c.ServerStabilizationTime == 0 {
+		c.ServerStabilizationTime = DefaultServerStabilizationTime
+	}
+	if c.TombstoneTTL == 0 {
+		c.TombstoneTTL = DefaultTombstoneTTL
+	}
+	if c.RPCHoldTimeout == 0 {
+		c.RPCHoldTimeout = DefaultRPCHoldTimeout
+	}
+	return c
 }
 
 // DefaultConfig returns Consul's defaults for a client agent.
@@ -104,6 +165,14 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateAddrs(); err != nil {
 		return err
+	}
+	if c.Encrypt != "" {
+		if _, err := swim.ParseKey(c.Encrypt); err != nil {
+			return fmt.Errorf("-encrypt: %v", err)
+		}
+	}
+	if c.RetryJoinInterval < 0 || c.ReconcileInterval < 0 || c.ServerStabilizationTime < 0 || c.RPCHoldTimeout < 0 || c.TombstoneTTL < 0 {
+		return errors.New("agent: Config.RetryJoinInterval, ReconcileInterval, ServerStabilizationTime, RPCHoldTimeout and TombstoneTTL must not be negative (0 = default)")
 	}
 	return c.validatePorts()
 }

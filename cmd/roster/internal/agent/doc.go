@@ -2,19 +2,58 @@
 // runs its lifecycle. It is the only place that knows every part; the parts
 // know nothing of each other beyond DESIGN.md's import rules.
 //
-// A tour:
+// An agent is a client or a server. Both gossip in the LAN pool, serve the
+// HTTP API and send RPCs to servers; a server also runs Raft, the catalog
+// and the RPC endpoints, and gossips in the WAN pool.
 //
-//   - config.go: Config, its documented defaults (Consul's ports and names)
-//     and Validate, which names the offending flag or key.
+// # A tour, in reading order
+//
+//   - config.go: Config, its documented defaults (Consul's ports, names and
+//     timers) and Validate, which names the offending flag or key.
 //   - agent.go: New checks the config; Start locks the data dir, binds every
-//     listener first (so a port in use fails before anything serves), then
-//     starts the servers in a fixed order and reports each one as serving;
-//     Shutdown stops them in reverse order. Leave is the graceful variant
-//     that Consul runs on SIGINT.
+//     listener first (gossip, server port, HTTP: a port in use fails before
+//     anything serves), starts the server stack, the gossip pools, the
+//     bootstrap and leader routines, HTTP, and finally -join/-retry-join;
+//     Shutdown stops everything in reverse. Leave is the graceful variant
+//     that Consul runs on SIGINT: a leader hands leadership over, then the
+//     agent announces its departure in gossip.
+//   - server.go: the server stack: one listener for net/rpc endpoints and
+//     Raft's transport (told apart by the first byte), raft.Node on bbolt
+//     (memory in -dev), the catalog as the FSM behind the request-ID
+//     de-duplication table, the Forwarder and Blocker. raftview.go adapts
+//     the Raft node to what the rpc package needs. endpoints.go registers
+//     the endpoints.
+//   - gossip.go: the LAN and WAN pools on pre-bound UDP+TCP sockets, the
+//     member tags through which servers are found, member watching, the
+//     router (servers per datacenter) and -retry-join.
+//   - bootstrap.go: -dev/-bootstrap found a one-server cluster at once;
+//     -bootstrap-expect waits for the expected servers in the LAN pool and
+//     bootstraps exactly once (expectPlan is the pure decision).
+//   - leader.go, reconcile.go, sessions.go: Consul's leader routine. On
+//     gaining leadership: barrier, then reconcile gossip members into the
+//     catalog (serfHealth, the consul service, deregistering members that
+//     left), keep Raft's configuration in step with the servers (new ones
+//     join as nonvoters and are promoted once stable; leavers are
+//     removed), and expire TTL sessions.
+//   - rpcclient.go, httpwire.go: how the HTTP API reaches the servers (the
+//     pool, to this server's own listener or, on a client, to a server
+//     found in gossip, rotating on failure) and join/leave over HTTP.
+//   - dns.go: the DNS interface on servers, answered from the local
+//     catalog (stale reads allowed, as Consul's default); clients do not
+//     serve DNS yet.
+//   - metrics.go, tombstones.go: /v1/agent/metrics figures; the leader's
+//     KV tombstone reaping.
+//   - self.go: what /v1/agent/self and /v1/agent/members report: real
+//     gossip members and raft, serf_lan and serf_wan statistics.
 //   - datadir.go: the data-dir lock (one agent per directory) and the
-//     persisted node ID.
+//     persisted node ID, which is also the server's Raft ID.
 //   - events.go: the agent's own typed events (listener serving, stopped,
 //     left), published on a fanout.Hub and logged with slog's fixed keys.
-//   - self.go: what /v1/agent/self and /v1/agent/members report about this
-//     agent.
+//   - faultnet.go: NetFaults, a seam for tests that cut network links of
+//     real agents with a faults.Plan.
+//
+// The tests read in the same order: cluster_test.go starts three real
+// servers in-process (bootstrap-expect, crash and restart, graceful
+// leave, a late server promoted, a client agent), partition_test.go cuts
+// links between them.
 package agent

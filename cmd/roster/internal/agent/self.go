@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"roster/httpapi"
+	"roster/swim"
 )
 
 // Gossip protocol versions reported to Consul tooling. roster speaks its
@@ -37,18 +38,25 @@ func (a *Agent) Self() httpapi.Self {
 	}
 }
 
-// Members implements httpapi.Agent. Until gossip joins other agents, the
-// only member an agent knows is itself.
+// Members implements httpapi.Agent: the members of the LAN pool, or of
+// the WAN pool (servers only), as gossip knows them.
 func (a *Agent) Members(wan bool) []httpapi.Member {
-	m := a.localMember()
+	pool := a.lanNode()
 	if wan {
-		if !a.cfg.Server {
+		pool = a.wanNode()
+	}
+	if pool == nil {
+		if wan {
 			return nil
 		}
-		m.Name = a.cfg.NodeName + "." + a.cfg.Datacenter
-		m.Port = uint16(a.cfg.Ports.SerfWAN)
+		return []httpapi.Member{a.localMember()}
 	}
-	return []httpapi.Member{m}
+	ms := pool.Members()
+	out := make([]httpapi.Member, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, toHTTPMember(m))
+	}
+	return out
 }
 
 func (a *Agent) nodeID() string {
@@ -64,6 +72,9 @@ func (a *Agent) advertised() string {
 }
 
 func (a *Agent) localMember() httpapi.Member {
+	if lan := a.lanNode(); lan != nil {
+		return toHTTPMember(lan.LocalMember())
+	}
 	return httpapi.Member{
 		Name:        a.cfg.NodeName,
 		Addr:        a.advertised(),
@@ -99,6 +110,47 @@ func (a *Agent) tags() map[string]string {
 }
 
 func (a *Agent) stats() map[string]map[string]string {
+	out := a.baseStats()
+	if lan := a.lanNode(); lan != nil {
+		out["serf_lan"] = serfStats(lan, a.cfg.Encrypt != "")
+	}
+	if wan := a.wanNode(); wan != nil {
+		out["serf_wan"] = serfStats(wan, a.cfg.Encrypt != "")
+	}
+	if a.srv != nil && a.srv.raft != nil {
+		out["raft"] = a.srv.raft.Stats()
+		out["consul"]["leader"] = strconv.FormatBool(a.isLeader())
+		addr, _ := a.srv.raft.Leader()
+		out["consul"]["leader_addr"] = addr
+		out["consul"]["bootstrap"] = strconv.FormatBool(a.cfg.Bootstrap || a.cfg.Dev)
+		out["consul"]["known_datacenters"] = strconv.Itoa(len(a.datacenters()))
+	} else {
+		out["consul"]["known_servers"] = strconv.Itoa(len(a.router.Servers(a.cfg.Datacenter)))
+	}
+	return out
+}
+
+// serfStats renders a gossip pool's state under Consul's serf stat keys.
+func serfStats(n *swim.Node, encrypted bool) map[string]string {
+	st := n.Stats()
+	failed, left := 0, 0
+	for _, m := range n.Members() {
+		switch m.State {
+		case swim.StateDead:
+			failed++
+		case swim.StateLeft:
+			left++
+		}
+	}
+	return map[string]string{
+		"members": strconv.Itoa(st.Members), "failed": strconv.Itoa(failed), "left": strconv.Itoa(left),
+		"health_score": strconv.Itoa(st.HealthScore), "encrypted": strconv.FormatBool(encrypted),
+		"member_time": "1", "event_time": "1", "query_time": "1",
+		"intent_queue": "0", "event_queue": "0", "query_queue": "0", "coordinate_resets": "0",
+	}
+}
+
+func (a *Agent) baseStats() map[string]map[string]string {
 	return map[string]map[string]string{
 		"agent": {"check_monitors": "0", "check_ttls": "0", "checks": "0", "services": "0"},
 		"build": {"version": a.cfg.Version, "revision": a.cfg.Revision, "prerelease": "", "version_metadata": ""},

@@ -1,0 +1,311 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"roster/internal/testkit"
+)
+
+// Process-level tests: the real binary, started as a user would.
+
+// serverProc is one `roster agent -server` process.
+type serverProc struct {
+	name    string
+	ports   []int // http, dns, server, serf-lan, serf-wan
+	dataDir string
+	cmd     *exec.Cmd
+	stderr  *bytes.Buffer
+	done    chan error
+}
+
+func (p *serverProc) base() string { return fmt.Sprintf("http://127.0.0.1:%d", p.ports[0]) }
+
+// startServerProcs starts n servers with -bootstrap-expect n, each joining
+// the first one's LAN port with -retry-join, and stops them at cleanup.
+func startServerProcs(t *testing.T, n int) []*serverProc {
+	t.Helper()
+	procs := startServerProcsTB(t, n)
+	t.Cleanup(func() {
+		stopProcs(procs)
+		if t.Failed() {
+			for _, p := range procs {
+				t.Logf("%s stderr:\n%s", p.name, p.stderr)
+			}
+		}
+	})
+	return procs
+}
+
+func startServerProcsTB(tb testing.TB, n int) []*serverProc {
+	tb.Helper()
+	var procs []*serverProc
+	for i := range n {
+		dir, err := os.MkdirTemp("", "roster-proc-")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		p := &serverProc{name: fmt.Sprintf("proc-s%d", i+1), ports: testkit.FreePorts(tb, 5), dataDir: dir, stderr: new(bytes.Buffer), done: make(chan error, 1)}
+		args := []string{"agent", "-server", "-bootstrap-expect", fmt.Sprint(n), "-node", p.name,
+			"-bind", "127.0.0.1", "-data-dir", dir,
+			"-http-port", fmt.Sprint(p.ports[0]), "-dns-port", fmt.Sprint(p.ports[1]), "-server-port", fmt.Sprint(p.ports[2]),
+			"-serf-lan-port", fmt.Sprint(p.ports[3]), "-serf-wan-port", fmt.Sprint(p.ports[4])}
+		if i > 0 {
+			args = append(args, "-retry-join", fmt.Sprintf("127.0.0.1:%d", procs[0].ports[3]), "-retry-interval", "100ms")
+		}
+		p.cmd = exec.Command(rosterBin, args...)
+		p.cmd.Stderr = p.stderr
+		if err := p.cmd.Start(); err != nil {
+			stopProcs(procs)
+			tb.Fatal(err)
+		}
+		go func() { p.done <- p.cmd.Wait() }()
+		procs = append(procs, p)
+	}
+	return procs
+}
+
+// stopProcs kills every process and removes its data dir.
+func stopProcs(procs []*serverProc) {
+	for _, p := range procs {
+		p.cmd.Process.Kill()
+		err := <-p.done
+		p.done <- err
+		os.RemoveAll(p.dataDir)
+	}
+}
+
+// statusLeader returns what /v1/status/leader answers ("" while none).
+func statusLeader(base string) (string, error) {
+	c := &http.Client{Timeout: time.Second}
+	resp, err := c.Get(base + "/v1/status/leader")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return "", fmt.Errorf("%s: %s", resp.Status, body)
+	}
+	return strings.Trim(strings.TrimSpace(string(body)), `"`), nil
+}
+
+func TestProcess_ThreeServersBootstrapExpectAnswerStatusLeader(t *testing.T) {
+	procs := startServerProcs(t, 3)
+	start := time.Now()
+	testkit.WaitFor(t, 10*time.Second, "/v1/status/leader to name the same leader on all three servers", func() error {
+		var first string
+		for i, p := range procs {
+			leader, err := statusLeader(p.base())
+			if err != nil {
+				return fmt.Errorf("%s: %v", p.name, err)
+			}
+			if leader == "" {
+				return fmt.Errorf("%s knows no leader yet", p.name)
+			}
+			if i == 0 {
+				first = leader
+			} else if leader != first {
+				return fmt.Errorf("%s names %s, %s names %s", procs[0].name, first, p.name, leader)
+			}
+		}
+		return nil
+	})
+	t.Logf("all three servers named the leader %v after start", time.Since(start).Round(time.Millisecond))
+	testkit.WaitFor(t, 10*time.Second, "roster members to list three alive servers", func() error {
+		code, out, stderr := runRosterEnv(t, []string{"CONSUL_HTTP_ADDR=" + procs[1].base()}, "members")
+		if code != 0 {
+			return fmt.Errorf("exit %d: %s", code, stderr)
+		}
+		if n := strings.Count(out, " alive "); n != 3 || !strings.Contains(out, "server") || !strings.HasPrefix(out, "Node ") {
+			return fmt.Errorf("members output:\n%s", out)
+		}
+		return nil
+	})
+	victim := checkOperatorCommands(t, procs)
+	for _, p := range procs {
+		if p != victim {
+			p.cmd.Process.Signal(syscall.SIGINT)
+		}
+	}
+	for _, p := range procs {
+		if p == victim {
+			continue
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err // for stopProcs
+			if err != nil {
+				t.Errorf("%s exited with %v after SIGINT", p.name, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s still running 10s after SIGINT", p.name)
+		}
+	}
+}
+
+func TestProcess_DevElectsItselfAndAnswersStatusLeader(t *testing.T) {
+	p := testkit.FreePorts(t, 5)
+	a := startDevAgent(t, p)
+	testkit.WaitFor(t, 5*time.Second, "the dev agent to know its leader", func() error {
+		leader, err := statusLeader(a.base)
+		if err != nil {
+			return err
+		}
+		if want := fmt.Sprintf("127.0.0.1:%d", p[2]); leader != want {
+			return fmt.Errorf("leader %q, want %q", leader, want)
+		}
+		return nil
+	})
+	stopAgent(t, a, syscall.SIGTERM)
+}
+
+// checkOperatorCommands runs list-peers, remove-peer and info against the
+// cluster; it removes (and kills) one follower, which it returns.
+func checkOperatorCommands(t *testing.T, procs []*serverProc) *serverProc {
+	t.Helper()
+	env := []string{"ROSTER_HTTP_ADDR=" + procs[2].base()}
+	code, out, stderr := runRosterEnv(t, env, "operator", "raft", "list-peers")
+	if code != 0 || !strings.HasPrefix(out, "Node ") || strings.Count(out, "leader") != 1 || strings.Count(out, "follower") != 2 {
+		t.Fatalf("list-peers: exit %d, stderr %q, output:\n%s", code, stderr, out)
+	}
+	// Remove a follower by address; the other two keep a leader.
+	var victim *serverProc
+	for _, p := range procs[1:] {
+		if l, _ := statusLeader(p.base()); l != fmt.Sprintf("127.0.0.1:%d", p.ports[2]) {
+			victim = p
+			break
+		}
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", victim.ports[2])
+	code, out, stderr = runRosterEnv(t, []string{"ROSTER_HTTP_ADDR=" + procs[0].base()}, "operator", "raft", "remove-peer", "-address", addr)
+	if code != 0 || !strings.Contains(out, "Removed peer with address") {
+		t.Fatalf("remove-peer: exit %d, stderr %q, output %q", code, stderr, out)
+	}
+	victim.cmd.Process.Kill()
+	code, out, _ = runRosterEnv(t, []string{"ROSTER_HTTP_ADDR=" + procs[0].base()}, "operator", "raft", "list-peers")
+	if code != 0 || strings.Contains(out, addr) || strings.Count(out, "\n") != 3 {
+		t.Fatalf("list-peers after remove-peer: exit %d, output:\n%s", code, out)
+	}
+	code, out, _ = runRosterEnv(t, []string{"ROSTER_HTTP_ADDR=" + procs[0].base()}, "info")
+	if code != 0 || !strings.Contains(out, "serf_lan:") || !strings.Contains(out, "latest_configuration") {
+		t.Fatalf("info: exit %d, output:\n%s", code, out)
+	}
+	return victim
+}
+
+// runRosterEnv is runRoster with extra environment variables.
+func runRosterEnv(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(rosterBin, args...)
+	cmd.Env = append(cmd.Environ(), env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), out.String(), errOut.String()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return 0, out.String(), errOut.String()
+}
+
+func TestCLI_InfoMembersJoinLeaveAgainstDevAgent(t *testing.T) {
+	p := testkit.FreePorts(t, 5)
+	a := startDevAgent(t, p)
+	addr := fmt.Sprintf("127.0.0.1:%d", p[0])
+	code, out, stderr := runRoster(t, "info", "-http-addr", addr)
+	if code != 0 || !strings.Contains(out, "raft:\n") || !strings.Contains(out, "\tstate = Leader\n") || !strings.Contains(out, "serf_lan:\n") {
+		t.Fatalf("info: exit %d, stderr %q, output:\n%s", code, stderr, out)
+	}
+	code, out, stderr = runRoster(t, "members", "-detailed", "-http-addr", addr)
+	if code != 0 || !strings.Contains(out, "proc-test") || !strings.Contains(out, "role=consul") {
+		t.Fatalf("members -detailed: exit %d, stderr %q, output:\n%s", code, stderr, out)
+	}
+	code, out, stderr = runRoster(t, "join", "-http-addr", addr, fmt.Sprintf("127.0.0.1:%d", p[3]))
+	if code != 0 || !strings.Contains(out, "Successfully joined cluster by contacting 1 nodes.") {
+		t.Fatalf("join: exit %d, stderr %q, output %q", code, stderr, out)
+	}
+	code, _, stderr = runRoster(t, "join", "-http-addr", addr, "127.0.0.1:1")
+	if code != 1 || !strings.Contains(stderr, "Failed to join any nodes.") {
+		t.Fatalf("join of a dead address: exit %d, stderr %q", code, stderr)
+	}
+	code, out, stderr = runRoster(t, "leave", "-http-addr", addr)
+	if code != 0 || !strings.Contains(out, "Graceful leave complete") {
+		t.Fatalf("leave: exit %d, stderr %q, output %q", code, stderr, out)
+	}
+	select {
+	case err := <-a.done:
+		if err != nil {
+			t.Fatalf("agent exited with %v after leave; stderr:\n%s", err, a.stderr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("agent still running 10s after leave")
+	}
+	code, _, stderr = runRoster(t, "members", "-http-addr", addr)
+	if code != 1 || !strings.Contains(stderr, "cannot reach the agent") {
+		t.Fatalf("members with no agent: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestDevCluster_ThreeServersOnLoopbackAliasesElectALeader(t *testing.T) {
+	p := testkit.FreePorts(t, 4)
+	cmd := exec.Command(rosterBin, "dev-cluster", "-ip", "127.0.0.2", "-log-level", "warn",
+		"-http-port", fmt.Sprint(p[0]), "-server-port", fmt.Sprint(p[1]), "-serf-lan-port", fmt.Sprint(p[2]), "-serf-wan-port", fmt.Sprint(p[3]))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("stdout:\n%s\nstderr:\n%s", &stdout, &stderr)
+		}
+	}()
+	bases := []string{
+		fmt.Sprintf("http://127.0.0.2:%d", p[0]), fmt.Sprintf("http://127.0.0.3:%d", p[0]), fmt.Sprintf("http://127.0.0.4:%d", p[0]),
+	}
+	want := fmt.Sprintf("127.0.0.%%d:%d", p[1])
+	testkit.WaitFor(t, 10*time.Second, "every server of the dev cluster to name one leader", func() error {
+		var first string
+		for i, b := range bases {
+			leader, err := statusLeader(b)
+			if err != nil {
+				return err
+			}
+			if leader == "" {
+				return fmt.Errorf("%s knows no leader", b)
+			}
+			if i == 0 {
+				first = leader
+			} else if leader != first {
+				return fmt.Errorf("%s names %s, the first names %s", b, leader, first)
+			}
+		}
+		var n int
+		if _, err := fmt.Sscanf(first, want, &n); err != nil {
+			return fmt.Errorf("leader %q is not one of the servers: %v", first, err)
+		}
+		return nil
+	})
+	cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("dev-cluster exited with %v after SIGINT", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("dev-cluster still running 10s after SIGINT")
+	}
+}

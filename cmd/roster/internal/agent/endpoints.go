@@ -1,0 +1,77 @@
+package agent
+
+import (
+	"slices"
+
+	"roster/rpc"
+	"roster/swim"
+)
+
+// registerEndpoints registers every RPC endpoint of the server (Status,
+// Catalog, Health, KVS, Session, Txn, Coordinate, Operator, Roster) with
+// what they need from the agent: the catalog, Raft, the forwarding and
+// blocking machinery, gossip's view of servers and datacenters, and the
+// leader's session clocks.
+func (a *Agent) registerEndpoints(s *serverStack) error {
+	ra := rpc.NewRaftAdapter(s.raft, a.nodeID())
+	return rpc.RegisterEndpoints(s.rpcSrv, rpc.EndpointDeps{
+		Datacenter: a.cfg.Datacenter, NodeName: a.cfg.NodeName,
+		Store: s.store, Raft: ra, Operator: ra,
+		Cluster: s.view, Forwarder: s.fwd, Blocker: s.blocker, Caller: a.pool,
+		Datacenters: a.datacenters, ServerName: a.serverName, SerfStatus: a.serfStatus,
+		Sessions: leaderSessionTimers{a: a},
+		Logger:   a.log, Ctx: s.ctx,
+	})
+}
+
+// datacenters lists the known datacenters, this one first then the others
+// seen in the WAN pool in name order (Catalog.ListDatacenters).
+func (a *Agent) datacenters() []string {
+	seen := map[string]bool{a.cfg.Datacenter: true}
+	var others []string
+	if wan := a.wanNode(); wan != nil {
+		for _, m := range wan.Members() {
+			if dc := m.Tags["dc"]; dc != "" && !seen[dc] {
+				seen[dc] = true
+				others = append(others, dc)
+			}
+		}
+	}
+	slices.Sort(others)
+	return append([]string{a.cfg.Datacenter}, others...)
+}
+
+// serverByID finds a server's LAN member by its Raft ID (the node ID).
+func (a *Agent) serverByID(id string) (swim.Member, bool) {
+	if lan := a.lanNode(); lan != nil {
+		for _, m := range lan.Members() {
+			if m.Tags["id"] == id && m.Tags["role"] == "consul" {
+				return m, true
+			}
+		}
+	}
+	return swim.Member{}, false
+}
+
+// serverName maps a Raft ID to the server's node name.
+func (a *Agent) serverName(id string) string {
+	if m, ok := a.serverByID(id); ok {
+		return m.Name
+	}
+	return id
+}
+
+// serfStatus is a server's LAN membership status in Consul's words.
+func (a *Agent) serfStatus(id string) string {
+	m, ok := a.serverByID(id)
+	if !ok {
+		return "none"
+	}
+	switch m.State {
+	case swim.StateDead:
+		return "failed"
+	case swim.StateLeft:
+		return "left"
+	}
+	return "alive"
+}

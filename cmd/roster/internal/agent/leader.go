@@ -1,0 +1,252 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"roster/catalog"
+	"roster/raft"
+	"roster/rpc"
+)
+
+// The leader routine (Consul's agent/consul/leader.go). Whichever server
+// leads Raft also owns the parts of the catalog that no agent owns:
+//
+//  1. On gaining leadership it waits on a Barrier, so its catalog has
+//     applied every entry of earlier terms before it reasons about it.
+//  2. It reconciles the LAN pool into the catalog: each member is a node
+//     with a serfHealth check (passing while alive, critical once failed);
+//     left and reaped members are deregistered; servers carry the
+//     `consul` service. Then it keeps doing so on every member change and
+//     every ReconcileInterval.
+//  3. It keeps the Raft configuration in step with the servers in the
+//     pool: a new server joins as a nonvoter and is promoted once it has
+//     been stable for ServerStabilizationTime; a server that left is
+//     removed.
+//  4. It expires sessions whose TTL ran out (sessions.go) and reaps KV
+//     tombstones older than TombstoneTTL (tombstones.go).
+//
+// It stops when leadership is lost; the next leader starts from step 1.
+
+const (
+	serfCheckID       = "serfHealth"
+	serfCheckName     = "Serf Health Status"
+	serfAliveOutput   = "Agent alive and reachable"
+	serfFailedOutput  = "Agent not live or unreachable"
+	consulServiceName = "consul"
+	leaderApplyWait   = 5 * time.Second
+	// tombstoneSamplesPerTTL sets the GC's granularity: a tombstone lives
+	// between TombstoneTTL and TombstoneTTL*(1+1/15).
+	tombstoneSamplesPerTTL = 15
+)
+
+// leaderWatch starts the leader routine whenever this server becomes
+// leader and stops it when it no longer is.
+func (a *Agent) leaderWatch(stop <-chan struct{}) {
+	obs := a.srv.raft.Subscribe(64)
+	defer obs.Close()
+	var cancel context.CancelFunc
+	var done chan struct{}
+	check := func() {
+		leading := a.isLeader()
+		switch {
+		case leading && cancel == nil:
+			var ctx context.Context
+			ctx, cancel = context.WithCancel(context.Background())
+			done = make(chan struct{})
+			go func() { defer close(done); a.leaderLoop(ctx) }()
+		case !leading && cancel != nil:
+			cancel()
+			<-done
+			cancel = nil
+		}
+	}
+	// A backstop in case a state event is dropped by a slow observer.
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	defer func() {
+		if cancel != nil {
+			cancel()
+			<-done
+		}
+	}()
+	check()
+	for {
+		select {
+		case <-stop:
+			return
+		case _, ok := <-obs.C:
+			if !ok {
+				return
+			}
+			check()
+		case <-tick.C:
+			check()
+		}
+	}
+}
+
+// leaderLoop is one term of leadership.
+func (a *Agent) leaderLoop(ctx context.Context) {
+	a.log.Info("cluster leadership acquired", nodeAttr(a.cfg.NodeName))
+	defer a.log.Info("cluster leadership lost", nodeAttr(a.cfg.NodeName))
+	for {
+		err := a.srv.raft.Barrier(leaderApplyWait).Error()
+		if err == nil {
+			break
+		}
+		a.log.Warn("leader: barrier failed; retrying", nodeAttr(a.cfg.NodeName), slog.String("error", err.Error()))
+		if !sleepCtx(ctx, 100*time.Millisecond) {
+			return
+		}
+	}
+	sessions := newSessionTimers(a)
+	defer sessions.stopAll()
+	a.sessions.Store(sessions)
+	defer a.sessions.Store(nil)
+	sessions.resetAll()
+
+	a.reconcileAll(ctx)
+	full := time.NewTicker(a.cfg.ReconcileInterval)
+	defer full.Stop()
+	promote := time.NewTicker(a.cfg.ServerStabilizationTime/4 + time.Millisecond)
+	defer promote.Stop()
+	// New sessions get their TTL clock within a second (TTLs are >= 10s);
+	// renewals reset it at once through SessionRenewed.
+	sessionScan := time.NewTicker(time.Second)
+	defer sessionScan.Stop()
+	gc, lastReaped := &tombstoneGC{ttl: a.cfg.TombstoneTTL}, uint64(0)
+	gcTick := time.NewTicker(a.cfg.TombstoneTTL / tombstoneSamplesPerTTL)
+	defer gcTick.Stop()
+	for {
+		changed := a.lanWatch.wait()
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+			a.reconcileNames(ctx, a.lanWatch.takeDirty())
+		case <-full.C:
+			a.reconcileAll(ctx)
+		case <-promote.C:
+			a.promoteNonvoters()
+		case <-sessionScan.C:
+			sessions.resetAll()
+		case <-gcTick.C:
+			a.reapTombstones(gc, &lastReaped)
+		case id := <-sessions.expired:
+			sessions.invalidate(id)
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// applyCatalog proposes a catalog command on the leader and returns the
+// catalog's verdict. Leader-originated writes carry no request ID: each is
+// computed from current state and re-derived on the next reconcile, so a
+// duplicate is harmless.
+func (a *Agent) applyCatalog(cmd catalog.Command) error {
+	data := rpc.EncodeCommand("", time.Now(), catalog.EncodeCommand(cmd))
+	f := a.srv.raft.Apply(data, leaderApplyWait)
+	if err := f.Error(); err != nil {
+		return err
+	}
+	switch r := f.Response().(type) {
+	case catalog.Result:
+		return r.Err
+	case error:
+		return r
+	}
+	return nil
+}
+
+// reconcileAll reconciles every LAN member, then removes catalog nodes
+// that carry serfHealth but are no longer members (reaped).
+func (a *Agent) reconcileAll(ctx context.Context) {
+	members := a.lanNode().Members()
+	if len(members) == 0 {
+		return // the pool is shut down: never read that as "everyone left"
+	}
+	known := map[string]bool{}
+	for _, m := range members {
+		known[m.Name] = true
+		if ctx.Err() != nil {
+			return
+		}
+		a.reconcileMember(m)
+	}
+	nodes, _ := a.srv.store.Nodes()
+	for _, n := range nodes {
+		if known[n.Node] || n.Node == a.cfg.NodeName || !a.hasSerfCheck(n.Node) {
+			continue
+		}
+		a.log.Info("leader: deregistering reaped node", nodeAttr(a.cfg.NodeName), slog.String("member", n.Node))
+		a.logApplyErr("deregister reaped node "+n.Node, a.applyCatalog(&catalog.DeregisterRequest{Node: n.Node}))
+	}
+}
+
+// reconcileNames reconciles the named members from the current pool view
+// (a name no longer in the pool was reaped).
+func (a *Agent) reconcileNames(ctx context.Context, names []string) {
+	if len(names) == 0 {
+		return
+	}
+	byName := map[string]int{}
+	members := a.lanNode().Members()
+	if len(members) == 0 {
+		return
+	}
+	for i, m := range members {
+		byName[m.Name] = i
+	}
+	for _, name := range names {
+		if ctx.Err() != nil {
+			return
+		}
+		if i, ok := byName[name]; ok {
+			a.reconcileMember(members[i])
+		} else if name != a.cfg.NodeName && a.hasSerfCheck(name) {
+			a.logApplyErr("deregister reaped node "+name, a.applyCatalog(&catalog.DeregisterRequest{Node: name}))
+		}
+	}
+}
+
+func (a *Agent) hasSerfCheck(node string) bool {
+	checks, _ := a.srv.store.NodeChecks(node)
+	for _, c := range checks {
+		if c.CheckID == serfCheckID {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *Agent) logApplyErr(what string, err error) {
+	if err != nil && !errors.Is(err, raft.ErrShutdown) {
+		a.log.Warn("leader: "+what+" failed", nodeAttr(a.cfg.NodeName), slog.String("error", err.Error()))
+	}
+}
+
+// errNotMember is reported for members of another datacenter or segment.
+var errNotMember = errors.New("member belongs to another datacenter")
+
+func memberDC(tags map[string]string) string { return tags["dc"] }
+
+func (a *Agent) checkDC(tags map[string]string) error {
+	if memberDC(tags) != a.cfg.Datacenter {
+		return fmt.Errorf("%w (%s)", errNotMember, memberDC(tags))
+	}
+	return nil
+}

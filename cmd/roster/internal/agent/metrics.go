@@ -1,0 +1,67 @@
+package agent
+
+import (
+	"strconv"
+
+	"roster/httpapi"
+	"roster/swim"
+)
+
+// Metrics implements httpapi.MetricsSource: a fresh snapshot of the
+// counters of every part this agent runs (gossip, the RPC pool, and on
+// servers Raft, the RPC server, the de-duplication table and the catalog).
+// Names follow Consul's dotted style under "roster.".
+func (a *Agent) Metrics() []httpapi.Metric {
+	var out []httpapi.Metric
+	counter := func(name, help string, v uint64) {
+		out = append(out, httpapi.Metric{Name: name, Kind: httpapi.Counter, Help: help, Value: float64(v)})
+	}
+	gauge := func(name, help string, v float64) {
+		out = append(out, httpapi.Metric{Name: name, Kind: httpapi.Gauge, Help: help, Value: v})
+	}
+	for pool, n := range map[string]*swim.Node{"lan": a.lanNode(), "wan": a.wanNode()} {
+		if n == nil {
+			continue
+		}
+		st := n.Stats()
+		p := "roster.serf." + pool + "."
+		gauge(p+"members", "known gossip members, any state", float64(st.Members))
+		gauge(p+"alive", "alive or suspect gossip members", float64(st.Alive))
+		gauge(p+"health_score", "Lifeguard local health score (0 = healthy)", float64(st.HealthScore))
+		counter(p+"probes_failed", "failure-detection probes that got no ack", st.ProbesFailed)
+		counter(p+"suspicions", "members this agent began suspecting", st.Suspicions)
+		counter(p+"dead_verdicts", "members declared or accepted dead", st.DeadVerdicts)
+		counter(p+"packets_received", "gossip packets received", st.PacketsReceived)
+		counter(p+"dropped_malformed", "gossip packets dropped as malformed", st.DroppedMalformed)
+	}
+	if a.pool != nil {
+		ps := a.pool.Stats()
+		counter("roster.rpc.pool.calls", "RPC calls made through the pool", ps.Calls)
+		counter("roster.rpc.pool.transport_errors", "pool calls that failed in transport", ps.TransportErrs)
+		gauge("roster.rpc.pool.conns", "open pool connections", float64(ps.Conns))
+	}
+	if a.srv == nil || a.srv.raft == nil {
+		return out
+	}
+	for _, k := range []string{"term", "commit_index", "applied_index", "last_log_index", "num_peers", "fsm_pending"} {
+		if v, err := strconv.ParseFloat(a.srv.raft.Stats()[k], 64); err == nil {
+			gauge("roster.raft."+k, "raft "+k, v)
+		}
+	}
+	leader := 0.0
+	if a.isLeader() {
+		leader = 1
+	}
+	gauge("roster.raft.leader", "1 while this server is the raft leader", leader)
+	ss := a.srv.rpcSrv.Stats()
+	counter("roster.rpc.server.accepted", "connections accepted on the server port", ss.Accepted)
+	counter("roster.rpc.server.malformed_frames", "undecodable or oversized RPC frames", ss.MalformedFrames)
+	ds := a.srv.fsm.Stats()
+	counter("roster.rpc.dedup.duplicates", "repeated writes turned into no-ops", ds.Duplicates)
+	cs := a.srv.store.Stats()
+	counter("roster.catalog.applied", "commands applied to the catalog", cs.Applied)
+	counter("roster.catalog.malformed", "commands the catalog refused to decode", cs.Malformed)
+	gauge("roster.catalog.index", "last applied raft index", float64(cs.Index))
+	gauge("roster.catalog.waiters", "blocked queries waiting for a change", float64(cs.Waiters))
+	return out
+}

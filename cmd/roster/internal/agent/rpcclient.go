@@ -1,0 +1,128 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"roster/rpc"
+)
+
+// How the HTTP API reaches the servers (httpapi.RPC):
+//
+//   - On a server the call goes through the connection pool to this
+//     server's own :8300 listener. Every request thus takes the same path
+//     (endpoint → Forwarder → leader) whether it arrived over HTTP or from
+//     another agent, and the endpoints need no second, in-process entry
+//     point. The cost is one loopback round trip.
+//   - On a client it goes through the pool to one server of the local
+//     datacenter, picked from the LAN pool's member tags. The agent sticks
+//     to that server and moves to the next one when a call fails in
+//     transport (rpc.TransportError), as Consul's client does.
+//
+// The pool ends a call that outlives its context by closing the shared
+// connection (net/rpc cannot cancel one call). An HTTP client hanging up
+// on a blocking query must not do that to everyone else's calls, so the
+// pool call runs under a detached context with its own deadline, and only
+// the HTTP handler returns early.
+
+// errNoServers is Consul's client error when it knows no server.
+var errNoServers = errors.New("No known Consul servers")
+
+// maxReadCall bounds one read: the longest blocking wait plus its jitter
+// plus a retry budget. Writes are bounded by maxWriteCall.
+const (
+	maxReadCall  = rpc.MaxQueryTime + rpc.MaxQueryTime/rpc.JitterFraction + 30*time.Second
+	maxWriteCall = 90 * time.Second
+)
+
+// RPC implements httpapi.RPC.
+func (a *Agent) RPC(ctx context.Context, method string, args, reply any) error {
+	timeout := maxWriteCall
+	if info, ok := args.(rpc.Info); ok && info.IsRead() {
+		timeout = maxReadCall
+	}
+	if d, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(d))
+	}
+	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	done := make(chan error, 1)
+	go func() {
+		defer cancel()
+		done <- a.rpcOnce(callCtx, method, args, reply)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// rpcOnce sends one call, rotating over the known servers on a client.
+func (a *Agent) rpcOnce(ctx context.Context, method string, args, reply any) error {
+	if a.srv != nil {
+		return a.pool.Call(ctx, a.rpcAddr(), method, args, reply)
+	}
+	servers := a.router.Servers(a.cfg.Datacenter)
+	if len(servers) == 0 {
+		return errNoServers
+	}
+	var errs []error
+	for range len(servers) {
+		i := int(a.clientServer.Load() % uint64(len(servers)))
+		err := a.pool.Call(ctx, servers[i], method, args, reply)
+		var te *rpc.TransportError
+		if err == nil || !errors.As(err, &te) || ctx.Err() != nil {
+			return err
+		}
+		errs = append(errs, err)
+		a.clientServer.Add(1)
+		a.log.Warn("rpc to server failed; trying the next one", nodeAttr(a.cfg.NodeName),
+			slog.String("server", servers[i]), slog.String("error", err.Error()))
+	}
+	return fmt.Errorf("rpc %s: every known server failed: %w", method, errors.Join(errs...))
+}
+
+// membership is the agent seen as httpapi.Membership (a separate type
+// because Agent.Leave takes a context and shuts down synchronously).
+type membership struct{ a *Agent }
+
+// Join joins the LAN pool (or, on servers, the WAN pool).
+func (m membership) Join(addrs []string, wan bool) (int, error) { return m.a.Join(addrs, wan) }
+
+// Leave leaves the gossip pools gracefully, then asks the process to shut
+// down (LeaveRequested); the HTTP reply goes out first.
+func (m membership) Leave() error {
+	err := m.a.leaveGossip()
+	m.a.requestLeave()
+	return err
+}
+
+// ForceLeave is not supported yet: the gossip layer has no way to mark
+// another member as left.
+func (m membership) ForceLeave(node string, prune, wan bool) error {
+	return fmt.Errorf("force-leave of %q is not supported by this version of roster; the member will be reaped after the reconnect timeout", node)
+}
+
+// Join contacts addrs (gossip addresses, host:port) in the LAN pool or,
+// with wan, the WAN pool.
+func (a *Agent) Join(addrs []string, wan bool) (int, error) {
+	pool := a.lanNode()
+	if wan {
+		pool = a.wanNode()
+		if pool == nil {
+			return 0, errors.New("join -wan: only servers are members of the WAN pool")
+		}
+	}
+	if pool == nil {
+		return 0, errors.New("join: the agent is not running")
+	}
+	return pool.Join(withDefaultPort(addrs, map[bool]int{false: DefaultSerfLANPort, true: DefaultSerfWANPort}[wan]))
+}
+
+// clientServerIndex is the client's sticky server choice.
+type clientServerIndex = atomic.Uint64

@@ -1,0 +1,349 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"roster/catalog"
+	"roster/httpapi/client"
+)
+
+// registerInstances adds n passing instances of service, 10 per node.
+func registerInstances(b *storeRPC, service string, n int) {
+	for i := range n {
+		node := fmt.Sprintf("node-%04d", i/10)
+		b.apply(&catalog.RegisterRequest{
+			Node: catalog.Node{Node: node, Address: fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255),
+				TaggedAddresses: map[string]string{"lan": "10.0.0.1", "wan": "10.0.0.1"}, Meta: map[string]string{"rack": "r1"}},
+			Service: &catalog.NodeService{ID: fmt.Sprintf("%s-%d", service, i), Service: service, Port: 8000 + i%1000,
+				Tags: []string{"v1", "primary"}, Meta: map[string]string{"version": "1.2.3", "instance": fmt.Sprintf("%016x", uint64(i)*0x9e3779b97f4a7c15)}, Weights: catalog.Weights{Passing: 1, Warning: 1}},
+			Checks: []catalog.HealthCheck{{CheckID: fmt.Sprintf("service:%s-%d", service, i), Name: "Service check", Status: "passing",
+				ServiceID: fmt.Sprintf("%s-%d", service, i), ServiceName: service, Output: "HTTP GET http://localhost/health: 200 OK", Type: "http"}},
+		})
+	}
+}
+
+func benchAPI(b *testing.B, rpcb *storeRPC) string {
+	return benchAPIWith(b, Config{Agent: testAgent(), RPC: rpcb, Local: storeLocal{Store: rpcb.store, leader: true}})
+}
+
+func benchAPIWith(b *testing.B, cfg Config) string {
+	s, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	b.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// BenchmarkHealthServicePassing is the issue's hot path: GET
+// /v1/health/service/web?passing with 1,000 instances, from 64 concurrent
+// keep-alive connections. The RPC backend is in-process (store reads, no
+// network). "leader-local" is a server agent that leads (hot reads served
+// from the encoded-response cache without an RPC while the index stands);
+// "via-rpc" makes the RPC (a full catalog read) every time and only reuses
+// the encoding.
+func BenchmarkHealthServicePassing(b *testing.B) {
+	rpcb := newStoreRPC()
+	registerInstances(rpcb, "web", 1000)
+	b.Run("leader-local", func(b *testing.B) { benchHealthService(b, benchAPI(b, rpcb)) })
+	b.Run("via-rpc", func(b *testing.B) { benchHealthService(b, benchAPIWith(b, Config{Agent: testAgent(), RPC: rpcb})) })
+}
+
+func benchHealthService(b *testing.B, base string) {
+	tr := &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	var bytesPerResp int64
+	b.SetParallelism(max(1, 64/runtimeProcs()))
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := hc.Get(base + "/v1/health/service/web?passing")
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			n, _ := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			bytesPerResp = n
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+	b.ReportMetric(float64(bytesPerResp), "bytes/resp")
+}
+
+// BenchmarkDeltaVsFull compares the wire bytes (gzip, as the client
+// requests) of a full registry pull with a delta pull covering 10 changes,
+// over 10,000 instances; and the bytes one change costs a watcher.
+func BenchmarkDeltaVsFull(b *testing.B) {
+	rpcb := newStoreRPC()
+	registerInstances(rpcb, "web", 10000)
+	base := benchAPI(b, rpcb)
+	var fullBytes, deltaBytes, oneBytes, fullPlain, deltaPlain float64
+	for i := 0; i < b.N; i++ {
+		w, err := client.New(client.Config{Address: base, Wait: time.Millisecond})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		w.Sync(ctx)
+		fullBytes = float64(w.Metrics().Bytes)
+		for j := range 10 {
+			flipHealth(rpcb, i*10+j)
+		}
+		before := w.Index()
+		w.Sync(ctx)
+		deltaBytes = float64(w.Metrics().DeltaBytes)
+		fullPlain, deltaPlain = plainSizes(rpcb, before)
+		setHealth(rpcb, 9999, []string{"warning", "passing"}[i%2]) // always a change
+		w.Sync(ctx)
+		oneBytes = float64(w.Metrics().DeltaBytes) - deltaBytes
+		if w.Hash() != rpcb.store.Registry().Hash {
+			b.Fatal("mirror diverged")
+		}
+	}
+	b.ReportMetric(fullBytes, "full-bytes")
+	b.ReportMetric(deltaBytes, "delta10-bytes")
+	b.ReportMetric(fullBytes/deltaBytes, "full/delta-gzip")
+	b.ReportMetric(fullPlain/deltaPlain, "full/delta-plain")
+	b.ReportMetric(oneBytes, "bytes/change")
+}
+
+// plainSizes are the uncompressed JSON sizes of the full registry and of
+// the delta since index.
+func plainSizes(b *storeRPC, since uint64) (full, delta float64) {
+	reg, _ := json.Marshal(b.store.Registry())
+	d, _ := b.store.Since(since)
+	dj, _ := json.Marshal(d)
+	return float64(len(reg)), float64(len(dj))
+}
+
+// flipHealth sets instance i's check to warning (even i) or passing.
+func flipHealth(b *storeRPC, i int) {
+	setHealth(b, i, []string{"warning", "passing"}[i%2])
+}
+
+func setHealth(b *storeRPC, i int, status string) {
+	b.apply(&catalog.RegisterRequest{Node: catalog.Node{Node: fmt.Sprintf("node-%04d", i/10)}, SkipNodeUpdate: true,
+		Checks: []catalog.HealthCheck{{CheckID: fmt.Sprintf("service:web-%d", i), Name: "Service check", Status: status,
+			ServiceID: fmt.Sprintf("web-%d", i), ServiceName: "web", Output: "HTTP GET http://localhost/health: 200 OK", Type: "http"}}})
+}
+
+// BenchmarkBlockingWake parks 10,000 blocking reads of one key in the
+// server (in-process requests: no sockets, so the fd limit does not cap
+// the count), makes one change and measures until every one has answered.
+func BenchmarkBlockingWake(b *testing.B) {
+	const clients = 10000
+	rpcb := newStoreRPC()
+	s, err := New(Config{Agent: testAgent(), RPC: rpcb})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wakeMs []float64
+	for i := 0; i < b.N; i++ {
+		res := rpcb.apply(&catalog.KVRequest{Verb: catalog.KVSet, Key: "hot", Value: []byte("x")})
+		path := "/v1/kv/hot?wait=60s&index=" + strconv.FormatUint(res.Index, 10)
+		var wg sync.WaitGroup
+		before := rpcb.callCount("KVS.Get")
+		for range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", path, nil))
+			}()
+		}
+		for rpcb.callCount("KVS.Get") < before+clients {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond) // let the last arrivals park in Wait
+		start := time.Now()
+		rpcb.apply(&catalog.KVRequest{Verb: catalog.KVSet, Key: "hot", Value: []byte("y")})
+		wg.Wait()
+		wakeMs = append(wakeMs, float64(time.Since(start).Microseconds())/1000)
+	}
+	b.ReportMetric(slices.Max(wakeMs), "all-woken-ms")
+	b.ReportMetric(rssMB(), "rss-MB")
+}
+
+// BenchmarkDeltaLatency measures how long a change takes to reach a
+// watching delta client over loopback HTTP (p50 and p99).
+func BenchmarkDeltaLatency(b *testing.B) {
+	rpcb := newStoreRPC()
+	registerInstances(rpcb, "web", 1000)
+	base := benchAPI(b, rpcb)
+	w, err := client.New(client.Config{Address: base, Wait: time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	seen := make(chan uint64, 1024)
+	go w.Watch(ctx, func(u client.Update) { seen <- u.Index })
+	<-seen
+	lat := make([]float64, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		res := rpcb.apply(flipCommand(i))
+		for idx := range seen {
+			if idx >= res.Index {
+				break
+			}
+		}
+		lat = append(lat, float64(time.Since(start).Microseconds())/1000)
+	}
+	slices.Sort(lat)
+	b.ReportMetric(lat[len(lat)/2], "p50-ms")
+	b.ReportMetric(lat[len(lat)*99/100], "p99-ms")
+}
+
+func flipCommand(i int) catalog.Command {
+	status := []string{"warning", "passing"}[i%2]
+	return &catalog.RegisterRequest{Node: catalog.Node{Node: "node-0000"}, SkipNodeUpdate: true,
+		Checks: []catalog.HealthCheck{{CheckID: "service:web-0", Name: "Service check", Status: status, ServiceID: "web-0"}}}
+}
+
+func rssMB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// BenchmarkDeltaHerd: 10,000 delta watchers reconnect at once, all asking
+// for the changes since the same index (in-process requests). Reports the
+// p99 time to answer and how many encodes the cache saved.
+func BenchmarkDeltaHerd(b *testing.B) {
+	const watchers = 10000
+	rpcb := newStoreRPC()
+	registerInstances(rpcb, "web", 1000)
+	s, err := New(Config{Agent: testAgent(), RPC: rpcb})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var p99 float64
+	for i := 0; i < b.N; i++ {
+		since := rpcb.store.LastIndex()
+		for j := range 10 {
+			flipHealth(rpcb, i*10+j)
+		}
+		lat := make([]float64, watchers)
+		var wg sync.WaitGroup
+		path := "/v1/roster/registry/delta?since=" + strconv.FormatUint(since, 10)
+		for k := range watchers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				start := time.Now()
+				req := httptest.NewRequest("GET", path, nil)
+				req.Header.Set("Accept-Encoding", "gzip")
+				rec := httptest.NewRecorder()
+				s.ServeHTTP(rec, req)
+				if rec.Code != 200 {
+					b.Errorf("status %d", rec.Code)
+				}
+				lat[k] = float64(time.Since(start).Microseconds()) / 1000
+			}()
+		}
+		wg.Wait()
+		slices.Sort(lat)
+		p99 = max(p99, lat[watchers*99/100])
+	}
+	b.ReportMetric(p99, "p99-ms")
+	b.ReportMetric(float64(s.cache.hits.Load())/float64(b.N*watchers), "cache-hit-ratio")
+}
+
+// BenchmarkStackHealthServicePassing is the hot path on the real stack
+// (raft, dedup FSM, catalog, rpc endpoints over net/rpc and gob through
+// the pool), as on a dev agent: 1,000 instances, 64 connections.
+// "leader-local" is what a server agent that leads serves with Local set;
+// "via-rpc" is any agent without it (or a follower): an RPC per request.
+func BenchmarkStackHealthServicePassing(b *testing.B) {
+	st := startStack(b)
+	for i := range 1000 {
+		reg := map[string]any{"Node": fmt.Sprintf("node-%04d", i/10), "Address": fmt.Sprintf("10.0.%d.%d", i/256, i%256),
+			"TaggedAddresses": map[string]string{"lan": "10.0.0.1", "wan": "10.0.0.1"},
+			"Service": map[string]any{"ID": fmt.Sprintf("web-%d", i), "Service": "web", "Port": 8000 + i, "Tags": []string{"v1", "primary"},
+				"Meta": map[string]string{"version": "1.2.3", "instance": fmt.Sprintf("%016x", uint64(i)*0x9e3779b97f4a7c15)}},
+			"Check": map[string]any{"CheckID": fmt.Sprintf("service:web-%d", i), "Name": "Service check", "Status": "passing",
+				"ServiceID": fmt.Sprintf("web-%d", i), "Output": "HTTP GET http://localhost/health: 200 OK", "Type": "http"}}
+		body, _ := json.Marshal(reg)
+		req, _ := http.NewRequest("PUT", st.base+"/v1/catalog/register", bytes.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			b.Fatalf("register %d: %v %v", i, err, resp)
+		}
+		resp.Body.Close()
+	}
+	b.Run("leader-local", func(b *testing.B) { benchHealthService(b, st.base) })
+	b.Run("via-rpc", func(b *testing.B) {
+		benchHealthService(b, benchAPIWith(b, Config{Agent: testAgent(), RPC: st.rpc, Logger: quiet()}))
+	})
+}
+
+// BenchmarkStackDeltaLatency: a change written over HTTP (through Raft) to
+// a watching delta client, on the real stack over loopback; p50 and p99.
+func BenchmarkStackDeltaLatency(b *testing.B) {
+	st := startStack(b)
+	put := func(status string) {
+		body := `{"Node":"n1","Address":"10.0.0.1","Service":{"ID":"web","Service":"web","Port":80},` +
+			`"Check":{"CheckID":"web","Name":"web","Status":"` + status + `","ServiceID":"web"}}`
+		req, _ := http.NewRequest("PUT", st.base+"/v1/catalog/register", strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	put("passing")
+	w, err := client.New(client.Config{Address: st.base, Wait: time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	seen := make(chan uint64, 1024)
+	go w.Watch(ctx, func(u client.Update) { seen <- u.Index })
+	<-seen
+	lat := make([]float64, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		put([]string{"warning", "passing"}[i%2])
+		want := st.store.LastIndex()
+		for idx := range seen {
+			if idx >= want {
+				break
+			}
+		}
+		lat = append(lat, float64(time.Since(start).Microseconds())/1000)
+	}
+	slices.Sort(lat)
+	b.ReportMetric(lat[len(lat)/2], "p50-ms")
+	b.ReportMetric(lat[len(lat)*99/100], "p99-ms")
+}

@@ -1,0 +1,172 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"net/url"
+	"roster/catalog"
+	"roster/rpc"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// responseCache keeps encoded responses of hot reads, keyed by the query
+// and the index of its answer. A result only changes when its index moves,
+// so while the index stands, every client asking the same question can be
+// sent the same bytes: the JSON encode (and gzip) of a 1,000-instance
+// /v1/health/service answer, about 1.5 MB, is done once per index instead
+// of once per request.
+//
+// Bounded: at most capacity entries; the oldest inserted goes first. An
+// entry for an older index of the same query is replaced, not kept.
+type responseCache struct {
+	capacity int
+	hits     atomic.Uint64
+
+	// mu guards entries and order.
+	mu      sync.Mutex
+	entries map[string]*cacheEntry
+	order   []string // insertion order, for eviction
+}
+
+type cacheEntry struct {
+	index uint64
+	resp  *encodedJSON
+}
+
+func newResponseCache(capacity int) *responseCache {
+	return &responseCache{capacity: capacity, entries: map[string]*cacheEntry{}}
+}
+
+// get returns the response cached for key at index, if any.
+func (c *responseCache) get(key string, index uint64) *encodedJSON {
+	if c.capacity <= 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.entries[key]
+	if e == nil || e.index != index {
+		return nil
+	}
+	c.hits.Add(1)
+	return e.resp
+}
+
+// put stores body for key at index and returns the shared response.
+func (c *responseCache) put(key string, index uint64, body []byte) *encodedJSON {
+	resp := newEncodedJSON(body)
+	if c.capacity <= 0 {
+		return resp
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.entries[key]; e != nil {
+		if e.index > index {
+			return resp // a slower request must not replace a newer answer
+		}
+		e.index, e.resp = index, resp
+		return resp
+	}
+	for len(c.order) >= c.capacity {
+		delete(c.entries, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.entries[key] = &cacheEntry{index: index, resp: resp}
+	c.order = append(c.order, key)
+	return resp
+}
+
+// newEncodedJSON wraps body with a gzip copy computed on first use and
+// shared afterwards.
+func newEncodedJSON(body []byte) *encodedJSON {
+	var once sync.Once
+	var gz []byte
+	return &encodedJSON{plain: body, gz: func() []byte {
+		once.Do(func() { gz = gzipBytes(body) })
+		return gz
+	}}
+}
+
+// uncachedParams do not change a result at a given index: blocking and
+// consistency only decide when and where it is read.
+var uncachedParams = map[string]bool{"index": true, "wait": true, "stale": true, "consistent": true,
+	"cached": true, "leader": true, "max_stale": true}
+
+// cacheKey names the question a request asks: its path and the query
+// parameters that shape the result, sorted, plus the token (results will
+// depend on it once ACLs filter them) and whether the output is pretty.
+func (s *Server) cacheKey(r *http.Request) string {
+	q := r.URL.Query()
+	names := make([]string, 0, len(q))
+	for k := range q {
+		if !uncachedParams[k] && k != "token" {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString(r.URL.Path)
+	for _, k := range names {
+		vs := append([]string(nil), q[k]...)
+		sort.Strings(vs)
+		b.WriteString("&" + url.QueryEscape(k) + "=" + url.QueryEscape(strings.Join(vs, "\x00")))
+	}
+	b.WriteString("#" + requestToken(r))
+	if s.pretty(r) {
+		b.WriteString("#pretty")
+	}
+	return b.String()
+}
+
+// cachedJSON returns the cached encoding of the answer at index, or
+// encodes v (from the RPC reply) and caches it.
+func (s *Server) cachedJSON(r *http.Request, key string, index uint64, v any) (any, error) {
+	if resp := s.cache.get(key, index); resp != nil {
+		return resp, nil
+	}
+	body, err := s.encode(r, v)
+	if err != nil {
+		return nil, err
+	}
+	return s.cache.put(key, index, body), nil
+}
+
+// hotRead answers a read from the cache without an RPC when that gives
+// exactly what the RPC would: this server would answer it from its own
+// state (it leads, or the read is ?stale and within ?max_stale), the read
+// is not ?consistent (which needs a quorum round) nor for another
+// datacenter, it would not block (the index is already past
+// MinQueryIndex), and the cached answer is at the local catalog's current
+// index for w.
+func (s *Server) hotRead(w http.ResponseWriter, opts *rpc.QueryOptions, key string, watch catalog.Watch) *encodedJSON {
+	local := s.cfg.Local
+	if local == nil || opts.RequireConsistent || opts.Datacenter != "" {
+		return nil
+	}
+	meta := rpc.QueryMeta{KnownLeader: true, Consistency: opts.Consistency()}
+	if !local.IsLeader() {
+		if !opts.AllowStale {
+			return nil
+		}
+		meta.KnownLeader, meta.LastContact = local.LeaderAddr() != "", local.LastContact()
+		if opts.MaxStaleDuration > 0 && meta.LastContact > opts.MaxStaleDuration {
+			return nil // too far behind: the RPC goes to the leader
+		}
+	}
+	meta.Index = local.Index(watch)
+	if meta.Index == 0 || opts.MinQueryIndex >= meta.Index {
+		return nil
+	}
+	resp := s.cache.get(key, meta.Index)
+	if resp != nil {
+		setMeta(w, &meta)
+	}
+	return resp
+}
+
+// cacheable reports whether a read's answer is fixed by its index: ?near
+// sorts by coordinates, which move without moving the index.
+func cacheable(near string) bool { return near == "" }

@@ -1,0 +1,109 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"roster/catalog"
+	"roster/rpc"
+)
+
+// /v1/health/*: checks and instances with their health. All are blocking
+// reads. /v1/health/service/<name> is the hottest read of a discovery
+// system (every client polls it), so its encoded answer is cached per
+// query and index (cache.go).
+
+func (s *Server) healthNode(w http.ResponseWriter, r *http.Request, node string) (any, error) {
+	if err := mustArg(node, "node"); err != nil {
+		return nil, err
+	}
+	opts, err := s.parseQueryOptions(r)
+	if err != nil {
+		return nil, err
+	}
+	args := rpc.NodeSpecificRequest{QueryOptions: opts, Node: node}
+	var reply rpc.IndexedHealthChecks
+	if err := s.rpc(r, "Health.NodeChecks", &args, &reply); err != nil {
+		return nil, err
+	}
+	setMeta(w, &reply.QueryMeta)
+	return checksOut(reply.HealthChecks), nil
+}
+
+func (s *Server) healthChecks(w http.ResponseWriter, r *http.Request, service string) (any, error) {
+	args, err := s.serviceRequest(r, service)
+	if err != nil {
+		return nil, err
+	}
+	var reply rpc.IndexedHealthChecks
+	if err := s.rpc(r, "Health.ServiceChecks", &args, &reply); err != nil {
+		return nil, err
+	}
+	setMeta(w, &reply.QueryMeta)
+	return checksOut(reply.HealthChecks), nil
+}
+
+func (s *Server) healthService(w http.ResponseWriter, r *http.Request, service string) (any, error) {
+	args, err := s.serviceRequest(r, service)
+	if err != nil {
+		return nil, err
+	}
+	key := s.cacheKey(r)
+	if !cacheable(args.Near) {
+		key = ""
+	} else if resp := s.hotRead(w, &args.QueryOptions, key, catalog.WatchService(service)); resp != nil {
+		return resp, nil
+	}
+	var reply rpc.IndexedCheckServiceNodes
+	if err := s.rpc(r, "Health.ServiceNodes", &args, &reply); err != nil {
+		return nil, err
+	}
+	setMeta(w, &reply.QueryMeta)
+	if key == "" {
+		return serviceEntriesOut(reply.Nodes), nil
+	}
+	if resp := s.cache.get(key, reply.Index); resp != nil {
+		return resp, nil
+	}
+	return s.cachedJSON(r, key, reply.Index, serviceEntriesOut(reply.Nodes))
+}
+
+// serviceEntriesOut gives entries Consul's empty values.
+func serviceEntriesOut(entries []catalog.ServiceEntry) []catalog.ServiceEntry {
+	for i := range entries {
+		e := &entries[i]
+		e.Checks = checksOut(e.Checks)
+		e.Service.Tags = nonNil(e.Service.Tags)
+	}
+	return nonNil(entries)
+}
+
+// healthStates are the states /v1/health/state/<state> accepts.
+var healthStates = map[string]bool{catalog.HealthAny: true, catalog.HealthPassing: true,
+	catalog.HealthWarning: true, catalog.HealthCritical: true}
+
+func (s *Server) healthState(w http.ResponseWriter, r *http.Request, state string) (any, error) {
+	if !healthStates[state] {
+		return nil, errorf(http.StatusBadRequest, "Invalid state %q: use any, passing, warning or critical", state)
+	}
+	opts, err := s.parseQueryOptions(r)
+	if err != nil {
+		return nil, err
+	}
+	q := r.URL.Query()
+	args := rpc.ChecksInStateRequest{QueryOptions: opts, State: state, NodeMetaFilters: parseNodeMeta(q), Near: s.near(q)}
+	var reply rpc.IndexedHealthChecks
+	if err := s.rpc(r, "Health.ChecksInState", &args, &reply); err != nil {
+		return nil, err
+	}
+	setMeta(w, &reply.QueryMeta)
+	return checksOut(reply.HealthChecks), nil
+}
+
+// checksOut gives checks Consul's empty values: [] for no checks, and
+// ServiceTags [] (not null) on node-level checks.
+func checksOut(checks []catalog.HealthCheck) []catalog.HealthCheck {
+	for i := range checks {
+		checks[i].ServiceTags = nonNil(checks[i].ServiceTags)
+	}
+	return nonNil(checks)
+}

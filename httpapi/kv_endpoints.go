@@ -1,0 +1,194 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+
+	"roster/catalog"
+	"roster/rpc"
+)
+
+// /v1/kv/<key>: GET (single, ?recurse, ?keys[&separator], ?raw), PUT (value
+// in the body; ?flags, ?cas, ?acquire, ?release) and DELETE (?recurse,
+// ?cas), with Consul's answers: a missing key is 404 with an empty body
+// (the Go client maps it to a nil pair), writes answer true or false.
+
+const kvLimitDoc = "https://developer.hashicorp.com/consul/docs/agent/config/config-files#kv_max_value_size"
+
+func (s *Server) kv(w http.ResponseWriter, r *http.Request, key string) (any, error) {
+	switch r.Method {
+	case http.MethodPut:
+		return s.kvPut(r, key)
+	case http.MethodDelete:
+		return s.kvDelete(r, key)
+	}
+	q := r.URL.Query()
+	switch {
+	case has(q, "keys"):
+		return s.kvKeys(w, r, key)
+	case has(q, "recurse"):
+		return s.kvList(w, r, key)
+	}
+	return s.kvGet(w, r, key)
+}
+
+func (s *Server) kvGet(w http.ResponseWriter, r *http.Request, key string) (any, error) {
+	if err := mustArg(key, "key"); err != nil {
+		return nil, err
+	}
+	opts, err := s.parseQueryOptions(r)
+	if err != nil {
+		return nil, err
+	}
+	args := rpc.KeyRequest{QueryOptions: opts, Key: key}
+	var reply rpc.IndexedDirEntries
+	if err := s.rpc(r, "KVS.Get", &args, &reply); err != nil {
+		return nil, err
+	}
+	setMeta(w, &reply.QueryMeta)
+	if len(reply.Entries) == 0 {
+		return &rawBody{status: http.StatusNotFound}, nil
+	}
+	if has(r.URL.Query(), "raw") {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Content-Security-Policy", "sandbox")
+		return &rawBody{status: http.StatusOK, contentType: "text/plain", body: reply.Entries[0].Value}, nil
+	}
+	return reply.Entries[:1], nil
+}
+
+func (s *Server) kvList(w http.ResponseWriter, r *http.Request, prefix string) (any, error) {
+	opts, err := s.parseQueryOptions(r)
+	if err != nil {
+		return nil, err
+	}
+	args := rpc.KeyRequest{QueryOptions: opts, Key: prefix}
+	var reply rpc.IndexedDirEntries
+	if err := s.rpc(r, "KVS.List", &args, &reply); err != nil {
+		return nil, err
+	}
+	setMeta(w, &reply.QueryMeta)
+	if len(reply.Entries) == 0 {
+		return &rawBody{status: http.StatusNotFound}, nil
+	}
+	return reply.Entries, nil
+}
+
+func (s *Server) kvKeys(w http.ResponseWriter, r *http.Request, prefix string) (any, error) {
+	opts, err := s.parseQueryOptions(r)
+	if err != nil {
+		return nil, err
+	}
+	q := r.URL.Query()
+	sep := q.Get("separator")
+	if sep == "" {
+		sep = q.Get("seperator") // Consul's legacy spelling
+	}
+	args := rpc.KeyListRequest{QueryOptions: opts, Prefix: prefix, Separator: sep}
+	var reply rpc.IndexedKeyList
+	if err := s.rpc(r, "KVS.ListKeys", &args, &reply); err != nil {
+		return nil, err
+	}
+	setMeta(w, &reply.QueryMeta)
+	if len(reply.Keys) == 0 {
+		if prefix != "" {
+			return &rawBody{status: http.StatusNotFound}, nil
+		}
+		return []string{}, nil
+	}
+	return reply.Keys, nil
+}
+
+// kvPutOp turns PUT's parameters into a KV operation. At most one of cas,
+// acquire and release may be given.
+func kvPutOp(r *http.Request, key string) (catalog.KVRequest, error) {
+	q := r.URL.Query()
+	op := catalog.KVRequest{Verb: catalog.KVSet, Key: key}
+	if err := conflicting(r, "cas", "acquire", "release"); err != nil {
+		return op, err
+	}
+	flags, _, err := parseUintParam(q, "flags")
+	if err != nil {
+		return op, err
+	}
+	op.Flags = flags
+	cas, hasCAS, err := parseUintParam(q, "cas")
+	switch {
+	case err != nil:
+		return op, err
+	case hasCAS:
+		op.Verb, op.Index = catalog.KVCAS, cas
+	case has(q, "acquire"):
+		op.Verb, op.Session = catalog.KVLock, q.Get("acquire")
+	case has(q, "release"):
+		op.Verb, op.Session = catalog.KVUnlock, q.Get("release")
+	}
+	return op, nil
+}
+
+// conflicting answers Consul's 400 when more than one of names is present.
+func conflicting(r *http.Request, names ...string) error {
+	n := 0
+	for _, name := range names {
+		if has(r.URL.Query(), name) {
+			n++
+		}
+	}
+	if n > 1 {
+		return errorf(http.StatusBadRequest, "Conflicting flags: %s", r.URL.RawQuery)
+	}
+	return nil
+}
+
+func (s *Server) kvPut(r *http.Request, key string) (any, error) {
+	if err := mustArg(key, "key"); err != nil {
+		return nil, err
+	}
+	op, err := kvPutOp(r, key)
+	if err != nil {
+		return nil, err
+	}
+	if op.Value, err = readBody(r, s.cfg.MaxKVValueBytes, kvLimitDoc); err != nil {
+		return nil, err
+	}
+	return s.kvApply(r, op)
+}
+
+func (s *Server) kvDelete(r *http.Request, key string) (any, error) {
+	if err := conflicting(r, "recurse", "cas"); err != nil {
+		return nil, err
+	}
+	q := r.URL.Query()
+	op := catalog.KVRequest{Verb: catalog.KVDelete, Key: key}
+	cas, hasCAS, err := parseUintParam(q, "cas")
+	switch {
+	case err != nil:
+		return nil, err
+	case has(q, "recurse"):
+		op.Verb = catalog.KVDeleteTree
+	case key == "":
+		return nil, errorf(http.StatusBadRequest, "Missing key name")
+	case hasCAS:
+		op.Verb, op.Index = catalog.KVDeleteCAS, cas
+	}
+	return s.kvApply(r, op)
+}
+
+func (s *Server) kvApply(r *http.Request, op catalog.KVRequest) (any, error) {
+	args := rpc.KVSRequest{WriteRequest: s.parseWriteRequest(r), Op: op}
+	var ok bool
+	if err := s.rpc(r, "KVS.Apply", &args, &ok); err != nil {
+		return nil, kvApplyError(err)
+	}
+	return ok, nil
+}
+
+// kvApplyError keeps Consul's statuses for KV writes: a value the servers
+// find too large is 413; everything else is the RPC mapping.
+func kvApplyError(err error) error {
+	if strings.Contains(err.Error(), "too large") {
+		return &Error{Code: http.StatusRequestEntityTooLarge, Msg: err.Error()}
+	}
+	return err
+}

@@ -1,0 +1,120 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"roster/catalog"
+	"roster/rpc"
+)
+
+// /v1/status/*, /v1/operator/*, /v1/coordinate/*: the Raft view and the
+// network coordinates. Status answers carry no X-Consul-* headers, as in
+// Consul.
+
+func (s *Server) dcRequest(r *http.Request) (rpc.DCSpecificRequest, error) {
+	opts, err := s.parseQueryOptions(r)
+	return rpc.DCSpecificRequest{QueryOptions: opts}, err
+}
+
+// statusLeader is the leader's RPC address as a JSON string, "" while
+// there is none.
+func (s *Server) statusLeader(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
+	args, err := s.dcRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	var leader string
+	if err := s.rpc(r, "Status.Leader", &args, &leader); err != nil {
+		return nil, err
+	}
+	return leader, nil
+}
+
+func (s *Server) statusPeers(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
+	args, err := s.dcRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	var peers []string
+	if err := s.rpc(r, "Status.Peers", &args, &peers); err != nil {
+		return nil, err
+	}
+	return nonNil(peers), nil
+}
+
+func (s *Server) raftConfiguration(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
+	args, err := s.dcRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	var reply rpc.RaftConfigurationResponse
+	if err := s.rpc(r, "Operator.RaftGetConfiguration", &args, &reply); err != nil {
+		return nil, err
+	}
+	reply.Servers = nonNil(reply.Servers)
+	return reply, nil
+}
+
+// raftRemovePeer is DELETE /v1/operator/raft/peer?id=|?address=: exactly
+// one of them.
+func (s *Server) raftRemovePeer(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
+	q := r.URL.Query()
+	id, addr := q.Get("id"), q.Get("address")
+	if (id == "") == (addr == "") {
+		return nil, errorf(http.StatusBadRequest, "Must specify either ?id with the server's ID or ?address with IP:port of peer to remove (exactly one of them)")
+	}
+	args := rpc.RaftRemovePeerRequest{WriteRequest: s.parseWriteRequest(r), ID: id, Address: addr}
+	method := "Operator.RaftRemovePeerByID"
+	if addr != "" {
+		method = "Operator.RaftRemovePeerByAddress"
+	}
+	if err := s.rpc(r, method, &args, &struct{}{}); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
+
+// autopilotHealth answers 200 when the cluster is healthy and 429 with the
+// same body when not (Consul's status signal; the Go client accepts both).
+func (s *Server) autopilotHealth(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
+	args, err := s.dcRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	var reply rpc.OperatorHealthReply
+	if err := s.rpc(r, "Operator.AutopilotServerHealth", &args, &reply); err != nil {
+		return nil, err
+	}
+	reply.Servers = nonNil(reply.Servers)
+	if !reply.Healthy {
+		return &jsonStatus{status: http.StatusTooManyRequests, v: reply}, nil
+	}
+	return reply, nil
+}
+
+// coordinateDatacenter is one element of /v1/coordinate/datacenters.
+type coordinateDatacenter struct {
+	Datacenter  string
+	AreaID      string
+	Coordinates []catalog.CoordinateEntry
+}
+
+// coordinateDatacenters lists the WAN coordinates of each datacenter's
+// servers. Without WAN federation there is one datacenter and no WAN
+// coordinates yet.
+func (s *Server) coordinateDatacenters(_ http.ResponseWriter, _ *http.Request, _ string) (any, error) {
+	return []coordinateDatacenter{{Datacenter: s.localDC(), AreaID: "wan", Coordinates: []catalog.CoordinateEntry{}}}, nil
+}
+
+func (s *Server) coordinateNodes(w http.ResponseWriter, r *http.Request, _ string) (any, error) {
+	args, err := s.dcRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	var reply rpc.IndexedCoordinates
+	if err := s.rpc(r, "Coordinate.ListNodes", &args, &reply); err != nil {
+		return nil, err
+	}
+	setMeta(w, &reply.QueryMeta)
+	return nonNil(reply.Coordinates), nil
+}

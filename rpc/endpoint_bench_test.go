@@ -1,0 +1,59 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"roster/catalog"
+)
+
+// Endpoint benchmarks on the three-server harness (raft on the in-memory
+// network with memory stores: no fsync, so these measure the RPC +
+// forwarding + raft + FSM path, not the disk). Writes go to the leader or
+// through a follower (one extra forwarding hop); values are 100 bytes.
+
+func BenchmarkEndpoints_KVSApply(b *testing.B) {
+	for _, via := range []string{"leader", "follower"} {
+		for _, callers := range []int{1, 64} {
+			b.Run(fmt.Sprintf("via=%s/callers=%d", via, callers), func(b *testing.B) {
+				c := startEPCluster(b, 3, epOpts{})
+				target := c.waitLeader()
+				if via == "follower" {
+					target = c.follower()
+				}
+				value := []byte(strings.Repeat("v", 100))
+				var key atomic.Int64
+				lat := runCallers(b, callers, func(ctx context.Context) error {
+					var ok bool
+					args := &KVSRequest{Op: catalog.KVRequest{Verb: catalog.KVSet,
+						Key: fmt.Sprintf("bench/%d", key.Add(1)%1024), Value: value}}
+					return c.client.Call(ctx, target.addr, "KVS.Apply", args, &ok)
+				})
+				reportLatency(b, lat)
+			})
+		}
+	}
+}
+
+func BenchmarkEndpoints_KVSGet(b *testing.B) {
+	for _, mode := range []string{"default", "consistent", "stale"} {
+		b.Run(fmt.Sprintf("mode=%s/callers=64", mode), func(b *testing.B) {
+			c := startEPCluster(b, 3, epOpts{})
+			var ok bool
+			c.mustCall(c.waitLeader(), "KVS.Apply", &KVSRequest{Op: catalog.KVRequest{Verb: catalog.KVSet,
+				Key: "bench/key", Value: []byte(strings.Repeat("v", 100))}}, &ok)
+			opts := QueryOptions{RequireConsistent: mode == "consistent", AllowStale: mode == "stale"}
+			// Spread callers over the three servers, as HTTP clients would be.
+			var n atomic.Int64
+			lat := runCallers(b, 64, func(ctx context.Context) error {
+				s := c.servers[n.Add(1)%int64(len(c.servers))]
+				var reply IndexedDirEntries
+				return c.client.Call(ctx, s.addr, "KVS.Get", &KeyRequest{QueryOptions: opts, Key: "bench/key"}, &reply)
+			})
+			reportLatency(b, lat)
+		})
+	}
+}

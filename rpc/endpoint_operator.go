@@ -1,0 +1,268 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"roster/raft"
+)
+
+// Operator is the "Operator" endpoint: the Raft configuration, peer
+// removal, leadership transfer and autopilot's server health.
+type Operator struct {
+	c *endpointCore
+
+	// mu guards stable: per server ID, the health it was last seen with
+	// and since when (autopilot's StableSince).
+	mu     sync.Mutex
+	stable map[string]stableState
+}
+
+type stableState struct {
+	healthy bool
+	since   time.Time
+}
+
+func newOperator(c *endpointCore) *Operator {
+	return &Operator{c: c, stable: map[string]stableState{}}
+}
+
+// operatorTimeout bounds membership changes and transfers.
+const operatorTimeout = 10 * time.Second
+
+// RaftGetConfiguration returns the Raft configuration in Consul's shape.
+func (e *Operator) RaftGetConfiguration(args *DCSpecificRequest, reply *RaftConfigurationResponse) error {
+	if done, err := e.c.d.Forwarder.Forward(e.c.d.Ctx, "Operator.RaftGetConfiguration", args, args, reply); done {
+		return err
+	}
+	if err := args.Validate(); err != nil {
+		return err
+	}
+	op := e.c.d.Operator
+	conf, idx := op.Configuration()
+	leader := op.LeaderID()
+	stats := op.Stats()
+	localLast, _ := strconv.ParseUint(stats["last_log_index"], 10, 64)
+	reply.Index = idx
+	reply.Servers = make([]RaftServer, 0, len(conf.Servers))
+	for _, s := range conf.Servers {
+		rs := RaftServer{ID: s.ID, Node: e.c.d.ServerName(s.ID), Address: s.Address,
+			Leader: s.ID == leader, ProtocolVersion: "3", Voter: s.Suffrage == raft.Voter}
+		if s.ID == leader && e.c.d.Cluster.IsLeader() {
+			rs.LastIndex = localLast
+		}
+		reply.Servers = append(reply.Servers, rs)
+	}
+	return nil
+}
+
+// RaftRemovePeerByID removes the server with the given Raft ID.
+func (e *Operator) RaftRemovePeerByID(args *RaftRemovePeerRequest, reply *struct{}) error {
+	return e.c.write("Operator.RaftRemovePeerByID", args, reply, func() error {
+		if args.ID == "" {
+			return errors.New("Must specify ?id with the server ID of the peer to remove")
+		}
+		return e.removePeer(func(s raft.Server) bool { return s.ID == args.ID },
+			fmt.Sprintf("id %q", args.ID))
+	})
+}
+
+// RaftRemovePeerByAddress removes the server with the given address.
+func (e *Operator) RaftRemovePeerByAddress(args *RaftRemovePeerRequest, reply *struct{}) error {
+	return e.c.write("Operator.RaftRemovePeerByAddress", args, reply, func() error {
+		if args.Address == "" {
+			return errors.New("Must specify ?address with IP:port of the peer to remove")
+		}
+		return e.removePeer(func(s raft.Server) bool { return s.Address == args.Address },
+			fmt.Sprintf("address %q", args.Address))
+	})
+}
+
+func (e *Operator) removePeer(match func(raft.Server) bool, what string) error {
+	conf, _ := e.c.d.Operator.Configuration()
+	for _, s := range conf.Servers {
+		if match(s) {
+			return raftError(e.c.d.Operator.RemoveServer(s.ID, operatorTimeout))
+		}
+	}
+	return fmt.Errorf("%s was not found in the Raft configuration", what)
+}
+
+// RaftTransferLeader hands leadership to another voter (Raft thesis
+// §3.10); the reply is true once this server has stepped down.
+func (e *Operator) RaftTransferLeader(args *RaftTransferLeaderRequest, reply *bool) error {
+	return e.c.write("Operator.RaftTransferLeader", args, reply, func() error {
+		if args.ID != "" {
+			conf, _ := e.c.d.Operator.Configuration()
+			if !isVoter(conf, args.ID) {
+				return fmt.Errorf("Cannot transfer leadership to %q: it is not a voter in the Raft configuration", args.ID)
+			}
+		}
+		// Not raftError: "transfer in progress" must reach the caller, not
+		// send the request around again.
+		if err := e.c.d.Operator.TransferLeadership(args.ID, operatorTimeout); err != nil {
+			return err
+		}
+		*reply = true
+		return nil
+	})
+}
+
+// Autopilot's health thresholds (Consul's defaults: LastContactThreshold
+// 200ms, MaxTrailingLogs 250).
+const (
+	healthLastContactThreshold = 200 * time.Millisecond
+	healthMaxTrailingLogs      = 250
+	healthProbeTimeout         = time.Second
+)
+
+// AutopilotServerHealth asks every server of the configuration for its
+// Raft stats (Status.RaftStats) and judges each as Consul's autopilot
+// does: healthy if it answered, heard from the leader within 200ms, is in
+// the leader's term and at most 250 entries behind.
+func (e *Operator) AutopilotServerHealth(args *DCSpecificRequest, reply *OperatorHealthReply) error {
+	args.AllowStale, args.RequireConsistent = false, false // the leader's view
+	if done, err := e.c.d.Forwarder.Forward(e.c.d.Ctx, "Operator.AutopilotServerHealth", args, args, reply); done {
+		return err
+	}
+	conf, _ := e.c.d.Operator.Configuration()
+	leaderID := e.c.d.Operator.LeaderID()
+	stats := e.probeAll(conf)
+	leader := stats[leaderID]
+	voters, healthyVoters := 0, 0
+	reply.Servers = make([]ServerHealth, 0, len(conf.Servers))
+	for _, s := range conf.Servers {
+		h := e.judge(s, stats[s.ID], leader, s.ID == leaderID)
+		if h.Voter {
+			voters++
+			if h.Healthy {
+				healthyVoters++
+			}
+		}
+		reply.Servers = append(reply.Servers, h)
+	}
+	quorum := voters/2 + 1
+	reply.Healthy = healthyVoters == voters && voters > 0
+	reply.FailureTolerance = max(healthyVoters-quorum, 0)
+	return nil
+}
+
+// probeAll collects Status.RaftStats from every server in parallel; the
+// local one is read directly. Missing entries did not answer in time.
+func (e *Operator) probeAll(conf raft.Configuration) map[string]*RaftStats {
+	local := localRaftStats(e.c.d.Operator)
+	out := map[string]*RaftStats{}
+	var mu sync.Mutex // guards out
+	var wg sync.WaitGroup
+	for _, s := range conf.Servers {
+		if s.ID == local.ID || e.c.d.Caller == nil {
+			continue
+		}
+		wg.Add(1)
+		go func(s raft.Server) {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(e.c.d.Ctx, healthProbeTimeout)
+			defer cancel()
+			var st RaftStats
+			if err := e.c.d.Caller.Call(ctx, s.Address, "Status.RaftStats", struct{}{}, &st); err != nil {
+				return
+			}
+			mu.Lock()
+			out[s.ID] = &st
+			mu.Unlock()
+		}(s)
+	}
+	wg.Wait()
+	out[local.ID] = &local
+	return out
+}
+
+// judge builds one server's ServerHealth from its stats (nil: no answer).
+func (e *Operator) judge(s raft.Server, st, leader *RaftStats, isLeader bool) ServerHealth {
+	h := ServerHealth{ID: s.ID, Name: e.c.d.ServerName(s.ID), Address: s.Address,
+		Leader: isLeader, Voter: s.Suffrage == raft.Voter, SerfStatus: "failed"}
+	if st != nil {
+		h.SerfStatus, h.Version = "alive", st.Version
+		h.LastTerm, h.LastIndex = st.LastTerm, st.LastIndex
+		h.LastContact = st.LastContact.String()
+		h.Healthy = isLeader || st.LastContact >= 0 && st.LastContact <= healthLastContactThreshold
+		if leader != nil {
+			h.Healthy = h.Healthy && st.LastTerm == leader.LastTerm &&
+				leader.LastIndex <= st.LastIndex+healthMaxTrailingLogs
+		}
+	}
+	if e.c.d.SerfStatus != nil {
+		h.SerfStatus = e.c.d.SerfStatus(s.ID)
+		h.Healthy = h.Healthy && h.SerfStatus == "alive"
+	}
+	h.StableSince = e.stableSince(s.ID, h.Healthy).UTC().Format(time.RFC3339)
+	return h
+}
+
+// stableSince returns since when id has had its current health.
+func (e *Operator) stableSince(id string, healthy bool) time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st, ok := e.stable[id]
+	if !ok || st.healthy != healthy {
+		st = stableState{healthy: healthy, since: e.c.d.Clock()}
+		e.stable[id] = st
+	}
+	return st.since
+}
+
+// RaftStats is Status.RaftStats' reply: what autopilot needs to judge a
+// server. LastContact is -1 when the server never heard from a leader.
+type RaftStats struct {
+	ID          string
+	State       string
+	LastContact time.Duration
+	LastTerm    uint64
+	LastIndex   uint64
+	Version     string
+}
+
+// localRaftStats reads this server's RaftStats from the Raft stat map.
+func localRaftStats(op RaftOperator) RaftStats {
+	m := op.Stats()
+	st := RaftStats{ID: op.LocalID(), State: m["state"], Version: m["protocol_version"], LastContact: -1}
+	st.LastTerm, _ = strconv.ParseUint(m["term"], 10, 64)
+	st.LastIndex, _ = strconv.ParseUint(m["last_log_index"], 10, 64)
+	switch lc := m["last_contact"]; lc {
+	case "0":
+		st.LastContact = 0
+	case "never", "":
+	default:
+		if d, err := time.ParseDuration(lc); err == nil {
+			st.LastContact = d
+		}
+	}
+	return st
+}
+
+// statusEndpoint is the "Status" endpoint: status.go's Ping, Leader and
+// Peers plus RaftStats, which needs the Raft operator.
+type statusEndpoint struct {
+	*Status
+	c *endpointCore
+}
+
+// RaftStats answers this server's own Raft stats; it never forwards (the
+// leader asks each server directly for autopilot's health).
+func (s *statusEndpoint) RaftStats(args struct{}, reply *RaftStats) error {
+	*reply = localRaftStats(s.c.d.Operator)
+	return nil
+}
+
+func isVoter(conf raft.Configuration, id string) bool {
+	for _, s := range conf.Servers {
+		if s.ID == id {
+			return s.Suffrage == raft.Voter
+		}
+	}
+	return false
+}
