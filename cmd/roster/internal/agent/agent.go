@@ -65,6 +65,7 @@ type Agent struct {
 	sessions      atomic.Pointer[sessionTimers]
 
 	clientServer clientServerIndex
+	userEvents   *userEventLog
 }
 
 // New validates cfg and returns an agent ready to Start.
@@ -80,6 +81,7 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: log, serveErrs: make(chan error, 8), stop: make(chan struct{}),
 		leaveReq: make(chan struct{}), lanWatch: newMemberWatch(), nonvoterSince: map[string]time.Time{}}
 	a.router = gossipRouter{a: a}
+	a.userEvents = newUserEventLog(a)
 	return a, nil
 }
 

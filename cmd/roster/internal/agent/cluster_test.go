@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"roster/catalog"
+	"roster/httpapi"
 	"roster/internal/testkit"
 	"roster/raft"
 	"roster/rpc"
@@ -634,4 +636,39 @@ func TestCluster_WritesThroughAnyServerAreReadConsistentlyEverywhere(t *testing.
 		t.Fatalf("GET /v1/kv/web?raw&consistent: %s %q headers %v", resp.Status, body, resp.Header)
 	}
 	tc.waitConverged(5 * time.Second)
+}
+
+func TestCluster_UserEventsReachEveryAgentMatchingTheNodeFilter(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	tc.startAll()
+	tc.leader(10 * time.Second)
+	testkit.WaitFor(t, 10*time.Second, "every pool to know all three", func() error {
+		for _, a := range tc.agents {
+			if n := len(a.Members(false)); n != 3 {
+				return fmt.Errorf("%s lists %d members", a.cfg.NodeName, n)
+			}
+		}
+		return nil
+	})
+	fire := func(id, name, filter string) {
+		if err := tc.agents[0].userEvents.Fire(httpapi.UserEvent{ID: id, Name: name, Payload: []byte("p"), NodeFilter: filter, Version: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fire("11111111-1111-4111-8111-111111111111", "deploy", "")
+	fire("22222222-2222-4222-8222-222222222222", "only-s2", "^s2$")
+	testkit.WaitFor(t, 10*time.Second, "the events on every agent", func() error {
+		for _, a := range tc.agents {
+			events, _ := a.userEvents.Events()
+			want := 1
+			if a.cfg.NodeName == "s2" {
+				want = 2
+			}
+			deploy := slices.IndexFunc(events, func(e httpapi.UserEvent) bool { return e.Name == "deploy" })
+			if len(events) != want || deploy < 0 || string(events[deploy].Payload) != "p" {
+				return fmt.Errorf("%s has %+v, want %d events", a.cfg.NodeName, events, want)
+			}
+		}
+		return nil
+	})
 }

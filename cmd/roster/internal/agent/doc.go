@@ -41,6 +41,7 @@
 //   - dns.go: the DNS interface on servers, answered from the local
 //     catalog (stale reads allowed, as Consul's default); clients do not
 //     serve DNS yet.
+//   - userevents.go: /v1/event/* over the LAN pool's user events.
 //   - metrics.go, tombstones.go: /v1/agent/metrics figures; the leader's
 //     KV tombstone reaping.
 //   - self.go: what /v1/agent/self and /v1/agent/members report: real

@@ -148,6 +148,10 @@ func (a *Agent) watchPool(n *swim.Node, pool string, w *memberWatch) {
 	go func() {
 		defer a.wg.Done()
 		for e := range obs.C {
+			if e.Kind == swim.EventUser && e.User != nil && pool == "lan" {
+				a.userEvents.deliver(e.User)
+				continue
+			}
 			switch e.Kind {
 			case swim.EventJoin, swim.EventAlive, swim.EventDead, swim.EventLeft, swim.EventReap, swim.EventUpdate:
 				a.log.Info("member "+e.Kind.String(), slog.String("pool", pool), nodeAttr(a.cfg.NodeName),
