@@ -65,6 +65,8 @@ type Agent struct {
 	sessions      atomic.Pointer[sessionTimers]
 
 	clientServer clientServerIndex
+
+	local *localAgent // services, checks, anti-entropy (local_wiring.go)
 	userEvents   *userEventLog
 }
 
@@ -114,6 +116,9 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		return err
 	}
 	if err := a.startDNS(); err != nil {
+		return err
+	}
+	if err := a.startLocal(); err != nil {
 		return err
 	}
 	if err := a.startHTTP(); err != nil {
@@ -380,6 +385,7 @@ func (a *Agent) stopLocked(ctx context.Context) error {
 	for _, l := range a.httpLns {
 		a.emit(Event{Kind: EventStopped, Component: "http", Addr: l.Addr().String()})
 	}
+	a.stopLocal()
 	errs = append(errs, a.stopDNS(), a.stopCluster(ctx))
 	a.wg.Wait()
 	a.lock.release()

@@ -1,0 +1,180 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"roster/cmd/roster/internal/local"
+	"roster/internal/testkit"
+)
+
+// agentHTTP is a tiny client for one agent's HTTP API.
+type agentHTTP struct {
+	t    *testing.T
+	base string
+}
+
+func (c agentHTTP) do(method, path string, body any) (int, []byte) {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+func (c agentHTTP) mustPut(path string, body any) {
+	c.t.Helper()
+	if code, out := c.do("PUT", path, body); code != 200 {
+		c.t.Fatalf("PUT %s = %d %s", path, code, out)
+	}
+}
+
+// passingNodes returns the nodes /v1/health/service/<name>?passing lists.
+func (c agentHTTP) passingNodes(name string) ([]string, error) {
+	code, out := c.do("GET", "/v1/health/service/"+name+"?passing", nil)
+	if code != 200 {
+		return nil, fmt.Errorf("health = %d %s", code, out)
+	}
+	var entries []struct{ Node struct{ Node string } }
+	if err := json.Unmarshal(out, &entries); err != nil {
+		return nil, err
+	}
+	var nodes []string
+	for _, e := range entries {
+		nodes = append(nodes, e.Node.Node)
+	}
+	return nodes, nil
+}
+
+func localTestConfig(t *testing.T) Config {
+	cfg := testConfig(t)
+	cfg.Local.SyncRetryInterval = 200 * time.Millisecond
+	return cfg
+}
+
+// A TTL check registered with the service over /v1/agent/service/register
+// reaches the catalog through anti-entropy: passing after /pass, gone from
+// ?passing after /fail.
+func TestAgentLocal_TTLCheckStatusReachesCatalog(t *testing.T) {
+	a := startAgent(t, localTestConfig(t))
+	c := agentHTTP{t: t, base: "http://" + a.HTTPAddrs()[0]}
+	c.mustPut("/v1/agent/service/register", map[string]any{
+		"Name": "web", "Port": 8080, "Check": map[string]any{"TTL": "30s"},
+	})
+	c.mustPut("/v1/agent/check/pass/service:web?note=ok", nil)
+	testkit.WaitFor(t, 15*time.Second, "web passing in the catalog", func() error {
+		nodes, err := c.passingNodes("web")
+		if err != nil {
+			return err
+		}
+		if len(nodes) != 1 || nodes[0] != "test-node" {
+			return fmt.Errorf("passing nodes = %v", nodes)
+		}
+		return nil
+	})
+	c.mustPut("/v1/agent/check/fail/service:web?note=down", nil)
+	testkit.WaitFor(t, 15*time.Second, "web gone from ?passing", func() error {
+		nodes, err := c.passingNodes("web")
+		if err != nil {
+			return err
+		}
+		if len(nodes) != 0 {
+			return fmt.Errorf("passing nodes = %v", nodes)
+		}
+		return nil
+	})
+	code, out := c.do("GET", "/v1/agent/health/service/name/web", nil)
+	if code != http.StatusServiceUnavailable {
+		t.Fatalf("agent health of a failing service = %d %s, want 503", code, out)
+	}
+}
+
+// An HTTP check against a live server passes, then turns critical in the
+// catalog once the server stops.
+func TestAgentLocal_HTTPCheckTurnsCriticalWhenTargetStops(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "fine") }))
+	defer target.Close()
+	a := startAgent(t, localTestConfig(t))
+	c := agentHTTP{t: t, base: "http://" + a.HTTPAddrs()[0]}
+	c.mustPut("/v1/agent/service/register", map[string]any{
+		"Name": "api", "Port": 9090,
+		"Check": map[string]any{"HTTP": target.URL, "Interval": "1s", "Timeout": "1s"},
+	})
+	testkit.WaitFor(t, 15*time.Second, "api passing in the catalog", func() error {
+		nodes, err := c.passingNodes("api")
+		if err != nil || len(nodes) != 1 {
+			return fmt.Errorf("passing nodes = %v, err %v", nodes, err)
+		}
+		return nil
+	})
+	target.Close()
+	testkit.WaitFor(t, 15*time.Second, "api critical in the catalog", func() error {
+		code, out := c.do("GET", "/v1/health/checks/api", nil)
+		var checks []struct{ Status string }
+		if err := json.Unmarshal(out, &checks); err != nil || code != 200 {
+			return fmt.Errorf("checks = %d %s", code, out)
+		}
+		if len(checks) != 1 || checks[0].Status != "critical" {
+			return fmt.Errorf("checks = %s", out)
+		}
+		return nil
+	})
+}
+
+// Services from the config files are registered at start and synced;
+// deleting the node's service from the catalog behind the agent's back is
+// repaired by the next full sync.
+func TestAgentLocal_ConfigServicesSyncAndDriftIsRepaired(t *testing.T) {
+	cfg := localTestConfig(t)
+	def, err := local.DecodeServiceDefinition([]byte(`{"name":"db","port":5432,"tags":["primary"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Local.Services = []local.ServiceDefinition{def}
+	a := startAgent(t, cfg)
+	c := agentHTTP{t: t, base: "http://" + a.HTTPAddrs()[0]}
+	inCatalog := func() error {
+		code, out := c.do("GET", "/v1/catalog/service/db", nil)
+		var svcs []struct{ ServiceID string }
+		if err := json.Unmarshal(out, &svcs); err != nil || code != 200 || len(svcs) != 1 {
+			return fmt.Errorf("catalog = %d %s", code, out)
+		}
+		return nil
+	}
+	testkit.WaitFor(t, 15*time.Second, "db in the catalog", inCatalog)
+	c.mustPut("/v1/catalog/deregister", map[string]any{"Node": "test-node", "ServiceID": "db"})
+	ctx, cancel := contextWithTimeout(10 * time.Second)
+	defer cancel()
+	if err := a.SyncNow(ctx); err != nil {
+		t.Fatalf("full sync: %v", err)
+	}
+	if err := inCatalog(); err != nil {
+		t.Fatalf("after a full sync: %v", err)
+	}
+}
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}
