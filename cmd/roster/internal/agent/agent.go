@@ -65,9 +65,10 @@ type Agent struct {
 	sessions      atomic.Pointer[sessionTimers]
 
 	clientServer clientServerIndex
-
-	local *localAgent // services, checks, anti-entropy (local_wiring.go)
 	userEvents   *userEventLog
+
+	// local is the agent's services, checks and anti-entropy (local_wiring.go).
+	local *localAgent
 }
 
 // New validates cfg and returns an agent ready to Start.
