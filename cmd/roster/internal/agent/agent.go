@@ -68,7 +68,7 @@ type Agent struct {
 	userEvents   *userEventLog
 
 	// local is the agent's services, checks and anti-entropy (local_wiring.go).
-	local *localAgent
+	local atomic.Pointer[localAgent]
 }
 
 // New validates cfg and returns an agent ready to Start.

@@ -87,7 +87,7 @@ func (a *Agent) startLocal() error {
 	go func() { defer la.wg.Done(); mgr.Run(ctx) }()
 	go func() { defer la.wg.Done(); syncer.Run(ctx) }()
 	go func() { defer la.wg.Done(); a.syncOnNewServers(ctx, syncer) }()
-	a.local = la
+	a.local.Store(la)
 	return nil
 }
 
@@ -136,49 +136,50 @@ func (a *Agent) syncOnNewServers(ctx context.Context, s *local.Syncer) {
 // stopLocal stops the check runners and anti-entropy and waits for them.
 // Safe when startLocal never ran.
 func (a *Agent) stopLocal() {
-	if a.local == nil {
-		return
+	if la := a.local.Load(); la != nil {
+		la.cancel()
+		la.wg.Wait()
 	}
-	a.local.cancel()
-	a.local.wg.Wait()
 }
 
 // LocalState is the agent's own services and checks (nil before Start).
 func (a *Agent) LocalState() *local.State {
-	if a.local == nil {
-		return nil
+	if la := a.local.Load(); la != nil {
+		return la.state
 	}
-	return a.local.state
+	return nil
 }
 
 // SyncNow runs a full anti-entropy sync at once and returns its outcome
 // (tests, and the reload path).
 func (a *Agent) SyncNow(ctx context.Context) error {
-	if a.local == nil {
+	la := a.local.Load()
+	if la == nil {
 		return errors.New("agent: not started")
 	}
-	return a.local.syncer.SyncFull(ctx)
+	return la.syncer.SyncFull(ctx)
 }
 
 // ReloadLocal makes services and checks the config-defined set (SIGHUP,
 // /v1/agent/reload): entries of earlier config files that are gone are
 // removed; those registered over HTTP stay. Nothing changes on error.
 func (a *Agent) ReloadLocal(services []local.ServiceDefinition, checkDefs []local.CheckDefinition) error {
-	if a.local == nil {
+	la := a.local.Load()
+	if la == nil {
 		return errors.New("agent: not started")
 	}
-	if err := a.local.state.LoadConfig(services, checkDefs); err != nil {
+	if err := la.state.LoadConfig(services, checkDefs); err != nil {
 		return fmt.Errorf("services and checks of the config files: %w", err)
 	}
-	a.local.syncer.TriggerFullSync()
+	la.syncer.TriggerFullSync()
 	return nil
 }
 
 // httpLocalState is what /v1/agent/services, checks, register and
 // maintenance serve from; nil before startLocal.
 func (a *Agent) httpLocalState() httpapi.LocalState {
-	if a.local == nil {
-		return nil
+	if la := a.local.Load(); la != nil {
+		return la.state
 	}
-	return a.local.state
+	return nil
 }
