@@ -38,7 +38,8 @@ type BlockingConfig struct {
 	// ?consistent reads. Required.
 	Cluster Cluster
 	// DefaultQueryTime and MaxQueryTime override the package defaults
-	// (5m and 10m) when positive; tests shorten them.
+	// (5m and 10m) when positive; tests shorten them. Neither may exceed
+	// the package MaxQueryTime, which callers' deadlines assume.
 	DefaultQueryTime, MaxQueryTime time.Duration
 	// Seed seeds the jitter; 0 picks a random seed.
 	Seed uint64
@@ -53,6 +54,13 @@ func (c BlockingConfig) Validate() error {
 		return fmt.Errorf("rpc: BlockingConfig.DefaultQueryTime must be >= 0 (0 = %v), got %v", DefaultQueryTime, c.DefaultQueryTime)
 	case c.MaxQueryTime < 0:
 		return fmt.Errorf("rpc: BlockingConfig.MaxQueryTime must be >= 0 (0 = %v), got %v", MaxQueryTime, c.MaxQueryTime)
+	// Callers size their deadlines from the package constants
+	// (BlockingCallTimeout); a server holding queries longer would see
+	// them cut off and retried by every forwarder and client.
+	case c.MaxQueryTime > MaxQueryTime:
+		return fmt.Errorf("rpc: BlockingConfig.MaxQueryTime must be at most %v (callers' deadlines assume it), got %v", MaxQueryTime, c.MaxQueryTime)
+	case c.DefaultQueryTime > max(c.MaxQueryTime, MaxQueryTime) || (c.MaxQueryTime > 0 && c.DefaultQueryTime > c.MaxQueryTime):
+		return fmt.Errorf("rpc: BlockingConfig.DefaultQueryTime must not exceed MaxQueryTime, got %v", c.DefaultQueryTime)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -77,7 +78,7 @@ func leaderNode() *fakeNode {
 }
 
 func TestBlocker_NonBlockingAndAheadReturnAtOnce(t *testing.T) {
-	b := newBlocker(t, leaderNode(), time.Hour)
+	b := newBlocker(t, leaderNode(), MaxQueryTime)
 	v := &versioned{index: 0, ch: make(chan struct{})}
 	var meta QueryMeta
 	if err := b.Query(context.Background(), &QueryOptions{}, &meta, v.run); err != nil {
@@ -93,7 +94,7 @@ func TestBlocker_NonBlockingAndAheadReturnAtOnce(t *testing.T) {
 }
 
 func TestBlocker_WakesOnChange(t *testing.T) {
-	b := newBlocker(t, leaderNode(), time.Hour)
+	b := newBlocker(t, leaderNode(), MaxQueryTime)
 	v := &versioned{index: 5, ch: make(chan struct{})}
 	done := make(chan error, 1)
 	var meta QueryMeta
@@ -118,7 +119,7 @@ func TestBlocker_WakesOnChange(t *testing.T) {
 // A change that does not move the index past MinQueryIndex (another key
 // in the same table) re-runs the query and keeps blocking.
 func TestBlocker_IgnoresChangesAtOrBelowMinIndex(t *testing.T) {
-	b := newBlocker(t, leaderNode(), time.Hour)
+	b := newBlocker(t, leaderNode(), MaxQueryTime)
 	v := &versioned{index: 5, ch: make(chan struct{})}
 	done := make(chan error, 1)
 	var meta QueryMeta
@@ -170,7 +171,7 @@ func TestBlocker_TimesOutWithUnchangedResult(t *testing.T) {
 
 func TestBlocker_ConsistentReadEveryRound(t *testing.T) {
 	node := leaderNode()
-	b := newBlocker(t, node, time.Hour)
+	b := newBlocker(t, node, MaxQueryTime)
 	v := &versioned{index: 1, ch: make(chan struct{})}
 	done := make(chan error, 1)
 	var meta QueryMeta
@@ -199,7 +200,7 @@ func TestBlocker_ConsistentReadEveryRound(t *testing.T) {
 
 func TestBlocker_FollowerMetaAndCancel(t *testing.T) {
 	node := &fakeNode{w: &world{leader: 1, addrs: []string{"a", "b"}}, id: 0, lastContact: 42 * time.Millisecond}
-	b := newBlocker(t, node, time.Hour)
+	b := newBlocker(t, node, MaxQueryTime)
 	v := &versioned{index: 4, ch: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -232,7 +233,7 @@ func (s stuckReadIndex) ConsistentRead(ctx context.Context) error {
 // A ?consistent blocking query whose ReadIndex round cannot finish still
 // ends with its wait, not whenever the server shuts down.
 func TestBlocker_ConsistentRoundBoundedByWait(t *testing.T) {
-	b := newBlocker(t, stuckReadIndex{leaderNode()}, time.Hour)
+	b := newBlocker(t, stuckReadIndex{leaderNode()}, MaxQueryTime)
 	v := &versioned{index: 1, ch: make(chan struct{})}
 	done := make(chan error, 1)
 	go func() {
@@ -247,5 +248,19 @@ func TestBlocker_ConsistentRoundBoundedByWait(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("blocking query with a 100ms wait still parked in ReadIndex after 10s")
+	}
+}
+
+func TestBlockingConfig_ValidateNamesField(t *testing.T) {
+	node := leaderNode()
+	for field, cfg := range map[string]BlockingConfig{
+		"Cluster":           {},
+		"DefaultQueryTime":  {Cluster: node, DefaultQueryTime: -1},
+		"MaxQueryTime":      {Cluster: node, MaxQueryTime: MaxQueryTime + time.Second},
+		"DefaultQueryTime ": {Cluster: node, MaxQueryTime: time.Minute, DefaultQueryTime: 2 * time.Minute},
+	} {
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), strings.TrimSpace(field)) {
+			t.Errorf("Validate = %v, want it to name %s", err, field)
+		}
 	}
 }

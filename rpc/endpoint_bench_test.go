@@ -10,38 +10,46 @@ import (
 	"roster/catalog"
 )
 
-// Endpoint benchmarks on the three-server harness (raft on the in-memory
-// network with memory stores: no fsync, so these measure the RPC +
-// forwarding + raft + FSM path, not the disk). Writes go to the leader or
-// through a follower (one extra forwarding hop); values are 100 bytes.
+// Endpoint benchmarks on the three-server harness, Raft on the in-memory
+// network (raft=mem) or on its socket transport sharing each server's
+// loopback listener (raft=socket, comparable with raft's own
+// BenchmarkApply_Loopback). Log stores are in memory: no fsync, so these
+// measure the RPC + forwarding + Raft + FSM path, not the disk. Writes go
+// to the leader or through a follower (one extra forwarding hop); values
+// are 100 bytes.
 
 func BenchmarkEndpoints_KVSApply(b *testing.B) {
-	for _, via := range []string{"leader", "follower"} {
-		for _, callers := range []int{1, 64} {
-			b.Run(fmt.Sprintf("via=%s/callers=%d", via, callers), func(b *testing.B) {
-				c := startEPCluster(b, 3, epOpts{})
-				target := c.waitLeader()
-				if via == "follower" {
-					target = c.follower()
-				}
-				value := []byte(strings.Repeat("v", 100))
-				var key atomic.Int64
-				lat := runCallers(b, callers, func(ctx context.Context) error {
-					var ok bool
-					args := &KVSRequest{Op: catalog.KVRequest{Verb: catalog.KVSet,
-						Key: fmt.Sprintf("bench/%d", key.Add(1)%1024), Value: value}}
-					return c.client.Call(ctx, target.addr, "KVS.Apply", args, &ok)
-				})
-				reportLatency(b, lat)
-			})
+	for _, raftNet := range []string{"mem", "socket"} {
+		for _, via := range []string{"leader", "follower"} {
+			for _, callers := range []int{1, 64} {
+				name := fmt.Sprintf("raft=%s/via=%s/callers=%d", raftNet, via, callers)
+				b.Run(name, func(b *testing.B) { benchKVSApply(b, raftNet == "socket", via, callers) })
+			}
 		}
 	}
 }
 
+func benchKVSApply(b *testing.B, socketRaft bool, via string, callers int) {
+	c := startEPCluster(b, 3, epOpts{socketRaft: socketRaft})
+	target := c.waitLeader()
+	if via == "follower" {
+		target = c.follower()
+	}
+	value := []byte(strings.Repeat("v", 100))
+	var key atomic.Int64
+	lat := runCallers(b, callers, func(ctx context.Context) error {
+		var ok bool
+		args := &KVSRequest{Op: catalog.KVRequest{Verb: catalog.KVSet,
+			Key: fmt.Sprintf("bench/%d", key.Add(1)%1024), Value: value}}
+		return c.client.Call(ctx, target.addr, "KVS.Apply", args, &ok)
+	})
+	reportLatency(b, lat)
+}
+
 func BenchmarkEndpoints_KVSGet(b *testing.B) {
 	for _, mode := range []string{"default", "consistent", "stale"} {
-		b.Run(fmt.Sprintf("mode=%s/callers=64", mode), func(b *testing.B) {
-			c := startEPCluster(b, 3, epOpts{})
+		b.Run(fmt.Sprintf("raft=socket/mode=%s/callers=64", mode), func(b *testing.B) {
+			c := startEPCluster(b, 3, epOpts{socketRaft: true})
 			var ok bool
 			c.mustCall(c.waitLeader(), "KVS.Apply", &KVSRequest{Op: catalog.KVRequest{Verb: catalog.KVSet,
 				Key: "bench/key", Value: []byte(strings.Repeat("v", 100))}}, &ok)

@@ -168,6 +168,10 @@ func (f *fakeTimers) resetCount(id string) int {
 
 type epOpts struct {
 	holdTimeout time.Duration
+	// socketRaft runs Raft over its net/rpc transport on each server's own
+	// listener (protocol byte ProtoRaft), as the agent does, instead of the
+	// in-memory network; the fault plan then cuts only forwarded RPCs.
+	socketRaft bool
 }
 
 // startEPCluster starts n servers and waits for a leader.
@@ -211,9 +215,12 @@ func (c *epCluster) startServer(me raft.Server, l net.Listener, seed uint64, o e
 		t.Fatal(err)
 	}
 	s.fsm = NewDedupFSM(s.store, 0, 0)
+	if s.srv, err = NewServer(Config{Logger: quietLogger()}); err != nil {
+		t.Fatal(err)
+	}
 	mem := raft.NewMemStore()
 	rcfg := raft.Config{ID: me.ID, Seed: seed, Logger: quietLogger()}
-	if s.node, err = raft.NewNode(rcfg, s.fsm, mem, mem, c.net.Transport(me.Address)); err != nil {
+	if s.node, err = raft.NewNode(rcfg, s.fsm, mem, mem, c.raftTransport(s.srv, me.Address, o)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.node.Shutdown)
@@ -235,9 +242,6 @@ func (c *epCluster) startServer(me raft.Server, l net.Listener, seed uint64, o e
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.srv, err = NewServer(Config{Logger: quietLogger()}); err != nil {
-		t.Fatal(err)
-	}
 	adapter := NewRaftAdapter(s.node, me.ID)
 	s.applies = &countingApplier{next: adapter}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -256,6 +260,26 @@ func (c *epCluster) startServer(me raft.Server, l net.Listener, seed uint64, o e
 		s.srv.Shutdown(sctx)
 	})
 	return s
+}
+
+// raftTransport is the in-memory network's endpoint for addr, or a socket
+// transport sharing srv's listener.
+func (c *epCluster) raftTransport(srv *Server, addr string, o epOpts) raft.Transport {
+	if !o.socketRaft {
+		return c.net.Transport(addr)
+	}
+	trans, err := raft.NewNetTransport(raft.NetTransportConfig{LocalAddr: addr, Logger: quietLogger(),
+		Dial: func(ctx context.Context, to string) (net.Conn, error) {
+			return DialProtocol(ctx, nil, to, ProtoRaft)
+		}})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := srv.Handle(ProtoRaft, trans.ServeConn); err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { trans.Close() })
+	return trans
 }
 
 // waitLeader waits until exactly one server leads and all agree on it.

@@ -13,7 +13,13 @@ import (
 )
 
 func TestEndpoints_WriteThroughFollowerIsForwardedAndAppliedOnce(t *testing.T) {
-	c := startEPCluster(t, 3, epOpts{})
+	for _, socketRaft := range []bool{false, true} {
+		t.Run(fmt.Sprintf("socketRaft=%v", socketRaft), func(t *testing.T) { writeThroughFollower(t, socketRaft) })
+	}
+}
+
+func writeThroughFollower(t *testing.T, socketRaft bool) {
+	c := startEPCluster(t, 3, epOpts{socketRaft: socketRaft})
 	f := c.follower()
 	c.register(f, "n1", &catalog.NodeService{Service: "web", Port: 80})
 

@@ -44,7 +44,7 @@ type Event struct {
 	Kind     EventKind
 	Peer     string   // remote address
 	Protocol Protocol // EventUnknownProtocol
-	Method   string   // EventConnEvicted, EventForwardRetry
+	Method   string   // EventForwardRetry
 	Attempt  int      // EventForwardRetry: 1 for the first retry
 	Err      string   // the cause, if any
 }

@@ -189,6 +189,9 @@ const MaxForwardHops = 4
 // retry and hop carries the same one.
 func (f *Forwarder) Forward(ctx context.Context, method string, info Info, args, reply any) (handled bool, err error) {
 	stampRequestID(info)
+	if err := checkRequestID(info); err != nil {
+		return true, err
+	}
 	c := f.cfg.Cluster
 	r := routeFor(f.cfg.Datacenter, info, c.IsLeader(), c.LastContact())
 	if r == routeLocal {
@@ -356,6 +359,18 @@ func stampRequestID(args any) {
 	if w, ok := args.(interface{ writeRequest() *WriteRequest }); ok && w.writeRequest().RequestID == "" {
 		w.writeRequest().RequestID = NewRequestID()
 	}
+}
+
+// checkRequestID rejects a caller-supplied RequestID that every replica's
+// DecodeCommand would refuse: such a write would be committed to the log
+// and then skipped as malformed on every server, answered with a
+// confusing error after costing a full Raft round.
+func checkRequestID(args any) error {
+	if w, ok := args.(interface{ writeRequest() *WriteRequest }); ok && len(w.writeRequest().RequestID) > maxRequestIDBytes {
+		return fmt.Errorf("rpc: RequestID is %d bytes, the limit is %d; leave it empty to get a generated one",
+			len(w.writeRequest().RequestID), maxRequestIDBytes)
+	}
+	return nil
 }
 
 // NewRequestID returns a random 128-bit ID in UUID text form.

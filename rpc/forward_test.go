@@ -325,3 +325,20 @@ func TestPool_StampsRequestIDSoCallerRetriesAreDeduplicated(t *testing.T) {
 		t.Fatalf("applied %d times (indexes %d, %d), want once at the first index", n, first.Index, retry.Index)
 	}
 }
+
+// An oversized caller-supplied RequestID is refused before it reaches the
+// log, where every replica would skip it as malformed.
+func TestForward_RejectsOversizedRequestID(t *testing.T) {
+	tc := startCluster(t, 2, clusterOpts{})
+	client := newClient(t, PoolConfig{})
+	req := &PutRequest{WriteRequest: WriteRequest{RequestID: strings.Repeat("x", maxRequestIDBytes+1)}, Key: "k", Value: "v"}
+	for _, addr := range tc.w.addrs { // leader and follower
+		err := client.Call(ctxTimeout(t, 5*time.Second), addr, "KV.Put", req, &PutResponse{})
+		if err == nil || !strings.Contains(err.Error(), "RequestID") {
+			t.Fatalf("put via %s: %v, want the RequestID refused", addr, err)
+		}
+	}
+	if st := tc.w.fsm.Stats(); st.Malformed != 0 || tc.w.kv.count() != 0 {
+		t.Fatalf("dedup stats %+v, applies %d: the write reached the log", st, tc.w.kv.count())
+	}
+}

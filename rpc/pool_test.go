@@ -536,3 +536,35 @@ func TestPool_NoGoroutinesLeftAfterShutdown(t *testing.T) {
 		return nil
 	})
 }
+
+// A server that answers probes but never finishes some calls would grow
+// net/rpc's pending table forever; past maxAbandonedPerConn unanswered
+// abandoned calls the connection is evicted, which releases them all.
+func TestPool_TooManyUnansweredAbandonedCallsEvict(t *testing.T) {
+	g := &gate{release: make(chan struct{})}
+	defer close(g.release)
+	srv := startServer(t, Config{}, func(s *Server) { s.Register("Gate", g) })
+	addr := srv.Addr().String()
+	pool := newClient(t, PoolConfig{})
+	// Concurrent, with a deadline long enough that every call is sent
+	// before it expires, so each is abandoned on the shared connection.
+	abandonN := func(n int) {
+		errs := make(chan error, n)
+		for i := range n {
+			go func() { errs <- pool.Call(ctxTimeout(t, time.Second), addr, "Gate.Wait", i, new(int)) }()
+		}
+		for range n {
+			if err := <-errs; !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("err = %v, want deadline exceeded", err)
+			}
+		}
+	}
+	abandonN(maxAbandonedPerConn)
+	if st := pool.Stats(); st.Evictions != 0 || st.Abandoned != maxAbandonedPerConn {
+		t.Fatalf("stats %+v, want %d abandoned calls and the live connection kept", st, maxAbandonedPerConn)
+	}
+	abandonN(1)
+	if st := pool.Stats(); st.Evictions != 1 {
+		t.Fatalf("stats %+v, want the connection evicted past %d unanswered abandoned calls", st, maxAbandonedPerConn)
+	}
+}

@@ -258,7 +258,7 @@ func TestCLI_InfoMembersJoinLeaveAgainstDevAgent(t *testing.T) {
 
 func TestDevCluster_ThreeServersOnLoopbackAliasesElectALeader(t *testing.T) {
 	p := testkit.FreePorts(t, 4)
-	cmd := exec.Command(rosterBin, "dev-cluster", "-ip", "127.0.0.2", "-log-level", "warn",
+	cmd := exec.Command(rosterBin, "dev-cluster", "-ip", "127.0.0.2", "-log-level", "warn", "-dns-port", "-1",
 		"-http-port", fmt.Sprint(p[0]), "-server-port", fmt.Sprint(p[1]), "-serf-lan-port", fmt.Sprint(p[2]), "-serf-wan-port", fmt.Sprint(p[3]))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

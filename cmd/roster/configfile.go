@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"roster/cmd/roster/internal/agent"
 )
@@ -32,6 +33,7 @@ type fileConfig struct {
 	AdvertiseAddr   *string           `json:"advertise_addr"`
 	StartJoin       []string          `json:"start_join"`
 	RetryJoin       []string          `json:"retry_join"`
+	RetryInterval   *jsonDuration     `json:"retry_interval"`
 	StartJoinWAN    []string          `json:"start_join_wan"`
 	Encrypt         *string           `json:"encrypt"`
 	LogLevel        *string           `json:"log_level"`
@@ -152,6 +154,9 @@ func (fc *fileConfig) applyTo(c *agent.Config) {
 	setString(&c.AdvertiseAddr, fc.AdvertiseAddr)
 	c.StartJoin = append(c.StartJoin, fc.StartJoin...)
 	c.RetryJoin = append(c.RetryJoin, fc.RetryJoin...)
+	if fc.RetryInterval != nil {
+		c.RetryJoinInterval = time.Duration(*fc.RetryInterval)
+	}
 	c.StartJoinWAN = append(c.StartJoinWAN, fc.StartJoinWAN...)
 	setString(&c.Encrypt, fc.Encrypt)
 	setString(&c.LogLevel, fc.LogLevel)
@@ -173,4 +178,21 @@ func (fc *fileConfig) applyTo(c *agent.Config) {
 		setInt(&c.Ports.SerfLAN, p.SerfLAN)
 		setInt(&c.Ports.SerfWAN, p.SerfWAN)
 	}
+}
+
+// jsonDuration is a Go duration string in a config file ("30s"), as
+// Consul writes them.
+type jsonDuration time.Duration
+
+func (d *jsonDuration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("expected a duration string such as \"30s\", got %s", b)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (use e.g. \"30s\")", s)
+	}
+	*d = jsonDuration(v)
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func writeFile(t *testing.T, dir, name, body string) string {
@@ -85,5 +86,22 @@ func TestConfig_DevAppliesBeforeFiles(t *testing.T) {
 	}
 	if !cfg.Dev || !cfg.Server || strings.Join(cfg.ClientAddrs, " ") != "127.0.0.2 127.0.0.3" {
 		t.Fatalf("dev=%v server=%v client=%v", cfg.Dev, cfg.Server, cfg.ClientAddrs)
+	}
+}
+
+func TestConfig_RetryIntervalIsADurationStringAndTheFlagWins(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "a.json", `{"retry_interval":"5s"}`)
+	cfg, err := buildAgentConfig([]string{"-config-file", p}, io.Discard)
+	if err != nil || cfg.RetryJoinInterval != 5*time.Second {
+		t.Fatalf("retry_interval from file: %v, %v", cfg.RetryJoinInterval, err)
+	}
+	cfg, err = buildAgentConfig([]string{"-config-file", p, "-retry-interval", "250ms"}, io.Discard)
+	if err != nil || cfg.RetryJoinInterval != 250*time.Millisecond {
+		t.Fatalf("-retry-interval over file: %v, %v", cfg.RetryJoinInterval, err)
+	}
+	bad := writeFile(t, dir, "bad.json", `{"retry_interval":"soon"}`)
+	if _, err := buildAgentConfig([]string{"-config-file", bad}, io.Discard); err == nil || !strings.Contains(err.Error(), "bad.json") || !strings.Contains(err.Error(), "not a duration") {
+		t.Fatalf("bad retry_interval: %v", err)
 	}
 }

@@ -26,6 +26,7 @@ import (
 //	roster dev-cluster
 //	CONSUL_HTTP_ADDR=127.0.0.3:8500 roster members
 //	curl 127.0.0.4:8500/v1/status/leader
+//	dig @127.0.0.2 -p 8600 consul.service.consul
 //
 // With -one-ip every server shares one address and server i's ports are
 // offset by 10*i instead. Ctrl-C makes every server leave and stop.
@@ -49,6 +50,7 @@ func parseDevClusterFlags(args []string, stderr io.Writer) (devClusterOpts, erro
 	logLevel := fs.String("log-level", "info", "trace, debug, info, warn or error.")
 	o := devClusterOpts{}
 	fs.IntVar(&o.ports.HTTP, "http-port", agent.DefaultHTTPPort, "HTTP port of the first server.")
+	fs.IntVar(&o.ports.DNS, "dns-port", agent.DefaultDNSPort, "DNS port of the first server (-1 disables).")
 	fs.IntVar(&o.ports.Server, "server-port", agent.DefaultServerPort, "RPC port of the first server.")
 	fs.IntVar(&o.ports.SerfLAN, "serf-lan-port", agent.DefaultSerfLANPort, "LAN gossip port of the first server.")
 	fs.IntVar(&o.ports.SerfWAN, "serf-wan-port", agent.DefaultSerfWANPort, "WAN gossip port of the first server.")
@@ -67,7 +69,6 @@ func parseDevClusterFlags(args []string, stderr io.Writer) (devClusterOpts, erro
 		return o, fmt.Errorf("-servers: %d is out of range (1-9)", *servers)
 	}
 	o.servers, o.firstIP, o.oneIP, o.dataDir, o.logLevel = *servers, addr, *oneIP, *dataDir, *logLevel
-	o.ports.DNS = -1
 	return o, nil
 }
 
@@ -86,7 +87,11 @@ func (o devClusterOpts) serverConfig(i int) agent.Config {
 		}
 	}
 	cfg.BindAddr, cfg.ClientAddrs = ip.String(), []string{ip.String()}
-	cfg.Ports = agent.Ports{HTTP: o.ports.HTTP + offset, DNS: -1, Server: o.ports.Server + offset,
+	dns := o.ports.DNS
+	if dns != -1 {
+		dns += offset
+	}
+	cfg.Ports = agent.Ports{HTTP: o.ports.HTTP + offset, DNS: dns, Server: o.ports.Server + offset,
 		SerfLAN: o.ports.SerfLAN + offset, SerfWAN: o.ports.SerfWAN + offset}
 	cfg.LogLevel = o.logLevel
 	cfg.Version, cfg.Revision, cfg.BuildDate = version, commit, buildDate

@@ -144,6 +144,7 @@ func (a *Agent) startCluster() error {
 		return err
 	}
 	if a.srv == nil {
+		a.goBackground(func() { a.rebalanceServers(a.stop) })
 		return nil
 	}
 	switch {

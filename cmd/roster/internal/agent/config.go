@@ -85,6 +85,9 @@ type Config struct {
 	// GossipTuning, if set, adjusts a gossip pool's configuration after
 	// the LAN or WAN defaults are applied (tests shorten timers with it).
 	GossipTuning func(cfg *swim.Config, wan bool)
+	// ServerRebalanceInterval is how often a client agent moves its RPCs
+	// to a random server (plus up to half as much jitter). Default 2m.
+	ServerRebalanceInterval time.Duration
 	// TombstoneTTL is how long a deleted KV key's tombstone is kept before
 	// the leader reaps it. Default 15m (Consul's tombstone_ttl).
 	TombstoneTTL time.Duration
@@ -106,6 +109,7 @@ const (
 	DefaultServerStabilizationTime = 10 * time.Second
 	DefaultRPCHoldTimeout          = 7 * time.Second
 	DefaultTombstoneTTL            = 15 * time.Minute
+	DefaultServerRebalanceInterval = 2 * time.Minute
 )
 
 // withDefaults fills the zero timing fields.
@@ -118,6 +122,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ServerStabilizationTime == 0 {
 		c.ServerStabilizationTime = DefaultServerStabilizationTime
+	}
+	if c.ServerRebalanceInterval == 0 {
+		c.ServerRebalanceInterval = DefaultServerRebalanceInterval
 	}
 	if c.TombstoneTTL == 0 {
 		c.TombstoneTTL = DefaultTombstoneTTL
@@ -173,8 +180,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("-encrypt: %v", err)
 		}
 	}
-	if c.RetryJoinInterval < 0 || c.ReconcileInterval < 0 || c.ServerStabilizationTime < 0 || c.RPCHoldTimeout < 0 || c.TombstoneTTL < 0 {
-		return errors.New("agent: Config.RetryJoinInterval, ReconcileInterval, ServerStabilizationTime, RPCHoldTimeout and TombstoneTTL must not be negative (0 = default)")
+	if c.RetryJoinInterval < 0 || c.ReconcileInterval < 0 || c.ServerStabilizationTime < 0 || c.RPCHoldTimeout < 0 || c.TombstoneTTL < 0 || c.ServerRebalanceInterval < 0 {
+		return errors.New("agent: Config.RetryJoinInterval, ReconcileInterval, ServerStabilizationTime, RPCHoldTimeout, TombstoneTTL and ServerRebalanceInterval must not be negative (0 = default)")
 	}
 	return c.validatePorts()
 }

@@ -3,8 +3,11 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,6 +104,16 @@ func TestPartition_IsolatedLeaderStepsDownMajorityLeadsHealedCatalogsConverge(t 
 	if !rpc.IsNoLeader(err) {
 		t.Fatalf("write on the isolated server: %v, want %q", err, rpc.ErrNoLeader)
 	}
+	req, _ := http.NewRequest("PUT", "http://"+tc.agents[old].HTTPAddrs()[0]+"/v1/kv/minority-http", strings.NewReader("lost"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 500 || !strings.Contains(string(body), "No cluster leader") {
+		t.Fatalf("HTTP write on the isolated server: %s %q, want 500 No cluster leader", resp.Status, body)
+	}
 	if err := putKV(tc.agents[majority[0]], "majority", "kept"); err != nil {
 		t.Fatalf("write on the majority: %v", err)
 	}
@@ -123,7 +136,9 @@ func TestPartition_IsolatedLeaderStepsDownMajorityLeadsHealedCatalogsConverge(t 
 	if got, err := getKV(tc.agents[old], "majority", "stale"); err != nil || got != "kept" {
 		t.Fatalf("healed server's copy of the majority's write = %q, %v", got, err)
 	}
-	if _, err := getKV(tc.agents[old], "minority", "stale"); err == nil {
-		t.Fatal("the write refused during the partition exists after the heal")
+	for _, key := range []string{"minority", "minority-http"} {
+		if _, err := getKV(tc.agents[old], key, "stale"); err == nil {
+			t.Fatalf("the write of %s refused during the partition exists after the heal", key)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -126,3 +127,23 @@ func (a *Agent) Join(addrs []string, wan bool) (int, error) {
 
 // clientServerIndex is the client's sticky server choice.
 type clientServerIndex = atomic.Uint64
+
+// rebalanceServers moves a client to a random server every
+// ServerRebalanceInterval (plus up to half of it in jitter), so that
+// clients started together, or piled onto the survivors of a server
+// failure, spread out again over the servers, as Consul's clients do.
+func (a *Agent) rebalanceServers(stop <-chan struct{}) {
+	for {
+		wait := a.cfg.ServerRebalanceInterval + rand.N(a.cfg.ServerRebalanceInterval/2+1)
+		t := time.NewTimer(wait)
+		select {
+		case <-stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if n := len(a.router.Servers(a.cfg.Datacenter)); n > 1 {
+			a.clientServer.Store(rand.Uint64N(uint64(n)))
+		}
+	}
+}
