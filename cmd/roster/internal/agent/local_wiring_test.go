@@ -178,3 +178,54 @@ func TestAgentLocal_ConfigServicesSyncAndDriftIsRepaired(t *testing.T) {
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
 }
+
+// A client agent's registrations reach the servers' catalog through its
+// forwarded RPCs, survive a restart from its data dir, and are repaired
+// after its node is deleted from the catalog behind its back.
+func TestAgentLocal_ClientSyncsThroughServersAndRestoresFromDataDir(t *testing.T) {
+	tc := newTestCluster(t, 1)
+	tc.startAll()
+	tc.leader(10 * time.Second)
+	ccfg := tc.clientConfig("c1")
+	ccfg.Local.SyncRetryInterval = 200 * time.Millisecond
+	ci := tc.add(ccfg)
+	client := agentHTTP{t: t, base: "http://" + tc.agents[ci].HTTPAddrs()[0]}
+	server := agentHTTP{t: t, base: "http://" + tc.agents[0].HTTPAddrs()[0]}
+	client.mustPut("/v1/agent/service/register", map[string]any{
+		"ID": "api1", "Name": "api", "Port": 7000, "Check": map[string]any{"TTL": "1m", "Status": "passing"},
+	})
+	onServer := func() error {
+		nodes, err := server.passingNodes("api")
+		if err != nil {
+			return err
+		}
+		if len(nodes) != 1 || nodes[0] != "c1" {
+			return fmt.Errorf("passing api nodes on the server = %v", nodes)
+		}
+		return nil
+	}
+	testkit.WaitFor(t, 20*time.Second, "api on c1 passing through the server", onServer)
+
+	tc.kill(ci)
+	tc.start(ci)
+	client.base = "http://" + tc.agents[ci].HTTPAddrs()[0]
+	code, out := client.do("GET", "/v1/agent/service/api1", nil)
+	if code != 200 {
+		t.Fatalf("after restart the client lost its service: %d %s", code, out)
+	}
+	code, out = client.do("GET", "/v1/agent/checks", nil)
+	var checks map[string]struct{ Status string }
+	if err := json.Unmarshal(out, &checks); err != nil || code != 200 || checks["service:api1"].Status != "passing" {
+		t.Fatalf("after restart checks = %d %s", code, out)
+	}
+
+	server.mustPut("/v1/catalog/deregister", map[string]any{"Node": "c1"})
+	ctx, cancel := contextWithTimeout(20 * time.Second)
+	defer cancel()
+	testkit.WaitFor(t, 20*time.Second, "c1's service re-registered by anti-entropy", func() error {
+		if err := tc.agents[ci].SyncNow(ctx); err != nil {
+			return err
+		}
+		return onServer()
+	})
+}
