@@ -229,3 +229,28 @@ func TestAgentLocal_ClientSyncsThroughServersAndRestoresFromDataDir(t *testing.T
 		return onServer()
 	})
 }
+
+// A client started before any server keeps its registrations and syncs
+// them as soon as a server appears in its LAN pool, not at the next retry
+// (set to a minute here).
+func TestAgentLocal_ClientStartedBeforeServersSyncsWhenOneAppears(t *testing.T) {
+	tc := newTestCluster(t, 1)
+	tc.agents = make([]*Agent, 1)
+	ccfg := tc.clientConfig("early")
+	ccfg.Local.SyncRetryInterval = time.Minute
+	ci := tc.add(ccfg)
+	client := agentHTTP{t: t, base: "http://" + tc.agents[ci].HTTPAddrs()[0]}
+	client.mustPut("/v1/agent/service/register", map[string]any{"Name": "early-svc", "Port": 1})
+	tc.start(0) // single-server cluster: elects itself
+	server := agentHTTP{t: t, base: "http://" + tc.agents[0].HTTPAddrs()[0]}
+	testkit.WaitFor(t, 20*time.Second, "early-svc in the catalog", func() error {
+		nodes, err := server.passingNodes("early-svc")
+		if err != nil {
+			return err
+		}
+		if len(nodes) != 1 || nodes[0] != "early" {
+			return fmt.Errorf("nodes = %v", nodes)
+		}
+		return nil
+	})
+}
