@@ -672,3 +672,24 @@ func TestCluster_UserEventsReachEveryAgentMatchingTheNodeFilter(t *testing.T) {
 		return nil
 	})
 }
+
+func TestCluster_MismatchedBootstrapExpectIsRefusedWithAClearLog(t *testing.T) {
+	tc := newTestCluster(t, 2)
+	tc.cfgs[1].BootstrapExpect = 3
+	tc.startAll()
+	testkit.WaitFor(t, 10*time.Second, "both servers to log the mismatch", func() error {
+		logs := tc.logs.String()
+		for _, want := range []string{"-bootstrap-expect mismatch: this server expects 2 but s2 expects 3; refusing",
+			"-bootstrap-expect mismatch: this server expects 3 but s1 expects 2; refusing"} {
+			if !strings.Contains(logs, want) {
+				return fmt.Errorf("no log line %q", want)
+			}
+		}
+		return nil
+	})
+	for _, a := range tc.agents {
+		if a.srv.raft.HasExistingState() {
+			t.Fatalf("%s bootstrapped despite the mismatch", a.cfg.NodeName)
+		}
+	}
+}

@@ -115,7 +115,7 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 	promote := time.NewTicker(a.cfg.ServerStabilizationTime/4 + time.Millisecond)
 	defer promote.Stop()
 	// New sessions get their TTL clock within a second (TTLs are >= 10s);
-	// renewals reset it at once through SessionRenewed.
+	// the Session endpoint re-arms it on every renewal (leaderSessionTimers).
 	sessionScan := time.NewTicker(time.Second)
 	defer sessionScan.Stop()
 	gc, lastReaped := &tombstoneGC{ttl: a.cfg.TombstoneTTL}, uint64(0)
