@@ -91,7 +91,29 @@ func (s *Server) agentLocalRoutes() []route {
 		{path: "/v1/agent/health/service/id/", methods: get, handle: s.agentHealthByID},
 		{path: "/v1/agent/health/service/name/", methods: get, handle: s.agentHealthByName},
 		{path: "/v1/agent/host", methods: get, handle: s.agentHost},
+		{path: "/v1/agent/reload", methods: put, handle: s.agentReload},
 	}
+}
+
+// Reloader is optionally implemented by a LocalState: Reload re-reads the
+// agent's config files (PUT /v1/agent/reload, `roster reload`).
+type Reloader interface {
+	Reload() error
+}
+
+func (s *Server) agentReload(_ http.ResponseWriter, _ *http.Request, _ string) (any, error) {
+	ls, err := s.localState()
+	if err != nil {
+		return nil, err
+	}
+	rl, ok := ls.(Reloader)
+	if !ok {
+		return nil, errorf(http.StatusInternalServerError, "this agent cannot reload its configuration")
+	}
+	if err := rl.Reload(); err != nil {
+		return nil, errorf(http.StatusInternalServerError, "Failed to reload configs: %v", err)
+	}
+	return nil, nil
 }
 
 func (s *Server) localState() (LocalState, error) {

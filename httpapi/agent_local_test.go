@@ -253,6 +253,7 @@ func TestAgentLocal_RegisterListAndDeregisterServices(t *testing.T) {
 	a.must(200, "PUT", "/v1/agent/service/deregister/db1", nil)
 	a.must(404, "PUT", "/v1/agent/service/deregister/db1", nil)
 	a.must(405, "GET", "/v1/agent/service/register", nil)
+	a.must(500, "PUT", "/v1/agent/reload", nil) // the fake cannot reload
 }
 
 func TestAgentLocal_ServiceHashBlockingWakesOnChange(t *testing.T) {

@@ -142,12 +142,13 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	cfg.Logger = logger
+	cfg.Local.Reload = configReloader(args)
 	a, err := agent.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "roster agent: %v\n", err)
 		return 1
 	}
-	defer reloadOnHangup(a, args, logger)()
+	defer reloadOnHangup(a, logger)()
 	return serveUntilSignal(a, cfg, stderr)
 }
 

@@ -83,11 +83,22 @@ func (lk *localKeys) applyLocal(c *agent.Config) {
 	}
 }
 
-// reloadOnHangup re-reads the config files on SIGHUP and makes their
-// services and checks the current set (Consul's reload); registrations
-// made over HTTP are kept. A bad file is logged and changes nothing.
-// The returned function stops watching.
-func reloadOnHangup(a *agent.Agent, args []string, log *slog.Logger) (stop func()) {
+// configReloader re-reads the agent's config files the way the command
+// line named them, for Agent.Reload.
+func configReloader(args []string) func() ([]local.ServiceDefinition, []local.CheckDefinition, error) {
+	return func() ([]local.ServiceDefinition, []local.CheckDefinition, error) {
+		cfg, err := buildAgentConfig(args, io.Discard)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cfg.Local.Services, cfg.Local.Checks, nil
+	}
+}
+
+// reloadOnHangup reloads the config files' services and checks on SIGHUP
+// (Consul's reload); registrations made over HTTP are kept. A bad file is
+// logged and changes nothing. The returned function stops watching.
+func reloadOnHangup(a *agent.Agent, log *slog.Logger) (stop func()) {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP)
 	done := make(chan struct{})
@@ -98,16 +109,11 @@ func reloadOnHangup(a *agent.Agent, args []string, log *slog.Logger) (stop func(
 				return
 			case <-sigs:
 			}
-			cfg, err := buildAgentConfig(args, io.Discard)
-			if err == nil {
-				err = a.ReloadLocal(cfg.Local.Services, cfg.Local.Checks)
-			}
-			if err != nil {
+			if err := a.Reload(); err != nil {
 				log.Error("reload failed; the previous services and checks stay", "error", err)
 				continue
 			}
-			log.Info("reloaded services and checks from the config files",
-				"services", len(cfg.Local.Services), "checks", len(cfg.Local.Checks))
+			log.Info("reloaded services and checks from the config files")
 		}
 	}()
 	return func() { signal.Stop(sigs); close(done) }

@@ -46,6 +46,9 @@ type LocalConfig struct {
 	// CheckReapInterval is how often services critical past their
 	// DeregisterCriticalServiceAfter are removed. Default 30s.
 	CheckReapInterval time.Duration
+	// Reload re-reads the config files' services and checks for Reload
+	// (SIGHUP, PUT /v1/agent/reload). nil: there is nothing to reload.
+	Reload func() ([]local.ServiceDefinition, []local.CheckDefinition, error)
 }
 
 // localAgent is the running local state and its two routines.
@@ -175,11 +178,32 @@ func (a *Agent) ReloadLocal(services []local.ServiceDefinition, checkDefs []loca
 	return nil
 }
 
+// Reload re-reads the config files through LocalConfig.Reload and makes
+// their services and checks the current set (SIGHUP, /v1/agent/reload).
+func (a *Agent) Reload() error {
+	if a.cfg.Local.Reload == nil {
+		return errors.New("agent: started without config files, nothing to reload")
+	}
+	services, checkDefs, err := a.cfg.Local.Reload()
+	if err != nil {
+		return err
+	}
+	return a.ReloadLocal(services, checkDefs)
+}
+
+// localHTTP is the local state as the HTTP API sees it, plus reload.
+type localHTTP struct {
+	*local.State
+	a *Agent
+}
+
+func (l localHTTP) Reload() error { return l.a.Reload() }
+
 // httpLocalState is what /v1/agent/services, checks, register and
 // maintenance serve from; nil before startLocal.
 func (a *Agent) httpLocalState() httpapi.LocalState {
 	if la := a.local.Load(); la != nil {
-		return la.state
+		return localHTTP{State: la.state, a: a}
 	}
 	return nil
 }

@@ -254,3 +254,31 @@ func TestAgentLocal_ClientStartedBeforeServersSyncsWhenOneAppears(t *testing.T) 
 		return nil
 	})
 }
+
+// PUT /v1/agent/reload makes the re-read config services the current set
+// and leaves HTTP registrations alone.
+func TestAgentLocal_ReloadReplacesConfigServicesKeepsHTTPOnes(t *testing.T) {
+	decode := func(js string) local.ServiceDefinition {
+		def, err := local.DecodeServiceDefinition([]byte(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return def
+	}
+	cfg := localTestConfig(t)
+	cfg.Local.Services = []local.ServiceDefinition{decode(`{"name":"old"}`)}
+	next := []local.ServiceDefinition{decode(`{"name":"new"}`)}
+	cfg.Local.Reload = func() ([]local.ServiceDefinition, []local.CheckDefinition, error) { return next, nil, nil }
+	a := startAgent(t, cfg)
+	c := agentHTTP{t: t, base: "http://" + a.HTTPAddrs()[0]}
+	c.mustPut("/v1/agent/service/register", map[string]any{"Name": "api"})
+	c.mustPut("/v1/agent/reload", nil)
+	_, out := c.do("GET", "/v1/agent/services", nil)
+	var svcs map[string]any
+	if err := json.Unmarshal(out, &svcs); err != nil {
+		t.Fatal(err)
+	}
+	if len(svcs) != 2 || svcs["new"] == nil || svcs["api"] == nil {
+		t.Fatalf("after reload services = %s, want new and api", out)
+	}
+}
