@@ -58,8 +58,13 @@ func bindGossip(flagName, ip string, port int) (*gossipSockets, error) {
 }
 
 // startPool starts one gossip pool on its sockets. The node owns the
-// sockets from here on.
-func (a *Agent) startPool(name string, wan bool, socks *gossipSockets) (*swim.Node, error) {
+// sockets from here on; on error they are closed.
+func (a *Agent) startPool(name string, wan bool, socks *gossipSockets) (n *swim.Node, err error) {
+	defer func() {
+		if err != nil && n == nil {
+			socks.close() // idempotent: NewUDP may have closed them already
+		}
+	}()
 	cfg := swim.DefaultLANConfig()
 	if wan {
 		cfg = swim.DefaultWANConfig()
@@ -87,7 +92,7 @@ func (a *Agent) startPool(name string, wan bool, socks *gossipSockets) (*swim.No
 		udp = &faultPacketConn{PacketConn: udp, self: a.cfg.NodeName, f: f}
 		tcp = &faultListener{Listener: tcp, self: a.cfg.NodeName, f: f}
 	}
-	n, err := swim.NewUDP(cfg, udp, tcp)
+	n, err = swim.NewUDP(cfg, udp, tcp)
 	if err != nil {
 		return nil, err
 	}
