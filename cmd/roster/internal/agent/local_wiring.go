@@ -10,6 +10,7 @@ import (
 	"roster/cmd/roster/internal/checks"
 	"roster/cmd/roster/internal/local"
 	"roster/httpapi"
+	"roster/raft"
 )
 
 // The agent's own services and checks (Consul API notes §10.1): a
@@ -90,6 +91,10 @@ func (a *Agent) startLocal() error {
 	go func() { defer la.wg.Done(); mgr.Run(ctx) }()
 	go func() { defer la.wg.Done(); syncer.Run(ctx) }()
 	go func() { defer la.wg.Done(); a.syncOnNewServers(ctx, syncer) }()
+	if a.srv != nil {
+		la.wg.Add(1)
+		go func() { defer la.wg.Done(); a.syncOnNewLeader(ctx, syncer) }()
+	}
 	a.local.Store(la)
 	return nil
 }
@@ -132,6 +137,28 @@ func (a *Agent) syncOnNewServers(ctx context.Context, s *local.Syncer) {
 		case <-ctx.Done():
 			return
 		case <-changed:
+		}
+	}
+}
+
+// syncOnNewLeader asks for a full sync whenever a server learns of a new
+// leader: the first sync of a server that started before its cluster
+// elected one may have failed with "No cluster leader", and a new leader
+// may have been elected from a minority that missed our last writes.
+func (a *Agent) syncOnNewLeader(ctx context.Context, s *local.Syncer) {
+	obs := a.srv.raft.Subscribe(16)
+	defer obs.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-obs.C:
+			if !ok {
+				return
+			}
+			if e.Type == raft.EventLeaderChanged && e.Leader != "" {
+				s.TriggerFullSync()
+			}
 		}
 	}
 }
