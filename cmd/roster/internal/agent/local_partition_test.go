@@ -2,6 +2,7 @@ package agent
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -58,6 +59,16 @@ func TestPartition_ClientChangesDuringIsolationReachCatalogAfterHeal(t *testing.
 	testkit.WaitFor(t, 20*time.Second, "c1's first service in the catalog", wantServices("before"))
 
 	plan.Isolate("c1")
+	// Open connections notice the cut within a poll (NetFaults): wait
+	// until the client's own sync fails, so nothing below can cross.
+	testkit.WaitFor(t, 10*time.Second, "c1's sync to fail across the cut", func() error {
+		ctx, cancel := contextWithTimeout(2 * time.Second)
+		defer cancel()
+		if err := tc.agents[1].SyncNow(ctx); err == nil {
+			return errors.New("c1 still syncs")
+		}
+		return nil
+	})
 	client.mustPut("/v1/agent/service/deregister/before", nil)
 	client.mustPut("/v1/agent/service/register", map[string]any{"Name": "during"})
 	// The server still has the old view while the client is cut off.
