@@ -33,7 +33,9 @@
 //     catalog_endpoints.go, health_endpoints.go, session_endpoints.go,
 //     status_endpoints.go (status, operator, coordinates),
 //     agent_endpoints.go, metrics.go (/v1/agent/metrics: Consul's JSON or
-//     Prometheus text) and roster_endpoints.go (delta pulls: full registry,
+//     Prometheus text), agent_local.go (the agent's own services and
+//     checks: register, TTL updates, maintenance, agent health; no RPC,
+//     served from LocalState), agent_host.go and roster_endpoints.go (delta pulls: full registry,
 //     changes since N or 410 Gone, ETag/If-None-Match on the hashcode).
 //   - cache.go: a read's answer only changes when its index moves, so the
 //     encoded (and gzipped) bytes of hot reads (/v1/health/service, the

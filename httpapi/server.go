@@ -86,6 +86,10 @@ type Config struct {
 	// Events fires and lists user events (/v1/event/*); nil answers them
 	// with 500.
 	Events UserEvents
+	// LocalState is the agent's own services and checks (/v1/agent/services,
+	// checks, register, maintenance, health; agent_local.go); nil answers
+	// them with 500.
+	LocalState LocalState
 	// Metrics feeds /v1/agent/metrics with the agent's counters (raft,
 	// swim, rpc, catalog); the HTTP server adds its own. Optional.
 	Metrics MetricsSource
@@ -196,7 +200,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg.withDefaults(), stats: newHTTPStats()}
 	s.limiter = newRateLimiter(s.cfg.RateLimit, s.cfg.RateBurst)
 	s.cache = newResponseCache(s.cfg.CacheEntries)
-	s.router = newRouter(s.routes())
+	s.router = newRouter(append(s.routes(), s.agentLocalRoutes()...))
 	s.http = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,

@@ -27,6 +27,10 @@ func (c *Core) handleAlive(a alive) {
 	}
 	m := c.members[a.Node]
 	if m == nil {
+		if !a.Addr.IsValid() || a.Addr.Port() == 0 || a.Addr.Addr().IsUnspecified() {
+			c.stats.DroppedMalformed++ // unreachable: nothing we could probe
+			return
+		}
 		m = &memberState{name: a.Node, addr: a.Addr, tags: a.Tags, state: StateAlive, incarnation: a.Incarnation, stateTick: c.now}
 		c.addMember(m)
 		c.broadcastAlive(m)

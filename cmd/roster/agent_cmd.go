@@ -84,6 +84,8 @@ func newAgentFlags(stderr io.Writer) (*agentFlags, *stringList, *stringList) {
 	af.integer("serf-wan-port", agent.DefaultSerfWANPort, "WAN gossip port (servers).", func(c *agent.Config, v int) { c.Ports.SerfWAN = v })
 	af.str("log-level", "trace, debug, info, warn or error (default info).", func(c *agent.Config, v string) { c.LogLevel = v })
 	af.boolean("log-json", "Write logs as JSON.", func(c *agent.Config, v bool) { c.LogJSON = v })
+	af.boolean("enable-local-script-checks", "Allow script checks defined in config files or registered over HTTP.", func(c *agent.Config, v bool) { c.Local.EnableScriptChecks = c.Local.EnableScriptChecks || v })
+	af.boolean("enable-script-checks", "Allow script checks (same as -enable-local-script-checks here: the HTTP API listens on loopback by default).", func(c *agent.Config, v bool) { c.Local.EnableScriptChecks = c.Local.EnableScriptChecks || v })
 	files, dirs := new(stringList), new(stringList)
 	af.fs.Var(files, "config-file", "JSON config file with Consul's keys (repeatable).")
 	af.fs.Var(dirs, "config-dir", "Directory of *.json config files, loaded in lexical order (repeatable).")
@@ -140,11 +142,13 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	cfg.Logger = logger
+	cfg.Local.Reload = configReloader(args)
 	a, err := agent.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "roster agent: %v\n", err)
 		return 1
 	}
+	defer reloadOnHangup(a, logger)()
 	return serveUntilSignal(a, cfg, stderr)
 }
 

@@ -49,6 +49,7 @@ type fileConfig struct {
 		SerfLAN *int `json:"serf_lan"`
 		SerfWAN *int `json:"serf_wan"`
 	} `json:"ports"`
+	localKeys // service(s), check(s), script-check switches: configfile_local.go
 }
 
 // loadConfigFiles reads -config-file paths and the *.json files of each
@@ -95,6 +96,9 @@ func parseConfigFile(path string) (*fileConfig, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("config file %s: unexpected data after the top-level object", path)
 	}
+	if err := fc.decodeLocal(path); err != nil {
+		return nil, err
+	}
 	return &fc, nil
 }
 
@@ -135,6 +139,7 @@ func setInt(dst *int, src *int) {
 }
 
 func (fc *fileConfig) applyTo(c *agent.Config) {
+	fc.applyLocal(c)
 	setString(&c.Datacenter, fc.Datacenter)
 	setString(&c.DataDir, fc.DataDir)
 	setString(&c.NodeName, fc.NodeName)

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"sort"
 )
@@ -28,6 +29,7 @@ func init() {
 		"operator":    {"Raft operations: operator raft list-peers|remove-peer", runOperator},
 		"version":     {"Prints the roster version", runVersion},
 	}
+	maps.Copy(commands, localCommands) // services, maint, reload: services_cmds.go
 }
 
 func main() {

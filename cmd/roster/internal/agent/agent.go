@@ -66,6 +66,9 @@ type Agent struct {
 
 	clientServer clientServerIndex
 	userEvents   *userEventLog
+
+	// local is the agent's services, checks and anti-entropy (local_wiring.go).
+	local atomic.Pointer[localAgent]
 }
 
 // New validates cfg and returns an agent ready to Start.
@@ -114,6 +117,9 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		return err
 	}
 	if err := a.startDNS(); err != nil {
+		return err
+	}
+	if err := a.startLocal(); err != nil {
 		return err
 	}
 	if err := a.startHTTP(); err != nil {
@@ -381,6 +387,7 @@ func (a *Agent) stopLocked(ctx context.Context) error {
 	for _, l := range a.httpLns {
 		a.emit(Event{Kind: EventStopped, Component: "http", Addr: l.Addr().String()})
 	}
+	a.stopLocal()
 	errs = append(errs, a.stopDNS(), a.stopCluster(ctx))
 	a.wg.Wait()
 	a.lock.release()

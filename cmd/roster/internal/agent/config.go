@@ -98,6 +98,8 @@ type Config struct {
 	// Faults, if set, cuts network links as its plan says (partition
 	// tests; see NetFaults).
 	Faults *NetFaults
+	// Local configures the agent's own services and checks (local_wiring.go).
+	Local LocalConfig
 }
 
 // Defaults of the timing fields above.

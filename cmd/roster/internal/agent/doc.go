@@ -42,6 +42,10 @@
 //     catalog (stale reads allowed, as Consul's default); clients do not
 //     serve DNS yet.
 //   - userevents.go: /v1/event/* over the LAN pool's user events.
+//   - local_wiring.go: the agent's own services and checks (package
+//     local's State, persisted in the data dir), the health-check runners
+//     (package checks) and anti-entropy (local.Syncer over Agent.RPC), with
+//     a full sync whenever more servers appear in the LAN pool.
 //   - metrics.go, tombstones.go: /v1/agent/metrics figures; the leader's
 //     KV tombstone reaping.
 //   - self.go: what /v1/agent/self and /v1/agent/members report: real

@@ -16,6 +16,7 @@ func (a *Agent) httpConfig() httpapi.Config {
 		RPC:        a,
 		Membership: membership{a: a},
 		Events:     a.userEvents,
+		LocalState: a.httpLocalState(),
 		Metrics:    a,
 		NodeName:   a.cfg.NodeName,
 		Datacenter: a.cfg.Datacenter,

@@ -1,0 +1,57 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"roster/internal/testkit"
+)
+
+// BenchmarkAgentLocal_TTLPassSyncedToCatalog measures the cost of one
+// application heartbeat that changes a check's status on a dev agent:
+// PUT /v1/agent/check/{pass,fail} over HTTP, then the anti-entropy write
+// that carries it into the catalog (SyncNow waits for it). It reports
+// heartbeats per second end to end.
+func BenchmarkAgentLocal_TTLPassSyncedToCatalog(b *testing.B) {
+	cfg := DefaultConfig()
+	cfg.ApplyDev()
+	cfg.NodeName = "bench-node"
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	ports := testkit.FreePorts(b, 4)
+	cfg.Ports = Ports{HTTP: ports[0], DNS: -1, Server: ports[1], SerfLAN: ports[2], SerfWAN: ports[3]}
+	a, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer a.Shutdown(context.Background())
+	base := "http://" + a.HTTPAddrs()[0]
+	put := func(path, body string) {
+		req, _ := http.NewRequest("PUT", base+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			b.Fatalf("PUT %s: %v %v", path, err, resp)
+		}
+		resp.Body.Close()
+	}
+	put("/v1/agent/service/register", `{"Name":"hb","Check":{"TTL":"1h"}}`)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		put(fmt.Sprintf("/v1/agent/check/%s/service:hb", [2]string{"pass", "fail"}[i%2]), "")
+		if err := a.SyncNow(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "heartbeats/s")
+}
