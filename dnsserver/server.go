@@ -31,10 +31,12 @@ type Staleness interface {
 	LastLeaderContact() time.Duration
 }
 
-// Deps are the server's collaborators. View is required; the others are
-// optional: without a Forwarder, questions for other datacenters (and
-// questions the local catalog is too stale for) get SERVFAIL; without
-// Staleness the local catalog is always fresh enough.
+// Deps are the server's collaborators. View or Forwarder is required.
+// Without a View (a client agent, which holds no catalog) every question is
+// answered by a server of the local datacenter through the Forwarder.
+// Without a Forwarder, questions for other datacenters (and questions the
+// local catalog is too stale for) get SERVFAIL; without Staleness the
+// local catalog is always fresh enough.
 type Deps struct {
 	View      catalog.Reader
 	Forwarder Forwarder
@@ -64,8 +66,8 @@ type Server struct {
 
 // New checks cfg and returns a server that is not yet serving.
 func New(cfg Config, deps Deps) (*Server, error) {
-	if deps.View == nil {
-		return nil, errors.New("dnsserver: Deps.View is nil; pass the local catalog (a catalog.Reader)")
+	if deps.View == nil && deps.Forwarder == nil {
+		return nil, errors.New("dnsserver: Deps.View and Deps.Forwarder are both nil; pass the local catalog, or a Forwarder to the servers")
 	}
 	p, err := compile(cfg)
 	if err != nil {
@@ -206,13 +208,22 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 func (s *Server) Reply(ctx context.Context, req *dns.Msg, tr Transport) *dns.Msg {
 	start := s.deps.Clock()
 	var out outcome
-	if _, ok := checkRequest(req); ok && !s.fresh() {
+	_, valid := checkRequest(req)
+	switch {
+	case valid && s.deps.View == nil:
+		// No local catalog: a server of our datacenter answers.
+		out = outcome{next: nextForward, dc: s.p.cfg.Datacenter}
+		out.reply = new(dns.Msg).SetRcode(req, dns.RcodeServerFailure)
+	case valid && !s.fresh():
 		s.stats.stale.Add(1)
 		s.publish(Event{Kind: EventStale, Question: questionName(req), Datacenter: s.p.cfg.Datacenter,
 			Lag: s.deps.Staleness.LastLeaderContact()})
 		out = outcome{next: nextForward, dc: s.p.cfg.Datacenter}
 		out.reply = new(dns.Msg).SetRcode(req, dns.RcodeServerFailure)
-	} else {
+	case s.deps.View == nil:
+		// Malformed: answer locally, the catalog is not consulted.
+		out = answer(req, nil, s.cache, s.p, nil, tr, uint32(start.Unix())) // rejected before any read
+	default:
 		rng := s.rngs.Get().(*rand.Rand)
 		out = answer(req, s.deps.View, s.cache, s.p, rng, tr, uint32(start.Unix()))
 		s.rngs.Put(rng)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -353,5 +354,47 @@ func TestServer_PublishesServingAndStopped(t *testing.T) {
 	}
 	if _, open := <-obs.C; open {
 		t.Error("observer channel still open after Close")
+	}
+}
+
+// forwardAll records forwarded questions and answers each with one A record.
+type forwardAll struct {
+	mu  sync.Mutex
+	dcs []string
+}
+
+func (f *forwardAll) ForwardDNS(_ context.Context, dc string, req *dns.Msg) (*dns.Msg, error) {
+	f.mu.Lock()
+	f.dcs = append(f.dcs, dc)
+	f.mu.Unlock()
+	r := new(dns.Msg).SetReply(req)
+	rr, _ := dns.NewRR(req.Question[0].Name + " 0 IN A 10.1.2.3")
+	r.Answer = append(r.Answer, rr)
+	return r, nil
+}
+
+func TestServer_WithoutViewForwardsEveryQuestionToLocalDatacenter(t *testing.T) {
+	fwd := &forwardAll{}
+	cfg := DefaultConfig()
+	cfg.Datacenter = "dc7"
+	srv, err := New(cfg, Deps{Forwarder: fwd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := new(dns.Msg).SetQuestion("web.service.consul.", dns.TypeA)
+	reply := srv.Reply(context.Background(), req, UDP)
+	if reply.Rcode != dns.RcodeSuccess || len(reply.Answer) != 1 {
+		t.Fatalf("forwarded reply %v", reply)
+	}
+	if len(fwd.dcs) != 1 || fwd.dcs[0] != "dc7" {
+		t.Fatalf("forwarded to %v, want [dc7]", fwd.dcs)
+	}
+	bad := new(dns.Msg).SetQuestion("web.service.consul.", dns.TypeA)
+	bad.Response = true
+	if r := srv.Reply(context.Background(), bad, UDP); r.Rcode != dns.RcodeFormatError || len(fwd.dcs) != 1 {
+		t.Fatalf("malformed query: rcode %d, forwards %v", r.Rcode, fwd.dcs)
+	}
+	if _, err := New(cfg, Deps{}); err == nil {
+		t.Fatal("New accepted neither View nor Forwarder")
 	}
 }
