@@ -43,6 +43,7 @@ type Agent struct {
 
 	srv      *serverStack // nil on client agents
 	dns      *dnsserver.Server
+	dnsLive  atomic.Pointer[dnsserver.Server] // dns, for RPC goroutines (DNS.Query)
 	dnsSocks *dnsSockets
 	pool     *rpc.Pool
 	router   rpc.Router

@@ -10,9 +10,9 @@ import (
 )
 
 // The DNS interface (:8600). Servers answer from their local catalog,
-// stale reads allowed as Consul's DNS does by default. Client agents do
-// not serve DNS yet: they would need the catalog over RPC (or a mirror),
-// so they leave the port unbound and say so in the log.
+// stale reads allowed as Consul's DNS does by default. Client agents hold
+// no catalog: they forward each question to a server of their datacenter
+// (dns_forward.go), as Consul's clients do.
 
 // dnsSockets are the DNS interface's pre-bound sockets, one pair per
 // client address.
@@ -30,13 +30,9 @@ func (d *dnsSockets) close() {
 	}
 }
 
-// bindDNS binds UDP and TCP on every client address (servers only).
+// bindDNS binds UDP and TCP on every client address.
 func (a *Agent) bindDNS() error {
 	if a.cfg.Ports.DNS == -1 {
-		return nil
-	}
-	if !a.cfg.Server {
-		a.log.Info("DNS is served by servers only in this version; not binding -dns-port", nodeAttr(a.cfg.NodeName))
 		return nil
 	}
 	a.dnsSocks = &dnsSockets{}
@@ -56,18 +52,28 @@ func (a *Agent) bindDNS() error {
 	return nil
 }
 
-// startDNS serves the bound DNS sockets from the local catalog.
+// startDNS serves the bound DNS sockets. A server builds its DNS answerer
+// even when its own port is disabled, because client agents and other
+// datacenters ask it questions over RPC (DNS.Query).
 func (a *Agent) startDNS() error {
-	if a.dnsSocks == nil {
+	if a.dnsSocks == nil && a.srv == nil {
 		return nil
 	}
 	cfg := dnsserver.DefaultConfig()
 	cfg.Datacenter = a.cfg.Datacenter
-	srv, err := dnsserver.New(cfg, dnsserver.Deps{View: a.srv.store, Staleness: staleness{a.srv.view}})
+	deps := dnsserver.Deps{Forwarder: a}
+	if a.srv != nil {
+		deps.View, deps.Staleness = a.srv.store, staleness{a.srv.view}
+	}
+	srv, err := dnsserver.New(cfg, deps)
 	if err != nil {
 		return err
 	}
 	a.dns = srv
+	a.dnsLive.Store(srv)
+	if a.dnsSocks == nil {
+		return nil
+	}
 	for i := range a.dnsSocks.udp {
 		if err := srv.Serve(a.dnsSocks.udp[i], a.dnsSocks.tcp[i]); err != nil {
 			return err
@@ -80,9 +86,12 @@ func (a *Agent) startDNS() error {
 // stopDNS stops answering and closes the sockets.
 func (a *Agent) stopDNS() error {
 	var err error
+	a.dnsLive.Store(nil)
 	if a.dns != nil {
 		err = a.dns.Close()
-		a.emit(Event{Kind: EventStopped, Component: "dns"})
+		if a.dnsSocks != nil {
+			a.emit(Event{Kind: EventStopped, Component: "dns"})
+		}
 	}
 	if a.dnsSocks != nil {
 		a.dnsSocks.close()

@@ -14,6 +14,9 @@ import (
 // leader's session clocks.
 func (a *Agent) registerEndpoints(s *serverStack) error {
 	ra := rpc.NewRaftAdapter(s.raft, a.nodeID())
+	if err := s.rpcSrv.Register("DNS", &dnsEndpoint{a: a}); err != nil {
+		return err
+	}
 	return rpc.RegisterEndpoints(s.rpcSrv, rpc.EndpointDeps{
 		Datacenter: a.cfg.Datacenter, NodeName: a.cfg.NodeName,
 		Store: s.store, Raft: ra, Operator: ra,
