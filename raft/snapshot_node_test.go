@@ -1,0 +1,215 @@
+package raft
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"roster/internal/testkit"
+)
+
+// listFSM keeps every applied command. Its snapshot is a point-in-time
+// view of the (append-only) slice, so Persist can run while Apply goes on.
+type listFSM struct {
+	// mu guards cmds, restores and failPersistAt.
+	mu       sync.Mutex
+	cmds     []string
+	restores int
+	// failPersistAt > 0 makes the Persist of a snapshot with at least that
+	// many commands fail half way (a crash or a full disk mid-write).
+	failPersistAt int
+}
+
+func (f *listFSM) Apply(e Entry) any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cmds = append(f.cmds, string(e.Data))
+	return len(f.cmds)
+}
+
+func (f *listFSM) Snapshot() (FSMSnapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := len(f.cmds)
+	return &listSnap{cmds: f.cmds[:n:n], fail: f.failPersistAt > 0 && n >= f.failPersistAt}, nil
+}
+
+func (f *listFSM) Restore(r io.Reader) error {
+	var cmds []string
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		cmds = append(cmds, sc.Text())
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cmds, f.restores = cmds, f.restores+1
+	return nil
+}
+
+func (f *listFSM) state() ([]string, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.cmds), f.restores
+}
+
+type listSnap struct {
+	cmds []string
+	fail bool
+}
+
+func (s *listSnap) Persist(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	for i, c := range s.cmds {
+		if s.fail && i == len(s.cmds)/2 {
+			bw.Flush()
+			return errors.New("simulated crash half way through the snapshot")
+		}
+		fmt.Fprintln(bw, c)
+	}
+	return bw.Flush()
+}
+
+func (s *listSnap) Release() {}
+
+// snapCluster is a small harness for snapshot scenarios on the in-memory
+// network: every server has a MemStore and a MemSnapshotStore that outlive
+// its Node, as a disk outlives a crash.
+type snapCluster struct {
+	t     *testing.T
+	net   *MemNetwork
+	cfg   Config
+	ids   []string
+	nodes map[string]*Node
+	fsms  map[string]*listFSM
+	logs  map[string]*MemStore
+	snaps map[string]*MemSnapshotStore
+}
+
+func newSnapCluster(t *testing.T, n int, cfg Config) *snapCluster {
+	c := &snapCluster{t: t, net: NewMemNetwork(testkit.Seed(t)), cfg: cfg, nodes: map[string]*Node{},
+		fsms: map[string]*listFSM{}, logs: map[string]*MemStore{}, snaps: map[string]*MemSnapshotStore{}}
+	var servers []Server
+	for i := 1; i <= n; i++ {
+		id := fmt.Sprintf("n%d", i)
+		c.ids = append(c.ids, id)
+		servers = append(servers, Server{ID: id, Address: id})
+		c.logs[id], c.snaps[id] = NewMemStore(), NewMemSnapshotStore(2)
+	}
+	for _, id := range c.ids {
+		c.start(id)
+		if err := c.nodes[id].BootstrapCluster(servers); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, id := range c.ids {
+			c.stop(id)
+		}
+	})
+	return c
+}
+
+func (c *snapCluster) start(id string) {
+	cfg := c.cfg
+	cfg.ID, cfg.Snapshots = id, c.snaps[id]
+	fsm := &listFSM{}
+	n, err := NewNode(cfg, fsm, c.logs[id], c.logs[id], c.net.Transport(id))
+	if err != nil {
+		c.t.Fatalf("start %s: %v", id, err)
+	}
+	c.nodes[id], c.fsms[id] = n, fsm
+}
+
+func (c *snapCluster) stop(id string) {
+	if n := c.nodes[id]; n != nil {
+		n.trans.(*MemTransport).Close()
+		n.Shutdown()
+		delete(c.nodes, id)
+	}
+}
+
+func (c *snapCluster) leader() *Node {
+	var leader *Node
+	testkit.WaitFor(c.t, 10*time.Second, "a leader", func() error {
+		for _, n := range c.nodes {
+			if n.State() == Leader {
+				leader = n
+				return nil
+			}
+		}
+		return errors.New("no leader")
+	})
+	return leader
+}
+
+// applyMany applies count commands named prefix-i, many in flight at once.
+func applyMany(t *testing.T, n *Node, prefix string, count int) uint64 {
+	t.Helper()
+	var last uint64
+	const window = 256
+	for lo := 0; lo < count; lo += window {
+		var fs []ApplyFuture
+		for i := lo; i < min(lo+window, count); i++ {
+			fs = append(fs, n.Apply([]byte(fmt.Sprintf("%s-%d", prefix, i)), 5*time.Second))
+		}
+		for _, f := range fs {
+			if err := waitFuture(f, 10*time.Second); err != nil {
+				t.Fatalf("apply: %v", err)
+			}
+			last = max(last, f.Index())
+		}
+	}
+	return last
+}
+
+func snapTestConfig() Config {
+	cfg := labConfig()
+	cfg.SnapshotThreshold, cfg.TrailingLogs, cfg.SnapshotChunkBytes = 1000, 100, 16<<10
+	return cfg
+}
+
+// Raft §7: a follower that was down while 10,000 entries were committed
+// and compacted away catches up by InstallSnapshot (in several chunks) and
+// then by the log, ending with exactly the leader's state.
+func TestSnapshot_LaggingFollowerCatchesUpBySnapshot(t *testing.T) {
+	c := newSnapCluster(t, 3, snapTestConfig())
+	leader := c.leader()
+	lagger := "n1"
+	if leader.cfg.ID == lagger {
+		lagger = "n2"
+	}
+	c.stop(lagger)
+	last := applyMany(t, leader, "cmd", 10000)
+	testkit.WaitFor(t, 10*time.Second, "leader compacted its log", func() error {
+		if first, _ := c.logs[leader.cfg.ID].FirstIndex(); first < 1000 {
+			return fmt.Errorf("leader log starts at %d", first)
+		}
+		return nil
+	})
+	c.start(lagger)
+	testkit.WaitFor(t, 20*time.Second, "lagging follower caught up", func() error {
+		if got := c.nodes[lagger].AppliedIndex(); got < last {
+			return fmt.Errorf("%s applied %d of %d", lagger, got, last)
+		}
+		return nil
+	})
+	want, _ := c.fsms[leader.cfg.ID].state()
+	got, restores := c.fsms[lagger].state()
+	if restores == 0 {
+		t.Fatalf("%s caught up without a snapshot; the test did not exercise InstallSnapshot", lagger)
+	}
+	if len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
+		t.Fatalf("%s state differs from the leader's after catching up", lagger)
+	}
+	if len(got) < 10000 {
+		t.Fatalf("%s holds %d commands, want >= 10000", lagger, len(got))
+	}
+}
