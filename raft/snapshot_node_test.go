@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -91,16 +93,34 @@ type snapCluster struct {
 	fsms  map[string]*listFSM
 	logs  map[string]*MemStore
 	snaps map[string]*MemSnapshotStore
+	addrs map[string]string
+	// transport attaches a server to the network (default: the MemNetwork).
+	transport func(id string) Transport
+	trans     map[string]Transport
 }
 
 func newSnapCluster(t *testing.T, n int, cfg Config) *snapCluster {
+	return newSnapClusterOn(t, n, cfg, nil, nil)
+}
+
+// newSnapClusterOn starts n servers at addrs (default: their IDs) attached
+// by transport (default: the MemNetwork).
+func newSnapClusterOn(t *testing.T, n int, cfg Config, addrs map[string]string, transport func(id string) Transport) *snapCluster {
 	c := &snapCluster{t: t, net: NewMemNetwork(testkit.Seed(t)), cfg: cfg, nodes: map[string]*Node{},
-		fsms: map[string]*listFSM{}, logs: map[string]*MemStore{}, snaps: map[string]*MemSnapshotStore{}}
+		fsms: map[string]*listFSM{}, logs: map[string]*MemStore{}, snaps: map[string]*MemSnapshotStore{},
+		addrs: addrs, transport: transport, trans: map[string]Transport{}}
+	if c.transport == nil {
+		c.transport = func(id string) Transport { return c.net.Transport(id) }
+	}
 	var servers []Server
 	for i := 1; i <= n; i++ {
 		id := fmt.Sprintf("n%d", i)
 		c.ids = append(c.ids, id)
-		servers = append(servers, Server{ID: id, Address: id})
+		addr := id
+		if a, ok := addrs[id]; ok {
+			addr = a
+		}
+		servers = append(servers, Server{ID: id, Address: addr})
 		c.logs[id], c.snaps[id] = NewMemStore(), NewMemSnapshotStore(2)
 	}
 	for _, id := range c.ids {
@@ -121,16 +141,17 @@ func (c *snapCluster) start(id string) {
 	cfg := c.cfg
 	cfg.ID, cfg.Snapshots = id, c.snaps[id]
 	fsm := &listFSM{}
-	n, err := NewNode(cfg, fsm, c.logs[id], c.logs[id], c.net.Transport(id))
+	trans := c.transport(id)
+	n, err := NewNode(cfg, fsm, c.logs[id], c.logs[id], trans)
 	if err != nil {
 		c.t.Fatalf("start %s: %v", id, err)
 	}
-	c.nodes[id], c.fsms[id] = n, fsm
+	c.nodes[id], c.fsms[id], c.trans[id] = n, fsm, trans
 }
 
 func (c *snapCluster) stop(id string) {
 	if n := c.nodes[id]; n != nil {
-		n.trans.(*MemTransport).Close()
+		c.trans[id].(io.Closer).Close()
 		n.Shutdown()
 		delete(c.nodes, id)
 	}
@@ -180,16 +201,41 @@ func snapTestConfig() Config {
 // and compacted away catches up by InstallSnapshot (in several chunks) and
 // then by the log, ending with exactly the leader's state.
 func TestSnapshot_LaggingFollowerCatchesUpBySnapshot(t *testing.T) {
-	c := newSnapCluster(t, 3, snapTestConfig())
+	laggingFollowerScenario(t, newSnapCluster(t, 3, snapTestConfig()), 10000)
+}
+
+// The same over net/rpc on loopback: the chunks travel as
+// Raft.InstallSnapshot calls.
+func TestSocket_LaggingFollowerCatchesUpBySnapshot(t *testing.T) {
+	addrs := map[string]string{}
+	for i, p := range testkit.FreePorts(t, 3) {
+		addrs[fmt.Sprintf("n%d", i+1)] = fmt.Sprintf("127.0.0.1:%d", p)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	c := newSnapClusterOn(t, 3, snapTestConfig(), addrs, func(id string) Transport {
+		l, err := net.Listen("tcp", addrs[id])
+		if err != nil {
+			t.Fatalf("listen %s: %v", addrs[id], err)
+		}
+		tr, err := ListenNetTransport(l, NetTransportConfig{Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	})
+	laggingFollowerScenario(t, c, 3000)
+}
+
+func laggingFollowerScenario(t *testing.T, c *snapCluster, entries int) {
 	leader := c.leader()
 	lagger := "n1"
 	if leader.cfg.ID == lagger {
 		lagger = "n2"
 	}
 	c.stop(lagger)
-	last := applyMany(t, leader, "cmd", 10000)
+	last := applyMany(t, leader, "cmd", entries)
 	testkit.WaitFor(t, 10*time.Second, "leader compacted its log", func() error {
-		if first, _ := c.logs[leader.cfg.ID].FirstIndex(); first < 1000 {
+		if first, _ := c.logs[leader.cfg.ID].FirstIndex(); first < uint64(entries)/2 {
 			return fmt.Errorf("leader log starts at %d", first)
 		}
 		return nil
@@ -209,7 +255,7 @@ func TestSnapshot_LaggingFollowerCatchesUpBySnapshot(t *testing.T) {
 	if len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
 		t.Fatalf("%s state differs from the leader's after catching up", lagger)
 	}
-	if len(got) < 10000 {
-		t.Fatalf("%s holds %d commands, want >= 10000", lagger, len(got))
+	if len(got) < entries {
+		t.Fatalf("%s holds %d commands, want >= %d", lagger, len(got), entries)
 	}
 }
