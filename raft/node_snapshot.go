@@ -148,7 +148,9 @@ func (n *Node) streamSnapshot(st SnapshotTransport, addr string, m Message) (Mes
 		}
 		c := m
 		c.Chunk, c.ChunkOffset, c.ChunkLast = buf[:k], off, last
-		ctx, cancel := context.WithTimeout(n.snapShell.ctx, 10*time.Second)
+		// A lost chunk or answer shows as a timeout; the transfer then
+		// restarts, so the bound is short (a chunk is one small write).
+		ctx, cancel := context.WithTimeout(n.snapShell.ctx, max(time.Second, 2*n.cfg.ElectionTimeout))
 		resp, err := st.CallSnapshot(ctx, addr, c)
 		cancel()
 		if err != nil {

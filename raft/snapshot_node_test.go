@@ -97,6 +97,7 @@ type snapCluster struct {
 	// transport attaches a server to the network (default: the MemNetwork).
 	transport func(id string) Transport
 	trans     map[string]Transport
+	lossy     bool // laggingFollowerScenario degrades the link to the lagger
 }
 
 func newSnapCluster(t *testing.T, n int, cfg Config) *snapCluster {
@@ -226,6 +227,15 @@ func TestSocket_LaggingFollowerCatchesUpBySnapshot(t *testing.T) {
 	laggingFollowerScenario(t, c, 3000)
 }
 
+// The same with a lossy, duplicating, reordering link to the follower
+// while the snapshot streams: a lost chunk or answer fails the transfer,
+// which is retried from the start until it gets through.
+func TestPartition_SnapshotOverLossyLink(t *testing.T) {
+	c := newSnapCluster(t, 3, snapTestConfig())
+	c.lossy = true
+	laggingFollowerScenario(t, c, 3000)
+}
+
 func laggingFollowerScenario(t *testing.T, c *snapCluster, entries int) {
 	leader := c.leader()
 	lagger := "n1"
@@ -240,8 +250,15 @@ func laggingFollowerScenario(t *testing.T, c *snapCluster, entries int) {
 		}
 		return nil
 	})
+	if c.lossy {
+		for _, pair := range [][2]string{{leader.cfg.ID, lagger}, {lagger, leader.cfg.ID}} {
+			c.net.Drop(pair[0], pair[1], 0.1)
+		}
+		c.net.Duplicate(0.1)
+		c.net.Reorder(0.2)
+	}
 	c.start(lagger)
-	testkit.WaitFor(t, 20*time.Second, "lagging follower caught up", func() error {
+	testkit.WaitFor(t, 30*time.Second, "lagging follower caught up", func() error {
 		if got := c.nodes[lagger].AppliedIndex(); got < last {
 			return fmt.Errorf("%s applied %d of %d", lagger, got, last)
 		}
