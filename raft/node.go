@@ -113,6 +113,9 @@ func NewNode(cfg Config, fsm FSM, logs LogStore, stable StableStore, trans Trans
 		core.Campaign() // a one-server cluster need not wait for a timeout
 		if err := n.handleReady(nil); err != nil {
 			n.applier.close()
+			if snaps != nil {
+				snaps.close()
+			}
 			return nil, err
 		}
 	}
