@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -274,5 +275,63 @@ func laggingFollowerScenario(t *testing.T, c *snapCluster, entries int) {
 	}
 	if len(got) < entries {
 		t.Fatalf("%s holds %d commands, want >= %d", lagger, len(got), entries)
+	}
+}
+
+// Regression: a deposed leader whose log holds an uncommitted suffix that
+// the new leader never had, and whose matching prefix the new leader has
+// compacted away, gets a snapshot that replaces its whole log (Raft §7);
+// its uncommitted commands are never applied and it ends with exactly the
+// new leader's state.
+func TestPartition_SnapshotReplacesDivergentLog(t *testing.T) {
+	c := newSnapCluster(t, 3, snapTestConfig())
+	old := c.leader()
+	applyMany(t, old, "before", 10)
+	c.net.Isolate(old.cfg.ID)
+	var lost []ApplyFuture
+	for i := range 5 {
+		lost = append(lost, old.Apply([]byte(fmt.Sprintf("lost-%d", i)), time.Second))
+	}
+	var leader *Node
+	testkit.WaitFor(t, 10*time.Second, "a new leader in the majority", func() error {
+		for id, n := range c.nodes {
+			if id != old.cfg.ID && n.State() == Leader {
+				leader = n
+				return nil
+			}
+		}
+		return errors.New("none yet")
+	})
+	last := applyMany(t, leader, "after", 3000)
+	testkit.WaitFor(t, 10*time.Second, "new leader compacted past the divergence", func() error {
+		if first, _ := c.logs[leader.cfg.ID].FirstIndex(); first < 1000 {
+			return fmt.Errorf("log starts at %d", first)
+		}
+		return nil
+	})
+	c.net.Heal()
+	testkit.WaitFor(t, 20*time.Second, "old leader caught up", func() error {
+		if got := old.AppliedIndex(); got < last {
+			return fmt.Errorf("applied %d of %d", got, last)
+		}
+		return nil
+	})
+	for _, f := range lost {
+		if f.Error() == nil {
+			t.Fatalf("a command proposed in a minority was acknowledged at %d", f.Index())
+		}
+	}
+	want, _ := c.fsms[leader.cfg.ID].state()
+	got, restores := c.fsms[old.cfg.ID].state()
+	if restores == 0 {
+		t.Fatalf("old leader caught up without a snapshot; the test did not exercise the install")
+	}
+	if len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
+		t.Fatalf("old leader's state differs from the new leader's")
+	}
+	for _, cmd := range got {
+		if strings.HasPrefix(cmd, "lost-") {
+			t.Fatalf("old leader applied its uncommitted %q", cmd)
+		}
 	}
 }
