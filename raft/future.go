@@ -169,6 +169,9 @@ func (r *readRequest) finish(index uint64, err error) {
 func newApplier(fsm FSM, snap *snapshotter, applied uint64) *applier {
 	a := &applier{fsm: fsm, snap: snap, signal: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	a.applied.Store(applied)
+	if snap != nil {
+		snap.poke = a.kick
+	}
 	go a.run()
 	return a
 }
@@ -178,6 +181,11 @@ func (a *applier) enqueue(b commitBatch) {
 	a.queue = append(a.queue, b)
 	a.mu.Unlock()
 	a.pending.Add(int64(len(b.entries)))
+	a.kick()
+}
+
+// kick wakes the applier's loop.
+func (a *applier) kick() {
 	select {
 	case a.signal <- struct{}{}:
 	default:

@@ -306,6 +306,9 @@ func (n *Node) handleReady(req *RPC) error {
 		addr := n.core.serverAddr(m.To)
 		if addr == "" {
 			n.droppedSends.Add(1)
+			if m.Type == MsgSnap {
+				n.core.ReportSnapshot(m.To, true)
+			}
 			continue
 		}
 		if m.Type == MsgSnap {

@@ -116,7 +116,7 @@ func (n *Node) sendSnapshot(addr string, m Message) {
 		return
 	}
 	if n.snapShell.sending[m.To] {
-		return
+		return // finishSnapshotSend settles the core's wait when it ends
 	}
 	n.snapShell.sending[m.To] = true
 	n.snapShell.wg.Add(1)
@@ -176,6 +176,10 @@ func (n *Node) finishSnapshotSend(r snapSendResult) {
 	if err := n.core.Step(r.resp); err != nil {
 		n.droppedMsgs.Add(1)
 	}
+	// If the answer did not settle the follower (it belongs to an older
+	// term, or a newer snapshot was asked for while this one streamed),
+	// go back to probing rather than wait for a transfer that is over.
+	n.core.ReportSnapshot(r.to, true)
 }
 
 // receiveSnapshotChunk writes one chunk of an incoming snapshot. It

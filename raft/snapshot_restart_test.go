@@ -132,7 +132,7 @@ func TestSnapshot_CrashDuringWriteKeepsPrevious(t *testing.T) {
 	fsm.mu.Unlock()
 	last := applyMany(t, d.node, "b", 1000)
 	want, _ := fsm.state()
-	d = d.reopen(&listFSM{})
+	d.stop() // checked before the restarted node takes snapshots of its own
 	if ms, _ := d.snaps.List(); len(ms) != 1 || ms[0].ID != first.ID {
 		t.Fatalf("snapshots after failed writes = %+v, want only %s", ms, first.ID)
 	}
@@ -140,6 +140,7 @@ func TestSnapshot_CrashDuringWriteKeepsPrevious(t *testing.T) {
 	if len(tmp) != 0 {
 		t.Fatalf("leftover partial snapshots: %v", tmp)
 	}
+	d = d.reopen(&listFSM{})
 	testkit.WaitFor(t, 5*time.Second, "replay", func() error {
 		if got := d.node.AppliedIndex(); got < last {
 			return fmt.Errorf("applied %d of %d", got, last)

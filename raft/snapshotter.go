@@ -33,6 +33,9 @@ type snapshotter struct {
 	confIndex  uint64
 	bytesSince uint64
 
+	// poke wakes the applier so that a threshold crossed while a Persist
+	// was running is acted on even if no further entries arrive.
+	poke   func()
 	busy   atomic.Bool   // a Persist is running
 	latest atomic.Uint64 // index of the newest durable snapshot (Stats)
 	term   atomic.Uint64 // its term
@@ -91,7 +94,10 @@ func (s *snapshotter) maybeTake(applied uint64) {
 // leaves the previous snapshot the newest (the sink is cancelled).
 func (s *snapshotter) persist(fsmSnap FSMSnapshot, meta SnapshotMeta) {
 	defer s.wg.Done()
-	defer s.busy.Store(false)
+	defer func() {
+		s.busy.Store(false)
+		s.poke()
+	}()
 	defer fsmSnap.Release()
 	id, err := writeSnapshot(s.store, meta, func(w SnapshotSink) error { return fsmSnap.Persist(w) })
 	if err != nil {
