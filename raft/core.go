@@ -157,10 +157,18 @@ func NewCoreFromSnapshot(cfg CoreConfig, hs HardState, snap SnapshotMeta, entrie
 		}
 	}
 	l.entries = append([]Entry(nil), entries...)
+	raiseTerm := len(entries) == 0 && snap.Term > hs.Term
+	if raiseTerm {
+		// A received snapshot is made durable before the term of the
+		// leader that sent it; after a crash in between, adopt that term
+		// (with no vote), as the message itself would have made us do.
+		hs = HardState{Term: snap.Term}
+	}
 	if l.lastTerm() > hs.Term {
 		return nil, fmt.Errorf("raft: stored term %d is below last log term %d; the stable store is corrupt", hs.Term, l.lastTerm())
 	}
-	c := &Core{cfg: cfg, rng: rng, term: hs.Term, vote: hs.Vote, log: l, handedCommit: snap.Index}
+	c := &Core{cfg: cfg, rng: rng, term: hs.Term, vote: hs.Vote, log: l, handedCommit: snap.Index,
+		hardStateSet: raiseTerm}
 	c.snap = snap
 	c.snap.Configuration = snap.Configuration.Clone()
 	c.reloadConfiguration()

@@ -108,3 +108,22 @@ func TestCore_Snapshot_LeaderSendsSnapshotToLaggingFollower(t *testing.T) {
 		t.Fatalf("after a failed transfer: %v, want the snapshot offered again", rd.Messages)
 	}
 }
+
+// A crash after a received snapshot became durable but before the
+// sender's term was: the core adopts the snapshot's term on restart
+// instead of refusing to start, and persists it.
+func TestCore_Snapshot_RestartAdoptsSnapshotTerm(t *testing.T) {
+	cfg := CoreConfig{ID: "a", ElectionTicks: 10, HeartbeatTicks: 1, MaxEntriesPerMsg: 10, MaxInflight: 2}
+	snap := SnapshotMeta{Index: 50, Term: 4, Configuration: Configuration{Servers: []Server{{ID: "a", Address: "a"}, {ID: "b", Address: "b"}}}}
+	c, err := NewCoreFromSnapshot(cfg, HardState{Term: 2, Vote: "b"}, snap, nil, testRand(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := c.Ready()
+	if c.Term() != 4 || !rd.HardStateSet || rd.HardState.Term != 4 || rd.HardState.Vote != "" {
+		t.Fatalf("term %d, ready %+v; want term 4 persisted with no vote", c.Term(), rd.HardState)
+	}
+	if c.CommitIndex() != 50 || c.LastIndex() != 50 || len(c.Status().Config.Servers) != 2 {
+		t.Fatalf("commit %d last %d conf %+v; want the snapshot's", c.CommitIndex(), c.LastIndex(), c.Status().Config)
+	}
+}
