@@ -46,6 +46,24 @@ type Config struct {
 	// Default 1024.
 	MaxApplyBatch int
 
+	// Snapshots stores FSM snapshots; nil disables snapshots and log
+	// compaction (the log then grows forever: fine for tests only). The
+	// agent uses NewFileSnapshotStore(<data-dir>/raft/snapshots, 2).
+	Snapshots SnapshotStore
+	// SnapshotThreshold: take a snapshot once this many entries were
+	// applied since the last one. Default 8192.
+	SnapshotThreshold uint64
+	// SnapshotThresholdBytes: ... or once the commands applied since the
+	// last one add up to this many bytes. Default 64 MiB.
+	SnapshotThresholdBytes uint64
+	// TrailingLogs is how many entries before a snapshot's index stay in
+	// the log after compaction, so that a follower a little behind catches
+	// up from the log instead of by a whole snapshot. Default 10240.
+	TrailingLogs uint64
+	// SnapshotChunkBytes is the size of one InstallSnapshot chunk on the
+	// wire. Default 256 KiB.
+	SnapshotChunkBytes int
+
 	// Seed seeds the election-timeout randomness. 0: derived from the
 	// clock and ID (tests set it for reproducibility).
 	Seed uint64
@@ -86,6 +104,18 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 8192
+	}
+	if c.SnapshotThresholdBytes == 0 {
+		c.SnapshotThresholdBytes = 64 << 20
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
+	}
+	if c.SnapshotChunkBytes == 0 {
+		c.SnapshotChunkBytes = 256 << 10
+	}
 }
 
 // Validate names the first bad field (after defaults are applied).
@@ -102,6 +132,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("raft: Config.ElectionTimeout = %v, want >= 2*HeartbeatTimeout (%v)", c.ElectionTimeout, 2*c.HeartbeatTimeout)
 	case c.MaxAppendEntries < 0 || c.MaxInflight < 0 || c.MaxApplyBatch < 0:
 		return errors.New("raft: Config.MaxAppendEntries, MaxInflight and MaxApplyBatch must not be negative")
+	case c.SnapshotChunkBytes < 0:
+		return fmt.Errorf("raft: Config.SnapshotChunkBytes = %d, want > 0", c.SnapshotChunkBytes)
 	}
 	return nil
 }

@@ -72,12 +72,18 @@ type Ready struct {
 	// served once the FSM has applied Index (thesis §6.4).
 	ReadStates []ReadState
 	Events     []Event
+	// Snapshot, if set, is an InstallSnapshot this server accepted (Raft
+	// §7): the shell must make it the newest stored snapshot and replace
+	// the whole stored log by it before persisting Entries, and restore
+	// the FSM from it before applying Committed.
+	Snapshot *SnapshotMeta
 }
 
 // Empty reports whether there is nothing to do.
 func (r *Ready) Empty() bool {
 	return !r.HardStateSet && len(r.Entries) == 0 && len(r.Messages) == 0 &&
-		len(r.Committed) == 0 && len(r.Events) == 0 && len(r.ReadStates) == 0
+		len(r.Committed) == 0 && len(r.Events) == 0 && len(r.ReadStates) == 0 &&
+		r.Snapshot == nil
 }
 
 // Core is one Raft server as a deterministic state machine: Step a
@@ -103,6 +109,12 @@ type Core struct {
 
 	reads readIndexState // leader only: linearizable reads in flight
 
+	// snap is the newest snapshot this server holds: what a leader sends
+	// to a follower whose next entry was compacted away, and the
+	// configuration in force when the log holds no configuration entry.
+	snap        SnapshotMeta
+	installSnap *SnapshotMeta // accepted InstallSnapshot for the next Ready
+
 	// Leadership transfer (thesis §3.10), leader only.
 	transferee     string // server we are handing leadership to ("": none)
 	transferTicks  int    // ticks since the transfer began
@@ -122,6 +134,12 @@ type Core struct {
 // I). The configuration in force is the latest EntryConfiguration in the
 // log; a server with none waits to be contacted.
 func NewCore(cfg CoreConfig, hs HardState, entries []Entry, rng *rand.Rand) (*Core, error) {
+	return NewCoreFromSnapshot(cfg, hs, SnapshotMeta{}, entries, rng)
+}
+
+// NewCoreFromSnapshot is NewCore for a server that restored its FSM from
+// snap: entries must follow snap.Index, which counts as committed.
+func NewCoreFromSnapshot(cfg CoreConfig, hs HardState, snap SnapshotMeta, entries []Entry, rng *rand.Rand) (*Core, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -129,19 +147,30 @@ func NewCore(cfg CoreConfig, hs HardState, entries []Entry, rng *rand.Rand) (*Co
 		return nil, errors.New("raft: NewCore needs a seeded *rand.Rand")
 	}
 	l := &raftLog{}
+	l.restore(snap.Index, snap.Term)
 	for i, e := range entries {
-		if e.Index != uint64(i)+1 {
-			return nil, fmt.Errorf("raft: stored log has entry %d at position %d; the log store is corrupt", e.Index, i+1)
+		if e.Index != snap.Index+uint64(i)+1 {
+			return nil, fmt.Errorf("raft: stored log has entry %d where %d belongs; the log store is corrupt", e.Index, snap.Index+uint64(i)+1)
 		}
 		if i > 0 && e.Term < entries[i-1].Term {
 			return nil, fmt.Errorf("raft: stored log has term going down at index %d; the log store is corrupt", e.Index)
 		}
 	}
 	l.entries = append([]Entry(nil), entries...)
+	raiseTerm := len(entries) == 0 && snap.Term > hs.Term
+	if raiseTerm {
+		// A received snapshot is made durable before the term of the
+		// leader that sent it; after a crash in between, adopt that term
+		// (with no vote), as the message itself would have made us do.
+		hs = HardState{Term: snap.Term}
+	}
 	if l.lastTerm() > hs.Term {
 		return nil, fmt.Errorf("raft: stored term %d is below last log term %d; the stable store is corrupt", hs.Term, l.lastTerm())
 	}
-	c := &Core{cfg: cfg, rng: rng, term: hs.Term, vote: hs.Vote, log: l}
+	c := &Core{cfg: cfg, rng: rng, term: hs.Term, vote: hs.Vote, log: l, handedCommit: snap.Index,
+		hardStateSet: raiseTerm}
+	c.snap = snap
+	c.snap.Configuration = snap.Configuration.Clone()
 	c.reloadConfiguration()
 	c.resetElectionTimer()
 	return c, nil
@@ -245,7 +274,7 @@ func (c *Core) stepHigherTerm(m Message) bool {
 	case m.Type == MsgPreVoteResp && !m.Reject:
 		// A granted pre-vote carries the term we asked about, not a
 		// term anyone is in.
-	case m.Type == MsgApp || m.Type == MsgHeartbeat:
+	case m.Type == MsgApp || m.Type == MsgHeartbeat || m.Type == MsgSnap:
 		c.becomeFollower(m.Term, m.From)
 	default:
 		c.becomeFollower(m.Term, "")
@@ -272,6 +301,10 @@ func (c *Core) stepFollower(m Message) {
 		c.electionElapsed = 0
 		c.setLeader(m.From)
 		c.handleHeartbeat(m)
+	case MsgSnap:
+		c.electionElapsed = 0
+		c.setLeader(m.From)
+		c.handleSnapshot(m)
 	}
 	// Responses addressed to a past role are stale; ignore them.
 }
@@ -365,7 +398,11 @@ func (c *Core) emit(e Event) {
 // one in force. Configurations take effect when appended, not committed
 // (thesis §4.1), so a truncation can roll back to an older one.
 func (c *Core) reloadConfiguration() {
-	c.conf, c.confIndex = Configuration{}, 0
+	// Without a configuration entry in the log, the one in force is the
+	// snapshot's: compaction only drops entries up to a snapshot's index,
+	// so any configuration newer than the snapshot's is still in the log.
+	c.conf, c.confIndex = c.snap.Configuration.Clone(), c.snap.ConfigurationIndex
+	defer c.syncProgress()
 	for i := c.log.lastIndex(); i >= c.log.firstIndex(); i-- {
 		e, _ := c.log.entry(i)
 		if e.Type != EntryConfiguration {
@@ -377,7 +414,6 @@ func (c *Core) reloadConfiguration() {
 			continue
 		}
 		c.conf, c.confIndex = conf, i
-		c.syncProgress()
 		return
 	}
 }
@@ -403,13 +439,14 @@ func (c *Core) appendEntries(es []Entry) {
 // HasReady reports whether Ready would return work.
 func (c *Core) HasReady() bool {
 	return c.hardStateSet || c.persistFrom != 0 || len(c.msgs) > 0 ||
-		c.log.committed > c.handedCommit || len(c.events) > 0 || len(c.reads.ready) > 0
+		c.log.committed > c.handedCommit || len(c.events) > 0 || len(c.reads.ready) > 0 ||
+		c.installSnap != nil
 }
 
 // Ready returns and clears the accumulated work.
 func (c *Core) Ready() Ready {
-	rd := Ready{Messages: c.msgs, Events: c.events, ReadStates: c.reads.ready}
-	c.reads.ready = nil
+	rd := Ready{Messages: c.msgs, Events: c.events, ReadStates: c.reads.ready, Snapshot: c.installSnap}
+	c.reads.ready, c.installSnap = nil, nil
 	if c.hardStateSet {
 		rd.HardState, rd.HardStateSet = HardState{Term: c.term, Vote: c.vote}, true
 	}

@@ -42,6 +42,11 @@
 //   - membership.go: single-server configuration changes (thesis §4.1) and
 //     the two rules that keep them safe and live.
 //   - transfer.go: leadership transfer with TimeoutNow (thesis §3.10).
+//   - snapshot.go: log compaction and InstallSnapshot (Raft §7) as far as
+//     the core is concerned: moving the log start behind a snapshot,
+//     offering the snapshot to a follower whose next entry is gone, and a
+//     follower's install, which is idempotent so a resent snapshot never
+//     livelocks.
 //
 // The shell:
 //
@@ -67,6 +72,17 @@
 //     injectable Dial so the rpc package can share port 8300), and
 //     MemNetwork, an in-memory network whose faults (partition, isolate,
 //     drop, delay, duplicate, reorder) come from internal/faults.
+//   - snapshot_store.go: SnapshotStore, with FileSnapshotStore (one
+//     directory per snapshot, written under a .tmp name and renamed into
+//     place, SHA-256 checked on open, newest N kept) and MemSnapshotStore.
+//   - snapshotter.go and node_snapshot.go: the applier asks the FSM for a
+//     point-in-time snapshot once Config.SnapshotThreshold entries (or
+//     SnapshotThresholdBytes) were applied since the last one and persists
+//     it on its own goroutine; the raft loop then compacts the log keeping
+//     TrailingLogs entries. Snapshots stream to followers in acknowledged
+//     chunks (SnapshotTransport.CallSnapshot, Raft.InstallSnapshot over
+//     net/rpc); a node starts from its newest intact snapshot and replays
+//     the log after it.
 //   - events.go: every transition is a typed Event; Node.Subscribe streams
 //     them and tests dump them when an invariant breaks.
 //
@@ -82,8 +98,6 @@
 //
 // # Not yet here (Raft II)
 //
-// Snapshots and log compaction (raftLog already carries the snapshot
-// offset; sendAppend is where InstallSnapshot goes), automatic promotion
-// of caught-up nonvoters, and a deeper pipeline with the leader's fsync
-// overlapped with replication.
+// Automatic promotion of caught-up nonvoters, and a deeper pipeline with
+// the leader's fsync overlapped with replication.
 package raft

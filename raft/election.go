@@ -116,7 +116,7 @@ func (c *Core) handleVoteRequest(m Message) {
 // stepCandidate handles messages while (pre-)campaigning.
 func (c *Core) stepCandidate(m Message) {
 	switch m.Type {
-	case MsgApp, MsgHeartbeat:
+	case MsgApp, MsgHeartbeat, MsgSnap:
 		// Someone won this term (Raft §5.2): follow them.
 		c.becomeFollower(m.Term, m.From)
 		c.stepFollower(m)

@@ -96,13 +96,15 @@ func (f errorFuture) Response() any { return nil }
 type commitBatch struct {
 	entries []Entry
 	futures []*applyFuture
+	restore *SnapshotMeta // instead of entries: restore the FSM from this stored snapshot
 }
 
 // applier feeds committed entries to the FSM on its own goroutine, in
 // commit order, so that a slow FSM never delays heartbeats. The queue is
 // unbounded (it can only hold committed log entries).
 type applier struct {
-	fsm FSM
+	fsm  FSM
+	snap *snapshotter // nil: snapshots disabled
 	// mu guards queue.
 	mu      sync.Mutex
 	queue   []commitBatch
@@ -162,8 +164,14 @@ func (r *readRequest) finish(index uint64, err error) {
 	close(r.done)
 }
 
-func newApplier(fsm FSM) *applier {
-	a := &applier{fsm: fsm, signal: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+// newApplier starts the applier for an FSM whose state already includes
+// the entries up to applied (a restored snapshot).
+func newApplier(fsm FSM, snap *snapshotter, applied uint64) *applier {
+	a := &applier{fsm: fsm, snap: snap, signal: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	a.applied.Store(applied)
+	if snap != nil {
+		snap.poke = a.kick
+	}
 	go a.run()
 	return a
 }
@@ -173,6 +181,11 @@ func (a *applier) enqueue(b commitBatch) {
 	a.queue = append(a.queue, b)
 	a.mu.Unlock()
 	a.pending.Add(int64(len(b.entries)))
+	a.kick()
+}
+
+// kick wakes the applier's loop.
+func (a *applier) kick() {
 	select {
 	case a.signal <- struct{}{}:
 	default:
@@ -195,12 +208,25 @@ func (a *applier) run() {
 		for _, b := range q {
 			a.applyBatch(b)
 		}
+		if a.snap != nil {
+			a.snap.maybeTake(a.applied.Load())
+		}
 		a.wake()
 	}
 }
 
 func (a *applier) applyBatch(b commitBatch) {
+	if b.restore != nil {
+		if err := a.snap.restore(*b.restore); err != nil {
+			a.snap.log.Error("raft: restoring the FSM from an installed snapshot failed; this server's state is wrong until it restarts", "err", err)
+		}
+		a.applied.Store(b.restore.Index)
+		return
+	}
 	for i, e := range b.entries {
+		if a.snap != nil {
+			a.snap.observe(e)
+		}
 		var resp any
 		if e.Type == EntryCommand {
 			resp = a.fsm.Apply(e)

@@ -82,6 +82,23 @@ func (l *raftLog) truncateFrom(i uint64) {
 	l.entries = l.entries[:i-l.snapIndex-1]
 }
 
+// compact drops the entries up to i (which must be in the log or be the
+// current start), making (i, term(i)) the new log start.
+func (l *raftLog) compact(i uint64) {
+	t, ok := l.term(i)
+	if !ok || i <= l.snapIndex {
+		return
+	}
+	l.entries = append([]Entry(nil), l.entries[i-l.snapIndex:]...) // release the prefix
+	l.snapIndex, l.snapTerm = i, t
+}
+
+// restore replaces the whole log by a snapshot's position (Raft §7:
+// "discard the entire log").
+func (l *raftLog) restore(index, term uint64) {
+	l.entries, l.snapIndex, l.snapTerm, l.committed = nil, index, term, index
+}
+
 // isUpToDate is the election restriction of Raft §5.4.1: a candidate's log
 // (lastIdx, lastTerm) is at least as up-to-date as ours if its last term is
 // higher, or equal with an index at least as large.

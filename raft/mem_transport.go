@@ -1,6 +1,9 @@
 package raft
 
 import (
+	"bytes"
+	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -135,4 +138,37 @@ func (t *MemTransport) Send(addr string, m Message) {
 func (t *MemTransport) Close() error {
 	t.once.Do(func() { close(t.done) })
 	return nil
+}
+
+var _ SnapshotTransport = (*MemTransport)(nil)
+
+// CallSnapshot implements SnapshotTransport: the chunk goes through the
+// network's fault plan like any request, and so does its answer.
+func (t *MemTransport) CallSnapshot(ctx context.Context, addr string, m Message) (Message, error) {
+	select {
+	case <-t.done:
+		return Message{}, ErrShutdown
+	default:
+	}
+	m.Chunk = bytes.Clone(m.Chunk) // no sharing between servers
+	ch := make(chan Message, 1)
+	from := t.addr
+	r := RPC{Message: m, respond: func(resp Message) {
+		if resp.Type == MsgNone || !t.net.Decide(addr, from).Deliver {
+			return
+		}
+		select {
+		case ch <- resp:
+		default:
+		}
+	}}
+	t.net.route(t.addr, addr, r)
+	select {
+	case resp := <-ch:
+		return resp, nil
+	case <-ctx.Done():
+		return Message{}, fmt.Errorf("raft: snapshot chunk to %s: %w", addr, ctx.Err())
+	case <-t.done:
+		return Message{}, ErrShutdown
+	}
 }

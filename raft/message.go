@@ -33,6 +33,13 @@ const (
 	// (thesis §3.10). Reserved for leadership transfer.
 	MsgTimeoutNow
 	MsgTimeoutNowResp
+	// MsgSnap is InstallSnapshot (Raft §7): Snapshot describes the state
+	// the follower's log is to be replaced with. The shell streams the
+	// state itself in chunks (Chunk*) and steps the core once, with the
+	// last chunk. The answer is a MsgSnapResp whose Index is the
+	// follower's commit index afterwards.
+	MsgSnap
+	MsgSnapResp
 )
 
 var messageTypeNames = [...]string{
@@ -40,6 +47,7 @@ var messageTypeNames = [...]string{
 	MsgPreVote: "PreVote", MsgPreVoteResp: "PreVoteResp", MsgApp: "App",
 	MsgAppResp: "AppResp", MsgHeartbeat: "Heartbeat", MsgHeartbeatResp: "HeartbeatResp",
 	MsgTimeoutNow: "TimeoutNow", MsgTimeoutNowResp: "TimeoutNowResp",
+	MsgSnap: "Snap", MsgSnapResp: "SnapResp",
 }
 
 func (t MessageType) String() string {
@@ -52,7 +60,7 @@ func (t MessageType) String() string {
 // IsRequest reports whether the type is answered by a response.
 func (t MessageType) IsRequest() bool {
 	switch t {
-	case MsgVote, MsgPreVote, MsgApp, MsgHeartbeat, MsgTimeoutNow:
+	case MsgVote, MsgPreVote, MsgApp, MsgHeartbeat, MsgTimeoutNow, MsgSnap:
 		return true
 	}
 	return false
@@ -96,6 +104,16 @@ type Message struct {
 	// (leadership transfer, thesis §3.10): voters skip the leader-lease
 	// check that would otherwise make them ignore it.
 	Transfer bool
+
+	// Snapshot on MsgSnap names the snapshot being installed.
+	Snapshot *SnapshotMeta
+	// Chunk, ChunkOffset and ChunkLast carry a MsgSnap's state between
+	// shells (the core never reads them): bytes [ChunkOffset,
+	// ChunkOffset+len(Chunk)) of the snapshot, and whether they are the
+	// end of it.
+	Chunk       []byte
+	ChunkOffset int64
+	ChunkLast   bool
 }
 
 func (m Message) String() string {
@@ -115,6 +133,15 @@ func (m Message) String() string {
 			s += fmt.Sprintf(" reject idx=%d hint=%d/%d", m.Index, m.RejectHint, m.LogTerm)
 		} else {
 			s += fmt.Sprintf(" idx=%d", m.Index)
+		}
+	case MsgSnap:
+		if m.Snapshot != nil {
+			s += fmt.Sprintf(" snap=%d/%d", m.Snapshot.Index, m.Snapshot.Term)
+		}
+	case MsgSnapResp:
+		s += fmt.Sprintf(" idx=%d", m.Index)
+		if m.Reject {
+			s += " reject"
 		}
 	case MsgVoteResp, MsgPreVoteResp:
 		if m.Reject {
@@ -137,6 +164,9 @@ func (m *Message) validate() error {
 	}
 	if m.Type != MsgApp && len(m.Entries) > 0 {
 		return fmt.Errorf("raft: %s message from %s carries entries", m.Type, m.From)
+	}
+	if m.Type == MsgSnap && (m.Snapshot == nil || m.Snapshot.Index == 0 || m.Snapshot.Term > m.Term) {
+		return fmt.Errorf("raft: Snap from %s without a valid snapshot description", m.From)
 	}
 	for i, e := range m.Entries {
 		if e.Index != m.Index+uint64(i)+1 {

@@ -23,13 +23,15 @@ type Node struct {
 	stable StableStore
 	trans  Transport
 
-	core     *Core                     // owned by run
-	pending  []*applyFuture            // owned by run: proposed here, not yet committed, ascending index
-	reads    map[uint64][]*readRequest // owned by run: ReadIndex batches by request ID
-	readID   uint64                    // owned by run: last ReadIndex request ID
-	transfer *applyFuture              // owned by run: LeadershipTransfer in progress
-	applier  *applier
-	hub      fanout.Hub[Event]
+	core      *Core                     // owned by run
+	pending   []*applyFuture            // owned by run: proposed here, not yet committed, ascending index
+	reads     map[uint64][]*readRequest // owned by run: ReadIndex batches by request ID
+	readID    uint64                    // owned by run: last ReadIndex request ID
+	transfer  *applyFuture              // owned by run: LeadershipTransfer in progress
+	applier   *applier
+	snaps     *snapshotter   // nil: snapshots disabled (Config.Snapshots)
+	snapShell *snapshotShell // owned by run, except its WaitGroup
+	hub       fanout.Hub[Event]
 
 	applyCh     chan *applyFuture
 	readCh      chan *readRequest
@@ -79,17 +81,27 @@ func NewNode(cfg Config, fsm FSM, logs LogStore, stable StableStore, trans Trans
 		return nil, err
 	}
 	cfg.setDefaults()
-	hs, entries, err := loadState(logs, stable)
+	logger := cfg.Logger.With("node", cfg.ID)
+	var snap SnapshotMeta
+	var snaps *snapshotter
+	if cfg.Snapshots != nil {
+		var err error
+		if snap, err = restoreNewest(cfg.Snapshots, fsm, logger); err != nil {
+			return nil, err
+		}
+		snaps = newSnapshotter(cfg, fsm, logger, snap)
+	}
+	hs, entries, err := loadState(logs, stable, snap)
 	if err != nil {
 		return nil, err
 	}
-	core, err := NewCore(cfg.coreConfig(), hs, entries, rand.New(rand.NewPCG(seedFor(cfg), 0x5eed)))
+	core, err := NewCoreFromSnapshot(cfg.coreConfig(), hs, snap, entries, rand.New(rand.NewPCG(seedFor(cfg), 0x5eed)))
 	if err != nil {
 		return nil, err
 	}
 	n := &Node{
-		cfg: cfg, log: cfg.Logger.With("node", cfg.ID), logs: logs, stable: stable, trans: trans,
-		core: core, applier: newApplier(fsm),
+		cfg: cfg, log: logger, logs: logs, stable: stable, trans: trans,
+		core: core, applier: newApplier(fsm, snaps, snap.Index), snaps: snaps, snapShell: newSnapshotShell(),
 		applyCh: make(chan *applyFuture, cfg.MaxApplyBatch), bootstrapCh: make(chan bootstrapRequest),
 		readCh: make(chan *readRequest, cfg.MaxApplyBatch), reads: map[uint64][]*readRequest{},
 		confCh: make(chan confRequest), transferCh: make(chan *applyFuture),
@@ -101,6 +113,9 @@ func NewNode(cfg Config, fsm FSM, logs LogStore, stable StableStore, trans Trans
 		core.Campaign() // a one-server cluster need not wait for a timeout
 		if err := n.handleReady(nil); err != nil {
 			n.applier.close()
+			if snaps != nil {
+				snaps.close()
+			}
 			return nil, err
 		}
 	}
@@ -135,8 +150,16 @@ func (n *Node) run() {
 		case <-ticker.C:
 			n.core.Tick()
 		case r := <-n.trans.Consumer():
-			n.step(r)
-			req = &r
+			if n.step(&r) {
+				req = &r
+			}
+		case meta := <-n.snapsTaken():
+			if err := n.snapshotTaken(meta); err != nil {
+				n.fail(err)
+				return
+			}
+		case res := <-n.snapShell.doneCh:
+			n.finishSnapshotSend(res)
 		case f := <-n.applyCh:
 			n.propose(f)
 		case r := <-n.readCh:
@@ -167,18 +190,32 @@ func (n *Node) run() {
 	}
 }
 
-func (n *Node) step(r RPC) {
+// step feeds an inbound message to the core. It reports false if the
+// shell answered the message itself (a snapshot chunk the core never sees).
+func (n *Node) step(r *RPC) bool {
+	if r.Message.Type == MsgSnap && r.Message.Snapshot != nil && n.receiveSnapshotChunk(r) {
+		return false
+	}
 	m := r.Message
 	if err := n.core.Step(m); err != nil {
 		n.droppedMsgs.Add(1)
 		n.log.Warn("dropped malformed message", "peer", m.From, "err", err)
-		return
+		return true
 	}
-	if (m.Type == MsgApp || m.Type == MsgHeartbeat) && n.core.State() == Follower && n.core.Leader() == m.From {
+	if (m.Type == MsgApp || m.Type == MsgHeartbeat || m.Type == MsgSnap) && n.core.State() == Follower && n.core.Leader() == m.From {
 		n.mu.Lock()
 		n.status.lastContact = time.Now()
 		n.mu.Unlock()
 	}
+	return true
+}
+
+// snapsTaken yields snapshots the FSM side finished (never, if disabled).
+func (n *Node) snapsTaken() <-chan SnapshotMeta {
+	if n.snaps == nil {
+		return nil
+	}
+	return n.snaps.taken
 }
 
 // propose takes f and whatever else is queued (up to MaxApplyBatch) into
@@ -252,6 +289,11 @@ func (n *Node) handleReady(req *RPC) error {
 	}
 	wasLeader := n.status.state == Leader
 	rd := n.core.Ready()
+	if rd.Snapshot != nil {
+		if err := n.installSnapshot(rd.Snapshot); err != nil {
+			return err
+		}
+	}
 	if err := n.persist(&rd); err != nil {
 		return err
 	}
@@ -264,6 +306,13 @@ func (n *Node) handleReady(req *RPC) error {
 		addr := n.core.serverAddr(m.To)
 		if addr == "" {
 			n.droppedSends.Add(1)
+			if m.Type == MsgSnap {
+				n.core.ReportSnapshot(m.To, true)
+			}
+			continue
+		}
+		if m.Type == MsgSnap {
+			n.sendSnapshot(addr, m)
 			continue
 		}
 		n.trans.Send(addr, m)

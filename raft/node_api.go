@@ -216,8 +216,8 @@ func (n *Node) Stats() map[string]string {
 		"commit_index":               u(s.commit),
 		"applied_index":              u(n.applier.applied.Load()),
 		"fsm_pending":                strconv.FormatInt(n.applier.pending.Load(), 10),
-		"last_snapshot_index":        "0",
-		"last_snapshot_term":         "0",
+		"last_snapshot_index":        u(n.snapshotIndex()),
+		"last_snapshot_term":         u(n.snapshotTerm()),
 		"latest_configuration":       formatServers(s.conf.Servers),
 		"latest_configuration_index": u(s.confIndex),
 		"num_peers":                  strconv.Itoa(peers),
@@ -243,6 +243,10 @@ func (n *Node) Shutdown() {
 		close(n.shutdownCh)
 		<-n.doneCh
 		n.applier.close()
+		n.snapShell.close()
+		if n.snaps != nil {
+			n.snaps.close()
+		}
 		n.mu.Lock()
 		n.status.state = Shutdown
 		n.mu.Unlock()

@@ -10,6 +10,9 @@ const (
 	// replicate: the follower matched; stream MsgApps optimistically,
 	// up to maxInflight unacknowledged ones.
 	replicate
+	// snapshotState: a snapshot is being streamed to the follower (Raft
+	// §7); send nothing else until it is acknowledged or reported failed.
+	snapshotState
 )
 
 // progress is the leader's view of one follower (Raft Figure 2's
@@ -25,6 +28,8 @@ type progress struct {
 	// recentActive: the follower answered since the last check-quorum
 	// round (thesis §6.2).
 	recentActive bool
+	// pendingSnapshot: snapshotState only, the index of the snapshot sent.
+	pendingSnapshot uint64
 }
 
 func newProgress(next uint64, maxInflight int) *progress {
@@ -33,8 +38,11 @@ func newProgress(next uint64, maxInflight int) *progress {
 
 // paused reports whether sending another MsgApp would exceed flow control.
 func (p *progress) paused() bool {
-	if p.state == probe {
+	switch p.state {
+	case probe:
 		return p.probeSent
+	case snapshotState:
+		return true
 	}
 	return len(p.inflight) >= p.maxInflight
 }
@@ -67,7 +75,7 @@ func (p *progress) acked(index uint64) bool {
 	if p.next <= index {
 		p.next = index + 1
 	}
-	if p.state == probe {
+	if p.state == probe || (p.state == snapshotState && index >= p.pendingSnapshot) {
 		p.state, p.next, p.inflight = replicate, index+1, nil
 	}
 	return true
@@ -77,6 +85,9 @@ func (p *progress) acked(index uint64) bool {
 // rejectedIndex; hint is the highest index that might still match. It
 // reports false for a stale rejection that should be ignored.
 func (p *progress) rejected(rejectedIndex, hint uint64) bool {
+	if p.state == snapshotState {
+		return false // an answer to an AppendEntries sent before the snapshot
+	}
 	if p.state == replicate {
 		if rejectedIndex <= p.match {
 			return false // about an index we already know matches
@@ -91,6 +102,11 @@ func (p *progress) rejected(rejectedIndex, hint uint64) bool {
 	p.next = max(min(rejectedIndex, hint+1), p.match+1)
 	p.probeSent = false
 	return true
+}
+
+// becomeSnapshot pauses replication while snapshot index is streamed.
+func (p *progress) becomeSnapshot(index uint64) {
+	p.state, p.pendingSnapshot, p.probeSent, p.inflight = snapshotState, index, false, nil
 }
 
 // heartbeatAcked unblocks a probe whose MsgApp or answer was lost, and in

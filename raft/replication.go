@@ -75,8 +75,8 @@ func (c *Core) sendAppend(to string, allowEmpty bool) {
 	prevIndex := pr.next - 1
 	prevTerm, ok := c.log.term(prevIndex)
 	if !ok {
-		// Only possible once entries are compacted into a snapshot:
-		// Raft II sends InstallSnapshot here.
+		// The entry the follower needs was compacted into a snapshot.
+		c.sendSnapshot(to, pr)
 		return
 	}
 	es := c.entriesForMsg(pr.next)
@@ -123,6 +123,9 @@ func (c *Core) stepLeader(m Message) {
 			return
 		}
 		c.sendAppend(m.From, false)
+	case MsgSnapResp:
+		pr.recentActive = true
+		c.handleSnapResp(m, pr)
 	case MsgHeartbeatResp:
 		pr.heartbeatAcked()
 		c.readAcked(m.From, m.Context)
@@ -138,7 +141,10 @@ func (c *Core) stepLeader(m Message) {
 // conflicting term per round trip instead of one entry (Raft §5.3).
 func (c *Core) handleAppReject(m Message, pr *progress) {
 	hint := m.RejectHint
-	if m.LogTerm > 0 {
+	if m.LogTerm > 0 && hint > c.log.snapIndex {
+		// Below our log start we cannot compare terms: keep the hint, so
+		// that the next send finds the entry compacted and offers the
+		// snapshot instead of probing the log start forever.
 		hint, _ = c.log.findConflictByTerm(m.RejectHint, m.LogTerm)
 	}
 	if pr.rejected(m.Index, hint) {

@@ -65,7 +65,7 @@ func (c NetTransportConfig) Validate() error {
 }
 
 // rpcServiceName is the net/rpc service raft registers: Raft.AppendEntries,
-// Raft.RequestVote, Raft.TimeoutNow (InstallSnapshot arrives with Raft II).
+// Raft.RequestVote, Raft.TimeoutNow, Raft.InstallSnapshot (chunked, Raft §7).
 const rpcServiceName = "Raft"
 
 // NetTransport is the production Transport: net/rpc (gob) over TCP, one
@@ -233,6 +233,8 @@ func methodFor(typ MessageType) string {
 		return rpcServiceName + ".RequestVote"
 	case MsgTimeoutNow:
 		return rpcServiceName + ".TimeoutNow"
+	case MsgSnap:
+		return rpcServiceName + ".InstallSnapshot"
 	}
 	return ""
 }
@@ -340,6 +342,9 @@ func (s *rpcService) AppendEntries(req *Message, resp *Message) error { return s
 func (s *rpcService) RequestVote(req *Message, resp *Message) error   { return s.t.handle(req, resp) }
 func (s *rpcService) TimeoutNow(req *Message, resp *Message) error    { return s.t.handle(req, resp) }
 
+// InstallSnapshot carries one chunk of a snapshot (Raft §7).
+func (s *rpcService) InstallSnapshot(req *Message, resp *Message) error { return s.t.handle(req, resp) }
+
 var errNoAnswer = errors.New("raft: the node did not answer in time (busy, stalled or shut down)")
 
 // handle passes a request to the node and waits, within the deadline, for
@@ -375,5 +380,42 @@ func (t *NetTransport) handle(req *Message, resp *Message) error {
 		return errNoAnswer
 	case <-t.closed:
 		return ErrShutdown
+	}
+}
+
+var _ SnapshotTransport = (*NetTransport)(nil)
+
+// CallSnapshot implements SnapshotTransport: one synchronous
+// Raft.InstallSnapshot call on the peer's connection, bounded by ctx and by
+// the transport's Timeout.
+func (t *NetTransport) CallSnapshot(ctx context.Context, addr string, m Message) (Message, error) {
+	p := t.peer(addr)
+	if p == nil {
+		return Message{}, ErrShutdown
+	}
+	c, err := p.connect()
+	if err != nil {
+		return Message{}, err
+	}
+	reply := new(Message)
+	call := c.Go(methodFor(MsgSnap), &m, reply, make(chan *rpc.Call, 1))
+	timer := time.NewTimer(t.cfg.Timeout)
+	defer timer.Stop()
+	select {
+	case <-call.Done:
+		if call.Error != nil {
+			if errors.Is(call.Error, rpc.ErrShutdown) || isNetErr(call.Error) {
+				p.closeClient(c)
+			}
+			return Message{}, fmt.Errorf("raft: snapshot chunk to %s: %w", addr, call.Error)
+		}
+		return *reply, nil
+	case <-timer.C:
+		p.closeClient(c)
+		return Message{}, fmt.Errorf("raft: snapshot chunk to %s: no answer within %v", addr, t.cfg.Timeout)
+	case <-ctx.Done():
+		return Message{}, ctx.Err()
+	case <-t.closed:
+		return Message{}, ErrShutdown
 	}
 }

@@ -214,7 +214,7 @@ func TestBoltStore_ResumesAfterReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	hs, got, err := loadState(s, s)
+	hs, got, err := loadState(s, s, SnapshotMeta{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,9 +77,9 @@ func decodeEntry(index uint64, b []byte) (Entry, error) {
 }
 
 // loadState reads everything the core needs to resume: hard state and the
-// whole log (Raft I keeps the log in memory; Raft II loads only what
-// follows the newest snapshot).
-func loadState(logs LogStore, stable StableStore) (HardState, []Entry, error) {
+// log entries that follow snap (the snapshot the FSM was restored from;
+// zero if none).
+func loadState(logs LogStore, stable StableStore, snap SnapshotMeta) (HardState, []Entry, error) {
 	raw, err := stable.Get(keyHardState)
 	if err != nil {
 		return HardState{}, nil, fmt.Errorf("raft: reading hard state: %w", err)
@@ -96,9 +96,23 @@ func loadState(logs LogStore, stable StableStore) (HardState, []Entry, error) {
 	if err != nil {
 		return HardState{}, nil, fmt.Errorf("raft: reading last log index: %w", err)
 	}
-	if first > 1 {
-		return HardState{}, nil, fmt.Errorf("raft: log starts at %d but snapshots are not supported yet; wrong data dir?", first)
+	if first > snap.Index+1 {
+		return HardState{}, nil, fmt.Errorf("raft: log starts at %d but the newest usable snapshot ends at %d; "+
+			"entries in between are lost (wrong or damaged data dir?)", first, snap.Index)
 	}
+	if snap.Index > 0 && last >= snap.Index && snap.Index >= first {
+		// The snapshot holds only committed state. If our entry at its
+		// index has another term, what follows is an uncommitted suffix
+		// from a deposed leader: drop it and resume from the snapshot.
+		e, err := logs.GetLog(snap.Index)
+		if err != nil {
+			return HardState{}, nil, fmt.Errorf("raft: reading log entry %d: %w", snap.Index, err)
+		}
+		if e.Term != snap.Term {
+			last = snap.Index
+		}
+	}
+	first = max(first, snap.Index+1)
 	var entries []Entry
 	for i := first; i <= last && i != 0; i++ {
 		e, err := logs.GetLog(i)
