@@ -17,7 +17,7 @@ FUZZTIME  ?= 30s
 
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build run test fmt-check vet chaos bench bench-deps fuzz cover deps clean
+.PHONY: all build run cluster test fmt-check vet chaos bench bench-deps fuzz cover deps clean
 
 all: build
 
@@ -30,6 +30,9 @@ build: deps
 
 run: build
 	./bin/roster agent -dev
+
+cluster: build
+	./bin/roster dev-cluster
 
 test: deps fmt-check vet
 	$(GO) test -race -count=1 -timeout 15m ./...

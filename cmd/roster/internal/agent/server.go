@@ -93,15 +93,20 @@ func (a *Agent) startServer() error {
 	return nil
 }
 
+// snapshotsRetained is how many catalog snapshots a server keeps on disk:
+// the newest, and one to fall back on if the newest proves corrupt.
+const snapshotsRetained = 2
+
 // startRaft opens the stores (bbolt under <data-dir>/raft, or memory in
 // -dev) and starts the node with the net/rpc transport that shares the
 // server listener through protocol byte ProtoRaft.
 func (a *Agent) startRaft(s *serverStack) error {
 	var logs raft.LogStore
 	var stable raft.StableStore
+	var snaps raft.SnapshotStore
 	if a.cfg.Dev {
 		m := raft.NewMemStore()
-		logs, stable = m, m
+		logs, stable, snaps = m, m, raft.NewMemSnapshotStore(snapshotsRetained)
 	} else {
 		dir := filepath.Join(a.cfg.DataDir, "raft")
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -112,6 +117,9 @@ func (a *Agent) startRaft(s *serverStack) error {
 			return fmt.Errorf("-data-dir: opening the raft log: %w", err)
 		}
 		s.bolt, logs, stable = b, b, b
+		if snaps, err = raft.NewFileSnapshotStore(filepath.Join(dir, "snapshots"), snapshotsRetained); err != nil {
+			return fmt.Errorf("-data-dir: opening the raft snapshots: %w", err)
+		}
 	}
 	trans, err := raft.NewNetTransport(raft.NetTransportConfig{
 		LocalAddr: a.rpcAddr(),
@@ -126,6 +134,9 @@ func (a *Agent) startRaft(s *serverStack) error {
 	s.trans = trans
 	rcfg := a.cfg.Raft
 	rcfg.ID = a.nodeID()
+	if rcfg.Snapshots == nil {
+		rcfg.Snapshots = snaps
+	}
 	if rcfg.Logger == nil {
 		rcfg.Logger = a.log
 	}
