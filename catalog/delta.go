@@ -3,6 +3,8 @@ package catalog
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 )
 
@@ -62,15 +64,95 @@ func (k *ChangeKind) UnmarshalText(b []byte) error {
 	return fmt.Errorf("unknown change kind %q", b)
 }
 
-// Change is one registry change. InstanceAdded and InstanceUpdated carry
-// the instance's full content after the change, InstanceRemoved its last
-// content, HealthChanged only Node, ID, Service and the new Health; node
-// changes carry only Node.
+// Change is one registry change. InstanceAdded carries the instance's full
+// content, InstanceRemoved its last content, node changes only Node.
+// HealthChanged carries Node, ID, Service and the new Health.
+//
+// InstanceUpdated is a patch: Instance holds Node, ID and Service (so a
+// client can route it without a lookup) plus the fields named in Fields,
+// with their new values; a field named in Fields but empty in Instance was
+// cleared. Fields empty means Instance is the full content (as a server
+// without patches sends it). Sending only what moved is what keeps a delta
+// of re-registrations small next to a full pull (BenchmarkDeltaVsFull).
 type Change struct {
 	Index    uint64
 	Kind     ChangeKind
 	Node     string    `json:",omitempty"`
 	Instance *Instance `json:",omitempty"`
+	Fields   []string  `json:",omitempty"`
+}
+
+// The names a patch uses in Change.Fields: Instance's field names, less the
+// key (Node, ID), which never changes.
+const (
+	fieldNodeAddress = "NodeAddress"
+	fieldDatacenter  = "Datacenter"
+	fieldService     = "Service"
+	fieldTags        = "Tags"
+	fieldAddress     = "Address"
+	fieldPort        = "Port"
+	fieldMeta        = "Meta"
+	fieldHealth      = "Health"
+)
+
+// diffInstance returns the patch from a to b (same key): b's identity and
+// the fields that differ, named in fields (nil if none differ). The patch
+// shares b's slices and maps.
+func diffInstance(a, b *Instance) (patch Instance, fields []string) {
+	patch = Instance{Node: b.Node, ID: b.ID, Service: b.Service}
+	if a.NodeAddress != b.NodeAddress {
+		patch.NodeAddress, fields = b.NodeAddress, append(fields, fieldNodeAddress)
+	}
+	if a.Datacenter != b.Datacenter {
+		patch.Datacenter, fields = b.Datacenter, append(fields, fieldDatacenter)
+	}
+	if a.Service != b.Service {
+		fields = append(fields, fieldService)
+	}
+	if !slices.Equal(a.Tags, b.Tags) {
+		patch.Tags, fields = b.Tags, append(fields, fieldTags)
+	}
+	if a.Address != b.Address {
+		patch.Address, fields = b.Address, append(fields, fieldAddress)
+	}
+	if a.Port != b.Port {
+		patch.Port, fields = b.Port, append(fields, fieldPort)
+	}
+	if !maps.Equal(a.Meta, b.Meta) {
+		patch.Meta, fields = b.Meta, append(fields, fieldMeta)
+	}
+	if a.Health != b.Health {
+		patch.Health, fields = b.Health, append(fields, fieldHealth)
+	}
+	return patch, fields
+}
+
+// applyPatch copies the named fields of patch into dst. It reports false
+// if a name is not a patchable field (dst is then partly patched).
+func applyPatch(dst, patch *Instance, fields []string) bool {
+	for _, f := range fields {
+		switch f {
+		case fieldNodeAddress:
+			dst.NodeAddress = patch.NodeAddress
+		case fieldDatacenter:
+			dst.Datacenter = patch.Datacenter
+		case fieldService:
+			dst.Service = patch.Service
+		case fieldTags:
+			dst.Tags = slices.Clone(patch.Tags)
+		case fieldAddress:
+			dst.Address = patch.Address
+		case fieldPort:
+			dst.Port = patch.Port
+		case fieldMeta:
+			dst.Meta = maps.Clone(patch.Meta)
+		case fieldHealth:
+			dst.Health = patch.Health
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Delta is the answer to Since: the changes in (From, To] and the registry
@@ -144,6 +226,7 @@ func (r *deltaRing) since(n uint64) ([]Change, bool) {
 			in := c.Instance.Clone()
 			c.Instance = &in
 		}
+		c.Fields = slices.Clone(c.Fields)
 		out = append(out, c)
 	}
 	return out, true

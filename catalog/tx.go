@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"cmp"
-	"maps"
 	"slices"
 	"time"
 )
@@ -359,26 +358,22 @@ func (t *tx) refreshInstance(k InstanceKey) (Change, bool) {
 	}
 	rec := &instanceRec{inst: in}
 	rec.digest, t.scratch = digestInstance(t.scratch, &rec.inst)
-	kind := InstanceAdded
-	if old != nil {
-		if old.digest == rec.digest {
-			return Change{}, false
-		}
-		st.hash.sub(&old.digest)
-		kind = InstanceUpdated
-		if onlyHealthDiffers(&old.inst, &rec.inst) {
-			kind = HealthChanged
-		}
+	if old != nil && old.digest == rec.digest {
+		return Change{}, false
 	}
 	st.hash.add(&rec.digest)
 	st.instances[k] = rec
-	if kind == HealthChanged {
-		// The most frequent change by far carries only what moved, which
-		// keeps a steady-state delta tiny next to a full pull.
-		return Change{Index: t.index, Kind: kind, Instance: &Instance{
-			Node: in.Node, ID: in.ID, Service: in.Service, Health: in.Health}}, true
+	if old == nil {
+		return Change{Index: t.index, Kind: InstanceAdded, Instance: &rec.inst}, true
 	}
-	return Change{Index: t.index, Kind: kind, Instance: &rec.inst}, true
+	st.hash.sub(&old.digest)
+	// An update carries only what moved (delta.go): the most frequent one
+	// by far, a health flip, is a kind of its own that names no fields.
+	patch, fields := diffInstance(&old.inst, &rec.inst)
+	if len(fields) == 1 && fields[0] == fieldHealth {
+		return Change{Index: t.index, Kind: HealthChanged, Instance: &patch}, true
+	}
+	return Change{Index: t.index, Kind: InstanceUpdated, Instance: &patch, Fields: fields}, true
 }
 
 // instance derives the registry content of instance k from the tables. The
@@ -419,10 +414,4 @@ func (st *state) instanceHealth(k InstanceKey) string {
 		}
 	}
 	return health
-}
-
-func onlyHealthDiffers(a, b *Instance) bool {
-	return a.Node == b.Node && a.NodeAddress == b.NodeAddress && a.Datacenter == b.Datacenter &&
-		a.ID == b.ID && a.Service == b.Service && a.Address == b.Address && a.Port == b.Port &&
-		slices.Equal(a.Tags, b.Tags) && maps.Equal(a.Meta, b.Meta)
 }
