@@ -188,7 +188,7 @@ func (t *tx) deleteService(node, id string) {
 		return
 	}
 	var ids []string
-	for _, c := range t.st.checksOf[InstanceKey{Node: node, ID: id}] {
+	for _, c := range t.st.checksFor(InstanceKey{Node: node, ID: id}) {
 		ids = append(ids, c.CheckID)
 	}
 	slices.Sort(ids)
