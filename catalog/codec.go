@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"reflect"
 	"slices"
 	"time"
 )
@@ -283,6 +285,19 @@ func (d *decoder) internedMap(n int) (map[string]string, bool) {
 	}
 	d.maps.m[key] = m
 	return m, true
+}
+
+// strMapsEqual is maps.Equal that first notices a map compared with
+// itself: with interned maps, a re-registration's meta is usually the very
+// map the stored record holds.
+func strMapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) == 0 || reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer() {
+		return true
+	}
+	return maps.Equal(a, b)
 }
 
 // strMapEnd returns the length of the 2n length-prefixed strings at the

@@ -166,3 +166,22 @@ func TestDecode_InternedMapsShareOnlyEqualContent(t *testing.T) {
 		}
 	}
 }
+
+func TestStrMapsEqual(t *testing.T) {
+	m := map[string]string{"a": "1"}
+	for _, tc := range []struct {
+		a, b map[string]string
+		want bool
+	}{
+		{nil, map[string]string{}, true},
+		{m, m, true},
+		{m, map[string]string{"a": "1"}, true},
+		{m, map[string]string{"a": "2"}, false},
+		{m, map[string]string{"b": "1"}, false},
+		{m, nil, false},
+	} {
+		if got := strMapsEqual(tc.a, tc.b); got != tc.want {
+			t.Errorf("strMapsEqual(%v, %v) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

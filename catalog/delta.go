@@ -118,7 +118,7 @@ func diffInstance(a, b *Instance) (patch Instance, fields []string) {
 	if a.Port != b.Port {
 		patch.Port, fields = b.Port, append(fields, fieldPort)
 	}
-	if !maps.Equal(a.Meta, b.Meta) {
+	if !strMapsEqual(a.Meta, b.Meta) {
 		patch.Meta, fields = b.Meta, append(fields, fieldMeta)
 	}
 	if a.Health != b.Health {

@@ -222,13 +222,13 @@ func (t *tx) deleteNode(name string) {
 
 func nodeContentEqual(a, b *Node) bool {
 	return a.ID == b.ID && a.Node == b.Node && a.Address == b.Address && a.Datacenter == b.Datacenter &&
-		maps.Equal(a.TaggedAddresses, b.TaggedAddresses) && maps.Equal(a.Meta, b.Meta)
+		strMapsEqual(a.TaggedAddresses, b.TaggedAddresses) && strMapsEqual(a.Meta, b.Meta)
 }
 
 func serviceContentEqual(a, b *NodeService) bool {
 	return a.Kind == b.Kind && a.ID == b.ID && a.Service == b.Service && slices.Equal(a.Tags, b.Tags) &&
 		a.Address == b.Address && maps.Equal(a.TaggedAddresses, b.TaggedAddresses) &&
-		maps.Equal(a.Meta, b.Meta) && a.Port == b.Port && a.Weights == b.Weights &&
+		strMapsEqual(a.Meta, b.Meta) && a.Port == b.Port && a.Weights == b.Weights &&
 		a.EnableTagOverride == b.EnableTagOverride
 }
 
