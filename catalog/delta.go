@@ -95,36 +95,64 @@ const (
 	fieldHealth      = "Health"
 )
 
+// fieldSet is a set of patchable fields; bit i stands for fieldNames[i].
+type fieldSet uint16
+
+const (
+	setNodeAddress fieldSet = 1 << iota
+	setDatacenter
+	setService
+	setTags
+	setAddress
+	setPort
+	setMeta
+	setHealth
+)
+
+var fieldNames = [...]string{fieldNodeAddress, fieldDatacenter, fieldService, fieldTags,
+	fieldAddress, fieldPort, fieldMeta, fieldHealth}
+
+// names lists the set's fields in fieldNames order.
+func (fs fieldSet) names() []string {
+	var out []string
+	for i, name := range fieldNames {
+		if fs&(1<<i) != 0 {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // diffInstance returns the patch from a to b (same key): b's identity and
-// the fields that differ, named in fields (nil if none differ). The patch
+// the fields that differ, with their set (0 if none differ). The patch
 // shares b's slices and maps.
-func diffInstance(a, b *Instance) (patch Instance, fields []string) {
+func diffInstance(a, b *Instance) (patch Instance, fs fieldSet) {
 	patch = Instance{Node: b.Node, ID: b.ID, Service: b.Service}
 	if a.NodeAddress != b.NodeAddress {
-		patch.NodeAddress, fields = b.NodeAddress, append(fields, fieldNodeAddress)
+		patch.NodeAddress, fs = b.NodeAddress, fs|setNodeAddress
 	}
 	if a.Datacenter != b.Datacenter {
-		patch.Datacenter, fields = b.Datacenter, append(fields, fieldDatacenter)
+		patch.Datacenter, fs = b.Datacenter, fs|setDatacenter
 	}
 	if a.Service != b.Service {
-		fields = append(fields, fieldService)
+		fs |= setService
 	}
 	if !slices.Equal(a.Tags, b.Tags) {
-		patch.Tags, fields = b.Tags, append(fields, fieldTags)
+		patch.Tags, fs = b.Tags, fs|setTags
 	}
 	if a.Address != b.Address {
-		patch.Address, fields = b.Address, append(fields, fieldAddress)
+		patch.Address, fs = b.Address, fs|setAddress
 	}
 	if a.Port != b.Port {
-		patch.Port, fields = b.Port, append(fields, fieldPort)
+		patch.Port, fs = b.Port, fs|setPort
 	}
 	if !strMapsEqual(a.Meta, b.Meta) {
-		patch.Meta, fields = b.Meta, append(fields, fieldMeta)
+		patch.Meta, fs = b.Meta, fs|setMeta
 	}
 	if a.Health != b.Health {
-		patch.Health, fields = b.Health, append(fields, fieldHealth)
+		patch.Health, fs = b.Health, fs|setHealth
 	}
-	return patch, fields
+	return patch, fs
 }
 
 // applyPatch copies the named fields of patch into dst. It reports false

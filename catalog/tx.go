@@ -388,10 +388,10 @@ func (t *tx) refreshInstance(k InstanceKey) (Change, bool) {
 	// An update carries only what moved (delta.go): the most frequent one
 	// by far, a health flip, is a kind of its own that names no fields.
 	patch, fields := diffInstance(&old.inst, &rec.inst)
-	if len(fields) == 1 && fields[0] == fieldHealth {
+	if fields == setHealth {
 		return Change{Index: t.index, Kind: HealthChanged, Instance: &patch}, true
 	}
-	return Change{Index: t.index, Kind: InstanceUpdated, Instance: &patch, Fields: fields}, true
+	return Change{Index: t.index, Kind: InstanceUpdated, Instance: &patch, Fields: fields.names()}, true
 }
 
 // instance derives the registry content of instance k from the tables;
