@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"reflect"
 	"slices"
 	"time"
 )
@@ -82,6 +84,9 @@ type decoder struct {
 	// string per field. Used for small inputs only, where keeping the whole
 	// input alive for as long as any one field lives costs nothing.
 	whole string
+	// maps, if set, shares decoded string maps between records (see
+	// mapIntern). Only Apply sets it.
+	maps *mapIntern
 }
 
 // sharedStringsMax is the largest input decoded with shared strings; above
@@ -220,12 +225,93 @@ func (d *decoder) strMap() map[string]string {
 	if n == 0 {
 		return nil
 	}
+	if d.maps != nil && d.whole != "" {
+		if m, ok := d.internedMap(n); ok {
+			return m
+		}
+	}
 	m := make(map[string]string, n)
 	for range n {
 		k := d.str()
 		m[k] = d.str()
 	}
 	return m
+}
+
+// mapIntern shares string maps across the records Apply installs. Agents
+// re-register the same node and service meta and tagged addresses over and
+// over; decoding each into a fresh map was the largest allocation of a
+// registration (two objects per map, three maps per register). Sharing is
+// safe because records are copy-on-write (state.go): no map reachable from
+// the state or from a command handed to ApplyCommand is ever written after
+// decoding, and readers copy maps out (Clone).
+//
+// Entries are keyed by the map's encoded bytes, so equal encodings share a
+// map and a lookup costs no decoding. The table is bounded: when it holds
+// mapInternMax entries it starts over, so a stream of distinct maps costs
+// one table clear per mapInternMax maps.
+type mapIntern struct {
+	m map[string]map[string]string
+}
+
+// mapInternMax bounds the table: a few thousand nodes' worth of distinct
+// maps, tiny next to the registry that holds them.
+const mapInternMax = 8192
+
+// internedMap decodes an n-entry map (its count already read) through
+// d.maps. ok is false when the bytes are malformed, leaving d unmoved so
+// the plain decoder reports the error.
+func (d *decoder) internedMap(n int) (map[string]string, bool) {
+	end, ok := strMapEnd(d.b, n)
+	if !ok {
+		return nil, false
+	}
+	off := len(d.whole) - len(d.b)
+	key := d.whole[off : off+end] // shares the input: no copy
+	if m, ok := d.maps.m[key]; ok {
+		d.b = d.b[end:]
+		return m, true
+	}
+	m := make(map[string]string, n)
+	for range n {
+		k := d.str()
+		m[k] = d.str()
+	}
+	if d.err != nil {
+		return nil, false
+	}
+	if d.maps.m == nil || len(d.maps.m) >= mapInternMax {
+		d.maps.m = make(map[string]map[string]string, 64)
+	}
+	d.maps.m[key] = m
+	return m, true
+}
+
+// strMapsEqual is maps.Equal that first notices a map compared with
+// itself: with interned maps, a re-registration's meta is usually the very
+// map the stored record holds.
+func strMapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) == 0 || reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer() {
+		return true
+	}
+	return maps.Equal(a, b)
+}
+
+// strMapEnd returns the length of the 2n length-prefixed strings at the
+// start of b, or false if b is too short for them.
+func strMapEnd(b []byte, n int) (int, bool) {
+	pos := 0
+	for range 2 * n {
+		l, w := binary.Uvarint(b[pos:])
+		if w <= 0 || l > uint64(len(b)-pos-w) {
+			return 0, false
+		}
+		pos += w + int(l)
+	}
+	return pos, true
 }
 
 // done reports the sticky error, or an error if bytes are left over.

@@ -196,7 +196,10 @@ var ErrMalformedCommand = errors.New("malformed catalog command")
 
 // DecodeCommand parses the wire form of a command. Malformed input is an
 // error, never a panic.
-func DecodeCommand(b []byte) (Command, error) {
+func DecodeCommand(b []byte) (Command, error) { return decodeCommand(b, nil) }
+
+// decodeCommand decodes b, sharing string maps through maps if it is set.
+func decodeCommand(b []byte, maps *mapIntern) (Command, error) {
 	if len(b) < 2 {
 		return nil, fmt.Errorf("%w: %d bytes, need at least a version and a type byte", ErrMalformedCommand, len(b))
 	}
@@ -209,6 +212,7 @@ func DecodeCommand(b []byte) (Command, error) {
 		return nil, fmt.Errorf("%w: unknown command type %d", ErrMalformedCommand, b[1])
 	}
 	d := newDecoder(b[2:])
+	d.maps = maps
 	c.decodeBody(&d)
 	if err := d.done(c.CommandType().String()); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformedCommand, err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"maps"
 	"reflect"
 	"testing"
 	"time"
@@ -131,4 +132,56 @@ func FuzzRestore(f *testing.F) {
 		s, _ := New(Config{})
 		_ = s.Restore(bytes.NewReader(b))
 	})
+}
+
+// TestDecode_InternedMapsShareOnlyEqualContent checks the Apply decoder's
+// map sharing: equal encodings share one map, different ones never do, and
+// a truncated map is still refused.
+func TestDecode_InternedMapsShareOnlyEqualContent(t *testing.T) {
+	var interned mapIntern
+	reg := func(meta map[string]string) *RegisterRequest {
+		return &RegisterRequest{Node: Node{Node: "n1", Address: "10.0.0.1", Meta: meta}}
+	}
+	decode := func(b []byte) *RegisterRequest {
+		t.Helper()
+		c, err := decodeCommand(b, &interned)
+		if err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		return c.(*RegisterRequest)
+	}
+	a := decode(EncodeCommand(reg(map[string]string{"rack": "r1", "zone": "z"})))
+	b := decode(EncodeCommand(reg(map[string]string{"zone": "z", "rack": "r1"})))
+	c := decode(EncodeCommand(reg(map[string]string{"rack": "r2", "zone": "z"})))
+	if reflect.ValueOf(a.Node.Meta).UnsafePointer() != reflect.ValueOf(b.Node.Meta).UnsafePointer() {
+		t.Errorf("equal meta decoded into two maps")
+	}
+	if !maps.Equal(c.Node.Meta, map[string]string{"rack": "r2", "zone": "z"}) || !maps.Equal(a.Node.Meta, b.Node.Meta) {
+		t.Errorf("interned meta wrong: a=%v b=%v c=%v", a.Node.Meta, b.Node.Meta, c.Node.Meta)
+	}
+	full := EncodeCommand(reg(map[string]string{"rack": "r1", "zone": "z"}))
+	for n := 2; n < len(full); n++ {
+		if _, err := decodeCommand(full[:n], &interned); err == nil {
+			t.Fatalf("truncated to %d of %d bytes: decoded without error", n, len(full))
+		}
+	}
+}
+
+func TestStrMapsEqual(t *testing.T) {
+	m := map[string]string{"a": "1"}
+	for _, tc := range []struct {
+		a, b map[string]string
+		want bool
+	}{
+		{nil, map[string]string{}, true},
+		{m, m, true},
+		{m, map[string]string{"a": "1"}, true},
+		{m, map[string]string{"a": "2"}, false},
+		{m, map[string]string{"b": "1"}, false},
+		{m, nil, false},
+	} {
+		if got := strMapsEqual(tc.a, tc.b); got != tc.want {
+			t.Errorf("strMapsEqual(%v, %v) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
 }

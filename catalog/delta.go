@@ -3,6 +3,8 @@ package catalog
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 )
 
@@ -62,15 +64,123 @@ func (k *ChangeKind) UnmarshalText(b []byte) error {
 	return fmt.Errorf("unknown change kind %q", b)
 }
 
-// Change is one registry change. InstanceAdded and InstanceUpdated carry
-// the instance's full content after the change, InstanceRemoved its last
-// content, HealthChanged only Node, ID, Service and the new Health; node
-// changes carry only Node.
+// Change is one registry change. InstanceAdded carries the instance's full
+// content, InstanceRemoved its last content, node changes only Node.
+// HealthChanged carries Node, ID, Service and the new Health.
+//
+// InstanceUpdated is a patch: Instance holds Node, ID and Service (so a
+// client can route it without a lookup) plus the fields named in Fields,
+// with their new values; a field named in Fields but empty in Instance was
+// cleared. Fields empty means Instance is the full content (as a server
+// without patches sends it). Sending only what moved is what keeps a delta
+// of re-registrations small next to a full pull (BenchmarkDeltaVsFull).
 type Change struct {
 	Index    uint64
 	Kind     ChangeKind
 	Node     string    `json:",omitempty"`
 	Instance *Instance `json:",omitempty"`
+	Fields   []string  `json:",omitempty"`
+}
+
+// The names a patch uses in Change.Fields: Instance's field names, less the
+// key (Node, ID), which never changes.
+const (
+	fieldNodeAddress = "NodeAddress"
+	fieldDatacenter  = "Datacenter"
+	fieldService     = "Service"
+	fieldTags        = "Tags"
+	fieldAddress     = "Address"
+	fieldPort        = "Port"
+	fieldMeta        = "Meta"
+	fieldHealth      = "Health"
+)
+
+// fieldSet is a set of patchable fields; bit i stands for fieldNames[i].
+type fieldSet uint16
+
+const (
+	setNodeAddress fieldSet = 1 << iota
+	setDatacenter
+	setService
+	setTags
+	setAddress
+	setPort
+	setMeta
+	setHealth
+)
+
+var fieldNames = [...]string{fieldNodeAddress, fieldDatacenter, fieldService, fieldTags,
+	fieldAddress, fieldPort, fieldMeta, fieldHealth}
+
+// names lists the set's fields in fieldNames order.
+func (fs fieldSet) names() []string {
+	var out []string
+	for i, name := range fieldNames {
+		if fs&(1<<i) != 0 {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// diffInstance returns the patch from a to b (same key): b's identity and
+// the fields that differ, with their set (0 if none differ). The patch
+// shares b's slices and maps.
+func diffInstance(a, b *Instance) (patch Instance, fs fieldSet) {
+	patch = Instance{Node: b.Node, ID: b.ID, Service: b.Service}
+	if a.NodeAddress != b.NodeAddress {
+		patch.NodeAddress, fs = b.NodeAddress, fs|setNodeAddress
+	}
+	if a.Datacenter != b.Datacenter {
+		patch.Datacenter, fs = b.Datacenter, fs|setDatacenter
+	}
+	if a.Service != b.Service {
+		fs |= setService
+	}
+	if !slices.Equal(a.Tags, b.Tags) {
+		patch.Tags, fs = b.Tags, fs|setTags
+	}
+	if a.Address != b.Address {
+		patch.Address, fs = b.Address, fs|setAddress
+	}
+	if a.Port != b.Port {
+		patch.Port, fs = b.Port, fs|setPort
+	}
+	if !strMapsEqual(a.Meta, b.Meta) {
+		patch.Meta, fs = b.Meta, fs|setMeta
+	}
+	if a.Health != b.Health {
+		patch.Health, fs = b.Health, fs|setHealth
+	}
+	return patch, fs
+}
+
+// applyPatch copies the named fields of patch into dst. It reports false
+// if a name is not a patchable field (dst is then partly patched).
+func applyPatch(dst, patch *Instance, fields []string) bool {
+	for _, f := range fields {
+		switch f {
+		case fieldNodeAddress:
+			dst.NodeAddress = patch.NodeAddress
+		case fieldDatacenter:
+			dst.Datacenter = patch.Datacenter
+		case fieldService:
+			dst.Service = patch.Service
+		case fieldTags:
+			dst.Tags = slices.Clone(patch.Tags)
+		case fieldAddress:
+			dst.Address = patch.Address
+		case fieldPort:
+			dst.Port = patch.Port
+		case fieldMeta:
+			dst.Meta = maps.Clone(patch.Meta)
+		case fieldHealth:
+			dst.Health = patch.Health
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Delta is the answer to Since: the changes in (From, To] and the registry
@@ -144,6 +254,7 @@ func (r *deltaRing) since(n uint64) ([]Change, bool) {
 			in := c.Instance.Clone()
 			c.Instance = &in
 		}
+		c.Fields = slices.Clone(c.Fields)
 		out = append(out, c)
 	}
 	return out, true

@@ -16,13 +16,16 @@
 //     DeregisterRequest, KVRequest, SessionRequest, TxnRequest,
 //     CoordinateBatchRequest, TombstoneReapRequest) and their wire form: a
 //     version byte, a type byte, a plain binary body. Decoding never panics
-//     (fuzzed by FuzzDecodeCommand).
+//     (fuzzed by FuzzDecodeCommand). Apply's decoder shares string maps
+//     with equal encodings (mapIntern): agents re-send the same meta.
 //  3. store.go — Store, Config and Apply: decode, run the command inside a
 //     transaction, commit or roll back, stamp the index. Result is what the
 //     proposing server gets back.
 //  4. state.go — the tables and their derived indexes. Records are
 //     copy-on-write: never changed in place once installed. That one
-//     invariant is what makes snapshots cheap and reads safe.
+//     invariant is what makes snapshots cheap and reads safe. Derived data
+//     per instance (its checks, its cached content and digest) lives in one
+//     slot per key, found with one lookup.
 //  5. tx.go — the write path every command takes: journal for rollback,
 //     bookkeeping of what was touched, and at commit the registry changes
 //     (which instances' content moved) that feed the delta log and hash.
@@ -36,8 +39,9 @@
 //     index that Wait uses for the same data.
 //  9. hash.go, delta.go, mirror.go — the registry hashcode (sum mod 2^256 of
 //     SHA-256 digests of each instance's canonical encoding, updated in
-//     O(1) per change), the delta ring with its (From, To] ranges, and the
-//     client-side Mirror that applies deltas and verifies both.
+//     O(1) per change), the delta ring with its (From, To] ranges and its
+//     compact changes (an update is a patch of the fields that moved), and
+//     the client-side Mirror that applies deltas and verifies both.
 //  10. snapshot.go — raft snapshots: pointers copied under the lock, bytes
 //     written without it; Restore rebuilds derived state and the hash.
 //  11. events.go — every applied entry as an Event for observers.

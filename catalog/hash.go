@@ -52,7 +52,7 @@ type Instance struct {
 	Address     string            `json:",omitempty"`
 	Port        int               `json:",omitempty"`
 	Meta        map[string]string `json:",omitempty"`
-	Health      string
+	Health      string            `json:",omitempty"` // set in every instance; empty in a patch that leaves it
 }
 
 // Key returns the instance's identity.

@@ -61,17 +61,14 @@ func (m *Mirror) Apply(d Delta) error {
 	for i := range d.Changes {
 		c := &d.Changes[i]
 		switch c.Kind {
-		case InstanceAdded, InstanceUpdated:
+		case InstanceAdded:
 			if c.Instance != nil {
 				m.put(c.Instance.Clone())
 			}
-		case HealthChanged:
-			// Only the health moved; an instance the mirror lacks stays
-			// missing and the hash check below reports it.
-			if c.Instance != nil && m.instances[c.Instance.Key()] != nil {
-				in := m.instances[c.Instance.Key()].inst
-				in.Health = c.Instance.Health
-				m.put(in)
+		case InstanceUpdated, HealthChanged:
+			if err := m.patch(c); err != nil {
+				m.index = d.To
+				return err
 			}
 		case InstanceRemoved:
 			if c.Instance != nil {
@@ -85,6 +82,34 @@ func (m *Mirror) Apply(d Delta) error {
 	}
 	return nil
 }
+
+// patch applies an update. A patch to an instance the mirror lacks is
+// skipped: the instance stays missing and the hash check reports it.
+func (m *Mirror) patch(c *Change) error {
+	if c.Instance == nil {
+		return nil
+	}
+	if c.Kind == InstanceUpdated && len(c.Fields) == 0 {
+		m.put(c.Instance.Clone()) // full content
+		return nil
+	}
+	rec := m.instances[c.Instance.Key()]
+	if rec == nil {
+		return nil
+	}
+	in, fields := rec.inst, c.Fields
+	if c.Kind == HealthChanged {
+		fields = healthOnly
+	}
+	if !applyPatch(&in, c.Instance, fields) {
+		return fmt.Errorf("%w: change at index %d patches unknown fields %q", ErrHashMismatch, c.Index, c.Fields)
+	}
+	m.put(in)
+	return nil
+}
+
+// healthOnly is what a HealthChanged change patches.
+var healthOnly = []string{fieldHealth}
 
 func (m *Mirror) put(in Instance) {
 	k := in.Key()

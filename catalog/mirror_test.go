@@ -3,6 +3,7 @@ package catalog
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 )
 
@@ -56,5 +57,48 @@ func TestMirror_FollowsOverJSON(t *testing.T) {
 		if kinds[k] != n {
 			t.Fatalf("change kinds %v, want %v", kinds, want)
 		}
+	}
+}
+
+// TestMirror_PatchesCarryOnlyWhatMoved checks the InstanceUpdated patch:
+// it names exactly the changed fields, a field cleared to empty survives
+// JSON (named, though omitted), the mirror ends equal to the server, and a
+// patch naming an unknown field is reported, not half-applied silently.
+func TestMirror_PatchesCarryOnlyWhatMoved(t *testing.T) {
+	h := newHarness(t, Config{})
+	r := regService("n1", "web1", "web", 80, "v1")
+	r.Service.Address = "10.9.9.9"
+	r.Service.Meta = map[string]string{"version": "1"}
+	h.ok(r)
+	m := NewMirror()
+	if err := m.Load(roundTrip(t, h.s.Registry())); err != nil {
+		t.Fatal(err)
+	}
+	h.ok(regService("n1", "web1", "web", 81)) // port moves; tags, address, meta cleared
+	d := roundTrip(t, mustSince(t, h.s, m.Index()))
+	if len(d.Changes) != 1 || d.Changes[0].Kind != InstanceUpdated {
+		t.Fatalf("changes %+v, want one InstanceUpdated", d.Changes)
+	}
+	c := d.Changes[0]
+	if want := []string{"Tags", "Address", "Port", "Meta"}; !slices.Equal(c.Fields, want) {
+		t.Fatalf("patch fields %q, want %q", c.Fields, want)
+	}
+	if c.Instance.NodeAddress != "" || c.Instance.Health != "" || c.Instance.Service != "web" {
+		t.Fatalf("patch carries unchanged content: %+v", *c.Instance)
+	}
+	if err := m.Apply(d); err != nil {
+		t.Fatalf("Apply patch: %v", err)
+	}
+	if !sameInstances(m.Instances(""), h.s.Registry().Instances) {
+		t.Fatalf("mirror %+v, server %+v", m.Instances(""), h.s.Registry().Instances)
+	}
+
+	bad := copyMirror(m)
+	idx := bad.Index()
+	h.ok(regService("n1", "web1", "web", 82))
+	d = mustSince(t, h.s, idx)
+	d.Changes[0].Fields = []string{"Port", "Bogus"}
+	if err := bad.Apply(d); !errors.Is(err, ErrHashMismatch) {
+		t.Fatalf("patch with an unknown field: %v, want ErrHashMismatch", err)
 	}
 }

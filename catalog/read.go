@@ -368,9 +368,11 @@ func (s *Store) Registry() Registry {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := Registry{Index: s.st.index, Hash: s.st.hash.String(),
-		Instances: make([]Instance, 0, len(s.st.instances))}
-	for _, rec := range s.st.instances {
-		out.Instances = append(out.Instances, rec.inst.Clone())
+		Instances: make([]Instance, 0, s.st.numInstances)}
+	for _, slot := range s.st.slots {
+		if slot.rec != nil {
+			out.Instances = append(out.Instances, slot.rec.inst.Clone())
+		}
 	}
 	slices.SortFunc(out.Instances, func(a, b Instance) int {
 		return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(a.Node, b.Node), cmp.Compare(a.ID, b.ID))

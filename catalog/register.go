@@ -26,11 +26,14 @@ func (t *tx) register(r *RegisterRequest) error {
 	if !r.SkipNodeUpdate {
 		t.ensureNode(&r.Node)
 	}
+	// pending is the service as stored after this request: its checks
+	// need it, and handing it over saves a lookup per check.
+	var pending *NodeService
 	if r.Service != nil {
-		t.ensureService(name, r.Service)
+		pending = t.ensureService(name, r.Service)
 	}
 	for i := range r.Checks {
-		t.ensureCheck(&r.Checks[i])
+		t.ensureCheck(&r.Checks[i], pending)
 	}
 	return nil
 }
@@ -87,8 +90,8 @@ func (t *tx) validateCheck(c *HealthCheck, pending *NodeService) error {
 	default:
 		return fmt.Errorf("check %q has status %q; use passing, warning or critical", c.CheckID, c.Status)
 	}
-	if c.ServiceID != "" && t.st.services[c.Node][c.ServiceID] == nil &&
-		(pending == nil || pending.ID != c.ServiceID) {
+	if c.ServiceID != "" && (pending == nil || pending.ID != c.ServiceID) &&
+		t.st.services[c.Node][c.ServiceID] == nil {
 		return fmt.Errorf("check %q: Missing service registration: service %q is %w on node %q",
 			c.CheckID, c.ServiceID, ErrNotFound, c.Node)
 	}
@@ -109,11 +112,12 @@ func (t *tx) ensureNode(n *Node) {
 	t.setNode(rec)
 }
 
-// ensureService upserts svc on node unless the stored one equals it.
-func (t *tx) ensureService(node string, svc *NodeService) {
+// ensureService upserts svc on node unless the stored one equals it, and
+// returns the record stored afterwards.
+func (t *tx) ensureService(node string, svc *NodeService) *NodeService {
 	old := t.st.services[node][svc.ID]
 	if old != nil && serviceContentEqual(old, svc) {
-		return
+		return old
 	}
 	rec := svc // the store owns the command (see ApplyCommand)
 	rec.CreateIndex, rec.ModifyIndex = t.index, t.index
@@ -121,17 +125,22 @@ func (t *tx) ensureService(node string, svc *NodeService) {
 		rec.CreateIndex = old.CreateIndex
 	}
 	t.setService(node, rec, old)
+	return rec
 }
 
 // ensureCheck upserts c (validated) unless the stored one equals it. A
 // service check takes its service's name and tags, as in Consul. A check
-// that turns critical invalidates the sessions bound to it.
-func (t *tx) ensureCheck(c *HealthCheck) {
+// that turns critical invalidates the sessions bound to it. pending is the
+// stored service registered by the same request, if any.
+func (t *tx) ensureCheck(c *HealthCheck, pending *NodeService) {
 	rec := c // the store owns the command (see ApplyCommand)
 	rec.ServiceName, rec.ServiceTags = "", nil
 	var svc *NodeService
 	if c.ServiceID != "" {
-		svc = t.st.services[c.Node][c.ServiceID]
+		svc = pending
+		if svc == nil || svc.ID != c.ServiceID {
+			svc = t.st.services[c.Node][c.ServiceID]
+		}
 		rec.ServiceName, rec.ServiceTags = svc.Service, svc.Tags // validated: it exists
 	}
 	old := t.st.checks[c.Node][c.CheckID]
@@ -179,7 +188,7 @@ func (t *tx) deleteService(node, id string) {
 		return
 	}
 	var ids []string
-	for _, c := range t.st.checksOf[InstanceKey{Node: node, ID: id}] {
+	for _, c := range t.st.checksFor(InstanceKey{Node: node, ID: id}) {
 		ids = append(ids, c.CheckID)
 	}
 	slices.Sort(ids)
@@ -213,13 +222,13 @@ func (t *tx) deleteNode(name string) {
 
 func nodeContentEqual(a, b *Node) bool {
 	return a.ID == b.ID && a.Node == b.Node && a.Address == b.Address && a.Datacenter == b.Datacenter &&
-		maps.Equal(a.TaggedAddresses, b.TaggedAddresses) && maps.Equal(a.Meta, b.Meta)
+		strMapsEqual(a.TaggedAddresses, b.TaggedAddresses) && strMapsEqual(a.Meta, b.Meta)
 }
 
 func serviceContentEqual(a, b *NodeService) bool {
 	return a.Kind == b.Kind && a.ID == b.ID && a.Service == b.Service && slices.Equal(a.Tags, b.Tags) &&
 		a.Address == b.Address && maps.Equal(a.TaggedAddresses, b.TaggedAddresses) &&
-		maps.Equal(a.Meta, b.Meta) && a.Port == b.Port && a.Weights == b.Weights &&
+		strMapsEqual(a.Meta, b.Meta) && a.Port == b.Port && a.Weights == b.Weights &&
 		a.EnableTagOverride == b.EnableTagOverride
 }
 

@@ -328,19 +328,24 @@ func (st *state) restoreRecord(tag byte, body []byte) error {
 // rebuildInstances recomputes every instance's content and digest and the
 // hashcode from the tables (the one full scan, at restore).
 func (st *state) rebuildInstances() {
-	clear(st.instances)
+	for k, slot := range st.slots {
+		slot.rec = nil
+		st.dropIfEmpty(k, slot)
+	}
+	st.numInstances = 0
 	st.hash = sum256{}
 	var scratch []byte
 	for node, m := range st.services {
 		for id := range m {
 			k := InstanceKey{Node: node, ID: id}
-			in, ok := st.instance(k)
+			in, ok := st.instance(k, st.slots[k])
 			if !ok {
 				continue
 			}
 			rec := &instanceRec{inst: in}
 			rec.digest, scratch = digestInstance(scratch, &rec.inst)
-			st.instances[k] = rec
+			st.slotFor(k).rec = rec
+			st.numInstances++
 			st.hash.add(&rec.digest)
 		}
 	}

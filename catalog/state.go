@@ -26,11 +26,13 @@ type state struct {
 	nodes    map[string]*Node
 	services map[string]map[string]*NodeService // node → service ID
 	checks   map[string]map[string]*HealthCheck // node → check ID
-	// checksOf indexes checks by what they apply to (derived): node-level
-	// checks under InstanceKey{Node: node}, service checks under the
-	// instance's key. Health of an instance is then its node-level checks
-	// plus its own, without scanning every check on a busy node.
-	checksOf map[InstanceKey][]*HealthCheck
+	// slots holds the derived data of each key (see instSlot): node-level
+	// checks under InstanceKey{Node: node}; an instance's own checks and
+	// its cached registry content under the instance's key. One map for
+	// both means a check update and the refresh it causes find everything
+	// with one lookup, which is what keeps an update flat as the registry
+	// grows past the CPU caches (BenchmarkHashUpdate).
+	slots map[InstanceKey]*instSlot
 	// byService maps a service name to its instances (derived).
 	byService map[string]map[InstanceKey]struct{}
 
@@ -48,10 +50,48 @@ type state struct {
 
 	coords map[string]*CoordinateEntry // node → its coordinate
 
-	// instances caches each instance's registry content and digest (derived);
-	// hash is the sum of the digests (hash.go).
-	instances map[InstanceKey]*instanceRec
-	hash      sum256
+	// numInstances counts the slots with a cached instance; hash is the
+	// sum of their digests (hash.go).
+	numInstances int
+	hash         sum256
+}
+
+// instSlot is the derived data of one key. Unlike records it changes in
+// place: it is never handed out and never part of a snapshot. A slot with
+// no checks and no instance is deleted.
+type instSlot struct {
+	// checks apply to the key: node-level checks for {Node, ""}, the
+	// instance's own checks otherwise. Health of an instance is its node's
+	// checks plus its own, without scanning every check on a busy node.
+	checks []*HealthCheck
+	// rec is the instance's content and digest as of the last commit
+	// (immutable; replaced on change), nil if there is no such instance.
+	rec *instanceRec
+}
+
+// checksFor returns the checks that apply to k.
+func (st *state) checksFor(k InstanceKey) []*HealthCheck {
+	if slot := st.slots[k]; slot != nil {
+		return slot.checks
+	}
+	return nil
+}
+
+// slotFor returns k's slot, creating it.
+func (st *state) slotFor(k InstanceKey) *instSlot {
+	slot := st.slots[k]
+	if slot == nil {
+		slot = &instSlot{}
+		st.slots[k] = slot
+	}
+	return slot
+}
+
+// dropIfEmpty deletes k's slot once it holds nothing.
+func (st *state) dropIfEmpty(k InstanceKey, slot *instSlot) {
+	if len(slot.checks) == 0 && slot.rec == nil {
+		delete(st.slots, k)
+	}
 }
 
 // checkRef names a check on a node (check IDs are unique per node).
@@ -64,7 +104,7 @@ func newState() *state {
 		nodes:           map[string]*Node{},
 		services:        map[string]map[string]*NodeService{},
 		checks:          map[string]map[string]*HealthCheck{},
-		checksOf:        map[InstanceKey][]*HealthCheck{},
+		slots:           map[InstanceKey]*instSlot{},
 		byService:       map[string]map[InstanceKey]struct{}{},
 		kv:              map[string]*KVPair{},
 		tombstones:      map[string]uint64{},
@@ -73,7 +113,6 @@ func newState() *state {
 		sessionsByCheck: map[checkRef]map[string]struct{}{},
 		locks:           map[string]map[string]struct{}{},
 		coords:          map[string]*CoordinateEntry{},
-		instances:       map[InstanceKey]*instanceRec{},
 	}
 }
 
@@ -138,15 +177,18 @@ func (st *state) putCheck(c *HealthCheck) {
 	k := InstanceKey{Node: c.Node, ID: c.ServiceID}
 	if old != nil && old.ServiceID == c.ServiceID {
 		// Replace in place: the common status update costs one lookup.
-		if list := st.checksOf[k]; slices.Contains(list, old) {
-			list[slices.Index(list, old)] = c
-			return
+		if slot := st.slots[k]; slot != nil {
+			if i := slices.Index(slot.checks, old); i >= 0 {
+				slot.checks[i] = c
+				return
+			}
 		}
 	}
 	if old != nil {
 		st.unindexCheck(old)
 	}
-	st.checksOf[k] = append(st.checksOf[k], c)
+	slot := st.slotFor(k)
+	slot.checks = append(slot.checks, c)
 }
 
 func (st *state) delCheck(node, id string) {
@@ -158,19 +200,18 @@ func (st *state) delCheck(node, id string) {
 	st.unindexCheck(old)
 }
 
-// unindexCheck removes c from checksOf. checksOf is derived and never
-// handed out, so its slices may change in place.
+// unindexCheck removes old from its slot. Slots are derived and never
+// handed out, so their slices may change in place.
 func (st *state) unindexCheck(old *HealthCheck) {
 	k := InstanceKey{Node: old.Node, ID: old.ServiceID}
-	list := st.checksOf[k]
-	if i := slices.Index(list, old); i >= 0 {
-		list = slices.Delete(list, i, i+1)
+	slot := st.slots[k]
+	if slot == nil {
+		return
 	}
-	if len(list) == 0 {
-		delete(st.checksOf, k)
-	} else {
-		st.checksOf[k] = list
+	if i := slices.Index(slot.checks, old); i >= 0 {
+		slot.checks = slices.Delete(slot.checks, i, i+1)
 	}
+	st.dropIfEmpty(k, slot)
 }
 
 func delNested[K comparable, V any](m map[K]map[string]V, k K, id string) {

@@ -97,6 +97,7 @@ type Store struct {
 	ring      deltaRing
 	lockDelay map[string]time.Time // KV key → no acquire before this time
 	tx        tx                   // reused by every Apply (one at a time)
+	maps      mapIntern            // string maps shared by decoded records (codec.go)
 
 	watches watchSet
 	events  fanout.Hub[Event]
@@ -151,14 +152,20 @@ func (s *Store) Apply(e raft.Entry) any {
 		s.advance(e.Index)
 		return Result{Index: e.Index, OK: true}
 	}
-	cmd, err := DecodeCommand(e.Data)
+	// Decoding happens under the write lock because the map-intern table
+	// belongs to the writer; readers wait a fraction of a microsecond more.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cmd, err := decodeCommand(e.Data, &s.maps)
 	if err != nil {
 		s.malformed.Add(1)
-		s.advance(e.Index)
+		if e.Index > s.st.index {
+			s.st.index = e.Index
+		}
 		s.publish(Event{Kind: EventMalformed, Index: e.Index, Err: err.Error()})
 		return Result{Index: e.Index, Err: err}
 	}
-	return s.ApplyCommand(e.Index, cmd)
+	return s.applyLocked(e.Index, cmd)
 }
 
 // ErrStaleIndex is returned for a command at or below the applied index.
@@ -171,6 +178,11 @@ var ErrStaleIndex = errors.New("catalog: command index is not above the applied 
 func (s *Store) ApplyCommand(idx uint64, cmd Command) Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.applyLocked(idx, cmd)
+}
+
+// applyLocked is ApplyCommand with s.mu held for writing.
+func (s *Store) applyLocked(idx uint64, cmd Command) Result {
 	if idx <= s.st.index {
 		return Result{Index: idx, Err: fmt.Errorf("%w (index %d, applied %d)", ErrStaleIndex, idx, s.st.index)}
 	}

@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"cmp"
-	"maps"
 	"slices"
 	"time"
 )
@@ -26,17 +25,19 @@ type tx struct {
 
 	journal []undoRec
 
-	tables     [numTables]bool
-	services   map[string]struct{}
-	nodes      map[string]struct{}
-	kvKeys     []string
-	dirty      map[InstanceKey]struct{}
+	tables   [numTables]bool
+	services map[string]struct{}
+	nodes    map[string]struct{}
+	kvKeys   []string
+	// dirty lists the instances whose content may have changed, with
+	// repeats (commit sorts and compacts it): appending beats hashing two
+	// strings into a set, and a command touches a handful of keys.
+	dirty      []InstanceKey
 	nodeEvents []Change
 	lockDelays []lockDelayRec
 
-	scratch  []byte        // canonical-encoding buffer for digests
-	keysBuf  []InstanceKey // sorted dirty keys
-	releases []string      // sorted keys of an invalidated session
+	scratch  []byte   // canonical-encoding buffer for digests
+	releases []string // sorted keys of an invalidated session
 }
 
 type lockDelayRec struct {
@@ -68,7 +69,6 @@ type undoRec struct {
 func (t *tx) init() {
 	t.services = map[string]struct{}{}
 	t.nodes = map[string]struct{}{}
-	t.dirty = map[InstanceKey]struct{}{}
 }
 
 func (t *tx) begin(st *state, idx uint64) {
@@ -78,7 +78,8 @@ func (t *tx) begin(st *state, idx uint64) {
 	t.tables = [numTables]bool{}
 	clear(t.services)
 	clear(t.nodes)
-	clear(t.dirty)
+	clear(t.dirty) // drop references to old keys' strings
+	t.dirty = t.dirty[:0]
 	t.kvKeys = t.kvKeys[:0]
 	t.nodeEvents = t.nodeEvents[:0]
 	t.lockDelays = t.lockDelays[:0]
@@ -136,14 +137,24 @@ func (t *tx) touchNode(name string) {
 	t.nodes[name] = struct{}{}
 	for id, svc := range t.st.services[name] {
 		t.services[svc.Service] = struct{}{}
-		t.dirty[InstanceKey{Node: name, ID: id}] = struct{}{}
+		t.markDirty(InstanceKey{Node: name, ID: id})
 	}
 }
 
 func (t *tx) touchService(node string, svc *NodeService) {
 	t.nodes[node] = struct{}{}
 	t.services[svc.Service] = struct{}{}
-	t.dirty[InstanceKey{Node: node, ID: svc.ID}] = struct{}{}
+	t.markDirty(InstanceKey{Node: node, ID: svc.ID})
+}
+
+// markDirty records that instance k may have changed. An immediate repeat
+// (a service and its check in one registration) is dropped here; others
+// at commit.
+func (t *tx) markDirty(k InstanceKey) {
+	if n := len(t.dirty); n > 0 && t.dirty[n-1] == k {
+		return
+	}
+	t.dirty = append(t.dirty, k)
 }
 
 // touchCheck marks what a check's status feeds: its service instance, or
@@ -317,14 +328,12 @@ func (t *tx) appendRegistryChanges(ring *deltaRing) bool {
 			appended = true
 		}
 	}
-	keys := t.keysBuf[:0]
-	for k := range t.dirty {
-		keys = append(keys, k)
-	}
+	keys := t.dirty
 	if len(keys) > 1 {
 		slices.SortFunc(keys, func(a, b InstanceKey) int {
 			return cmp.Or(cmp.Compare(a.Node, b.Node), cmp.Compare(a.ID, b.ID))
 		})
+		keys = slices.Compact(keys)
 	}
 	for _, k := range keys {
 		if c, ok := t.refreshInstance(k); ok {
@@ -332,8 +341,6 @@ func (t *tx) appendRegistryChanges(ring *deltaRing) bool {
 			appended = true
 		}
 	}
-	clear(keys)
-	t.keysBuf = keys[:0]
 	for _, ev := range t.nodeEvents {
 		if ev.Kind == NodeRemoved {
 			ring.push(ev)
@@ -347,43 +354,50 @@ func (t *tx) appendRegistryChanges(ring *deltaRing) bool {
 // and returns the change, if its content changed.
 func (t *tx) refreshInstance(k InstanceKey) (Change, bool) {
 	st := t.st
-	old := st.instances[k]
-	in, exists := st.instance(k)
+	slot := st.slots[k]
+	var old *instanceRec
+	if slot != nil {
+		old = slot.rec
+	}
+	in, exists := st.instance(k, slot)
 	if !exists {
 		if old == nil {
 			return Change{}, false
 		}
 		st.hash.sub(&old.digest)
-		delete(st.instances, k)
+		slot.rec = nil
+		st.numInstances--
+		st.dropIfEmpty(k, slot)
 		return Change{Index: t.index, Kind: InstanceRemoved, Instance: &old.inst}, true
 	}
 	rec := &instanceRec{inst: in}
 	rec.digest, t.scratch = digestInstance(t.scratch, &rec.inst)
-	kind := InstanceAdded
-	if old != nil {
-		if old.digest == rec.digest {
-			return Change{}, false
-		}
-		st.hash.sub(&old.digest)
-		kind = InstanceUpdated
-		if onlyHealthDiffers(&old.inst, &rec.inst) {
-			kind = HealthChanged
-		}
+	if old != nil && old.digest == rec.digest {
+		return Change{}, false
 	}
 	st.hash.add(&rec.digest)
-	st.instances[k] = rec
-	if kind == HealthChanged {
-		// The most frequent change by far carries only what moved, which
-		// keeps a steady-state delta tiny next to a full pull.
-		return Change{Index: t.index, Kind: kind, Instance: &Instance{
-			Node: in.Node, ID: in.ID, Service: in.Service, Health: in.Health}}, true
+	if slot == nil {
+		slot = st.slotFor(k)
 	}
-	return Change{Index: t.index, Kind: kind, Instance: &rec.inst}, true
+	slot.rec = rec
+	if old == nil {
+		st.numInstances++
+		return Change{Index: t.index, Kind: InstanceAdded, Instance: &rec.inst}, true
+	}
+	st.hash.sub(&old.digest)
+	// An update carries only what moved (delta.go): the most frequent one
+	// by far, a health flip, is a kind of its own that names no fields.
+	patch, fields := diffInstance(&old.inst, &rec.inst)
+	if fields == setHealth {
+		return Change{Index: t.index, Kind: HealthChanged, Instance: &patch}, true
+	}
+	return Change{Index: t.index, Kind: InstanceUpdated, Instance: &patch, Fields: fields.names()}, true
 }
 
-// instance derives the registry content of instance k from the tables. The
-// result shares the immutable records' slices and maps.
-func (st *state) instance(k InstanceKey) (Instance, bool) {
+// instance derives the registry content of instance k from the tables;
+// slot is k's slot (nil if none). The result shares the immutable records'
+// slices and maps.
+func (st *state) instance(k InstanceKey, slot *instSlot) (Instance, bool) {
 	svc := st.services[k.Node][k.ID]
 	n := st.nodes[k.Node]
 	if svc == nil || n == nil {
@@ -399,16 +413,20 @@ func (st *state) instance(k InstanceKey) (Instance, bool) {
 		Address:     svc.Address,
 		Port:        svc.Port,
 		Meta:        svc.Meta,
-		Health:      st.instanceHealth(k),
+		Health:      st.instanceHealth(k, slot),
 	}, true
 }
 
 // instanceHealth aggregates the node-level checks and the instance's own:
 // any critical (or maintenance) → critical, else any warning → warning,
 // else passing. No checks counts as passing, as in Consul.
-func (st *state) instanceHealth(k InstanceKey) string {
+func (st *state) instanceHealth(k InstanceKey, slot *instSlot) string {
 	health := HealthPassing
-	for _, set := range [2][]*HealthCheck{st.checksOf[InstanceKey{Node: k.Node}], st.checksOf[k]} {
+	var own []*HealthCheck
+	if slot != nil {
+		own = slot.checks
+	}
+	for _, set := range [2][]*HealthCheck{st.checksFor(InstanceKey{Node: k.Node}), own} {
 		for _, c := range set {
 			switch c.Status {
 			case HealthCritical, HealthMaintenance:
@@ -419,10 +437,4 @@ func (st *state) instanceHealth(k InstanceKey) string {
 		}
 	}
 	return health
-}
-
-func onlyHealthDiffers(a, b *Instance) bool {
-	return a.Node == b.Node && a.NodeAddress == b.NodeAddress && a.Datacenter == b.Datacenter &&
-		a.ID == b.ID && a.Service == b.Service && a.Address == b.Address && a.Port == b.Port &&
-		slices.Equal(a.Tags, b.Tags) && maps.Equal(a.Meta, b.Meta)
 }
