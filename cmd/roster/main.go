@@ -26,6 +26,7 @@ func init() {
 		"join":        {"Joins the agent to a cluster", runJoin},
 		"leave":       {"Makes the agent leave the cluster and shut down", runLeave},
 		"members":     {"Lists the members of the cluster", runMembers},
+		"watch":       {"Prints registry changes live, using incremental pulls", runWatch},
 		"operator":    {"Raft operations: operator raft list-peers|remove-peer", runOperator},
 		"version":     {"Prints the roster version", runVersion},
 	}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"roster/internal/testkit"
+)
+
+// lockedBuffer is a bytes.Buffer safe to read while a process writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func catalogRegister(t *testing.T, base, node, addr string) {
+	t.Helper()
+	body := fmt.Sprintf(`{"Node":%q,"Address":%q,"Service":{"Service":"web","Port":80}}`, node, addr)
+	req, _ := http.NewRequest("PUT", base+"/v1/catalog/register", strings.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("register %s: %s", node, resp.Status)
+	}
+}
+
+// roster watch prints the registry once, then each change as a delta, and
+// reports on exit that it pulled the full registry only once.
+func TestWatch_PrintsFullRegistryThenEachChangeByDelta(t *testing.T) {
+	a := startDevAgent(t, testkit.FreePorts(t, 5))
+	defer stopAgent(t, a, syscall.SIGTERM)
+	catalogRegister(t, a.base, "n1", "10.0.0.1")
+
+	var out, errOut lockedBuffer
+	w := exec.Command(rosterBin, "watch", "-service", "web", "-http-addr", strings.TrimPrefix(a.base, "http://"))
+	w.Stdout, w.Stderr = &out, &errOut
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Process.Kill()
+	testkit.WaitFor(t, 10*time.Second, "the full registry with n1", func() error {
+		if !strings.Contains(out.String(), "full registry") || !strings.Contains(out.String(), "web/web on n1 10.0.0.1:80") {
+			return fmt.Errorf("output so far:\n%s%s", out.String(), errOut.String())
+		}
+		return nil
+	})
+	catalogRegister(t, a.base, "n2", "10.0.0.2")
+	testkit.WaitFor(t, 10*time.Second, "n2 to arrive as a delta", func() error {
+		if !strings.Contains(out.String(), "instance-added web/web on n2 10.0.0.2:80") {
+			return fmt.Errorf("output so far:\n%s", out.String())
+		}
+		return nil
+	})
+	w.Process.Signal(syscall.SIGINT)
+	if err := w.Wait(); err != nil {
+		t.Fatalf("watch exit: %v\n%s", err, errOut.String())
+	}
+	if s := errOut.String(); !strings.Contains(s, "1 full (0 fallbacks)") {
+		t.Fatalf("watch counters: %q", s)
+	}
+}
