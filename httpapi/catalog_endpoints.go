@@ -28,7 +28,7 @@ type catalogRegistration struct {
 
 // decodeJSONBody decodes an optional JSON body of at most MaxBodyBytes.
 func (s *Server) decodeJSONBody(r *http.Request, v any) error {
-	body, err := readBody(r, s.cfg.MaxBodyBytes, "the agent's MaxBodyBytes setting")
+	body, err := s.agentBody(r)
 	if err != nil {
 		return err
 	}

@@ -53,7 +53,7 @@ func (s *Server) sessionCreate(_ http.ResponseWriter, r *http.Request, _ string)
 func (s *Server) decodeSessionCreate(r *http.Request) (catalog.SessionEntry, error) {
 	entry := catalog.SessionEntry{ID: rpc.NewRequestID(), Node: s.localNode(),
 		LockDelay: defaultLockDelay, Behavior: catalog.SessionRelease}
-	body, err := readBody(r, s.cfg.MaxBodyBytes, "the agent's MaxBodyBytes setting")
+	body, err := s.agentBody(r)
 	if err != nil {
 		return entry, err
 	}
