@@ -167,21 +167,9 @@ func (s *Server) catalogService(w http.ResponseWriter, r *http.Request, name str
 	if err != nil {
 		return nil, err
 	}
-	key := s.cacheKey(r)
-	if !cacheable(args.Near) {
-		key = ""
-	} else if resp := s.hotRead(w, &args.QueryOptions, key, catalog.WatchService(name)); resp != nil {
-		return resp, nil
-	}
-	var reply rpc.IndexedServiceNodes
-	if err := s.rpc(r, "Catalog.ServiceNodes", &args, &reply); err != nil {
-		return nil, err
-	}
-	setMeta(w, &reply.QueryMeta)
-	if key == "" {
-		return nonNil(reply.ServiceNodes), nil
-	}
-	return s.cachedJSON(r, key, reply.Index, nonNil(reply.ServiceNodes))
+	return cachedServiceRead(s, w, r, &args, "Catalog.ServiceNodes", func(reply *rpc.IndexedServiceNodes) (*rpc.QueryMeta, any) {
+		return &reply.QueryMeta, nonNil(reply.ServiceNodes)
+	})
 }
 
 func (s *Server) nodeServices(w http.ResponseWriter, r *http.Request, node string) (*catalog.NodeServices, error) {

@@ -47,24 +47,9 @@ func (s *Server) healthService(w http.ResponseWriter, r *http.Request, service s
 	if err != nil {
 		return nil, err
 	}
-	key := s.cacheKey(r)
-	if !cacheable(args.Near) {
-		key = ""
-	} else if resp := s.hotRead(w, &args.QueryOptions, key, catalog.WatchService(service)); resp != nil {
-		return resp, nil
-	}
-	var reply rpc.IndexedCheckServiceNodes
-	if err := s.rpc(r, "Health.ServiceNodes", &args, &reply); err != nil {
-		return nil, err
-	}
-	setMeta(w, &reply.QueryMeta)
-	if key == "" {
-		return serviceEntriesOut(reply.Nodes), nil
-	}
-	if resp := s.cache.get(key, reply.Index); resp != nil {
-		return resp, nil
-	}
-	return s.cachedJSON(r, key, reply.Index, serviceEntriesOut(reply.Nodes))
+	return cachedServiceRead(s, w, r, &args, "Health.ServiceNodes", func(reply *rpc.IndexedCheckServiceNodes) (*rpc.QueryMeta, any) {
+		return &reply.QueryMeta, serviceEntriesOut(reply.Nodes)
+	})
 }
 
 // serviceEntriesOut gives entries Consul's empty values.
