@@ -121,10 +121,9 @@ func (s *Server) catalogNodes(w http.ResponseWriter, r *http.Request, _ string) 
 		return nil, err
 	}
 	var reply rpc.IndexedNodes
-	if err := s.rpc(r, "Catalog.ListNodes", &args, &reply); err != nil {
+	if err := s.blockingRead(w, r, "Catalog.ListNodes", &args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
-	setMeta(w, &reply.QueryMeta)
 	return nonNil(reply.Nodes), nil
 }
 
@@ -134,10 +133,9 @@ func (s *Server) catalogServices(w http.ResponseWriter, r *http.Request, _ strin
 		return nil, err
 	}
 	var reply rpc.IndexedServices
-	if err := s.rpc(r, "Catalog.ListServices", &args, &reply); err != nil {
+	if err := s.blockingRead(w, r, "Catalog.ListServices", &args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
-	setMeta(w, &reply.QueryMeta)
 	if reply.Services == nil {
 		reply.Services = map[string][]string{}
 	}
@@ -149,10 +147,7 @@ func (s *Server) catalogServices(w http.ResponseWriter, r *http.Request, _ strin
 
 // serviceRequest reads the parameters of the per-service reads.
 func (s *Server) serviceRequest(r *http.Request, name string) (rpc.ServiceSpecificRequest, error) {
-	if err := mustArg(name, "service"); err != nil {
-		return rpc.ServiceSpecificRequest{}, err
-	}
-	opts, err := s.parseQueryOptions(r)
+	opts, err := s.queryOptionsFor(r, name, "service")
 	if err != nil {
 		return rpc.ServiceSpecificRequest{}, err
 	}
@@ -173,19 +168,14 @@ func (s *Server) catalogService(w http.ResponseWriter, r *http.Request, name str
 }
 
 func (s *Server) nodeServices(w http.ResponseWriter, r *http.Request, node string) (*catalog.NodeServices, error) {
-	if err := mustArg(node, "node"); err != nil {
-		return nil, err
-	}
-	opts, err := s.parseQueryOptions(r)
+	args, err := s.nodeRequest(r, node)
 	if err != nil {
 		return nil, err
 	}
-	args := rpc.NodeSpecificRequest{QueryOptions: opts, Node: node}
 	var reply rpc.IndexedNodeServices
-	if err := s.rpc(r, "Catalog.NodeServices", &args, &reply); err != nil {
+	if err := s.blockingRead(w, r, "Catalog.NodeServices", &args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
-	setMeta(w, &reply.QueryMeta)
 	return reply.NodeServices, nil
 }
 

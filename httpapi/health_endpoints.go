@@ -13,19 +13,14 @@ import (
 // query and index (cache.go).
 
 func (s *Server) healthNode(w http.ResponseWriter, r *http.Request, node string) (any, error) {
-	if err := mustArg(node, "node"); err != nil {
-		return nil, err
-	}
-	opts, err := s.parseQueryOptions(r)
+	args, err := s.nodeRequest(r, node)
 	if err != nil {
 		return nil, err
 	}
-	args := rpc.NodeSpecificRequest{QueryOptions: opts, Node: node}
 	var reply rpc.IndexedHealthChecks
-	if err := s.rpc(r, "Health.NodeChecks", &args, &reply); err != nil {
+	if err := s.blockingRead(w, r, "Health.NodeChecks", &args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
-	setMeta(w, &reply.QueryMeta)
 	return checksOut(reply.HealthChecks), nil
 }
 
@@ -35,10 +30,9 @@ func (s *Server) healthChecks(w http.ResponseWriter, r *http.Request, service st
 		return nil, err
 	}
 	var reply rpc.IndexedHealthChecks
-	if err := s.rpc(r, "Health.ServiceChecks", &args, &reply); err != nil {
+	if err := s.blockingRead(w, r, "Health.ServiceChecks", &args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
-	setMeta(w, &reply.QueryMeta)
 	return checksOut(reply.HealthChecks), nil
 }
 
@@ -77,10 +71,9 @@ func (s *Server) healthState(w http.ResponseWriter, r *http.Request, state strin
 	q := r.URL.Query()
 	args := rpc.ChecksInStateRequest{QueryOptions: opts, State: state, NodeMetaFilters: parseNodeMeta(q), Near: s.near(q)}
 	var reply rpc.IndexedHealthChecks
-	if err := s.rpc(r, "Health.ChecksInState", &args, &reply); err != nil {
+	if err := s.blockingRead(w, r, "Health.ChecksInState", &args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
-	setMeta(w, &reply.QueryMeta)
 	return checksOut(reply.HealthChecks), nil
 }
 

@@ -149,36 +149,27 @@ func (s *Server) sessionInfo(w http.ResponseWriter, r *http.Request, id string) 
 }
 
 func (s *Server) sessionRead(w http.ResponseWriter, r *http.Request, method, id string) ([]catalog.SessionEntry, error) {
-	if err := mustArg(id, "session"); err != nil {
-		return nil, err
-	}
-	opts, err := s.parseQueryOptions(r)
+	opts, err := s.queryOptionsFor(r, id, "session")
 	if err != nil {
 		return nil, err
 	}
 	args := rpc.SessionSpecificRequest{QueryOptions: opts, SessionID: id}
 	var reply rpc.IndexedSessions
-	if err := s.rpc(r, method, &args, &reply); err != nil {
+	if err := s.blockingRead(w, r, method, &args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
-	setMeta(w, &reply.QueryMeta)
 	return sessionsOut(reply.Sessions), nil
 }
 
 func (s *Server) sessionNode(w http.ResponseWriter, r *http.Request, node string) (any, error) {
-	if err := mustArg(node, "node"); err != nil {
-		return nil, err
-	}
-	opts, err := s.parseQueryOptions(r)
+	args, err := s.nodeRequest(r, node)
 	if err != nil {
 		return nil, err
 	}
-	args := rpc.NodeSpecificRequest{QueryOptions: opts, Node: node}
 	var reply rpc.IndexedSessions
-	if err := s.rpc(r, "Session.NodeSessions", &args, &reply); err != nil {
+	if err := s.blockingRead(w, r, "Session.NodeSessions", &args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
-	setMeta(w, &reply.QueryMeta)
 	return sessionsOut(reply.Sessions), nil
 }
 
@@ -189,10 +180,9 @@ func (s *Server) sessionList(w http.ResponseWriter, r *http.Request, _ string) (
 	}
 	args := rpc.DCSpecificRequest{QueryOptions: opts}
 	var reply rpc.IndexedSessions
-	if err := s.rpc(r, "Session.List", &args, &reply); err != nil {
+	if err := s.blockingRead(w, r, "Session.List", &args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
-	setMeta(w, &reply.QueryMeta)
 	return sessionsOut(reply.Sessions), nil
 }
 

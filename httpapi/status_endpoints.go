@@ -112,9 +112,8 @@ func (s *Server) coordinateNodes(w http.ResponseWriter, r *http.Request, _ strin
 		return nil, err
 	}
 	var reply rpc.IndexedCoordinates
-	if err := s.rpc(r, "Coordinate.ListNodes", &args, &reply); err != nil {
+	if err := s.blockingRead(w, r, "Coordinate.ListNodes", &args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
-	setMeta(w, &reply.QueryMeta)
 	return nonNil(reply.Coordinates), nil
 }
