@@ -193,27 +193,42 @@ func compileFilter(r *http.Request, sample any) (*catalog.Filter, error) {
 	return f, nil
 }
 
-// agentServices is GET /v1/agent/services[?filter=]: {"<id>": AgentService}.
-func (s *Server) agentServices(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
+// localFilter returns the local state and the compiled ?filter= (nil for
+// none) of a listing of local services or checks; sample is the listed type.
+func (s *Server) localFilter(r *http.Request, sample any) (LocalState, *catalog.Filter, error) {
 	ls, err := s.localState()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	f, err := compileFilter(r, catalog.NodeService{})
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]*AgentService{}
-	for id, svc := range ls.Services() {
+	f, err := compileFilter(r, sample)
+	return ls, f, err
+}
+
+// filterByID keeps the entries of byID that f matches (all when f is nil;
+// an entry the filter cannot evaluate is left out), each shaped by out.
+func filterByID[V, O any](byID map[string]V, f *catalog.Filter, out func(id string, v V) O) map[string]O {
+	kept := map[string]O{}
+	for id, v := range byID {
 		if f != nil {
-			if ok, err := f.Match(svc); err != nil || !ok {
+			if ok, err := f.Match(v); err != nil || !ok {
 				continue
 			}
 		}
-		_, hash, _ := ls.Service(id)
-		out[id] = s.toAgentService(svc, hash)
+		kept[id] = out(id, v)
 	}
-	return out, nil
+	return kept
+}
+
+// agentServices is GET /v1/agent/services[?filter=]: {"<id>": AgentService}.
+func (s *Server) agentServices(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
+	ls, f, err := s.localFilter(r, catalog.NodeService{})
+	if err != nil {
+		return nil, err
+	}
+	return filterByID(ls.Services(), f, func(id string, svc catalog.NodeService) *AgentService {
+		_, hash, _ := ls.Service(id)
+		return s.toAgentService(svc, hash)
+	}), nil
 }
 
 // maxHashWait caps ?wait= on hash-blocking reads, as Consul caps every
@@ -261,27 +276,14 @@ func (s *Server) agentService(w http.ResponseWriter, r *http.Request, id string)
 
 // agentChecks is GET /v1/agent/checks[?filter=]: {"<checkID>": AgentCheck}.
 func (s *Server) agentChecks(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
-	ls, err := s.localState()
+	ls, f, err := s.localFilter(r, catalog.HealthCheck{})
 	if err != nil {
 		return nil, err
 	}
-	f, err := compileFilter(r, catalog.HealthCheck{})
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]catalog.HealthCheck{}
-	for id, c := range ls.Checks() {
-		if f != nil {
-			if ok, err := f.Match(c); err != nil || !ok {
-				continue
-			}
-		}
-		if c.ServiceTags == nil {
-			c.ServiceTags = []string{}
-		}
-		out[id] = c
-	}
-	return out, nil
+	return filterByID(ls.Checks(), f, func(_ string, c catalog.HealthCheck) catalog.HealthCheck {
+		c.ServiceTags = nonNil(c.ServiceTags)
+		return c
+	}), nil
 }
 
 // agentBody reads a request body up to the agent's MaxBodyBytes.
