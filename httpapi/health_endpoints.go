@@ -17,11 +17,7 @@ func (s *Server) healthNode(w http.ResponseWriter, r *http.Request, node string)
 	if err != nil {
 		return nil, err
 	}
-	var reply rpc.IndexedHealthChecks
-	if err := s.blockingRead(w, r, "Health.NodeChecks", &args, &reply, &reply.QueryMeta); err != nil {
-		return nil, err
-	}
-	return checksOut(reply.HealthChecks), nil
+	return s.checksRead(w, r, "Health.NodeChecks", &args)
 }
 
 func (s *Server) healthChecks(w http.ResponseWriter, r *http.Request, service string) (any, error) {
@@ -29,11 +25,7 @@ func (s *Server) healthChecks(w http.ResponseWriter, r *http.Request, service st
 	if err != nil {
 		return nil, err
 	}
-	var reply rpc.IndexedHealthChecks
-	if err := s.blockingRead(w, r, "Health.ServiceChecks", &args, &reply, &reply.QueryMeta); err != nil {
-		return nil, err
-	}
-	return checksOut(reply.HealthChecks), nil
+	return s.checksRead(w, r, "Health.ServiceChecks", &args)
 }
 
 func (s *Server) healthService(w http.ResponseWriter, r *http.Request, service string) (any, error) {
@@ -70,8 +62,14 @@ func (s *Server) healthState(w http.ResponseWriter, r *http.Request, state strin
 	}
 	q := r.URL.Query()
 	args := rpc.ChecksInStateRequest{QueryOptions: opts, State: state, NodeMetaFilters: parseNodeMeta(q), Near: s.near(q)}
+	return s.checksRead(w, r, "Health.ChecksInState", &args)
+}
+
+// checksRead makes a blocking read of health checks and answers them with
+// Consul's empty values.
+func (s *Server) checksRead(w http.ResponseWriter, r *http.Request, method string, args any) ([]catalog.HealthCheck, error) {
 	var reply rpc.IndexedHealthChecks
-	if err := s.blockingRead(w, r, "Health.ChecksInState", &args, &reply, &reply.QueryMeta); err != nil {
+	if err := s.blockingRead(w, r, method, args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
 	return checksOut(reply.HealthChecks), nil

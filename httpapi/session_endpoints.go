@@ -154,8 +154,14 @@ func (s *Server) sessionRead(w http.ResponseWriter, r *http.Request, method, id 
 		return nil, err
 	}
 	args := rpc.SessionSpecificRequest{QueryOptions: opts, SessionID: id}
+	return s.sessionsRead(w, r, method, &args)
+}
+
+// sessionsRead makes a blocking read of sessions and answers them with
+// Consul's empty values.
+func (s *Server) sessionsRead(w http.ResponseWriter, r *http.Request, method string, args any) ([]catalog.SessionEntry, error) {
 	var reply rpc.IndexedSessions
-	if err := s.blockingRead(w, r, method, &args, &reply, &reply.QueryMeta); err != nil {
+	if err := s.blockingRead(w, r, method, args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
 	return sessionsOut(reply.Sessions), nil
@@ -166,11 +172,7 @@ func (s *Server) sessionNode(w http.ResponseWriter, r *http.Request, node string
 	if err != nil {
 		return nil, err
 	}
-	var reply rpc.IndexedSessions
-	if err := s.blockingRead(w, r, "Session.NodeSessions", &args, &reply, &reply.QueryMeta); err != nil {
-		return nil, err
-	}
-	return sessionsOut(reply.Sessions), nil
+	return s.sessionsRead(w, r, "Session.NodeSessions", &args)
 }
 
 func (s *Server) sessionList(w http.ResponseWriter, r *http.Request, _ string) (any, error) {
@@ -179,11 +181,7 @@ func (s *Server) sessionList(w http.ResponseWriter, r *http.Request, _ string) (
 		return nil, err
 	}
 	args := rpc.DCSpecificRequest{QueryOptions: opts}
-	var reply rpc.IndexedSessions
-	if err := s.blockingRead(w, r, "Session.List", &args, &reply, &reply.QueryMeta); err != nil {
-		return nil, err
-	}
-	return sessionsOut(reply.Sessions), nil
+	return s.sessionsRead(w, r, "Session.List", &args)
 }
 
 // sessionsOut gives sessions Consul's empty values ([] not null).
