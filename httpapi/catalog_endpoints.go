@@ -98,12 +98,8 @@ func (s *Server) catalogDeregister(_ http.ResponseWriter, r *http.Request, _ str
 // catalogDatacenters lists the datacenters the servers know (no meta
 // headers, as in Consul).
 func (s *Server) catalogDatacenters(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
-	args, err := s.dcRequest(r)
+	dcs, err := dcCall[[]string](s, r, "Catalog.ListDatacenters")
 	if err != nil {
-		return nil, err
-	}
-	var dcs []string
-	if err := s.rpc(r, "Catalog.ListDatacenters", &args, &dcs); err != nil {
 		return nil, err
 	}
 	return nonNil(dcs), nil
