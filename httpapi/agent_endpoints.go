@@ -95,46 +95,46 @@ func (s *Server) membership() (Membership, error) {
 	return s.cfg.Membership, nil
 }
 
-// agentJoin is PUT /v1/agent/join/<addr>: an empty 200, or 500 with the
-// join error.
-func (s *Server) agentJoin(_ http.ResponseWriter, r *http.Request, addr string) (any, error) {
-	if err := mustArg(addr, "address"); err != nil {
-		return nil, err
+// membershipAction is a PUT handler that applies act to the gossip
+// membership and answers with an empty body, or 500 with act's error. what
+// names the path argument that must be present ("" for routes without one).
+func (s *Server) membershipAction(what string, act func(m Membership, r *http.Request, arg string) error) handlerFunc {
+	return func(_ http.ResponseWriter, r *http.Request, arg string) (any, error) {
+		if what != "" {
+			if err := mustArg(arg, what); err != nil {
+				return nil, err
+			}
+		}
+		m, err := s.membership()
+		if err != nil {
+			return nil, err
+		}
+		if err := act(m, r, arg); err != nil {
+			return nil, errorf(http.StatusInternalServerError, "%v", err)
+		}
+		return nil, nil
 	}
-	m, err := s.membership()
-	if err != nil {
-		return nil, err
-	}
-	if _, err := m.Join([]string{addr}, wanParam(r)); err != nil {
-		return nil, errorf(http.StatusInternalServerError, "%v", err)
-	}
-	return nil, nil
+}
+
+// agentJoin is PUT /v1/agent/join/<addr>[?wan].
+func (s *Server) agentJoin() handlerFunc {
+	return s.membershipAction("address", func(m Membership, r *http.Request, addr string) error {
+		_, err := m.Join([]string{addr}, wanParam(r))
+		return err
+	})
 }
 
 // agentLeave is PUT /v1/agent/leave.
-func (s *Server) agentLeave(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
-	m, err := s.membership()
-	if err != nil {
-		return nil, err
-	}
-	if err := m.Leave(); err != nil {
-		return nil, errorf(http.StatusInternalServerError, "%v", err)
-	}
-	return nil, nil
+func (s *Server) agentLeave() handlerFunc {
+	return s.membershipAction("", func(m Membership, _ *http.Request, _ string) error {
+		return m.Leave()
+	})
 }
 
 // agentForceLeave is PUT /v1/agent/force-leave/<node>[?prune][&wan].
-func (s *Server) agentForceLeave(_ http.ResponseWriter, r *http.Request, node string) (any, error) {
-	if err := mustArg(node, "node"); err != nil {
-		return nil, err
-	}
-	m, err := s.membership()
-	if err != nil {
-		return nil, err
-	}
-	_, prune := r.URL.Query()["prune"]
-	if err := m.ForceLeave(node, prune, wanParam(r)); err != nil {
-		return nil, errorf(http.StatusInternalServerError, "%v", err)
-	}
-	return nil, nil
+func (s *Server) agentForceLeave() handlerFunc {
+	return s.membershipAction("node", func(m Membership, r *http.Request, node string) error {
+		_, prune := r.URL.Query()["prune"]
+		return m.ForceLeave(node, prune, wanParam(r))
+	})
 }

@@ -76,17 +76,17 @@ func (s *Server) agentLocalRoutes() []route {
 	get, put := []string{"GET"}, []string{"PUT"}
 	return []route{
 		{path: "/v1/agent/services", methods: get, handle: s.agentServices},
-		{path: "/v1/agent/service/register", methods: put, handle: s.agentServiceRegister},
-		{path: "/v1/agent/service/deregister/", methods: put, handle: s.agentServiceDeregister},
+		{path: "/v1/agent/service/register", methods: put, handle: s.agentServiceRegister()},
+		{path: "/v1/agent/service/deregister/", methods: put, handle: s.agentServiceDeregister()},
 		{path: "/v1/agent/service/maintenance/", methods: put, handle: s.agentServiceMaintenance},
 		{path: "/v1/agent/service/", methods: get, handle: s.agentService},
 		{path: "/v1/agent/checks", methods: get, handle: s.agentChecks},
-		{path: "/v1/agent/check/register", methods: put, handle: s.agentCheckRegister},
-		{path: "/v1/agent/check/deregister/", methods: put, handle: s.agentCheckDeregister},
+		{path: "/v1/agent/check/register", methods: put, handle: s.agentCheckRegister()},
+		{path: "/v1/agent/check/deregister/", methods: put, handle: s.agentCheckDeregister()},
 		{path: "/v1/agent/check/pass/", methods: put, handle: s.agentCheckTTL(catalog.HealthPassing)},
 		{path: "/v1/agent/check/warn/", methods: put, handle: s.agentCheckTTL(catalog.HealthWarning)},
 		{path: "/v1/agent/check/fail/", methods: put, handle: s.agentCheckTTL(catalog.HealthCritical)},
-		{path: "/v1/agent/check/update/", methods: put, handle: s.agentCheckUpdate},
+		{path: "/v1/agent/check/update/", methods: put, handle: s.agentCheckUpdate()},
 		{path: "/v1/agent/maintenance", methods: put, handle: s.agentNodeMaintenance},
 		{path: "/v1/agent/health/service/id/", methods: get, handle: s.agentHealthByID},
 		{path: "/v1/agent/health/service/name/", methods: get, handle: s.agentHealthByName},
@@ -123,10 +123,42 @@ func (s *Server) localState() (LocalState, error) {
 	return s.cfg.LocalState, nil
 }
 
-// localError gives a LocalState error its HTTP status.
+// localStateFor checks that the path argument arg (a what, such as
+// "service ID"; "" for routes without one) is present, then returns the
+// local state: the opening of every local-state handler.
+func (s *Server) localStateFor(arg, what string) (LocalState, error) {
+	if what != "" {
+		if err := mustArg(arg, what); err != nil {
+			return nil, err
+		}
+	}
+	return s.localState()
+}
+
+// localAction is a PUT handler that applies act to the local state and
+// answers with an empty body. what names the path argument ("service ID")
+// that must be present, or is "" for routes without one. act's errors are
+// mapped by localError, so act may return this package's *Error for bad
+// input as well as LocalState errors.
+func (s *Server) localAction(what string, act func(ls LocalState, r *http.Request, arg string) error) handlerFunc {
+	return func(_ http.ResponseWriter, r *http.Request, arg string) (any, error) {
+		ls, err := s.localStateFor(arg, what)
+		if err != nil {
+			return nil, err
+		}
+		return nil, localError(act(ls, r, arg))
+	}
+}
+
+// localError gives a LocalState error its HTTP status; an *Error of this
+// package (bad input found before the local state was asked) keeps its own.
 func localError(err error) error {
 	if err == nil {
 		return nil
+	}
+	var own *Error
+	if errors.As(err, &own) {
+		return err
 	}
 	var coded interface{ HTTPStatus() int }
 	if errors.As(err, &coded) {
@@ -161,27 +193,42 @@ func compileFilter(r *http.Request, sample any) (*catalog.Filter, error) {
 	return f, nil
 }
 
-// agentServices is GET /v1/agent/services[?filter=]: {"<id>": AgentService}.
-func (s *Server) agentServices(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
+// localFilter returns the local state and the compiled ?filter= (nil for
+// none) of a listing of local services or checks; sample is the listed type.
+func (s *Server) localFilter(r *http.Request, sample any) (LocalState, *catalog.Filter, error) {
 	ls, err := s.localState()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	f, err := compileFilter(r, catalog.NodeService{})
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]*AgentService{}
-	for id, svc := range ls.Services() {
+	f, err := compileFilter(r, sample)
+	return ls, f, err
+}
+
+// filterByID keeps the entries of byID that f matches (all when f is nil;
+// an entry the filter cannot evaluate is left out), each shaped by out.
+func filterByID[V, O any](byID map[string]V, f *catalog.Filter, out func(id string, v V) O) map[string]O {
+	kept := map[string]O{}
+	for id, v := range byID {
 		if f != nil {
-			if ok, err := f.Match(svc); err != nil || !ok {
+			if ok, err := f.Match(v); err != nil || !ok {
 				continue
 			}
 		}
-		_, hash, _ := ls.Service(id)
-		out[id] = s.toAgentService(svc, hash)
+		kept[id] = out(id, v)
 	}
-	return out, nil
+	return kept
+}
+
+// agentServices is GET /v1/agent/services[?filter=]: {"<id>": AgentService}.
+func (s *Server) agentServices(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
+	ls, f, err := s.localFilter(r, catalog.NodeService{})
+	if err != nil {
+		return nil, err
+	}
+	return filterByID(ls.Services(), f, func(id string, svc catalog.NodeService) *AgentService {
+		_, hash, _ := ls.Service(id)
+		return s.toAgentService(svc, hash)
+	}), nil
 }
 
 // maxHashWait caps ?wait= on hash-blocking reads, as Consul caps every
@@ -195,10 +242,7 @@ const (
 // with X-Consul-ContentHash; with ?hash= it blocks until the content hash
 // differs (Consul's hash-based blocking).
 func (s *Server) agentService(w http.ResponseWriter, r *http.Request, id string) (any, error) {
-	if err := mustArg(id, "service ID"); err != nil {
-		return nil, err
-	}
-	ls, err := s.localState()
+	ls, err := s.localStateFor(id, "service ID")
 	if err != nil {
 		return nil, err
 	}
@@ -232,94 +276,68 @@ func (s *Server) agentService(w http.ResponseWriter, r *http.Request, id string)
 
 // agentChecks is GET /v1/agent/checks[?filter=]: {"<checkID>": AgentCheck}.
 func (s *Server) agentChecks(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
-	ls, err := s.localState()
+	ls, f, err := s.localFilter(r, catalog.HealthCheck{})
 	if err != nil {
 		return nil, err
 	}
-	f, err := compileFilter(r, catalog.HealthCheck{})
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]catalog.HealthCheck{}
-	for id, c := range ls.Checks() {
-		if f != nil {
-			if ok, err := f.Match(c); err != nil || !ok {
-				continue
-			}
-		}
-		if c.ServiceTags == nil {
-			c.ServiceTags = []string{}
-		}
-		out[id] = c
-	}
-	return out, nil
+	return filterByID(ls.Checks(), f, func(_ string, c catalog.HealthCheck) catalog.HealthCheck {
+		c.ServiceTags = nonNil(c.ServiceTags)
+		return c
+	}), nil
+}
+
+// agentBody reads a request body up to the agent's MaxBodyBytes.
+func (s *Server) agentBody(r *http.Request) ([]byte, error) {
+	return readBody(r, s.cfg.MaxBodyBytes, "the agent's MaxBodyBytes setting")
 }
 
 // agentServiceRegister is PUT /v1/agent/service/register
 // [?replace-existing-checks=true].
-func (s *Server) agentServiceRegister(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
-	ls, err := s.localState()
-	if err != nil {
-		return nil, err
-	}
-	body, err := readBody(r, s.cfg.MaxBodyBytes, "the agent's MaxBodyBytes setting")
-	if err != nil {
-		return nil, err
-	}
-	replace, err := boolParam(r.URL.Query(), "replace-existing-checks")
-	if err != nil {
-		return nil, err
-	}
-	return nil, localError(ls.RegisterServiceJSON(body, replace))
+func (s *Server) agentServiceRegister() handlerFunc {
+	return s.localAction("", func(ls LocalState, r *http.Request, _ string) error {
+		body, err := s.agentBody(r)
+		if err != nil {
+			return err
+		}
+		replace, err := boolParam(r.URL.Query(), "replace-existing-checks")
+		if err != nil {
+			return err
+		}
+		return ls.RegisterServiceJSON(body, replace)
+	})
 }
 
-func (s *Server) agentServiceDeregister(_ http.ResponseWriter, r *http.Request, id string) (any, error) {
-	if err := mustArg(id, "service ID"); err != nil {
-		return nil, err
-	}
-	ls, err := s.localState()
-	if err != nil {
-		return nil, err
-	}
-	return nil, localError(ls.RemoveService(id))
+// agentServiceDeregister is PUT /v1/agent/service/deregister/<id>.
+func (s *Server) agentServiceDeregister() handlerFunc {
+	return s.localAction("service ID", func(ls LocalState, _ *http.Request, id string) error {
+		return ls.RemoveService(id)
+	})
 }
 
-func (s *Server) agentCheckRegister(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
-	ls, err := s.localState()
-	if err != nil {
-		return nil, err
-	}
-	body, err := readBody(r, s.cfg.MaxBodyBytes, "the agent's MaxBodyBytes setting")
-	if err != nil {
-		return nil, err
-	}
-	return nil, localError(ls.RegisterCheckJSON(body))
+// agentCheckRegister is PUT /v1/agent/check/register.
+func (s *Server) agentCheckRegister() handlerFunc {
+	return s.localAction("", func(ls LocalState, r *http.Request, _ string) error {
+		body, err := s.agentBody(r)
+		if err != nil {
+			return err
+		}
+		return ls.RegisterCheckJSON(body)
+	})
 }
 
-func (s *Server) agentCheckDeregister(_ http.ResponseWriter, r *http.Request, id string) (any, error) {
-	if err := mustArg(id, "check ID"); err != nil {
-		return nil, err
-	}
-	ls, err := s.localState()
-	if err != nil {
-		return nil, err
-	}
-	return nil, localError(ls.RemoveCheck(id))
+// agentCheckDeregister is PUT /v1/agent/check/deregister/<id>.
+func (s *Server) agentCheckDeregister() handlerFunc {
+	return s.localAction("check ID", func(ls LocalState, _ *http.Request, id string) error {
+		return ls.RemoveCheck(id)
+	})
 }
 
 // agentCheckTTL serves PUT /v1/agent/check/{pass,warn,fail}/<id>?note=:
 // the note becomes the check's output.
 func (s *Server) agentCheckTTL(status string) handlerFunc {
-	return func(_ http.ResponseWriter, r *http.Request, id string) (any, error) {
-		if err := mustArg(id, "check ID"); err != nil {
-			return nil, err
-		}
-		ls, err := s.localState()
-		if err != nil {
-			return nil, err
-		}
-		return nil, localError(ls.UpdateTTL(id, status, r.URL.Query().Get("note")))
-	}
+	return s.localAction("check ID", func(ls LocalState, r *http.Request, id string) error {
+		return ls.UpdateTTL(id, status, r.URL.Query().Get("note"))
+	})
 }
 
 // checkUpdate is the body of PUT /v1/agent/check/update/<id>.
@@ -328,19 +346,15 @@ type checkUpdate struct {
 	Output string
 }
 
-func (s *Server) agentCheckUpdate(_ http.ResponseWriter, r *http.Request, id string) (any, error) {
-	if err := mustArg(id, "check ID"); err != nil {
-		return nil, err
-	}
-	ls, err := s.localState()
-	if err != nil {
-		return nil, err
-	}
-	var u checkUpdate
-	if err := s.decodeJSONBody(r, &u); err != nil {
-		return nil, err
-	}
-	return nil, localError(ls.UpdateTTL(id, u.Status, u.Output))
+// agentCheckUpdate is PUT /v1/agent/check/update/<id> with a checkUpdate body.
+func (s *Server) agentCheckUpdate() handlerFunc {
+	return s.localAction("check ID", func(ls LocalState, r *http.Request, id string) error {
+		var u checkUpdate
+		if err := s.decodeJSONBody(r, &u); err != nil {
+			return err
+		}
+		return ls.UpdateTTL(id, u.Status, u.Output)
+	})
 }
 
 // maintenanceParams reads ?enable= (required, a bool) and ?reason=, with
@@ -357,22 +371,25 @@ func maintenanceParams(r *http.Request) (enable bool, reason string, err error) 
 	return enable, q.Get("reason"), nil
 }
 
-func (s *Server) agentNodeMaintenance(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
+// agentNodeMaintenance is PUT /v1/agent/maintenance?enable=&reason=.
+// The parameters are checked before the local state is asked for.
+func (s *Server) agentNodeMaintenance(w http.ResponseWriter, r *http.Request, arg string) (any, error) {
 	enable, reason, err := maintenanceParams(r)
 	if err != nil {
 		return nil, err
 	}
-	ls, err := s.localState()
-	if err != nil {
-		return nil, err
-	}
-	if enable {
-		return nil, localError(ls.EnableNodeMaintenance(reason))
-	}
-	return nil, localError(ls.DisableNodeMaintenance())
+	return s.localAction("", func(ls LocalState, _ *http.Request, _ string) error {
+		if enable {
+			return ls.EnableNodeMaintenance(reason)
+		}
+		return ls.DisableNodeMaintenance()
+	})(w, r, arg)
 }
 
-func (s *Server) agentServiceMaintenance(_ http.ResponseWriter, r *http.Request, id string) (any, error) {
+// agentServiceMaintenance is PUT /v1/agent/service/maintenance/<id>
+// ?enable=&reason=; the ID, then the parameters are checked, then the
+// local state is asked for.
+func (s *Server) agentServiceMaintenance(w http.ResponseWriter, r *http.Request, id string) (any, error) {
 	if err := mustArg(id, "service ID"); err != nil {
 		return nil, err
 	}
@@ -380,14 +397,12 @@ func (s *Server) agentServiceMaintenance(_ http.ResponseWriter, r *http.Request,
 	if err != nil {
 		return nil, err
 	}
-	ls, err := s.localState()
-	if err != nil {
-		return nil, err
-	}
-	if enable {
-		return nil, localError(ls.EnableServiceMaintenance(id, reason))
-	}
-	return nil, localError(ls.DisableServiceMaintenance(id))
+	return s.localAction("", func(ls LocalState, _ *http.Request, id string) error {
+		if enable {
+			return ls.EnableServiceMaintenance(id, reason)
+		}
+		return ls.DisableServiceMaintenance(id)
+	})(w, r, id)
 }
 
 // healthChecksFor returns a service's checks plus the node's own checks
@@ -444,10 +459,7 @@ func healthAnswer(r *http.Request, code int, status string, v any) any {
 
 // agentHealthByID is GET /v1/agent/health/service/id/<id>[?format=text].
 func (s *Server) agentHealthByID(_ http.ResponseWriter, r *http.Request, id string) (any, error) {
-	if err := mustArg(id, "service ID"); err != nil {
-		return nil, err
-	}
-	ls, err := s.localState()
+	ls, err := s.localStateFor(id, "service ID")
 	if err != nil {
 		return nil, err
 	}
@@ -466,10 +478,7 @@ func (s *Server) agentHealthByID(_ http.ResponseWriter, r *http.Request, id stri
 // agentHealthByName is GET /v1/agent/health/service/name/<name>: every
 // local instance of the service; the status code is the worst of them.
 func (s *Server) agentHealthByName(_ http.ResponseWriter, r *http.Request, name string) (any, error) {
-	if err := mustArg(name, "service name"); err != nil {
-		return nil, err
-	}
-	ls, err := s.localState()
+	ls, err := s.localStateFor(name, "service name")
 	if err != nil {
 		return nil, err
 	}

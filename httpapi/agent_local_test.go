@@ -327,20 +327,14 @@ func TestAgentLocal_ChecksTTLUpdatesAndErrors(t *testing.T) {
 func TestAgentLocal_HealthStatusCodesAndMaintenance(t *testing.T) {
 	a, _ := startLocalAPI(t)
 	a.must(404, "GET", "/v1/agent/health/service/id/web", nil)
-	_, b := a.must(404, "GET", "/v1/agent/health/service/name/web?format=text", nil)
-	if b != "ServiceName web Not Found" {
-		t.Fatalf("404 text = %q", b)
-	}
+	a.mustText(404, "/v1/agent/health/service/name/web?format=text", "ServiceName web Not Found")
 	a.must(200, "PUT", "/v1/agent/service/register", []byte(`{"ID":"web1","Name":"web","Check":{"TTL":"10s"}}`))
 	a.must(200, "PUT", "/v1/agent/service/register", []byte(`{"ID":"web2","Name":"web"}`))
-	_, b = a.must(503, "GET", "/v1/agent/health/service/id/web1?format=text", nil)
-	if b != "critical" {
-		t.Fatalf("critical text = %q", b)
-	}
+	a.mustText(503, "/v1/agent/health/service/id/web1?format=text", "critical")
 	a.must(200, "GET", "/v1/agent/health/service/id/web2", nil)
 	a.must(503, "GET", "/v1/agent/health/service/name/web", nil) // worst of both
 	a.must(200, "PUT", "/v1/agent/check/warn/service:web1", nil)
-	_, b = a.must(429, "GET", "/v1/agent/health/service/name/web", nil)
+	_, b := a.must(429, "GET", "/v1/agent/health/service/name/web", nil)
 	var infos []AgentServiceChecksInfo
 	if err := json.Unmarshal([]byte(b), &infos); err != nil || len(infos) != 2 ||
 		infos[0].AggregatedStatus != "warning" || infos[1].AggregatedStatus != "passing" {
@@ -350,18 +344,12 @@ func TestAgentLocal_HealthStatusCodesAndMaintenance(t *testing.T) {
 	a.must(400, "PUT", "/v1/agent/service/maintenance/web2?enable=maybe", nil)
 	a.must(404, "PUT", "/v1/agent/service/maintenance/nope?enable=true", nil)
 	a.must(200, "PUT", "/v1/agent/service/maintenance/web2?enable=true&reason=deploy", nil)
-	_, b = a.must(503, "GET", "/v1/agent/health/service/id/web2?format=text", nil)
-	if b != "maintenance" {
-		t.Fatalf("service maintenance text = %q", b)
-	}
+	a.mustText(503, "/v1/agent/health/service/id/web2?format=text", "maintenance")
 	a.must(200, "PUT", "/v1/agent/service/maintenance/web2?enable=false", nil)
 	a.must(200, "PUT", "/v1/agent/check/pass/service:web1", nil)
 	a.must(200, "GET", "/v1/agent/health/service/name/web", nil)
 	a.must(200, "PUT", "/v1/agent/maintenance?enable=true", nil)
-	_, b = a.must(503, "GET", "/v1/agent/health/service/id/web2?format=text", nil)
-	if b != "maintenance" {
-		t.Fatalf("node maintenance text = %q", b)
-	}
+	a.mustText(503, "/v1/agent/health/service/id/web2?format=text", "maintenance")
 	a.must(400, "PUT", "/v1/agent/maintenance", nil)
 	a.must(200, "PUT", "/v1/agent/maintenance?enable=false", nil)
 	a.must(200, "GET", "/v1/agent/health/service/id/web2", nil)
@@ -383,7 +371,25 @@ func TestAgentLocal_WithoutLocalStateIs500AndHostAnswers(t *testing.T) {
 	}
 }
 
+// mustText GETs path and checks the status code and the text body (the
+// ?format=text answers of the agent health endpoints).
+func (a *api) mustText(code int, path, want string) {
+	a.t.Helper()
+	if _, b := a.must(code, "GET", path, nil); b != want {
+		a.t.Fatalf("GET %s = %q, want %q", path, b, want)
+	}
+}
+
 func urlQueryEscape(s string) string {
 	r := strings.NewReplacer(" ", "%20", `"`, "%22", "=", "%3D")
 	return r.Replace(s)
+}
+
+// Bad input found by a local-state handler itself keeps its 400: it must
+// not be mistaken for a LocalState error without a status (500).
+func TestAgentLocal_BadInputIs400(t *testing.T) {
+	a, _ := startLocalAPI(t)
+	a.must(400, "PUT", "/v1/agent/service/register?replace-existing-checks=maybe", []byte(`{"Name":"web"}`))
+	a.must(400, "PUT", "/v1/agent/check/update/x", []byte(`{not json`))
+	a.must(400, "PUT", "/v1/agent/service/deregister/", nil)
 }

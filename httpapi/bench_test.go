@@ -186,7 +186,15 @@ func BenchmarkBlockingWake(b *testing.B) {
 func BenchmarkDeltaLatency(b *testing.B) {
 	rpcb := newStoreRPC()
 	registerInstances(rpcb, "web", 1000)
-	base := benchAPI(b, rpcb)
+	benchDeltaLatency(b, benchAPI(b, rpcb), func(i int) uint64 {
+		return rpcb.apply(flipCommand(i)).Index
+	})
+}
+
+// benchDeltaLatency times, b.N times, change(i) (which returns the index
+// it wrote) until a delta client watching base has seen that index, and
+// reports p50 and p99 in milliseconds.
+func benchDeltaLatency(b *testing.B, base string, change func(i int) (index uint64)) {
 	w, err := client.New(client.Config{Address: base, Wait: time.Minute})
 	if err != nil {
 		b.Fatal(err)
@@ -200,9 +208,9 @@ func BenchmarkDeltaLatency(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		res := rpcb.apply(flipCommand(i))
+		want := change(i)
 		for idx := range seen {
-			if idx >= res.Index {
+			if idx >= want {
 				break
 			}
 		}
@@ -321,29 +329,8 @@ func BenchmarkStackDeltaLatency(b *testing.B) {
 		resp.Body.Close()
 	}
 	put("passing")
-	w, err := client.New(client.Config{Address: st.base, Wait: time.Minute})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	seen := make(chan uint64, 1024)
-	go w.Watch(ctx, func(u client.Update) { seen <- u.Index })
-	<-seen
-	lat := make([]float64, 0, b.N)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		start := time.Now()
+	benchDeltaLatency(b, st.base, func(i int) uint64 {
 		put([]string{"warning", "passing"}[i%2])
-		want := st.store.LastIndex()
-		for idx := range seen {
-			if idx >= want {
-				break
-			}
-		}
-		lat = append(lat, float64(time.Since(start).Microseconds())/1000)
-	}
-	slices.Sort(lat)
-	b.ReportMetric(lat[len(lat)/2], "p50-ms")
-	b.ReportMetric(lat[len(lat)*99/100], "p99-ms")
+		return st.store.LastIndex()
+	})
 }

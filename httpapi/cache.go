@@ -170,3 +170,28 @@ func (s *Server) hotRead(w http.ResponseWriter, opts *rpc.QueryOptions, key stri
 // cacheable reports whether a read's answer is fixed by its index: ?near
 // sorts by coordinates, which move without moving the index.
 func cacheable(near string) bool { return near == "" }
+
+// cachedServiceRead serves a per-service hot read (/v1/catalog/service,
+// /v1/health/service): from the cache without an RPC when hotRead can,
+// else by the RPC method. answer gives the reply's meta and its body with
+// Consul's empty values; that body is cached per query and index. Reads
+// with ?near= are sorted for one caller and are never cached.
+func cachedServiceRead[R any](s *Server, w http.ResponseWriter, r *http.Request, args *rpc.ServiceSpecificRequest,
+	method string, answer func(reply *R) (*rpc.QueryMeta, any)) (any, error) {
+	key := s.cacheKey(r)
+	if !cacheable(args.Near) {
+		key = ""
+	} else if resp := s.hotRead(w, &args.QueryOptions, key, catalog.WatchService(args.ServiceName)); resp != nil {
+		return resp, nil
+	}
+	var reply R
+	if err := s.rpc(r, method, args, &reply); err != nil {
+		return nil, err
+	}
+	meta, body := answer(&reply)
+	setMeta(w, meta)
+	if key == "" {
+		return body, nil
+	}
+	return s.cachedJSON(r, key, meta.Index, body)
+}

@@ -28,7 +28,7 @@ type catalogRegistration struct {
 
 // decodeJSONBody decodes an optional JSON body of at most MaxBodyBytes.
 func (s *Server) decodeJSONBody(r *http.Request, v any) error {
-	body, err := readBody(r, s.cfg.MaxBodyBytes, "the agent's MaxBodyBytes setting")
+	body, err := s.agentBody(r)
 	if err != nil {
 		return err
 	}
@@ -98,12 +98,8 @@ func (s *Server) catalogDeregister(_ http.ResponseWriter, r *http.Request, _ str
 // catalogDatacenters lists the datacenters the servers know (no meta
 // headers, as in Consul).
 func (s *Server) catalogDatacenters(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
-	args, err := s.dcRequest(r)
+	dcs, err := dcCall[[]string](s, r, "Catalog.ListDatacenters")
 	if err != nil {
-		return nil, err
-	}
-	var dcs []string
-	if err := s.rpc(r, "Catalog.ListDatacenters", &args, &dcs); err != nil {
 		return nil, err
 	}
 	return nonNil(dcs), nil
@@ -121,10 +117,9 @@ func (s *Server) catalogNodes(w http.ResponseWriter, r *http.Request, _ string) 
 		return nil, err
 	}
 	var reply rpc.IndexedNodes
-	if err := s.rpc(r, "Catalog.ListNodes", &args, &reply); err != nil {
+	if err := s.blockingRead(w, r, "Catalog.ListNodes", &args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
-	setMeta(w, &reply.QueryMeta)
 	return nonNil(reply.Nodes), nil
 }
 
@@ -134,10 +129,9 @@ func (s *Server) catalogServices(w http.ResponseWriter, r *http.Request, _ strin
 		return nil, err
 	}
 	var reply rpc.IndexedServices
-	if err := s.rpc(r, "Catalog.ListServices", &args, &reply); err != nil {
+	if err := s.blockingRead(w, r, "Catalog.ListServices", &args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
-	setMeta(w, &reply.QueryMeta)
 	if reply.Services == nil {
 		reply.Services = map[string][]string{}
 	}
@@ -149,10 +143,7 @@ func (s *Server) catalogServices(w http.ResponseWriter, r *http.Request, _ strin
 
 // serviceRequest reads the parameters of the per-service reads.
 func (s *Server) serviceRequest(r *http.Request, name string) (rpc.ServiceSpecificRequest, error) {
-	if err := mustArg(name, "service"); err != nil {
-		return rpc.ServiceSpecificRequest{}, err
-	}
-	opts, err := s.parseQueryOptions(r)
+	opts, err := s.queryOptionsFor(r, name, "service")
 	if err != nil {
 		return rpc.ServiceSpecificRequest{}, err
 	}
@@ -167,37 +158,20 @@ func (s *Server) catalogService(w http.ResponseWriter, r *http.Request, name str
 	if err != nil {
 		return nil, err
 	}
-	key := s.cacheKey(r)
-	if !cacheable(args.Near) {
-		key = ""
-	} else if resp := s.hotRead(w, &args.QueryOptions, key, catalog.WatchService(name)); resp != nil {
-		return resp, nil
-	}
-	var reply rpc.IndexedServiceNodes
-	if err := s.rpc(r, "Catalog.ServiceNodes", &args, &reply); err != nil {
-		return nil, err
-	}
-	setMeta(w, &reply.QueryMeta)
-	if key == "" {
-		return nonNil(reply.ServiceNodes), nil
-	}
-	return s.cachedJSON(r, key, reply.Index, nonNil(reply.ServiceNodes))
+	return cachedServiceRead(s, w, r, &args, "Catalog.ServiceNodes", func(reply *rpc.IndexedServiceNodes) (*rpc.QueryMeta, any) {
+		return &reply.QueryMeta, nonNil(reply.ServiceNodes)
+	})
 }
 
 func (s *Server) nodeServices(w http.ResponseWriter, r *http.Request, node string) (*catalog.NodeServices, error) {
-	if err := mustArg(node, "node"); err != nil {
-		return nil, err
-	}
-	opts, err := s.parseQueryOptions(r)
+	args, err := s.nodeRequest(r, node)
 	if err != nil {
 		return nil, err
 	}
-	args := rpc.NodeSpecificRequest{QueryOptions: opts, Node: node}
 	var reply rpc.IndexedNodeServices
-	if err := s.rpc(r, "Catalog.NodeServices", &args, &reply); err != nil {
+	if err := s.blockingRead(w, r, "Catalog.NodeServices", &args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
-	setMeta(w, &reply.QueryMeta)
 	return reply.NodeServices, nil
 }
 

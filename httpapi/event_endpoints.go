@@ -55,7 +55,7 @@ func (s *Server) eventFire(_ http.ResponseWriter, r *http.Request, name string) 
 	if err != nil {
 		return nil, err
 	}
-	payload, err := readBody(r, s.cfg.MaxBodyBytes, "the agent's MaxBodyBytes setting")
+	payload, err := s.agentBody(r)
 	if err != nil {
 		return nil, err
 	}

@@ -13,20 +13,11 @@ import (
 // query and index (cache.go).
 
 func (s *Server) healthNode(w http.ResponseWriter, r *http.Request, node string) (any, error) {
-	if err := mustArg(node, "node"); err != nil {
-		return nil, err
-	}
-	opts, err := s.parseQueryOptions(r)
+	args, err := s.nodeRequest(r, node)
 	if err != nil {
 		return nil, err
 	}
-	args := rpc.NodeSpecificRequest{QueryOptions: opts, Node: node}
-	var reply rpc.IndexedHealthChecks
-	if err := s.rpc(r, "Health.NodeChecks", &args, &reply); err != nil {
-		return nil, err
-	}
-	setMeta(w, &reply.QueryMeta)
-	return checksOut(reply.HealthChecks), nil
+	return s.checksRead(w, r, "Health.NodeChecks", &args)
 }
 
 func (s *Server) healthChecks(w http.ResponseWriter, r *http.Request, service string) (any, error) {
@@ -34,12 +25,7 @@ func (s *Server) healthChecks(w http.ResponseWriter, r *http.Request, service st
 	if err != nil {
 		return nil, err
 	}
-	var reply rpc.IndexedHealthChecks
-	if err := s.rpc(r, "Health.ServiceChecks", &args, &reply); err != nil {
-		return nil, err
-	}
-	setMeta(w, &reply.QueryMeta)
-	return checksOut(reply.HealthChecks), nil
+	return s.checksRead(w, r, "Health.ServiceChecks", &args)
 }
 
 func (s *Server) healthService(w http.ResponseWriter, r *http.Request, service string) (any, error) {
@@ -47,24 +33,9 @@ func (s *Server) healthService(w http.ResponseWriter, r *http.Request, service s
 	if err != nil {
 		return nil, err
 	}
-	key := s.cacheKey(r)
-	if !cacheable(args.Near) {
-		key = ""
-	} else if resp := s.hotRead(w, &args.QueryOptions, key, catalog.WatchService(service)); resp != nil {
-		return resp, nil
-	}
-	var reply rpc.IndexedCheckServiceNodes
-	if err := s.rpc(r, "Health.ServiceNodes", &args, &reply); err != nil {
-		return nil, err
-	}
-	setMeta(w, &reply.QueryMeta)
-	if key == "" {
-		return serviceEntriesOut(reply.Nodes), nil
-	}
-	if resp := s.cache.get(key, reply.Index); resp != nil {
-		return resp, nil
-	}
-	return s.cachedJSON(r, key, reply.Index, serviceEntriesOut(reply.Nodes))
+	return cachedServiceRead(s, w, r, &args, "Health.ServiceNodes", func(reply *rpc.IndexedCheckServiceNodes) (*rpc.QueryMeta, any) {
+		return &reply.QueryMeta, serviceEntriesOut(reply.Nodes)
+	})
 }
 
 // serviceEntriesOut gives entries Consul's empty values.
@@ -91,11 +62,16 @@ func (s *Server) healthState(w http.ResponseWriter, r *http.Request, state strin
 	}
 	q := r.URL.Query()
 	args := rpc.ChecksInStateRequest{QueryOptions: opts, State: state, NodeMetaFilters: parseNodeMeta(q), Near: s.near(q)}
+	return s.checksRead(w, r, "Health.ChecksInState", &args)
+}
+
+// checksRead makes a blocking read of health checks and answers them with
+// Consul's empty values.
+func (s *Server) checksRead(w http.ResponseWriter, r *http.Request, method string, args any) ([]catalog.HealthCheck, error) {
 	var reply rpc.IndexedHealthChecks
-	if err := s.rpc(r, "Health.ChecksInState", &args, &reply); err != nil {
+	if err := s.blockingRead(w, r, method, args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
-	setMeta(w, &reply.QueryMeta)
 	return checksOut(reply.HealthChecks), nil
 }
 

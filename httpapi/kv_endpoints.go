@@ -33,19 +33,15 @@ func (s *Server) kv(w http.ResponseWriter, r *http.Request, key string) (any, er
 }
 
 func (s *Server) kvGet(w http.ResponseWriter, r *http.Request, key string) (any, error) {
-	if err := mustArg(key, "key"); err != nil {
-		return nil, err
-	}
-	opts, err := s.parseQueryOptions(r)
+	opts, err := s.queryOptionsFor(r, key, "key")
 	if err != nil {
 		return nil, err
 	}
 	args := rpc.KeyRequest{QueryOptions: opts, Key: key}
 	var reply rpc.IndexedDirEntries
-	if err := s.rpc(r, "KVS.Get", &args, &reply); err != nil {
+	if err := s.blockingRead(w, r, "KVS.Get", &args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
-	setMeta(w, &reply.QueryMeta)
 	if len(reply.Entries) == 0 {
 		return &rawBody{status: http.StatusNotFound}, nil
 	}
@@ -65,10 +61,9 @@ func (s *Server) kvList(w http.ResponseWriter, r *http.Request, prefix string) (
 	}
 	args := rpc.KeyRequest{QueryOptions: opts, Key: prefix}
 	var reply rpc.IndexedDirEntries
-	if err := s.rpc(r, "KVS.List", &args, &reply); err != nil {
+	if err := s.blockingRead(w, r, "KVS.List", &args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
-	setMeta(w, &reply.QueryMeta)
 	if len(reply.Entries) == 0 {
 		return &rawBody{status: http.StatusNotFound}, nil
 	}
@@ -87,10 +82,9 @@ func (s *Server) kvKeys(w http.ResponseWriter, r *http.Request, prefix string) (
 	}
 	args := rpc.KeyListRequest{QueryOptions: opts, Prefix: prefix, Separator: sep}
 	var reply rpc.IndexedKeyList
-	if err := s.rpc(r, "KVS.ListKeys", &args, &reply); err != nil {
+	if err := s.blockingRead(w, r, "KVS.ListKeys", &args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
-	setMeta(w, &reply.QueryMeta)
 	if len(reply.Keys) == 0 {
 		if prefix != "" {
 			return &rawBody{status: http.StatusNotFound}, nil

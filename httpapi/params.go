@@ -24,6 +24,32 @@ func has(q url.Values, name string) bool {
 	return ok
 }
 
+// queryOptionsFor checks that the path argument arg (a what, such as
+// "node") is present, then reads the query options: the opening of every
+// blocking read on one named thing.
+func (s *Server) queryOptionsFor(r *http.Request, arg, what string) (rpc.QueryOptions, error) {
+	if err := mustArg(arg, what); err != nil {
+		return rpc.QueryOptions{}, err
+	}
+	return s.parseQueryOptions(r)
+}
+
+// nodeRequest reads the parameters of the per-node reads.
+func (s *Server) nodeRequest(r *http.Request, node string) (rpc.NodeSpecificRequest, error) {
+	opts, err := s.queryOptionsFor(r, node, "node")
+	return rpc.NodeSpecificRequest{QueryOptions: opts, Node: node}, err
+}
+
+// blockingRead makes the RPC of a blocking read and, when it succeeds,
+// sets the X-Consul-* headers from meta, the reply's QueryMeta.
+func (s *Server) blockingRead(w http.ResponseWriter, r *http.Request, method string, args, reply any, meta *rpc.QueryMeta) error {
+	if err := s.rpc(r, method, args, reply); err != nil {
+		return err
+	}
+	setMeta(w, meta)
+	return nil
+}
+
 // parseQueryOptions reads the parameters every blocking read accepts.
 func (s *Server) parseQueryOptions(r *http.Request) (rpc.QueryOptions, error) {
 	q := r.URL.Query()

@@ -46,10 +46,9 @@ func (s *Server) rosterRegistry(w http.ResponseWriter, r *http.Request, _ string
 		return nil, err
 	}
 	var reply rpc.RegistryResponse
-	if err := s.rpc(r, "Roster.Registry", &args, &reply); err != nil {
+	if err := s.blockingRead(w, r, "Roster.Registry", &args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
-	setMeta(w, &reply.QueryMeta)
 	w.Header().Set("ETag", etag(reply.Registry.Hash))
 	if etagMatches(r, reply.Registry.Hash) {
 		return &rawBody{status: http.StatusNotModified}, nil
@@ -73,10 +72,9 @@ func (s *Server) rosterDelta(w http.ResponseWriter, r *http.Request, _ string) (
 	}
 	args := rpc.DeltaRequest{QueryOptions: opts, Since: since}
 	var reply rpc.DeltaResponse
-	if err := s.rpc(r, "Roster.Delta", &args, &reply); err != nil {
+	if err := s.blockingRead(w, r, "Roster.Delta", &args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
-	setMeta(w, &reply.QueryMeta)
 	if reply.Truncated {
 		return nil, errorf(http.StatusGone, "the delta log no longer covers index %d; pull /v1/roster/registry", since)
 	}

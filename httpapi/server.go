@@ -219,9 +219,9 @@ func (s *Server) routes() []route {
 	return []route{
 		{path: "/v1/agent/self", methods: get, handle: s.agentSelf},
 		{path: "/v1/agent/members", methods: get, handle: s.agentMembers},
-		{path: "/v1/agent/join/", methods: put, handle: s.agentJoin},
-		{path: "/v1/agent/leave", methods: put, handle: s.agentLeave},
-		{path: "/v1/agent/force-leave/", methods: put, handle: s.agentForceLeave},
+		{path: "/v1/agent/join/", methods: put, handle: s.agentJoin()},
+		{path: "/v1/agent/leave", methods: put, handle: s.agentLeave()},
+		{path: "/v1/agent/force-leave/", methods: put, handle: s.agentForceLeave()},
 		{path: "/v1/agent/metrics", methods: get, handle: s.agentMetrics},
 
 		{path: "/v1/kv/", methods: getPutDel, handle: s.kv},

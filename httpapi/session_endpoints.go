@@ -53,7 +53,7 @@ func (s *Server) sessionCreate(_ http.ResponseWriter, r *http.Request, _ string)
 func (s *Server) decodeSessionCreate(r *http.Request) (catalog.SessionEntry, error) {
 	entry := catalog.SessionEntry{ID: rpc.NewRequestID(), Node: s.localNode(),
 		LockDelay: defaultLockDelay, Behavior: catalog.SessionRelease}
-	body, err := readBody(r, s.cfg.MaxBodyBytes, "the agent's MaxBodyBytes setting")
+	body, err := s.agentBody(r)
 	if err != nil {
 		return entry, err
 	}
@@ -149,37 +149,30 @@ func (s *Server) sessionInfo(w http.ResponseWriter, r *http.Request, id string) 
 }
 
 func (s *Server) sessionRead(w http.ResponseWriter, r *http.Request, method, id string) ([]catalog.SessionEntry, error) {
-	if err := mustArg(id, "session"); err != nil {
-		return nil, err
-	}
-	opts, err := s.parseQueryOptions(r)
+	opts, err := s.queryOptionsFor(r, id, "session")
 	if err != nil {
 		return nil, err
 	}
 	args := rpc.SessionSpecificRequest{QueryOptions: opts, SessionID: id}
+	return s.sessionsRead(w, r, method, &args)
+}
+
+// sessionsRead makes a blocking read of sessions and answers them with
+// Consul's empty values.
+func (s *Server) sessionsRead(w http.ResponseWriter, r *http.Request, method string, args any) ([]catalog.SessionEntry, error) {
 	var reply rpc.IndexedSessions
-	if err := s.rpc(r, method, &args, &reply); err != nil {
+	if err := s.blockingRead(w, r, method, args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
-	setMeta(w, &reply.QueryMeta)
 	return sessionsOut(reply.Sessions), nil
 }
 
 func (s *Server) sessionNode(w http.ResponseWriter, r *http.Request, node string) (any, error) {
-	if err := mustArg(node, "node"); err != nil {
-		return nil, err
-	}
-	opts, err := s.parseQueryOptions(r)
+	args, err := s.nodeRequest(r, node)
 	if err != nil {
 		return nil, err
 	}
-	args := rpc.NodeSpecificRequest{QueryOptions: opts, Node: node}
-	var reply rpc.IndexedSessions
-	if err := s.rpc(r, "Session.NodeSessions", &args, &reply); err != nil {
-		return nil, err
-	}
-	setMeta(w, &reply.QueryMeta)
-	return sessionsOut(reply.Sessions), nil
+	return s.sessionsRead(w, r, "Session.NodeSessions", &args)
 }
 
 func (s *Server) sessionList(w http.ResponseWriter, r *http.Request, _ string) (any, error) {
@@ -188,12 +181,7 @@ func (s *Server) sessionList(w http.ResponseWriter, r *http.Request, _ string) (
 		return nil, err
 	}
 	args := rpc.DCSpecificRequest{QueryOptions: opts}
-	var reply rpc.IndexedSessions
-	if err := s.rpc(r, "Session.List", &args, &reply); err != nil {
-		return nil, err
-	}
-	setMeta(w, &reply.QueryMeta)
-	return sessionsOut(reply.Sessions), nil
+	return s.sessionsRead(w, r, "Session.List", &args)
 }
 
 // sessionsOut gives sessions Consul's empty values ([] not null).

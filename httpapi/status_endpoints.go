@@ -16,39 +16,34 @@ func (s *Server) dcRequest(r *http.Request) (rpc.DCSpecificRequest, error) {
 	return rpc.DCSpecificRequest{QueryOptions: opts}, err
 }
 
+// dcCall makes an RPC that takes only the query options (dcRequest) and
+// sets no meta headers: the status and operator reads.
+func dcCall[R any](s *Server, r *http.Request, method string) (R, error) {
+	var reply R
+	args, err := s.dcRequest(r)
+	if err == nil {
+		err = s.rpc(r, method, &args, &reply)
+	}
+	return reply, err
+}
+
 // statusLeader is the leader's RPC address as a JSON string, "" while
 // there is none.
 func (s *Server) statusLeader(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
-	args, err := s.dcRequest(r)
-	if err != nil {
-		return nil, err
-	}
-	var leader string
-	if err := s.rpc(r, "Status.Leader", &args, &leader); err != nil {
-		return nil, err
-	}
-	return leader, nil
+	return dcCall[string](s, r, "Status.Leader")
 }
 
 func (s *Server) statusPeers(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
-	args, err := s.dcRequest(r)
+	peers, err := dcCall[[]string](s, r, "Status.Peers")
 	if err != nil {
-		return nil, err
-	}
-	var peers []string
-	if err := s.rpc(r, "Status.Peers", &args, &peers); err != nil {
 		return nil, err
 	}
 	return nonNil(peers), nil
 }
 
 func (s *Server) raftConfiguration(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
-	args, err := s.dcRequest(r)
+	reply, err := dcCall[rpc.RaftConfigurationResponse](s, r, "Operator.RaftGetConfiguration")
 	if err != nil {
-		return nil, err
-	}
-	var reply rpc.RaftConfigurationResponse
-	if err := s.rpc(r, "Operator.RaftGetConfiguration", &args, &reply); err != nil {
 		return nil, err
 	}
 	reply.Servers = nonNil(reply.Servers)
@@ -77,12 +72,8 @@ func (s *Server) raftRemovePeer(_ http.ResponseWriter, r *http.Request, _ string
 // autopilotHealth answers 200 when the cluster is healthy and 429 with the
 // same body when not (Consul's status signal; the Go client accepts both).
 func (s *Server) autopilotHealth(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
-	args, err := s.dcRequest(r)
+	reply, err := dcCall[rpc.OperatorHealthReply](s, r, "Operator.AutopilotServerHealth")
 	if err != nil {
-		return nil, err
-	}
-	var reply rpc.OperatorHealthReply
-	if err := s.rpc(r, "Operator.AutopilotServerHealth", &args, &reply); err != nil {
 		return nil, err
 	}
 	reply.Servers = nonNil(reply.Servers)
@@ -112,9 +103,8 @@ func (s *Server) coordinateNodes(w http.ResponseWriter, r *http.Request, _ strin
 		return nil, err
 	}
 	var reply rpc.IndexedCoordinates
-	if err := s.rpc(r, "Coordinate.ListNodes", &args, &reply); err != nil {
+	if err := s.blockingRead(w, r, "Coordinate.ListNodes", &args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
-	setMeta(w, &reply.QueryMeta)
 	return nonNil(reply.Coordinates), nil
 }

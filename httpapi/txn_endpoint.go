@@ -31,10 +31,9 @@ func (s *Server) txn(w http.ResponseWriter, r *http.Request, _ string) (any, err
 			return nil, err
 		}
 		args := rpc.TxnReadRequest{QueryOptions: opts, Ops: ops}
-		if err := s.rpc(r, "Txn.Read", &args, &reply); err != nil {
+		if err := s.blockingRead(w, r, "Txn.Read", &args, &reply, &reply.QueryMeta); err != nil {
 			return nil, err
 		}
-		setMeta(w, &reply.QueryMeta)
 	} else {
 		args := rpc.TxnRequest{WriteRequest: s.parseWriteRequest(r), Ops: ops}
 		if err := s.rpc(r, "Txn.Apply", &args, &reply); err != nil {
