@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -144,5 +145,29 @@ func TestKVCmds_UsageErrorsExitLikeConsul(t *testing.T) {
 	// An unreachable agent is an error naming the address.
 	if _, errOut := kvRun(t, addr, 1, "get", "k"); !strings.Contains(errOut, "cannot reach the agent") {
 		t.Fatalf("unreachable agent: stderr %q", errOut)
+	}
+}
+
+func TestKVCmds_DashReadsTheValueAndTheImportFromStdin(t *testing.T) {
+	a := startDevAgent(t, testkit.FreePorts(t, 5))
+	addr := strings.TrimPrefix(a.base, "http://")
+	withStdin := func(stdin string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(rosterBin, args...)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("roster %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	withStdin("piped value", "kv", "put", "-http-addr", addr, "p/one", "-")
+	if out, _ := kvRun(t, addr, 0, "get", "p/one"); out != "piped value\n" {
+		t.Fatalf("get of a piped value: %q", out)
+	}
+	withStdin(`[{"key":"p/two","flags":9,"value":"Mg=="}]`, "kv", "import", "-http-addr", addr, "-")
+	out, _ := kvRun(t, addr, 0, "get", "-detailed", "p/two")
+	if detailedField(t, out, "Flags") != "9" || detailedField(t, out, "Value") != "2" {
+		t.Fatalf("get -detailed after an import from stdin:\n%s", out)
 	}
 }
