@@ -21,6 +21,10 @@ var commands map[string]command
 func init() {
 	commands = map[string]command{
 		"agent":       {"Runs a roster agent (server or client)", runAgent},
+		"catalog":     {"Lists the catalog's services and nodes", runCatalog},
+		"event":       {"Fires a user event to the cluster", runEvent},
+		"keygen":      {"Prints a new gossip encryption key", runKeygen},
+		"kv":          {"Reads and writes the key/value store", runKV},
 		"dev-cluster": {"Runs several servers in one process on loopback, for demos", runDevCluster},
 		"info":        {"Prints the agent's runtime statistics", runInfo},
 		"join":        {"Joins the agent to a cluster", runJoin},
