@@ -13,7 +13,21 @@
 //     second signal exits at once).
 //   - configfile.go: -config-file / -config-dir, JSON with Consul's keys;
 //     flags override files.
+//   - configfile_local.go: services and checks in config files (Consul's
+//     service, services, check, checks keys); validate_cmd.go checks files.
+//   - httpclient.go: the small HTTP client every other command uses;
+//     -http-addr, else CONSUL_HTTP_ADDR, else ROSTER_HTTP_ADDR.
+//   - cluster_cmds.go: members, info, join, leave, operator raft (output
+//     column for column as Consul's CLI).
+//   - kv_cmds.go, kv_io_cmds.go, catalog_cmds.go, event_cmd.go,
+//     services_cmds.go: kv get|put|delete|export|import, catalog services|
+//     nodes, event, keygen, services register|deregister, maint, reload.
+//   - watch_cmd.go: roster watch, the incremental-pull client in action.
+//   - dev_cluster_cmd.go: three servers in one process on 127.0.0.2-4.
 //   - version.go: version, commit and build date, injected by `make build`.
+//
+// The tests run the real binary (main_test.go builds it once): process
+// tests start dev agents and three-server clusters on loopback ports.
 //
 // Only this package reads flags and the environment (DESIGN.md rule 9);
 // everything else takes a Config.
