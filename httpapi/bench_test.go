@@ -19,6 +19,7 @@ import (
 
 	"roster/catalog"
 	"roster/httpapi/client"
+	"roster/internal/testkit"
 )
 
 // registerInstances adds n passing instances of service, 10 per node.
@@ -160,7 +161,6 @@ func BenchmarkBlockingWake(b *testing.B) {
 		res := rpcb.apply(&catalog.KVRequest{Verb: catalog.KVSet, Key: "hot", Value: []byte("x")})
 		path := "/v1/kv/hot?wait=60s&index=" + strconv.FormatUint(res.Index, 10)
 		var wg sync.WaitGroup
-		before := rpcb.callCount("KVS.Get")
 		for range clients {
 			wg.Add(1)
 			go func() {
@@ -168,10 +168,14 @@ func BenchmarkBlockingWake(b *testing.B) {
 				s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", path, nil))
 			}()
 		}
-		for rpcb.callCount("KVS.Get") < before+clients {
-			time.Sleep(time.Millisecond)
+		if err := testkit.Poll(time.Minute, func() error {
+			if n := rpcb.store.Stats().Waiters; n < clients {
+				return fmt.Errorf("%d of %d clients parked in Wait", n, clients)
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
 		}
-		time.Sleep(50 * time.Millisecond) // let the last arrivals park in Wait
 		start := time.Now()
 		rpcb.apply(&catalog.KVRequest{Verb: catalog.KVSet, Key: "hot", Value: []byte("y")})
 		wg.Wait()

@@ -90,17 +90,10 @@ func footprintRun(b *testing.B, bin string, sampleRSS bool) (startMs, leaderMs, 
 	return startMs, leaderMs, msSince(t1), rssMB
 }
 
+// mustPoll polls every millisecond: the startup figures are in ms.
 func mustPoll(b *testing.B, cond func() error) {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatal(err)
-		}
-		time.Sleep(time.Millisecond) // 1 ms resolution for the startup figure
+	if err := testkit.PollEvery(time.Millisecond, 10*time.Second, cond); err != nil {
+		b.Fatal(err)
 	}
 }
 

@@ -83,8 +83,14 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() error
 // Poll is WaitFor without a test: it returns nil once cond does, or cond's
 // last error once timeout has passed. Benchmarks and tools use it.
 func Poll(timeout time.Duration, cond func() error) error {
+	return PollEvery(PollInterval, timeout, cond)
+}
+
+// PollEvery is Poll with its own re-check interval, for measurements that
+// need a finer resolution than PollInterval (a startup time in ms, say).
+func PollEvery(interval, timeout time.Duration, cond func() error) error {
 	deadline := time.Now().Add(timeout)
-	ticker := time.NewTicker(PollInterval)
+	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
 		err := cond()
