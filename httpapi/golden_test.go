@@ -3,16 +3,13 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"roster/catalog"
+	"roster/internal/testkit"
 )
-
-var rewrite = flag.Bool("rewrite", false, "rewrite the golden JSON files under testdata/golden")
 
 // goldenFixture fills a backend with one of everything, at fixed indexes
 // and IDs, so responses are byte-for-byte reproducible.
@@ -90,21 +87,5 @@ func checkGolden(t *testing.T, name string, body []byte) {
 		t.Fatalf("response is not JSON: %v\n%s", err, body)
 	}
 	got.WriteByte('\n')
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *rewrite {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -rewrite to create it)", err)
-	}
-	if !bytes.Equal(got.Bytes(), want) {
-		t.Fatalf("%s differs from %s (run with -rewrite if intended)\ngot:\n%s\nwant:\n%s", name, path, got.Bytes(), want)
-	}
+	testkit.Golden(t, filepath.Join("testdata", "golden", name+".json"), got.Bytes())
 }

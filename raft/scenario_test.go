@@ -2,16 +2,15 @@ package raft
 
 import (
 	"bufio"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-)
 
-var rewrite = flag.Bool("rewrite", false, "rewrite the golden files of the scenario scripts in testdata/")
+	"roster/internal/testkit"
+)
 
 // TestScenario runs every testdata/*.txt script against a cluster of cores
 // and compares the transcript with testdata/*.golden. Scripts read as a
@@ -41,20 +40,7 @@ func TestScenario(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(f), ".txt")
 		t.Run(name, func(t *testing.T) {
 			got := runScenario(t, f)
-			golden := strings.TrimSuffix(f, ".txt") + ".golden"
-			if *rewrite {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -rewrite to create it)", err)
-			}
-			if got != string(want) {
-				t.Fatalf("transcript differs from %s (run with -rewrite if intended):\n%s", golden, diffLines(string(want), got))
-			}
+			testkit.Golden(t, strings.TrimSuffix(f, ".txt")+".golden", []byte(got))
 		})
 	}
 }
@@ -205,22 +191,4 @@ func scenarioNodeCommand(s *sim, n *simNode, args []string, out *strings.Builder
 		fmt.Fprintf(out, "  %s: %s\n", n.id, strings.Join(parts, " "))
 	}
 	return nil
-}
-
-// diffLines shows the first differing lines.
-func diffLines(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return fmt.Sprintf("line %d:\n  want: %s\n  got:  %s", i+1, wl, gl)
-		}
-	}
-	return "(no difference)"
 }

@@ -2,7 +2,6 @@ package swim
 
 import (
 	"bufio"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,9 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-var rewrite = flag.Bool("rewrite", false, "rewrite the golden files of the scenario scripts")
+	"roster/internal/testkit"
+)
 
 // TestScenarios runs every script in testdata/scenarios/*.txt on the
 // virtual-time simulator and compares the trace (commands, events,
@@ -38,20 +37,7 @@ func TestScenarios(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(path), ".txt")
 		t.Run(name, func(t *testing.T) {
 			got := runScript(t, path)
-			golden := strings.TrimSuffix(path, ".txt") + ".golden"
-			if *rewrite {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("reading %s: %v (run with -rewrite to create it)", golden, err)
-			}
-			if got != string(want) {
-				t.Errorf("trace differs from %s (run with -rewrite after checking):\n%s", golden, firstDiff(string(want), got))
-			}
+			testkit.Golden(t, strings.TrimSuffix(path, ".txt")+".golden", []byte(got))
 		})
 	}
 }
@@ -231,21 +217,4 @@ func describePacket(pkt []byte) string {
 		}
 	}
 	return strings.Join(parts, " ")
-}
-
-func firstDiff(want, got string) string {
-	wl, gl := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < max(len(wl), len(gl)); i++ {
-		var w, g string
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if w != g {
-			return fmt.Sprintf("line %d:\n  want %q\n  got  %q", i+1, w, g)
-		}
-	}
-	return "(no difference)"
 }

@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -58,5 +59,21 @@ func TestChaosRuns_DefaultsToQuickAndHonoursEnv(t *testing.T) {
 	t.Setenv(ChaosEnv, "200")
 	if got := ChaosRuns(3); got != 200 || !Chaos() {
 		t.Fatalf("ChaosRuns(3) = %d, Chaos() = %v with %s=200", got, Chaos(), ChaosEnv)
+	}
+}
+
+func TestGolden_ComparesAndRewrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "x.golden")
+	old := *rewriteFlag
+	defer func() { *rewriteFlag = old }()
+	*rewriteFlag = true
+	Golden(t, path, []byte("a\nb\n"))
+	*rewriteFlag = false
+	Golden(t, path, []byte("a\nb\n")) // equal: passes
+	if d := FirstDiff("a\nb\n", "a\nc\n"); d != "line 2:\n  want: \"b\"\n  got:  \"c\"" {
+		t.Fatalf("FirstDiff = %q", d)
+	}
+	if d := FirstDiff("a", "a"); d != "(no difference)" {
+		t.Fatalf("FirstDiff of equal text = %q", d)
 	}
 }
