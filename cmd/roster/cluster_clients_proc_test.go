@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -122,15 +121,7 @@ func TestProcess_ThreeServersTwoClientsHealthAndCrashRecovery(t *testing.T) {
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok")) }))
 	defer app.Close()
 	reg := fmt.Sprintf(`{"Name":"web","Port":8080,"Check":{"HTTP":%q,"Interval":"1s","Timeout":"1s"}}`, app.URL)
-	req, _ := http.NewRequest("PUT", c1.base()+"/v1/agent/service/register", strings.NewReader(reg))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("register on the client: %s", resp.Status)
-	}
+	httpPut(t, c1.base()+"/v1/agent/service/register", reg)
 	onEveryServer(t, servers, "web passing", passingWeb(1))
 
 	app.Close() // the check's endpoint goes away

@@ -32,18 +32,26 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func catalogRegister(t *testing.T, base, node, addr string) {
+// httpPut sends body to url with PUT and fails the test unless it gets 200.
+func httpPut(t *testing.T, url, body string) {
 	t.Helper()
-	body := fmt.Sprintf(`{"Node":%q,"Address":%q,"Service":{"Service":"web","Port":80}}`, node, addr)
-	req, _ := http.NewRequest("PUT", base+"/v1/catalog/register", strings.NewReader(body))
+	req, err := http.NewRequest("PUT", url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
-		t.Fatalf("register %s: %s", node, resp.Status)
+		t.Fatalf("PUT %s: %s", url, resp.Status)
 	}
+}
+
+func catalogRegister(t *testing.T, base, node, addr string) {
+	t.Helper()
+	httpPut(t, base+"/v1/catalog/register", fmt.Sprintf(`{"Node":%q,"Address":%q,"Service":{"Service":"web","Port":80}}`, node, addr))
 }
 
 // roster watch prints the registry once, then each change as a delta, and
