@@ -19,6 +19,7 @@ var httpCommands = [][]string{
 	{"catalog", "services"}, {"catalog", "nodes"},
 	{"services", "register", "-name", "web"}, {"services", "deregister", "-id", "web"},
 	{"maint"}, {"reload"}, {"event", "-name", "e"},
+	{"snapshot", "save", "/dev/null"}, {"snapshot", "restore", "/dev/null"},
 }
 
 // recorder is an HTTP server that remembers every request it sees.

@@ -34,6 +34,7 @@ func init() {
 		"operator":    {"Raft operations: operator raft list-peers|remove-peer|transfer-leader", runOperator},
 		"force-leave": {"Forces a failed member of the cluster to leave", runForceLeave},
 		"version":     {"Prints the roster version", runVersion},
+		"snapshot":    {"Saves, restores and inspects snapshots of the servers' state", runSnapshot},
 	}
 	maps.Copy(commands, localCommands) // services, maint, reload: services_cmds.go
 }
