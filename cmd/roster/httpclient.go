@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -169,6 +170,11 @@ func (c *apiClient) sendJSON(method, path string, query url.Values, body any) er
 // do a 404 or a `false` is an answer for the caller to read, not an
 // error. Only a transport failure is an error.
 func (c *apiClient) rawDo(method, path string, query url.Values, body []byte) (int, []byte, error) {
+	return c.rawDoCtx(context.Background(), method, path, query, body)
+}
+
+// rawDoCtx is rawDo ending with ctx (blocking queries of `roster lock`).
+func (c *apiClient) rawDoCtx(ctx context.Context, method, path string, query url.Values, body []byte) (int, []byte, error) {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
@@ -177,6 +183,7 @@ func (c *apiClient) rawDo(method, path string, query url.Values, body []byte) (i
 	if err != nil {
 		return 0, nil, err
 	}
+	req = req.WithContext(ctx)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/octet-stream")
 	}

@@ -233,8 +233,15 @@ func runKVPut(args []string, stdout, stderr io.Writer) int {
 	b64 := fs.Bool("base64", false, "DATA is base64; decode it before writing.")
 	cf := casFlags{fs.Bool("cas", false, "Write only if the key's ModifyIndex equals -modify-index (0: only if absent)."),
 		fs.Uint64("modify-index", 0, "The ModifyIndex -cas compares against.")}
+	lf := lockFlags{fs.Bool("acquire", false, "Acquire the key's lock for -session (without -session, a new session with a 15s TTL)."),
+		fs.Bool("release", false, "Release the key's lock held by -session."),
+		fs.String("session", "", "Session ID for -acquire and -release.")}
 	if err := fs.Parse(args); err != nil {
 		return exitUsage(err)
+	}
+	if err := lf.check(*cf.cas); err != nil {
+		fmt.Fprintf(stderr, "Error! %v\n", err)
+		return 1
 	}
 	a := fs.Args()
 	if len(a) == 0 {
@@ -263,7 +270,11 @@ func runKVPut(args []string, stdout, stderr io.Writer) int {
 		q.Set("flags", strconv.FormatUint(*flags, 10))
 	}
 	cf.query(q)
-	code, body, err := client().rawDo("PUT", kvPath(key), q, data)
+	c := client()
+	if *lf.acquire || *lf.release {
+		return kvPutLock(c, lf, key, q, data, stdout, stderr)
+	}
+	code, body, err := c.rawDo("PUT", kvPath(key), q, data)
 	if err == nil && code/100 != 2 {
 		err = statusErr(code, body)
 	}

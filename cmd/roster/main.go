@@ -28,6 +28,7 @@ func init() {
 		"dev-cluster": {"Runs several servers in one process on loopback, for demos", runDevCluster},
 		"info":        {"Prints the agent's runtime statistics", runInfo},
 		"join":        {"Joins the agent to a cluster", runJoin},
+		"lock":        {"Runs a command while holding a lock or semaphore", runLock},
 		"leave":       {"Makes the agent leave the cluster and shut down", runLeave},
 		"members":     {"Lists the members of the cluster", runMembers},
 		"watch":       {"Prints registry changes live, using incremental pulls", runWatch},
