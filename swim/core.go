@@ -304,6 +304,32 @@ func (c *Core) Leave() {
 	c.probe, c.late = probeState{}, probeState{}
 }
 
+// ForceLeave marks a failed member as left, as `consul force-leave` (Serf's
+// RemoveFailedNode) does: the member, suspect or dead here, becomes "left"
+// at its current incarnation and a left message is broadcast, so every
+// member (and the agent, which deregisters left nodes) stops treating it
+// as a failure to recover from. A member that is in fact alive and hears
+// it refutes with a higher incarnation and comes back, so force-leave can
+// never evict a healthy member for good. An alive member is refused, as
+// Serf refuses: it should leave by itself. An already left member is not
+// an error.
+func (c *Core) ForceLeave(name string) error {
+	m := c.members[name]
+	switch {
+	case name == c.cfg.Name:
+		return fmt.Errorf("swim: ForceLeave(%q) names the local member; call Leave instead", name)
+	case m == nil:
+		return fmt.Errorf("swim: ForceLeave: no member named %q is known", name)
+	case m.state == StateAlive:
+		return fmt.Errorf("swim: ForceLeave: member %q is alive; only failed (suspect or dead) members can be forced to leave", name)
+	case m.state == StateLeft:
+		return nil
+	}
+	c.stats.ForcedLeaves++
+	c.handleDead(dead{Incarnation: m.incarnation, Node: name, From: name})
+	return nil
+}
+
 // LeaveSent reports whether Leave's announcement has been transmitted.
 // With nobody left to tell it is trivially sent.
 func (c *Core) LeaveSent() bool {

@@ -156,7 +156,10 @@ func (c *Core) handleDead(d dead) {
 		return
 	}
 	if m == c.self {
-		if !c.leaving && !left {
+		// A "left" about us that we did not send is a force-leave (or the
+		// record of a previous life that left): we are alive, so refute,
+		// as memberlist and Serf do.
+		if !c.leaving {
 			c.refute(d.Incarnation)
 		}
 		return
