@@ -49,6 +49,13 @@ type fileConfig struct {
 		SerfLAN *int `json:"serf_lan"`
 		SerfWAN *int `json:"serf_wan"`
 	} `json:"ports"`
+	// Autopilot is Consul's autopilot block (cleanup_dead_servers,
+	// min_quorum) plus roster's dead_server_grace_period.
+	Autopilot *struct {
+		CleanupDeadServers    *bool         `json:"cleanup_dead_servers"`
+		MinQuorum             *int          `json:"min_quorum"`
+		DeadServerGracePeriod *jsonDuration `json:"dead_server_grace_period"`
+	} `json:"autopilot"`
 	localKeys // service(s), check(s), script-check switches: configfile_local.go
 }
 
@@ -170,6 +177,15 @@ func (fc *fileConfig) applyTo(c *agent.Config) {
 			c.Meta = map[string]string{}
 		}
 		c.Meta[k] = v
+	}
+	if ap := fc.Autopilot; ap != nil {
+		if ap.CleanupDeadServers != nil {
+			c.Autopilot.DisableCleanupDeadServers = !*ap.CleanupDeadServers
+		}
+		setInt(&c.Autopilot.MinQuorum, ap.MinQuorum)
+		if ap.DeadServerGracePeriod != nil {
+			c.Autopilot.DeadServerGrace = time.Duration(*ap.DeadServerGracePeriod)
+		}
 	}
 	if p := fc.Ports; p != nil {
 		setInt(&c.Ports.HTTP, p.HTTP)

@@ -105,3 +105,18 @@ func TestConfig_RetryIntervalIsADurationStringAndTheFlagWins(t *testing.T) {
 		t.Fatalf("bad retry_interval: %v", err)
 	}
 }
+
+func TestConfig_AutopilotBlock(t *testing.T) {
+	p := writeFile(t, t.TempDir(), "ap.json", `{"autopilot":{"cleanup_dead_servers":false,"min_quorum":3,"dead_server_grace_period":"45s"}}`)
+	cfg, err := buildAgentConfig([]string{"-config-file", p}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ap := cfg.Autopilot; !ap.DisableCleanupDeadServers || ap.MinQuorum != 3 || ap.DeadServerGrace != 45*time.Second {
+		t.Fatalf("autopilot %+v", ap)
+	}
+	bad := writeFile(t, t.TempDir(), "bad.json", `{"autopilot":{"cleanup_dead":true}}`)
+	if _, err := buildAgentConfig([]string{"-config-file", bad}, io.Discard); err == nil || !strings.Contains(err.Error(), "cleanup_dead") {
+		t.Fatalf("unknown autopilot key: %v", err)
+	}
+}

@@ -63,6 +63,9 @@ type Agent struct {
 
 	// Owned by the leader routine, one term at a time.
 	nonvoterSince map[string]time.Time
+	// autopilotRemoved and autopilotHeld count dead servers removed, and
+	// removals held back by the quorum rules (autopilot.go).
+	autopilotRemoved, autopilotHeld atomic.Uint64
 	sessions      atomic.Pointer[sessionTimers]
 
 	clientServer clientServerIndex

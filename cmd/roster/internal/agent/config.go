@@ -100,6 +100,8 @@ type Config struct {
 	Faults *NetFaults
 	// Local configures the agent's own services and checks (local_wiring.go).
 	Local LocalConfig
+	// Autopilot tunes the leader's dead-server cleanup (autopilot.go).
+	Autopilot AutopilotConfig
 }
 
 // Defaults of the timing fields above.
@@ -131,6 +133,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RPCHoldTimeout == 0 {
 		c.RPCHoldTimeout = DefaultRPCHoldTimeout
+	}
+	if c.Autopilot.DeadServerGrace == 0 {
+		c.Autopilot.DeadServerGrace = DefaultDeadServerGrace
 	}
 	return c
 }
@@ -182,6 +187,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RetryJoinInterval < 0 || c.ReconcileInterval < 0 || c.ServerStabilizationTime < 0 || c.RPCHoldTimeout < 0 || c.TombstoneTTL < 0 || c.ServerRebalanceInterval < 0 {
 		return errors.New("agent: Config.RetryJoinInterval, ReconcileInterval, ServerStabilizationTime, RPCHoldTimeout, TombstoneTTL and ServerRebalanceInterval must not be negative (0 = default)")
+	}
+	if c.Autopilot.DeadServerGrace < 0 || c.Autopilot.MinQuorum < 0 {
+		return errors.New("autopilot: dead_server_grace_period and min_quorum must not be negative (0 = default)")
 	}
 	return c.validatePorts()
 }

@@ -34,10 +34,16 @@
 //     catalog (serfHealth, the consul service, deregistering members that
 //     left), keep Raft's configuration in step with the servers (new ones
 //     join as nonvoters and are promoted once stable; leavers are
-//     removed), and expire TTL sessions.
+//     removed), and expire TTL sessions. autopilot.go: servers failed for
+//     longer than a grace period are removed from Raft and force-left,
+//     never below a safe quorum (pickDeadServers is the pure decision).
+//   - snapshot.go, snapshot_archive.go: /v1/snapshot save and restore; a
+//     restore is verified on the leader and committed as one log entry
+//     that every server's FSM (restoringFSM) applies.
 //   - rpcclient.go, httpwire.go: how the HTTP API reaches the servers (the
 //     pool, to this server's own listener or, on a client, to a server
-//     found in gossip, rotating on failure) and join/leave over HTTP.
+//     found in gossip, rotating on failure) and join/leave/force-leave
+//     over HTTP.
 //   - dns.go: the DNS interface on servers, answered from the local
 //     catalog (stale reads allowed, as Consul's default); clients do not
 //     serve DNS yet.

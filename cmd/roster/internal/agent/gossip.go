@@ -133,6 +133,27 @@ func (w *memberWatch) notify(member string) {
 	w.changed = make(chan struct{})
 }
 
+// waitDirty is wait for the one reader of takeDirty (the leader loop): it
+// returns an already closed channel while changed members are pending.
+// A change that arrives while the reader is busy closes the channel the
+// reader has not fetched yet, so with plain wait it would go unnoticed
+// until the next change or the periodic full pass.
+func (w *memberWatch) waitDirty() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.dirty) > 0 {
+		return closedChan
+	}
+	return w.changed
+}
+
+// closedChan is always ready to receive.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
 // takeDirty returns and clears the members changed since the last call.
 func (w *memberWatch) takeDirty() []string {
 	w.mu.Lock()

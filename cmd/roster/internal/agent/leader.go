@@ -25,7 +25,8 @@ import (
 //  3. It keeps the Raft configuration in step with the servers in the
 //     pool: a new server joins as a nonvoter and is promoted once it has
 //     been stable for ServerStabilizationTime; a server that left is
-//     removed.
+//     removed; one failed for longer than the dead-server grace period
+//     is removed if the quorum rules allow it (autopilot.go).
 //  4. It expires sessions whose TTL ran out (sessions.go) and reaps KV
 //     tombstones older than TombstoneTTL (tombstones.go).
 //
@@ -114,6 +115,7 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 	defer full.Stop()
 	promote := time.NewTicker(a.cfg.ServerStabilizationTime/4 + time.Millisecond)
 	defer promote.Stop()
+	dead := newDeadServerCleanup()
 	// New sessions get their TTL clock within a second (TTLs are >= 10s);
 	// the Session endpoint re-arms it on every renewal (leaderSessionTimers).
 	sessionScan := time.NewTicker(time.Second)
@@ -122,7 +124,7 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 	gcTick := time.NewTicker(a.cfg.TombstoneTTL / tombstoneSamplesPerTTL)
 	defer gcTick.Stop()
 	for {
-		changed := a.lanWatch.wait()
+		changed := a.lanWatch.waitDirty()
 		select {
 		case <-ctx.Done():
 			return
@@ -132,6 +134,7 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 			a.reconcileAll(ctx)
 		case <-promote.C:
 			a.promoteNonvoters()
+			a.cleanupDeadServers(dead, time.Now())
 		case <-sessionScan.C:
 			sessions.resetAll()
 		case <-gcTick.C:

@@ -103,10 +103,29 @@ func (m membership) Leave() error {
 	return err
 }
 
-// ForceLeave is not supported yet: the gossip layer has no way to mark
-// another member as left.
+// ForceLeave marks a failed member of the LAN pool (or, with wan, the WAN
+// pool) as left and tells the pool, as `consul force-leave` does. The
+// leader then treats it as a member that left: it deregisters the node
+// and, for a server, removes it from the Raft configuration (handleLeft).
+// An alive member is refused by the gossip layer. prune is accepted for
+// Consul's API; the left member is forgotten at the pool's next reap
+// (swim's ReapInterval) rather than at once.
 func (m membership) ForceLeave(node string, prune, wan bool) error {
-	return fmt.Errorf("force-leave of %q is not supported by this version of roster; the member will be reaped after the reconnect timeout", node)
+	pool := m.a.lanNode()
+	if wan {
+		pool = m.a.wanNode()
+		if pool == nil {
+			return errors.New("force-leave -wan: only servers are members of the WAN pool")
+		}
+	}
+	if pool == nil {
+		return errors.New("force-leave: the agent is not running")
+	}
+	if err := pool.ForceLeave(node); err != nil {
+		return err
+	}
+	m.a.log.Info("forced a failed member to leave", nodeAttr(m.a.cfg.NodeName), slog.String("member", node), slog.Bool("wan", wan), slog.Bool("prune", prune))
+	return nil
 }
 
 // Join contacts addrs (gossip addresses, host:port) in the LAN pool or,

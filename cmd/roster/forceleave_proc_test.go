@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// catalogHasNode reports whether base's catalog lists node.
+func catalogHasNode(base, node string) (bool, error) {
+	var nodes []struct{ Node string }
+	if err := getJSON(base, "/v1/catalog/nodes", &nodes); err != nil {
+		return false, err
+	}
+	for _, n := range nodes {
+		if n.Node == node {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// force-leave turns a crashed client and a crashed server from failed
+// into left: the leader deregisters both nodes and removes the server
+// from the Raft configuration. Alive and unknown members are refused.
+func TestProcess_ForceLeaveRemovesFailedClientAndServer(t *testing.T) {
+	servers := startServerProcs(t, 3)
+	waitLeaderAll(t, servers)
+	client := newClientProc(t, "proc-c1", servers[0])
+	onEveryServer(t, servers, "proc-c1 alive", serfHealth("proc-c1", "passing"))
+	leader, _ := statusLeader(servers[0].base())
+	var victim *serverProc
+	var rest []*serverProc
+	for _, p := range servers {
+		if victim == nil && leader != fmt.Sprintf("127.0.0.1:%d", p.ports[2]) {
+			victim = p
+			continue
+		}
+		rest = append(rest, p)
+	}
+	env := []string{"CONSUL_HTTP_ADDR=" + rest[0].base()}
+	if code, _, stderr := runRosterEnv(t, env, "force-leave", "proc-c1"); code != 1 || !strings.Contains(stderr, "alive") {
+		t.Fatalf("force-leave of an alive member: exit %d, stderr %q", code, stderr)
+	}
+	if code, _, stderr := runRosterEnv(t, env, "force-leave", "nosuchnode"); code != 1 || !strings.Contains(stderr, "nosuchnode") {
+		t.Fatalf("force-leave of an unknown member: exit %d, stderr %q", code, stderr)
+	}
+	for _, p := range []*serverProc{client, victim} {
+		p.cmd.Process.Kill()
+		err := <-p.done
+		p.done <- err
+	}
+	for _, p := range []*serverProc{client, victim} {
+		onEveryServer(t, rest, p.name+" failed", serfHealth(p.name, "critical"))
+		if code, out, stderr := runRosterEnv(t, env, "force-leave", p.name); code != 0 || out != "" {
+			t.Fatalf("force-leave %s: exit %d, stdout %q, stderr %q", p.name, code, out, stderr)
+		}
+	}
+	onEveryServer(t, rest, "both nodes deregistered", func(base string) error {
+		for _, p := range []*serverProc{client, victim} {
+			if has, err := catalogHasNode(base, p.name); err != nil || has {
+				return fmt.Errorf("catalog still lists %s (%v)", p.name, err)
+			}
+		}
+		return nil
+	})
+	onEveryServer(t, rest, "the server out of raft", func(base string) error {
+		var conf struct{ Servers []raftServer }
+		if err := getJSON(base, "/v1/operator/raft/configuration", &conf); err != nil {
+			return err
+		}
+		if len(conf.Servers) != 2 {
+			return fmt.Errorf("raft configuration %+v", conf.Servers)
+		}
+		return nil
+	})
+	code, out, _ := runRosterEnv(t, env, "members")
+	if code != 0 || strings.Count(out, " left ") != 2 || strings.Count(out, " alive ") != 2 {
+		t.Fatalf("members after force-leave: exit %d\n%s", code, out)
+	}
+}
