@@ -66,7 +66,7 @@ type Agent struct {
 	// autopilotRemoved and autopilotHeld count dead servers removed, and
 	// removals held back by the quorum rules (autopilot.go).
 	autopilotRemoved, autopilotHeld atomic.Uint64
-	sessions      atomic.Pointer[sessionTimers]
+	sessions                        atomic.Pointer[sessionTimers]
 
 	clientServer clientServerIndex
 	userEvents   *userEventLog
