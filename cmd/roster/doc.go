@@ -15,10 +15,16 @@
 //     flags override files.
 //   - configfile_local.go: services and checks in config files (Consul's
 //     service, services, check, checks keys); validate_cmd.go checks files.
-//   - httpclient.go: the small HTTP client every other command uses;
-//     -http-addr, else CONSUL_HTTP_ADDR, else ROSTER_HTTP_ADDR.
-//   - cluster_cmds.go: members, info, join, leave, operator raft (output
-//     column for column as Consul's CLI).
+//   - httpclient.go: the small HTTP client every other command uses, with
+//     Consul's common options: -http-addr (CONSUL_HTTP_ADDR,
+//     ROSTER_HTTP_ADDR), -token/-token-file (CONSUL_HTTP_TOKEN), -datacenter
+//     and -stale, applied to every request in one place.
+//   - cluster_cmds.go: members, info, join, leave, force-leave, operator
+//     raft list-peers|remove-peer|transfer-leader (output column for
+//     column as Consul's CLI).
+//   - snapshot_cmd.go: snapshot save|restore|inspect.
+//   - lock_cmd.go, semaphore.go, lock_session.go: roster lock (Consul's
+//     api.Lock and api.Semaphore key layout) and kv put -acquire/-release.
 //   - kv_cmds.go, kv_io_cmds.go, catalog_cmds.go, event_cmd.go,
 //     services_cmds.go: kv get|put|delete|export|import, catalog services|
 //     nodes, event, keygen, services register|deregister, maint, reload.

@@ -20,6 +20,7 @@ var httpCommands = [][]string{
 	{"services", "register", "-name", "web"}, {"services", "deregister", "-id", "web"},
 	{"maint"}, {"reload"}, {"event", "-name", "e"},
 	{"snapshot", "save", "/dev/null"}, {"snapshot", "restore", "/dev/null"},
+	{"lock", "-timeout", "1s", "p", "true"}, {"kv", "put", "-acquire", "k", "v"},
 }
 
 // recorder is an HTTP server that remembers every request it sees.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"roster/cmd/roster/internal/agent"
 	"roster/internal/testkit"
 )
 
@@ -72,6 +73,7 @@ func TestProcess_SnapshotSaveChangeRestoreOnThreeServers(t *testing.T) {
 	if code != 0 || !regexp.MustCompile(`(?m)^KV entries +2\n`).MatchString(out) || !regexp.MustCompile(`(?m)^Datacenter +dc1\n`).MatchString(out) {
 		t.Fatalf("snapshot inspect: exit %d, stderr %q, output:\n%s", code, stderr, out)
 	}
+	checkSnapshotIndexHeader(t, procs[0].base())
 	runRosterEnv(t, env(0), "kv", "put", "app/a", "changed")
 	runRosterEnv(t, env(0), "kv", "delete", "app/b")
 	runRosterEnv(t, env(0), "kv", "put", "app/c", "new")
@@ -116,5 +118,22 @@ func checkBadSnapshotsRefused(t *testing.T, env []string, good string) {
 		if code, _, stderr := runRoster(t, "snapshot", "inspect", f); code != 1 || !strings.Contains(stderr, "Error inspecting snapshot") {
 			t.Errorf("inspect of a %s file: exit %d, stderr %q", name, code, stderr)
 		}
+	}
+}
+
+// GET /v1/snapshot carries X-Consul-Index: the index of the state inside.
+func checkSnapshotIndexHeader(t *testing.T, base string) {
+	t.Helper()
+	resp, err := http.Get(base + "/v1/snapshot?stale")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	meta, _, err := agent.ReadSnapshotArchive(resp.Body)
+	if err != nil {
+		t.Fatalf("GET /v1/snapshot: %v", err)
+	}
+	if h := resp.Header.Get("X-Consul-Index"); h != fmt.Sprint(meta.Index) || meta.Index == 0 {
+		t.Fatalf("X-Consul-Index %q, archive index %d", h, meta.Index)
 	}
 }
