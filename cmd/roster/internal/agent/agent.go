@@ -67,6 +67,9 @@ type Agent struct {
 	// removals held back by the quorum rules (autopilot.go).
 	autopilotRemoved, autopilotHeld atomic.Uint64
 	sessions                        atomic.Pointer[sessionTimers]
+	// restored is signalled when a snapshot restore was applied here; the
+	// leader loop then reconciles again (snapshot.go).
+	restored chan struct{}
 
 	clientServer clientServerIndex
 	userEvents   *userEventLog
@@ -86,7 +89,8 @@ func New(cfg Config) (*Agent, error) {
 	}
 	cfg = cfg.withDefaults()
 	a := &Agent{cfg: cfg, log: log, serveErrs: make(chan error, 8), stop: make(chan struct{}),
-		leaveReq: make(chan struct{}), lanWatch: newMemberWatch(), nonvoterSince: map[string]time.Time{}}
+		leaveReq: make(chan struct{}), lanWatch: newMemberWatch(), nonvoterSince: map[string]time.Time{},
+		restored: make(chan struct{}, 1)}
 	a.router = gossipRouter{a: a}
 	a.userEvents = newUserEventLog(a)
 	return a, nil

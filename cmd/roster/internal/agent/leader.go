@@ -132,6 +132,10 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 			a.reconcileNames(ctx, a.lanWatch.takeDirty())
 		case <-full.C:
 			a.reconcileAll(ctx)
+		case <-a.restored:
+			a.log.Info("leader: snapshot restored; reconciling members and sessions again", nodeAttr(a.cfg.NodeName))
+			a.reconcileAll(ctx)
+			sessions.resetAll()
 		case <-promote.C:
 			a.promoteNonvoters()
 			a.cleanupDeadServers(dead, time.Now())

@@ -140,7 +140,7 @@ func (a *Agent) startRaft(s *serverStack) error {
 	if rcfg.Logger == nil {
 		rcfg.Logger = a.log
 	}
-	node, err := raft.NewNode(rcfg, &restoringFSM{inner: s.fsm}, logs, stable, trans)
+	node, err := raft.NewNode(rcfg, &restoringFSM{inner: s.fsm, restored: a.restored}, logs, stable, trans)
 	if err != nil {
 		return fmt.Errorf("starting raft: %w", err)
 	}

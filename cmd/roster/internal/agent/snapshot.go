@@ -42,6 +42,11 @@ const restoreMagic = 0x5E
 // retried restore must not roll back writes made after the first copy).
 type restoringFSM struct {
 	inner *rpc.DedupFSM
+	// restored, if set, receives a token (never blocking) after each
+	// restore entry applied: the leader loop re-runs its reconcile then,
+	// as Consul re-asserts leadership after a restore, because the
+	// restored catalog knows nothing of members that joined since.
+	restored chan<- struct{}
 
 	// mu guards recent: the request IDs of the latest restores applied.
 	mu     sync.Mutex
@@ -92,6 +97,12 @@ func (f *restoringFSM) Apply(e raft.Entry) any {
 		f.recent = append(f.recent, id)
 		if len(f.recent) > recentRestores {
 			f.recent = f.recent[1:]
+		}
+	}
+	if f.restored != nil {
+		select {
+		case f.restored <- struct{}{}:
+		default:
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"roster/catalog"
+	"roster/httpapi"
+	"roster/internal/testkit"
 	"roster/raft"
 	"roster/rpc"
 )
@@ -98,4 +101,41 @@ func TestSnapshot_ArchiveVerifiesAndRestoreEntryAppliesOnce(t *testing.T) {
 	if kv, _ := store.KVGet("k"); kv == nil || string(kv.Value) != "after" {
 		t.Fatalf("a retried restore rolled k back to %+v", kv)
 	}
+}
+
+// A restore through the RPC endpoints puts the saved state back on every
+// server, and the leader reconciles at once: a client that joined after
+// the save is registered again well before the periodic reconcile.
+func TestCluster_SnapshotRestoreReappliesStateAndReconciles(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	for i := range tc.cfgs {
+		tc.cfgs[i].ReconcileInterval = time.Minute
+	}
+	tc.startAll()
+	l := tc.leader(10 * time.Second)
+	if err := putKV(tc.agents[l], "restore/k", "saved"); err != nil {
+		t.Fatal(err)
+	}
+	var saved httpapi.SnapshotResponse
+	if err := tc.agents[(l+1)%3].RPC(context.Background(), "Snapshot.Save", &httpapi.SnapshotRequest{}, &saved); err != nil {
+		t.Fatal(err)
+	}
+	tc.add(tc.clientConfig("c1"))
+	tc.waitSerfHealth("c1", catalog.HealthPassing, 10*time.Second)
+	if err := putKV(tc.agents[l], "restore/k", "changed"); err != nil {
+		t.Fatal(err)
+	}
+	args := &httpapi.SnapshotRestoreRequest{Archive: saved.Archive}
+	if err := tc.agents[(l+2)%3].RPC(context.Background(), "Snapshot.Restore", args, &struct{}{}); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, 10*time.Second, "the saved value on every server", func() error {
+		for _, a := range tc.servers() {
+			if v, err := getKV(a, "restore/k", "stale"); err != nil || v != "saved" {
+				return fmt.Errorf("%s: %q %v", a.cfg.NodeName, v, err)
+			}
+		}
+		return nil
+	})
+	tc.waitSerfHealth("c1", catalog.HealthPassing, 10*time.Second)
 }
