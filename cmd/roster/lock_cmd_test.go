@@ -160,3 +160,27 @@ func TestKVPut_AcquireAndReleaseWithASession(t *testing.T) {
 		t.Fatalf("value after release: %q", out)
 	}
 }
+
+// When the lock's session is destroyed behind its back, roster lock sees
+// the lock lost, stops the child and exits 1.
+func TestLock_LostLockStopsTheChild(t *testing.T) {
+	a := startDevAgent(t, testkit.FreePorts(t, 5))
+	addr := strings.TrimPrefix(a.base, "http://")
+	dir := t.TempDir()
+	started := filepath.Join(dir, "started")
+	_, out, done := startLock(t, addr, "svc/lost", holdUntil(started, filepath.Join(dir, "never")))
+	waitFile(t, started)
+	var sessions []struct{ ID, Name string }
+	if err := getJSON(a.base, "/v1/session/list", &sessions); err != nil || len(sessions) != 1 {
+		t.Fatalf("sessions %+v, %v", sessions, err)
+	}
+	req, _ := http.NewRequest("PUT", a.base+"/v1/session/destroy/"+sessions[0].ID, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if code := waitExit(t, done, out); code != 1 || !strings.Contains(out.String(), "Lock lost") {
+		t.Fatalf("after the session was destroyed: exit %d, output:\n%s", code, out)
+	}
+}
