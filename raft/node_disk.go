@@ -123,8 +123,14 @@ func (n *Node) dropHeld() {
 	n.held = nil
 }
 
-// checkDiskStall makes a leader whose disk write has hung for an election
-// timeout step down. It could keep committing through its followers, but
+// diskStallElections is how many election timeouts a leader's disk write
+// may take before the leader gives up office: generous, because a busy
+// disk shared with other work can take a few hundred milliseconds for one
+// fsync now and then, and stepping down for that would cost an election.
+const diskStallElections = 4
+
+// checkDiskStall makes a leader whose disk write has hung for
+// diskStallElections election timeouts step down. It could keep committing through its followers, but
 // it applies only what is durable on its own disk, so its clients would
 // wait forever; a new leader serves them instead. Held answers keep the
 // stalled server from winning an election until its disk recovers.
@@ -132,7 +138,7 @@ func (n *Node) checkDiskStall() {
 	if n.core.State() != Leader || n.diskDone == n.diskSeq {
 		return
 	}
-	if stalled := time.Since(n.diskSince); stalled > n.cfg.ElectionTimeout {
+	if stalled := time.Since(n.diskSince); stalled > diskStallElections*n.cfg.ElectionTimeout {
 		n.core.StepDown(fmt.Sprintf("disk write stalled for %v", stalled.Round(time.Millisecond)))
 	}
 }
