@@ -25,7 +25,7 @@ func TestCore_ForceLeaveTurnsFailedIntoLeft(t *testing.T) {
 			leftEvents++
 		}
 	}
-	inc := s.cores[0].members["n4"].incarnation
+	inc := s.cores[0].table.get("n4").incarnation
 	if err := s.cores[0].ForceLeave("n4"); err != nil {
 		t.Fatal(err)
 	}

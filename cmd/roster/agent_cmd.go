@@ -142,6 +142,7 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	cfg.Logger = logger
+	defer startPprof(logger)()
 	cfg.Local.Reload = configReloader(args, level, logger)
 	a, err := agent.New(cfg)
 	if err != nil {

@@ -63,6 +63,9 @@ func startServerProcsTB(tb testing.TB, n int) []*serverProc {
 			args = append(args, "-retry-join", fmt.Sprintf("127.0.0.1:%d", procs[0].ports[3]), "-retry-interval", "100ms")
 		}
 		p.cmd = exec.Command(rosterBin, args...)
+		if serverProcEnv != nil {
+			p.cmd.Env = append(os.Environ(), serverProcEnv(i)...)
+		}
 		p.cmd.Stderr = p.stderr
 		if err := p.cmd.Start(); err != nil {
 			stopProcs(procs)
