@@ -166,9 +166,13 @@ func runLeave(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// runOperator dispatches `operator raft list-peers|remove-peer|transfer-leader`.
+// runOperator dispatches `operator raft list-peers|remove-peer|transfer-leader`
+// and `operator autopilot get-config`.
 func runOperator(args []string, stdout, stderr io.Writer) int {
-	usage := "Usage: roster operator raft <list-peers|remove-peer|transfer-leader> [options]"
+	usage := "Usage: roster operator raft <list-peers|remove-peer|transfer-leader> [options]\n       roster operator autopilot get-config [options]"
+	if len(args) >= 2 && args[0] == "autopilot" && args[1] == "get-config" {
+		return runAutopilotGetConfig(args[2:], stdout, stderr)
+	}
 	if len(args) < 2 || args[0] != "raft" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help") {
 			fmt.Fprintln(stdout, usage)
@@ -296,5 +300,35 @@ func runForceLeave(args []string, stdout, stderr io.Writer) int {
 	if err := client().do("PUT", "/v1/agent/force-leave/"+url.PathEscape(fs.Arg(0)), q, nil); err != nil {
 		return fail(stderr, "force leaving: %v", err)
 	}
+	return 0
+}
+
+// runAutopilotGetConfig prints the leader's autopilot settings as Consul's
+// `operator autopilot get-config` does.
+func runAutopilotGetConfig(args []string, stdout, stderr io.Writer) int {
+	fs, client := newCmdFlags("operator autopilot get-config", "Prints the autopilot configuration the leader applies.", stderr)
+	if err := fs.Parse(args); err != nil {
+		return exitUsage(err)
+	}
+	var c struct {
+		CleanupDeadServers                                          bool
+		LastContactThreshold, ServerStabilizationTime               string
+		MaxTrailingLogs                                             uint64
+		MinQuorum                                                   uint
+		RedundancyZoneTag, UpgradeVersionTag, DeadServerGracePeriod string
+		DisableUpgradeMigration                                     bool
+	}
+	if err := client().do("GET", "/v1/operator/autopilot/configuration", nil, &c); err != nil {
+		return fail(stderr, "querying Autopilot configuration: %v", err)
+	}
+	fmt.Fprintf(stdout, "CleanupDeadServers = %t\n", c.CleanupDeadServers)
+	fmt.Fprintf(stdout, "LastContactThreshold = %s\n", c.LastContactThreshold)
+	fmt.Fprintf(stdout, "MaxTrailingLogs = %d\n", c.MaxTrailingLogs)
+	fmt.Fprintf(stdout, "MinQuorum = %d\n", c.MinQuorum)
+	fmt.Fprintf(stdout, "ServerStabilizationTime = %s\n", c.ServerStabilizationTime)
+	fmt.Fprintf(stdout, "RedundancyZoneTag = %q\n", c.RedundancyZoneTag)
+	fmt.Fprintf(stdout, "DisableUpgradeMigration = %t\n", c.DisableUpgradeMigration)
+	fmt.Fprintf(stdout, "UpgradeVersionTag = %q\n", c.UpgradeVersionTag)
+	fmt.Fprintf(stdout, "DeadServerGracePeriod = %s\n", c.DeadServerGracePeriod)
 	return 0
 }

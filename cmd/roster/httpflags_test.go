@@ -13,7 +13,7 @@ import (
 var httpCommands = [][]string{
 	{"members"}, {"info"}, {"join", "127.0.0.1:1"}, {"leave"}, {"force-leave", "n1"},
 	{"operator", "raft", "list-peers"}, {"operator", "raft", "remove-peer", "-id", "x"},
-	{"operator", "raft", "transfer-leader"},
+	{"operator", "raft", "transfer-leader"}, {"operator", "autopilot", "get-config"},
 	{"kv", "get", "k"}, {"kv", "put", "k", "v"}, {"kv", "delete", "k"}, {"kv", "export"},
 	{"kv", "import", `[{"key":"k","flags":0,"value":""}]`},
 	{"catalog", "services"}, {"catalog", "nodes"},

@@ -126,3 +126,31 @@ func TestProcess_SIGHUPReloadsLogLevelAndServices(t *testing.T) {
 	})
 	waitServices("web", "api") // a bad file changes nothing
 }
+
+// operator autopilot get-config shows the leader's settings, config-file
+// values included.
+func TestCLI_AutopilotGetConfigShowsTheConfiguredValues(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "ap.json")
+	os.WriteFile(conf, []byte(`{"autopilot":{"cleanup_dead_servers":false,"min_quorum":2,"dead_server_grace_period":"45s"}}`), 0o600)
+	p := testkit.FreePorts(t, 5)
+	cmd := exec.Command(rosterBin, append(devArgs(p), "-config-file", conf)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	addr := fmt.Sprintf("127.0.0.1:%d", p[0])
+	var out string
+	testkit.WaitFor(t, 10*time.Second, "get-config to answer", func() error {
+		code, o, stderr := runRoster(t, "operator", "autopilot", "get-config", "-http-addr", addr)
+		if code != 0 {
+			return fmt.Errorf("exit %d: %s", code, stderr)
+		}
+		out = o
+		return nil
+	})
+	for _, want := range []string{"CleanupDeadServers = false\n", "MinQuorum = 2\n", "DeadServerGracePeriod = 45s\n", "MaxTrailingLogs = 250\n"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("get-config lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"roster/httpapi"
 	"roster/raft"
 	"roster/swim"
 )
@@ -174,4 +175,29 @@ func (a *Agent) minQuorum() int {
 		return e/2 + 1
 	}
 	return 0
+}
+
+// autopilotEndpoint is the "Autopilot" RPC endpoint of servers.
+type autopilotEndpoint struct{ a *Agent }
+
+// GetConfiguration answers the leader's autopilot settings (the Forwarder
+// sends the call there unless ?stale).
+func (e *autopilotEndpoint) GetConfiguration(args *httpapi.AutopilotConfigRequest, reply *httpapi.AutopilotConfiguration) error {
+	s := e.a.srv
+	if done, err := s.fwd.Forward(s.ctx, "Autopilot.GetConfiguration", args, args, reply); done {
+		return err
+	}
+	if err := args.Validate(); err != nil {
+		return err
+	}
+	cfg := e.a.cfg
+	*reply = httpapi.AutopilotConfiguration{
+		CleanupDeadServers:      !cfg.Autopilot.DisableCleanupDeadServers,
+		LastContactThreshold:    "200ms",
+		MaxTrailingLogs:         maxTrailingEntries,
+		MinQuorum:               uint(e.a.minQuorum()),
+		ServerStabilizationTime: cfg.ServerStabilizationTime.String(),
+		DeadServerGracePeriod:   cfg.Autopilot.DeadServerGrace.String(),
+	}
+	return nil
 }
