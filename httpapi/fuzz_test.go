@@ -31,6 +31,11 @@ func FuzzRequest(f *testing.F) {
 		{"DELETE", "/v1/operator/raft/peer", "id=&address=", ""},
 		{"GET", "/v1/agent/metrics", "format=prometheus", ""},
 		{"PUT", "/v1/agent/join/", "wan=1", ""},
+		{"POST", "/v1/operator/raft/transfer-leader", "id=%00", ""},
+		{"PUT", "/v1/snapshot", "dc=x", "\x1f\x8bnot-a-snapshot"},
+		{"GET", "/v1/snapshot", "stale&consistent", ""},
+		{"GET", "/v1/operator/autopilot/configuration", "wait=x", ""},
+		{"PUT", "/v1/agent/force-leave/", "prune=1&wan=1", ""},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.path, s.query, []byte(s.body))
