@@ -63,6 +63,7 @@ type lockOpts struct {
 	shell         bool
 	childExitCode bool
 	verbose       bool
+	passStdin     bool
 }
 
 func runLock(args []string, stdout, stderr io.Writer) int {
@@ -74,6 +75,7 @@ func runLock(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.shell, "shell", true, "Run the child through sh -c (CHILD words joined by spaces).")
 	fs.BoolVar(&o.childExitCode, "child-exit-code", false, "Exit 2 when the child fails, as Consul does (default: the child's own exit code).")
 	fs.BoolVar(&o.verbose, "verbose", false, "Print what the lock is doing.")
+	fs.BoolVar(&o.passStdin, "pass-stdin", false, "Give the child roster's standard input (default: none).")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage(err)
 	}
@@ -160,7 +162,10 @@ func runChild(child []string, o lockOpts, lost <-chan error, sigs <-chan os.Sign
 	if o.shell {
 		cmd = exec.Command("/bin/sh", "-c", strings.Join(child, " "))
 	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if o.passStdin {
+		cmd.Stdin = os.Stdin
+	}
 	if err := cmd.Start(); err != nil {
 		return fail(stderr, "starting the child: %v", err)
 	}

@@ -184,3 +184,21 @@ func TestLock_LostLockStopsTheChild(t *testing.T) {
 		t.Fatalf("after the session was destroyed: exit %d, output:\n%s", code, out)
 	}
 }
+
+// Only with -pass-stdin does the child read roster's standard input.
+func TestLock_PassStdin(t *testing.T) {
+	a := startDevAgent(t, testkit.FreePorts(t, 5))
+	addr := strings.TrimPrefix(a.base, "http://")
+	for _, pass := range []bool{false, true} {
+		args := []string{"lock", "-http-addr", addr, fmt.Sprintf("-pass-stdin=%t", pass), "stdin/test", "cat"}
+		cmd := exec.Command(rosterBin, args...)
+		cmd.Stdin = strings.NewReader("from-stdin")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("-pass-stdin=%t: %v", pass, err)
+		}
+		if got, want := string(out), map[bool]string{false: "", true: "from-stdin"}[pass]; got != want {
+			t.Fatalf("-pass-stdin=%t: child read %q, want %q", pass, got, want)
+		}
+	}
+}
