@@ -299,20 +299,7 @@ func (s *Store) KVList(prefix string) ([]KVPair, uint64) {
 func (s *Store) KVKeys(prefix, separator string) ([]string, uint64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var out []string
-	for _, k := range s.st.kvKeysWithPrefix(prefix) {
-		if separator != "" {
-			if i := strings.Index(k[len(prefix):], separator); i >= 0 {
-				k = k[:len(prefix)+i+len(separator)]
-			}
-		}
-		if len(out) == 0 || out[len(out)-1] != k {
-			out = append(out, k)
-		}
-	}
-	if out == nil {
-		out = []string{}
-	}
+	out := s.st.kvKeysRolledUp(prefix, separator)
 	return out, s.st.kvPrefixIndex(prefix)
 }
 

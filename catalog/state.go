@@ -41,6 +41,9 @@ type state struct {
 	// blocking query on a prefix whose keys were all deleted still sees its
 	// index move forward. Reaped by TombstoneReapRequest.
 	tombstones map[string]uint64
+	// kvOrder holds every key of kv and tombstones in order, so prefix
+	// queries visit only the keys under the prefix (keytree.go).
+	kvOrder keyTree
 
 	sessions map[string]*SessionEntry
 	// Derived session indexes: by node, by check and the keys each holds.
@@ -228,6 +231,7 @@ func (st *state) putKV(p *KVPair) {
 	}
 	st.kv[p.Key] = p
 	delete(st.tombstones, p.Key)
+	st.kvOrder.insert(p.Key)
 	if p.Session != "" {
 		keys := st.locks[p.Session]
 		if keys == nil {
@@ -245,9 +249,23 @@ func (st *state) delKV(key string, tombstoneIndex uint64) {
 	}
 	delete(st.kv, key)
 	if tombstoneIndex > 0 {
-		st.tombstones[key] = tombstoneIndex
+		st.putTombstone(key, tombstoneIndex)
 	} else {
-		delete(st.tombstones, key)
+		st.delTombstone(key)
+	}
+}
+
+// putTombstone records that key (not live) was deleted at idx.
+func (st *state) putTombstone(key string, idx uint64) {
+	st.tombstones[key] = idx
+	st.kvOrder.insert(key)
+}
+
+// delTombstone forgets key's tombstone, and the key too unless it is live.
+func (st *state) delTombstone(key string) {
+	delete(st.tombstones, key)
+	if st.kv[key] == nil {
+		st.kvOrder.remove(key)
 	}
 }
 

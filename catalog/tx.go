@@ -310,7 +310,7 @@ func (t *tx) reapTombstones(idx uint64) {
 	for _, key := range sortedKeys(t.st.tombstones) {
 		if tomb := t.st.tombstones[key]; tomb <= idx {
 			t.journal = append(t.journal, undoRec{kind: undoKV, a: key, tomb: tomb})
-			delete(t.st.tombstones, key)
+			t.st.delTombstone(key)
 		}
 	}
 }
