@@ -33,8 +33,12 @@ type state struct {
 	// with one lookup, which is what keeps an update flat as the registry
 	// grows past the CPU caches (BenchmarkHashUpdate).
 	slots map[InstanceKey]*instSlot
-	// byService maps a service name to its instances (derived).
-	byService map[string]map[InstanceKey]struct{}
+	// byService maps a service name to its instances (derived): node →
+	// the IDs of the service's instances on it. Keyed by node rather than
+	// by instance, so registering an instance hashes one string into a map
+	// of at most one entry per node instead of a key pair into a map of
+	// every instance (the most expensive step of a registration).
+	byService map[string]serviceSet
 
 	kv map[string]*KVPair
 	// tombstones remember the index at which a key was deleted, so a
@@ -108,7 +112,7 @@ func newState() *state {
 		services:        map[string]map[string]*NodeService{},
 		checks:          map[string]map[string]*HealthCheck{},
 		slots:           map[InstanceKey]*instSlot{},
-		byService:       map[string]map[InstanceKey]struct{}{},
+		byService:       map[string]serviceSet{},
 		kv:              map[string]*KVPair{},
 		tombstones:      map[string]uint64{},
 		sessions:        map[string]*SessionEntry{},
@@ -143,10 +147,28 @@ func (st *state) putService(node string, s *NodeService) {
 	}
 	set := st.byService[s.Service]
 	if set == nil {
-		set = map[InstanceKey]struct{}{}
+		set = serviceSet{}
 		st.byService[s.Service] = set
 	}
-	set[InstanceKey{Node: node, ID: s.ID}] = struct{}{}
+	set[node] = append(set[node], s.ID)
+}
+
+// serviceSet is one service's instances: node → the instances' IDs on it,
+// in no particular order, never empty. Derived and never handed out.
+type serviceSet map[string][]string
+
+func (set serviceSet) remove(node, id string) {
+	ids := set[node]
+	if i := slices.Index(ids, id); i >= 0 {
+		ids[i] = ids[len(ids)-1]
+		ids[len(ids)-1] = ""
+		ids = ids[:len(ids)-1]
+	}
+	if len(ids) == 0 {
+		delete(set, node)
+	} else {
+		set[node] = ids
+	}
 }
 
 func (st *state) delService(node, id string) {
@@ -163,7 +185,7 @@ func (st *state) delService(node, id string) {
 
 func (st *state) unindexService(node string, s *NodeService) {
 	set := st.byService[s.Service]
-	delete(set, InstanceKey{Node: node, ID: s.ID})
+	set.remove(node, s.ID)
 	if len(set) == 0 {
 		delete(st.byService, s.Service)
 	}
