@@ -258,3 +258,22 @@ func (f *blockingForwarder) ForwardDNS(ctx context.Context, _ string, req *dns.M
 	reply.Answer = append(reply.Answer, &dns.A{Hdr: hdr(req.Question[0].Name, dns.TypeA, 0), A: net.IPv4(10, 9, 9, 9)})
 	return reply, nil
 }
+
+func TestUDPPacket_SlowQuestionsBeyondTheBoundGetServfailAtOnce(t *testing.T) {
+	s, err := New(DefaultConfig(), Deps{View: standardFixture(t).s, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := s.newUDPReader()
+	l := &udpLoop{slow: make(chan struct{}, 1)}
+	l.slow <- struct{}{} // the one slot is taken
+	req := query("web.service.dc2.consul.", dns.TypeA, 0)
+	wire := r.goSlow(t.Context(), l, req, peer{})
+	var reply dns.Msg
+	if err := reply.Unpack(wire); err != nil || reply.Rcode != dns.RcodeServerFailure || reply.Id != req.Id {
+		t.Fatalf("reply %v (%v), want SERVFAIL at once", &reply, err)
+	}
+	if got := s.Stats().Overloaded; got != 1 {
+		t.Errorf("Overloaded %d, want 1", got)
+	}
+}
