@@ -277,3 +277,47 @@ func TestUDPPacket_SlowQuestionsBeyondTheBoundGetServfailAtOnce(t *testing.T) {
 		t.Errorf("Overloaded %d, want 1", got)
 	}
 }
+
+// wrappedConn hides *net.UDPConn, as a PacketConn from elsewhere would.
+type wrappedConn struct{ net.PacketConn }
+
+func TestServer_UDPLoopChoosesItsSocketPath(t *testing.T) {
+	bound, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bound.Close()
+	wildcard, err := net.ListenPacket("udp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wildcard.Close()
+	if _, ok := ownLoopSocket(bound).(udpSocket); !ok {
+		t.Errorf("a bound *net.UDPConn should use the AddrPort path")
+	}
+	if ownLoopSocket(wildcard) != nil {
+		t.Errorf("a wildcard-bound socket must stay on miekg/dns (reply from the address asked)")
+	}
+	if _, ok := ownLoopSocket(wrappedConn{bound}).(genericSocket); !ok {
+		t.Errorf("another PacketConn should use the net.Addr path")
+	}
+}
+
+func TestServer_AnswersOnAnyPacketConn(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(DefaultConfig(), Deps{View: standardFixture(t).s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Serve(wrappedConn{pc}, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := exchange(t, "udp", pc.LocalAddr().String(), query("web.service.consul.", dns.TypeA, 0))
+	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 2 {
+		t.Fatalf("reply %v, want the two healthy web instances", r)
+	}
+}
