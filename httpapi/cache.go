@@ -57,7 +57,11 @@ func (c *responseCache) get(key string, index uint64) *encodedJSON {
 
 // put stores body for key at index and returns the shared response.
 func (c *responseCache) put(key string, index uint64, body []byte) *encodedJSON {
-	resp := newEncodedJSON(body)
+	return c.putResp(key, index, newEncodedJSON(body))
+}
+
+// putResp stores resp for key at index and returns it.
+func (c *responseCache) putResp(key string, index uint64, resp *encodedJSON) *encodedJSON {
 	if c.capacity <= 0 {
 		return resp
 	}
@@ -82,12 +86,7 @@ func (c *responseCache) put(key string, index uint64, body []byte) *encodedJSON 
 // newEncodedJSON wraps body with a gzip copy computed on first use and
 // shared afterwards.
 func newEncodedJSON(body []byte) *encodedJSON {
-	var once sync.Once
-	var gz []byte
-	return &encodedJSON{plain: body, gz: func() []byte {
-		once.Do(func() { gz = gzipBytes(body) })
-		return gz
-	}}
+	return &encodedJSON{plain: body, gz: sync.OnceValue(func() []byte { return gzipBytes(body) })}
 }
 
 // uncachedParams do not change a result at a given index: blocking and

@@ -190,6 +190,9 @@ type Server struct {
 	stats    *httpStats
 	requests atomic.Uint64
 	panics   atomic.Uint64
+	// deltaWaiters counts blocking delta pulls in flight (wake-up jitter,
+	// roster_endpoints.go).
+	deltaWaiters atomic.Int64
 }
 
 // New validates cfg and builds the route table.
