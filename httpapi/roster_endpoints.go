@@ -89,8 +89,12 @@ func (s *Server) rosterDelta(w http.ResponseWriter, r *http.Request, _ string) (
 		opts.MinQueryIndex = since
 	}
 	key := s.cacheKey(r)
-	if resp := s.hotRead(w, &opts, key, catalog.WatchRegistry()); resp != nil {
+	resp, done := s.hotRead(w, r, &opts, key, catalog.WatchRegistry())
+	if resp != nil {
 		return resp, nil // a herd asking since the same index: no RPC, no encode
+	}
+	if done != nil {
+		defer done()
 	}
 	args := rpc.DeltaRequest{QueryOptions: opts, Since: since}
 	var reply rpc.DeltaResponse

@@ -187,6 +187,7 @@ type Server struct {
 	http     *http.Server
 	limiter  *rateLimiter
 	cache    *responseCache
+	flights  flights // cache fills in progress (cache.go)
 	stats    *httpStats
 	requests atomic.Uint64
 	panics   atomic.Uint64
