@@ -50,11 +50,11 @@ chaos: deps
 	ROSTER_CHAOS=$(CHAOS_SEEDS) $(GO) test -race -count=1 -timeout 120m -run '$(CHAOS_RUN)' -v ./... 2>&1 | tee chaos.log | grep -E '^(=== RUN|--- FAIL|FAIL|ok|PASS|.*seed)' || true
 	@! grep -qE '^(--- FAIL|FAIL)' chaos.log
 
-# Tools the benchmarks drive (Debian packages); installed when missing.
-BENCH_APT := dnsperf
+# Tools the benchmarks drive, as command:Debian-package; installed when missing.
+BENCH_APT := dnsperf:dnsperf etcd:etcd-server
 
 bench-deps:
-	@missing=""; for p in $(BENCH_APT); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for cp in $(BENCH_APT); do command -v $${cp%%:*} >/dev/null 2>&1 || missing="$$missing $${cp#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing for the benchmarks"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

@@ -3,6 +3,7 @@ module roster
 go 1.26
 
 require (
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/miekg/dns v1.1.73
 	go.etcd.io/bbolt v1.4.3
 )

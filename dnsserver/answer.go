@@ -50,7 +50,8 @@ type question struct {
 	cache  *lookupCache // nil: read through
 	p      *policy
 	rng    *rand.Rand
-	serial uint32 // SOA serial: the caller's clock, in Unix seconds
+	sc     *scratch // nil: records are allocated
+	serial uint32   // SOA serial: the caller's clock, in Unix seconds
 
 	qname string
 	qtype uint16
@@ -68,22 +69,85 @@ type question struct {
 // and a fallback reply for when that I/O is impossible. The reply already
 // fits the transport's size limit (section 8.5).
 func answer(req *dns.Msg, view catalog.Reader, cache *lookupCache, p *policy, rng *rand.Rand, tr Transport, serial uint32) outcome {
-	reply := new(dns.Msg)
-	reply.SetReply(req)
+	return answerInto(new(dns.Msg), nil, req, view, cache, p, rng, tr, serial)
+}
+
+// answerInto is answer building the reply in reply (whatever it held
+// before is dropped, its sections' storage reused) with records from sc
+// (nil: allocated), so that a caller answering question after question
+// allocates almost nothing. The reply and its records are valid until the
+// next call with the same reply or scratch.
+func answerInto(reply *dns.Msg, sc *scratch, req *dns.Msg, view catalog.Reader, cache *lookupCache, p *policy,
+	rng *rand.Rand, tr Transport, serial uint32) outcome {
+	initReply(reply, req)
 	reply.Compress = true
 	reply.RecursionAvailable = len(p.recursors) > 0
 	if rcode, ok := checkRequest(req); !ok {
 		reply.Rcode = rcode
-		reply.Answer, reply.Ns, reply.Extra = nil, nil, nil
-		echoEDNS(reply, req)
+		echoEDNS(reply, req, sc)
 		return outcome{reply: reply}
 	}
-	q := question{req: req, reply: reply, view: view, cache: cache, p: p, rng: rng, serial: serial,
+	q := question{req: req, reply: reply, view: view, cache: cache, p: p, rng: rng, sc: sc, serial: serial,
 		qname: req.Question[0].Name, qtype: req.Question[0].Qtype}
 	out := q.dispatch()
-	echoEDNS(reply, req)
+	echoEDNS(reply, req, sc)
 	fit(reply, req, p, tr)
 	return out
+}
+
+// initReply makes reply an empty reply to req, as dns.Msg.SetReply does
+// for a new message, but keeping the storage of reply's sections.
+func initReply(reply, req *dns.Msg) {
+	qs, an, ns, ex := reply.Question[:0], reply.Answer[:0], reply.Ns[:0], reply.Extra[:0]
+	*reply = dns.Msg{Question: qs, Answer: an, Ns: ns, Extra: ex}
+	reply.Id, reply.Response, reply.Opcode = req.Id, true, req.Opcode
+	if req.Opcode == dns.OpcodeQuery {
+		reply.RecursionDesired, reply.CheckingDisabled = req.RecursionDesired, req.CheckingDisabled
+	}
+	if len(req.Question) > 0 {
+		reply.Question = append(reply.Question, req.Question[0])
+	}
+}
+
+// scratch is memory that one caller of answerInto reuses from question to
+// question: the records of a reply are built in its blocks and stay valid
+// until the next question. Each block is handed out at most once per
+// question. A nil scratch allocates every block.
+type scratch struct {
+	a   []aRecord
+	srv []dns.SRV
+	opt dns.OPT
+}
+
+// aRecords is an empty block for n A records.
+func (sc *scratch) aRecords(n int) []aRecord {
+	if sc == nil {
+		return make([]aRecord, 0, n)
+	}
+	if cap(sc.a) < n {
+		sc.a = make([]aRecord, 0, max(n, 2*cap(sc.a)))
+	}
+	return sc.a[:0]
+}
+
+// srvRecords is an empty block for n SRV records.
+func (sc *scratch) srvRecords(n int) []dns.SRV {
+	if sc == nil {
+		return make([]dns.SRV, 0, n)
+	}
+	if cap(sc.srv) < n {
+		sc.srv = make([]dns.SRV, 0, max(n, 2*cap(sc.srv)))
+	}
+	return sc.srv[:0]
+}
+
+// newOPT is an empty OPT record.
+func (sc *scratch) newOPT() *dns.OPT {
+	if sc == nil {
+		return new(dns.OPT)
+	}
+	sc.opt = dns.OPT{Option: sc.opt.Option[:0]}
+	return &sc.opt
 }
 
 // checkRequest rejects what is not a plain query with one question

@@ -24,9 +24,12 @@ const (
 	EventRecursionFailed
 	// EventPanic: answering panicked (a bug); the client got SERVFAIL.
 	EventPanic
+	// EventReadFailed: the UDP socket failed too many reads in a row and
+	// is no longer read (Detail: the last error).
+	EventReadFailed
 )
 
-var eventNames = [...]string{"", "serving", "stopped", "stale", "forward-failed", "recursion-failed", "panic"}
+var eventNames = [...]string{"", "serving", "stopped", "stale", "forward-failed", "recursion-failed", "panic", "read-failed"}
 
 func (k EventKind) String() string {
 	if int(k) < len(eventNames) && k != 0 {

@@ -60,8 +60,13 @@ type Server struct {
 
 	events fanout.Hub[Event]
 
-	mu      sync.Mutex // guards servers
+	// ctx is cancelled by Close: slow-path UDP answers (udp.go) stop.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex // guards servers and loops
 	servers []*dns.Server
+	loops   []*udpLoop
 }
 
 // New checks cfg and returns a server that is not yet serving.
@@ -80,20 +85,29 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		deps.Seed = rand.Uint64()
 	}
 	s := &Server{p: p, deps: deps, cache: newLookupCache()}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.rngs.New = func() any { return rand.New(rand.NewPCG(deps.Seed, s.seeds.Add(1))) }
 	return s, nil
 }
 
 // Serve starts answering on the given sockets (either may be nil, not
-// both) and returns once both are serving. Close stops them.
+// both) and returns once both are serving. Close stops them. UDP goes
+// through roster's own read loop (udp.go) unless the socket is bound to a
+// wildcard address; TCP, and such UDP sockets, through miekg/dns.
 func (s *Server) Serve(udp net.PacketConn, tcp net.Listener) error {
 	if udp == nil && tcp == nil {
 		return errors.New("dnsserver: Serve needs a PacketConn or a Listener (or both)")
 	}
+	var own packetSocket
+	if udp != nil {
+		if own = ownLoopSocket(udp); own != nil {
+			udp = nil
+		}
+	}
 	started := make(chan struct{}, 2)
 	errs := make(chan error, 2)
 	count := 0
-	for _, srv := range []*dns.Server{s.newDNSServer(lightPacketConn(udp), nil), s.newDNSServer(nil, tcp)} {
+	for _, srv := range []*dns.Server{s.newDNSServer(udp, nil), s.newDNSServer(nil, tcp)} {
 		if srv == nil {
 			continue
 		}
@@ -108,16 +122,30 @@ func (s *Server) Serve(udp net.PacketConn, tcp net.Listener) error {
 		select {
 		case <-started:
 		case err := <-errs:
+			if own != nil {
+				_ = own.close()
+			}
 			_ = s.Close()
 			return fmt.Errorf("dnsserver: serve: %w", err)
 		}
 	}
-	s.publish(Event{Kind: EventServing, Detail: socketsDetail(udp, tcp)})
+	if own != nil {
+		s.mu.Lock()
+		s.loops = append(s.loops, s.startUDPLoop(s.ctx, own))
+		s.mu.Unlock()
+	}
+	s.publish(Event{Kind: EventServing, Detail: socketsDetail(udp, tcp, own)})
 	return nil
 }
 
-func socketsDetail(udp net.PacketConn, tcp net.Listener) string {
+func socketsDetail(udp net.PacketConn, tcp net.Listener, own packetSocket) string {
 	var parts []string
+	switch sock := own.(type) {
+	case udpSocket:
+		udp = sock.c
+	case genericSocket:
+		udp = sock.c
+	}
 	if udp != nil {
 		parts = append(parts, "udp "+udp.LocalAddr().String())
 	}
@@ -125,26 +153,6 @@ func socketsDetail(udp net.PacketConn, tcp net.Listener) string {
 		parts = append(parts, "tcp "+tcp.Addr().String())
 	}
 	return strings.Join(parts, ", ")
-}
-
-// boundPacketConn hides *net.UDPConn from miekg/dns. For a *net.UDPConn,
-// miekg/dns reads and parses the control message of every packet to learn
-// the destination address, so that a wildcard-bound server answers from
-// the address the question was sent to. A socket bound to one address
-// needs none of that; the plain ReadFrom/WriteTo path saves about nine
-// allocations per question (measured by BenchmarkServerUDP).
-type boundPacketConn struct{ net.PacketConn }
-
-// lightPacketConn wraps pc in a boundPacketConn when it is a UDP socket
-// bound to a specific address.
-func lightPacketConn(pc net.PacketConn) net.PacketConn {
-	if pc == nil {
-		return nil
-	}
-	if addr, ok := pc.LocalAddr().(*net.UDPAddr); ok && addr.IP != nil && !addr.IP.IsUnspecified() {
-		return boundPacketConn{pc}
-	}
-	return pc
 }
 
 func (s *Server) newDNSServer(udp net.PacketConn, tcp net.Listener) *dns.Server {
@@ -166,16 +174,23 @@ func (s *Server) newDNSServer(udp net.PacketConn, tcp net.Listener) *dns.Server 
 // Close stops serving and closes the sockets.
 func (s *Server) Close() error {
 	s.mu.Lock()
-	servers := s.servers
-	s.servers = nil
+	servers, loops := s.servers, s.loops
+	s.servers, s.loops = nil, nil
 	s.mu.Unlock()
+	s.cancel()
 	var errs []error
 	for _, srv := range servers {
 		if err := srv.Shutdown(); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if len(servers) > 0 {
+	for _, l := range loops {
+		if err := l.sock.close(); err != nil {
+			errs = append(errs, err)
+		}
+		l.wg.Wait()
+	}
+	if len(servers)+len(loops) > 0 {
 		s.publish(Event{Kind: EventStopped})
 		s.events.Close() // observers' channels close: the server is done
 	}

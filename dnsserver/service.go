@@ -70,8 +70,8 @@ func (q *question) serviceAddresses(insts []instance, order []int32, ttl uint32)
 	if limit == 0 {
 		limit = len(insts)
 	}
-	q.reply.Answer = make([]dns.RR, 0, min(limit, len(insts)))
-	block := make([]aRecord, 0, min(limit, len(insts)))
+	q.reply.Answer = slices.Grow(q.reply.Answer, min(limit, len(insts)))
+	block := q.sc.aRecords(min(limit, len(insts)))
 	for _, i := range order {
 		if len(q.reply.Answer) >= limit {
 			return
@@ -144,10 +144,10 @@ func containsRR(rrs []dns.RR, rr dns.RR) bool {
 // it has its own IP, and the hostname itself when its address is one. SRV
 // and IPv4 records are allocated in blocks, one allocation each.
 func (q *question) serviceSRV(insts []instance, order []int32, ttl uint32) {
-	q.reply.Answer = make([]dns.RR, 0, len(insts))
-	q.reply.Extra = make([]dns.RR, 0, len(insts)+1) // +1: the OPT echo
-	block := make([]dns.SRV, 0, len(insts))
-	aBlock := make([]aRecord, 0, len(insts))
+	q.reply.Answer = slices.Grow(q.reply.Answer, len(insts))
+	q.reply.Extra = slices.Grow(q.reply.Extra, len(insts)+1) // +1: the OPT echo
+	block := q.sc.srvRecords(len(insts))
+	aBlock := q.sc.aRecords(len(insts))
 	var seenExtra map[string]struct{}
 	for _, i := range order {
 		in := &insts[i]

@@ -37,6 +37,8 @@ type counters struct {
 	stale          atomic.Uint64
 	malformed      atomic.Uint64
 	writeErrors    atomic.Uint64
+	readErrors     atomic.Uint64
+	packErrors     atomic.Uint64
 	panics         atomic.Uint64
 }
 
@@ -92,8 +94,12 @@ type Stats struct {
 	// Malformed counts messages that could not be parsed (answered with
 	// FORMERR when the header was readable, else dropped).
 	Malformed uint64
-	// WriteErrors counts replies that could not be sent.
-	WriteErrors uint64
+	// WriteErrors counts replies that could not be sent; ReadErrors
+	// failed reads of the UDP socket (other than its closing).
+	WriteErrors, ReadErrors uint64
+	// PackErrors counts replies that could not be packed (a bug: the
+	// client got SERVFAIL).
+	PackErrors uint64
 	// Panics counts questions whose answering panicked (a bug: the
 	// question got SERVFAIL, the server kept serving).
 	Panics uint64
@@ -108,6 +114,7 @@ func (s *Server) Stats() Stats {
 		Forwarded:  c.forwarded.Load(), ForwardErrors: c.forwardErrors.Load(),
 		Recursed: c.recursed.Load(), RecursorErrors: c.recursorErrors.Load(),
 		Stale: c.stale.Load(), Malformed: c.malformed.Load(), WriteErrors: c.writeErrors.Load(),
+		ReadErrors: c.readErrors.Load(), PackErrors: c.packErrors.Load(),
 		Panics: c.panics.Load(),
 	}
 	for i := range c.byType {

@@ -10,12 +10,13 @@ import (
 // a responder that understands EDNS answers with OPT), advertising the
 // client's own payload size and echoing its client-subnet option (RFC 7871
 // §7.2.1, scope 0: the answer does not depend on the subnet).
-func echoEDNS(reply, req *dns.Msg) {
+func echoEDNS(reply, req *dns.Msg, sc *scratch) {
 	opt := req.IsEdns0()
 	if opt == nil {
 		return
 	}
-	out := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+	out := sc.newOPT()
+	out.Hdr = dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}
 	out.SetUDPSize(max(opt.UDPSize(), dns.MinMsgSize))
 	out.SetDo(opt.Do())
 	if reply.Rcode > 0xF {

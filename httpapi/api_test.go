@@ -416,6 +416,13 @@ func TestStatusOperatorCoordinate_Shapes(t *testing.T) {
 	a.must(400, "DELETE", "/v1/operator/raft/peer?id=a&address=b", nil)
 	a.must(200, "DELETE", "/v1/operator/raft/peer?id=id-1", nil)
 	a.must(500, "DELETE", "/v1/operator/raft/peer?address=10.9.9.9:8300", nil)
+	for _, m := range []string{"POST", "PUT"} {
+		if _, b := a.must(200, m, "/v1/operator/raft/transfer-leader?id=id-2", nil); b != `{"Success":true}` {
+			t.Fatalf("%s transfer-leader = %s", m, b)
+		}
+	}
+	a.must(500, "POST", "/v1/operator/raft/transfer-leader?id=nope", nil)
+	a.must(405, "GET", "/v1/operator/raft/transfer-leader", nil)
 	a.rpc.failWith("Operator.AutopilotServerHealth", nil)
 }
 

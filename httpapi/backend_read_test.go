@@ -160,6 +160,11 @@ func (b *storeRPC) readStatus(method string, args, reply any) error {
 		if a.ID != "id-1" && a.Address != "127.0.0.1:8300" {
 			return fmt.Errorf("Unknown raft peer: no server with ID %q or address %q", a.ID, a.Address)
 		}
+	case "Operator.RaftTransferLeader":
+		if id := args.(*rpc.RaftTransferLeaderRequest).ID; id != "" && id != "id-2" {
+			return fmt.Errorf("Cannot transfer leadership to %q: it is not a voter in the Raft configuration", id)
+		}
+		*reply.(*bool) = true
 	case "Operator.AutopilotServerHealth":
 		*reply.(*rpc.OperatorHealthReply) = rpc.OperatorHealthReply{Healthy: true, Servers: []rpc.ServerHealth{
 			{ID: "id-1", Name: "n1", Address: "127.0.0.1:8300", SerfStatus: "alive", Version: "0.1.0", Leader: true,

@@ -259,6 +259,8 @@ func (s *Server) routes() []route {
 		{path: "/v1/status/peers", methods: get, handle: s.statusPeers},
 		{path: "/v1/operator/raft/configuration", methods: get, handle: s.raftConfiguration},
 		{path: "/v1/operator/raft/peer", methods: del, handle: s.raftRemovePeer},
+		{path: "/v1/operator/raft/transfer-leader", methods: []string{"POST", "PUT"}, handle: s.raftTransferLeader},
+		{path: "/v1/snapshot", methods: []string{"GET", "PUT"}, handle: s.snapshot},
 		{path: "/v1/operator/autopilot/health", methods: get, handle: s.autopilotHealth},
 		{path: "/v1/coordinate/datacenters", methods: get, handle: s.coordinateDatacenters},
 		{path: "/v1/coordinate/nodes", methods: get, handle: s.coordinateNodes},

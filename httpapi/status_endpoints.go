@@ -69,6 +69,22 @@ func (s *Server) raftRemovePeer(_ http.ResponseWriter, r *http.Request, _ string
 	return nil, nil
 }
 
+// transferLeaderReply is Consul's answer to a leadership transfer.
+type transferLeaderReply struct{ Success bool }
+
+// raftTransferLeader is POST /v1/operator/raft/transfer-leader[?id=]: the
+// leader hands leadership to voter id, or to the most up-to-date voter
+// when id is empty (Raft thesis §3.10). It answers once the old leader
+// has stepped down. PUT is accepted too, as for every other write.
+func (s *Server) raftTransferLeader(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
+	args := rpc.RaftTransferLeaderRequest{WriteRequest: s.parseWriteRequest(r), ID: r.URL.Query().Get("id")}
+	var ok bool
+	if err := s.rpc(r, "Operator.RaftTransferLeader", &args, &ok); err != nil {
+		return nil, err
+	}
+	return transferLeaderReply{Success: ok}, nil
+}
+
 // autopilotHealth answers 200 when the cluster is healthy and 429 with the
 // same body when not (Consul's status signal; the Go client accepts both).
 func (s *Server) autopilotHealth(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {

@@ -149,5 +149,6 @@ func (c Config) coreConfig() CoreConfig {
 		MaxEntriesPerMsg: c.MaxAppendEntries,
 		MaxBytesPerMsg:   c.MaxAppendBytes,
 		MaxInflight:      c.MaxInflight,
+		AsyncStorage:     true, // the shell's disk writer reports with Persisted
 	}
 }

@@ -31,6 +31,17 @@ type CoreConfig struct {
 	MaxEntriesPerMsg int    // cap on entries in one MsgApp
 	MaxBytesPerMsg   uint64 // soft cap on payload bytes in one MsgApp
 	MaxInflight      int    // MsgApps in flight per follower when replicating
+
+	// AsyncStorage relaxes Ready's persist-before-send contract for the
+	// log (thesis §10.2.1): the shell may write Ready.Entries in the
+	// background and must report each write with Persisted. The leader
+	// then sends new entries to followers while its own disk write is in
+	// flight and counts its own copy toward the commit quorum only once
+	// it is durable; committed entries are handed out (Ready.Committed)
+	// only once durable here too. Responses and votes still wait for the
+	// writes before them: the shell holds them (see Node). Off, every
+	// entry counts as durable the moment Ready hands it out.
+	AsyncStorage bool
 }
 
 // Validate names the first bad field.
@@ -99,6 +110,7 @@ type Core struct {
 	leader string
 
 	log                     *raftLog
+	stable                  uint64 // AsyncStorage: highest index the shell reported durable
 	conf                    Configuration
 	confIndex               uint64               // index of the entry that carried conf
 	progress                map[string]*progress // leader only: one per other server
@@ -168,12 +180,21 @@ func NewCoreFromSnapshot(cfg CoreConfig, hs HardState, snap SnapshotMeta, entrie
 		return nil, fmt.Errorf("raft: stored term %d is below last log term %d; the stable store is corrupt", hs.Term, l.lastTerm())
 	}
 	c := &Core{cfg: cfg, rng: rng, term: hs.Term, vote: hs.Vote, log: l, handedCommit: snap.Index,
-		hardStateSet: raiseTerm}
+		hardStateSet: raiseTerm, stable: l.lastIndex()}
 	c.snap = snap
 	c.snap.Configuration = snap.Configuration.Clone()
 	c.reloadConfiguration()
 	c.resetElectionTimer()
 	return c, nil
+}
+
+// StepDown makes a leader give up office in its current term (the shell's
+// verdict, e.g. its disk hangs); a follower's election timer then runs as
+// usual.
+func (c *Core) StepDown(why string) {
+	if c.state == Leader {
+		c.stepDown(c.term, why)
+	}
 }
 
 // Tick advances the core's clock by one tick.
@@ -436,10 +457,41 @@ func (c *Core) appendEntries(es []Entry) {
 	}
 }
 
+// durableIndex is the last index known to be on this server's disk: with
+// AsyncStorage what the shell reported through Persisted, otherwise
+// everything in the log (Ready's contract made it durable before anything
+// could depend on it).
+func (c *Core) durableIndex() uint64 {
+	if !c.cfg.AsyncStorage {
+		return c.log.lastIndex()
+	}
+	return min(c.stable, c.log.lastIndex())
+}
+
+// appliable is the highest index that may go to the FSM: committed, and
+// durable here, so that the FSM (and any snapshot of it) never runs ahead
+// of this server's own log.
+func (c *Core) appliable() uint64 { return min(c.log.committed, c.durableIndex()) }
+
+// Persisted tells the core that the shell's background write of the log up
+// to index (whose entry has term) is durable (AsyncStorage only). A report
+// about an entry that has since been overwritten (a follower truncating a
+// conflicting suffix) is ignored: the newer write will report itself. On a
+// leader, its own durable copy may complete a commit quorum.
+func (c *Core) Persisted(index, term uint64) {
+	if index <= c.stable || !c.log.matchTerm(index, term) {
+		return
+	}
+	c.stable = index
+	if c.state == Leader && c.maybeCommit() {
+		c.broadcastAppend() // tell followers the new commit index
+	}
+}
+
 // HasReady reports whether Ready would return work.
 func (c *Core) HasReady() bool {
 	return c.hardStateSet || c.persistFrom != 0 || len(c.msgs) > 0 ||
-		c.log.committed > c.handedCommit || len(c.events) > 0 || len(c.reads.ready) > 0 ||
+		c.appliable() > c.handedCommit || len(c.events) > 0 || len(c.reads.ready) > 0 ||
 		c.installSnap != nil
 }
 
@@ -453,9 +505,9 @@ func (c *Core) Ready() Ready {
 	if c.persistFrom != 0 {
 		rd.Entries = c.log.slice(c.persistFrom, c.log.lastIndex()+1)
 	}
-	if c.log.committed > c.handedCommit {
-		rd.Committed = c.log.slice(c.handedCommit+1, c.log.committed+1)
-		c.handedCommit = c.log.committed
+	if hi := c.appliable(); hi > c.handedCommit {
+		rd.Committed = c.log.slice(c.handedCommit+1, hi+1)
+		c.handedCommit = hi
 	}
 	c.msgs, c.events, c.hardStateSet, c.persistFrom = nil, nil, false, 0
 	return rd

@@ -1,7 +1,6 @@
 package raft
 
 import (
-	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
@@ -23,7 +22,9 @@ type Node struct {
 	stable StableStore
 	trans  Transport
 
-	core      *Core                     // owned by run
+	core      *Core // owned by run
+	disk      *diskWriter
+	diskState                           // owned by run: writes in flight, held messages
 	pending   []*applyFuture            // owned by run: proposed here, not yet committed, ascending index
 	reads     map[uint64][]*readRequest // owned by run: ReadIndex batches by request ID
 	readID    uint64                    // owned by run: last ReadIndex request ID
@@ -101,7 +102,7 @@ func NewNode(cfg Config, fsm FSM, logs LogStore, stable StableStore, trans Trans
 	}
 	n := &Node{
 		cfg: cfg, log: logger, logs: logs, stable: stable, trans: trans,
-		core: core, applier: newApplier(fsm, snaps, snap.Index), snaps: snaps, snapShell: newSnapshotShell(),
+		core: core, disk: newDiskWriter(logs, stable), applier: newApplier(fsm, snaps, snap.Index), snaps: snaps, snapShell: newSnapshotShell(),
 		applyCh: make(chan *applyFuture, cfg.MaxApplyBatch), bootstrapCh: make(chan bootstrapRequest),
 		readCh: make(chan *readRequest, cfg.MaxApplyBatch), reads: map[uint64][]*readRequest{},
 		confCh: make(chan confRequest), transferCh: make(chan *applyFuture),
@@ -112,6 +113,7 @@ func NewNode(cfg Config, fsm FSM, logs LogStore, stable StableStore, trans Trans
 	if core.soleVoter() {
 		core.Campaign() // a one-server cluster need not wait for a timeout
 		if err := n.handleReady(nil); err != nil {
+			n.disk.close()
 			n.applier.close()
 			if snaps != nil {
 				snaps.close()
@@ -141,14 +143,16 @@ func (n *Node) run() {
 		var req *RPC
 		select {
 		case <-n.shutdownCh:
-			n.failPending(ErrShutdown)
-			n.failReads(ErrShutdown)
-			if n.transfer != nil {
-				n.transfer.finish(nil, ErrShutdown)
-			}
+			n.stopLoop()
 			return
 		case <-ticker.C:
 			n.core.Tick()
+			n.checkDiskStall()
+		case d := <-n.disk.done:
+			if err := n.diskWritten(d); err != nil {
+				n.fail(err)
+				return
+			}
 		case r := <-n.trans.Consumer():
 			if n.step(&r) {
 				req = &r
@@ -175,19 +179,47 @@ func (n *Node) run() {
 			if err == nil {
 				// Persist (and, for a single voter, take office) before
 				// answering, so the caller sees the result.
-				if err = n.handleReady(nil); err != nil {
+				if err = n.handleReady(nil); err == nil {
+					err = n.drainDisk()
+				}
+				if err != nil {
 					b.err <- err
-					n.fail(err)
+					n.failOrStop(err)
 					return
 				}
 			}
 			b.err <- err
 		}
-		if err := n.handleReady(req); err != nil {
-			n.fail(err)
-			return
+		// A Ready can produce more work (a drained disk write commits):
+		// run until quiet, bounded.
+		for i := 0; i < 4 && (i == 0 || n.core.HasReady()); i++ {
+			if err := n.handleReady(req); err != nil {
+				n.failOrStop(err)
+				return
+			}
+			req = nil
 		}
 	}
+}
+
+// stopLoop fails everything waiting on the loop at shutdown.
+func (n *Node) stopLoop() {
+	n.failPending(ErrShutdown)
+	n.failReads(ErrShutdown)
+	n.dropHeld()
+	if n.transfer != nil {
+		n.transfer.finish(nil, ErrShutdown)
+	}
+}
+
+// failOrStop ends the loop: a shutdown seen while draining the disk, or a
+// storage failure.
+func (n *Node) failOrStop(err error) {
+	if err == ErrShutdown {
+		n.stopLoop()
+		return
+	}
+	n.fail(err)
 }
 
 // step feeds an inbound message to the core. It reports false if the
@@ -275,8 +307,10 @@ func (n *Node) bootstrap(conf Configuration) error {
 	return nil
 }
 
-// handleReady performs one Ready in the order that keeps promises: persist,
-// then send (answering req, if the step produced its response), then apply.
+// handleReady performs one Ready in the order that keeps promises: hand
+// the hard state and entries to the disk writer, send what may go before
+// they are durable (a leader's AppendEntries, thesis §10.2.1) and hold the
+// rest until they are (node_disk.go), then apply.
 func (n *Node) handleReady(req *RPC) error {
 	responded := false
 	defer func() {
@@ -290,32 +324,31 @@ func (n *Node) handleReady(req *RPC) error {
 	wasLeader := n.status.state == Leader
 	rd := n.core.Ready()
 	if rd.Snapshot != nil {
+		// The install replaces the stored log: let earlier writes land first.
+		if err := n.drainDisk(); err != nil {
+			return err
+		}
 		if err := n.installSnapshot(rd.Snapshot); err != nil {
 			return err
 		}
 	}
-	if err := n.persist(&rd); err != nil {
-		return err
-	}
+	n.submitWrite(&rd)
 	for _, m := range rd.Messages {
-		if req != nil && !responded && m.To == req.Message.From && m.Type == req.Message.Type.Response() {
+		answer := req != nil && !responded && m.To == req.Message.From && m.Type == req.Message.Type.Response()
+		if seq := n.holdUntil(m); seq > n.diskDone {
+			h := heldMessage{seq: seq, m: m}
+			if answer {
+				h.req, responded = req, true
+			}
+			n.held = append(n.held, h)
+			continue
+		}
+		if answer {
 			req.Respond(m)
 			responded = true
 			continue
 		}
-		addr := n.core.serverAddr(m.To)
-		if addr == "" {
-			n.droppedSends.Add(1)
-			if m.Type == MsgSnap {
-				n.core.ReportSnapshot(m.To, true)
-			}
-			continue
-		}
-		if m.Type == MsgSnap {
-			n.sendSnapshot(addr, m)
-			continue
-		}
-		n.trans.Send(addr, m)
+		n.sendMessage(m)
 	}
 	if len(rd.Committed) > 0 {
 		n.applier.enqueue(n.matchFutures(rd.Committed))
@@ -331,33 +364,22 @@ func (n *Node) handleReady(req *RPC) error {
 	return nil
 }
 
-// persist writes hard state and entries in one store call when the store
-// supports it (one fsync per Ready).
-func (n *Node) persist(rd *Ready) error {
-	if len(rd.Entries) == 0 && !rd.HardStateSet {
-		return nil
-	}
-	var key, val []byte
-	if rd.HardStateSet {
-		key, val = keyHardState, encodeHardState(rd.HardState)
-	}
-	if w, ok := n.logs.(hardStateWriter); ok && (key == nil || any(n.logs) == any(n.stable)) {
-		if err := w.StoreLogsAndState(rd.Entries, key, val); err != nil {
-			return fmt.Errorf("raft: persisting %d entries and hard state: %w", len(rd.Entries), err)
+// sendMessage hands a request to the transport (snapshots to their own
+// streaming goroutine).
+func (n *Node) sendMessage(m Message) {
+	addr := n.core.serverAddr(m.To)
+	if addr == "" {
+		n.droppedSends.Add(1)
+		if m.Type == MsgSnap {
+			n.core.ReportSnapshot(m.To, true)
 		}
-		return nil
+		return
 	}
-	if len(rd.Entries) > 0 {
-		if err := n.logs.StoreLogs(rd.Entries); err != nil {
-			return fmt.Errorf("raft: persisting %d entries: %w", len(rd.Entries), err)
-		}
+	if m.Type == MsgSnap {
+		n.sendSnapshot(addr, m)
+		return
 	}
-	if key != nil {
-		if err := n.stable.Set(key, val); err != nil {
-			return fmt.Errorf("raft: persisting hard state: %w", err)
-		}
-	}
-	return nil
+	n.trans.Send(addr, m)
 }
 
 // matchFutures pairs committed entries with the futures of the commands
@@ -397,6 +419,7 @@ func (n *Node) fail(err error) {
 	n.log.Error("raft stopped: storage failed; fix the disk and restart", "err", err)
 	n.failPending(err)
 	n.failReads(err)
+	n.dropHeld()
 	n.mu.Lock()
 	n.status.fatal, n.status.state = err, Shutdown
 	n.mu.Unlock()

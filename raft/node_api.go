@@ -242,6 +242,7 @@ func (n *Node) Shutdown() {
 	n.shutOnce.Do(func() {
 		close(n.shutdownCh)
 		<-n.doneCh
+		n.disk.close()
 		n.applier.close()
 		n.snapShell.close()
 		if n.snaps != nil {

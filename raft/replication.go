@@ -22,8 +22,8 @@ func (c *Core) Propose(es []Entry) (uint64, error) {
 
 // appendLocal stamps es with this term and the next indexes and appends
 // them to the leader's own log. The leader's own copy counts toward the
-// commit quorum once the shell has persisted it, which the Ready order
-// guarantees before anything is applied.
+// commit quorum once it is durable (durableIndex): at once without
+// AsyncStorage, after the shell's Persisted report with it.
 func (c *Core) appendLocal(es []Entry) {
 	last := c.log.lastIndex()
 	stamped := make([]Entry, len(es))
@@ -161,7 +161,8 @@ func (c *Core) maybeCommit() bool {
 	for _, id := range c.conf.voters() {
 		switch {
 		case id == c.cfg.ID:
-			matches = append(matches, c.log.lastIndex())
+			// Our own copy counts once it is on our disk (thesis §10.2.1).
+			matches = append(matches, c.durableIndex())
 		case c.progress[id] != nil:
 			matches = append(matches, c.progress[id].match)
 		default:
@@ -233,6 +234,7 @@ func (c *Core) handleAppend(m Message) {
 		}
 		truncated := ci <= c.log.lastIndex()
 		c.log.truncateFrom(ci)
+		c.stable = min(c.stable, ci-1)
 		if truncated && ci <= c.confIndex {
 			c.reloadConfiguration()
 		}

@@ -87,6 +87,11 @@ type NetTransport struct {
 	listeners []net.Listener
 
 	dropped atomic.Uint64 // sends lost to a full queue, a failed dial or a timeout
+
+	// answersMu guards answers: requests delivered to the node by an
+	// orderedCodec, by decoded body, awaiting their method goroutine.
+	answersMu sync.Mutex
+	answers   map[*Message]chan Message
 }
 
 var _ Transport = (*NetTransport)(nil)
@@ -99,7 +104,8 @@ func NewNetTransport(cfg NetTransportConfig) (*NetTransport, error) {
 	}
 	cfg.setDefaults()
 	t := &NetTransport{cfg: cfg, consumer: make(chan RPC, 1024), server: rpc.NewServer(),
-		closed: make(chan struct{}), peers: map[string]*netPeer{}, conns: map[net.Conn]struct{}{}}
+		closed: make(chan struct{}), peers: map[string]*netPeer{}, conns: map[net.Conn]struct{}{},
+		answers: map[*Message]chan Message{}}
 	if err := t.Register(t.server); err != nil {
 		return nil, err
 	}
@@ -157,7 +163,7 @@ func (t *NetTransport) ServeConn(conn net.Conn) {
 	}
 	t.conns[conn] = struct{}{}
 	t.mu.Unlock()
-	t.server.ServeConn(conn)
+	t.server.ServeCodec(newOrderedCodec(t, conn))
 	t.mu.Lock()
 	delete(t.conns, conn)
 	t.mu.Unlock()
@@ -347,28 +353,24 @@ func (s *rpcService) InstallSnapshot(req *Message, resp *Message) error { return
 
 var errNoAnswer = errors.New("raft: the node did not answer in time (busy, stalled or shut down)")
 
-// handle passes a request to the node and waits, within the deadline, for
-// the response it produces.
+// handle waits, within the deadline, for the node's answer to req, which
+// the connection's codec already delivered in order (orderedCodec). A
+// request that arrives through a shared rpc.Server is delivered here
+// instead, unordered.
 func (t *NetTransport) handle(req *Message, resp *Message) error {
 	if !req.Type.IsRequest() {
 		return fmt.Errorf("raft: %s is not a request", req.Type)
 	}
-	ch := make(chan Message, 1)
-	r := RPC{Message: *req, respond: func(m Message) {
-		select {
-		case ch <- m:
-		default:
-		}
-	}}
+	ch, ok := t.takeAnswer(req)
+	if !ok {
+		t.deliver(req)
+		ch, _ = t.takeAnswer(req)
+	}
+	if ch == nil {
+		return errNoAnswer
+	}
 	timer := time.NewTimer(t.cfg.Timeout)
 	defer timer.Stop()
-	select {
-	case t.consumer <- r:
-	case <-timer.C:
-		return errNoAnswer
-	case <-t.closed:
-		return ErrShutdown
-	}
 	select {
 	case m := <-ch:
 		if m.Type == MsgNone {

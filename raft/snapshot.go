@@ -79,6 +79,7 @@ func (c *Core) handleSnapshot(m Message) {
 		c.commitTo(s.Index)
 	default:
 		c.log.restore(s.Index, s.Term)
+		c.stable = s.Index // the shell installs it before anything else in the Ready
 		c.snap, c.installSnap = s, &s
 		c.handedCommit, c.persistFrom = s.Index, 0
 		c.reloadConfiguration()

@@ -228,7 +228,7 @@ func (p *Pool) Call(ctx context.Context, addr, method string, args, reply any) e
 		return err
 	}
 	sem := s.sem
-	if isBlockingQuery(args) {
+	if IsBlockingQuery(args) {
 		sem = s.blockingSem
 	}
 	select {

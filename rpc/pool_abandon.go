@@ -110,9 +110,10 @@ func adoptReply(reply, target any) {
 	}
 }
 
-// isBlockingQuery reports whether args is a blocking read, which may take
-// its whole wait and so has its own in-flight limit.
-func isBlockingQuery(args any) bool {
+// IsBlockingQuery reports whether args is a blocking read (MinQueryIndex >
+// 0, passed as a pointer), which may take its whole wait and so has its
+// own in-flight limit.
+func IsBlockingQuery(args any) bool {
 	q, ok := args.(interface{ queryOptions() *QueryOptions })
 	return ok && q.queryOptions().MinQueryIndex > 0
 }

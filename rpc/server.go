@@ -62,6 +62,7 @@ type ServerStats struct {
 	UnknownProtocol   uint64 // connections dropped for an unknown first byte
 	HandshakeTimeouts uint64 // connections closed before sending a byte
 	MalformedFrames   uint64 // undecodable or oversized gob messages
+	InProcCalls       uint64 // calls made through Server.Call
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -91,6 +92,7 @@ type Server struct {
 	closed   bool
 
 	accepted, unknownProto, handshakeTimeouts, malformed atomic.Uint64
+	inProcCalls                                          atomic.Uint64
 	active                                               atomic.Int64
 	byProto                                              [256]atomic.Uint64
 }
@@ -298,6 +300,7 @@ func (s *Server) Stats() ServerStats {
 		UnknownProtocol:   s.unknownProto.Load(),
 		HandshakeTimeouts: s.handshakeTimeouts.Load(),
 		MalformedFrames:   s.malformed.Load(),
+		InProcCalls:       s.inProcCalls.Load(),
 	}
 	for i := range s.byProto {
 		if n := s.byProto[i].Load(); n > 0 {

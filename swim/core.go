@@ -21,16 +21,20 @@ type Core struct {
 	frame *framer
 	now   int64 // ticks since start
 
-	self    *memberState
-	members map[string]*memberState
-	// list holds the members in a deterministic order (map iteration is
-	// random, and seeded runs must replay exactly); swap-delete on reap.
-	list     []*memberState
+	self *memberState
+	// table holds every known member by slot, iterated in slot order so
+	// seeded runs replay exactly (see table.go).
+	table    memberTable
 	numAlive int // members alive or suspect, self included
+	// gone lists members that became dead or left, the only reap candidates.
+	gone []*memberState
+	// firstAccuser names who suspected a member first in its current or
+	// last suspicion episode, so a dead verdict can be traced to it.
+	firstAccuser map[string]string
 
 	probe      probeState
-	late       probeState     // previous period's probe still waiting for a late ack
-	probeOrder []*memberState // SWIM §4.3 round-robin order, reshuffled each round
+	late       probeState // previous period's probe still waiting for a late ack
+	probeOrder []int32    // slots in SWIM §4.3 round-robin order, reshuffled each round
 	probeIndex int
 	nextSeq    uint32
 	relays     []relay // ping-reqs we are serving for others
@@ -85,6 +89,12 @@ type PushPullRequest struct {
 // choice; nonce supplies AES-GCM nonces (crypto/rand.Reader in production)
 // and may be nil when cfg.SecretKey is empty.
 func NewCore(cfg Config, addr netip.AddrPort, rng *rand.Rand, nonce io.Reader) (*Core, error) {
+	return newCore(cfg, addr, rng, nonce, newDirectory(false))
+}
+
+// newCore is NewCore with a given name directory (the simulator shares one
+// among all its cores).
+func newCore(cfg Config, addr netip.AddrPort, rng *rand.Rand, nonce io.Reader, dir *directory) (*Core, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -99,16 +109,16 @@ func NewCore(cfg Config, addr netip.AddrPort, rng *rand.Rand, nonce io.Reader) (
 		return nil, err
 	}
 	c := &Core{
-		cfg:        cfg,
-		rng:        rng,
-		frame:      f,
-		members:    map[string]*memberState{},
-		suspicions: map[string]*suspicion{},
-		health:     awareness{max: cfg.AwarenessMaxMultiplier},
-		events:     newUserEvents(cfg.UserEventBuffer),
+		cfg:          cfg,
+		rng:          rng,
+		frame:        f,
+		table:        memberTable{dir: dir},
+		firstAccuser: map[string]string{},
+		suspicions:   map[string]*suspicion{},
+		health:       awareness{max: cfg.AwarenessMaxMultiplier},
+		events:       newUserEvents(cfg.UserEventBuffer),
 	}
-	c.self = &memberState{name: cfg.Name, addr: addr, tags: cloneTags(cfg.Tags), state: StateAlive}
-	c.addMember(c.self)
+	c.self = c.addMember(&identity{name: cfg.Name, addr: addr, tags: cloneTags(cfg.Tags)}, StateAlive, 0)
 	c.nextProbeTick = 1 + c.rng.Int64N(c.cfg.ticks(cfg.ProbeInterval))
 	c.nextGossipTick = 1 + c.rng.Int64N(c.cfg.ticks(cfg.GossipInterval))
 	c.nextPushPullTick = -1 // scheduled on the first tick, once N is known
@@ -241,10 +251,8 @@ func (c *Core) handle(from netip.AddrPort, m any) {
 // Members returns copies of every known member, self included, in a
 // stable order.
 func (c *Core) Members() []Member {
-	out := make([]Member, 0, len(c.list))
-	for _, m := range c.list {
-		out = append(out, m.member())
-	}
+	out := make([]Member, 0, c.table.count)
+	c.table.each(func(m *memberState) { out = append(out, c.export(m)) })
 	slices.SortFunc(out, func(a, b Member) int {
 		switch {
 		case a.Name < b.Name:
@@ -259,15 +267,18 @@ func (c *Core) Members() []Member {
 
 // Member returns a copy of the named member.
 func (c *Core) Member(name string) (Member, bool) {
-	m, ok := c.members[name]
-	if !ok {
+	m := c.table.get(name)
+	if m == nil {
 		return Member{}, false
 	}
-	return m.member(), true
+	return c.export(m), true
 }
 
 // LocalMember returns a copy of the local member.
-func (c *Core) LocalMember() Member { return c.self.member() }
+func (c *Core) LocalMember() Member { return c.export(c.self) }
+
+// export copies m for callers.
+func (c *Core) export(m *memberState) Member { return m.member(c.firstAccuser[m.name]) }
 
 // NumAlive is the number of members alive or suspect, self included.
 func (c *Core) NumAlive() int { return c.numAlive }
@@ -279,7 +290,7 @@ func (c *Core) SetTags(tags map[string]string) error {
 	if err := checkTags(tags); err != nil {
 		return fmt.Errorf("swim: SetTags: %w", err)
 	}
-	c.self.tags = cloneTags(tags)
+	c.self.identity = &identity{name: c.self.name, addr: c.self.addr, tags: cloneTags(tags)}
 	c.self.incarnation++
 	c.broadcastAlive(c.self)
 	c.emit(EventUpdate, c.self, c.cfg.Name, 0)
@@ -304,6 +315,32 @@ func (c *Core) Leave() {
 	c.probe, c.late = probeState{}, probeState{}
 }
 
+// ForceLeave marks a failed member as left, as `consul force-leave` (Serf's
+// RemoveFailedNode) does: the member, suspect or dead here, becomes "left"
+// at its current incarnation and a left message is broadcast, so every
+// member (and the agent, which deregisters left nodes) stops treating it
+// as a failure to recover from. A member that is in fact alive and hears
+// it refutes with a higher incarnation and comes back, so force-leave can
+// never evict a healthy member for good. An alive member is refused, as
+// Serf refuses: it should leave by itself. An already left member is not
+// an error.
+func (c *Core) ForceLeave(name string) error {
+	m := c.table.get(name)
+	switch {
+	case name == c.cfg.Name:
+		return fmt.Errorf("swim: ForceLeave(%q) names the local member; call Leave instead", name)
+	case m == nil:
+		return fmt.Errorf("swim: ForceLeave: no member named %q is known", name)
+	case m.state == StateAlive:
+		return fmt.Errorf("swim: ForceLeave: member %q is alive; only failed (suspect or dead) members can be forced to leave", name)
+	case m.state == StateLeft:
+		return nil
+	}
+	c.stats.ForcedLeaves++
+	c.handleDead(dead{Incarnation: m.incarnation, Node: name, From: name})
+	return nil
+}
+
 // LeaveSent reports whether Leave's announcement has been transmitted.
 // With nobody left to tell it is trivially sent.
 func (c *Core) LeaveSent() bool {
@@ -314,7 +351,7 @@ func (c *Core) LeaveSent() bool {
 func (c *Core) Stats() Stats {
 	s := c.stats
 	s.HealthScore = c.health.score
-	s.Members = len(c.list)
+	s.Members = c.table.count
 	s.Alive = c.numAlive
 	s.BroadcastsQueued = c.queue.len()
 	return s
@@ -322,15 +359,16 @@ func (c *Core) Stats() Stats {
 
 // ---- membership table ----
 
-func (c *Core) addMember(m *memberState) {
-	c.members[m.name] = m
-	c.list = append(c.list, m)
+// addMember records a member not known before and returns its record.
+func (c *Core) addMember(id *identity, state State, inc uint32) *memberState {
+	m := c.table.add(id, state, inc, c.now)
 	if !m.gone() {
 		c.numAlive++
 	}
-	if m != c.self && !m.gone() {
+	if c.self != nil && !m.gone() { // self is added first and never probed
 		c.insertProbeOrder(m)
 	}
+	return m
 }
 
 // insertProbeOrder puts a new member at a random position in the rest of
@@ -339,7 +377,7 @@ func (c *Core) addMember(m *memberState) {
 func (c *Core) insertProbeOrder(m *memberState) {
 	lo := min(c.probeIndex, len(c.probeOrder))
 	pos := lo + c.rng.IntN(len(c.probeOrder)-lo+1)
-	c.probeOrder = slices.Insert(c.probeOrder, pos, m)
+	c.probeOrder = slices.Insert(c.probeOrder, pos, m.slot)
 }
 
 // setState changes m's state keeping numAlive and stateTick right.
@@ -352,25 +390,29 @@ func (c *Core) setState(m *memberState, s State) {
 		c.numAlive++
 	case !wasGone && m.gone():
 		c.numAlive--
+		c.gone = append(c.gone, m)
 	}
 }
 
-// reap forgets dead and left members after ReapInterval.
+// reap forgets dead and left members after ReapInterval. Only members
+// on the gone list are looked at, so a quiet large cluster costs nothing.
 func (c *Core) reap() {
 	limit := c.cfg.ticks(c.cfg.ReapInterval)
-	for i := 0; i < len(c.list); {
-		m := c.list[i]
-		if m == c.self || !m.gone() || c.now-m.stateTick < limit {
-			i++
-			continue
+	kept := c.gone[:0]
+	for _, m := range c.gone {
+		switch {
+		case m.identity == nil || !m.gone():
+			// Forgotten already, or alive again: no longer a candidate.
+		case c.now-m.stateTick < limit:
+			kept = append(kept, m)
+		default:
+			c.emit(EventReap, m, "", 0)
+			delete(c.firstAccuser, m.name)
+			c.table.remove(m)
 		}
-		c.emit(EventReap, m, "", 0)
-		delete(c.members, m.name)
-		last := len(c.list) - 1
-		c.list[i] = c.list[last]
-		c.list[last] = nil
-		c.list = c.list[:last]
 	}
+	clear(c.gone[len(kept):])
+	c.gone = kept
 }
 
 func (c *Core) reapCheckTicks() int64 {
@@ -384,7 +426,7 @@ func (c *Core) applyHealth(delta int) {
 	c.health.apply(delta)
 	if c.health.score != before {
 		c.out.Events = append(c.out.Events, Event{
-			Kind: EventHealth, Node: c.cfg.Name, Member: c.self.member(),
+			Kind: EventHealth, Node: c.cfg.Name, Member: c.export(c.self),
 			HealthScore: c.health.score, Tick: c.now,
 		})
 	}
@@ -395,7 +437,7 @@ func (c *Core) emit(kind EventKind, m *memberState, from string, confirmations i
 	c.out.Events = append(c.out.Events, Event{
 		Kind:          kind,
 		Node:          c.cfg.Name,
-		Member:        m.member(),
+		Member:        c.export(m),
 		From:          from,
 		Confirmations: confirmations,
 		Tick:          c.now,
@@ -455,18 +497,18 @@ func (c *Core) gossip() {
 func (c *Core) randomMembers(k int, ok func(*memberState) bool) []*memberState {
 	var picked []*memberState
 	has := func(m *memberState) bool { return slices.Contains(picked, m) }
-	n := len(c.list)
+	n := int(c.table.slots())
 	for tries := 0; len(picked) < k && tries < 4*k+4 && n > 1; tries++ {
-		m := c.list[c.rng.IntN(n)]
-		if m != c.self && ok(m) && !has(m) {
+		m := c.table.at(int32(c.rng.IntN(n)))
+		if m != nil && m != c.self && ok(m) && !has(m) {
 			picked = append(picked, m)
 		}
 	}
-	if len(picked) < k && n <= 64 {
+	if len(picked) < k && c.table.count <= 64 {
 		start := c.rng.IntN(max(n, 1))
 		for i := 0; i < n && len(picked) < k; i++ {
-			m := c.list[(start+i)%n]
-			if m != c.self && ok(m) && !has(m) {
+			m := c.table.at(int32((start + i) % n))
+			if m != nil && m != c.self && ok(m) && !has(m) {
 				picked = append(picked, m)
 			}
 		}

@@ -97,7 +97,7 @@ func TestCore_CountersTrackTheProtocol(t *testing.T) {
 		t.Fatal("isolated n2 was never suspected")
 	}
 	s.plan.Heal()
-	if !s.runUntil(20*time.Second, func() bool { return s.allSee(2, StateAlive) && s.cores[0].members["n2"].incarnation > 0 }) {
+	if !s.runUntil(20*time.Second, func() bool { return s.allSee(2, StateAlive) && s.cores[0].table.get("n2").incarnation > 0 }) {
 		t.Fatalf("n2 never refuted: %s", s.view(0))
 	}
 	var suspicions uint64

@@ -74,6 +74,7 @@
 //	obs := node.Subscribe(0)              // join/alive/suspect/dead/left/update/user...
 //	n, err := node.Join([]string{"10.0.0.1:8301"})
 //	...
+//	err = node.ForceLeave("web-7")        // a failed member: mark it left everywhere
 //	node.Leave(5 * time.Second)
 //	node.Shutdown()
 //

@@ -113,6 +113,7 @@ type Stats struct {
 	Confirmations  uint64 // independent suspicions received for suspects
 	DeadVerdicts   uint64 // members this node declared or accepted dead
 	Refutations    uint64 // times this node refuted a suspicion of itself
+	ForcedLeaves   uint64 // failed members this node forced to leave (ForceLeave)
 	NacksSent      uint64
 	NacksReceived  uint64
 	MissedNacks    uint64 // nacks expected but not received (health signal)

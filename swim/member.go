@@ -72,23 +72,21 @@ func (m Member) AddrPort() netip.AddrPort { return netip.AddrPortFrom(m.Addr, m.
 // String renders "name@addr:port".
 func (m Member) String() string { return m.Name + "@" + m.AddrPort().String() }
 
-// memberState is the live record the core keeps per member. Tags maps are
-// never mutated after they are stored (updates replace the map), so the
-// same map may be shared between records and simulated cores; copies are
-// made only when handing a Member out.
+// memberState is the live record the core keeps per member, 32 bytes.
+// Its identity (name, address, tags) is shared and never mutated: an
+// update replaces the pointer. Who suspected the member first is kept
+// aside in Core.firstAccuser, since few members ever have one.
 type memberState struct {
-	name        string
-	addr        netip.AddrPort
-	tags        map[string]string
-	state       State
-	incarnation uint32
+	*identity
 	// stateTick is when state last changed (for reaping and gossip to the dead).
 	stateTick   int64
-	suspectedBy string
+	incarnation uint32
+	slot        int32
+	state       State
 }
 
 // member returns an independent copy for callers.
-func (s *memberState) member() Member {
+func (s *memberState) member(suspectedBy string) Member {
 	return Member{
 		Name:        s.name,
 		Addr:        s.addr.Addr(),
@@ -96,7 +94,7 @@ func (s *memberState) member() Member {
 		Tags:        maps.Clone(s.tags),
 		State:       s.state,
 		Incarnation: s.incarnation,
-		SuspectedBy: s.suspectedBy,
+		SuspectedBy: suspectedBy,
 	}
 }
 

@@ -290,6 +290,15 @@ func (n *Node) Leave(timeout time.Duration) error {
 	}
 }
 
+// ForceLeave marks a failed (suspect or dead) member as left and tells
+// the cluster, as `consul force-leave` does, so it can be deregistered
+// instead of waiting for the reap interval. It fails for an unknown name,
+// for the local member and for an alive member (Serf only force-leaves
+// failed members). A member that is alive after all refutes and returns.
+func (n *Node) ForceLeave(name string) error {
+	return n.doErr(func(c *Core) error { return c.ForceLeave(name) })
+}
+
 // Shutdown stops the node without announcing anything (use Leave first
 // for a graceful exit), closes the transport and every observer.
 func (n *Node) Shutdown() error {

@@ -157,12 +157,12 @@ func TestSwim_RejoinReclaimsName(t *testing.T) {
 	if !s.runUntil(60*time.Second, func() bool { return s.allSee(3, StateDead) }) {
 		t.Fatal("n3 never declared dead")
 	}
-	deadInc := s.cores[0].members["n3"].incarnation
+	deadInc := s.cores[0].table.get("n3").incarnation
 	s.restart(3, 0)
 	if !s.runUntil(30*time.Second, func() bool { return s.allSee(3, StateAlive) }) {
 		t.Fatal("restarted n3 not alive everywhere")
 	}
-	if got := s.cores[5].members["n3"].incarnation; got <= deadInc {
+	if got := s.cores[5].table.get("n3").incarnation; got <= deadInc {
 		t.Fatalf("n3 alive at incarnation %d, not above the verdict's %d", got, deadInc)
 	}
 }

@@ -8,8 +8,9 @@ type probeState struct {
 	active        bool
 	seq           uint32
 	target        *memberState
-	timeoutTick   int64 // direct ack deadline; then ping-req
-	endTick       int64 // end of the protocol period; then verdict
+	targetName    string // the record's slot may be reused once reaped
+	timeoutTick   int64  // direct ack deadline; then ping-req
+	endTick       int64  // end of the protocol period; then verdict
 	indirectSent  bool
 	expectedNacks int
 	nacks         int
@@ -56,6 +57,7 @@ func (c *Core) startProbe() {
 		active:      true,
 		seq:         c.nextSeq,
 		target:      target,
+		targetName:  target.name,
 		timeoutTick: c.now + c.health.scale(c.cfg.ticks(c.cfg.ProbeTimeout)),
 		endTick:     c.now + interval,
 	}
@@ -81,9 +83,9 @@ func (c *Core) startProbe() {
 func (c *Core) nextProbeTarget() *memberState {
 	for range 2 {
 		for c.probeIndex < len(c.probeOrder) {
-			m := c.probeOrder[c.probeIndex]
+			m := c.table.at(c.probeOrder[c.probeIndex])
 			c.probeIndex++
-			if m != c.self && !m.gone() && c.members[m.name] == m {
+			if m != nil && m != c.self && !m.gone() {
 				return m
 			}
 		}
@@ -97,11 +99,11 @@ func (c *Core) nextProbeTarget() *memberState {
 
 func (c *Core) reshuffle() {
 	c.probeOrder = c.probeOrder[:0]
-	for _, m := range c.list {
+	c.table.each(func(m *memberState) {
 		if m != c.self && !m.gone() {
-			c.probeOrder = append(c.probeOrder, m)
+			c.probeOrder = append(c.probeOrder, m.slot)
 		}
-	}
+	})
 	c.rng.Shuffle(len(c.probeOrder), func(i, j int) {
 		c.probeOrder[i], c.probeOrder[j] = c.probeOrder[j], c.probeOrder[i]
 	})
@@ -165,7 +167,7 @@ func (c *Core) finishProbe(pp *probeState) {
 		c.applyHealth(delta)
 	}
 	t := p.target
-	if c.members[t.name] != t || t.gone() {
+	if t.identity == nil || t.name != p.targetName || t.gone() {
 		return
 	}
 	c.handleSuspect(suspect{Incarnation: t.incarnation, Node: t.name, From: c.cfg.Name})
@@ -178,7 +180,7 @@ func (c *Core) handlePing(from netip.AddrPort, m ping) {
 		return
 	}
 	body := encodeAck(nil, ack{Seq: m.Seq})
-	if src := c.members[m.Source]; c.cfg.Lifeguard && src != nil && src.state == StateSuspect {
+	if src := c.table.get(m.Source); c.cfg.Lifeguard && src != nil && src.state == StateSuspect {
 		// The buddy system in reverse: a member we suspect is plainly
 		// alive enough to probe us, so tell it, and it will refute. This
 		// matters for a suspicion we raised while we were the unhealthy

@@ -80,18 +80,18 @@ func (c *Core) JoinRequests(addrs []netip.AddrPort) []PushPullRequest {
 
 // LocalState encodes this member's table as a push-pull frame.
 func (c *Core) LocalState(join bool) []byte {
-	w := writer{b: make([]byte, 0, 64+len(c.list)*48)}
+	w := writer{b: make([]byte, 0, 64+c.table.count*24)}
 	w.u8(boolByte(join))
 	w.str8(c.cfg.Name)
 	w.u64(c.events.clock)
-	w.u32(uint32(len(c.list)))
-	for _, m := range c.list {
+	w.u32(uint32(c.table.count))
+	c.table.each(func(m *memberState) {
 		w.str8(m.name)
 		w.addr(m.addr)
 		w.tags(m.tags)
 		w.u8(uint8(m.state))
 		w.u32(m.incarnation)
-	}
+	})
 	frame, err := c.frame.seal(w.b)
 	if err != nil {
 		return nil

@@ -26,7 +26,8 @@ type sim struct {
 	names []string
 	addrs []netip.AddrPort
 	index map[netip.AddrPort]int
-	down  []bool // killed: neither ticks nor receives
+	dir   *directory // shared by every core: one slot per name
+	down  []bool     // killed: neither ticks nor receives
 
 	// slowMin/slowMax: extra inbound delay in ticks for slow members.
 	slow             []bool
@@ -56,6 +57,7 @@ func newSim(n int, cfg Config, seed uint64) *sim {
 		rng:          rand.New(rand.NewPCG(seed, seed^0x5157)),
 		plan:         faults.New(seed),
 		index:        map[netip.AddrPort]int{},
+		dir:          newDirectory(true),
 		latencyTicks: 1,
 		buckets:      make([][]simPacket, simBuckets),
 	}
@@ -69,13 +71,16 @@ func newSim(n int, cfg Config, seed uint64) *sim {
 		s.slow = append(s.slow, false)
 		s.index[s.addrs[i]] = i
 	}
+	ids := make([]*identity, n)
+	for j := range n {
+		ids[j] = &identity{name: s.names[j], addr: s.addrs[j]}
+	}
 	for i, c := range s.cores {
 		for j := range n {
 			if j != i {
-				// Direct insertion: the first probe round shuffles them.
-				m := &memberState{name: s.names[j], addr: s.addrs[j], state: StateAlive}
-				c.members[m.name] = m
-				c.list = append(c.list, m)
+				// Direct insertion, sharing the identities: the first probe
+				// round shuffles them.
+				c.table.add(ids[j], StateAlive, 0, 0)
 				c.numAlive++
 			}
 		}
@@ -94,7 +99,7 @@ func (s *sim) newCore(i int) *Core {
 	cfg := s.cfg
 	cfg.Name = s.names[i]
 	seed := s.rng.Uint64()
-	c, err := NewCore(cfg, s.addrs[i], rand.New(rand.NewPCG(seed, uint64(i))), nil)
+	c, err := newCore(cfg, s.addrs[i], rand.New(rand.NewPCG(seed, uint64(i))), nil, s.dir)
 	if err != nil {
 		panic(err)
 	}
@@ -227,8 +232,8 @@ func (s *sim) id(name string) int {
 
 // stateOf is what observer believes about subject.
 func (s *sim) stateOf(observer, subject int) State {
-	m, ok := s.cores[observer].members[s.names[subject]]
-	if !ok {
+	m := s.cores[observer].table.get(s.names[subject])
+	if m == nil {
 		return 0
 	}
 	return m.state

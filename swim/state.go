@@ -25,14 +25,9 @@ func (c *Core) handleAlive(a alive) {
 		c.stats.DroppedMalformed++ // nameless or unreachable: nothing we could probe
 		return
 	}
-	m := c.members[a.Node]
+	m := c.table.get(a.Node)
 	if m == nil {
-		if !a.Addr.IsValid() || a.Addr.Port() == 0 || a.Addr.Addr().IsUnspecified() {
-			c.stats.DroppedMalformed++ // unreachable: nothing we could probe
-			return
-		}
-		m = &memberState{name: a.Node, addr: a.Addr, tags: a.Tags, state: StateAlive, incarnation: a.Incarnation, stateTick: c.now}
-		c.addMember(m)
+		m = c.addMember(&identity{name: a.Node, addr: a.Addr, tags: a.Tags}, StateAlive, a.Incarnation)
 		c.broadcastAlive(m)
 		c.emit(EventJoin, m, a.Node, 0)
 		return
@@ -42,7 +37,10 @@ func (c *Core) handleAlive(a alive) {
 	}
 	changed := m.addr != a.Addr || !maps.Equal(m.tags, a.Tags)
 	wasState := m.state
-	m.addr, m.tags, m.incarnation = a.Addr, a.Tags, a.Incarnation
+	if changed {
+		m.identity = &identity{name: m.name, addr: a.Addr, tags: a.Tags}
+	}
+	m.incarnation = a.Incarnation
 	delete(c.suspicions, m.name)
 	if wasState != StateAlive {
 		c.setState(m, StateAlive)
@@ -75,7 +73,7 @@ func (c *Core) aliveAboutSelf(a alive) {
 // handleSuspect applies a suspect message (SWIM §4.2) and, for a member
 // already suspected, counts an independent confirmation (Lifeguard §IV-B).
 func (c *Core) handleSuspect(s suspect) {
-	m := c.members[s.Node]
+	m := c.table.get(s.Node)
 	if m == nil || s.Incarnation < m.incarnation || m.gone() {
 		return
 	}
@@ -98,7 +96,7 @@ func (c *Core) handleSuspect(s suspect) {
 	// suspicion (we may have missed the alive) and this is a new one, with
 	// a fresh timer, not a confirmation of the refuted one.
 	m.incarnation = s.Incarnation
-	m.suspectedBy = s.From
+	c.firstAccuser[m.name] = s.From
 	c.setState(m, StateSuspect)
 	c.stats.Suspicions++
 	c.suspicions[m.name] = c.newSuspicionFor(s.From)
@@ -135,7 +133,7 @@ func (c *Core) expireSuspicions() {
 	}
 	slices.Sort(due)
 	for _, name := range due {
-		m := c.members[name]
+		m := c.table.get(name)
 		if m == nil || m.state != StateSuspect {
 			delete(c.suspicions, name)
 			continue
@@ -147,7 +145,7 @@ func (c *Core) expireSuspicions() {
 // handleDead applies a dead message: a failure verdict, or a graceful
 // leave when From is the member itself.
 func (c *Core) handleDead(d dead) {
-	m := c.members[d.Node]
+	m := c.table.get(d.Node)
 	if m == nil || d.Incarnation < m.incarnation {
 		return
 	}
@@ -156,7 +154,10 @@ func (c *Core) handleDead(d dead) {
 		return
 	}
 	if m == c.self {
-		if !c.leaving && !left {
+		// A "left" about us that we did not send is a force-leave (or the
+		// record of a previous life that left): we are alive, so refute,
+		// as memberlist and Serf do.
+		if !c.leaving {
 			c.refute(d.Incarnation)
 		}
 		return
@@ -167,8 +168,8 @@ func (c *Core) handleDead(d dead) {
 		delete(c.suspicions, m.name)
 	}
 	m.incarnation = d.Incarnation
-	if m.suspectedBy == "" || m.state == StateAlive {
-		m.suspectedBy = d.From
+	if c.firstAccuser[m.name] == "" || m.state == StateAlive {
+		c.firstAccuser[m.name] = d.From
 	}
 	c.queue.push(m.name, encodeDead(nil, d))
 	if left {

@@ -90,6 +90,6 @@ func (c *Core) deliverUser(m userMsg) {
 	c.queue.push(key, encodeUser(nil, m))
 	ev := UserEvent{LTime: m.LTime, Name: m.Name, Payload: bytes.Clone(m.Payload)}
 	c.out.Events = append(c.out.Events, Event{
-		Kind: EventUser, Node: c.cfg.Name, Member: c.self.member(), User: &ev, Tick: c.now,
+		Kind: EventUser, Node: c.cfg.Name, Member: c.export(c.self), User: &ev, Tick: c.now,
 	})
 }

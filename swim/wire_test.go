@@ -148,8 +148,8 @@ func FuzzDecodePacket(f *testing.F) {
 		for range 300 {
 			c.Tick()
 		}
-		if c.NumAlive() < 1 || c.NumAlive() > len(c.list) {
-			t.Fatalf("numAlive %d with %d members", c.NumAlive(), len(c.list))
+		if c.NumAlive() < 1 || c.NumAlive() > c.table.count {
+			t.Fatalf("numAlive %d with %d members", c.NumAlive(), c.table.count)
 		}
 	})
 }
@@ -166,8 +166,8 @@ func FuzzDecodePushPull(f *testing.F) {
 		c, _ := NewCore(cfg, netip.MustParseAddrPort("10.0.0.1:8301"), rand.New(rand.NewPCG(1, 2)), nil)
 		_, _ = c.HandlePushPull(frame)
 		_ = c.MergePushPull(frame, true)
-		if c.NumAlive() < 1 || c.NumAlive() > len(c.list) {
-			t.Fatalf("numAlive %d with %d members", c.NumAlive(), len(c.list))
+		if c.NumAlive() < 1 || c.NumAlive() > c.table.count {
+			t.Fatalf("numAlive %d with %d members", c.NumAlive(), c.table.count)
 		}
 	})
 }

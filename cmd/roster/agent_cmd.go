@@ -136,13 +136,14 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "roster agent: %v\n", err)
 		return 1
 	}
-	logger, err := newLogger(stderr, cfg.LogLevel, cfg.LogJSON)
+	logger, level, err := newReloadableLogger(stderr, cfg.LogLevel, cfg.LogJSON)
 	if err != nil {
 		fmt.Fprintf(stderr, "roster agent: %v\n", err)
 		return 1
 	}
 	cfg.Logger = logger
-	cfg.Local.Reload = configReloader(args)
+	defer startPprof(logger)()
+	cfg.Local.Reload = configReloader(args, level, logger)
 	a, err := agent.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "roster agent: %v\n", err)
@@ -197,14 +198,32 @@ func serveUntilSignal(a *agent.Agent, cfg agent.Config, stderr io.Writer) int {
 
 // newLogger builds the agent's slog.Logger.
 func newLogger(w io.Writer, level string, asJSON bool) (*slog.Logger, error) {
+	l, _, err := newReloadableLogger(w, level, asJSON)
+	return l, err
+}
+
+// newReloadableLogger is newLogger plus the level variable behind it, so
+// a reload (SIGHUP, PUT /v1/agent/reload) can change the level in place.
+func newReloadableLogger(w io.Writer, level string, asJSON bool) (*slog.Logger, *slog.LevelVar, error) {
+	lvl, err := parseLogLevel(level)
+	if err != nil {
+		return nil, nil, err
+	}
+	lv := new(slog.LevelVar)
+	lv.Set(lvl)
+	opts := &slog.HandlerOptions{Level: lv}
+	if asJSON {
+		return slog.New(slog.NewJSONHandler(w, opts)), lv, nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), lv, nil
+}
+
+// parseLogLevel maps Consul's level names (and "err") to slog levels.
+func parseLogLevel(level string) (slog.Level, error) {
 	levels := map[string]slog.Level{"trace": slog.LevelDebug - 4, "debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "err": slog.LevelError, "error": slog.LevelError}
 	lvl, ok := levels[strings.ToLower(level)]
 	if !ok {
-		return nil, fmt.Errorf("-log-level: %q is not one of trace, debug, info, warn, error", level)
+		return 0, fmt.Errorf("-log-level: %q is not one of trace, debug, info, warn, error", level)
 	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	if asJSON {
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return slog.New(slog.NewTextHandler(w, opts)), nil
+	return lvl, nil
 }

@@ -166,9 +166,9 @@ func runLeave(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// runOperator dispatches `operator raft list-peers|remove-peer`.
+// runOperator dispatches `operator raft list-peers|remove-peer|transfer-leader`.
 func runOperator(args []string, stdout, stderr io.Writer) int {
-	usage := "Usage: roster operator raft <list-peers|remove-peer> [options]"
+	usage := "Usage: roster operator raft <list-peers|remove-peer|transfer-leader> [options]"
 	if len(args) < 2 || args[0] != "raft" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help") {
 			fmt.Fprintln(stdout, usage)
@@ -182,6 +182,8 @@ func runOperator(args []string, stdout, stderr io.Writer) int {
 		return runListPeers(args[2:], stdout, stderr)
 	case "remove-peer":
 		return runRemovePeer(args[2:], stdout, stderr)
+	case "transfer-leader":
+		return runTransferLeader(args[2:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "roster operator raft: unknown subcommand %q\n%s\n", args[1], usage)
 	return 2
@@ -196,19 +198,14 @@ type raftServer struct {
 
 func runListPeers(args []string, stdout, stderr io.Writer) int {
 	fs, client := newCmdFlags("operator raft list-peers", "Lists the servers of the Raft configuration.", stderr)
-	stale := fs.Bool("stale", false, "Let any server answer (default: the leader).")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage(err)
-	}
-	q := url.Values{}
-	if *stale {
-		q.Set("stale", "")
 	}
 	var conf struct {
 		Servers []raftServer
 		Index   uint64
 	}
-	if err := client().do("GET", "/v1/operator/raft/configuration", q, &conf); err != nil {
+	if err := client().do("GET", "/v1/operator/raft/configuration", nil, &conf); err != nil {
 		return fail(stderr, "getting peers: %v", err)
 	}
 	var leaderIndex uint64
@@ -250,5 +247,54 @@ func runRemovePeer(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "removing peer: %v", err)
 	}
 	fmt.Fprintf(stdout, "Removed peer with %s %q\n", what, val)
+	return 0
+}
+
+// runTransferLeader asks the leader to hand leadership to another voter
+// (-id), or to the most up-to-date one.
+func runTransferLeader(args []string, stdout, stderr io.Writer) int {
+	fs, client := newCmdFlags("operator raft transfer-leader", "Transfers Raft leadership to another server.", stderr)
+	id := fs.String("id", "", "ID of the server to transfer leadership to (default: the most up-to-date voter).")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage(err)
+	}
+	q := url.Values{}
+	if *id != "" {
+		q.Set("id", *id)
+	}
+	var reply struct{ Success bool }
+	if err := client().do("POST", "/v1/operator/raft/transfer-leader", q, &reply); err != nil {
+		return fail(stderr, "transferring leadership: %v", err)
+	}
+	if !reply.Success {
+		return fail(stderr, "transferring leadership: the leader did not step down")
+	}
+	fmt.Fprintln(stdout, "Success")
+	return 0
+}
+
+// runForceLeave moves a failed member to "left" so the leader deregisters
+// it (and, for a server, removes it from Raft); -prune forgets it at once.
+func runForceLeave(args []string, stdout, stderr io.Writer) int {
+	fs, client := newCmdFlags("force-leave", "Forces a failed member to leave: roster force-leave [options] NODE", stderr)
+	prune := fs.Bool("prune", false, "Remove the member from the member list at once instead of after the reap interval.")
+	wan := fs.Bool("wan", false, "Act on the WAN pool (servers only).")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage(err)
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "A single node name must be specified to force leave.")
+		return 1
+	}
+	q := url.Values{}
+	if *prune {
+		q.Set("prune", "1")
+	}
+	if *wan {
+		q.Set("wan", "1")
+	}
+	if err := client().do("PUT", "/v1/agent/force-leave/"+url.PathEscape(fs.Arg(0)), q, nil); err != nil {
+		return fail(stderr, "force leaving: %v", err)
+	}
 	return 0
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -62,6 +63,9 @@ func startServerProcsTB(tb testing.TB, n int) []*serverProc {
 			args = append(args, "-retry-join", fmt.Sprintf("127.0.0.1:%d", procs[0].ports[3]), "-retry-interval", "100ms")
 		}
 		p.cmd = exec.Command(rosterBin, args...)
+		if serverProcEnv != nil {
+			p.cmd.Env = append(os.Environ(), serverProcEnv(i)...)
+		}
 		p.cmd.Stderr = p.stderr
 		if err := p.cmd.Start(); err != nil {
 			stopProcs(procs)
@@ -177,6 +181,7 @@ func checkOperatorCommands(t *testing.T, procs []*serverProc) *serverProc {
 	if code != 0 || !strings.HasPrefix(out, "Node ") || strings.Count(out, "leader") != 1 || strings.Count(out, "follower") != 2 {
 		t.Fatalf("list-peers: exit %d, stderr %q, output:\n%s", code, stderr, out)
 	}
+	checkTransferLeader(t, procs)
 	// Remove a follower by address; the other two keep a leader.
 	var victim *serverProc
 	for _, p := range procs[1:] {
@@ -307,5 +312,59 @@ func TestDevCluster_ThreeServersOnLoopbackAliasesElectALeader(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("dev-cluster still running 10s after SIGINT")
+	}
+}
+
+// raftConfig reads /v1/operator/raft/configuration from base.
+func raftConfig(t *testing.T, base string) []raftServer {
+	t.Helper()
+	resp, err := http.Get(base + "/v1/operator/raft/configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var conf struct{ Servers []raftServer }
+	if err := json.NewDecoder(resp.Body).Decode(&conf); err != nil {
+		t.Fatal(err)
+	}
+	return conf.Servers
+}
+
+// checkTransferLeader moves leadership to a named follower with
+// `operator raft transfer-leader -id`, then lets the leader pick one.
+func checkTransferLeader(t *testing.T, procs []*serverProc) {
+	t.Helper()
+	var target raftServer
+	for _, s := range raftConfig(t, procs[0].base()) {
+		if !s.Leader {
+			target = s
+		}
+	}
+	code, out, stderr := runRosterEnv(t, []string{"CONSUL_HTTP_ADDR=" + procs[0].base()}, "operator", "raft", "transfer-leader", "-id", target.ID)
+	if code != 0 || out != "Success\n" {
+		t.Fatalf("transfer-leader -id %s: exit %d, stdout %q, stderr %q", target.ID, code, out, stderr)
+	}
+	testkit.WaitFor(t, 10*time.Second, "every server to name "+target.Address+" leader", func() error {
+		for _, p := range procs {
+			if l, err := statusLeader(p.base()); err != nil || l != target.Address {
+				return fmt.Errorf("%s names %q (%v)", p.name, l, err)
+			}
+		}
+		return nil
+	})
+	code, out, stderr = runRosterEnv(t, []string{"CONSUL_HTTP_ADDR=" + procs[1].base()}, "operator", "raft", "transfer-leader")
+	if code != 0 || out != "Success\n" {
+		t.Fatalf("transfer-leader: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	testkit.WaitFor(t, 10*time.Second, "a new leader other than "+target.Address, func() error {
+		l, err := statusLeader(procs[2].base())
+		if err != nil || l == "" || l == target.Address {
+			return fmt.Errorf("leader %q (%v)", l, err)
+		}
+		return nil
+	})
+	code, _, stderr = runRosterEnv(t, []string{"CONSUL_HTTP_ADDR=" + procs[1].base()}, "operator", "raft", "transfer-leader", "-id", "no-such-server")
+	if code != 1 || !strings.Contains(stderr, "not a voter") {
+		t.Fatalf("transfer-leader to an unknown ID: exit %d, stderr %q", code, stderr)
 	}
 }

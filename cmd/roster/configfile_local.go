@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -84,12 +85,23 @@ func (lk *localKeys) applyLocal(c *agent.Config) {
 }
 
 // configReloader re-reads the agent's config files the way the command
-// line named them, for Agent.Reload.
-func configReloader(args []string) func() ([]local.ServiceDefinition, []local.CheckDefinition, error) {
+// line named them, for Agent.Reload (SIGHUP and PUT /v1/agent/reload, as
+// Consul's reload): the log level takes effect at once, the services and
+// checks are returned for the agent to apply. A file that does not parse
+// changes nothing.
+func configReloader(args []string, level *slog.LevelVar, log *slog.Logger) func() ([]local.ServiceDefinition, []local.CheckDefinition, error) {
 	return func() ([]local.ServiceDefinition, []local.CheckDefinition, error) {
 		cfg, err := buildAgentConfig(args, io.Discard)
 		if err != nil {
 			return nil, nil, err
+		}
+		lvl, err := parseLogLevel(cfg.LogLevel)
+		if err != nil {
+			return nil, nil, err
+		}
+		if old := level.Level(); old != lvl {
+			level.Set(lvl)
+			log.Log(context.Background(), max(lvl, old), "log level changed by reload", "from", old, "to", lvl)
 		}
 		return cfg.Local.Services, cfg.Local.Checks, nil
 	}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -18,15 +21,57 @@ import (
 // on loopback (bbolt with fsync), HTTP keep-alive clients spread over the
 // three servers, 100-byte values. One cluster serves every benchmark of a
 // run; TestMain stops it.
+//
+// Each measurement runs b.N requests or benchDuration, whichever is more,
+// after a short warm-up, so `make bench` (-benchtime 1x) still measures
+// seconds of load, not one request. Reported: ops/s, p50_ms, p99_ms, and
+// fsync_ms, the median fsync of a 4 KiB append on the disk holding the
+// data directories, the floor under any write's latency.
+//
+// Environment:
+//
+//	ROSTER_BENCH_DURATION  minimum measured time per benchmark (default 5s)
+//	ROSTER_BENCH_PPROF     a directory: CPU profiles of every server process
+//	                       during each measurement are written there as
+//	                       <benchmark>-<node>.pprof (the processes serve
+//	                       /debug/pprof through ROSTER_PPROF_ADDR)
 
 var (
 	benchOnce  sync.Once
 	benchProcs []*serverProc
 	benchErr   error
+	// benchPprof[i] is server i's profiling address ("" when off).
+	benchPprof []string
 )
+
+// serverProcEnv, if set, adds environment variables to server process i
+// (startServerProcsTB); the benchmarks use it to turn on profiling.
+var serverProcEnv func(i int) []string
+
+const warmup = time.Second
+
+func benchDuration(b *testing.B) time.Duration {
+	s := os.Getenv("ROSTER_BENCH_DURATION")
+	if s == "" {
+		return 5 * time.Second
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		b.Fatalf("ROSTER_BENCH_DURATION=%q: want a positive duration such as 10s", s)
+	}
+	return d
+}
 
 func benchCluster(b *testing.B) []*serverProc {
 	benchOnce.Do(func() {
+		if os.Getenv("ROSTER_BENCH_PPROF") != "" {
+			ports := testkit.FreePorts(b, 3)
+			for _, p := range ports {
+				benchPprof = append(benchPprof, fmt.Sprintf("127.0.0.1:%d", p))
+			}
+			serverProcEnv = func(i int) []string { return []string{pprofAddrEnv + "=" + benchPprof[i]} }
+			defer func() { serverProcEnv = nil }()
+		}
 		benchProcs = startServerProcsTB(b, 3)
 		afterAll = append(afterAll, func() { stopProcs(benchProcs) })
 		benchErr = testkit.Poll(15*time.Second, func() error {
@@ -40,31 +85,36 @@ func benchCluster(b *testing.B) []*serverProc {
 	return benchProcs
 }
 
-// runClients runs b.N requests over clients goroutines, client i talking
-// to server i%3, and reports throughput and latency percentiles.
-func runClients(b *testing.B, clients int, request func(c *http.Client, base string, i int) error) {
-	procs := benchCluster(b)
-	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+// load is one run of clients goroutines against the cluster.
+type load struct {
+	procs   []*serverProc
+	hc      *http.Client
+	clients int
+	request func(c *http.Client, base string, i int) error
+}
+
+// run sends requests until at least n are done and d has passed, and
+// returns every request's latency and the elapsed time. Client c talks
+// to server c%3; request numbers are global, so keys spread evenly.
+func (l *load) run(n int, d time.Duration) ([]time.Duration, time.Duration, error) {
 	var next atomic.Int64
-	lat := make([][]time.Duration, clients)
+	lat := make([][]time.Duration, l.clients)
 	var failed atomic.Value
 	var wg sync.WaitGroup
-	b.ResetTimer()
 	start := time.Now()
-	for c := range clients {
+	deadline := start.Add(d)
+	for c := range l.clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			base := procs[c%len(procs)].base()
-			for {
+			base := l.procs[c%len(l.procs)].base()
+			for failed.Load() == nil {
 				i := int(next.Add(1)) - 1
-				if i >= b.N {
+				t0 := time.Now()
+				if i >= n && t0.After(deadline) {
 					return
 				}
-				t0 := time.Now()
-				if err := request(hc, base, i); err != nil {
+				if err := l.request(l.hc, base, i); err != nil {
 					failed.Store(err)
 					return
 				}
@@ -74,18 +124,143 @@ func runClients(b *testing.B, clients int, request func(c *http.Client, base str
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	b.StopTimer()
 	if err, ok := failed.Load().(error); ok {
-		b.Fatal(err)
+		return nil, 0, err
 	}
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
 	}
 	slices.Sort(all)
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "ops/s")
-	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50_ms")
-	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99_ms")
+	return all, elapsed, nil
+}
+
+// runClients warms up, then measures clients concurrent request loops
+// and reports throughput, latency percentiles and the disk's fsync time.
+func runClients(b *testing.B, clients int, request func(c *http.Client, base string, i int) error) {
+	procs := benchCluster(b)
+	fsync := fsyncLatency(b)
+	dur := benchDuration(b)
+	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}
+	defer tr.CloseIdleConnections()
+	l := &load{procs: procs, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}, clients: clients, request: request}
+	if _, _, err := l.run(0, warmup); err != nil {
+		b.Fatal(err)
+	}
+	profiled := profileServers(b, dur)
+	b.ResetTimer()
+	all, elapsed, err := l.run(b.N, dur)
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := profiled(); err != nil {
+		b.Logf("profiling: %v", err)
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	p50, p99 := all[len(all)/2], all[len(all)*99/100]
+	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(len(all)), "ns/op")
+	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "ops/s")
+	b.ReportMetric(ms(p50), "p50_ms")
+	b.ReportMetric(ms(p99), "p99_ms")
+	b.ReportMetric(ms(fsync), "fsync_ms")
+	b.Logf("%d clients: %d requests in %v, %.0f ops/s, p50 %.2f ms, p99 %.2f ms; fsync on this disk %.2f ms",
+		clients, len(all), elapsed.Round(time.Millisecond), float64(len(all))/elapsed.Seconds(), ms(p50), ms(p99), ms(fsync))
+}
+
+// profileServers starts a CPU profile of every server process covering
+// the next d, when ROSTER_BENCH_PPROF names a directory; the returned
+// func waits for the profiles and writes them there.
+func profileServers(b *testing.B, d time.Duration) func() error {
+	dir := os.Getenv("ROSTER_BENCH_PPROF")
+	if dir == "" || len(benchPprof) == 0 {
+		return func() error { return nil }
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	secs := int((d + time.Second - 1) / time.Second)
+	errs := make(chan error, len(benchPprof))
+	for i, addr := range benchPprof {
+		name := filepath.Join(dir, fmt.Sprintf("%s-%s.pprof", strings.ReplaceAll(b.Name(), "/", "_"), benchProcs[i].name))
+		go func() {
+			errs <- fetchProfile(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs), name)
+		}()
+	}
+	return func() error {
+		var all []error
+		for range benchPprof {
+			if err := <-errs; err != nil {
+				all = append(all, err)
+			}
+		}
+		if len(all) == 0 {
+			b.Logf("CPU profiles of the servers written to %s", dir)
+		}
+		return errors.Join(all...)
+	}
+}
+
+func fetchProfile(url, path string) error {
+	resp, err := (&http.Client{Timeout: 5 * time.Minute}).Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+var (
+	fsyncOnce sync.Once
+	fsyncMed  time.Duration
+	fsyncErr  error
+)
+
+// fsyncLatency is the median time to append 4 KiB and fsync it, on the
+// file system holding the servers' data directories (os.TempDir), measured
+// once per run. A Raft commit needs at least one such fsync on the leader
+// and one on a follower, so it bounds from below what one client can see.
+func fsyncLatency(b *testing.B) time.Duration {
+	fsyncOnce.Do(func() {
+		f, err := os.CreateTemp("", "roster-fsync-")
+		if err != nil {
+			fsyncErr = err
+			return
+		}
+		defer os.Remove(f.Name())
+		defer f.Close()
+		page := make([]byte, 4096)
+		var ds []time.Duration
+		for range 200 {
+			t0 := time.Now()
+			if _, err := f.Write(page); err != nil {
+				fsyncErr = err
+				return
+			}
+			if err := f.Sync(); err != nil {
+				fsyncErr = err
+				return
+			}
+			ds = append(ds, time.Since(t0))
+		}
+		slices.Sort(ds)
+		fsyncMed = ds[len(ds)/2]
+	})
+	if fsyncErr != nil {
+		b.Fatalf("measuring fsync in %s: %v", os.TempDir(), fsyncErr)
+	}
+	return fsyncMed
 }
 
 var value100 = strings.Repeat("v", 100)

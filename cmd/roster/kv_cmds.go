@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -32,33 +31,6 @@ type kvPair struct {
 	LockIndex                       uint64
 	Session                         string
 	Value                           []byte
-}
-
-// rawDo sends body and returns the status and body as they are: unlike
-// apiClient.do a 404 or a `false` is an answer for the caller to read,
-// not an error. Only a transport failure is an error.
-func (c *apiClient) rawDo(method, path string, query url.Values, body []byte) (int, []byte, error) {
-	u := c.base + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
-	}
-	req, err := http.NewRequest(method, u, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, fmt.Errorf("cannot reach the agent at %s: %w (is it running? set -http-addr or CONSUL_HTTP_ADDR)", c.base, err)
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(io.LimitReader(resp.Body, kvMaxResponseBytes))
-	return resp.StatusCode, out, err
-}
-
-// statusErr formats a non-2xx answer the way apiClient.do does.
-func statusErr(code int, body []byte) error {
-	return fmt.Errorf("Unexpected response code: %d (%s)", code, strings.TrimSpace(string(body)))
 }
 
 // kvPath is the URL path of key; each segment is escaped so keys with
@@ -118,7 +90,6 @@ func runKVGet(args []string, stdout, stderr io.Writer) int {
 	keys := fs.Bool("keys", false, "Print only the key names under the prefix.")
 	sep := fs.String("separator", "/", "With -keys, roll names up to this separator (empty: list every key).")
 	detailed := fs.Bool("detailed", false, "Print the key's metadata as well as its value.")
-	stale := fs.Bool("stale", false, "Let any server answer (default: the leader).")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage(err)
 	}
@@ -127,9 +98,6 @@ func runKVGet(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	q := url.Values{}
-	if *stale {
-		q.Set("stale", "")
-	}
 	c := client()
 	switch {
 	case *keys:

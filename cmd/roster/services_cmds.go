@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"sort"
 	"strings"
@@ -26,32 +23,6 @@ var localCommands = map[string]command{
 	"maint":    {"Puts the node or a service into maintenance mode", runMaint},
 	"reload":   {"Makes the agent re-read its config files' services and checks", runReload},
 	"validate": {"Checks agent config files for errors", runValidate},
-}
-
-// send is apiClient.do with a JSON body.
-func (c *apiClient) send(method, path string, query url.Values, body any) error {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	u := c.base + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
-	}
-	req, err := http.NewRequest(method, u, bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach the agent at %s: %w (is it running? set -http-addr or CONSUL_HTTP_ADDR)", c.base, err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("Unexpected response code: %d (%s)", resp.StatusCode, strings.TrimSpace(string(out)))
-	}
-	return nil
 }
 
 func runServices(args []string, stdout, stderr io.Writer) int {
@@ -91,7 +62,7 @@ func runServicesRegister(args []string, stdout, stderr io.Writer) int {
 	}
 	c := client()
 	for _, def := range defs {
-		if err := c.send("PUT", "/v1/agent/service/register", nil, def); err != nil {
+		if err := c.sendJSON("PUT", "/v1/agent/service/register", nil, def); err != nil {
 			return fail(stderr, "registering service %q: %v", def.Name, err)
 		}
 		fmt.Fprintf(stdout, "Registered service: %s\n", def.Name)

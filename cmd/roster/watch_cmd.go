@@ -21,12 +21,11 @@ import (
 func runWatch(args []string, stdout, stderr io.Writer) int {
 	fs, api := newCmdFlags("watch", "Prints registry changes live, using incremental (delta) pulls.", stderr)
 	service := fs.String("service", "", "Only show instances of this service.")
-	stale := fs.Bool("stale", false, "Let any server answer (faster, may lag the leader slightly).")
-	dc := fs.String("datacenter", "", "Datacenter to watch (default: the agent's).")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage(err)
 	}
-	w, err := client.New(client.Config{Address: api().base, Stale: *stale, Datacenter: *dc})
+	c := api() // -stale, -datacenter and -token are the common HTTP options
+	w, err := client.New(client.Config{Address: c.base, Stale: c.stale, Datacenter: c.dc, Token: c.token})
 	if err != nil {
 		return fail(stderr, "starting the watch: %v", err)
 	}

@@ -332,8 +332,15 @@ func (a *Agent) LeaveRequested() <-chan struct{} { return a.leaveReq }
 
 func (a *Agent) requestLeave() { a.leaveOnce.Do(func() { close(a.leaveReq) }) }
 
-// leaveTimeout bounds each step of a graceful leave.
-const leaveTimeout = 500 * time.Millisecond
+// leaveTimeout bounds the leadership hand-over of a graceful leave;
+// leaveBroadcastTimeout bounds the wait for the gossip leave announcement
+// to go out, as Serf's BroadcastTimeout (5 s) does in Consul. The wait
+// ends as soon as the announcement is sent, so it only runs long when the
+// host is starved or nobody answers.
+const (
+	leaveTimeout          = 500 * time.Millisecond
+	leaveBroadcastTimeout = 5 * time.Second
+)
 
 // leaveGossip hands over Raft leadership if this server leads a cluster
 // of several voters (the new leader then removes it from the
@@ -353,7 +360,7 @@ func (a *Agent) leaveGossip() error {
 	var errs []error
 	for _, n := range []*swim.Node{a.wanNode(), a.lanNode()} {
 		if n != nil {
-			if err := n.Leave(leaveTimeout); err != nil {
+			if err := n.Leave(leaveBroadcastTimeout); err != nil {
 				errs = append(errs, err)
 			}
 		}

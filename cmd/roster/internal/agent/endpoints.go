@@ -17,6 +17,9 @@ func (a *Agent) registerEndpoints(s *serverStack) error {
 	if err := s.rpcSrv.Register("DNS", &dnsEndpoint{a: a}); err != nil {
 		return err
 	}
+	if err := s.rpcSrv.Register("Snapshot", &snapshotEndpoint{a: a}); err != nil {
+		return err
+	}
 	return rpc.RegisterEndpoints(s.rpcSrv, rpc.EndpointDeps{
 		Datacenter: a.cfg.Datacenter, NodeName: a.cfg.NodeName,
 		Store: s.store, Raft: ra, Operator: ra,

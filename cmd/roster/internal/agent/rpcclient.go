@@ -14,21 +14,25 @@ import (
 
 // How the HTTP API reaches the servers (httpapi.RPC):
 //
-//   - On a server the call goes through the connection pool to this
-//     server's own :8300 listener. Every request thus takes the same path
-//     (endpoint → Forwarder → leader) whether it arrived over HTTP or from
-//     another agent, and the endpoints need no second, in-process entry
-//     point. The cost is one loopback round trip.
+//   - On a server the call goes to this server's endpoints in-process
+//     (rpc.Server.Call): the same endpoint → Forwarder → leader path as a
+//     request arriving from another agent, without encoding, a loopback
+//     round trip or a pool slot, so a server's HTTP clients (parked
+//     blocking queries included) never compete with its forwarded calls
+//     for the pool's per-server limits.
 //   - On a client it goes through the pool to one server of the local
 //     datacenter, picked from the LAN pool's member tags. The agent sticks
 //     to that server and moves to the next one when a call fails in
 //     transport (rpc.TransportError), as Consul's client does.
 //
 // The pool ends a call that outlives its context by closing the shared
-// connection (net/rpc cannot cancel one call). An HTTP client hanging up
-// on a blocking query must not do that to everyone else's calls, so the
-// pool call runs under a detached context with its own deadline, and only
-// the HTTP handler returns early.
+// connection (net/rpc cannot cancel one call), and an in-process call
+// cannot be cancelled at all once its endpoint runs. An HTTP client
+// hanging up on a blocking query must not do that to everyone else's
+// calls, and a caller stopping (anti-entropy at shutdown) must not wait
+// out a forwarder's hold timeout, so the call runs on its own goroutine
+// under a detached context with its own deadline, and only the caller
+// returns early.
 
 // errNoServers is Consul's client error when it knows no server.
 var errNoServers = errors.New("No known Consul servers")
@@ -65,8 +69,8 @@ func (a *Agent) RPC(ctx context.Context, method string, args, reply any) error {
 
 // rpcOnce sends one call, rotating over the known servers on a client.
 func (a *Agent) rpcOnce(ctx context.Context, method string, args, reply any) error {
-	if a.srv != nil {
-		return a.pool.Call(ctx, a.rpcAddr(), method, args, reply)
+	if srv := a.localRPC(); srv != nil {
+		return srv.Call(ctx, method, args, reply)
 	}
 	servers := a.router.Servers(a.cfg.Datacenter)
 	if len(servers) == 0 {
@@ -86,6 +90,15 @@ func (a *Agent) rpcOnce(ctx context.Context, method string, args, reply any) err
 			slog.String("server", servers[i]), slog.String("error", err.Error()))
 	}
 	return fmt.Errorf("rpc %s: every known server failed: %w", method, errors.Join(errs...))
+}
+
+// localRPC is this server's RPC server, nil on a client (or on a server
+// whose stack failed to start, which never serves HTTP).
+func (a *Agent) localRPC() *rpc.Server {
+	if a.srv == nil {
+		return nil
+	}
+	return a.srv.rpcSrv
 }
 
 // membership is the agent seen as httpapi.Membership (a separate type

@@ -26,7 +26,7 @@ import (
 //	           └─ ProtoRaft ─► raft.NetTransport ─► raft.Node
 //	                                               │ commits
 //	                                               ▼
-//	                               rpc.DedupFSM ─► catalog.Store
+//	                 restoringFSM ─► rpc.DedupFSM ─► catalog.Store
 type serverStack struct {
 	rpcSrv  *rpc.Server
 	rpcLn   net.Listener
@@ -140,7 +140,7 @@ func (a *Agent) startRaft(s *serverStack) error {
 	if rcfg.Logger == nil {
 		rcfg.Logger = a.log
 	}
-	node, err := raft.NewNode(rcfg, s.fsm, logs, stable, trans)
+	node, err := raft.NewNode(rcfg, &restoringFSM{inner: s.fsm}, logs, stable, trans)
 	if err != nil {
 		return fmt.Errorf("starting raft: %w", err)
 	}

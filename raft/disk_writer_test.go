@@ -1,0 +1,106 @@
+package raft
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// asyncLeader is a leader of a, b, c whose shell writes in the background.
+func asyncLeader(t *testing.T) *Core {
+	t.Helper()
+	cfg := CoreConfig{ID: "a", ElectionTicks: 10, HeartbeatTicks: 1, MaxEntriesPerMsg: 100, MaxInflight: 8, AsyncStorage: true}
+	c, err := NewCore(cfg, HardState{Term: 1}, []Entry{confEntry("a", "b", "c")}, rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Campaign()
+	c.Step(Message{Type: MsgVoteResp, From: "b", Term: 2})
+	if c.State() != Leader {
+		t.Fatalf("%s, want leader", c)
+	}
+	return c
+}
+
+// Thesis §10.2.1: the leader sends entries before its own write is durable
+// and counts its own copy only once Persisted says so; until then one
+// follower is not a quorum.
+func TestCore_AsyncStorage_LeaderCountsItselfOnlyWhenDurable(t *testing.T) {
+	c := asyncLeader(t)
+	rd := c.Ready() // no-op at 2, sent to b and c while it is being written
+	if len(rd.Entries) != 1 || len(msgsOfType(rd, MsgApp)) != 2 {
+		t.Fatalf("ready = %+v, want the no-op to persist and two MsgApps", rd)
+	}
+	c.Step(Message{Type: MsgAppResp, From: "b", Term: 2, Index: 2})
+	if c.CommitIndex() != 0 {
+		t.Fatalf("committed %d with only b durable", c.CommitIndex())
+	}
+	c.Persisted(2, 2)
+	if c.CommitIndex() != 2 {
+		t.Fatalf("commit = %d after our own write landed, want 2", c.CommitIndex())
+	}
+	if rd := c.Ready(); len(rd.Committed) != 2 {
+		t.Fatalf("committed handed out = %+v, want entries 1-2", rd.Committed)
+	}
+}
+
+// Two durable followers commit without the leader's disk, but the leader's
+// FSM gets the entry only once its own copy is durable.
+func TestCore_AsyncStorage_AppliesOnlyDurableEntries(t *testing.T) {
+	c := asyncLeader(t)
+	c.Ready()
+	c.Step(Message{Type: MsgAppResp, From: "b", Term: 2, Index: 2})
+	c.Step(Message{Type: MsgAppResp, From: "c", Term: 2, Index: 2})
+	if c.CommitIndex() != 2 {
+		t.Fatalf("commit = %d, want 2 (b and c are a majority)", c.CommitIndex())
+	}
+	if rd := c.Ready(); len(rd.Committed) != 1 || rd.Committed[0].Index != 1 {
+		t.Fatalf("handed out %d entries before our own write landed, want only entry 1", len(rd.Committed))
+	}
+	c.Persisted(2, 2)
+	if rd := c.Ready(); len(rd.Committed) != 1 || rd.Committed[0].Index != 2 {
+		t.Fatalf("handed out %d entries after the write landed, want entry 2", len(rd.Committed))
+	}
+}
+
+// A write report about entries a follower has since overwritten must not
+// count them as durable.
+func TestCore_AsyncStorage_StaleReportAfterTruncationIgnored(t *testing.T) {
+	cfg := CoreConfig{ID: "b", ElectionTicks: 10, HeartbeatTicks: 1, MaxEntriesPerMsg: 100, MaxInflight: 8, AsyncStorage: true}
+	c, err := NewCore(cfg, HardState{Term: 1}, []Entry{confEntry("a", "b", "c")}, rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Step(Message{Type: MsgApp, From: "a", Term: 2, Index: 1, LogTerm: 1, Entries: []Entry{{Index: 2, Term: 2}, {Index: 3, Term: 2}}})
+	c.Ready()
+	// A new leader of term 3 overwrites 3 before the first write landed.
+	c.Step(Message{Type: MsgApp, From: "c", Term: 3, Index: 2, LogTerm: 2, Entries: []Entry{{Index: 3, Term: 3}}, Commit: 3})
+	c.Ready()
+	c.Persisted(3, 2) // the first write: entry 3 of term 2, since replaced
+	if got := c.durableIndex(); got != 1 {
+		t.Fatalf("durable = %d after a stale report, want 1", got)
+	}
+	c.Persisted(3, 3)
+	if rd := c.Ready(); c.durableIndex() != 3 || len(rd.Committed) != 2 {
+		t.Fatalf("durable = %d, committed %+v; want 3 and entries 2-3", c.durableIndex(), rd.Committed)
+	}
+}
+
+// Writes queued together merge with StoreLogs' replace-the-suffix rule.
+func TestDiskWriter_MergeEntries(t *testing.T) {
+	e := func(i, t uint64) Entry { return Entry{Index: i, Term: t} }
+	run := mergeEntries(nil, []Entry{e(5, 1), e(6, 1), e(7, 1)})
+	run = mergeEntries(run, []Entry{e(8, 1)})
+	run = mergeEntries(run, []Entry{e(7, 2), e(8, 2)})
+	want := []Entry{e(5, 1), e(6, 1), e(7, 2), e(8, 2)}
+	if len(run) != len(want) {
+		t.Fatalf("merged %+v, want %+v", run, want)
+	}
+	for i := range want {
+		if run[i].Index != want[i].Index || run[i].Term != want[i].Term {
+			t.Fatalf("merged %+v, want %+v", run, want)
+		}
+	}
+	if run = mergeEntries(run, []Entry{e(3, 3)}); len(run) != 1 || run[0].Index != 3 {
+		t.Fatalf("a write from before the run must replace it: %+v", run)
+	}
+}

@@ -1,0 +1,223 @@
+package raft
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/rpc"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The throughput benchmarks measure the production stack (3 servers on
+// 127.0.0.1, bbolt on disk with fsync, net/rpc) against what the machine
+// allows. Group commit makes the bound appliers/(F+R): every applier has
+// one command in flight, and a command needs at least one fsync (F, the
+// leader's and a follower's run in parallel) and one round trip (R).
+//
+// Each b.N iteration is one measurement window of ROSTER_RAFT_BENCH_SECS
+// seconds (default 2), so `make bench` (-benchtime 1x) measures one window
+// per concurrency level.
+
+// machineLimits is the disk's fsync latency and the loopback round trip.
+type machineLimits struct{ fsync, rtt time.Duration }
+
+var (
+	limitsOnce sync.Once
+	limits     machineLimits
+)
+
+// measureLimits measures F and R once per process: F as the median of 100
+// bbolt transactions that each put one 100-byte value (bbolt syncs data
+// and meta pages, as every raft write does), in dir; R as the median of
+// 500 net/rpc calls carrying a 100-byte Message on loopback.
+func measureLimits(b *testing.B, dir string) machineLimits {
+	limitsOnce.Do(func() {
+		limits = machineLimits{fsync: measureFsync(b, dir), rtt: measureRTT(b)}
+	})
+	return limits
+}
+
+func measureFsync(b *testing.B, dir string) time.Duration {
+	db, err := bolt.Open(filepath.Join(dir, "fsync-probe.db"), 0o600, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	val := make([]byte, 100)
+	var ds []time.Duration
+	for i := range 100 {
+		t0 := time.Now()
+		err := db.Update(func(tx *bolt.Tx) error {
+			bk, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			return bk.Put(indexKey(uint64(i)), val)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ds = append(ds, time.Since(t0))
+	}
+	return median(ds)
+}
+
+// echoService answers every call with its argument.
+type echoService struct{}
+
+func (echoService) Echo(req *Message, resp *Message) error { *resp = *req; return nil }
+
+func measureRTT(b *testing.B) time.Duration {
+	srv := rpc.NewServer()
+	if err := srv.RegisterName("Echo", echoService{}); err != nil {
+		b.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	go srv.Accept(l)
+	c, err := rpc.Dial("tcp", l.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	m := Message{Type: MsgApp, From: "s1", To: "s2", Term: 1, Entries: []Entry{{Index: 1, Term: 1, Data: make([]byte, 100)}}}
+	var ds []time.Duration
+	for range 500 {
+		var resp Message
+		t0 := time.Now()
+		if err := c.Call("Echo.Echo", &m, &resp); err != nil {
+			b.Fatal(err)
+		}
+		ds = append(ds, time.Since(t0))
+	}
+	return median(ds)
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func benchWindow() time.Duration {
+	if s, err := strconv.ParseFloat(os.Getenv("ROSTER_RAFT_BENCH_SECS"), 64); err == nil && s > 0 {
+		return time.Duration(s * float64(time.Second))
+	}
+	return 2 * time.Second
+}
+
+// loadResult is one window of closed-loop load.
+type loadResult struct {
+	ops     int
+	elapsed time.Duration
+	lat     []time.Duration // sorted
+}
+
+func (r loadResult) rate() float64 { return float64(r.ops) / r.elapsed.Seconds() }
+func (r loadResult) pct(p int) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	return r.lat[min(len(r.lat)-1, len(r.lat)*p/100)]
+}
+
+// runLoad runs workers goroutines that each call op back to back for the
+// window and records every call's latency.
+func runLoad(b *testing.B, workers int, window time.Duration, op func() error) loadResult {
+	var mu sync.Mutex
+	var all []time.Duration
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(window)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for t0 := time.Now(); t0.Before(deadline) && !failed.Load(); t0 = time.Now() {
+				if err := op(); err != nil {
+					failed.Store(true)
+					b.Error(err)
+					return
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			all = append(all, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	slices.Sort(all)
+	return loadResult{ops: len(all), elapsed: time.Since(start), lat: all}
+}
+
+// BenchmarkThroughput_Loopback is the acceptance benchmark for write and
+// read throughput: F and R first, then for 1, 64 and 256 concurrent
+// clients a window of 100-byte Applies and a window of ReadIndex reads on
+// the leader, each against the limit appliers/(F+R).
+func BenchmarkThroughput_Loopback(b *testing.B) {
+	lim := measureLimits(b, b.TempDir())
+	fr := lim.fsync + lim.rtt
+	b.Logf("fsync F = %v, loopback RTT R = %v, limit = appliers / (F+R) = appliers x %.0f ops/s",
+		lim.fsync, lim.rtt, 1/fr.Seconds())
+	for _, clients := range []int{1, 64, 256} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			benchThroughput(b, clients, lim, Config{})
+		})
+	}
+}
+
+func benchThroughput(b *testing.B, clients int, lim machineLimits, cfg Config) {
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	c := newSocketCluster(b, 3, cfg)
+	node := c.nodes[c.leader()]
+	waitStable(b, c)
+	cmd := make([]byte, 100)
+	write := func() error { return c.applyRetry(node, cmd) }
+	read := func() error { return c.readRetry(node) }
+	runLoad(b, clients, 300*time.Millisecond, write) // warm up connections and caches
+	fr := lim.fsync + lim.rtt
+	limit := float64(clients) / fr.Seconds()
+	var w, r loadResult
+	var groups, entries uint64
+	for b.Loop() {
+		g0, e0 := node.diskGroups.Load(), node.diskEntries.Load()
+		w = runLoad(b, clients, benchWindow(), write)
+		groups, entries = node.diskGroups.Load()-g0, node.diskEntries.Load()-e0
+		r = runLoad(b, clients, benchWindow(), read)
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(lim.fsync), "F-ms")
+	b.ReportMetric(ms(lim.rtt), "R-ms")
+	b.ReportMetric(limit, "limit-ops/s")
+	b.ReportMetric(w.rate(), "write-ops/s")
+	b.ReportMetric(100*w.rate()/limit, "%-of-limit")
+	b.ReportMetric(ms(w.pct(50)), "p50-ms")
+	b.ReportMetric(ms(w.pct(99)), "p99-ms")
+	b.ReportMetric(float64(w.pct(50))/float64(fr), "p50/(F+R)")
+	b.ReportMetric(float64(w.pct(99))/float64(fr), "p99/(F+R)")
+	if groups > 0 {
+		b.ReportMetric(float64(entries)/float64(groups), "entries/fsync")
+	}
+	b.ReportMetric(r.rate(), "read-ops/s")
+	b.ReportMetric(ms(r.pct(99)), "read-p99-ms")
+	if w.ops > 0 {
+		b.ReportMetric(r.rate()/w.rate(), "read/write")
+	}
+	b.ReportMetric(0, "ns/op") // one op is a whole window: meaningless
+}

@@ -1,0 +1,127 @@
+package swim
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"roster/internal/testkit"
+)
+
+// TestCore_ForceLeaveTurnsFailedIntoLeft: a crashed member, dead
+// everywhere, is forced to leave by one member and every member records
+// "left" (what the agent deregisters), with an event.
+func TestCore_ForceLeaveTurnsFailedIntoLeft(t *testing.T) {
+	s := newSim(5, DefaultLANConfig(), testkit.Seed(t))
+	s.kill(4)
+	if !s.runUntil(30*time.Second, func() bool { return s.allSee(4, StateDead) }) {
+		t.Fatalf("n4 not dead everywhere: %s", s.view(0))
+	}
+	leftEvents := 0
+	s.onEvent = func(e Event) {
+		if e.Kind == EventLeft && e.Member.Name == "n4" {
+			leftEvents++
+		}
+	}
+	inc := s.cores[0].table.get("n4").incarnation
+	if err := s.cores[0].ForceLeave("n4"); err != nil {
+		t.Fatal(err)
+	}
+	s.drain(0)
+	if !s.runUntil(10*time.Second, func() bool { return s.allSee(4, StateLeft) }) {
+		t.Fatalf("force-leave did not spread: %s", s.view(1))
+	}
+	if leftEvents != 4 {
+		t.Fatalf("%d left events, want one per live member (4)", leftEvents)
+	}
+	if m, _ := s.cores[2].Member("n4"); m.Incarnation != inc {
+		t.Fatalf("left at incarnation %d, want the member's own %d", m.Incarnation, inc)
+	}
+	if got := s.cores[0].Stats().ForcedLeaves; got != 1 {
+		t.Fatalf("ForcedLeaves = %d, want 1", got)
+	}
+	if err := s.cores[0].ForceLeave("n4"); err != nil {
+		t.Fatalf("force-leave of a member already left: %v", err)
+	}
+}
+
+// TestCore_ForceLeaveRefusesAliveUnknownAndSelf: as Serf, only failed
+// members can be forced out; the errors say why.
+func TestCore_ForceLeaveRefusesAliveUnknownAndSelf(t *testing.T) {
+	s := newSim(3, DefaultLANConfig(), testkit.Seed(t))
+	s.run(2 * time.Second)
+	for name, want := range map[string]string{"n1": "is alive", "nobody": "no member named", "n0": "local member"} {
+		err := s.cores[0].ForceLeave(name)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ForceLeave(%q) = %v, want an error containing %q", name, err, want)
+		}
+	}
+	if s.stateOf(0, 1) != StateAlive {
+		t.Fatalf("refused force-leave changed n1: %s", s.view(0))
+	}
+}
+
+// TestPartition_ForceLeftMemberThatIsAliveRefutes: a member cut off by a
+// partition is declared dead and forced out; after the partition heals it
+// hears of its "leave", refutes with a higher incarnation and is alive
+// everywhere again: force-leave cannot evict a healthy member for good.
+func TestPartition_ForceLeftMemberThatIsAliveRefutes(t *testing.T) {
+	s := newSim(5, DefaultLANConfig(), testkit.Seed(t))
+	s.plan.Isolate("n4")
+	if !s.runUntil(30*time.Second, func() bool { return s.allSee(4, StateDead) }) {
+		t.Fatalf("isolated n4 not dead: %s", s.view(0))
+	}
+	if err := s.cores[1].ForceLeave("n4"); err != nil {
+		t.Fatal(err)
+	}
+	if !s.runUntil(10*time.Second, func() bool { return s.allSee(4, StateLeft) }) {
+		t.Fatalf("n4 not left: %s", s.view(0))
+	}
+	s.plan.Heal()
+	if !s.runUntil(60*time.Second, func() bool { return s.allSee(4, StateAlive) }) {
+		t.Fatalf("n4 did not come back after heal: %s", s.view(0))
+	}
+	if s.cores[4].Stats().Refutations == 0 {
+		t.Fatal("n4 came back without refuting")
+	}
+}
+
+// TestMem_NodeForceLeave drives ForceLeave through the shell, as the
+// agent's force-leave endpoint does.
+func TestMem_NodeForceLeave(t *testing.T) {
+	mem := NewMemNetwork(testkit.Seed(t))
+	var nodes []*Node
+	for i := range 3 {
+		tr, err := mem.Transport(netip.MustParseAddrPort(fmt.Sprintf("10.0.2.%d:8301", i+1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := New(fastConfig(fmt.Sprintf("f%d", i)), tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Shutdown()
+		nodes = append(nodes, n)
+	}
+	for _, n := range nodes[1:] {
+		if _, err := n.Join([]string{"10.0.2.1:8301"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := map[string]State{"f0": StateAlive, "f1": StateAlive, "f2": StateAlive}
+	testkit.WaitFor(t, 10*time.Second, "all alive", func() error { return agree(nodes, all) })
+	if err := nodes[0].ForceLeave("f2"); err == nil || !strings.Contains(err.Error(), "alive") {
+		t.Fatalf("force-leave of an alive member: %v", err)
+	}
+	nodes[2].Shutdown()
+	testkit.WaitFor(t, 20*time.Second, "f2 dead", func() error { return agree(nodes[:2], map[string]State{"f2": StateDead}) })
+	if err := nodes[0].ForceLeave("f2"); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, 10*time.Second, "f2 left", func() error { return agree(nodes[:2], map[string]State{"f2": StateLeft}) })
+	if err := nodes[0].ForceLeave("nobody"); err == nil {
+		t.Fatal("force-leave of an unknown member succeeded")
+	}
+}
