@@ -24,12 +24,17 @@ import (
 //
 // Each measurement runs b.N requests or benchDuration, whichever is more,
 // after a short warm-up, so `make bench` (-benchtime 1x) still measures
-// seconds of load, not one request. Reported: ops/s, p50_ms, p99_ms, and
+// seconds of load, not one request. Reported: ops/s, p50_ms, p99_ms;
 // fsync_ms, the median fsync of a 4 KiB append on the disk holding the
-// data directories, the floor under any write's latency.
+// data directories, the floor under any write's latency; and
+// srv_cpu_us/op, the CPU time (user + system) the three server processes
+// spent per request. On a machine shared with other work throughput and
+// latency swing with the neighbours' load, while CPU per request barely
+// moves: it is the figure to compare across changes.
 //
 // Environment:
 //
+//	ROSTER_BIN             the server binary to run (default: built by TestMain)
 //	ROSTER_BENCH_DURATION  minimum measured time per benchmark (default 5s)
 //	ROSTER_BENCH_PPROF     a directory: CPU profiles of every server process
 //	                       during each measurement are written there as
@@ -71,6 +76,10 @@ func benchCluster(b *testing.B) []*serverProc {
 			}
 			serverProcEnv = func(i int) []string { return []string{pprofAddrEnv + "=" + benchPprof[i]} }
 			defer func() { serverProcEnv = nil }()
+		}
+		if env := os.Getenv("ROSTER_BIN"); env != "" {
+			defer func(built string) { rosterBin = built }(rosterBin)
+			rosterBin = env
 		}
 		benchProcs = startServerProcsTB(b, 3)
 		afterAll = append(afterAll, func() { stopProcs(benchProcs) })
@@ -148,12 +157,14 @@ func runClients(b *testing.B, clients int, request func(c *http.Client, base str
 		b.Fatal(err)
 	}
 	profiled := profileServers(b, dur)
+	cpu0 := serversCPU(b, procs)
 	b.ResetTimer()
 	all, elapsed, err := l.run(b.N, dur)
 	b.StopTimer()
 	if err != nil {
 		b.Fatal(err)
 	}
+	cpu := serversCPU(b, procs) - cpu0
 	if err := profiled(); err != nil {
 		b.Logf("profiling: %v", err)
 	}
@@ -164,8 +175,47 @@ func runClients(b *testing.B, clients int, request func(c *http.Client, base str
 	b.ReportMetric(ms(p50), "p50_ms")
 	b.ReportMetric(ms(p99), "p99_ms")
 	b.ReportMetric(ms(fsync), "fsync_ms")
-	b.Logf("%d clients: %d requests in %v, %.0f ops/s, p50 %.2f ms, p99 %.2f ms; fsync on this disk %.2f ms",
-		clients, len(all), elapsed.Round(time.Millisecond), float64(len(all))/elapsed.Seconds(), ms(p50), ms(p99), ms(fsync))
+	cpuPerOp := float64(cpu.Microseconds()) / float64(len(all))
+	b.ReportMetric(cpuPerOp, "srv_cpu_us/op")
+	b.Logf("%d clients: %d requests in %v, %.0f ops/s, p50 %.2f ms, p99 %.2f ms, servers' CPU %.0f µs/request; fsync on this disk %.2f ms",
+		clients, len(all), elapsed.Round(time.Millisecond), float64(len(all))/elapsed.Seconds(), ms(p50), ms(p99), cpuPerOp, ms(fsync))
+}
+
+// serversCPU is the CPU time (user + system) the server processes have
+// used so far, from /proc/<pid>/stat.
+func serversCPU(b *testing.B, procs []*serverProc) time.Duration {
+	var total time.Duration
+	for _, p := range procs {
+		d, err := procCPU(p.cmd.Process.Pid)
+		if err != nil {
+			b.Fatalf("reading the CPU time of %s: %v", p.name, err)
+		}
+		total += d
+	}
+	return total
+}
+
+// procCPU reads utime + stime of pid. They are in clock ticks, which are
+// 1/100 s on every Linux configuration Go supports (USER_HZ).
+func procCPU(pid int) (time.Duration, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; fields resume after ')'.
+	rest := string(raw[strings.LastIndexByte(string(raw), ')')+1:])
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat has %d fields after the name", pid, len(f))
+	}
+	var utime, stime int64
+	if _, err := fmt.Sscan(f[11], &utime); err != nil {
+		return 0, err
+	}
+	if _, err := fmt.Sscan(f[12], &stime); err != nil {
+		return 0, err
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
 
 // profileServers starts a CPU profile of every server process covering
