@@ -116,8 +116,9 @@
 //
 // # Seams
 //
-// Cluster (IsLeader, LeaderAddr, LastContact, ConsistentRead, Peers) is
-// the local Raft node seen through an adapter; Router lists the servers of
+// Cluster (IsLeader, LeaderAddr, LastContact, ConsistentRead, Peers, and
+// optionally ReadIndexCluster for follower reads) is the local Raft node
+// seen through an adapter; Router lists the servers of
 // each datacenter (LAN pool now, WAN pool later); Caller is the Pool. Tests
 // fake all three with three in-process servers on loopback.
 //

@@ -75,9 +75,11 @@ func (s *Status) ReadIndex(args *ReadIndexRequest, reply *ReadIndexResponse) err
 }
 
 // followerReadTimeout bounds one follower round (the leader's ReadIndex
-// and the local apply). A leader that cannot confirm within it is likely
-// cut off from its majority; the reads are then forwarded instead.
-const followerReadTimeout = 2 * time.Second
+// and the local apply). A healthy leader confirms within a heartbeat
+// round trip; one that cannot within this bound is likely cut off from
+// its majority, or from us, and the reads are forwarded instead (so a
+// read on a partitioned follower fails after this plus the hold timeout).
+const followerReadTimeout = time.Second
 
 // readRound is one Status.ReadIndex call shared by the reads that joined
 // it. index and err are written before done is closed.

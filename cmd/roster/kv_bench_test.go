@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,7 +29,7 @@ import (
 // fsync_ms, the median fsync of a 4 KiB append on the disk holding the
 // data directories, the floor under any write's latency; and
 // srv_cpu_us/op, the CPU time (user + system) the three server processes
-// spent per request. On a machine shared with other work throughput and
+// spent per request (client_cpu_us/op: the HTTP clients'). On a machine shared with other work throughput and
 // latency swing with the neighbours' load, while CPU per request barely
 // moves: it is the figure to compare across changes.
 //
@@ -177,7 +178,7 @@ func runClients(b *testing.B, clients int, request func(c *http.Client, base str
 		b.Fatal(err)
 	}
 	profiled := profileServers(b, dur)
-	cpu0 := serversCPU(b, procs)
+	cpu0, client0 := serversCPU(b, procs), selfCPU(b)
 	b.ResetTimer()
 	all, elapsed, errs, err := l.run(b.N, dur)
 	b.StopTimer()
@@ -188,7 +189,7 @@ func runClients(b *testing.B, clients int, request func(c *http.Client, base str
 		b.Logf("%d requests failed (not counted in the latencies); the first: %v", errs.n, errs.first)
 	}
 	b.ReportMetric(float64(errs.n), "errors")
-	cpu := serversCPU(b, procs) - cpu0
+	cpu, clientCPU := serversCPU(b, procs)-cpu0, selfCPU(b)-client0
 	if err := profiled(); err != nil {
 		b.Logf("profiling: %v", err)
 	}
@@ -201,6 +202,7 @@ func runClients(b *testing.B, clients int, request func(c *http.Client, base str
 	b.ReportMetric(ms(fsync), "fsync_ms")
 	cpuPerOp := float64(cpu.Microseconds()) / float64(len(all))
 	b.ReportMetric(cpuPerOp, "srv_cpu_us/op")
+	b.ReportMetric(float64(clientCPU.Microseconds())/float64(len(all)), "client_cpu_us/op")
 	b.Logf("%d clients: %d requests in %v, %.0f ops/s, p50 %.2f ms, p99 %.2f ms, servers' CPU %.0f µs/request; fsync on this disk %.2f ms",
 		clients, len(all), elapsed.Round(time.Millisecond), float64(len(all))/elapsed.Seconds(), ms(p50), ms(p99), cpuPerOp, ms(fsync))
 }
@@ -217,6 +219,16 @@ func serversCPU(b *testing.B, procs []*serverProc) time.Duration {
 		total += d
 	}
 	return total
+}
+
+// selfCPU is the CPU time this process (the HTTP clients) has used: on a
+// 2-core machine the clients' share is CPU the servers do not get.
+func selfCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // procCPU reads utime + stime of pid. They are in clock ticks, which are
