@@ -110,10 +110,12 @@ func compareLoad(b *testing.B, hc *http.Client, systems []compareSystem, op func
 				}
 				got[s.name] = r
 				results[s.name] = append(results[s.name], r)
-				b.Logf("round %d %-6s %8.0f ops/s  p50 %6.2f ms  p99 %6.2f ms", round+1, s.name, r.opsPerSec, durMs(r.p50), durMs(r.p99))
 			}
-			speedup = append(speedup, got["roster"].opsPerSec/got["etcd"].opsPerSec)
-			p99gain = append(p99gain, durMs(got["etcd"].p99)/durMs(got["roster"].p99))
+			ro, et := got["roster"], got["etcd"]
+			speedup = append(speedup, ro.opsPerSec/et.opsPerSec)
+			p99gain = append(p99gain, durMs(et.p99)/durMs(ro.p99))
+			b.Logf("round %d: roster %5.0f ops/s p50 %5.1f p99 %5.1f ms | etcd %5.0f ops/s p50 %5.1f p99 %5.1f ms | x%.2f",
+				round+1, ro.opsPerSec, durMs(ro.p50), durMs(ro.p99), et.opsPerSec, durMs(et.p50), durMs(et.p99), speedup[len(speedup)-1])
 		}
 	}
 	for name, rs := range results {
