@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -120,6 +121,24 @@ type loadResult struct {
 	ops     int
 	elapsed time.Duration
 	lat     []time.Duration // sorted
+	cpu     time.Duration   // CPU time the whole process used (3 servers and clients)
+}
+
+// cpuPerOp is process CPU time per operation in µs: unlike ops/s it barely
+// moves when other work competes for the machine's cores.
+func (r loadResult) cpuPerOp() float64 {
+	if r.ops == 0 {
+		return 0
+	}
+	return float64(r.cpu) / float64(time.Microsecond) / float64(r.ops)
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (r loadResult) rate() float64 { return float64(r.ops) / r.elapsed.Seconds() }
@@ -137,6 +156,7 @@ func runLoad(b *testing.B, workers int, window time.Duration, op func() error) l
 	var all []time.Duration
 	var failed atomic.Bool
 	var wg sync.WaitGroup
+	cpu0 := processCPU()
 	start := time.Now()
 	deadline := start.Add(window)
 	for range workers {
@@ -158,8 +178,9 @@ func runLoad(b *testing.B, workers int, window time.Duration, op func() error) l
 		}()
 	}
 	wg.Wait()
+	elapsed := time.Since(start)
 	slices.Sort(all)
-	return loadResult{ops: len(all), elapsed: time.Since(start), lat: all}
+	return loadResult{ops: len(all), elapsed: elapsed, lat: all, cpu: processCPU() - cpu0}
 }
 
 // BenchmarkThroughput_Loopback is the acceptance benchmark for write and
@@ -209,7 +230,9 @@ func benchThroughput(b *testing.B, clients int, cfg Config) {
 	if groups > 0 {
 		b.ReportMetric(float64(entries)/float64(groups), "entries/fsync")
 	}
+	b.ReportMetric(w.cpuPerOp(), "cpu-µs/write")
 	b.ReportMetric(r.rate(), "read-ops/s")
+	b.ReportMetric(r.cpuPerOp(), "cpu-µs/read")
 	b.ReportMetric(ms(r.pct(99)), "read-p99-ms")
 	if w.ops > 0 {
 		b.ReportMetric(r.rate()/w.rate(), "read/write")
@@ -244,5 +267,6 @@ func benchPipeline(b *testing.B, depth int) {
 	b.ReportMetric(w.rate(), "write-ops/s")
 	b.ReportMetric(float64(w.pct(50))/1e6, "p50-ms")
 	b.ReportMetric(float64(w.pct(99))/1e6, "p99-ms")
+	b.ReportMetric(w.cpuPerOp(), "cpu-µs/write")
 	b.ReportMetric(0, "ns/op")
 }
