@@ -35,6 +35,7 @@ func (c *Core) handleAlive(a alive) {
 	if a.Incarnation <= m.incarnation {
 		return
 	}
+	m = c.table.own(m)
 	changed := m.addr != a.Addr || !maps.Equal(m.tags, a.Tags)
 	wasState := m.state
 	if changed {
@@ -95,6 +96,7 @@ func (c *Core) handleSuspect(s suspect) {
 	// Alive, or suspect at a lower incarnation: the member refuted the old
 	// suspicion (we may have missed the alive) and this is a new one, with
 	// a fresh timer, not a confirmation of the refuted one.
+	m = c.table.own(m)
 	m.incarnation = s.Incarnation
 	c.firstAccuser[m.name] = s.From
 	c.setState(m, StateSuspect)
@@ -167,6 +169,7 @@ func (c *Core) handleDead(d dead) {
 		conf = sus.confirmations()
 		delete(c.suspicions, m.name)
 	}
+	m = c.table.own(m)
 	m.incarnation = d.Incarnation
 	if c.firstAccuser[m.name] == "" || m.state == StateAlive {
 		c.firstAccuser[m.name] = d.From
@@ -187,6 +190,7 @@ func (c *Core) handleDead(d dead) {
 // Having to refute is also a sign that we may be the slow one, so it
 // raises the local health score (Lifeguard §IV-A).
 func (c *Core) refute(accusedInc uint32) {
+	c.self = c.table.own(c.self)
 	c.self.incarnation = max(c.self.incarnation, accusedInc) + 1
 	c.stats.Refutations++
 	if c.cfg.Lifeguard {
