@@ -43,11 +43,12 @@ const (
 	msgSuspect
 	msgDead
 	msgUser
+	msgConflict
 	msgTypeEnd // first unused value
 )
 
 func (t msgType) String() string {
-	names := [...]string{"?", "ping", "ping-req", "ack", "nack", "alive", "suspect", "dead", "user"}
+	names := [...]string{"?", "ping", "ping-req", "ack", "nack", "alive", "suspect", "dead", "user", "conflict"}
 	if t < msgTypeEnd {
 		return names[t]
 	}
@@ -101,6 +102,17 @@ type dead struct {
 	From        string
 }
 
+// conflict tells a member that the sender already holds its name for
+// another address (Holder, at HolderIncarnation): two processes claim one
+// name. It is sent directly to the claimant, never gossiped, so each
+// sender is one vote in the claimant's resolution (see conflict.go).
+type conflict struct {
+	Node              string
+	Holder            netip.AddrPort
+	HolderIncarnation uint32
+	From              string
+}
+
 // userMsg is a user event stamped with a Lamport time (Serf-style).
 type userMsg struct {
 	LTime   uint64
@@ -149,6 +161,10 @@ func (w *writer) addr(a netip.AddrPort) {
 }
 
 func (w *writer) tags(t map[string]string) {
+	if len(t) == 0 {
+		w.u8(0)
+		return
+	}
 	keys := sortedKeys(t)
 	if len(keys) > maxTagCount {
 		keys = keys[:maxTagCount]
@@ -322,6 +338,15 @@ func encodeDead(b []byte, m dead) []byte {
 	})
 }
 
+func encodeConflict(b []byte, m conflict) []byte {
+	return appendMsg(b, msgConflict, func(w *writer) {
+		w.str8(m.Node)
+		w.addr(m.Holder)
+		w.u32(m.HolderIncarnation)
+		w.str8(m.From)
+	})
+}
+
 func encodeUser(b []byte, m userMsg) []byte {
 	return appendMsg(b, msgUser, func(w *writer) {
 		w.u64(m.LTime)
@@ -352,6 +377,8 @@ func decodeMsg(t msgType, p []byte) (any, error) {
 		m = dead{Incarnation: r.u32(), Node: r.str8(), From: r.str8()}
 	case msgUser:
 		m = userMsg{LTime: r.u64(), Name: r.str8(), Payload: r.bytes16()}
+	case msgConflict:
+		m = conflict{Node: r.str8(), Holder: r.addr(), HolderIncarnation: r.u32(), From: r.str8()}
 	default:
 		return nil, fmt.Errorf("swim: unknown message type %d", uint8(t))
 	}
