@@ -54,6 +54,7 @@ type Core struct {
 	leaveBcast uint64 // broadcast id of our leave announcement
 
 	events userEvents
+	names  nameConflicts
 
 	out   Ready
 	stats Stats
@@ -244,6 +245,8 @@ func (c *Core) handle(from netip.AddrPort, m any) {
 		c.handleDead(m)
 	case userMsg:
 		c.handleUser(m)
+	case conflict:
+		c.handleConflict(m)
 	}
 }
 

@@ -2,6 +2,7 @@ package swim
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 )
 
@@ -36,10 +37,15 @@ const (
 	EventReap
 	// EventHealth: the local health score changed (HealthScore).
 	EventHealth
+	// EventConflict: two members claim one name with different addresses.
+	// Member is the record kept; ConflictAddr is the other claimant's
+	// address; From reported it. At the member that gives its name up
+	// (it heard from a majority that another holds it) Yielded is set.
+	EventConflict
 )
 
 func (k EventKind) String() string {
-	names := [...]string{"?", "join", "alive", "suspect", "confirm", "dead", "left", "update", "refute", "user", "reap", "health"}
+	names := [...]string{"?", "join", "alive", "suspect", "confirm", "dead", "left", "update", "refute", "user", "reap", "health", "conflict"}
 	if int(k) < len(names) {
 		return names[k]
 	}
@@ -66,6 +72,9 @@ type Event struct {
 	// HealthScore is set for EventHealth: the Lifeguard local health
 	// score, 0 = healthy.
 	HealthScore int
+	// ConflictAddr and Yielded are set for EventConflict.
+	ConflictAddr netip.AddrPort
+	Yielded      bool
 	// Tick is the core's tick count when it happened; Time is filled in
 	// by the shell (zero in simulations).
 	Tick int64
@@ -82,6 +91,12 @@ func (e Event) String() string {
 	}
 	if e.Kind == EventHealth {
 		s += fmt.Sprintf(" score=%d", e.HealthScore)
+	}
+	if e.Kind == EventConflict {
+		s += " other=" + e.ConflictAddr.String()
+		if e.Yielded {
+			s += " yielded"
+		}
 	}
 	if e.User != nil {
 		s += fmt.Sprintf(" user=%s ltime=%d", e.User.Name, e.User.LTime)
@@ -113,6 +128,7 @@ type Stats struct {
 	Confirmations  uint64 // independent suspicions received for suspects
 	DeadVerdicts   uint64 // members this node declared or accepted dead
 	Refutations    uint64 // times this node refuted a suspicion of itself
+	NameConflicts  uint64 // alive claims of a held name from another address
 	ForcedLeaves   uint64 // failed members this node forced to leave (ForceLeave)
 	NacksSent      uint64
 	NacksReceived  uint64

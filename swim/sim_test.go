@@ -223,6 +223,23 @@ func (s *sim) pushPull(from int, req PushPullRequest) {
 
 func (s *sim) kill(i int) { s.down[i] = true }
 
+// spawn starts a new member named name at a fresh address that joins
+// through via, and returns its index; the name may already be taken.
+func (s *sim) spawn(name string, via int) int {
+	i := len(s.cores)
+	s.names = append(s.names, name)
+	s.addrs = append(s.addrs, simAddr(i))
+	s.index[s.addrs[i]] = i
+	s.down = append(s.down, false)
+	s.slow = append(s.slow, false)
+	s.cores = append(s.cores, s.newCore(i))
+	for _, req := range s.cores[i].JoinRequests([]netip.AddrPort{s.addrs[via]}) {
+		s.pushPull(i, req)
+	}
+	s.drain(i)
+	return i
+}
+
 // restart replaces member i with a fresh core (incarnation 0) that joins
 // through member via.
 func (s *sim) restart(i, via int) {

@@ -32,6 +32,10 @@ func (c *Core) handleAlive(a alive) {
 		c.emit(EventJoin, m, a.Node, 0)
 		return
 	}
+	if a.Addr != m.addr && !m.gone() {
+		c.conflictSeen(m, a)
+		return
+	}
 	if a.Incarnation <= m.incarnation {
 		return
 	}
@@ -63,6 +67,10 @@ func (c *Core) handleAlive(a alive) {
 // current record wins everywhere.
 func (c *Core) aliveAboutSelf(a alive) {
 	if c.leaving {
+		return
+	}
+	if a.Addr != c.self.addr {
+		c.claimedElsewhere(a)
 		return
 	}
 	if a.Incarnation > c.self.incarnation ||

@@ -20,6 +20,7 @@ func sampleBody() []byte {
 	b = encodeSuspect(b, suspect{Incarnation: 4, Node: "e", From: "a"})
 	b = encodeDead(b, dead{Incarnation: 5, Node: "f", From: "f"})
 	b = encodeUser(b, userMsg{LTime: 11, Name: "deploy", Payload: []byte("v2")})
+	b = encodeConflict(b, conflict{Node: "g", Holder: addr, HolderIncarnation: 6, From: "a"})
 	return b
 }
 
@@ -36,6 +37,7 @@ func TestWire_RoundTrip(t *testing.T) {
 		suspect{Incarnation: 4, Node: "e", From: "a"},
 		dead{Incarnation: 5, Node: "f", From: "f"},
 		userMsg{LTime: 11, Name: "deploy", Payload: []byte("v2")},
+		conflict{Node: "g", Holder: netip.MustParseAddrPort("10.1.2.3:8301"), HolderIncarnation: 6, From: "a"},
 	}
 	if !reflect.DeepEqual(msgs, want) {
 		t.Fatalf("round trip:\n got %#v\nwant %#v", msgs, want)
