@@ -65,10 +65,7 @@ func (c *Core) startProbe() {
 		// Buddy system (Lifeguard §IV-C): tell a suspect it is suspected
 		// on the probe itself, so it can refute at once instead of waiting
 		// for the rumour to reach it by chance.
-		s := suspect{Incarnation: target.incarnation, Node: target.name, From: c.cfg.Name}
-		if sus := c.suspicions[target.name]; sus != nil {
-			s.From = sus.first
-		}
+		s := suspect{Incarnation: target.incarnation, Node: target.name, From: c.cfg.Name, First: c.firstAccuser[target.name]}
 		body = encodeSuspect(body, s)
 	}
 	c.send(target.addr, body)
@@ -182,7 +179,7 @@ func (c *Core) handlePing(from netip.AddrPort, m ping) {
 		// alive enough to probe us, so tell it, and it will refute. This
 		// matters for a suspicion we raised while we were the unhealthy
 		// one: our stretched probe interval may not reach it in time.
-		body = encodeSuspect(body, suspect{Incarnation: src.incarnation, Node: src.name, From: c.cfg.Name})
+		body = encodeSuspect(body, suspect{Incarnation: src.incarnation, Node: src.name, From: c.cfg.Name, First: c.firstAccuser[src.name]})
 	}
 	c.send(from, body)
 }
@@ -223,11 +220,21 @@ func (c *Core) handleAck(m ack) {
 	// A late ack for a finished probe: harmless.
 }
 
+// handleNack counts a helper's report that it could not reach our probe
+// target either (Lifeguard §IV-A): evidence that the target, not we, is
+// in trouble. Each is also an EventNack naming the helper.
 func (c *Core) handleNack(m nack) {
 	c.stats.NacksReceived++
 	for _, p := range []*probeState{&c.probe, &c.late} {
 		if p.active && m.Seq == p.seq {
 			p.nacks++
+			e := Event{Kind: EventNack, Node: c.cfg.Name, From: m.From, Tick: c.now}
+			if t := c.table.get(p.target.name); t != nil {
+				e.Member = c.export(t)
+			} else {
+				e.Member = Member{Name: p.target.name}
+			}
+			c.out.Events = append(c.out.Events, e)
 		}
 	}
 }
@@ -243,7 +250,7 @@ func (c *Core) expireRelays() {
 		}
 		if r.nack {
 			c.stats.NacksSent++
-			c.send(r.requester, encodeNack(nil, nack{Seq: r.requesterSeq}))
+			c.send(r.requester, encodeNack(nil, nack{Seq: r.requesterSeq, From: c.cfg.Name}))
 		}
 	}
 	c.relays = kept

@@ -92,10 +92,14 @@ func (c *Core) handleSuspect(s suspect) {
 		}
 		return
 	}
+	if s.First == "" {
+		s.First = s.From
+	}
 	if m.state == StateSuspect && s.Incarnation == m.incarnation {
 		sus := c.suspicions[m.name]
 		if sus != nil && sus.confirm(s.From) {
 			c.stats.Confirmations++
+			s.First = sus.first
 			c.queue.push(m.name, encodeSuspect(nil, s))
 			c.emit(EventConfirm, m, s.From, sus.confirmations())
 		}
@@ -106,10 +110,12 @@ func (c *Core) handleSuspect(s suspect) {
 	// a fresh timer, not a confirmation of the refuted one.
 	m = c.table.own(m)
 	m.incarnation = s.Incarnation
-	c.firstAccuser[m.name] = s.From
+	c.firstAccuser[m.name] = s.First
 	c.setState(m, StateSuspect)
 	c.stats.Suspicions++
-	c.suspicions[m.name] = c.newSuspicionFor(s.From)
+	sus := c.newSuspicionFor(s.First)
+	sus.confirm(s.From) // the relayed accuser counts too, if another
+	c.suspicions[m.name] = sus
 	c.queue.push(m.name, encodeSuspect(nil, s))
 	c.emit(EventSuspect, m, s.From, 0)
 }
@@ -148,7 +154,7 @@ func (c *Core) expireSuspicions() {
 			delete(c.suspicions, name)
 			continue
 		}
-		c.handleDead(dead{Incarnation: m.incarnation, Node: name, From: c.cfg.Name})
+		c.handleDead(dead{Incarnation: m.incarnation, Node: name, From: c.cfg.Name, First: c.firstAccuser[name]})
 	}
 }
 
@@ -179,8 +185,15 @@ func (c *Core) handleDead(d dead) {
 	}
 	m = c.table.own(m)
 	m.incarnation = d.Incarnation
-	if c.firstAccuser[m.name] == "" || m.state == StateAlive {
+	switch {
+	case left:
+	case d.First != "":
+		c.firstAccuser[m.name] = d.First
+	case c.firstAccuser[m.name] == "" || m.state == StateAlive:
 		c.firstAccuser[m.name] = d.From
+	}
+	if !left {
+		d.First = c.firstAccuser[m.name]
 	}
 	c.queue.push(m.name, encodeDead(nil, d))
 	if left {

@@ -79,10 +79,19 @@ type pingReq struct {
 }
 
 type ack struct{ Seq uint32 }
-type nack struct{ Seq uint32 }
+
+// nack names its sender, the helper that could not reach the target, so
+// the requester can report who answered (EventNack).
+type nack struct {
+	Seq  uint32
+	From string
+}
 
 // alive, suspect and dead are the membership updates of SWIM §4.2. A dead
-// message whose From equals Node is a graceful leave.
+// message whose From equals Node is a graceful leave. From is the member
+// that sent this accusation or verdict; First is the member that
+// suspected Node first in this episode, carried along so every dead
+// verdict can be traced to where the suspicion began.
 type alive struct {
 	Incarnation uint32
 	Node        string
@@ -94,12 +103,14 @@ type suspect struct {
 	Incarnation uint32
 	Node        string
 	From        string
+	First       string
 }
 
 type dead struct {
 	Incarnation uint32
 	Node        string
 	From        string
+	First       string
 }
 
 // conflict tells a member that the sender already holds its name for
@@ -310,7 +321,10 @@ func encodeAck(b []byte, m ack) []byte {
 }
 
 func encodeNack(b []byte, m nack) []byte {
-	return appendMsg(b, msgNack, func(w *writer) { w.u32(m.Seq) })
+	return appendMsg(b, msgNack, func(w *writer) {
+		w.u32(m.Seq)
+		w.str8(m.From)
+	})
 }
 
 func encodeAlive(b []byte, m alive) []byte {
@@ -327,6 +341,7 @@ func encodeSuspect(b []byte, m suspect) []byte {
 		w.u32(m.Incarnation)
 		w.str8(m.Node)
 		w.str8(m.From)
+		w.str8(m.First)
 	})
 }
 
@@ -335,6 +350,7 @@ func encodeDead(b []byte, m dead) []byte {
 		w.u32(m.Incarnation)
 		w.str8(m.Node)
 		w.str8(m.From)
+		w.str8(m.First)
 	})
 }
 
@@ -368,13 +384,13 @@ func decodeMsg(t msgType, p []byte) (any, error) {
 	case msgAck:
 		m = ack{Seq: r.u32()}
 	case msgNack:
-		m = nack{Seq: r.u32()}
+		m = nack{Seq: r.u32(), From: r.str8()}
 	case msgAlive:
 		m = alive{Incarnation: r.u32(), Node: r.str8(), Addr: r.addr(), Tags: r.tags()}
 	case msgSuspect:
-		m = suspect{Incarnation: r.u32(), Node: r.str8(), From: r.str8()}
+		m = suspect{Incarnation: r.u32(), Node: r.str8(), From: r.str8(), First: r.str8()}
 	case msgDead:
-		m = dead{Incarnation: r.u32(), Node: r.str8(), From: r.str8()}
+		m = dead{Incarnation: r.u32(), Node: r.str8(), From: r.str8(), First: r.str8()}
 	case msgUser:
 		m = userMsg{LTime: r.u64(), Name: r.str8(), Payload: r.bytes16()}
 	case msgConflict:

@@ -15,9 +15,9 @@ func sampleBody() []byte {
 	b = encodePing(b, ping{Seq: 7, Target: "b", Source: "a"})
 	b = encodePingReq(b, pingReq{Seq: 8, Target: "c", TargetAddr: addr, Nack: true, Source: "a"})
 	b = encodeAck(b, ack{Seq: 9})
-	b = encodeNack(b, nack{Seq: 10})
+	b = encodeNack(b, nack{Seq: 10, From: "h"})
 	b = encodeAlive(b, alive{Incarnation: 3, Node: "d", Addr: netip.MustParseAddrPort("[::1]:8302"), Tags: map[string]string{"role": "server"}})
-	b = encodeSuspect(b, suspect{Incarnation: 4, Node: "e", From: "a"})
+	b = encodeSuspect(b, suspect{Incarnation: 4, Node: "e", From: "a", First: "b"})
 	b = encodeDead(b, dead{Incarnation: 5, Node: "f", From: "f"})
 	b = encodeUser(b, userMsg{LTime: 11, Name: "deploy", Payload: []byte("v2")})
 	b = encodeConflict(b, conflict{Node: "g", Holder: addr, HolderIncarnation: 6, From: "a"})
@@ -32,9 +32,9 @@ func TestWire_RoundTrip(t *testing.T) {
 	want := []any{
 		ping{Seq: 7, Target: "b", Source: "a"},
 		pingReq{Seq: 8, Target: "c", TargetAddr: netip.MustParseAddrPort("10.1.2.3:8301"), Nack: true, Source: "a"},
-		ack{Seq: 9}, nack{Seq: 10},
+		ack{Seq: 9}, nack{Seq: 10, From: "h"},
 		alive{Incarnation: 3, Node: "d", Addr: netip.MustParseAddrPort("[::1]:8302"), Tags: map[string]string{"role": "server"}},
-		suspect{Incarnation: 4, Node: "e", From: "a"},
+		suspect{Incarnation: 4, Node: "e", From: "a", First: "b"},
 		dead{Incarnation: 5, Node: "f", From: "f"},
 		userMsg{LTime: 11, Name: "deploy", Payload: []byte("v2")},
 		conflict{Node: "g", Holder: netip.MustParseAddrPort("10.1.2.3:8301"), HolderIncarnation: 6, From: "a"},
