@@ -41,6 +41,9 @@ type Core struct {
 	relays     []relay // ping-reqs we are serving for others
 
 	suspicions map[string]*suspicion
+	// suspicionDue is no later than the earliest suspicion deadline, so
+	// Tick looks at the suspicions only when one may have expired.
+	suspicionDue int64
 	health     awareness
 	queue      broadcastQueue
 
@@ -153,7 +156,7 @@ func (c *Core) Tick() {
 	if c.now >= c.nextProbeTick {
 		c.startProbe()
 	}
-	if len(c.suspicions) > 0 {
+	if len(c.suspicions) > 0 && c.now >= c.suspicionDue {
 		c.expireSuspicions()
 	}
 	if c.now >= c.nextGossipTick {

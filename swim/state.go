@@ -2,6 +2,7 @@ package swim
 
 import (
 	"maps"
+	"math"
 	"slices"
 )
 
@@ -98,6 +99,7 @@ func (c *Core) handleSuspect(s suspect) {
 	if m.state == StateSuspect && s.Incarnation == m.incarnation {
 		sus := c.suspicions[m.name]
 		if sus != nil && sus.confirm(s.From) {
+			c.suspicionDue = min(c.suspicionDue, sus.deadline)
 			c.stats.Confirmations++
 			s.First = sus.first
 			c.queue.push(m.name, encodeSuspect(nil, s))
@@ -116,6 +118,10 @@ func (c *Core) handleSuspect(s suspect) {
 	sus := c.newSuspicionFor(s.First)
 	sus.confirm(s.From) // the relayed accuser counts too, if another
 	c.suspicions[m.name] = sus
+	if len(c.suspicions) == 1 {
+		c.suspicionDue = sus.deadline
+	}
+	c.suspicionDue = min(c.suspicionDue, sus.deadline)
 	c.queue.push(m.name, encodeSuspect(nil, s))
 	c.emit(EventSuspect, m, s.From, 0)
 }
@@ -142,11 +148,15 @@ func (c *Core) newSuspicionFor(first string) *suspicion {
 // order so seeded runs replay exactly.
 func (c *Core) expireSuspicions() {
 	var due []string
+	next := int64(math.MaxInt64)
 	for name, s := range c.suspicions {
 		if c.now >= s.deadline {
 			due = append(due, name)
+		} else {
+			next = min(next, s.deadline)
 		}
 	}
+	c.suspicionDue = next
 	slices.Sort(due)
 	for _, name := range due {
 		m := c.table.get(name)
