@@ -44,8 +44,8 @@ type Core struct {
 	// suspicionDue is no later than the earliest suspicion deadline, so
 	// Tick looks at the suspicions only when one may have expired.
 	suspicionDue int64
-	health     awareness
-	queue      broadcastQueue
+	health       awareness
+	queue        broadcastQueue
 
 	nextProbeTick    int64
 	nextGossipTick   int64
