@@ -155,8 +155,8 @@ func fpBatch(sc fpScenario, cfg Config, seed0 uint64) falsePositives {
 // Lifeguard the ratio is a lower bound (plain SWIM's count over 1).
 func BenchmarkSimFalsePositives(b *testing.B) {
 	scenarios := []fpScenario{
-		{3, 0.1, 120 * time.Second, 400}, {5, 0.1, 120 * time.Second, 400},
-		{50, 0.1, 120 * time.Second, 10}, {100, 0.1, 120 * time.Second, 10},
+		{3, 0.1, 120 * time.Second, 150}, {5, 0.1, 120 * time.Second, 150},
+		{50, 0.1, 120 * time.Second, 3}, {100, 0.1, 120 * time.Second, 8},
 		{1000, 0.05, 60 * time.Second, 1},
 	}
 	var table strings.Builder
