@@ -377,3 +377,66 @@ func memInUse() uint64 {
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse + m.StackInuse
 }
+
+// BenchmarkKVPrefix runs the prefix queries on a prefix holding 100 keys in
+// 10 directories, in stores padded with 1k or 100k other keys: list the
+// prefix, roll it up with a separator, read its watch index, and write 10
+// keys then delete-tree them. The ordered key index makes each
+// O(log n + m) for m keys under the prefix, so the times stay close while
+// the store grows 100-fold; flatness is the 100k time over the 1k time.
+func BenchmarkKVPrefix(b *testing.B) {
+	queries := []struct {
+		name string
+		run  func(s *Store, idx *uint64) int
+		want int
+	}{
+		{"list-100", func(s *Store, _ *uint64) int { l, _ := s.KVList("cfg/"); return len(l) }, 100},
+		{"keys-sep", func(s *Store, _ *uint64) int { k, _ := s.KVKeys("cfg/", "/"); return len(k) }, 10},
+		{"watch-index", func(s *Store, _ *uint64) int { s.Index(WatchKV("cfg/")); return 0 }, 0},
+		{"set10-delete-tree", func(s *Store, idx *uint64) int {
+			for j := range 10 {
+				*idx++
+				s.ApplyCommand(*idx, &KVRequest{Verb: KVSet, Key: fmt.Sprintf("tmp/%d", j), Value: []byte("v")})
+			}
+			*idx++
+			s.ApplyCommand(*idx, &KVRequest{Verb: KVDeleteTree, Key: "tmp/"})
+			l, _ := s.KVList("tmp/")
+			return len(l)
+		}, 0},
+	}
+	sizes := []int{1_000, 100_000}
+	stores := make([]*Store, len(sizes))
+	idxs := make([]uint64, len(sizes))
+	for k, n := range sizes {
+		stores[k], _ = New(Config{})
+		for i := range n + 100 {
+			key := fmt.Sprintf("app/%03d/k%06d", i%1000, i)
+			if i >= n {
+				key = fmt.Sprintf("cfg/%d/k%d", i%10, i)
+			}
+			idxs[k]++
+			stores[k].ApplyCommand(idxs[k], &KVRequest{Verb: KVSet, Key: key, Value: []byte("v")})
+		}
+	}
+	for _, q := range queries {
+		b.Run(q.name, func(b *testing.B) {
+			const perRound = 200
+			rounds := make([]roundTimes, len(sizes))
+			for range max(b.N, 3) {
+				for k := range sizes { // interleaved: noise hits both sizes
+					rounds[k].start()
+					for range perRound {
+						if got := q.run(stores[k], &idxs[k]); got != q.want {
+							b.Fatalf("%s: %d results, want %d", q.name, got, q.want)
+						}
+					}
+					rounds[k].stop(perRound)
+				}
+			}
+			for k, n := range sizes {
+				b.ReportMetric(rounds[k].medianNs(), fmt.Sprintf("ns/op-%dk", n/1000))
+			}
+			b.ReportMetric(rounds[1].medianNs()/rounds[0].medianNs(), "flatness")
+		})
+	}
+}

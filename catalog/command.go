@@ -200,6 +200,14 @@ func DecodeCommand(b []byte) (Command, error) { return decodeCommand(b, nil) }
 
 // decodeCommand decodes b, sharing string maps through maps if it is set.
 func decodeCommand(b []byte, maps *mapIntern) (Command, error) {
+	var d decoder
+	return decodeCommandWith(&d, b, maps)
+}
+
+// decodeCommandWith is decodeCommand with a caller-owned decoder: Apply
+// reuses one, which would otherwise escape to the heap on every command
+// (it is handed to decodeBody through an interface).
+func decodeCommandWith(d *decoder, b []byte, maps *mapIntern) (Command, error) {
 	if len(b) < 2 {
 		return nil, fmt.Errorf("%w: %d bytes, need at least a version and a type byte", ErrMalformedCommand, len(b))
 	}
@@ -211,9 +219,9 @@ func decodeCommand(b []byte, maps *mapIntern) (Command, error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w: unknown command type %d", ErrMalformedCommand, b[1])
 	}
-	d := newDecoder(b[2:])
+	*d = newDecoder(b[2:])
 	d.maps = maps
-	c.decodeBody(&d)
+	c.decodeBody(d)
 	if err := d.done(c.CommandType().String()); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformedCommand, err)
 	}

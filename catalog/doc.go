@@ -31,6 +31,10 @@
 //     (which instances' content moved) that feed the delta log and hash.
 //  6. register.go, kv.go, session.go, txn.go — Consul's rules for each
 //     command, written as validation first, mutation second.
+//     keytree.go is the ordered index of KV keys (a B-tree holding every
+//     live or tombstoned key), so list, keys with a separator, delete-tree
+//     and a prefix's watch index cost O(log n + m) for m keys under the
+//     prefix instead of a scan of every key.
 //  7. watch.go — blocking queries: Wait(ctx, Watch, index) on a table, a
 //     service, a node, a KV prefix or key, built on one channel per topic,
 //     closed by the commit that touches it (no polling; a change wakes only

@@ -3,7 +3,6 @@ package catalog
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 )
 
@@ -115,33 +114,61 @@ func (t *tx) kvLock(r *KVRequest, old *KVPair) (bool, error) {
 	return true, nil
 }
 
-// kvKeysWithPrefix returns the keys under prefix, sorted.
+// kvKeysWithPrefix returns the live keys under prefix, sorted. The ordered
+// index makes it O(log n + m) for m keys (and tombstones) under prefix.
 func (st *state) kvKeysWithPrefix(prefix string) []string {
 	var keys []string
-	for k := range st.kv {
-		if strings.HasPrefix(k, prefix) {
+	st.kvOrder.ascendPrefix(prefix, func(k string) bool {
+		if st.kv[k] != nil {
 			keys = append(keys, k)
 		}
-	}
-	slices.Sort(keys)
+		return true
+	})
 	return keys
+}
+
+// kvKeysRolledUp lists the live keys under prefix, each rolled up to the
+// first separator after the prefix ("dir/"), as `ls` would, in order and
+// without repeats. A rolled-up key skips the rest of its subtree with one
+// seek, so a directory of many keys costs one step, not one per key.
+func (st *state) kvKeysRolledUp(prefix, separator string) []string {
+	out := []string{}
+	from, more := prefix, true
+	for more {
+		more = false
+		st.kvOrder.ascend(from, func(k string) bool {
+			if !strings.HasPrefix(k, prefix) {
+				return false
+			}
+			if st.kv[k] == nil {
+				return true // a tombstone
+			}
+			if i := strings.Index(k[len(prefix):], separator); separator != "" && i >= 0 {
+				dir := k[:len(prefix)+i+len(separator)]
+				out = append(out, dir)
+				from, more = prefixEnd(dir)
+				return false
+			}
+			out = append(out, k)
+			return true
+		})
+	}
+	return out
 }
 
 // kvPrefixIndex is the blocking index of a prefix: the highest ModifyIndex
 // of a key under it, tombstones included, or the KV table index if nothing
-// is under it.
+// is under it. O(log n + m), like the list it guards.
 func (st *state) kvPrefixIndex(prefix string) uint64 {
 	var idx uint64
-	for k, p := range st.kv {
-		if p.ModifyIndex > idx && strings.HasPrefix(k, prefix) {
-			idx = p.ModifyIndex
+	st.kvOrder.ascendPrefix(prefix, func(k string) bool {
+		if p := st.kv[k]; p != nil {
+			idx = max(idx, p.ModifyIndex)
+		} else {
+			idx = max(idx, st.tombstones[k])
 		}
-	}
-	for k, tomb := range st.tombstones {
-		if tomb > idx && strings.HasPrefix(k, prefix) {
-			idx = tomb
-		}
-	}
+		return true
+	})
 	if idx == 0 {
 		idx = st.tableIndex[TableKV]
 	}

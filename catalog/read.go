@@ -117,10 +117,12 @@ func (s *Store) Services() (map[string][]string, uint64) {
 	out := make(map[string][]string, len(s.st.byService))
 	for name, set := range s.st.byService {
 		var tags []string
-		for k := range set {
-			for _, tag := range s.st.services[k.Node][k.ID].Tags {
-				if !slices.Contains(tags, tag) {
-					tags = append(tags, tag)
+		for node, ids := range set {
+			for _, id := range ids {
+				for _, tag := range s.st.services[node][id].Tags {
+					if !slices.Contains(tags, tag) {
+						tags = append(tags, tag)
+					}
 				}
 			}
 		}
@@ -148,9 +150,11 @@ func hasTags(svc *NodeService, tags []string) bool {
 // by node and ID. Caller holds s.mu.
 func (s *Store) instancesOf(service string, tags []string) []InstanceKey {
 	var keys []InstanceKey
-	for k := range s.st.byService[service] {
-		if hasTags(s.st.services[k.Node][k.ID], tags) {
-			keys = append(keys, k)
+	for node, ids := range s.st.byService[service] {
+		for _, id := range ids {
+			if hasTags(s.st.services[node][id], tags) {
+				keys = append(keys, InstanceKey{Node: node, ID: id})
+			}
 		}
 	}
 	slices.SortFunc(keys, func(a, b InstanceKey) int {
@@ -299,20 +303,7 @@ func (s *Store) KVList(prefix string) ([]KVPair, uint64) {
 func (s *Store) KVKeys(prefix, separator string) ([]string, uint64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var out []string
-	for _, k := range s.st.kvKeysWithPrefix(prefix) {
-		if separator != "" {
-			if i := strings.Index(k[len(prefix):], separator); i >= 0 {
-				k = k[:len(prefix)+i+len(separator)]
-			}
-		}
-		if len(out) == 0 || out[len(out)-1] != k {
-			out = append(out, k)
-		}
-	}
-	if out == nil {
-		out = []string{}
-	}
+	out := s.st.kvKeysRolledUp(prefix, separator)
 	return out, s.st.kvPrefixIndex(prefix)
 }
 

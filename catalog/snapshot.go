@@ -304,7 +304,7 @@ func (st *state) restoreRecord(tag byte, body []byte) error {
 		st.putKV(p)
 	case recTombstone:
 		k := d.str()
-		st.tombstones[k] = d.uvarint()
+		st.putTombstone(k, d.uvarint())
 	case recSession:
 		s := &SessionEntry{}
 		decSession(d, s)

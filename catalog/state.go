@@ -33,14 +33,21 @@ type state struct {
 	// with one lookup, which is what keeps an update flat as the registry
 	// grows past the CPU caches (BenchmarkHashUpdate).
 	slots map[InstanceKey]*instSlot
-	// byService maps a service name to its instances (derived).
-	byService map[string]map[InstanceKey]struct{}
+	// byService maps a service name to its instances (derived): node →
+	// the IDs of the service's instances on it. Keyed by node rather than
+	// by instance, so registering an instance hashes one string into a map
+	// of at most one entry per node instead of a key pair into a map of
+	// every instance (the most expensive step of a registration).
+	byService map[string]serviceSet
 
 	kv map[string]*KVPair
 	// tombstones remember the index at which a key was deleted, so a
 	// blocking query on a prefix whose keys were all deleted still sees its
 	// index move forward. Reaped by TombstoneReapRequest.
 	tombstones map[string]uint64
+	// kvOrder holds every key of kv and tombstones in order, so prefix
+	// queries visit only the keys under the prefix (keytree.go).
+	kvOrder keyTree
 
 	sessions map[string]*SessionEntry
 	// Derived session indexes: by node, by check and the keys each holds.
@@ -105,7 +112,7 @@ func newState() *state {
 		services:        map[string]map[string]*NodeService{},
 		checks:          map[string]map[string]*HealthCheck{},
 		slots:           map[InstanceKey]*instSlot{},
-		byService:       map[string]map[InstanceKey]struct{}{},
+		byService:       map[string]serviceSet{},
 		kv:              map[string]*KVPair{},
 		tombstones:      map[string]uint64{},
 		sessions:        map[string]*SessionEntry{},
@@ -140,10 +147,28 @@ func (st *state) putService(node string, s *NodeService) {
 	}
 	set := st.byService[s.Service]
 	if set == nil {
-		set = map[InstanceKey]struct{}{}
+		set = serviceSet{}
 		st.byService[s.Service] = set
 	}
-	set[InstanceKey{Node: node, ID: s.ID}] = struct{}{}
+	set[node] = append(set[node], s.ID)
+}
+
+// serviceSet is one service's instances: node → the instances' IDs on it,
+// in no particular order, never empty. Derived and never handed out.
+type serviceSet map[string][]string
+
+func (set serviceSet) remove(node, id string) {
+	ids := set[node]
+	if i := slices.Index(ids, id); i >= 0 {
+		ids[i] = ids[len(ids)-1]
+		ids[len(ids)-1] = ""
+		ids = ids[:len(ids)-1]
+	}
+	if len(ids) == 0 {
+		delete(set, node)
+	} else {
+		set[node] = ids
+	}
 }
 
 func (st *state) delService(node, id string) {
@@ -160,7 +185,7 @@ func (st *state) delService(node, id string) {
 
 func (st *state) unindexService(node string, s *NodeService) {
 	set := st.byService[s.Service]
-	delete(set, InstanceKey{Node: node, ID: s.ID})
+	set.remove(node, s.ID)
 	if len(set) == 0 {
 		delete(st.byService, s.Service)
 	}
@@ -228,6 +253,7 @@ func (st *state) putKV(p *KVPair) {
 	}
 	st.kv[p.Key] = p
 	delete(st.tombstones, p.Key)
+	st.kvOrder.insert(p.Key)
 	if p.Session != "" {
 		keys := st.locks[p.Session]
 		if keys == nil {
@@ -245,9 +271,23 @@ func (st *state) delKV(key string, tombstoneIndex uint64) {
 	}
 	delete(st.kv, key)
 	if tombstoneIndex > 0 {
-		st.tombstones[key] = tombstoneIndex
+		st.putTombstone(key, tombstoneIndex)
 	} else {
-		delete(st.tombstones, key)
+		st.delTombstone(key)
+	}
+}
+
+// putTombstone records that key (not live) was deleted at idx.
+func (st *state) putTombstone(key string, idx uint64) {
+	st.tombstones[key] = idx
+	st.kvOrder.insert(key)
+}
+
+// delTombstone forgets key's tombstone, and the key too unless it is live.
+func (st *state) delTombstone(key string) {
+	delete(st.tombstones, key)
+	if st.kv[key] == nil {
+		st.kvOrder.remove(key)
 	}
 }
 

@@ -98,6 +98,7 @@ type Store struct {
 	lockDelay map[string]time.Time // KV key → no acquire before this time
 	tx        tx                   // reused by every Apply (one at a time)
 	maps      mapIntern            // string maps shared by decoded records (codec.go)
+	dec       decoder              // reused by every Apply
 
 	watches watchSet
 	events  fanout.Hub[Event]
@@ -156,7 +157,8 @@ func (s *Store) Apply(e raft.Entry) any {
 	// belongs to the writer; readers wait a fraction of a microsecond more.
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cmd, err := decodeCommand(e.Data, &s.maps)
+	cmd, err := decodeCommandWith(&s.dec, e.Data, &s.maps)
+	s.dec = decoder{} // drop references to the entry
 	if err != nil {
 		s.malformed.Add(1)
 		if e.Index > s.st.index {

@@ -35,6 +35,10 @@ type tx struct {
 	dirty      []InstanceKey
 	nodeEvents []Change
 	lockDelays []lockDelayRec
+	// lastTouched is the instance touchService marked last: a
+	// registration touches its service three times (old record, new
+	// record, its check) and the repeats need no set insertions.
+	lastTouched struct{ node, id, service string }
 
 	scratch  []byte   // canonical-encoding buffer for digests
 	releases []string // sorted keys of an invalidated session
@@ -83,6 +87,7 @@ func (t *tx) begin(st *state, idx uint64) {
 	t.kvKeys = t.kvKeys[:0]
 	t.nodeEvents = t.nodeEvents[:0]
 	t.lockDelays = t.lockDelays[:0]
+	t.lastTouched.node, t.lastTouched.id, t.lastTouched.service = "", "", ""
 }
 
 // rollback undoes the journal, newest first.
@@ -142,6 +147,11 @@ func (t *tx) touchNode(name string) {
 }
 
 func (t *tx) touchService(node string, svc *NodeService) {
+	last := &t.lastTouched
+	if last.node == node && last.id == svc.ID && last.service == svc.Service && node != "" {
+		return
+	}
+	last.node, last.id, last.service = node, svc.ID, svc.Service
 	t.nodes[node] = struct{}{}
 	t.services[svc.Service] = struct{}{}
 	t.markDirty(InstanceKey{Node: node, ID: svc.ID})
@@ -310,7 +320,7 @@ func (t *tx) reapTombstones(idx uint64) {
 	for _, key := range sortedKeys(t.st.tombstones) {
 		if tomb := t.st.tombstones[key]; tomb <= idx {
 			t.journal = append(t.journal, undoRec{kind: undoKV, a: key, tomb: tomb})
-			delete(t.st.tombstones, key)
+			t.st.delTombstone(key)
 		}
 	}
 }

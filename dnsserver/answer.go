@@ -58,7 +58,7 @@ type question struct {
 	name  parsedName
 	dc    string // datacenter for the names we build (never "")
 
-	seen map[string]struct{} // dedup set for large answers, built lazily
+	seen map[rrKey]struct{} // dedup set for large answers, built lazily
 }
 
 // answer computes the reply to req from the catalog view (through cache,
@@ -88,7 +88,7 @@ func answerInto(reply *dns.Msg, sc *scratch, req *dns.Msg, view catalog.Reader, 
 		return outcome{reply: reply}
 	}
 	q := question{req: req, reply: reply, view: view, cache: cache, p: p, rng: rng, sc: sc, serial: serial,
-		qname: req.Question[0].Name, qtype: req.Question[0].Qtype}
+		qname: req.Question[0].Name, qtype: req.Question[0].Qtype, seen: sc.seenSet(0)}
 	out := q.dispatch()
 	echoEDNS(reply, req, sc)
 	fit(reply, req, p, tr)
@@ -114,9 +114,22 @@ func initReply(reply, req *dns.Msg) {
 // until the next question. Each block is handed out at most once per
 // question. A nil scratch allocates every block.
 type scratch struct {
-	a   []aRecord
-	srv []dns.SRV
-	opt dns.OPT
+	a    []aRecord
+	srv  []dns.SRV
+	opt  dns.OPT
+	seen [2]map[rrKey]struct{} // dedup sets: answers, extra
+}
+
+// seenSet is dedup set i, empty (nil without scratch: built on demand).
+func (sc *scratch) seenSet(i int) map[rrKey]struct{} {
+	if sc == nil {
+		return nil
+	}
+	if sc.seen[i] == nil {
+		sc.seen[i] = map[rrKey]struct{}{}
+	}
+	clear(sc.seen[i])
+	return sc.seen[i]
 }
 
 // aRecords is an empty block for n A records.

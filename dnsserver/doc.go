@@ -43,14 +43,39 @@
 //     "*" wildcards, only_passing, enable_truncate, udp_answer_limit,
 //     a_record_limit, recursors, allow_stale/max_stale, SOA timers),
 //     defaults and Validate, compiled once into a policy for the hot path.
-//  7. server.go — the shell: miekg/dns servers on pre-bound sockets (one
-//     goroutine per question, as miekg/dns runs them), the stale-read bound,
-//     forwarding to other datacenters through the Forwarder, recursion
-//     (sequential, per-recursor timeout; the next recursor on anything but
-//     NOERROR/NXDOMAIN, SERVFAIL when all fail). stats.go counts questions
-//     by type and rcode and a latency histogram, lock-free; events.go
-//     publishes what an operator should see (serving, stale reads,
-//     failed forwards and recursions) through a fanout.Hub.
+//  7. server.go — the shell: Serve on pre-bound sockets, the stale-read
+//     bound, forwarding to other datacenters through the Forwarder,
+//     recursion (sequential, per-recursor timeout; the next recursor on
+//     anything but NOERROR/NXDOMAIN, SERVFAIL when all fail). TCP, and UDP
+//     sockets bound to a wildcard address (whose replies must leave from
+//     the address asked, which miekg/dns reads from each packet's control
+//     message), are served by miekg/dns, one goroutine per question.
+//     stats.go counts questions by type and rcode and a latency histogram,
+//     lock-free; events.go publishes what an operator should see
+//     (serving, stale reads, failed forwards and recursions) through a
+//     fanout.Hub.
+//  8. udp.go — why the UDP path allocates almost nothing: a few reader
+//     goroutines per socket, each owning a read buffer, a request and a
+//     reply dns.Msg, scratch record blocks (answerInto's scratch) and a
+//     pack buffer, reused question after question. miekg/dns still parses
+//     and packs. A question that needs I/O (another datacenter, the
+//     recursors, a too-stale catalog) leaves the loop as a copy, so a slow
+//     recursor never stalls the socket. What is left per A or SRV question
+//     is miekg/dns's: the question slice and name when parsing, the
+//     compression map when packing (4 allocations; 7 with EDNS0).
+//     Unreadable headers and responses are dropped (no reply can amplify
+//     an attack); what miekg/dns would reject gets FORMERR or NOTIMP.
+//
+// # Measuring
+//
+// BenchmarkUDPPacket is the UDP handler alone; BenchmarkServerUDP the
+// whole path over a real socket with clients that allocate nothing, so
+// its allocs/op are the server's; BenchmarkDNSPerf drives it with dnsperf
+// (1,000 services × 3 instances, A and SRV of random services) and
+// reports qps, lost %, p50/p99 from dnsperf's per-query latencies, and the
+// CPU time per query of the server and of dnsperf, which other load on
+// the machine distorts far less than qps. FuzzUDPPacket feeds random
+// packets to the UDP handler, FuzzReply random messages to Reply.
 //
 // # Seams
 //

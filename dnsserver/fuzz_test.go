@@ -16,6 +16,27 @@ import (
 // asked. Messages miekg/dns cannot unpack never reach the handler (the
 // server answers FORMERR or drops them), so they are skipped here.
 func FuzzReply(f *testing.F) {
+	for _, wire := range fuzzSeeds(f) {
+		f.Add(wire, false)
+	}
+	s := fuzzServer(f)
+	f.Fuzz(func(t *testing.T, wire []byte, tcp bool) {
+		req := new(dns.Msg)
+		if err := req.Unpack(wire); err != nil {
+			return
+		}
+		tr := UDP
+		if tcp {
+			tr = TCP
+		}
+		reply := s.Reply(context.Background(), req, tr)
+		checkWellFormed(t, req, reply, tr)
+	})
+}
+
+// fuzzSeeds are the packed questions both wire fuzzers start from.
+func fuzzSeeds(f *testing.F) [][]byte {
+	var out [][]byte
 	for _, q := range []struct {
 		name  string
 		qtype uint16
@@ -35,8 +56,14 @@ func FuzzReply(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(wire, false)
+		out = append(out, wire)
 	}
+	return out
+}
+
+// fuzzServer answers from the standard catalog plus a 20-instance
+// service, with alt domain, TTLs and truncation enabled.
+func fuzzServer(f *testing.F) *Server {
 	fx := standardFixture(f)
 	for i := range 20 {
 		name := "big" + string(rune('a'+i))
@@ -51,18 +78,77 @@ func FuzzReply(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Fuzz(func(t *testing.T, wire []byte, tcp bool) {
-		req := new(dns.Msg)
-		if err := req.Unpack(wire); err != nil {
-			return
+	return s
+}
+
+// FuzzUDPPacket feeds random packets to the UDP handler itself
+// (udpReader.answerPacket, what the read loop calls with each packet),
+// one reader for all inputs as on a live socket. It must never panic;
+// each packet is either dropped (an unreadable header, counted as
+// malformed, or a response), or answered with a well-formed reply to its
+// ID within the client's size limit (FORMERR/NOTIMP for what cannot be
+// parsed or accepted), or handed to the slow path, whose reply must be
+// well-formed too.
+func FuzzUDPPacket(f *testing.F) {
+	for _, wire := range fuzzSeeds(f) {
+		f.Add(wire)
+	}
+	f.Add([]byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 5, 'a', 'b'})
+	f.Add([]byte{0x12, 0x34})
+	s := fuzzServer(f)
+	r := s.newUDPReader()
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		malformed := s.Stats().Malformed
+		wire, slow := r.answerPacket(pkt)
+		dh, headerOK := readHeader(pkt)
+		switch {
+		case !headerOK:
+			if wire != nil || slow != nil || s.Stats().Malformed != malformed+1 {
+				t.Fatalf("short packet not dropped and counted: reply %x, slow %v", wire, slow)
+			}
+		case dh.Bits&0x8000 != 0:
+			if wire != nil || slow != nil {
+				t.Fatalf("a response was answered")
+			}
+		case slow != nil:
+			checkWellFormed(t, slow, s.Reply(context.Background(), slow, UDP), UDP)
+		case wire == nil:
+			t.Fatalf("query %x dropped", pkt)
+		default:
+			checkWire(t, pkt, dh, wire)
 		}
-		tr := UDP
-		if tcp {
-			tr = TCP
-		}
-		reply := s.Reply(context.Background(), req, tr)
-		checkWellFormed(t, req, reply, tr)
 	})
+}
+
+// checkWire checks a packed UDP reply to pkt: it unpacks, answers dh's ID
+// as a response, and, when the request parses and is accepted, is a
+// well-formed reply within the client's limit; otherwise it is FORMERR or
+// NOTIMP.
+func checkWire(t *testing.T, pkt []byte, dh dns.Header, wire []byte) {
+	t.Helper()
+	var reply dns.Msg
+	if err := reply.Unpack(wire); err != nil {
+		t.Fatalf("reply does not unpack: %v", err)
+	}
+	if !reply.Response || reply.Id != dh.Id {
+		t.Fatalf("reply is not a response to id %d: %v", dh.Id, &reply)
+	}
+	var req dns.Msg
+	if req.Unpack(pkt) != nil || dns.DefaultMsgAcceptFunc(dh) != dns.MsgAccept {
+		if reply.Rcode != dns.RcodeFormatError && reply.Rcode != dns.RcodeNotImplemented {
+			t.Fatalf("rejected request got rcode %s", dns.RcodeToString[reply.Rcode])
+		}
+		return
+	}
+	if len(wire) > sizeLimit(&req, UDP) {
+		t.Fatalf("reply %d bytes, limit %d", len(wire), sizeLimit(&req, UDP))
+	}
+	if _, known := dns.RcodeToString[reply.Rcode]; !known {
+		t.Fatalf("unknown rcode %d", reply.Rcode)
+	}
+	if len(req.Question) == 1 && (len(reply.Question) != 1 || reply.Question[0] != req.Question[0]) {
+		t.Fatalf("question not echoed: %v vs %v", reply.Question, req.Question)
+	}
 }
 
 // checkWellFormed: the reply packs within the transport's limit, answers

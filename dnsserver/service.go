@@ -102,18 +102,20 @@ const dedupScanLimit = 16
 
 // duplicate reports whether rrs already holds a record with rr's data.
 // Small sections are scanned; from dedupScanLimit records on, a set of the
-// records' text is built in *seen and kept up to date.
-func duplicate(rrs []dns.RR, rr dns.RR, seen *map[string]struct{}) bool {
+// records' keys is built in seen (when empty) and kept up to date.
+func duplicate(rrs []dns.RR, rr dns.RR, seen *map[rrKey]struct{}) bool {
 	if len(rrs) < dedupScanLimit {
 		return containsRR(rrs, rr)
 	}
-	if *seen == nil {
-		*seen = make(map[string]struct{}, 2*len(rrs))
+	if len(*seen) == 0 {
+		if *seen == nil {
+			*seen = make(map[rrKey]struct{}, 2*len(rrs))
+		}
 		for _, have := range rrs {
-			(*seen)[dedupKey(have)] = struct{}{}
+			(*seen)[keyOf(have)] = struct{}{}
 		}
 	}
-	key := dedupKey(rr)
+	key := keyOf(rr)
 	if _, dup := (*seen)[key]; dup {
 		return true
 	}
@@ -121,11 +123,35 @@ func duplicate(rrs []dns.RR, rr dns.RR, seen *map[string]struct{}) bool {
 	return false
 }
 
-// dedupKey is rr's text without the TTL (dns.IsDuplicate ignores TTLs).
-func dedupKey(rr dns.RR) string {
-	h := *rr.Header()
-	h.Ttl = 0
-	return h.String() + strings.TrimPrefix(rr.String(), rr.Header().String())
+// rrKey identifies a record by owner, type and data (not TTL), like
+// dns.IsDuplicate, for the types answers are made of; other types are
+// keyed by their text.
+type rrKey struct {
+	owner  string
+	rrtype uint16
+	addr   netip.Addr // A, AAAA
+	target string     // CNAME, SRV; other types: the record's text
+	port   uint16     // SRV
+	weight uint16     // SRV
+	prio   uint16     // SRV
+}
+
+func keyOf(rr dns.RR) rrKey {
+	h := rr.Header()
+	k := rrKey{owner: h.Name, rrtype: h.Rrtype}
+	switch r := rr.(type) {
+	case *dns.A:
+		k.addr, _ = netip.AddrFromSlice(r.A.To4())
+	case *dns.AAAA:
+		k.addr, _ = netip.AddrFromSlice(r.AAAA.To16())
+	case *dns.CNAME:
+		k.target = r.Target
+	case *dns.SRV:
+		k.target, k.port, k.weight, k.prio = r.Target, r.Port, r.Weight, r.Priority
+	default:
+		k.target = strings.TrimPrefix(rr.String(), h.String())
+	}
+	return k
 }
 
 // containsRR reports whether rrs holds a record with the same data as rr.
@@ -148,7 +174,7 @@ func (q *question) serviceSRV(insts []instance, order []int32, ttl uint32) {
 	q.reply.Extra = slices.Grow(q.reply.Extra, len(insts)+1) // +1: the OPT echo
 	block := q.sc.srvRecords(len(insts))
 	aBlock := q.sc.aRecords(len(insts))
-	var seenExtra map[string]struct{}
+	seenExtra := q.sc.seenSet(1)
 	for _, i := range order {
 		in := &insts[i]
 		target, addr := q.srvTarget(in)

@@ -39,6 +39,7 @@ type counters struct {
 	writeErrors    atomic.Uint64
 	readErrors     atomic.Uint64
 	packErrors     atomic.Uint64
+	overloaded     atomic.Uint64
 	panics         atomic.Uint64
 }
 
@@ -100,6 +101,10 @@ type Stats struct {
 	// PackErrors counts replies that could not be packed (a bug: the
 	// client got SERVFAIL).
 	PackErrors uint64
+	// Overloaded counts UDP questions that needed forwarding or
+	// recursion while too many others were waiting on it: they got
+	// SERVFAIL at once.
+	Overloaded uint64
 	// Panics counts questions whose answering panicked (a bug: the
 	// question got SERVFAIL, the server kept serving).
 	Panics uint64
@@ -115,7 +120,8 @@ func (s *Server) Stats() Stats {
 		Recursed: c.recursed.Load(), RecursorErrors: c.recursorErrors.Load(),
 		Stale: c.stale.Load(), Malformed: c.malformed.Load(), WriteErrors: c.writeErrors.Load(),
 		ReadErrors: c.readErrors.Load(), PackErrors: c.packErrors.Load(),
-		Panics: c.panics.Load(),
+		Overloaded: c.overloaded.Load(),
+		Panics:     c.panics.Load(),
 	}
 	for i := range c.byType {
 		name := "other"

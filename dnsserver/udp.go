@@ -32,6 +32,12 @@ import (
 // answering overlap with reading.
 const maxUDPReaders = 4
 
+// maxSlowInFlight bounds the questions of one socket waiting on I/O
+// (forwarding, recursion): beyond it a question gets SERVFAIL at once,
+// counted in Stats.Overloaded, so a flood of such questions cannot pile
+// up goroutines.
+const maxSlowInFlight = 512
+
 // maxConsecutiveReadErrors: a socket that fails this many reads in a row
 // (other than being closed) is given up, with an EventReadFailed.
 const maxConsecutiveReadErrors = 1000
@@ -98,12 +104,13 @@ func ownLoopSocket(pc net.PacketConn) packetSocket {
 type udpLoop struct {
 	sock packetSocket
 	wg   sync.WaitGroup // the readers and their slow-path goroutines
+	slow chan struct{}  // a token per slow-path goroutine running
 }
 
 // startUDPLoop starts the readers of sock. They stop when Close closes
 // the socket; slow-path goroutines see ctx cancelled.
 func (s *Server) startUDPLoop(ctx context.Context, sock packetSocket) *udpLoop {
-	l := &udpLoop{sock: sock}
+	l := &udpLoop{sock: sock, slow: make(chan struct{}, maxSlowInFlight)}
 	n := min(max(runtime.GOMAXPROCS(0), 1), maxUDPReaders)
 	for range n {
 		r := s.newUDPReader()
@@ -155,19 +162,33 @@ func (r *udpReader) run(ctx context.Context, l *udpLoop) {
 		}
 		failures = 0
 		wire, slow := r.answerPacket(r.in[:n])
-		switch {
-		case slow != nil:
-			l.wg.Add(1)
-			go func() {
-				defer l.wg.Done()
-				r.s.answerSlow(ctx, l.sock, slow, from)
-			}()
-		case wire != nil:
+		if slow != nil {
+			wire = r.goSlow(ctx, l, slow, from)
+		}
+		if wire != nil {
 			if err := l.sock.write(wire, from); err != nil {
 				r.s.stats.writeErrors.Add(1)
 			}
 		}
 	}
+}
+
+// goSlow starts answering req off the loop, or, with maxSlowInFlight
+// already waiting, returns a SERVFAIL to send at once.
+func (r *udpReader) goSlow(ctx context.Context, l *udpLoop, req *dns.Msg, from peer) []byte {
+	select {
+	case l.slow <- struct{}{}:
+	default:
+		r.s.stats.overloaded.Add(1)
+		return r.pack(serverFailure(req))
+	}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		defer func() { <-l.slow }()
+		r.s.answerSlow(ctx, l.sock, req, from)
+	}()
+	return nil
 }
 
 // answerSlow answers a question that needs I/O, off the reader loop.

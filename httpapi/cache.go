@@ -57,7 +57,11 @@ func (c *responseCache) get(key string, index uint64) *encodedJSON {
 
 // put stores body for key at index and returns the shared response.
 func (c *responseCache) put(key string, index uint64, body []byte) *encodedJSON {
-	resp := newEncodedJSON(body)
+	return c.putResp(key, index, newEncodedJSON(body))
+}
+
+// putResp stores resp for key at index and returns it.
+func (c *responseCache) putResp(key string, index uint64, resp *encodedJSON) *encodedJSON {
 	if c.capacity <= 0 {
 		return resp
 	}
@@ -82,12 +86,7 @@ func (c *responseCache) put(key string, index uint64, body []byte) *encodedJSON 
 // newEncodedJSON wraps body with a gzip copy computed on first use and
 // shared afterwards.
 func newEncodedJSON(body []byte) *encodedJSON {
-	var once sync.Once
-	var gz []byte
-	return &encodedJSON{plain: body, gz: func() []byte {
-		once.Do(func() { gz = gzipBytes(body) })
-		return gz
-	}}
+	return &encodedJSON{plain: body, gz: sync.OnceValue(func() []byte { return gzipBytes(body) })}
 }
 
 // uncachedParams do not change a result at a given index: blocking and
@@ -141,30 +140,85 @@ func (s *Server) cachedJSON(r *http.Request, key string, index uint64, v any) (a
 // datacenter, it would not block (the index is already past
 // MinQueryIndex), and the cached answer is at the local catalog's current
 // index for w.
-func (s *Server) hotRead(w http.ResponseWriter, opts *rpc.QueryOptions, key string, watch catalog.Watch) *encodedJSON {
+//
+// A miss that could have been a hit is coalesced: a herd arriving after
+// a change (10,000 delta watchers reconnecting) would otherwise all miss
+// together and all make the RPC and the encode. The first request for key
+// gets a non-nil done, reads and caches as usual and then calls done; the
+// others wait for it and take its cached answer (or, if it did not cache
+// one, read for themselves).
+func (s *Server) hotRead(w http.ResponseWriter, r *http.Request, opts *rpc.QueryOptions, key string, watch catalog.Watch) (resp *encodedJSON, done func()) {
+	resp, eligible := s.hotLookup(w, opts, key, watch)
+	if resp != nil || !eligible {
+		return resp, nil
+	}
+	wait, done := s.flights.join(key)
+	if wait == nil {
+		return nil, done
+	}
+	select {
+	case <-wait:
+	case <-r.Context().Done():
+		return nil, nil
+	}
+	resp, _ = s.hotLookup(w, opts, key, watch)
+	return resp, nil
+}
+
+// hotLookup is hotRead's cache lookup; eligible reports whether the read
+// could have been answered from the cache at all.
+func (s *Server) hotLookup(w http.ResponseWriter, opts *rpc.QueryOptions, key string, watch catalog.Watch) (resp *encodedJSON, eligible bool) {
 	local := s.cfg.Local
-	if local == nil || opts.RequireConsistent || opts.Datacenter != "" {
-		return nil
+	if local == nil || opts.RequireConsistent || opts.Datacenter != "" || key == "" {
+		return nil, false
 	}
 	meta := rpc.QueryMeta{KnownLeader: true, Consistency: opts.Consistency()}
 	if !local.IsLeader() {
 		if !opts.AllowStale {
-			return nil
+			return nil, false
 		}
 		meta.KnownLeader, meta.LastContact = local.LeaderAddr() != "", local.LastContact()
 		if opts.MaxStaleDuration > 0 && meta.LastContact > opts.MaxStaleDuration {
-			return nil // too far behind: the RPC goes to the leader
+			return nil, false // too far behind: the RPC goes to the leader
 		}
 	}
 	meta.Index = local.Index(watch)
 	if meta.Index == 0 || opts.MinQueryIndex >= meta.Index {
-		return nil
+		return nil, false
 	}
-	resp := s.cache.get(key, meta.Index)
+	resp = s.cache.get(key, meta.Index)
 	if resp != nil {
 		setMeta(w, &meta)
 	}
-	return resp
+	return resp, true
+}
+
+// flights tracks the cache fills in progress, one per key (hotRead).
+type flights struct {
+	// mu guards m.
+	mu sync.Mutex
+	m  map[string]chan struct{}
+}
+
+// join returns the channel closed when key's fill in progress ends, or,
+// when none is, registers the caller's and returns the func ending it.
+func (f *flights) join(key string) (wait <-chan struct{}, done func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ch, ok := f.m[key]; ok {
+		return ch, nil
+	}
+	if f.m == nil {
+		f.m = map[string]chan struct{}{}
+	}
+	ch := make(chan struct{})
+	f.m[key] = ch
+	return nil, func() {
+		f.mu.Lock()
+		delete(f.m, key)
+		f.mu.Unlock()
+		close(ch)
+	}
 }
 
 // cacheable reports whether a read's answer is fixed by its index: ?near
@@ -181,8 +235,13 @@ func cachedServiceRead[R any](s *Server, w http.ResponseWriter, r *http.Request,
 	key := s.cacheKey(r)
 	if !cacheable(args.Near) {
 		key = ""
-	} else if resp := s.hotRead(w, &args.QueryOptions, key, catalog.WatchService(args.ServiceName)); resp != nil {
+	}
+	resp, done := s.hotRead(w, r, &args.QueryOptions, key, catalog.WatchService(args.ServiceName))
+	if resp != nil {
 		return resp, nil
+	}
+	if done != nil {
+		defer done()
 	}
 	var reply R
 	if err := s.rpc(r, method, args, &reply); err != nil {

@@ -44,10 +44,18 @@ type jsonStatus struct {
 }
 
 // encodedJSON is a response already encoded (and maybe gzipped) by the
-// response cache; writing it costs a copy, not an encode.
+// response cache; writing it costs a copy, not an encode. Fields are set
+// before the value is shared and never change afterwards.
 type encodedJSON struct {
 	plain []byte
 	gz    func() []byte // lazily compressed, shared by every request
+	// etag, when set, is sent as the ETag header (the roster endpoints'
+	// hashcode), so a cached answer carries it too.
+	etag string
+	// lean bodies (the compact delta) go out with no Content-Type and no
+	// X-Consul-* headers: the client asked for the form by name, and a
+	// delta's headers would otherwise outweigh its body.
+	lean bool
 }
 
 // gzipMinBytes: smaller bodies are sent as they are; compressing them
@@ -70,12 +78,34 @@ func (s *Server) writeResult(w http.ResponseWriter, r *http.Request, v any, err 
 		}
 		s.writeBody(w, r, v.status, v.body, nil)
 	case *encodedJSON:
-		w.Header().Set("Content-Type", "application/json")
+		v.setHeaders(w.Header())
 		s.writeBody(w, r, http.StatusOK, v.plain, v.gz)
 	case *jsonStatus:
 		s.writeJSON(w, r, v.status, v.v)
 	default:
 		s.writeJSON(w, r, http.StatusOK, v)
+	}
+}
+
+func (e *encodedJSON) setHeaders(h http.Header) {
+	if e.lean {
+		stripMeta(h)
+		h["Content-Type"] = nil // present but empty: net/http does not sniff one
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	if e.etag != "" {
+		h.Set("ETag", e.etag)
+	}
+}
+
+// stripMeta removes the X-Consul-* headers a read sets (lean answers carry
+// their index in the body).
+func stripMeta(h http.Header) {
+	for k := range h {
+		if strings.HasPrefix(k, "X-Consul-") {
+			delete(h, k)
+		}
 	}
 }
 

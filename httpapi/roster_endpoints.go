@@ -1,10 +1,16 @@
 package httpapi
 
 import (
+	"context"
+	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
+	"roster/catalog"
+	"roster/httpapi/client"
 	"roster/rpc"
 )
 
@@ -57,6 +63,13 @@ func (s *Server) rosterRegistry(w http.ResponseWriter, r *http.Request, _ string
 	return s.cachedJSON(r, s.cacheKey(r), reply.Registry.Index, reply.Registry)
 }
 
+// Delta forms (?format=): the JSON form, and the compact binary form
+// (client/compact.go) that the Go client asks for.
+const (
+	formatJSON    = "json"
+	formatCompact = "compact"
+)
+
 func (s *Server) rosterDelta(w http.ResponseWriter, r *http.Request, _ string) (any, error) {
 	opts, err := s.parseQueryOptions(r)
 	if err != nil {
@@ -67,23 +80,123 @@ func (s *Server) rosterDelta(w http.ResponseWriter, r *http.Request, _ string) (
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "Invalid since: %q must be the index of the registry you hold (an unsigned integer); pull /v1/roster/registry first", q.Get("since"))
 	}
-	if opts.MinQueryIndex == 0 && has(q, "wait") {
+	format := cmpOr(q.Get("format"), formatJSON)
+	if format != formatJSON && format != formatCompact {
+		return nil, errorf(http.StatusBadRequest, "Invalid format: %q; use %q (the default) or %q", format, formatJSON, formatCompact)
+	}
+	blocking := has(q, "wait")
+	if opts.MinQueryIndex == 0 && blocking {
 		opts.MinQueryIndex = since
+	}
+	key := s.cacheKey(r)
+	resp, done := s.hotRead(w, r, &opts, key, catalog.WatchRegistry())
+	if resp != nil {
+		return resp, nil // a herd asking since the same index: no RPC, no encode
+	}
+	if done != nil {
+		defer done()
 	}
 	args := rpc.DeltaRequest{QueryOptions: opts, Since: since}
 	var reply rpc.DeltaResponse
-	if err := s.blockingRead(w, r, "Roster.Delta", &args, &reply, &reply.QueryMeta); err != nil {
+	if err := s.blockingDelta(w, r, blocking, &args, &reply); err != nil {
 		return nil, err
 	}
 	if reply.Truncated {
 		return nil, errorf(http.StatusGone, "the delta log no longer covers index %d; pull /v1/roster/registry", since)
 	}
-	w.Header().Set("ETag", etag(reply.Delta.Hash))
 	// 304 only when the client is exactly current: an empty delta that
 	// moves To (writes outside the registry) still tells it where it is.
 	if len(reply.Delta.Changes) == 0 && reply.Delta.To == since && etagMatches(r, reply.Delta.Hash) {
+		if format == formatCompact {
+			stripMeta(w.Header())
+		} else {
+			w.Header().Set("ETag", etag(reply.Delta.Hash))
+		}
 		return &rawBody{status: http.StatusNotModified}, nil
 	}
 	reply.Delta.Changes = nonNil(reply.Delta.Changes)
-	return s.cachedJSON(r, s.cacheKey(r), reply.Delta.To, reply.Delta)
+	return s.cachedDelta(r, key, reply.Index, &reply.Delta, format == formatCompact)
+}
+
+// cachedDelta returns the cached encoding of a delta answer, or encodes
+// and caches it. It is keyed by the registry index the answer was read at
+// (not Delta.To, which moves with every raft write), which is what hotRead
+// looks up: any answer read at that registry index is a correct one.
+func (s *Server) cachedDelta(r *http.Request, key string, index uint64, d *catalog.Delta, compact bool) (any, error) {
+	if resp := s.cache.get(key, index); resp != nil {
+		return resp, nil
+	}
+	var body []byte
+	var err error
+	if compact {
+		body, err = client.AppendCompactDelta(nil, d)
+	} else {
+		body, err = s.encode(r, d)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("encoding the delta: %w", err)
+	}
+	resp := newEncodedJSON(body)
+	resp.lean = compact
+	if !compact {
+		resp.etag = etag(d.Hash)
+	}
+	return s.cache.putResp(key, index, resp), nil
+}
+
+// Wake-up jitter. One registry change wakes every watcher blocked on a
+// delta pull at once; answered in the same millisecond, they would all
+// come back in the same millisecond too, and a server with 10,000
+// watchers would see 10,000 requests arrive as one spike after every
+// change. So a blocking pull (?wait) that returns changes is held back a
+// random delay, uniform in [0, min(maxWakeJitter, wakeJitterPerWaiter ×
+// the blocking pulls in flight)): a lone watcher waits microseconds, a
+// herd of 10,000 is spread over ~100 ms. Nothing is lost by waiting: the
+// answer is read after the delay, so it covers every change up to then.
+// (Timeouts are spread separately: rpc adds Consul's wait/16 jitter.)
+const (
+	wakeJitterPerWaiter = 10 * time.Microsecond
+	maxWakeJitter       = 100 * time.Millisecond
+)
+
+// blockingDelta makes the Roster.Delta RPC and sets the meta headers;
+// when blocking it counts the request among the waiters and, if the pull
+// returns changes, jitters its wake-up (see above).
+func (s *Server) blockingDelta(w http.ResponseWriter, r *http.Request, blocking bool, args *rpc.DeltaRequest, reply *rpc.DeltaResponse) error {
+	if !blocking {
+		return s.blockingRead(w, r, "Roster.Delta", args, reply, &reply.QueryMeta)
+	}
+	waiters := s.deltaWaiters.Add(1)
+	err := s.rpc(r, "Roster.Delta", args, reply)
+	waiters = max(waiters, s.deltaWaiters.Add(-1)+1)
+	if err != nil {
+		return err
+	}
+	if !reply.Truncated && len(reply.Delta.Changes) > 0 {
+		sleepCtx(r.Context(), wakeJitter(waiters))
+	}
+	setMeta(w, &reply.QueryMeta)
+	return nil
+}
+
+// wakeJitter draws the delay for a pull woken among waiters others.
+func wakeJitter(waiters int64) time.Duration {
+	window := min(maxWakeJitter, time.Duration(waiters)*wakeJitterPerWaiter)
+	if window <= 0 {
+		return 0
+	}
+	return rand.N(window)
+}
+
+// sleepCtx sleeps for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }

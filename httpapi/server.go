@@ -187,9 +187,13 @@ type Server struct {
 	http     *http.Server
 	limiter  *rateLimiter
 	cache    *responseCache
+	flights  flights // cache fills in progress (cache.go)
 	stats    *httpStats
 	requests atomic.Uint64
 	panics   atomic.Uint64
+	// deltaWaiters counts blocking delta pulls in flight (wake-up jitter,
+	// roster_endpoints.go).
+	deltaWaiters atomic.Int64
 }
 
 // New validates cfg and builds the route table.

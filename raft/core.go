@@ -37,10 +37,12 @@ type CoreConfig struct {
 	// background and must report each write with Persisted. The leader
 	// then sends new entries to followers while its own disk write is in
 	// flight and counts its own copy toward the commit quorum only once
-	// it is durable; committed entries are handed out (Ready.Committed)
-	// only once durable here too. Responses and votes still wait for the
-	// writes before them: the shell holds them (see Node). Off, every
-	// entry counts as durable the moment Ready hands it out.
+	// it is durable. Entries committed by a majority of other servers go
+	// to the FSM even before they are durable here: they are safe on that
+	// majority, and the FSM is rebuilt from snapshot and log on restart.
+	// Responses and votes still wait for the writes before them: the
+	// shell holds them (see Node). Off, every entry counts as durable the
+	// moment Ready hands it out.
 	AsyncStorage bool
 }
 
@@ -468,18 +470,15 @@ func (c *Core) durableIndex() uint64 {
 	return min(c.stable, c.log.lastIndex())
 }
 
-// appliable is the highest index that may go to the FSM: committed, and
-// durable here, so that the FSM (and any snapshot of it) never runs ahead
-// of this server's own log.
-func (c *Core) appliable() uint64 { return min(c.log.committed, c.durableIndex()) }
-
 // Persisted tells the core that the shell's background write of the log up
 // to index (whose entry has term) is durable (AsyncStorage only). A report
 // about an entry that has since been overwritten (a follower truncating a
 // conflicting suffix) is ignored: the newer write will report itself. On a
 // leader, its own durable copy may complete a commit quorum.
 func (c *Core) Persisted(index, term uint64) {
-	if index <= c.stable || !c.log.matchTerm(index, term) {
+	// At or below the log start the entry is committed and compacted: it
+	// cannot have been overwritten, and its term is gone.
+	if index <= c.stable || (index > c.log.snapIndex && !c.log.matchTerm(index, term)) {
 		return
 	}
 	c.stable = index
@@ -491,7 +490,7 @@ func (c *Core) Persisted(index, term uint64) {
 // HasReady reports whether Ready would return work.
 func (c *Core) HasReady() bool {
 	return c.hardStateSet || c.persistFrom != 0 || len(c.msgs) > 0 ||
-		c.appliable() > c.handedCommit || len(c.events) > 0 || len(c.reads.ready) > 0 ||
+		c.log.committed > c.handedCommit || len(c.events) > 0 || len(c.reads.ready) > 0 ||
 		c.installSnap != nil
 }
 
@@ -505,9 +504,9 @@ func (c *Core) Ready() Ready {
 	if c.persistFrom != 0 {
 		rd.Entries = c.log.slice(c.persistFrom, c.log.lastIndex()+1)
 	}
-	if hi := c.appliable(); hi > c.handedCommit {
-		rd.Committed = c.log.slice(c.handedCommit+1, hi+1)
-		c.handedCommit = hi
+	if c.log.committed > c.handedCommit {
+		rd.Committed = c.log.slice(c.handedCommit+1, c.log.committed+1)
+		c.handedCommit = c.log.committed
 	}
 	c.msgs, c.events, c.hardStateSet, c.persistFrom = nil, nil, false, 0
 	return rd

@@ -80,7 +80,15 @@ func (c *Core) tallyVotes(preVote bool) bool {
 }
 
 // quorum is the size of a majority of voters.
-func (c *Core) quorum() int { return len(c.conf.voters())/2 + 1 }
+func (c *Core) quorum() int {
+	n := 0
+	for _, s := range c.conf.Servers {
+		if s.Suffrage == Voter {
+			n++
+		}
+	}
+	return n/2 + 1
+}
 
 // handleVoteRequest decides RequestVote and PreVote (same term already
 // reconciled by Step). A vote is granted at most once per term (Raft §5.2)

@@ -123,8 +123,15 @@ type appliedWaiter struct {
 	ch    chan struct{}
 }
 
+// closedCh is already closed: what waitApplied returns for an index
+// already applied, without allocating.
+var closedCh = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // waitApplied returns a channel closed once index has been applied.
 func (a *applier) waitApplied(index uint64) <-chan struct{} {
+	if a.applied.Load() >= index {
+		return closedCh
+	}
 	ch := make(chan struct{})
 	a.waitMu.Lock()
 	defer a.waitMu.Unlock()

@@ -89,7 +89,7 @@ type linServer struct {
 
 // linCluster runs kvFSM servers on the in-memory network; logs and
 // snapshot stores outlive crashes, as disks do. Snapshots are taken every
-// few hundred entries, so followers that fall behind catch up by
+// few dozen entries, so followers that fall behind catch up by
 // InstallSnapshot and restarted servers restore from one.
 type linCluster struct {
 	t     testing.TB
@@ -103,10 +103,15 @@ type linCluster struct {
 	servers map[string]*linServer
 }
 
-func newLinCluster(t testing.TB, seed uint64, n int) *linCluster {
-	t.Helper()
+// linConfig is labConfig with a snapshot every 64 entries.
+func linConfig() Config {
 	cfg := labConfig()
-	cfg.SnapshotThreshold, cfg.TrailingLogs, cfg.SnapshotChunkBytes = 200, 50, 4<<10
+	cfg.SnapshotThreshold, cfg.TrailingLogs, cfg.SnapshotChunkBytes = 64, 16, 1<<10
+	return cfg
+}
+
+func newLinCluster(t testing.TB, seed uint64, n int, cfg Config) *linCluster {
+	t.Helper()
 	c := &linCluster{t: t, net: NewMemNetwork(seed), cfg: cfg, logs: map[string]*MemStore{},
 		snaps: map[string]*MemSnapshotStore{}, servers: map[string]*linServer{}}
 	var conf []Server
@@ -184,6 +189,20 @@ func (c *linCluster) leaders() []*linServer {
 		}
 	}
 	return out
+}
+
+// newestLeader is the self-believed leader of the highest term, "" if none.
+func (c *linCluster) newestLeader() string {
+	var best *linServer
+	for _, s := range c.leaders() {
+		if best == nil || s.node.Term() > best.node.Term() {
+			best = s
+		}
+	}
+	if best == nil {
+		return ""
+	}
+	return best.id
 }
 
 // awaitLeader returns a random self-believed leader, waiting up to d for

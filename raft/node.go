@@ -26,6 +26,7 @@ type Node struct {
 	disk      *diskWriter
 	diskState                           // owned by run: writes in flight, held messages
 	pending   []*applyFuture            // owned by run: proposed here, not yet committed, ascending index
+	queued    []*applyFuture            // owned by run: Apply calls taken, to propose before the next Ready
 	reads     map[uint64][]*readRequest // owned by run: ReadIndex batches by request ID
 	readID    uint64                    // owned by run: last ReadIndex request ID
 	transfer  *applyFuture              // owned by run: LeadershipTransfer in progress
@@ -139,8 +140,9 @@ func (n *Node) run() {
 	defer close(n.doneCh)
 	ticker := time.NewTicker(n.cfg.TickInterval)
 	defer ticker.Stop()
+	var reqs []*RPC
 	for {
-		var req *RPC
+		reqs = reqs[:0]
 		select {
 		case <-n.shutdownCh:
 			n.stopLoop()
@@ -154,9 +156,7 @@ func (n *Node) run() {
 				return
 			}
 		case r := <-n.trans.Consumer():
-			if n.step(&r) {
-				req = &r
-			}
+			reqs = n.step(&r, reqs)
 		case meta := <-n.snapsTaken():
 			if err := n.snapshotTaken(meta); err != nil {
 				n.fail(err)
@@ -165,7 +165,7 @@ func (n *Node) run() {
 		case res := <-n.snapShell.doneCh:
 			n.finishSnapshotSend(res)
 		case f := <-n.applyCh:
-			n.propose(f)
+			n.queued = append(n.queued, f)
 		case r := <-n.readCh:
 			n.readIndex(r)
 		case req := <-n.confCh:
@@ -190,16 +190,50 @@ func (n *Node) run() {
 			}
 			b.err <- err
 		}
+		var err error
+		if reqs, err = n.takeBurst(reqs); err != nil {
+			n.failOrStop(err)
+			return
+		}
+		n.propose()
 		// A Ready can produce more work (a drained disk write commits):
 		// run until quiet, bounded.
 		for i := 0; i < 4 && (i == 0 || n.core.HasReady()); i++ {
-			if err := n.handleReady(req); err != nil {
+			if err := n.handleReady(reqs); err != nil {
 				n.failOrStop(err)
 				return
 			}
-			req = nil
+			reqs = reqs[:0]
 		}
 	}
+}
+
+// maxBurst bounds how many more inputs one loop iteration takes before it
+// handles the Ready: enough that a burst of answers and Apply calls turns
+// into one AppendEntries per follower and one disk write, few enough that
+// ticks stay on time.
+const maxBurst = 256
+
+// takeBurst takes whatever else is already waiting (messages, Apply calls,
+// reads, disk reports), without blocking.
+func (n *Node) takeBurst(reqs []*RPC) ([]*RPC, error) {
+	for range maxBurst {
+		select {
+		case r := <-n.trans.Consumer():
+			reqs = n.step(&r, reqs)
+		case f := <-n.applyCh:
+			n.queued = append(n.queued, f)
+		case r := <-n.readCh:
+			n.readIndex(r)
+		case d := <-n.disk.done:
+			if err := n.diskWritten(d); err != nil {
+				return reqs, err
+			}
+		default:
+			return reqs, nil
+		}
+	}
+	return reqs, nil
 }
 
 // stopLoop fails everything waiting on the loop at shutdown.
@@ -222,24 +256,28 @@ func (n *Node) failOrStop(err error) {
 	n.fail(err)
 }
 
-// step feeds an inbound message to the core. It reports false if the
-// shell answered the message itself (a snapshot chunk the core never sees).
-func (n *Node) step(r *RPC) bool {
+// step feeds an inbound message to the core and adds it to reqs if it is
+// a request the core may answer in the next Ready (not a snapshot chunk the
+// shell answered itself).
+func (n *Node) step(r *RPC, reqs []*RPC) []*RPC {
 	if r.Message.Type == MsgSnap && r.Message.Snapshot != nil && n.receiveSnapshotChunk(r) {
-		return false
+		return reqs
+	}
+	if r.Message.Type.IsRequest() {
+		reqs = append(reqs, r)
 	}
 	m := r.Message
 	if err := n.core.Step(m); err != nil {
 		n.droppedMsgs.Add(1)
 		n.log.Warn("dropped malformed message", "peer", m.From, "err", err)
-		return true
+		return reqs
 	}
 	if (m.Type == MsgApp || m.Type == MsgHeartbeat || m.Type == MsgSnap) && n.core.State() == Follower && n.core.Leader() == m.From {
 		n.mu.Lock()
 		n.status.lastContact = time.Now()
 		n.mu.Unlock()
 	}
-	return true
+	return reqs
 }
 
 // snapsTaken yields snapshots the FSM side finished (never, if disabled).
@@ -250,19 +288,25 @@ func (n *Node) snapsTaken() <-chan SnapshotMeta {
 	return n.snaps.taken
 }
 
-// propose takes f and whatever else is queued (up to MaxApplyBatch) into
-// one log append, so concurrent callers share one fsync (group commit).
-func (n *Node) propose(f *applyFuture) {
-	batch := []*applyFuture{f}
-	for len(batch) < n.cfg.MaxApplyBatch {
+// propose takes every Apply call that arrived in this loop iteration (and
+// whatever else is queued, up to MaxApplyBatch) into one log append: one
+// AppendEntries per follower and one disk write, so concurrent callers
+// share the fsync (group commit).
+func (n *Node) propose() {
+	for len(n.queued) > 0 && len(n.queued) < n.cfg.MaxApplyBatch {
 		select {
 		case g := <-n.applyCh:
-			batch = append(batch, g)
+			n.queued = append(n.queued, g)
 			continue
 		default:
 		}
 		break
 	}
+	if len(n.queued) == 0 {
+		return
+	}
+	batch := n.queued
+	n.queued = nil
 	if n.core.State() != Leader {
 		err := n.notLeader()
 		for _, g := range batch {
@@ -311,11 +355,16 @@ func (n *Node) bootstrap(conf Configuration) error {
 // the hard state and entries to the disk writer, send what may go before
 // they are durable (a leader's AppendEntries, thesis §10.2.1) and hold the
 // rest until they are (node_disk.go), then apply.
-func (n *Node) handleReady(req *RPC) error {
-	responded := false
+func (n *Node) handleReady(reqs []*RPC) error {
+	// An answer goes to the oldest unanswered request of its kind from its
+	// peer; answers to one peer are interchangeable (each names what it
+	// answers), so pairing by order is enough.
+	answered := make([]bool, len(reqs))
 	defer func() {
-		if req != nil && !responded {
-			req.Respond(Message{}) // no answer: let the caller stop waiting
+		for i, r := range reqs {
+			if !answered[i] {
+				r.Respond(Message{}) // no answer: let the caller stop waiting
+			}
 		}
 	}()
 	if !n.core.HasReady() {
@@ -334,18 +383,19 @@ func (n *Node) handleReady(req *RPC) error {
 	}
 	n.submitWrite(&rd)
 	for _, m := range rd.Messages {
-		answer := req != nil && !responded && m.To == req.Message.From && m.Type == req.Message.Type.Response()
-		if seq := n.holdUntil(m); seq > n.diskDone {
-			h := heldMessage{seq: seq, m: m}
-			if answer {
-				h.req, responded = req, true
+		var req *RPC
+		for i, r := range reqs {
+			if !answered[i] && m.To == r.Message.From && m.Type == r.Message.Type.Response() {
+				req, answered[i] = r, true
+				break
 			}
-			n.held = append(n.held, h)
+		}
+		if seq := n.holdUntil(m); seq > n.diskDone {
+			n.held = append(n.held, heldMessage{seq: seq, m: m, req: req})
 			continue
 		}
-		if answer {
+		if req != nil {
 			req.Respond(m)
-			responded = true
 			continue
 		}
 		n.sendMessage(m)

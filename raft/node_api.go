@@ -30,6 +30,11 @@ func (n *Node) enqueue(f *applyFuture, timeout time.Duration) ApplyFuture {
 	if err := n.stopped(); err != nil {
 		return errorFuture{err}
 	}
+	select {
+	case n.applyCh <- f: // room in the queue: no timer needed
+		return f
+	default:
+	}
 	var timer <-chan time.Time
 	if timeout > 0 {
 		t := time.NewTimer(timeout)

@@ -67,8 +67,8 @@ func (n *Node) holdUntil(m Message) uint64 {
 	return n.diskSeq
 }
 
-// diskWritten takes the writer's report: entries durable here may count
-// toward commit and be applied, and held messages may go.
+// diskWritten takes the writer's report: entries durable here count
+// toward a leader's commit quorum, and held messages may go.
 func (n *Node) diskWritten(d diskDone) error {
 	if d.err != nil {
 		return d.err
@@ -130,10 +130,11 @@ func (n *Node) dropHeld() {
 const diskStallElections = 4
 
 // checkDiskStall makes a leader whose disk write has hung for
-// diskStallElections election timeouts step down. It could keep committing through its followers, but
-// it applies only what is durable on its own disk, so its clients would
-// wait forever; a new leader serves them instead. Held answers keep the
-// stalled server from winning an election until its disk recovers.
+// diskStallElections election timeouts step down. It could keep committing
+// through its followers for a while, but its unwritten log only grows in
+// memory and a hung disk is usually a failing server: a leader with a
+// working disk serves better. Held answers keep the stalled server from
+// winning an election until its disk recovers.
 func (n *Node) checkDiskStall() {
 	if n.core.State() != Leader || n.diskDone == n.diskSeq {
 		return

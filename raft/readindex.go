@@ -96,8 +96,8 @@ func (c *Core) readAcked(from string, round uint64) {
 	for len(c.reads.pending) > 0 {
 		p := c.reads.pending[0]
 		n := 0
-		for _, id := range c.conf.voters() {
-			if id == c.cfg.ID || c.reads.acked[id] >= p.round {
+		for _, s := range c.conf.Servers {
+			if s.Suffrage == Voter && (s.ID == c.cfg.ID || c.reads.acked[s.ID] >= p.round) {
 				n++
 			}
 		}

@@ -157,9 +157,13 @@ func (c *Core) handleAppReject(m Message, pr *progress) {
 // (Raft §5.4.2, Figure 8): counting replicas of an older term's entry is
 // not safe, committing a current-term entry commits its predecessors.
 func (c *Core) maybeCommit() bool {
-	var matches []uint64
-	for _, id := range c.conf.voters() {
-		switch {
+	var buf [8]uint64 // no allocation for clusters of up to 8 voters
+	matches := buf[:0]
+	for _, s := range c.conf.Servers {
+		if s.Suffrage != Voter {
+			continue
+		}
+		switch id := s.ID; {
 		case id == c.cfg.ID:
 			// Our own copy counts once it is on our disk (thesis §10.2.1).
 			matches = append(matches, c.durableIndex())
@@ -174,7 +178,7 @@ func (c *Core) maybeCommit() bool {
 	}
 	slices.Sort(matches)
 	slices.Reverse(matches)
-	mci := matches[c.quorum()-1]
+	mci := matches[len(matches)/2] // the highest index a majority holds
 	if t, _ := c.log.term(mci); mci > c.log.committed && t == c.term {
 		c.commitTo(mci)
 		return true

@@ -5,6 +5,8 @@ import (
 	"encoding/gob"
 	"io"
 	"net/rpc"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -107,4 +109,97 @@ func (t *NetTransport) takeAnswer(req *Message) (ch chan Message, ok bool) {
 	delete(t.answers, req)
 	t.answersMu.Unlock()
 	return ch, ok
+}
+
+// replyCodec is net/rpc's gob client codec with two changes: a reply is
+// handed to the node as soon as it is decoded, on the connection's
+// reading goroutine (no goroutine, timer or channel per call, and replies
+// arrive in the order the peer sent them); and it notes when each call in
+// flight was sent, so that the peer's watchdog can drop a connection whose
+// peer stopped answering. Snapshot chunk answers are left to their caller
+// (CallSnapshot waits for them itself).
+type replyCodec struct {
+	t      *NetTransport
+	rwc    io.ReadWriteCloser
+	dec    *gob.Decoder
+	enc    *gob.Encoder
+	encBuf *bufio.Writer
+	// mu guards sent: call sequence number -> when it was written.
+	mu   sync.Mutex
+	sent map[uint64]time.Time
+	// broken: reading or writing failed; net/rpc fails every later call
+	// on this client, so the peer must redial.
+	broken atomic.Bool
+}
+
+func newReplyCodec(t *NetTransport, conn io.ReadWriteCloser) *replyCodec {
+	buf := bufio.NewWriter(conn)
+	return &replyCodec{t: t, rwc: conn, dec: gob.NewDecoder(conn), enc: gob.NewEncoder(buf), encBuf: buf,
+		sent: map[uint64]time.Time{}}
+}
+
+func (c *replyCodec) WriteRequest(r *rpc.Request, body any) error {
+	c.mu.Lock()
+	c.sent[r.Seq] = time.Now()
+	c.mu.Unlock()
+	err := c.enc.Encode(r)
+	if err == nil {
+		err = c.enc.Encode(body)
+	}
+	if err == nil {
+		err = c.encBuf.Flush()
+	}
+	if err != nil {
+		c.broken.Store(true)
+	}
+	return err
+}
+
+func (c *replyCodec) ReadResponseHeader(r *rpc.Response) error {
+	if err := c.dec.Decode(r); err != nil {
+		c.broken.Store(true)
+		return err
+	}
+	c.mu.Lock()
+	delete(c.sent, r.Seq)
+	c.mu.Unlock()
+	if r.Error != "" {
+		c.t.dropped.Add(1)
+	}
+	return nil
+}
+
+// ReadResponseBody decodes a successful call's reply (body is nil for a
+// failed or unknown call) and passes it to the node.
+func (c *replyCodec) ReadResponseBody(body any) error {
+	if err := c.dec.Decode(body); err != nil {
+		c.broken.Store(true)
+		return err
+	}
+	m, ok := body.(*Message)
+	if !ok || m.Type == MsgNone || m.Type == MsgSnapResp {
+		return nil
+	}
+	select {
+	case c.t.consumer <- RPC{Message: *m}:
+	default:
+		c.t.dropped.Add(1)
+	}
+	return nil
+}
+
+func (c *replyCodec) Close() error { return c.rwc.Close() }
+
+// late reports whether a call has waited longer than timeout, and how many
+// are in flight.
+func (c *replyCodec) late(timeout time.Duration) (int, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	for _, at := range c.sent {
+		if now.Sub(at) > timeout {
+			return len(c.sent), true
+		}
+	}
+	return len(c.sent), false
 }

@@ -245,23 +245,36 @@ func methodFor(typ MessageType) string {
 	return ""
 }
 
-// netPeer owns the connection to one peer; its goroutine drains the queue.
+// netPeer owns the connection to one peer; its goroutine drains the queue
+// and watches deadlines. Replies reach the node straight from the
+// connection's reading goroutine (replyCodec), in order, with no goroutine
+// or timer per call.
 type netPeer struct {
 	t     *NetTransport
 	addr  string
 	queue chan Message
-	// mu guards client: the timeout watchdog may close it.
+	// mu guards client and codec: the watchdog may close them.
 	mu     sync.Mutex
 	client *rpc.Client
+	codec  *replyCodec
 }
 
+// discardDone receives net/rpc's per-call completions, which nobody reads:
+// replyCodec has already delivered each reply. net/rpc drops a completion
+// when the channel is full, which it always is after the first.
+var discardDone = make(chan *rpc.Call, 1)
+
 func (p *netPeer) run() {
+	watchdog := time.NewTicker(max(p.t.cfg.Timeout/4, time.Millisecond))
+	defer watchdog.Stop()
 	for {
 		select {
 		case <-p.t.closed:
 			return
 		case m := <-p.queue:
 			p.call(m)
+		case <-watchdog.C:
+			p.checkDeadlines()
 		}
 	}
 }
@@ -272,37 +285,32 @@ func (p *netPeer) call(m Message) {
 		p.t.dropped.Add(1)
 		return
 	}
-	reply := new(Message)
-	call := c.Go(methodFor(m.Type), &m, reply, make(chan *rpc.Call, 1))
-	go p.await(c, call, reply)
+	c.Go(methodFor(m.Type), &m, new(Message), discardDone)
 }
 
-// await enforces the call's deadline and hands the reply to the node.
-func (p *netPeer) await(c *rpc.Client, call *rpc.Call, reply *Message) {
-	timer := time.NewTimer(p.t.cfg.Timeout)
-	defer timer.Stop()
-	select {
-	case <-call.Done:
-		if call.Error != nil {
-			p.t.dropped.Add(1)
-			if errors.Is(call.Error, rpc.ErrShutdown) || isNetErr(call.Error) {
-				p.closeClient(c)
-			}
-			return
-		}
-		if reply.Type == MsgNone {
-			return
-		}
-		select {
-		case p.t.consumer <- RPC{Message: *reply}:
-		default:
-			p.t.dropped.Add(1)
-		}
-	case <-timer.C:
-		p.t.dropped.Add(1)
-		p.closeClient(c) // a peer that misses deadlines gets a fresh connection
-	case <-p.t.closed:
+// checkDeadlines drops a connection whose oldest call has waited longer
+// than the timeout: a peer that misses deadlines gets a fresh connection
+// (and the calls on the old one are lost, which Raft tolerates).
+func (p *netPeer) checkDeadlines() {
+	p.mu.Lock()
+	codec := p.codec
+	p.mu.Unlock()
+	if codec == nil {
+		return
 	}
+	if n, late := codec.late(p.t.cfg.Timeout); late {
+		p.t.dropped.Add(uint64(n))
+		p.closeClient(p.clientOf(codec))
+	}
+}
+
+func (p *netPeer) clientOf(codec *replyCodec) *rpc.Client {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.codec != codec {
+		return nil
+	}
+	return p.client
 }
 
 func isNetErr(err error) bool {
@@ -312,10 +320,13 @@ func isNetErr(err error) bool {
 
 func (p *netPeer) connect() (*rpc.Client, error) {
 	p.mu.Lock()
-	c := p.client
+	c, codec := p.client, p.codec
 	p.mu.Unlock()
-	if c != nil {
+	if c != nil && !codec.broken.Load() {
 		return c, nil
+	}
+	if c != nil {
+		p.closeClient(c) // the connection failed: redial
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.t.cfg.DialTimeout)
 	defer cancel()
@@ -323,9 +334,10 @@ func (p *netPeer) connect() (*rpc.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raft: dialing %s: %w", p.addr, err)
 	}
-	c = rpc.NewClient(conn)
+	codec = newReplyCodec(p.t, conn)
+	c = rpc.NewClientWithCodec(codec)
 	p.mu.Lock()
-	p.client = c
+	p.client, p.codec = c, codec
 	p.mu.Unlock()
 	return c, nil
 }
@@ -336,7 +348,7 @@ func (p *netPeer) closeClient(c *rpc.Client) {
 	defer p.mu.Unlock()
 	if p.client != nil && (c == nil || p.client == c) {
 		p.client.Close()
-		p.client = nil
+		p.client, p.codec = nil, nil
 	}
 }
 

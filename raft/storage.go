@@ -59,13 +59,15 @@ func decodeHardState(b []byte) (HardState, error) {
 	return HardState{Term: binary.BigEndian.Uint64(b), Vote: string(b[8:])}, nil
 }
 
-// encodeEntry is term (8) | type (1) | data; the index is the key.
-func encodeEntry(e Entry) []byte {
-	b := make([]byte, 9+len(e.Data))
-	binary.BigEndian.PutUint64(b, e.Term)
-	b[8] = byte(e.Type)
-	copy(b[9:], e.Data)
-	return b
+// entryHeaderLen is the stored entry's fixed part: term (8) | type (1).
+const entryHeaderLen = 9
+
+// appendEntry appends e's stored form to b: term (8) | type (1) | data;
+// the index is the key.
+func appendEntry(b []byte, e Entry) []byte {
+	b = binary.BigEndian.AppendUint64(b, e.Term)
+	b = append(b, byte(e.Type))
+	return append(b, e.Data...)
 }
 
 func decodeEntry(index uint64, b []byte) (Entry, error) {

@@ -117,13 +117,16 @@ func (b *Blocker) Query(ctx context.Context, opts *QueryOptions, meta *QueryMeta
 		roundCtx, cancel = context.WithTimeout(ctx, wait)
 		defer cancel()
 	}
+	// A follower read's first round was confirmed by the leader already.
+	confirmed := opts.readIndexed
 	// Bounded by the timer: each round either returns or waits on it.
 	for {
-		if opts.RequireConsistent {
+		if opts.RequireConsistent && !confirmed {
 			if err := b.cfg.Cluster.ConsistentRead(roundCtx); err != nil {
 				return err
 			}
 		}
+		confirmed = false
 		index, changed, err := run()
 		if err != nil {
 			return err
@@ -175,7 +178,8 @@ func (b *Blocker) fillMeta(opts *QueryOptions, meta *QueryMeta, index uint64) {
 	c := b.cfg.Cluster
 	meta.Index = max(index, 1)
 	meta.Consistency = opts.Consistency()
-	if c.IsLeader() {
+	// A follower read heard from the leader just now, for this very read.
+	if c.IsLeader() || opts.readIndexed {
 		meta.KnownLeader, meta.LastContact = true, 0
 		return
 	}

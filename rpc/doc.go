@@ -62,6 +62,10 @@
 //  9. status.go: the Status endpoint (Ping, Leader, Peers), the first real
 //     endpoint and the pattern the others follow (see Writing an endpoint).
 //
+//  10. inproc.go: Server.Call, the in-process entry a server's own HTTP
+//     API uses. follower_read.go: ?consistent reads served on followers
+//     after a batched Status.ReadIndex call to the leader (thesis §6.4).
+//
 // # Shutdown order
 //
 // Server.Shutdown first cancels Server.Context, then closes the listener
@@ -79,8 +83,14 @@
 //	?dc=<other>                  a random known server of that datacenter
 //	write                        the leader (forwarded if needed)
 //	read, default consistency    the leader (forwarded if needed)
-//	read, ?consistent            the leader, after a ReadIndex round
+//	read, ?consistent            the leader, after a ReadIndex round; a
+//	                             catalog read on a follower is answered
+//	                             there once it applied the leader's read
+//	                             index (follower_read.go), else forwarded
 //	read, ?stale                 this server (the leader if ?max_stale is exceeded)
+//
+// A server's own HTTP API calls its endpoints in-process (inproc.go,
+// Server.Call): same dispatch and forwarding, no encoding, no pool slot.
 //
 // # Writing an endpoint
 //
@@ -106,8 +116,9 @@
 //
 // # Seams
 //
-// Cluster (IsLeader, LeaderAddr, LastContact, ConsistentRead, Peers) is
-// the local Raft node seen through an adapter; Router lists the servers of
+// Cluster (IsLeader, LeaderAddr, LastContact, ConsistentRead, Peers, and
+// optionally ReadIndexCluster for follower reads) is the local Raft node
+// seen through an adapter; Router lists the servers of
 // each datacenter (LAN pool now, WAN pool later); Caller is the Pool. Tests
 // fake all three with three in-process servers on loopback.
 //

@@ -15,12 +15,13 @@ import (
 // loopback listener (raft=socket, comparable with raft's own
 // BenchmarkApply_Loopback). Log stores are in memory: no fsync, so these
 // measure the RPC + forwarding + Raft + FSM path, not the disk. Writes go
-// to the leader or through a follower (one extra forwarding hop); values
-// are 100 bytes.
+// to the leader or through a follower (one extra forwarding hop), from a
+// client through the pool or, as a server's own HTTP API calls, in-process
+// (Server.Call); values are 100 bytes.
 
 func BenchmarkEndpoints_KVSApply(b *testing.B) {
 	for _, raftNet := range []string{"mem", "socket"} {
-		for _, via := range []string{"leader", "follower"} {
+		for _, via := range []string{"leader", "follower", "inproc-leader", "inproc-follower"} {
 			for _, callers := range []int{1, 64} {
 				name := fmt.Sprintf("raft=%s/via=%s/callers=%d", raftNet, via, callers)
 				b.Run(name, func(b *testing.B) { benchKVSApply(b, raftNet == "socket", via, callers) })
@@ -32,8 +33,14 @@ func BenchmarkEndpoints_KVSApply(b *testing.B) {
 func benchKVSApply(b *testing.B, socketRaft bool, via string, callers int) {
 	c := startEPCluster(b, 3, epOpts{socketRaft: socketRaft})
 	target := c.waitLeader()
-	if via == "follower" {
+	if strings.HasSuffix(via, "follower") {
 		target = c.follower()
+	}
+	call := func(ctx context.Context, method string, args, reply any) error {
+		return c.client.Call(ctx, target.addr, method, args, reply)
+	}
+	if strings.HasPrefix(via, "inproc-") {
+		call = target.srv.Call
 	}
 	value := []byte(strings.Repeat("v", 100))
 	var key atomic.Int64
@@ -41,7 +48,7 @@ func benchKVSApply(b *testing.B, socketRaft bool, via string, callers int) {
 		var ok bool
 		args := &KVSRequest{Op: catalog.KVRequest{Verb: catalog.KVSet,
 			Key: fmt.Sprintf("bench/%d", key.Add(1)%1024), Value: value}}
-		return c.client.Call(ctx, target.addr, "KVS.Apply", args, &ok)
+		return call(ctx, "KVS.Apply", args, &ok)
 	})
 	reportLatency(b, lat)
 }

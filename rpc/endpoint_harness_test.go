@@ -33,6 +33,7 @@ type epServer struct {
 	view    *raftClusterView
 	timers  *fakeTimers
 	applies *countingApplier
+	calls   *methodCounter // calls this server sent to others
 }
 
 type epCluster struct {
@@ -109,12 +110,49 @@ func (v *raftClusterView) Peers() ([]string, error) {
 // faultCaller refuses calls across links the plan cuts, as a real network
 // would time out, so forwarding sees the partition too.
 type faultCaller struct {
-	from string
-	plan *faults.Plan
-	next Caller
+	from  string
+	plan  *faults.Plan
+	next  Caller
+	calls *methodCounter // calls sent, by method
+}
+
+// methodCounter counts calls by method.
+type methodCounter struct {
+	mu sync.Mutex // guards n
+	n  map[string]int
+}
+
+func (m *methodCounter) add(method string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.n[method]++
+}
+
+func (m *methodCounter) get(method string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.n[method]
+}
+
+// readIndexView is raftClusterView that also serves follower reads.
+type readIndexView struct{ *raftClusterView }
+
+func (v readIndexView) ReadIndex(ctx context.Context) (uint64, error) {
+	idx, err := v.node.ReadIndex(2 * time.Second)
+	if errors.Is(err, raft.ErrNotLeader) {
+		return 0, ErrNoLeader
+	}
+	return idx, err
+}
+
+func (v readIndexView) WaitApplied(ctx context.Context, index uint64) error {
+	return PollApplied(ctx, v.node.AppliedIndex, index)
 }
 
 func (f *faultCaller) Call(ctx context.Context, addr, method string, args, reply any) error {
+	if f.calls != nil {
+		f.calls.add(method)
+	}
 	if !f.plan.Decide(f.from, addr).Deliver {
 		return &TransportError{Addr: addr, Method: method, Err: errors.New("link cut by the test's fault plan")}
 	}
@@ -172,6 +210,9 @@ type epOpts struct {
 	// listener (protocol byte ProtoRaft), as the agent does, instead of the
 	// in-memory network; the fault plan then cuts only forwarded RPCs.
 	socketRaft bool
+	// followerReads serves ?consistent reads on followers (the Cluster
+	// implements ReadIndexCluster), as the agent does.
+	followerReads bool
 }
 
 // startEPCluster starts n servers and waits for a leader.
@@ -231,14 +272,19 @@ func (c *epCluster) startServer(me raft.Server, l net.Listener, seed uint64, o e
 		}
 	}()
 	s.view = &raftClusterView{node: s.node}
+	var cluster Cluster = s.view
+	if o.followerReads {
+		cluster = readIndexView{s.view}
+	}
 	pool := epPool(t)
-	caller := &faultCaller{from: me.Address, plan: c.net.Plan, next: pool}
-	fwd, err := NewForwarder(ForwardConfig{Datacenter: "dc1", Cluster: s.view, Caller: caller,
+	s.calls = &methodCounter{n: map[string]int{}}
+	caller := &faultCaller{from: me.Address, plan: c.net.Plan, next: pool, calls: s.calls}
+	fwd, err := NewForwarder(ForwardConfig{Datacenter: "dc1", Cluster: cluster, Caller: caller,
 		HoldTimeout: o.holdTimeout, Seed: seed, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	blocker, err := NewBlocker(BlockingConfig{Cluster: s.view, Seed: seed})
+	blocker, err := NewBlocker(BlockingConfig{Cluster: cluster, Seed: seed})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +292,7 @@ func (c *epCluster) startServer(me raft.Server, l net.Listener, seed uint64, o e
 	s.applies = &countingApplier{next: adapter}
 	ctx, cancel := context.WithCancel(context.Background())
 	err = RegisterEndpoints(s.srv, EndpointDeps{Datacenter: "dc1", NodeName: me.ID, Store: s.store,
-		Raft: s.applies, Operator: adapter, Cluster: s.view, Forwarder: fwd, Blocker: blocker,
+		Raft: s.applies, Operator: adapter, Cluster: cluster, Forwarder: fwd, Blocker: blocker,
 		Caller: caller, Sessions: s.timers, Logger: quietLogger(), Ctx: ctx})
 	if err != nil {
 		t.Fatal(err)

@@ -89,6 +89,12 @@ type QueryOptions struct {
 	// ForwardHops counts server-to-server forwards of this request; see
 	// MaxForwardHops. Set by Forwarder; callers leave it 0.
 	ForwardHops uint8
+
+	// readIndexed is set by Forwarder on the server that answers a
+	// ?consistent read after a follower read round (follower_read.go): the
+	// ReadIndex is done, Blocker must not run another. Never sent (gob
+	// skips unexported fields).
+	readIndexed bool
 }
 
 // RequestDatacenter implements Info.

@@ -79,6 +79,9 @@ type ForwardConfig struct {
 	CallTimeout time.Duration
 	// Seed seeds the jitter and server choice; 0 picks a random seed.
 	Seed uint64
+	// DisableFollowerReads forwards every ?consistent read to the leader
+	// even when Cluster implements ReadIndexCluster (follower_read.go).
+	DisableFollowerReads bool
 	// Logger receives retry lines. Default slog.Default().
 	Logger *slog.Logger
 	// Events, if set, receives an Event for every retry.
@@ -130,6 +133,10 @@ func (c ForwardConfig) withDefaults() ForwardConfig {
 type Forwarder struct {
 	cfg ForwardConfig
 
+	// reads batches follower reads' read-index calls (follower_read.go);
+	// nil when the Cluster cannot serve them.
+	reads *readBatcher
+
 	// mu guards rnd (jitter and server choice).
 	mu  sync.Mutex
 	rnd *rand.Rand
@@ -141,7 +148,11 @@ func NewForwarder(cfg ForwardConfig) (*Forwarder, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	return &Forwarder{cfg: cfg, rnd: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))}, nil
+	f := &Forwarder{cfg: cfg, rnd: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))}
+	if _, ok := cfg.Cluster.(ReadIndexCluster); ok && !cfg.DisableFollowerReads {
+		f.reads = &readBatcher{fetch: f.fetchReadIndex, ctx: context.Background()}
+	}
+	return f, nil
 }
 
 // route is where a request is served.
@@ -194,7 +205,7 @@ func (f *Forwarder) Forward(ctx context.Context, method string, info Info, args,
 	}
 	c := f.cfg.Cluster
 	r := routeFor(f.cfg.Datacenter, info, c.IsLeader(), c.LastContact())
-	if r == routeLocal {
+	if r == routeLocal || (r == routeLeader && f.followerRead(ctx, method, info)) {
 		return false, nil
 	}
 	if h, ok := info.(interface{ forwardHops() *uint8 }); ok {

@@ -130,10 +130,11 @@ type Config struct {
 
 // DefaultLANConfig returns defaults for members on one local network.
 // Measured (make bench): a crashed member is declared dead by all others
-// after a median 4.8s at N=100 on loopback UDP (6.1s at N=1,000 in
-// simulation); a quiet cluster costs 2 packets and ~30 bytes per member
-// per second at any size, plus push-pull; members slowed by up to 1.5s
-// are suspected but, under Lifeguard, almost never declared dead.
+// after a median 4.8s at N=100 on loopback UDP (5.6s at N=1,000 and 7.9s
+// at N=10,000 in simulation); a quiet cluster costs 2 packets and ~30
+// bytes per member per second at any size, plus push-pull; members slowed
+// by up to 1.5s are suspected but, under Lifeguard, almost never declared
+// dead.
 func DefaultLANConfig() Config {
 	return Config{
 		TickInterval:           10 * time.Millisecond,

@@ -26,22 +26,26 @@ type Core struct {
 	// seeded runs replay exactly (see table.go).
 	table    memberTable
 	numAlive int // members alive or suspect, self included
-	// gone lists members that became dead or left, the only reap candidates.
-	gone []*memberState
+	// gone lists the slots of members that became dead or left, the only
+	// reap candidates.
+	gone []int32
 	// firstAccuser names who suspected a member first in its current or
 	// last suspicion episode, so a dead verdict can be traced to it.
 	firstAccuser map[string]string
 
 	probe      probeState
 	late       probeState // previous period's probe still waiting for a late ack
-	probeOrder []int32    // slots in SWIM §4.3 round-robin order, reshuffled each round
+	probeOrder []int32    // slots of live members; the round is [probeIndex:] (SWIM §4.3)
 	probeIndex int
 	nextSeq    uint32
 	relays     []relay // ping-reqs we are serving for others
 
 	suspicions map[string]*suspicion
-	health     awareness
-	queue      broadcastQueue
+	// suspicionDue is no later than the earliest suspicion deadline, so
+	// Tick looks at the suspicions only when one may have expired.
+	suspicionDue int64
+	health       awareness
+	queue        broadcastQueue
 
 	nextProbeTick    int64
 	nextGossipTick   int64
@@ -53,6 +57,7 @@ type Core struct {
 	leaveBcast uint64 // broadcast id of our leave announcement
 
 	events userEvents
+	names  nameConflicts
 
 	out   Ready
 	stats Stats
@@ -151,7 +156,7 @@ func (c *Core) Tick() {
 	if c.now >= c.nextProbeTick {
 		c.startProbe()
 	}
-	if len(c.suspicions) > 0 {
+	if len(c.suspicions) > 0 && c.now >= c.suspicionDue {
 		c.expireSuspicions()
 	}
 	if c.now >= c.nextGossipTick {
@@ -243,6 +248,8 @@ func (c *Core) handle(from netip.AddrPort, m any) {
 		c.handleDead(m)
 	case userMsg:
 		c.handleUser(m)
+	case conflict:
+		c.handleConflict(m)
 	}
 }
 
@@ -290,6 +297,7 @@ func (c *Core) SetTags(tags map[string]string) error {
 	if err := checkTags(tags); err != nil {
 		return fmt.Errorf("swim: SetTags: %w", err)
 	}
+	c.self = c.table.own(c.self)
 	c.self.identity = &identity{name: c.self.name, addr: c.self.addr, tags: cloneTags(tags)}
 	c.self.incarnation++
 	c.broadcastAlive(c.self)
@@ -307,6 +315,7 @@ func (c *Core) Leave() {
 		return
 	}
 	c.leaving = true
+	c.self = c.table.own(c.self)
 	c.self.incarnation++
 	c.setState(c.self, StateLeft)
 	d := dead{Incarnation: c.self.incarnation, Node: c.cfg.Name, From: c.cfg.Name}
@@ -371,16 +380,21 @@ func (c *Core) addMember(id *identity, state State, inc uint32) *memberState {
 	return m
 }
 
-// insertProbeOrder puts a new member at a random position in the rest of
-// the current round, as memberlist does, so a joiner is probed within one
-// round without disturbing the round-robin guarantee for the others.
+// insertProbeOrder adds a member (new, or alive again) to the probe
+// order. It lands among the members not yet probed this round, at a
+// random position in effect since each pick is random, as memberlist does:
+// a joiner is probed within one round without disturbing the round-robin
+// guarantee for the others.
 func (c *Core) insertProbeOrder(m *memberState) {
-	lo := min(c.probeIndex, len(c.probeOrder))
-	pos := lo + c.rng.IntN(len(c.probeOrder)-lo+1)
-	c.probeOrder = slices.Insert(c.probeOrder, pos, m.slot)
+	if m.inProbeOrder {
+		return
+	}
+	c.table.own(m).inProbeOrder = true
+	c.probeOrder = append(c.probeOrder, m.slot)
 }
 
-// setState changes m's state keeping numAlive and stateTick right.
+// setState changes m's state keeping numAlive and stateTick right. m must
+// be owned (memberTable.own).
 func (c *Core) setState(m *memberState, s State) {
 	wasGone := m.gone()
 	m.state = s
@@ -390,7 +404,7 @@ func (c *Core) setState(m *memberState, s State) {
 		c.numAlive++
 	case !wasGone && m.gone():
 		c.numAlive--
-		c.gone = append(c.gone, m)
+		c.gone = append(c.gone, m.slot)
 	}
 }
 
@@ -399,19 +413,19 @@ func (c *Core) setState(m *memberState, s State) {
 func (c *Core) reap() {
 	limit := c.cfg.ticks(c.cfg.ReapInterval)
 	kept := c.gone[:0]
-	for _, m := range c.gone {
+	for _, slot := range c.gone {
+		m := c.table.at(slot)
 		switch {
-		case m.identity == nil || !m.gone():
+		case m == nil || !m.gone():
 			// Forgotten already, or alive again: no longer a candidate.
 		case c.now-m.stateTick < limit:
-			kept = append(kept, m)
+			kept = append(kept, slot)
 		default:
 			c.emit(EventReap, m, "", 0)
 			delete(c.firstAccuser, m.name)
 			c.table.remove(m)
 		}
 	}
-	clear(c.gone[len(kept):])
 	c.gone = kept
 }
 

@@ -40,7 +40,8 @@
 //  2. wire.go, frame.go — the versioned, length-checked binary format:
 //     messages, the compound packet, labels and AES-GCM.
 //  3. core.go — Core, the pure state machine: Tick, Step, Ready. Start at
-//     Tick to see every timer, at handle for every message.
+//     Tick to see every timer, at handle for every message. table.go is
+//     its member table: 32-byte records by slot, chunks copied on write.
 //  4. probe.go — failure detection: round-robin probing, ping, ping-req,
 //     ack, nack, the probe verdict and local health.
 //  5. state.go — the SWIM §4.2 merge rules for alive/suspect/dead/left,
@@ -49,13 +50,14 @@
 //  7. broadcast.go — the piggy-back queue and its retransmit limit.
 //  8. pushpull.go — full-state exchange for joins, anti-entropy and
 //     partition healing (reconnect to dead members).
-//  9. userevent.go — user events with a Lamport clock and de-duplication.
+//  9. userevent.go — user events with a Lamport clock and de-duplication;
+//     conflict.go — two processes claiming one name (Serf's resolution).
 //  10. config.go, events.go — knobs with documented defaults; the typed
 //     events and counters everything else observes.
 //  11. node.go, transport.go, memnet.go — the shell: one goroutine owning a
 //     Core, real UDP+TCP or an in-memory network with the shared fault
-//     verbs, and the friendly API (Join, Leave, Members, SetTags,
-//     UserEvent, Subscribe, Stats).
+//     verbs, and the friendly API (Join, Leave, ForceLeave, Members,
+//     SetTags, UserEvent, Subscribe, Stats).
 //
 // Tests follow the same split: sim_test.go steps many cores in virtual
 // time (no goroutines) over a faultable network; scenario_test.go replays
@@ -64,6 +66,39 @@
 // measure_test.go and bench_test.go produce the detection, load, false
 // positive and dissemination tables; node_test.go and udpbench_test.go run
 // real shells on 127.0.0.1.
+//
+// # What the benchmarks say (make bench; shipped LAN defaults)
+//
+// BenchmarkSimDetection kills 10 of N simulated members at once (virtual
+// time, one tick of latency) and times until every live member marks a
+// victim dead. Median (p99), N = 100, 300, 1k, 3k, 10k: 4.6 (7.8), 5.4
+// (9.0), 5.6 (7.6), 6.9 (7.9), 7.9 (9.8) seconds. Divided by log10 N the
+// median falls from 2.3 to 2.0: detection grows no faster than log N,
+// because the suspicion timeout is log10 N probe intervals (§4.2) and a
+// verdict spreads in O(log N) gossip rounds.
+//
+// BenchmarkSimLoad measures a quiet cluster: 2 UDP packets and 28–32
+// bytes per member per second from 100 to 10,000 members (flat within
+// 15%; one ping and one ack each). Push-pull comes on top: a frame costs
+// about 19 bytes per member, one exchange (a frame each way) per member
+// every PushPullInterval × (1 + ceil(log2(N/32))) — 90 s at 100 members,
+// 300 s at 10,000 — so 38, 199 and 1,259 bytes per member per second at
+// 100, 1,000 and 10,000 members: it grows as N/log N, and it is what to
+// tune (PushPullInterval) for very large clusters.
+//
+// BenchmarkSimFalsePositives slows 10% of the members (every packet they
+// receive is handled 0.3–1.5 s late) with 1% loss for 120 s, and counts
+// dead verdicts on members that never failed, summed over many seeded
+// runs: shipped Lifeguard against plain SWIM (no Lifeguard, no late-ack
+// grace). Lifeguard gave none at N = 3, 5, 50 and 100 while plain SWIM
+// gave 0.85, 2.2, 46 and 12 per run: at least 50× fewer everywhere (the
+// table prints the bound). BenchmarkUDPSlowMembers runs the same scenario
+// on real sockets at N = 50: 0 false dead verdicts and 29 suspicions,
+// against memberlist's 0–1 and ~157.
+//
+// The 10,000-member simulations fit in ~1 GB because every simulated core
+// starts from the same read-only member chunks and copies only those it
+// writes (table.go); -short stops the curves at 1,000 members.
 //
 // # Using it
 //

@@ -2,6 +2,7 @@ package swim
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 )
 
@@ -36,10 +37,19 @@ const (
 	EventReap
 	// EventHealth: the local health score changed (HealthScore).
 	EventHealth
+	// EventConflict: two members claim one name with different addresses.
+	// Member is the record kept; ConflictAddr is the other claimant's
+	// address; From reported it. At the member that gives its name up
+	// (it heard from a majority that another holds it) Yielded is set.
+	EventConflict
+	// EventNack: a helper asked to probe Member for us (ping-req) could
+	// not reach it either and said so (Lifeguard §IV-A); From is the
+	// helper.
+	EventNack
 )
 
 func (k EventKind) String() string {
-	names := [...]string{"?", "join", "alive", "suspect", "confirm", "dead", "left", "update", "refute", "user", "reap", "health"}
+	names := [...]string{"?", "join", "alive", "suspect", "confirm", "dead", "left", "update", "refute", "user", "reap", "health", "conflict", "nack"}
 	if int(k) < len(names) {
 		return names[k]
 	}
@@ -66,6 +76,9 @@ type Event struct {
 	// HealthScore is set for EventHealth: the Lifeguard local health
 	// score, 0 = healthy.
 	HealthScore int
+	// ConflictAddr and Yielded are set for EventConflict.
+	ConflictAddr netip.AddrPort
+	Yielded      bool
 	// Tick is the core's tick count when it happened; Time is filled in
 	// by the shell (zero in simulations).
 	Tick int64
@@ -82,6 +95,12 @@ func (e Event) String() string {
 	}
 	if e.Kind == EventHealth {
 		s += fmt.Sprintf(" score=%d", e.HealthScore)
+	}
+	if e.Kind == EventConflict {
+		s += " other=" + e.ConflictAddr.String()
+		if e.Yielded {
+			s += " yielded"
+		}
 	}
 	if e.User != nil {
 		s += fmt.Sprintf(" user=%s ltime=%d", e.User.Name, e.User.LTime)
@@ -113,6 +132,7 @@ type Stats struct {
 	Confirmations  uint64 // independent suspicions received for suspects
 	DeadVerdicts   uint64 // members this node declared or accepted dead
 	Refutations    uint64 // times this node refuted a suspicion of itself
+	NameConflicts  uint64 // alive claims of a held name from another address
 	ForcedLeaves   uint64 // failed members this node forced to leave (ForceLeave)
 	NacksSent      uint64
 	NacksReceived  uint64
@@ -133,4 +153,50 @@ type Stats struct {
 	PushPullBytesSent uint64
 	UserEvents        uint64
 	DuplicateEvents   uint64
+}
+
+// StatMetric is one Stats field as an exporter names it.
+type StatMetric struct {
+	Name    string // snake_case, e.g. "health_score"
+	Help    string
+	Counter bool // monotonic since start; otherwise a gauge
+	Value   float64
+}
+
+// Metrics lists every counter and gauge in s, so an exporter (the agent's
+// /v1/agent/metrics) can publish them all without naming each: the
+// Lifeguard health score, confirmations, refutations and nacks included.
+func (s Stats) Metrics() []StatMetric {
+	g := func(name, help string, v int) StatMetric { return StatMetric{name, help, false, float64(v)} }
+	c := func(name, help string, v uint64) StatMetric { return StatMetric{name, help, true, float64(v)} }
+	return []StatMetric{
+		g("health_score", "Lifeguard local health score (0 = healthy)", s.HealthScore),
+		g("members", "known members, any state, self included", s.Members),
+		g("alive", "members alive or suspect, self included", s.Alive),
+		g("broadcasts_queued", "pending piggy-back broadcasts", s.BroadcastsQueued),
+		c("probes_sent", "failure-detection probes sent", s.ProbesSent),
+		c("probes_failed", "probes that got no ack", s.ProbesFailed),
+		c("indirect_probes", "ping-req messages sent", s.IndirectProbes),
+		c("suspicions", "members this node began suspecting", s.Suspicions),
+		c("confirmations", "independent suspicions received for suspects (Lifeguard)", s.Confirmations),
+		c("dead_verdicts", "members declared or accepted dead", s.DeadVerdicts),
+		c("refutations", "suspicions of this node it refuted", s.Refutations),
+		c("forced_leaves", "failed members forced to leave", s.ForcedLeaves),
+		c("name_conflicts", "claims of a held name from another address", s.NameConflicts),
+		c("nacks_sent", "nacks sent for unreachable ping-req targets", s.NacksSent),
+		c("nacks_received", "nacks received from ping-req helpers", s.NacksReceived),
+		c("missed_nacks", "nacks expected but not received (health signal)", s.MissedNacks),
+		c("packets_sent", "UDP packets sent", s.PacketsSent),
+		c("bytes_sent", "UDP bytes sent", s.BytesSent),
+		c("packets_received", "UDP packets received", s.PacketsReceived),
+		c("bytes_received", "UDP bytes received", s.BytesReceived),
+		c("dropped_malformed", "packets dropped as malformed", s.DroppedMalformed),
+		c("dropped_label", "packets dropped for another cluster label", s.DroppedLabel),
+		c("dropped_crypto", "packets dropped failing decryption", s.DroppedCrypto),
+		c("dropped_version", "packets dropped for an unknown wire version", s.DroppedVersion),
+		c("push_pulls", "full-state frames built", s.PushPulls),
+		c("push_pull_bytes_sent", "full-state bytes sent", s.PushPullBytesSent),
+		c("user_events", "user events delivered", s.UserEvents),
+		c("duplicate_events", "duplicate user events dropped", s.DuplicateEvents),
+	}
 }

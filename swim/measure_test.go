@@ -70,6 +70,10 @@ type load struct {
 	packetsPerMemberSec, bytesPerMemberSec float64
 	pushPullBytesPerMemberSec              float64
 	pushPullFrameBytes                     int
+	pushPullIntervalSecs                   float64
+	// pushPullCalcBytesPerMemberSec is 2 × frame / interval: exact where
+	// the measured figure is a sample of a few exchanges per member.
+	pushPullCalcBytesPerMemberSec float64
 }
 
 // measureLoad runs a quiet cluster and reports the UDP load per member
@@ -88,14 +92,17 @@ func measureLoad(n int, cfg Config, seed uint64, window time.Duration) load {
 		pp1 += c.stats.PushPullBytesSent
 	}
 	den := float64(n) * window.Seconds()
-	return load{
+	l := load{
 		packetsPerMemberSec: float64(s.packets-p0) / den,
 		bytesPerMemberSec:   float64(s.bytes-b0) / den,
 		// Each exchange sends two frames; LocalState counts only the
 		// side that built it, so both are already in the sum.
 		pushPullBytesPerMemberSec: float64(pp1-pp0) / den,
 		pushPullFrameBytes:        len(s.cores[0].LocalState(false)),
+		pushPullIntervalSecs:      float64(s.cores[0].pushPullTicks()) * cfg.TickInterval.Seconds(),
 	}
+	l.pushPullCalcBytesPerMemberSec = 2 * float64(l.pushPullFrameBytes) / l.pushPullIntervalSecs
+	return l
 }
 
 type falsePositives struct {

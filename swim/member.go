@@ -83,6 +83,8 @@ type memberState struct {
 	incarnation uint32
 	slot        int32
 	state       State
+	// inProbeOrder: the slot is in Core.probeOrder (at most once).
+	inProbeOrder bool
 }
 
 // member returns an independent copy for callers.

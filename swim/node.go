@@ -299,6 +299,15 @@ func (n *Node) ForceLeave(name string) error {
 	return n.doErr(func(c *Core) error { return c.ForceLeave(name) })
 }
 
+// Yielded reports whether this node gave up its name: a majority of the
+// cluster holds the name for another address (EventConflict says which).
+// Like Serf's agent, the caller should then shut down and fix the name.
+func (n *Node) Yielded() bool {
+	var y bool
+	_ = n.do(func(c *Core) { y = c.Yielded() })
+	return y
+}
+
 // Shutdown stops the node without announcing anything (use Leave first
 // for a graceful exit), closes the transport and every observer.
 func (n *Node) Shutdown() error {

@@ -7,10 +7,9 @@ import "net/netip"
 type probeState struct {
 	active        bool
 	seq           uint32
-	target        *memberState
-	targetName    string // the record's slot may be reused once reaped
-	timeoutTick   int64  // direct ack deadline; then ping-req
-	endTick       int64  // end of the protocol period; then verdict
+	target        *identity // looked up by name again for the verdict
+	timeoutTick   int64     // direct ack deadline; then ping-req
+	endTick       int64     // end of the protocol period; then verdict
 	indirectSent  bool
 	expectedNacks int
 	nacks         int
@@ -56,8 +55,7 @@ func (c *Core) startProbe() {
 	c.probe = probeState{
 		active:      true,
 		seq:         c.nextSeq,
-		target:      target,
-		targetName:  target.name,
+		target:      target.identity,
 		timeoutTick: c.now + c.health.scale(c.cfg.ticks(c.cfg.ProbeTimeout)),
 		endTick:     c.now + interval,
 	}
@@ -67,47 +65,43 @@ func (c *Core) startProbe() {
 		// Buddy system (Lifeguard §IV-C): tell a suspect it is suspected
 		// on the probe itself, so it can refute at once instead of waiting
 		// for the rumour to reach it by chance.
-		s := suspect{Incarnation: target.incarnation, Node: target.name, From: c.cfg.Name}
-		if sus := c.suspicions[target.name]; sus != nil {
-			s.From = sus.first
-		}
+		s := suspect{Incarnation: target.incarnation, Node: target.name, From: c.cfg.Name, First: c.firstAccuser[target.name]}
 		body = encodeSuspect(body, s)
 	}
 	c.send(target.addr, body)
 }
 
-// nextProbeTarget walks the shuffled order, skipping gone members and
-// reshuffling at the end of each round, so every live member is probed
-// once per round: a failure is detected within one round in the worst
-// case, not just in expectation (SWIM §4.3).
+// nextProbeTarget walks the probe order with an incremental Fisher-Yates
+// shuffle: each pick is uniform among the members not yet probed this
+// round, so every live member is probed once per round and each round is
+// a fresh random permutation, and a failure is detected within one round
+// in the worst case, not just in expectation (SWIM §4.3). Picking costs
+// O(1), where reshuffling the whole list each round would cost O(N) at
+// once. Members found dead, left or forgotten are dropped on the way.
 func (c *Core) nextProbeTarget() *memberState {
 	for range 2 {
 		for c.probeIndex < len(c.probeOrder) {
-			m := c.table.at(c.probeOrder[c.probeIndex])
-			c.probeIndex++
+			i := c.probeIndex
+			j := i + c.rng.IntN(len(c.probeOrder)-i)
+			c.probeOrder[i], c.probeOrder[j] = c.probeOrder[j], c.probeOrder[i]
+			m := c.table.at(c.probeOrder[i])
 			if m != nil && m != c.self && !m.gone() {
+				c.probeIndex++
 				return m
 			}
+			if m != nil {
+				c.table.own(m).inProbeOrder = false
+			}
+			last := len(c.probeOrder) - 1
+			c.probeOrder[i] = c.probeOrder[last]
+			c.probeOrder = c.probeOrder[:last]
 		}
-		c.reshuffle()
+		c.probeIndex = 0 // a new round
 		if len(c.probeOrder) == 0 {
 			return nil
 		}
 	}
 	return nil
-}
-
-func (c *Core) reshuffle() {
-	c.probeOrder = c.probeOrder[:0]
-	c.table.each(func(m *memberState) {
-		if m != c.self && !m.gone() {
-			c.probeOrder = append(c.probeOrder, m.slot)
-		}
-	})
-	c.rng.Shuffle(len(c.probeOrder), func(i, j int) {
-		c.probeOrder[i], c.probeOrder[j] = c.probeOrder[j], c.probeOrder[i]
-	})
-	c.probeIndex = 0
 }
 
 // checkProbe runs the probe's deadlines: at the probe timeout, fall back
@@ -134,7 +128,7 @@ func (c *Core) sendIndirect() {
 	p := &c.probe
 	p.indirectSent = true
 	helpers := c.randomMembers(c.cfg.IndirectChecks, func(m *memberState) bool {
-		return m.state == StateAlive && m != p.target
+		return m.state == StateAlive && m.name != p.target.name
 	})
 	for _, h := range helpers {
 		req := pingReq{Seq: p.seq, Target: p.target.name, TargetAddr: p.target.addr, Nack: c.cfg.Lifeguard, Source: c.cfg.Name}
@@ -166,8 +160,8 @@ func (c *Core) finishProbe(pp *probeState) {
 		}
 		c.applyHealth(delta)
 	}
-	t := p.target
-	if t.identity == nil || t.name != p.targetName || t.gone() {
+	t := c.table.get(p.target.name)
+	if t == nil || t.gone() {
 		return
 	}
 	c.handleSuspect(suspect{Incarnation: t.incarnation, Node: t.name, From: c.cfg.Name})
@@ -185,7 +179,7 @@ func (c *Core) handlePing(from netip.AddrPort, m ping) {
 		// alive enough to probe us, so tell it, and it will refute. This
 		// matters for a suspicion we raised while we were the unhealthy
 		// one: our stretched probe interval may not reach it in time.
-		body = encodeSuspect(body, suspect{Incarnation: src.incarnation, Node: src.name, From: c.cfg.Name})
+		body = encodeSuspect(body, suspect{Incarnation: src.incarnation, Node: src.name, From: c.cfg.Name, First: c.firstAccuser[src.name]})
 	}
 	c.send(from, body)
 }
@@ -226,11 +220,21 @@ func (c *Core) handleAck(m ack) {
 	// A late ack for a finished probe: harmless.
 }
 
+// handleNack counts a helper's report that it could not reach our probe
+// target either (Lifeguard §IV-A): evidence that the target, not we, is
+// in trouble. Each is also an EventNack naming the helper.
 func (c *Core) handleNack(m nack) {
 	c.stats.NacksReceived++
 	for _, p := range []*probeState{&c.probe, &c.late} {
 		if p.active && m.Seq == p.seq {
 			p.nacks++
+			e := Event{Kind: EventNack, Node: c.cfg.Name, From: m.From, Tick: c.now}
+			if t := c.table.get(p.target.name); t != nil {
+				e.Member = c.export(t)
+			} else {
+				e.Member = Member{Name: p.target.name}
+			}
+			c.out.Events = append(c.out.Events, e)
 		}
 	}
 }
@@ -246,7 +250,7 @@ func (c *Core) expireRelays() {
 		}
 		if r.nack {
 			c.stats.NacksSent++
-			c.send(r.requester, encodeNack(nil, nack{Seq: r.requesterSeq}))
+			c.send(r.requester, encodeNack(nil, nack{Seq: r.requesterSeq, From: c.cfg.Name}))
 		}
 	}
 	c.relays = kept

@@ -16,7 +16,10 @@ import (
 // encrypted envelope as packets):
 //
 //	join u8 | sender str8 | eventLTime u64 | count u32 | count × member
-//	member = name str8 | addr | tags | state u8 | incarnation u32
+//	member = name str8 | addr | tags | state u8 | incarnation u32 | first str8
+//
+// where first is who suspected the member first (suspect and dead records;
+// empty otherwise), so a verdict learnt by sync is still traceable.
 
 // MaxPushPullBytes bounds a push-pull frame; a larger one is rejected.
 const MaxPushPullBytes = 16 << 20
@@ -34,6 +37,7 @@ type memberRecord struct {
 	Tags        map[string]string
 	State       State
 	Incarnation uint32
+	First       string
 }
 
 // pushPullTicks scales PushPullInterval with cluster size as memberlist
@@ -91,6 +95,11 @@ func (c *Core) LocalState(join bool) []byte {
 		w.tags(m.tags)
 		w.u8(uint8(m.state))
 		w.u32(m.incarnation)
+		if m.state == StateSuspect || m.state == StateDead {
+			w.str8(c.firstAccuser[m.name])
+		} else {
+			w.u8(0)
+		}
 	})
 	frame, err := c.frame.seal(w.b)
 	if err != nil {
@@ -147,14 +156,14 @@ func decodePushPullBody(body []byte) (pushPullState, error) {
 	r := reader{b: body}
 	st := pushPullState{Join: r.u8() != 0, Sender: r.str8(), EventLTime: r.u64()}
 	n := int(r.u32())
-	// Each record takes at least 10 bytes: reject absurd counts before
+	// Each record takes at least 11 bytes: reject absurd counts before
 	// allocating for them.
-	if r.err == nil && n > len(r.b)/10 {
+	if r.err == nil && n > len(r.b)/11 {
 		return st, fmt.Errorf("swim: push-pull claims %d members in %d bytes", n, len(r.b))
 	}
 	st.Members = make([]memberRecord, 0, n)
 	for i := 0; i < n && r.err == nil; i++ {
-		rec := memberRecord{Name: r.str8(), Addr: r.addr(), Tags: r.tags(), State: State(r.u8()), Incarnation: r.u32()}
+		rec := memberRecord{Name: r.str8(), Addr: r.addr(), Tags: r.tags(), State: State(r.u8()), Incarnation: r.u32(), First: r.str8()}
 		if r.err == nil && (rec.State < StateAlive || rec.State > StateLeft || rec.Name == "") {
 			return st, fmt.Errorf("swim: push-pull member %q has bad state %d", rec.Name, rec.State)
 		}
@@ -185,7 +194,7 @@ func (c *Core) mergeState(st pushPullState, join bool) {
 		case StateAlive:
 			c.handleAlive(alive{Incarnation: r.Incarnation, Node: r.Name, Addr: r.Addr, Tags: r.Tags})
 		case StateSuspect, StateDead:
-			c.handleSuspect(suspect{Incarnation: r.Incarnation, Node: r.Name, From: st.Sender})
+			c.handleSuspect(suspect{Incarnation: r.Incarnation, Node: r.Name, From: st.Sender, First: r.First})
 		case StateLeft:
 			c.handleDead(dead{Incarnation: r.Incarnation, Node: r.Name, From: r.Name})
 		}

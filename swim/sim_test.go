@@ -71,23 +71,36 @@ func newSim(n int, cfg Config, seed uint64) *sim {
 		s.slow = append(s.slow, false)
 		s.index[s.addrs[i]] = i
 	}
-	ids := make([]*identity, n)
-	for j := range n {
-		ids[j] = &identity{name: s.names[j], addr: s.addrs[j]}
-	}
-	for i, c := range s.cores {
-		for j := range n {
-			if j != i {
-				// Direct insertion, sharing the identities: the first probe
-				// round shuffles them.
-				c.table.add(ids[j], StateAlive, 0, 0)
-				c.numAlive++
-			}
-		}
+	s.fillTables()
+	for _, c := range s.cores {
 		c.queue = broadcastQueue{} // everyone knows everyone: nothing to announce
 		c.Ready()
 	}
 	return s
+}
+
+// fillTables makes every core know every member, alive at incarnation 0,
+// as if a join had completed. The records are built once and copied
+// chunk by chunk, sharing the identities, so 10,000 members (10^8
+// records) take seconds rather than minutes; the first probe round
+// shuffles them.
+func (s *sim) fillTables() {
+	n := len(s.cores)
+	tmpl := memberTable{dir: s.dir}
+	for j := range n {
+		tmpl.add(&identity{name: s.names[j], addr: s.addrs[j]}, StateAlive, 0, 0)
+	}
+	order := make([]int32, n)
+	for j := range n {
+		tmpl.at(int32(j)).inProbeOrder = true
+		order[j] = int32(j)
+	}
+	for i, c := range s.cores {
+		c.table.share(tmpl.chunks, n, c.self)
+		c.self = c.table.at(int32(i))
+		c.numAlive = n
+		c.probeOrder = append(append(make([]int32, 0, n-1), order[:i]...), order[i+1:]...)
+	}
 }
 
 func simAddr(i int) netip.AddrPort {
@@ -209,6 +222,23 @@ func (s *sim) pushPull(from int, req PushPullRequest) {
 }
 
 func (s *sim) kill(i int) { s.down[i] = true }
+
+// spawn starts a new member named name at a fresh address that joins
+// through via, and returns its index; the name may already be taken.
+func (s *sim) spawn(name string, via int) int {
+	i := len(s.cores)
+	s.names = append(s.names, name)
+	s.addrs = append(s.addrs, simAddr(i))
+	s.index[s.addrs[i]] = i
+	s.down = append(s.down, false)
+	s.slow = append(s.slow, false)
+	s.cores = append(s.cores, s.newCore(i))
+	for _, req := range s.cores[i].JoinRequests([]netip.AddrPort{s.addrs[via]}) {
+		s.pushPull(i, req)
+	}
+	s.drain(i)
+	return i
+}
 
 // restart replaces member i with a fresh core (incarnation 0) that joins
 // through member via.

@@ -2,6 +2,7 @@ package swim
 
 import (
 	"maps"
+	"math"
 	"slices"
 )
 
@@ -32,9 +33,14 @@ func (c *Core) handleAlive(a alive) {
 		c.emit(EventJoin, m, a.Node, 0)
 		return
 	}
+	if a.Addr != m.addr && !m.gone() {
+		c.conflictSeen(m, a)
+		return
+	}
 	if a.Incarnation <= m.incarnation {
 		return
 	}
+	m = c.table.own(m)
 	changed := m.addr != a.Addr || !maps.Equal(m.tags, a.Tags)
 	wasState := m.state
 	if changed {
@@ -64,6 +70,10 @@ func (c *Core) aliveAboutSelf(a alive) {
 	if c.leaving {
 		return
 	}
+	if a.Addr != c.self.addr {
+		c.claimedElsewhere(a)
+		return
+	}
 	if a.Incarnation > c.self.incarnation ||
 		(a.Incarnation == c.self.incarnation && (a.Addr != c.self.addr || !maps.Equal(a.Tags, c.self.tags))) {
 		c.refute(a.Incarnation)
@@ -83,10 +93,15 @@ func (c *Core) handleSuspect(s suspect) {
 		}
 		return
 	}
+	if s.First == "" {
+		s.First = s.From
+	}
 	if m.state == StateSuspect && s.Incarnation == m.incarnation {
 		sus := c.suspicions[m.name]
 		if sus != nil && sus.confirm(s.From) {
+			c.suspicionDue = min(c.suspicionDue, sus.deadline)
 			c.stats.Confirmations++
+			s.First = sus.first
 			c.queue.push(m.name, encodeSuspect(nil, s))
 			c.emit(EventConfirm, m, s.From, sus.confirmations())
 		}
@@ -95,11 +110,18 @@ func (c *Core) handleSuspect(s suspect) {
 	// Alive, or suspect at a lower incarnation: the member refuted the old
 	// suspicion (we may have missed the alive) and this is a new one, with
 	// a fresh timer, not a confirmation of the refuted one.
+	m = c.table.own(m)
 	m.incarnation = s.Incarnation
-	c.firstAccuser[m.name] = s.From
+	c.firstAccuser[m.name] = s.First
 	c.setState(m, StateSuspect)
 	c.stats.Suspicions++
-	c.suspicions[m.name] = c.newSuspicionFor(s.From)
+	sus := c.newSuspicionFor(s.First)
+	sus.confirm(s.From) // the relayed accuser counts too, if another
+	c.suspicions[m.name] = sus
+	if len(c.suspicions) == 1 {
+		c.suspicionDue = sus.deadline
+	}
+	c.suspicionDue = min(c.suspicionDue, sus.deadline)
 	c.queue.push(m.name, encodeSuspect(nil, s))
 	c.emit(EventSuspect, m, s.From, 0)
 }
@@ -126,11 +148,15 @@ func (c *Core) newSuspicionFor(first string) *suspicion {
 // order so seeded runs replay exactly.
 func (c *Core) expireSuspicions() {
 	var due []string
+	next := int64(math.MaxInt64)
 	for name, s := range c.suspicions {
 		if c.now >= s.deadline {
 			due = append(due, name)
+		} else {
+			next = min(next, s.deadline)
 		}
 	}
+	c.suspicionDue = next
 	slices.Sort(due)
 	for _, name := range due {
 		m := c.table.get(name)
@@ -138,7 +164,7 @@ func (c *Core) expireSuspicions() {
 			delete(c.suspicions, name)
 			continue
 		}
-		c.handleDead(dead{Incarnation: m.incarnation, Node: name, From: c.cfg.Name})
+		c.handleDead(dead{Incarnation: m.incarnation, Node: name, From: c.cfg.Name, First: c.firstAccuser[name]})
 	}
 }
 
@@ -167,9 +193,17 @@ func (c *Core) handleDead(d dead) {
 		conf = sus.confirmations()
 		delete(c.suspicions, m.name)
 	}
+	m = c.table.own(m)
 	m.incarnation = d.Incarnation
-	if c.firstAccuser[m.name] == "" || m.state == StateAlive {
+	switch {
+	case left:
+	case d.First != "":
+		c.firstAccuser[m.name] = d.First
+	case c.firstAccuser[m.name] == "" || m.state == StateAlive:
 		c.firstAccuser[m.name] = d.From
+	}
+	if !left {
+		d.First = c.firstAccuser[m.name]
 	}
 	c.queue.push(m.name, encodeDead(nil, d))
 	if left {
@@ -187,6 +221,7 @@ func (c *Core) handleDead(d dead) {
 // Having to refute is also a sign that we may be the slow one, so it
 // raises the local health score (Lifeguard §IV-A).
 func (c *Core) refute(accusedInc uint32) {
+	c.self = c.table.own(c.self)
 	c.self.incarnation = max(c.self.incarnation, accusedInc) + 1
 	c.stats.Refutations++
 	if c.cfg.Lifeguard {

@@ -5,13 +5,16 @@ import "net/netip"
 // The member table is laid out for clusters of tens of thousands: each
 // member costs one 32-byte record, reached by a slot number, with no map
 // of records and no per-member allocation. Names are interned to slots by
-// a directory; records live in fixed-size chunks, so a *memberState stays
-// valid for the record's whole life (the chunks never move).
+// a directory; records live in fixed-size chunks.
 //
 // The simulator gives many cores one shared directory, so every core uses
-// the same slot for the same name and 10,000 simulated members, each
-// knowing the 10,000 others, fit in a few GB. A real node has a private
-// directory, and reaped slots are reused.
+// the same slot for the same name, and starts them all on the same
+// read-only chunks: a core copies a chunk the first time it writes to it
+// (own). 10,000 simulated members, each knowing the 10,000 others, then
+// cost hundreds of MB instead of 3 GB. The rule that makes this safe: a
+// record pointer is used only until the next write to the table, and a
+// handler that writes calls own first. A real node has a private directory
+// and owns every chunk; reaped slots are reused.
 
 // identity is what a member says about itself: name, address and tags.
 // It is immutable once stored; an update replaces the pointer, so one
@@ -67,7 +70,7 @@ func (d *directory) release(slot int32) {
 }
 
 const (
-	chunkShift = 8
+	chunkShift = 6
 	chunkSize  = 1 << chunkShift
 )
 
@@ -76,7 +79,8 @@ const (
 type memberTable struct {
 	dir    *directory
 	chunks []*[chunkSize]memberState
-	count  int // known records
+	owned  []bool // chunks this table may write; the others are shared
+	count  int    // known records
 }
 
 // get returns the record for name, or nil if unknown.
@@ -104,23 +108,47 @@ func (t *memberTable) at(s int32) *memberState {
 // add stores a new record for id and returns it; id.name must be unknown.
 func (t *memberTable) add(id *identity, state State, inc uint32, now int64) *memberState {
 	s := t.dir.intern(id.name)
-	c := int(s >> chunkShift)
-	for len(t.chunks) <= c {
-		t.chunks = append(t.chunks, nil)
-	}
-	if t.chunks[c] == nil {
-		t.chunks[c] = new([chunkSize]memberState)
-	}
-	m := &t.chunks[c][s&(chunkSize-1)]
+	m := t.ownSlot(s)
 	*m = memberState{identity: id, state: state, incarnation: inc, stateTick: now, slot: s}
 	t.count++
 	return m
 }
 
+// own returns a writable pointer to m's record, copying its chunk first
+// if it is shared. Callers must use the returned pointer from then on.
+func (t *memberTable) own(m *memberState) *memberState { return t.ownSlot(m.slot) }
+
+func (t *memberTable) ownSlot(s int32) *memberState {
+	c := int(s >> chunkShift)
+	for len(t.chunks) <= c {
+		t.chunks = append(t.chunks, nil)
+		t.owned = append(t.owned, false)
+	}
+	switch {
+	case t.chunks[c] == nil:
+		t.chunks[c] = new([chunkSize]memberState)
+	case !t.owned[c]:
+		cp := *t.chunks[c]
+		t.chunks[c] = &cp
+	}
+	t.owned[c] = true
+	return &t.chunks[c][s&(chunkSize-1)]
+}
+
+// share makes this table start from shared, read-only chunks (the
+// simulator's common starting table), keeping the chunk that holds keep.
+func (t *memberTable) share(chunks []*[chunkSize]memberState, count int, keep *memberState) {
+	own := *keep
+	t.chunks = append(t.chunks[:0], chunks...)
+	t.owned = make([]bool, len(chunks))
+	*t.ownSlot(own.slot) = own
+	t.count = count
+}
+
 // remove forgets m.
 func (t *memberTable) remove(m *memberState) {
 	s := m.slot
-	*m = memberState{}
+	*t.own(m) = memberState{}
 	t.count--
 	t.dir.release(s)
 }

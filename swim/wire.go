@@ -43,11 +43,12 @@ const (
 	msgSuspect
 	msgDead
 	msgUser
+	msgConflict
 	msgTypeEnd // first unused value
 )
 
 func (t msgType) String() string {
-	names := [...]string{"?", "ping", "ping-req", "ack", "nack", "alive", "suspect", "dead", "user"}
+	names := [...]string{"?", "ping", "ping-req", "ack", "nack", "alive", "suspect", "dead", "user", "conflict"}
 	if t < msgTypeEnd {
 		return names[t]
 	}
@@ -78,10 +79,19 @@ type pingReq struct {
 }
 
 type ack struct{ Seq uint32 }
-type nack struct{ Seq uint32 }
+
+// nack names its sender, the helper that could not reach the target, so
+// the requester can report who answered (EventNack).
+type nack struct {
+	Seq  uint32
+	From string
+}
 
 // alive, suspect and dead are the membership updates of SWIM §4.2. A dead
-// message whose From equals Node is a graceful leave.
+// message whose From equals Node is a graceful leave. From is the member
+// that sent this accusation or verdict; First is the member that
+// suspected Node first in this episode, carried along so every dead
+// verdict can be traced to where the suspicion began.
 type alive struct {
 	Incarnation uint32
 	Node        string
@@ -93,12 +103,25 @@ type suspect struct {
 	Incarnation uint32
 	Node        string
 	From        string
+	First       string
 }
 
 type dead struct {
 	Incarnation uint32
 	Node        string
 	From        string
+	First       string
+}
+
+// conflict tells a member that the sender already holds its name for
+// another address (Holder, at HolderIncarnation): two processes claim one
+// name. It is sent directly to the claimant, never gossiped, so each
+// sender is one vote in the claimant's resolution (see conflict.go).
+type conflict struct {
+	Node              string
+	Holder            netip.AddrPort
+	HolderIncarnation uint32
+	From              string
 }
 
 // userMsg is a user event stamped with a Lamport time (Serf-style).
@@ -149,6 +172,10 @@ func (w *writer) addr(a netip.AddrPort) {
 }
 
 func (w *writer) tags(t map[string]string) {
+	if len(t) == 0 {
+		w.u8(0)
+		return
+	}
 	keys := sortedKeys(t)
 	if len(keys) > maxTagCount {
 		keys = keys[:maxTagCount]
@@ -294,7 +321,10 @@ func encodeAck(b []byte, m ack) []byte {
 }
 
 func encodeNack(b []byte, m nack) []byte {
-	return appendMsg(b, msgNack, func(w *writer) { w.u32(m.Seq) })
+	return appendMsg(b, msgNack, func(w *writer) {
+		w.u32(m.Seq)
+		w.str8(m.From)
+	})
 }
 
 func encodeAlive(b []byte, m alive) []byte {
@@ -311,6 +341,7 @@ func encodeSuspect(b []byte, m suspect) []byte {
 		w.u32(m.Incarnation)
 		w.str8(m.Node)
 		w.str8(m.From)
+		w.str8(m.First)
 	})
 }
 
@@ -318,6 +349,16 @@ func encodeDead(b []byte, m dead) []byte {
 	return appendMsg(b, msgDead, func(w *writer) {
 		w.u32(m.Incarnation)
 		w.str8(m.Node)
+		w.str8(m.From)
+		w.str8(m.First)
+	})
+}
+
+func encodeConflict(b []byte, m conflict) []byte {
+	return appendMsg(b, msgConflict, func(w *writer) {
+		w.str8(m.Node)
+		w.addr(m.Holder)
+		w.u32(m.HolderIncarnation)
 		w.str8(m.From)
 	})
 }
@@ -343,15 +384,17 @@ func decodeMsg(t msgType, p []byte) (any, error) {
 	case msgAck:
 		m = ack{Seq: r.u32()}
 	case msgNack:
-		m = nack{Seq: r.u32()}
+		m = nack{Seq: r.u32(), From: r.str8()}
 	case msgAlive:
 		m = alive{Incarnation: r.u32(), Node: r.str8(), Addr: r.addr(), Tags: r.tags()}
 	case msgSuspect:
-		m = suspect{Incarnation: r.u32(), Node: r.str8(), From: r.str8()}
+		m = suspect{Incarnation: r.u32(), Node: r.str8(), From: r.str8(), First: r.str8()}
 	case msgDead:
-		m = dead{Incarnation: r.u32(), Node: r.str8(), From: r.str8()}
+		m = dead{Incarnation: r.u32(), Node: r.str8(), From: r.str8(), First: r.str8()}
 	case msgUser:
 		m = userMsg{LTime: r.u64(), Name: r.str8(), Payload: r.bytes16()}
+	case msgConflict:
+		m = conflict{Node: r.str8(), Holder: r.addr(), HolderIncarnation: r.u32(), From: r.str8()}
 	default:
 		return nil, fmt.Errorf("swim: unknown message type %d", uint8(t))
 	}

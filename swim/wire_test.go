@@ -15,11 +15,12 @@ func sampleBody() []byte {
 	b = encodePing(b, ping{Seq: 7, Target: "b", Source: "a"})
 	b = encodePingReq(b, pingReq{Seq: 8, Target: "c", TargetAddr: addr, Nack: true, Source: "a"})
 	b = encodeAck(b, ack{Seq: 9})
-	b = encodeNack(b, nack{Seq: 10})
+	b = encodeNack(b, nack{Seq: 10, From: "h"})
 	b = encodeAlive(b, alive{Incarnation: 3, Node: "d", Addr: netip.MustParseAddrPort("[::1]:8302"), Tags: map[string]string{"role": "server"}})
-	b = encodeSuspect(b, suspect{Incarnation: 4, Node: "e", From: "a"})
+	b = encodeSuspect(b, suspect{Incarnation: 4, Node: "e", From: "a", First: "b"})
 	b = encodeDead(b, dead{Incarnation: 5, Node: "f", From: "f"})
 	b = encodeUser(b, userMsg{LTime: 11, Name: "deploy", Payload: []byte("v2")})
+	b = encodeConflict(b, conflict{Node: "g", Holder: addr, HolderIncarnation: 6, From: "a"})
 	return b
 }
 
@@ -31,11 +32,12 @@ func TestWire_RoundTrip(t *testing.T) {
 	want := []any{
 		ping{Seq: 7, Target: "b", Source: "a"},
 		pingReq{Seq: 8, Target: "c", TargetAddr: netip.MustParseAddrPort("10.1.2.3:8301"), Nack: true, Source: "a"},
-		ack{Seq: 9}, nack{Seq: 10},
+		ack{Seq: 9}, nack{Seq: 10, From: "h"},
 		alive{Incarnation: 3, Node: "d", Addr: netip.MustParseAddrPort("[::1]:8302"), Tags: map[string]string{"role": "server"}},
-		suspect{Incarnation: 4, Node: "e", From: "a"},
+		suspect{Incarnation: 4, Node: "e", From: "a", First: "b"},
 		dead{Incarnation: 5, Node: "f", From: "f"},
 		userMsg{LTime: 11, Name: "deploy", Payload: []byte("v2")},
+		conflict{Node: "g", Holder: netip.MustParseAddrPort("10.1.2.3:8301"), HolderIncarnation: 6, From: "a"},
 	}
 	if !reflect.DeepEqual(msgs, want) {
 		t.Fatalf("round trip:\n got %#v\nwant %#v", msgs, want)

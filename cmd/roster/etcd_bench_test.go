@@ -88,35 +88,53 @@ type compareSystem struct {
 }
 
 // compareLoad measures op on each system compareRounds times, alternating
-// which system goes first, and reports the medians and roster/etcd ratios.
+// which system goes first, and reports the medians. The ratios are the
+// medians of each round's ratio: a round's two windows are adjacent in
+// time, so load from elsewhere on the machine hits both alike.
 func compareLoad(b *testing.B, hc *http.Client, systems []compareSystem, op func(compareSystem) compareOp) {
+	for _, s := range systems { // one window each to warm caches and connections
+		if _, err := runLoad(hc, s.bases, compareClients, op(s)); err != nil {
+			b.Fatalf("%s: warm-up: %v", s.name, err)
+		}
+	}
 	results := map[string][]loadResult{}
+	var speedup, p99gain []float64
 	for range b.N {
 		for round := range compareRounds {
+			got := map[string]loadResult{}
 			for k := range systems {
 				s := systems[(k+round)%len(systems)]
 				r, err := runLoad(hc, s.bases, compareClients, op(s))
 				if err != nil {
 					b.Fatalf("%s: %v", s.name, err)
 				}
+				got[s.name] = r
 				results[s.name] = append(results[s.name], r)
-				b.Logf("round %d %-6s %8.0f ops/s  p50 %6.2f ms  p99 %6.2f ms", round+1, s.name, r.opsPerSec, ms(r.p50), ms(r.p99))
 			}
+			ro, et := got["roster"], got["etcd"]
+			speedup = append(speedup, ro.opsPerSec/et.opsPerSec)
+			p99gain = append(p99gain, durMs(et.p99)/durMs(ro.p99))
+			b.Logf("round %d: roster %5.0f ops/s p50 %5.1f p99 %5.1f ms | etcd %5.0f ops/s p50 %5.1f p99 %5.1f ms | x%.2f",
+				round+1, ro.opsPerSec, durMs(ro.p50), durMs(ro.p99), et.opsPerSec, durMs(et.p50), durMs(et.p99), speedup[len(speedup)-1])
 		}
 	}
-	med := map[string]loadResult{}
 	for name, rs := range results {
-		med[name] = medianResult(rs)
-		b.ReportMetric(med[name].opsPerSec, name+"-ops/s")
-		b.ReportMetric(ms(med[name].p50), name+"-p50-ms")
-		b.ReportMetric(ms(med[name].p99), name+"-p99-ms")
+		med := medianResult(rs)
+		b.ReportMetric(med.opsPerSec, name+"-ops/s")
+		b.ReportMetric(durMs(med.p50), name+"-p50-ms")
+		b.ReportMetric(durMs(med.p99), name+"-p99-ms")
 	}
-	r, e := med["roster"], med["etcd"]
-	b.ReportMetric(r.opsPerSec/e.opsPerSec, "roster/etcd-throughput")
-	b.ReportMetric(ms(e.p99)/ms(r.p99), "etcd/roster-p99")
+	b.ReportMetric(compareMedian(speedup), "roster/etcd-throughput")
+	b.ReportMetric(compareMedian(p99gain), "etcd/roster-p99")
 }
 
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func compareMedian(v []float64) float64 {
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+func durMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 type loadResult struct {
 	opsPerSec float64
@@ -125,19 +143,11 @@ type loadResult struct {
 
 // medianResult takes each figure's median over the rounds.
 func medianResult(rs []loadResult) loadResult {
-	pick := func(f func(loadResult) float64) float64 {
-		v := make([]float64, len(rs))
-		for i, r := range rs {
-			v[i] = f(r)
-		}
-		slices.Sort(v)
-		return v[len(v)/2]
+	var ops, p50, p99 []float64
+	for _, r := range rs {
+		ops, p50, p99 = append(ops, r.opsPerSec), append(p50, float64(r.p50)), append(p99, float64(r.p99))
 	}
-	return loadResult{
-		opsPerSec: pick(func(r loadResult) float64 { return r.opsPerSec }),
-		p50:       time.Duration(pick(func(r loadResult) float64 { return float64(r.p50) })),
-		p99:       time.Duration(pick(func(r loadResult) float64 { return float64(r.p99) })),
-	}
+	return loadResult{opsPerSec: compareMedian(ops), p50: time.Duration(compareMedian(p50)), p99: time.Duration(compareMedian(p99))}
 }
 
 func benchHTTPClient(clients int) *http.Client {

@@ -42,6 +42,10 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Seed seeds the backoff jitter; 0 picks a random seed.
 	Seed uint64
+	// JSONDeltas asks for deltas in the JSON form instead of the compact
+	// binary one (compact.go). Both carry the same changes; the compact
+	// form is ~10× smaller on the wire.
+	JSONDeltas bool
 }
 
 // Validate names the first bad field.
@@ -85,9 +89,14 @@ type Metrics struct {
 	Fallbacks, Truncated, Gaps, HashMismatches uint64
 	// Errors counts failed pulls (network, server errors).
 	Errors uint64
-	// Bytes is the response bytes received on the wire (compressed), and
-	// DeltaBytes the part of it spent on delta pulls.
+	// Bytes is the response body bytes received (compressed, as sent),
+	// and DeltaBytes the part of it spent on delta pulls.
 	Bytes, DeltaBytes uint64
+	// WireBytes and DeltaWireBytes are the same on the wire: whole
+	// responses, status line, headers and chunk framing included, as read
+	// from the connection. Counted only when the Watcher makes its own
+	// HTTP client (Config.HTTPClient nil); 0 otherwise.
+	WireBytes, DeltaWireBytes uint64
 }
 
 // Update is what one Sync did to the mirror.
@@ -109,6 +118,7 @@ type Watcher struct {
 	cfg  Config
 	base *url.URL
 	http *http.Client
+	wire *wireCounter // nil with a caller's HTTPClient
 
 	// mu guards mirror, loaded, metrics and rnd.
 	mu      sync.Mutex
@@ -138,12 +148,13 @@ func New(cfg Config) (*Watcher, error) {
 		crand.Read(b[:])
 		cfg.Seed = binary.LittleEndian.Uint64(b[:])
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{}
+	w := &Watcher{cfg: cfg, base: base, http: cfg.HTTPClient, mirror: catalog.NewMirror(),
+		rnd: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))}
+	if w.http == nil {
+		w.wire = &wireCounter{}
+		w.http = &http.Client{Transport: w.wire.transport()}
 	}
-	return &Watcher{cfg: cfg, base: base, http: hc, mirror: catalog.NewMirror(),
-		rnd: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))}, nil
+	return w, nil
 }
 
 // Instances returns copies of the mirrored instances of service (all if
@@ -279,11 +290,14 @@ func (w *Watcher) fullPull(ctx context.Context) (Update, error) {
 
 func (w *Watcher) deltaPull(ctx context.Context, index uint64, hash string) (Update, error) {
 	q := url.Values{"since": {strconv.FormatUint(index, 10)}, "wait": {fmt.Sprintf("%dms", w.cfg.Wait.Milliseconds())}}
-	resp, body, wire, err := w.get(ctx, "/v1/roster/registry/delta", q, hash)
+	if !w.cfg.JSONDeltas {
+		q.Set("format", "compact")
+	}
+	resp, body, n, err := w.get(ctx, "/v1/roster/registry/delta", q, hash)
 	if err != nil {
 		return Update{}, err
 	}
-	w.count(func(m *Metrics) { m.DeltaBytes += uint64(wire) })
+	w.count(func(m *Metrics) { m.DeltaBytes += uint64(n.body); m.DeltaWireBytes += uint64(n.wire) })
 	switch resp.StatusCode {
 	case http.StatusGone:
 		w.count(func(m *Metrics) { m.Truncated++ })
@@ -295,12 +309,23 @@ func (w *Watcher) deltaPull(ctx context.Context, index uint64, hash string) (Upd
 		w.count(func(m *Metrics) { m.Errors++ })
 		return Update{}, fmt.Errorf("client: delta pull: %s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
-	var d catalog.Delta
-	if err := json.Unmarshal(body, &d); err != nil {
+	d, err := decodeDelta(body)
+	if err != nil {
 		w.count(func(m *Metrics) { m.Errors++ })
 		return Update{}, fmt.Errorf("client: delta pull: decoding: %w", err)
 	}
 	return w.apply(d)
+}
+
+// decodeDelta reads either form: a JSON body starts with '{', a compact
+// one with its version byte.
+func decodeDelta(body []byte) (catalog.Delta, error) {
+	if len(body) > 0 && body[0] == '{' {
+		var d catalog.Delta
+		err := json.Unmarshal(body, &d)
+		return d, err
+	}
+	return DecodeCompactDelta(body)
 }
 
 // notModified handles 304: no registry change; the index moves to the
@@ -331,10 +356,13 @@ func (w *Watcher) apply(d catalog.Delta) (Update, error) {
 	return Update{Index: w.mirror.Index(), Hash: w.mirror.Hash(), Changes: d.Changes}, nil
 }
 
-// get makes one request and returns its body, decompressed, and the bytes
-// it took on the wire. It asks for gzip itself so it can count the
-// compressed bytes.
-func (w *Watcher) get(ctx context.Context, path string, q url.Values, ifNoneMatch string) (*http.Response, []byte, int64, error) {
+// sizes are one response's bytes: its body as sent (compressed) and the
+// whole response on the wire (0 without a wireCounter).
+type sizes struct{ body, wire int64 }
+
+// get makes one request and returns its body, decompressed, and its
+// sizes. It asks for gzip itself so it can count the compressed bytes.
+func (w *Watcher) get(ctx context.Context, path string, q url.Values, ifNoneMatch string) (*http.Response, []byte, sizes, error) {
 	if q == nil {
 		q = url.Values{}
 	}
@@ -349,7 +377,7 @@ func (w *Watcher) get(ctx context.Context, path string, q url.Values, ifNoneMatc
 	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, sizes{}, err
 	}
 	req.Header.Set("Accept-Encoding", "gzip")
 	if w.cfg.Token != "" {
@@ -358,19 +386,23 @@ func (w *Watcher) get(ctx context.Context, path string, q url.Values, ifNoneMatc
 	if ifNoneMatch != "" {
 		req.Header.Set("If-None-Match", `"`+ifNoneMatch+`"`)
 	}
+	wireBefore := w.wire.total()
 	resp, err := w.http.Do(req)
 	if err != nil {
 		w.count(func(m *Metrics) { m.Errors++ })
-		return nil, nil, 0, fmt.Errorf("client: GET %s: %w", path, err)
+		return nil, nil, sizes{}, fmt.Errorf("client: GET %s: %w", path, err)
 	}
-	defer resp.Body.Close()
-	body, wire, err := readBody(resp)
-	w.count(func(m *Metrics) { m.Bytes += uint64(wire) })
+	body, n, err := readBody(resp)
+	resp.Body.Close()
+	// Sync is sequential, so what the connections read in between is this
+	// response (the server sends nothing unasked).
+	sz := sizes{body: n, wire: w.wire.total() - wireBefore}
+	w.count(func(m *Metrics) { m.Bytes += uint64(sz.body); m.WireBytes += uint64(sz.wire) })
 	if err != nil {
 		w.count(func(m *Metrics) { m.Errors++ })
-		return nil, nil, wire, fmt.Errorf("client: GET %s: reading the response: %w", path, err)
+		return nil, nil, sz, fmt.Errorf("client: GET %s: reading the response: %w", path, err)
 	}
-	return resp, body, wire, nil
+	return resp, body, sz, nil
 }
 
 // readBody returns the decompressed body and the bytes read off the wire.

@@ -39,21 +39,37 @@ func (v *raftView) LastContact() time.Duration {
 	return time.Since(t)
 }
 
+var _ rpc.ReadIndexCluster = (*raftView)(nil)
+
 // ConsistentRead runs Raft's ReadIndex (thesis §6.4). A lost leadership is
 // reported as rpc.ErrNoLeader so the forwarder retries with a fresh view.
 func (v *raftView) ConsistentRead(ctx context.Context) error {
+	_, err := v.ReadIndex(ctx)
+	return err
+}
+
+// ReadIndex is ConsistentRead returning the read index, which the leader
+// hands to followers serving ?consistent reads themselves (rpc's
+// follower_read.go).
+func (v *raftView) ReadIndex(ctx context.Context) (uint64, error) {
 	timeout := v.readTimeout
 	if d, ok := ctx.Deadline(); ok && time.Until(d) < timeout {
 		timeout = time.Until(d)
 	}
 	if timeout <= 0 {
-		return ctx.Err()
+		return 0, ctx.Err()
 	}
-	_, err := v.node.ReadIndex(timeout)
+	idx, err := v.node.ReadIndex(timeout)
 	if errors.Is(err, raft.ErrNotLeader) {
-		return rpc.ErrNoLeader
+		return 0, rpc.ErrNoLeader
 	}
-	return err
+	return idx, err
+}
+
+// WaitApplied waits until this server's FSM applied index (a follower
+// read's step 4).
+func (v *raftView) WaitApplied(ctx context.Context, index uint64) error {
+	return rpc.PollApplied(ctx, v.node.AppliedIndex, index)
 }
 
 // Peers lists the voters' addresses, as Status.Peers reports them.
