@@ -109,7 +109,7 @@ func TestLock_SemaphoreAdmitsNHolders(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "timeout") {
 		t.Fatalf("third holder of a 2-semaphore: exit %d, stderr %q", code, stderr)
 	}
-	if code, _, stderr = runRoster(t, "lock", "-http-addr", addr, "-n", "3", "-timeout", "2s", "jobs", "true"); code != 1 || !strings.Contains(stderr, "limit conflict") {
+	if code, _, stderr = runRoster(t, "lock", "-http-addr", addr, "-n", "3", "-timeout", "10s", "jobs", "true"); code != 1 || !strings.Contains(stderr, "limit conflict") {
 		t.Fatalf("a holder with another limit: exit %d, stderr %q", code, stderr)
 	}
 	os.WriteFile(release, nil, 0o600)
