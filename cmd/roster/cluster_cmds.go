@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,26 +49,52 @@ func runMembers(args []string, stdout, stderr io.Writer) int {
 	fs, client := newCmdFlags("members", "Lists the members of the gossip pool.", stderr)
 	wan := fs.Bool("wan", false, "List the WAN pool of servers instead of the LAN pool.")
 	detailed := fs.Bool("detailed", false, "Show every tag of each member.")
+	status := fs.String("status", ".*", "Regular expression: list only members whose status matches (alive, left, failed, ...).")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage(err)
+	}
+	statusRE, err := regexp.Compile(*status)
+	if err != nil {
+		return fail(stderr, "compiling status regexp: %v", err)
 	}
 	q := url.Values{}
 	if *wan {
 		q.Set("wan", "1")
 	}
-	var ms []member
-	if err := client().do("GET", "/v1/agent/members", q, &ms); err != nil {
+	var all []member
+	if err := client().do("GET", "/v1/agent/members", q, &all); err != nil {
 		return fail(stderr, "retrieving members: %v", err)
 	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })
+	var ms []member
+	for _, m := range all {
+		if statusRE.MatchString(memberStatus[m.Status]) {
+			ms = append(ms, m)
+		}
+	}
+	if len(ms) == 0 {
+		return 2 // nothing matched, as Consul signals it
+	}
+	// Servers first, then by name, as Consul's CLI lists them.
+	sort.Slice(ms, func(i, j int) bool {
+		si, sj := ms[i].Tags["role"] == "consul", ms[j].Tags["role"] == "consul"
+		if si != sj {
+			return si
+		}
+		return ms[i].Name < ms[j].Name
+	})
+	printMembers(stdout, ms, *detailed)
+	return 0
+}
+
+func printMembers(stdout io.Writer, ms []member, detailed bool) {
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	defer w.Flush()
-	if *detailed {
+	if detailed {
 		fmt.Fprintln(w, "Node\tAddress\tStatus\tTags")
 		for _, m := range ms {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", m.Name, memberAddr(m), memberStatus[m.Status], formatTags(m.Tags))
 		}
-		return 0
+		return
 	}
 	fmt.Fprintln(w, "Node\tAddress\tStatus\tType\tBuild\tProtocol\tDC\tPartition\tSegment")
 	for _, m := range ms {
@@ -79,7 +106,6 @@ func runMembers(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, memberAddr(m), memberStatus[m.Status],
 			typ, build, m.Tags["vsn"], m.Tags["dc"], "default", segment)
 	}
-	return 0
 }
 
 func memberAddr(m member) string { return net.JoinHostPort(m.Addr, strconv.Itoa(int(m.Port))) }

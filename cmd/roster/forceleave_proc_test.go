@@ -78,4 +78,11 @@ func TestProcess_ForceLeaveRemovesFailedClientAndServer(t *testing.T) {
 	if code != 0 || strings.Count(out, " left ") != 2 || strings.Count(out, " alive ") != 2 {
 		t.Fatalf("members after force-leave: exit %d\n%s", code, out)
 	}
+	code, out, _ = runRosterEnv(t, env, "members", "-status", "left")
+	if code != 0 || strings.Count(out, "\n") != 3 || !strings.Contains(out, "proc-c1") || strings.Contains(out, " alive ") {
+		t.Fatalf("members -status left: exit %d\n%s", code, out)
+	}
+	if code, out, _ = runRosterEnv(t, env, "members", "-status", "^failed$"); code != 2 || out != "" {
+		t.Fatalf("members -status ^failed$ with none failed: exit %d, %q", code, out)
+	}
 }
