@@ -339,6 +339,7 @@ func (m *etcdMember) start(bin, initial string) error {
 		"--initial-cluster", initial, "--initial-cluster-state", "new",
 		"--initial-cluster-token", "roster-bench", "--logger", "zap", "--log-level", "warn")
 	m.cmd.Stdout, m.cmd.Stderr = log, log
+	dieWithParent(m.cmd)
 	if err := m.cmd.Start(); err != nil {
 		return err
 	}
