@@ -65,7 +65,10 @@ func getJSON(base, path string, out any) error {
 // onEveryServer polls until check holds on every server's HTTP API.
 func onEveryServer(t *testing.T, servers []*serverProc, what string, check func(base string) error) {
 	t.Helper()
-	testkit.WaitFor(t, 20*time.Second, what+" on every server", func() error {
+	// A generous deadline: it bounds a hang, not the speed (gossip
+	// detection and check intervals are seconds, and a starved host
+	// stretches them).
+	testkit.WaitFor(t, 45*time.Second, what+" on every server", func() error {
 		for _, s := range servers {
 			if err := check(s.base()); err != nil {
 				return fmt.Errorf("%s: %v", s.name, err)
