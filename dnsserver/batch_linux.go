@@ -44,6 +44,13 @@ type batch struct {
 	out    [batchSize]mmsghdr
 	outIov [batchSize]syscall.Iovec
 	outBuf [batchSize][]byte // grown to the largest reply sent from the slot
+
+	// The functions given to RawConn.Read and Write, made once (a closure
+	// per call would allocate), and their results.
+	recvFn, sendFn func(fd uintptr) bool
+	n              int // recvFn: packets received; sendFn: replies to send
+	sent           int // sendFn: replies sent so far
+	errno          syscall.Errno
 }
 
 func newBatch() *batch {
@@ -54,6 +61,7 @@ func newBatch() *batch {
 		b.in[i].hdr.Iov, b.in[i].hdr.Iovlen = &b.inIov[i], 1
 		b.out[i].hdr.Iov, b.out[i].hdr.Iovlen = &b.outIov[i], 1
 	}
+	b.recvFn, b.sendFn = b.recvmmsg, b.sendmmsg
 	return b
 }
 
@@ -97,25 +105,26 @@ func (b *batch) receive(rc syscall.RawConn) (int, error) {
 		b.in[i].hdr.Namelen = uint32(unsafe.Sizeof(b.names[i]))
 		b.in[i].hdr.Flags = 0
 	}
-	var n int
-	var errno syscall.Errno
-	err := rc.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := syscall.Syscall6(sysRecvmmsg, fd, uintptr(unsafe.Pointer(&b.in[0])), batchSize,
-				syscall.MSG_DONTWAIT, 0, 0)
-			n, errno = int(r), e
-			if e != syscall.EINTR {
-				return e != syscall.EAGAIN // EAGAIN: wait until readable
-			}
-		}
-	})
-	if err != nil {
+	if err := rc.Read(b.recvFn); err != nil {
 		return 0, err
 	}
-	if errno != 0 {
-		return 0, errno
+	if b.errno != 0 {
+		return 0, b.errno
 	}
-	return n, nil
+	return b.n, nil
+}
+
+// recvmmsg is one non-blocking recvmmsg(2); false (EAGAIN) makes
+// RawConn.Read wait until the socket is readable and call it again.
+func (b *batch) recvmmsg(fd uintptr) bool {
+	for {
+		r, _, e := syscall.Syscall6(sysRecvmmsg, fd, uintptr(unsafe.Pointer(&b.in[0])), batchSize,
+			syscall.MSG_DONTWAIT, 0, 0)
+		b.n, b.errno = int(r), e
+		if e != syscall.EINTR {
+			return e != syscall.EAGAIN
+		}
+	}
 }
 
 // answerBatch answers packets [0, n) and lays out the replies to send;
@@ -147,29 +156,31 @@ func (r *udpReader) answerBatch(ctx context.Context, l *udpLoop, b *batch, n int
 // send writes replies [0, count), waiting while the socket's buffer is
 // full. A reply the kernel refuses is skipped and counted.
 func (b *batch) send(rc syscall.RawConn, count int) error {
-	sent := 0
+	b.n, b.sent = count, 0
 	var failed error
-	for sent < count {
-		var errno syscall.Errno
-		err := rc.Write(func(fd uintptr) bool {
-			r, _, e := syscall.Syscall6(sysSendmmsg, fd, uintptr(unsafe.Pointer(&b.out[sent])), uintptr(count-sent), 0, 0, 0)
-			if e == syscall.EAGAIN {
-				return false // wait until writable
-			}
-			if errno = e; e == 0 {
-				sent += int(r)
-			}
-			return true
-		})
-		if err != nil {
+	for b.sent < b.n {
+		if err := rc.Write(b.sendFn); err != nil {
 			return err
 		}
-		if errno != 0 && errno != syscall.EINTR {
-			failed = errno
-			sent++ // skip the reply that failed
+		if b.errno != 0 && b.errno != syscall.EINTR {
+			failed = b.errno
+			b.sent++ // skip the reply that failed
 		}
 	}
 	return failed
+}
+
+// sendmmsg is one sendmmsg(2) of the replies not yet sent; false (EAGAIN)
+// makes RawConn.Write wait until the socket is writable.
+func (b *batch) sendmmsg(fd uintptr) bool {
+	r, _, e := syscall.Syscall6(sysSendmmsg, fd, uintptr(unsafe.Pointer(&b.out[b.sent])), uintptr(b.n-b.sent), 0, 0, 0)
+	if e == syscall.EAGAIN {
+		return false
+	}
+	if b.errno = e; e == 0 {
+		b.sent += int(r)
+	}
+	return true
 }
 
 // addrPort reads the address the kernel wrote into sa.
