@@ -117,6 +117,9 @@ func (s *Server) startUDPLoop(ctx context.Context, sock packetSocket) *udpLoop {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
+			if sock, ok := sock.(udpSocket); ok && r.runBatched(ctx, l, sock) {
+				return
+			}
 			r.run(ctx, l)
 		}()
 	}
