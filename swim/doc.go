@@ -96,7 +96,7 @@
 // on real sockets at N = 50: 0 false dead verdicts and 29 suspicions,
 // against memberlist's 0–1 and ~157.
 //
-// The 10,000-member simulations fit in ~1 GB because every simulated core
+// The 10,000-member simulations fit in 1.6 GB because every simulated core
 // starts from the same read-only member chunks and copies only those it
 // writes (table.go); -short stops the curves at 1,000 members.
 //
