@@ -56,3 +56,37 @@ func TestCore_NameConflictOlderMemberKeepsName(t *testing.T) {
 		}
 	}
 }
+
+// TestCore_RestartAtNewAddressIsNoConflict: a member that crashed and
+// comes back under its name at another address takes the name over once
+// its old record is dead, with no conflict and no yielding.
+func TestCore_RestartAtNewAddressIsNoConflict(t *testing.T) {
+	s := newSim(5, DefaultLANConfig(), testkit.Seed(t))
+	s.run(2 * time.Second)
+	s.kill(2)
+	if !s.runUntil(30*time.Second, func() bool { return s.allSee(2, StateDead) }) {
+		t.Fatalf("n2 not dead: %s", s.view(0))
+	}
+	conflicts := 0
+	s.onEvent = func(e Event) {
+		if e.Kind == EventConflict {
+			conflicts++
+		}
+	}
+	again := s.spawn("n2", 0)
+	moved := func() bool {
+		for _, i := range []int{0, 1, 3, 4} {
+			m, ok := s.cores[i].Member("n2")
+			if !ok || m.State != StateAlive || m.AddrPort() != s.addrs[again] {
+				return false
+			}
+		}
+		return true
+	}
+	if !s.runUntil(30*time.Second, moved) {
+		t.Fatalf("n2 did not take its name back at %v: %s", s.addrs[again], s.view(0))
+	}
+	if conflicts != 0 || s.cores[again].Yielded() {
+		t.Fatalf("%d conflict events, yielded=%v", conflicts, s.cores[again].Yielded())
+	}
+}

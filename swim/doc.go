@@ -80,9 +80,9 @@
 // BenchmarkSimLoad measures a quiet cluster: 2 UDP packets and 28–32
 // bytes per member per second from 100 to 10,000 members (flat within
 // 15%; one ping and one ack each). Push-pull comes on top: a frame costs
-// about 19 bytes per member, one exchange (a frame each way) per member
+// about 20 bytes per member, one exchange (a frame each way) per member
 // every PushPullInterval × (1 + ceil(log2(N/32))) — 90 s at 100 members,
-// 300 s at 10,000 — so 38, 199 and 1,259 bytes per member per second at
+// 300 s at 10,000 — so 40, 210 and 1,326 bytes per member per second at
 // 100, 1,000 and 10,000 members: it grows as N/log N, and it is what to
 // tune (PushPullInterval) for very large clusters.
 //
@@ -90,13 +90,13 @@
 // receive is handled 0.3–1.5 s late) with 1% loss for 120 s, and counts
 // dead verdicts on members that never failed, summed over many seeded
 // runs: shipped Lifeguard against plain SWIM (no Lifeguard, no late-ack
-// grace). Lifeguard gave none at N = 3, 5, 50 and 100 while plain SWIM
-// gave 0.85, 2.2, 46 and 12 per run: at least 50× fewer everywhere (the
-// table prints the bound). BenchmarkUDPSlowMembers runs the same scenario
+// grace). Plain SWIM gave 0.79, 2.1, 48 and 12 per run at N = 3, 5, 50
+// and 100; Lifeguard none in 150, 150 and 3 runs, and 1 in 8 runs at
+// N = 100: 99× to over 300× fewer (with none, the table prints a bound). BenchmarkUDPSlowMembers runs the same scenario
 // on real sockets at N = 50: 0 false dead verdicts and 29 suspicions,
 // against memberlist's 0–1 and ~157.
 //
-// The 10,000-member simulations fit in ~1 GB because every simulated core
+// The 10,000-member simulations fit in 1.6 GB because every simulated core
 // starts from the same read-only member chunks and copies only those it
 // writes (table.go); -short stops the curves at 1,000 members.
 //

@@ -34,7 +34,12 @@ func (c *Core) handleAlive(a alive) {
 		return
 	}
 	if a.Addr != m.addr && !m.gone() {
-		c.conflictSeen(m, a)
+		// Two addresses for one name. A suspect holder may be the
+		// claimant's own previous life (restarted elsewhere): its claim
+		// wins once the old record is dead. An alive holder is a conflict.
+		if m.state == StateAlive {
+			c.conflictSeen(m, a)
+		}
 		return
 	}
 	if a.Incarnation <= m.incarnation {

@@ -38,7 +38,10 @@ func (s *suspicion) confirmations() int { return len(s.accusers) - 1 }
 // confirm records an independent accuser. It reports whether from is new
 // (only new accusers are rebroadcast, so each confirmation spreads once).
 func (s *suspicion) confirm(from string) bool {
-	if _, ok := s.accusers[from]; ok || s.confirmations() >= s.k {
+	if s.confirmations() >= s.k {
+		return false
+	}
+	if _, ok := s.accusers[from]; ok {
 		return false
 	}
 	s.accusers[from] = struct{}{}

@@ -7,7 +7,9 @@ import (
 	"net/netip"
 )
 
-// Wire format (version 1). Every UDP packet is
+// Wire format (version 2: suspect and dead carry the first accuser, nack
+// its sender, push-pull records the first accuser; conflict added). Every
+// UDP packet is
 //
 //	version u8 | flags u8 | labelLen u8 | label | body
 //
@@ -22,7 +24,7 @@ import (
 // checked against what is left; a short or inconsistent packet is an error
 // that the core counts and drops.
 const (
-	wireVersion   = 1
+	wireVersion   = 2
 	flagEncrypted = 1 << 0
 
 	headerFixedBytes = 3
