@@ -232,7 +232,7 @@ func TestAgent_MetricsIncludeRaftGossipAndCatalog(t *testing.T) {
 	for _, m := range a.Metrics() {
 		names[m.Name] = m.Value
 	}
-	for _, want := range []string{"roster.raft.leader", "roster.serf.lan.members", "roster.catalog.index", "roster.rpc.pool.calls"} {
+	for _, want := range []string{"roster.raft.leader", "roster.serf.lan.members", "roster.serf.lan.refutations", "roster.serf.lan.missed_nacks", "roster.serf.wan.name_conflicts", "roster.catalog.index", "roster.rpc.pool.calls"} {
 		if _, ok := names[want]; !ok {
 			t.Fatalf("metrics lack %s: %v", want, names)
 		}

@@ -23,16 +23,14 @@ func (a *Agent) Metrics() []httpapi.Metric {
 		if n == nil {
 			continue
 		}
-		st := n.Stats()
 		p := "roster.serf." + pool + "."
-		gauge(p+"members", "known gossip members, any state", float64(st.Members))
-		gauge(p+"alive", "alive or suspect gossip members", float64(st.Alive))
-		gauge(p+"health_score", "Lifeguard local health score (0 = healthy)", float64(st.HealthScore))
-		counter(p+"probes_failed", "failure-detection probes that got no ack", st.ProbesFailed)
-		counter(p+"suspicions", "members this agent began suspecting", st.Suspicions)
-		counter(p+"dead_verdicts", "members declared or accepted dead", st.DeadVerdicts)
-		counter(p+"packets_received", "gossip packets received", st.PacketsReceived)
-		counter(p+"dropped_malformed", "gossip packets dropped as malformed", st.DroppedMalformed)
+		for _, m := range n.Stats().Metrics() {
+			if m.Counter {
+				counter(p+m.Name, m.Help, uint64(m.Value))
+			} else {
+				gauge(p+m.Name, m.Help, m.Value)
+			}
+		}
 	}
 	if a.pool != nil {
 		ps := a.pool.Stats()
