@@ -185,9 +185,24 @@ func (a *Agent) watchPool(n *swim.Node, pool string, w *memberWatch) {
 				if w != nil {
 					w.notify(e.Member.Name)
 				}
+			case swim.EventConflict:
+				a.logNameConflict(pool, e)
 			}
 		}
 	}()
+}
+
+// logNameConflict reports two members claiming one node name. The member
+// that yielded (Serf's losing side) stops gossiping in that pool, so its
+// services stop being reachable through it: an operator has to rename it.
+func (a *Agent) logNameConflict(pool string, e swim.Event) {
+	attrs := []any{slog.String("pool", pool), nodeAttr(a.cfg.NodeName),
+		slog.String("member", e.Member.Name), slog.String("other_addr", e.ConflictAddr.String()), slog.String("reported_by", e.From)}
+	if e.Yielded {
+		a.log.Error("node name conflict: another member holds this agent's name; this agent stopped gossiping in the pool. Give it a unique -node name and restart it", attrs...)
+		return
+	}
+	a.log.Warn("node name conflict: a member at another address claims a name held here; it was told to yield", attrs...)
 }
 
 // toHTTPMember renders a swim member in Consul's AgentMember shape.
