@@ -7,7 +7,10 @@ package raft
 // acknowledgements from a majority for a heartbeat round started after the
 // request. Once the FSM has applied the read index, a read of it reflects
 // every write acknowledged before the read began. Concurrent reads share a
-// round, so a burst of reads costs one heartbeat exchange.
+// round, so a burst of reads costs one heartbeat exchange; and while a
+// round is in flight, new reads wait and go out together in the next one
+// when it completes, so a steady stream of reads costs one heartbeat
+// exchange per round trip, not one per read.
 //
 // A new leader does not know which entries of earlier terms are committed
 // until it commits an entry of its own term (its no-op, §8), so reads wait
@@ -29,6 +32,7 @@ type readIndexState struct {
 	acked   map[string]uint64 // follower -> latest round it acknowledged
 	pending []pendingRead     // ascending round
 	blocked []uint64          // IDs waiting for the leader's first commit
+	waiting []uint64          // IDs that arrived while a round was in flight
 	ready   []ReadState       // confirmed, for the next Ready
 }
 
@@ -59,6 +63,10 @@ func (c *Core) startRead(ids []uint64) {
 		for _, id := range ids {
 			c.reads.ready = append(c.reads.ready, ReadState{ID: id, Index: c.log.committed})
 		}
+		return
+	}
+	if len(c.reads.pending) > 0 {
+		c.reads.waiting = append(c.reads.waiting, ids...)
 		return
 	}
 	c.reads.round++
@@ -106,5 +114,10 @@ func (c *Core) readAcked(from string, round uint64) {
 		}
 		c.reads.ready = append(c.reads.ready, ReadState{ID: p.id, Index: p.index})
 		c.reads.pending = c.reads.pending[1:]
+	}
+	if len(c.reads.waiting) > 0 {
+		ids := c.reads.waiting
+		c.reads.waiting = nil
+		c.startRead(ids)
 	}
 }
