@@ -44,6 +44,13 @@ type CoreConfig struct {
 	// shell holds them (see Node). Off, every entry counts as durable the
 	// moment Ready hands it out.
 	AsyncStorage bool
+
+	// LeaseTicks > 0 turns on leader lease reads (lease.go, thesis
+	// §6.4.1): for this many ticks after a majority acknowledged a
+	// heartbeat, ReadIndex answers without a heartbeat round. It must be
+	// below ElectionTicks by the clock-drift margin, and needs
+	// CheckQuorum. 0 (the default): off.
+	LeaseTicks int
 }
 
 // Validate names the first bad field.
@@ -59,6 +66,10 @@ func (c CoreConfig) Validate() error {
 		return fmt.Errorf("raft: CoreConfig.MaxEntriesPerMsg = %d, want > 0", c.MaxEntriesPerMsg)
 	case c.MaxInflight <= 0:
 		return fmt.Errorf("raft: CoreConfig.MaxInflight = %d, want > 0", c.MaxInflight)
+	case c.LeaseTicks < 0 || c.LeaseTicks >= c.ElectionTicks:
+		return fmt.Errorf("raft: CoreConfig.LeaseTicks = %d, want 0 (off) or below ElectionTicks (%d)", c.LeaseTicks, c.ElectionTicks)
+	case c.LeaseTicks > 0 && !c.CheckQuorum:
+		return errors.New("raft: CoreConfig.LeaseTicks needs CheckQuorum: a lease rests on followers refusing votes while they hear from the leader")
 	}
 	return nil
 }
@@ -118,6 +129,7 @@ type Core struct {
 	progress                map[string]*progress // leader only: one per other server
 	votes                   map[string]bool      // (pre-)candidate only: voter -> granted
 	electionElapsed         int                  // ticks since reset (leader: since last quorum check)
+	ticks                   uint64               // ticks since the core started (leases)
 	heartbeatElapsed        int
 	randomizedElectionTicks int
 
@@ -201,6 +213,7 @@ func (c *Core) StepDown(why string) {
 
 // Tick advances the core's clock by one tick.
 func (c *Core) Tick() {
+	c.ticks++
 	if c.state == Leader {
 		c.tickLeader()
 		return
@@ -230,6 +243,9 @@ func (c *Core) tickLeader() {
 	}
 	if c.heartbeatElapsed >= c.cfg.HeartbeatTicks {
 		c.heartbeatElapsed = 0
+		if c.cfg.LeaseTicks > 0 {
+			c.newRound() // each heartbeat renews the lease
+		}
 		c.broadcastHeartbeat()
 	}
 }
@@ -285,7 +301,7 @@ func (c *Core) stepHigherTerm(m Message) bool {
 		// live leader within the minimum election timeout ignores vote
 		// requests, so a server that was partitioned away cannot depose
 		// a healthy leader by showing up with a higher term.
-		inLease := c.leader != "" && c.electionElapsed < c.cfg.ElectionTicks
+		inLease := (c.leader != "" && c.electionElapsed < c.cfg.ElectionTicks) || c.startupSticky()
 		if inLease && (c.cfg.CheckQuorum || m.Type == MsgPreVote) && !m.Transfer {
 			c.send(Message{Type: m.Type.Response(), To: m.From, Reject: true})
 			return false

@@ -40,7 +40,10 @@
 //   - readindex.go: linearizable reads without log writes (thesis §6.4),
 //     confirmed by one heartbeat round shared by all concurrent readers;
 //     one round is in flight at a time, and reads that arrive meanwhile
-//     share the next.
+//     share the next. lease.go: optional leader lease reads (thesis
+//     §6.4.1, Config.LeaseReads, off by default) that skip even that
+//     round while a majority's heartbeat acknowledgement is younger than
+//     an election timeout less a clock-drift bound.
 //   - membership.go: single-server configuration changes (thesis §4.1) and
 //     the two rules that keep them safe and live.
 //   - transfer.go: leadership transfer with TimeoutNow (thesis §3.10).
@@ -123,7 +126,5 @@
 //
 // # Not yet here
 //
-// Automatic promotion of caught-up nonvoters, and leader lease reads
-// (reads without even a heartbeat round, guarded by check-quorum and a
-// clock-drift bound).
+// Automatic promotion of caught-up nonvoters.
 package raft

@@ -32,8 +32,14 @@ type readIndexState struct {
 	acked   map[string]uint64 // follower -> latest round it acknowledged
 	pending []pendingRead     // ascending round
 	blocked []uint64          // IDs waiting for the leader's first commit
-	waiting []uint64          // IDs that arrived while a round was in flight
-	ready   []ReadState       // confirmed, for the next Ready
+
+	// Leases (lease.go): rounds sent recently, each voter's latest
+	// acknowledged send tick, and whether a transfer ruled leases out.
+	sent         []roundSent
+	leaseFrom    map[string]uint64
+	leaseRevoked bool
+	waiting      []uint64    // IDs that arrived while a round was in flight
+	ready        []ReadState // confirmed, for the next Ready
 }
 
 func (r *readIndexState) reset() {
@@ -50,6 +56,10 @@ func (c *Core) ReadIndex(id uint64) error {
 	}
 	if t, _ := c.log.term(c.log.committed); t != c.term {
 		c.reads.blocked = append(c.reads.blocked, id)
+		return nil
+	}
+	if c.leaseValid() {
+		c.reads.ready = append(c.reads.ready, ReadState{ID: id, Index: c.log.committed})
 		return nil
 	}
 	c.startRead([]uint64{id})
@@ -69,7 +79,7 @@ func (c *Core) startRead(ids []uint64) {
 		c.reads.waiting = append(c.reads.waiting, ids...)
 		return
 	}
-	c.reads.round++
+	c.newRound()
 	for _, id := range ids {
 		c.reads.pending = append(c.reads.pending, pendingRead{id: id, index: c.log.committed, round: c.reads.round})
 	}
@@ -92,7 +102,11 @@ func (c *Core) releaseBlockedReads() {
 // readAcked records that from acknowledged heartbeat round and confirms
 // every pending read whose round a majority has now acknowledged.
 func (c *Core) readAcked(from string, round uint64) {
-	if round == 0 || len(c.reads.pending) == 0 {
+	if round == 0 {
+		return
+	}
+	c.leaseAcked(from, round)
+	if len(c.reads.pending) == 0 {
 		return
 	}
 	if c.reads.acked == nil {
