@@ -112,6 +112,17 @@ func TestPartition_AckedBeforeLeaderWriteSurviveLeaderLoss(t *testing.T) {
 	c := newCluster(t, 3)
 	defer c.shutdown()
 	l := c.leader()
+	// The invariants check a new leader's store when its event is
+	// observed; let that happen before its store starts lagging on purpose.
+	term := c.node(l).Term()
+	c.waitFor(5*time.Second, "leadership observed", func() error {
+		c.inv.mu.Lock()
+		defer c.inv.mu.Unlock()
+		if c.inv.leaders[term] != l {
+			return fmt.Errorf("observed leader of term %d: %q", term, c.inv.leaders[term])
+		}
+		return nil
+	})
 	resume := c.stores[l].Stall()
 	defer resume()
 	var top uint64
