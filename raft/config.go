@@ -170,6 +170,7 @@ func (c Config) coreConfig() CoreConfig {
 		MaxBytesPerMsg:   c.MaxAppendBytes,
 		MaxInflight:      c.MaxInflight,
 		AsyncStorage:     true, // the shell's disk writer reports with Persisted
+		PipelineFullOnly: true, // batch while an answer is due; pipeline full messages
 		LeaseTicks:       c.leaseTicks(),
 	}
 }

@@ -31,6 +31,15 @@ type CoreConfig struct {
 	MaxEntriesPerMsg int    // cap on entries in one MsgApp
 	MaxBytesPerMsg   uint64 // soft cap on payload bytes in one MsgApp
 	MaxInflight      int    // MsgApps in flight per follower when replicating
+	// PipelineFullOnly: with a MsgApp in flight to a follower, send it
+	// another only if that one is full (MaxEntriesPerMsg entries, or at
+	// least half of MaxBytesPerMsg bytes, since the next entry may not
+	// fit). Smaller batches wait for the answer and go
+	// out together: fewer messages per entry when the link is fast and
+	// the disk is the bottleneck, while a follower far behind still gets
+	// a pipeline of full messages. Two heartbeat answers with no MsgApp
+	// answer in between count the in-flight messages as lost.
+	PipelineFullOnly bool
 
 	// AsyncStorage relaxes Ready's persist-before-send contract for the
 	// log (thesis §10.2.1): the shell may write Ready.Entries in the
