@@ -82,7 +82,10 @@
 //     keeps up to Config.MaxInflight AppendEntries in flight per follower
 //     (flow control: a slow follower's window fills and the leader stops
 //     sending to it until answers return) and falls back to one at a time
-//     (probe) after a rejection. It pays off only if the follower sees the
+//     (probe) after a rejection. With a message in flight it pipelines
+//     only full ones (CoreConfig.PipelineFullOnly): smaller batches wait
+//     for the answer and go out together, because on a fast link with a
+//     slow disk fewer, bigger messages win. It pays off only if the follower sees the
 //     messages in order: net/rpc runs each call on its own goroutine, so
 //     the transport's server codec hands each request to the node as it
 //     is decoded, and its client codec hands each reply over the same
