@@ -31,6 +31,15 @@ type CoreConfig struct {
 	MaxEntriesPerMsg int    // cap on entries in one MsgApp
 	MaxBytesPerMsg   uint64 // soft cap on payload bytes in one MsgApp
 	MaxInflight      int    // MsgApps in flight per follower when replicating
+	// PipelineFullOnly: with a MsgApp in flight to a follower, send it
+	// another only if that one is full (MaxEntriesPerMsg entries, or at
+	// least half of MaxBytesPerMsg bytes, since the next entry may not
+	// fit). Smaller batches wait for the answer and go
+	// out together: fewer messages per entry when the link is fast and
+	// the disk is the bottleneck, while a follower far behind still gets
+	// a pipeline of full messages. Two heartbeat answers with no MsgApp
+	// answer in between count the in-flight messages as lost.
+	PipelineFullOnly bool
 
 	// AsyncStorage relaxes Ready's persist-before-send contract for the
 	// log (thesis §10.2.1): the shell may write Ready.Entries in the
@@ -44,6 +53,13 @@ type CoreConfig struct {
 	// shell holds them (see Node). Off, every entry counts as durable the
 	// moment Ready hands it out.
 	AsyncStorage bool
+
+	// LeaseTicks > 0 turns on leader lease reads (lease.go, thesis
+	// §6.4.1): for this many ticks after a majority acknowledged a
+	// heartbeat, ReadIndex answers without a heartbeat round. It must be
+	// below ElectionTicks by the clock-drift margin, and needs
+	// CheckQuorum. 0 (the default): off.
+	LeaseTicks int
 }
 
 // Validate names the first bad field.
@@ -59,6 +75,10 @@ func (c CoreConfig) Validate() error {
 		return fmt.Errorf("raft: CoreConfig.MaxEntriesPerMsg = %d, want > 0", c.MaxEntriesPerMsg)
 	case c.MaxInflight <= 0:
 		return fmt.Errorf("raft: CoreConfig.MaxInflight = %d, want > 0", c.MaxInflight)
+	case c.LeaseTicks < 0 || c.LeaseTicks >= c.ElectionTicks:
+		return fmt.Errorf("raft: CoreConfig.LeaseTicks = %d, want 0 (off) or below ElectionTicks (%d)", c.LeaseTicks, c.ElectionTicks)
+	case c.LeaseTicks > 0 && !c.CheckQuorum:
+		return errors.New("raft: CoreConfig.LeaseTicks needs CheckQuorum: a lease rests on followers refusing votes while they hear from the leader")
 	}
 	return nil
 }
@@ -118,6 +138,7 @@ type Core struct {
 	progress                map[string]*progress // leader only: one per other server
 	votes                   map[string]bool      // (pre-)candidate only: voter -> granted
 	electionElapsed         int                  // ticks since reset (leader: since last quorum check)
+	ticks                   uint64               // ticks since the core started (leases)
 	heartbeatElapsed        int
 	randomizedElectionTicks int
 
@@ -201,6 +222,7 @@ func (c *Core) StepDown(why string) {
 
 // Tick advances the core's clock by one tick.
 func (c *Core) Tick() {
+	c.ticks++
 	if c.state == Leader {
 		c.tickLeader()
 		return
@@ -230,6 +252,9 @@ func (c *Core) tickLeader() {
 	}
 	if c.heartbeatElapsed >= c.cfg.HeartbeatTicks {
 		c.heartbeatElapsed = 0
+		if c.cfg.LeaseTicks > 0 {
+			c.newRound() // each heartbeat renews the lease
+		}
 		c.broadcastHeartbeat()
 	}
 }
@@ -285,7 +310,7 @@ func (c *Core) stepHigherTerm(m Message) bool {
 		// live leader within the minimum election timeout ignores vote
 		// requests, so a server that was partitioned away cannot depose
 		// a healthy leader by showing up with a higher term.
-		inLease := c.leader != "" && c.electionElapsed < c.cfg.ElectionTicks
+		inLease := (c.leader != "" && c.electionElapsed < c.cfg.ElectionTicks) || c.startupSticky()
 		if inLease && (c.cfg.CheckQuorum || m.Type == MsgPreVote) && !m.Transfer {
 			c.send(Message{Type: m.Type.Response(), To: m.From, Reject: true})
 			return false

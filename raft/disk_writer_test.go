@@ -1,8 +1,10 @@
 package raft
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // asyncLeader is a leader of a, b, c whose shell writes in the background.
@@ -100,4 +102,46 @@ func TestDiskWriter_MergeEntries(t *testing.T) {
 	if run = mergeEntries(run, []Entry{e(3, 3)}); len(run) != 1 || run[0].Index != 3 {
 		t.Fatalf("a write from before the run must replace it: %+v", run)
 	}
+}
+
+// Thesis §10.2.1: a leader may commit through its followers before its own
+// write lands. Writes acknowledged that way must survive losing the leader
+// while its write is still in flight: the next leader's stored log holds
+// them all (the cluster's invariants check every new leader's store).
+func TestPartition_AckedBeforeLeaderWriteSurviveLeaderLoss(t *testing.T) {
+	c := newCluster(t, 3)
+	defer c.shutdown()
+	l := c.leader()
+	// The invariants check a new leader's store when its event is
+	// observed; let that happen before its store starts lagging on purpose.
+	term := c.node(l).Term()
+	c.waitFor(5*time.Second, "leadership observed", func() error {
+		c.inv.mu.Lock()
+		defer c.inv.mu.Unlock()
+		if c.inv.leaders[term] != l {
+			return fmt.Errorf("observed leader of term %d: %q", term, c.inv.leaders[term])
+		}
+		return nil
+	})
+	resume := c.stores[l].Stall()
+	defer resume()
+	var top uint64
+	for i := range 20 {
+		cmd := fmt.Sprint("w", i)
+		f := c.node(l).Apply([]byte(cmd), time.Second)
+		if err := waitFuture(f, 5*time.Second); err != nil {
+			t.Fatalf("apply %s with the leader's disk stalled: %v", cmd, err)
+		}
+		c.inv.ack(f.Index(), cmd)
+		top = f.Index()
+	}
+	if last, _ := c.stores[l].LastIndex(); last >= top {
+		t.Fatalf("leader's store holds %d, want < %d: the writes were not acknowledged ahead of its disk", last, top)
+	}
+	c.net.Isolate(l)
+	c.leader(others(c.ids, l)...)
+	c.applied(top, others(c.ids, l)...)
+	c.net.Heal()
+	resume()
+	c.applied(top)
 }

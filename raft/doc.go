@@ -38,7 +38,12 @@
 //     (the Figure 8 rule). Also the follower's side of AppendEntries and
 //     check-quorum (thesis §6.2).
 //   - readindex.go: linearizable reads without log writes (thesis §6.4),
-//     confirmed by one heartbeat round shared by all concurrent readers.
+//     confirmed by one heartbeat round shared by all concurrent readers;
+//     one round is in flight at a time, and reads that arrive meanwhile
+//     share the next. lease.go: optional leader lease reads (thesis
+//     §6.4.1, Config.LeaseReads, off by default) that skip even that
+//     round while a majority's heartbeat acknowledgement is younger than
+//     an election timeout less a clock-drift bound.
 //   - membership.go: single-server configuration changes (thesis §4.1) and
 //     the two rules that keep them safe and live.
 //   - transfer.go: leadership transfer with TimeoutNow (thesis §3.10).
@@ -51,21 +56,47 @@
 // The shell:
 //
 //   - node.go and node_api.go: Node owns a Core on one goroutine. Each loop
-//     iteration takes one input (tick, message, Apply batch, bootstrap),
-//     then handles the Ready in the order that keeps Raft's promises:
-//     persist, then send, then apply. Apply calls that arrive together share
-//     one log append and one fsync. Committed entries go to the FSM on a
-//     second goroutine (future.go) so a slow FSM never delays heartbeats.
-//     The API (Apply, Barrier, ReadIndex, Leader, State, Stats, LastContact,
-//     Subscribe, BootstrapCluster, Configuration, Shutdown) reads a
-//     published copy of the state; node_membership.go adds AddVoter,
-//     AddNonvoter, DemoteVoter and RemoveServer, node_transfer.go
-//     LeadershipTransfer.
+//     iteration takes one input and then whatever else is already waiting
+//     (messages, Apply calls, reads, disk reports), proposes all Apply
+//     calls of that burst as one batch, and handles the Ready: hand the
+//     writes to the disk writer, send, apply. Committed entries go to the
+//     FSM on a second goroutine (future.go) so a slow FSM never delays
+//     heartbeats. The API (Apply, Barrier, ReadIndex, Leader, State,
+//     Stats, LastContact, Subscribe, BootstrapCluster, Configuration,
+//     Shutdown) reads a published copy of the state; node_membership.go
+//     adds AddVoter, AddNonvoter, DemoteVoter and RemoveServer,
+//     node_transfer.go LeadershipTransfer.
+//   - disk_writer.go and node_disk.go: the write path (thesis §10.2.1).
+//     A background goroutine owns the disk: it takes every write queued
+//     since its last fsync and makes them durable in one bbolt
+//     transaction (group commit), then reports the durable index. The
+//     loop does not wait for it: a leader's AppendEntries leave at once,
+//     so the leader writes its own log while its followers write theirs,
+//     and its own copy counts toward commit only once the writer reports
+//     it (Core.Persisted, CoreConfig.AsyncStorage). Answers and votes are
+//     held until the writes before them are durable — Raft's
+//     persist-before-respond rule, kept per message instead of per loop
+//     iteration. A leader whose disk hangs for four election timeouts
+//     steps down.
+//   - Pipelining (progress.go, rpc_transport.go, rpc_codec.go): a leader
+//     keeps up to Config.MaxInflight AppendEntries in flight per follower
+//     (flow control: a slow follower's window fills and the leader stops
+//     sending to it until answers return) and falls back to one at a time
+//     (probe) after a rejection. With a message in flight it pipelines
+//     only full ones (CoreConfig.PipelineFullOnly): smaller batches wait
+//     for the answer and go out together, because on a fast link with a
+//     slow disk fewer, bigger messages win. It pays off only if the follower sees the
+//     messages in order: net/rpc runs each call on its own goroutine, so
+//     the transport's server codec hands each request to the node as it
+//     is decoded, and its client codec hands each reply over the same
+//     way. BenchmarkPipeline_Loopback compares depths 1 to 8,
+//     BenchmarkThroughput_Loopback measures writes and ReadIndex reads
+//     against the group-commit limit clients/(F+R).
 //   - config.go: Config with the shipped timing (10 ms ticks, 50 ms
 //     heartbeats, 300–600 ms election timeouts) and Validate.
 //   - storage.go, bolt_store.go, mem_store.go: LogStore and StableStore, a
 //     bbolt implementation (one file; one transaction and one fsync per
-//     Ready) and an in-memory one for tests and -dev.
+//     disk-writer group) and an in-memory one for tests and -dev.
 //   - transport.go, rpc_transport.go, mem_transport.go: Transport, the
 //     net/rpc implementation (service "Raft": AppendEntries, RequestVote,
 //     TimeoutNow; a reused connection per peer, per-call deadlines, an
@@ -96,8 +127,7 @@
 // schedules at it. lab_test.go and regression_test.go do the same to real
 // Nodes on the in-memory network; socket_test.go to Nodes on bbolt and TCP.
 //
-// # Not yet here (Raft II)
+// # Not yet here
 //
-// Automatic promotion of caught-up nonvoters, and a deeper pipeline with
-// the leader's fsync overlapped with replication.
+// Automatic promotion of caught-up nonvoters.
 package raft

@@ -22,6 +22,9 @@ func (c *cluster) startEmpty(id string) {
 func TestNode_MembershipGrowAndShrink(t *testing.T) {
 	c := newCluster(t, 1)
 	l := c.leader()
+	// One change at a time (thesis §4.1): the bootstrap configuration
+	// commits with the leader's first write, one fsync after it leads.
+	c.applied(c.apply("first", 5*time.Second), l)
 	c.startEmpty("n2")
 	c.startEmpty("n3")
 	if c.node("n2").State() != Follower || c.node("n2").HasExistingState() {

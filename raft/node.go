@@ -175,20 +175,10 @@ func (n *Node) run() {
 		case reply := <-n.matchCh:
 			reply <- n.core.Status().Match
 		case b := <-n.bootstrapCh:
-			err := n.bootstrap(b.conf)
-			if err == nil {
-				// Persist (and, for a single voter, take office) before
-				// answering, so the caller sees the result.
-				if err = n.handleReady(nil); err == nil {
-					err = n.drainDisk()
-				}
-				if err != nil {
-					b.err <- err
-					n.failOrStop(err)
-					return
-				}
+			if err := n.handleBootstrap(b); err != nil {
+				n.failOrStop(err)
+				return
 			}
-			b.err <- err
 		}
 		var err error
 		if reqs, err = n.takeBurst(reqs); err != nil {
@@ -338,6 +328,22 @@ func (n *Node) propose() {
 func (n *Node) notLeader() error {
 	id := n.core.Leader()
 	return &NotLeaderError{LeaderID: id, LeaderAddress: n.core.serverAddr(id)}
+}
+
+// handleBootstrap answers a BootstrapCluster call once the new state is
+// durable (and, for a single voter, it has taken office), so the caller
+// sees the result. It returns only errors that stop the node.
+func (n *Node) handleBootstrap(b bootstrapRequest) error {
+	if err := n.bootstrap(b.conf); err != nil {
+		b.err <- err
+		return nil
+	}
+	err := n.handleReady(nil)
+	if err == nil {
+		err = n.drainDisk()
+	}
+	b.err <- err
+	return err
 }
 
 func (n *Node) bootstrap(conf Configuration) error {

@@ -30,6 +30,11 @@ type progress struct {
 	recentActive bool
 	// pendingSnapshot: snapshotState only, the index of the snapshot sent.
 	pendingSnapshot uint64
+	// sentCommit is the commit index the last MsgApp carried.
+	sentCommit uint64
+	// quietBeats counts heartbeat answers since the last MsgApp answer
+	// while MsgApps are in flight (PipelineFullOnly's loss detector).
+	quietBeats int
 }
 
 func newProgress(next uint64, maxInflight int) *progress {
@@ -63,6 +68,7 @@ func (p *progress) sent(last uint64, n int) {
 // Responses may arrive reordered or duplicated: only progress counts.
 func (p *progress) acked(index uint64) bool {
 	p.probeSent = false
+	p.quietBeats = 0
 	i := 0
 	for i < len(p.inflight) && p.inflight[i] <= index {
 		i++

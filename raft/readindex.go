@@ -7,7 +7,10 @@ package raft
 // acknowledgements from a majority for a heartbeat round started after the
 // request. Once the FSM has applied the read index, a read of it reflects
 // every write acknowledged before the read began. Concurrent reads share a
-// round, so a burst of reads costs one heartbeat exchange.
+// round, so a burst of reads costs one heartbeat exchange; and while a
+// round is in flight, new reads wait and go out together in the next one
+// when it completes, so a steady stream of reads costs one heartbeat
+// exchange per round trip, not one per read.
 //
 // A new leader does not know which entries of earlier terms are committed
 // until it commits an entry of its own term (its no-op, §8), so reads wait
@@ -29,7 +32,14 @@ type readIndexState struct {
 	acked   map[string]uint64 // follower -> latest round it acknowledged
 	pending []pendingRead     // ascending round
 	blocked []uint64          // IDs waiting for the leader's first commit
-	ready   []ReadState       // confirmed, for the next Ready
+
+	// Leases (lease.go): rounds sent recently, each voter's latest
+	// acknowledged send tick, and whether a transfer ruled leases out.
+	sent         []roundSent
+	leaseFrom    map[string]uint64
+	leaseRevoked bool
+	waiting      []uint64    // IDs that arrived while a round was in flight
+	ready        []ReadState // confirmed, for the next Ready
 }
 
 func (r *readIndexState) reset() {
@@ -48,6 +58,10 @@ func (c *Core) ReadIndex(id uint64) error {
 		c.reads.blocked = append(c.reads.blocked, id)
 		return nil
 	}
+	if c.leaseValid() {
+		c.reads.ready = append(c.reads.ready, ReadState{ID: id, Index: c.log.committed})
+		return nil
+	}
 	c.startRead([]uint64{id})
 	return nil
 }
@@ -61,7 +75,11 @@ func (c *Core) startRead(ids []uint64) {
 		}
 		return
 	}
-	c.reads.round++
+	if len(c.reads.pending) > 0 {
+		c.reads.waiting = append(c.reads.waiting, ids...)
+		return
+	}
+	c.newRound()
 	for _, id := range ids {
 		c.reads.pending = append(c.reads.pending, pendingRead{id: id, index: c.log.committed, round: c.reads.round})
 	}
@@ -84,7 +102,11 @@ func (c *Core) releaseBlockedReads() {
 // readAcked records that from acknowledged heartbeat round and confirms
 // every pending read whose round a majority has now acknowledged.
 func (c *Core) readAcked(from string, round uint64) {
-	if round == 0 || len(c.reads.pending) == 0 {
+	if round == 0 {
+		return
+	}
+	c.leaseAcked(from, round)
+	if len(c.reads.pending) == 0 {
 		return
 	}
 	if c.reads.acked == nil {
@@ -106,5 +128,10 @@ func (c *Core) readAcked(from string, round uint64) {
 		}
 		c.reads.ready = append(c.reads.ready, ReadState{ID: p.id, Index: p.index})
 		c.reads.pending = c.reads.pending[1:]
+	}
+	if len(c.reads.waiting) > 0 {
+		ids := c.reads.waiting
+		c.reads.waiting = nil
+		c.startRead(ids)
 	}
 }

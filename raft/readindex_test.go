@@ -128,3 +128,27 @@ func TestNode_ReadIndexSingleNode(t *testing.T) {
 		t.Fatalf("ReadIndex = %d, %v", got, err)
 	}
 }
+
+// Reads that arrive while a round is in flight share the next round, which
+// starts when the current one completes: one heartbeat exchange per round
+// trip however many reads arrive.
+func TestCore_ReadIndex_ReadsDuringRoundShareTheNext(t *testing.T) {
+	c := leaderCore(t)
+	c.ReadIndex(1)
+	first := msgsOfType(c.Ready(), MsgHeartbeat)
+	c.ReadIndex(2)
+	c.ReadIndex(3)
+	if rd := c.Ready(); len(msgsOfType(rd, MsgHeartbeat)) != 0 {
+		t.Fatalf("reads during a round started another: %+v", rd.Messages)
+	}
+	c.Step(Message{Type: MsgHeartbeatResp, From: "b", Term: 2, Context: first[0].Context})
+	rd := c.Ready()
+	next := msgsOfType(rd, MsgHeartbeat)
+	if len(rd.ReadStates) != 1 || rd.ReadStates[0].ID != 1 || len(next) != 2 || next[0].Context <= first[0].Context {
+		t.Fatalf("after round 1: reads %+v, heartbeats %+v; want read 1 confirmed and one new round", rd.ReadStates, next)
+	}
+	c.Step(Message{Type: MsgHeartbeatResp, From: "c", Term: 2, Context: next[0].Context})
+	if rd := c.Ready(); len(rd.ReadStates) != 2 {
+		t.Fatalf("second round confirmed %+v, want reads 2 and 3", rd.ReadStates)
+	}
+}

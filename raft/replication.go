@@ -83,8 +83,24 @@ func (c *Core) sendAppend(to string, allowEmpty bool) {
 	if len(es) == 0 && !allowEmpty {
 		return
 	}
+	if c.cfg.PipelineFullOnly && pr.state == replicate && len(pr.inflight) > 0 && !c.fullMsg(es) {
+		return // an answer is due: what accumulates until then goes out with it
+	}
 	c.send(Message{Type: MsgApp, To: to, Index: prevIndex, LogTerm: prevTerm, Entries: es, Commit: c.log.committed})
 	pr.sent(prevIndex+uint64(len(es)), len(es))
+	pr.sentCommit = c.log.committed
+}
+
+// fullMsg reports whether es fills a MsgApp (by count or bytes).
+func (c *Core) fullMsg(es []Entry) bool {
+	if len(es) >= c.cfg.MaxEntriesPerMsg {
+		return true
+	}
+	var size uint64
+	for _, e := range es {
+		size += uint64(len(e.Data))
+	}
+	return c.cfg.MaxBytesPerMsg > 0 && size >= c.cfg.MaxBytesPerMsg/2
 }
 
 // entriesForMsg returns entries from lo, capped by count and bytes (at
@@ -122,12 +138,20 @@ func (c *Core) stepLeader(m Message) {
 			c.broadcastAppend() // tell followers the new commit index
 			return
 		}
-		c.sendAppend(m.From, false)
+		// Send what accumulated, or at least a commit index it has not seen.
+		c.sendAppend(m.From, c.cfg.PipelineFullOnly && pr.sentCommit < c.log.committed)
 	case MsgSnapResp:
 		pr.recentActive = true
 		c.handleSnapResp(m, pr)
 	case MsgHeartbeatResp:
 		pr.heartbeatAcked()
+		if c.cfg.PipelineFullOnly && pr.state == replicate && len(pr.inflight) > 0 {
+			if pr.quietBeats++; pr.quietBeats >= 2 {
+				// The follower answers heartbeats but not our MsgApps:
+				// count them lost, so the next send exposes the gap.
+				pr.inflight, pr.quietBeats = nil, 0
+			}
+		}
 		c.readAcked(m.From, m.Context)
 		if pr.match < c.log.lastIndex() {
 			c.sendAppend(m.From, true)

@@ -75,7 +75,11 @@ func measureRTT(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	defer l.Close()
-	go srv.Accept(l)
+	go func() {
+		if conn, err := l.Accept(); err == nil {
+			srv.ServeConn(conn)
+		}
+	}()
 	c, err := rpc.Dial("tcp", l.Addr().String())
 	if err != nil {
 		b.Fatal(err)

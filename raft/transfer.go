@@ -26,6 +26,7 @@ func (c *Core) TransferLeadership(to string) error {
 		return fmt.Errorf("raft: cannot transfer leadership to %q: not another voter in the configuration", to)
 	}
 	c.transferee, c.transferTicks, c.transferSent = to, 0, false
+	c.reads.leaseRevoked = true // TimeoutNow waives stickiness: no lease this term
 	c.emit(Event{Type: EventTransfer, Peer: to, Detail: "started"})
 	c.maybeSendTimeoutNow(to)
 	if !c.transferSent {
