@@ -150,10 +150,12 @@ func hasTags(svc *NodeService, tags []string) bool {
 // by node and ID. Caller holds s.mu.
 func (s *Store) instancesOf(service string, tags []string) []InstanceKey {
 	var keys []InstanceKey
-	for node, ids := range s.st.byService[service] {
-		for _, id := range ids {
-			if hasTags(s.st.services[node][id], tags) {
-				keys = append(keys, InstanceKey{Node: node, ID: id})
+	for _, name := range s.st.serviceFold[foldName(service)] {
+		for node, ids := range s.st.byService[name] {
+			for _, id := range ids {
+				if hasTags(s.st.services[node][id], tags) {
+					keys = append(keys, InstanceKey{Node: node, ID: id})
+				}
 			}
 		}
 	}

@@ -1,6 +1,9 @@
 package catalog
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // state is the replicated part of the store plus the indexes derived from
 // it. Everything here is a pure function of the applied command sequence, so
@@ -39,6 +42,12 @@ type state struct {
 	// of at most one entry per node instead of a key pair into a map of
 	// every instance (the most expensive step of a registration).
 	byService map[string]serviceSet
+	// serviceFold maps a lower-cased service name to the names in
+	// byService that fold to it (derived). Consul's catalog indexes service
+	// names lower-cased (memdb Lowercase: true), so a lookup of "WEB"
+	// finds the instances registered as "web" or "Web"; the stored names
+	// keep their case.
+	serviceFold map[string][]string
 
 	kv map[string]*KVPair
 	// tombstones remember the index at which a key was deleted, so a
@@ -113,6 +122,7 @@ func newState() *state {
 		checks:          map[string]map[string]*HealthCheck{},
 		slots:           map[InstanceKey]*instSlot{},
 		byService:       map[string]serviceSet{},
+		serviceFold:     map[string][]string{},
 		kv:              map[string]*KVPair{},
 		tombstones:      map[string]uint64{},
 		sessions:        map[string]*SessionEntry{},
@@ -149,6 +159,8 @@ func (st *state) putService(node string, s *NodeService) {
 	if set == nil {
 		set = serviceSet{}
 		st.byService[s.Service] = set
+		fold := foldName(s.Service)
+		st.serviceFold[fold] = append(st.serviceFold[fold], s.Service)
 	}
 	set[node] = append(set[node], s.ID)
 }
@@ -188,8 +200,19 @@ func (st *state) unindexService(node string, s *NodeService) {
 	set.remove(node, s.ID)
 	if len(set) == 0 {
 		delete(st.byService, s.Service)
+		fold := foldName(s.Service)
+		names := slices.DeleteFunc(st.serviceFold[fold], func(n string) bool { return n == s.Service })
+		if len(names) == 0 {
+			delete(st.serviceFold, fold)
+		} else {
+			st.serviceFold[fold] = names
+		}
 	}
 }
+
+// foldName is the case-insensitive key of a service name. strings.ToLower
+// returns an already lower-case ASCII name without allocating.
+func foldName(name string) string { return strings.ToLower(name) }
 
 func (st *state) putCheck(c *HealthCheck) {
 	m := st.checks[c.Node]
