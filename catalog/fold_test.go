@@ -50,3 +50,36 @@ func TestFold_ServiceLookupsIgnoreCase(t *testing.T) {
 		t.Fatalf("index of a removed service = %d, below its removal at %d", idx, del.Index)
 	}
 }
+
+// Node-name lookups ignore case too (Consul's node index is lower-cased):
+// the node, its checks and its sessions are found under any case, and a
+// waiter on "N1" wakes when "n1" changes.
+func TestFold_NodeLookupsIgnoreCase(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.ok(regService("n1", "web-1", "web", 80))
+	h.ok(regCheck("n1", "serfHealth", "", HealthPassing))
+	h.ok(regNode("n2", "10.0.0.2"))
+	for _, name := range []string{"n1", "N1"} {
+		ns, idx := h.s.NodeServices(name)
+		if ns == nil || ns.Node.Node != "n1" || len(ns.Services) != 1 {
+			t.Fatalf("NodeServices(%q) = %+v", name, ns)
+		}
+		if want := h.s.Index(WatchNode("n1")); idx != want {
+			t.Fatalf("NodeServices(%q) index = %d, want %d", name, idx, want)
+		}
+		if checks, _ := h.s.NodeChecks(name); len(checks) != 1 {
+			t.Fatalf("NodeChecks(%q) = %+v", name, checks)
+		}
+	}
+	ws := block(t, h.s, WatchNode("N1"), WatchNode("n2"))
+	res := h.ok(regCheck("n1", "serfHealth", "", HealthCritical))
+	expectWoken(t, ws[0], res.Index)
+	expectBlocked(t, h.s, ws[1])
+	h.ok(&DeregisterRequest{Node: "n1"})
+	if ns, _ := h.s.NodeServices("N1"); ns != nil {
+		t.Fatalf("a removed node is still found: %+v", ns)
+	}
+	if len(h.s.st.nodeFold) != 1 {
+		t.Fatalf("nodeFold keeps removed names: %v", h.s.st.nodeFold)
+	}
+}

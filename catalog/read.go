@@ -98,6 +98,7 @@ func (s *Store) NodeServices(node string) (*NodeServices, uint64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	idx := s.indexOf(WatchNode(node))
+	node = s.st.nodeName(node)
 	n := s.st.nodes[node]
 	if n == nil {
 		return nil, idx
@@ -231,6 +232,7 @@ func (s *Store) NodeChecks(node string) ([]HealthCheck, uint64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := []HealthCheck{}
+	node = s.st.nodeName(node)
 	for _, id := range sortedKeys(s.st.checks[node]) {
 		out = append(out, s.st.checks[node][id].Clone())
 	}
@@ -337,6 +339,7 @@ func (s *Store) NodeSessions(node string) ([]SessionEntry, uint64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := []SessionEntry{}
+	node = s.st.nodeName(node)
 	for _, id := range sortedKeys(s.st.sessionsByNode[node]) {
 		out = append(out, s.st.sessions[id].Clone())
 	}

@@ -48,6 +48,9 @@ type state struct {
 	// finds the instances registered as "web" or "Web"; the stored names
 	// keep their case.
 	serviceFold map[string][]string
+	// nodeFold maps a lower-cased node name to the names in nodes that
+	// fold to it (derived), for Consul's case-insensitive node lookups.
+	nodeFold map[string][]string
 
 	kv map[string]*KVPair
 	// tombstones remember the index at which a key was deleted, so a
@@ -123,6 +126,7 @@ func newState() *state {
 		slots:           map[InstanceKey]*instSlot{},
 		byService:       map[string]serviceSet{},
 		serviceFold:     map[string][]string{},
+		nodeFold:        map[string][]string{},
 		kv:              map[string]*KVPair{},
 		tombstones:      map[string]uint64{},
 		sessions:        map[string]*SessionEntry{},
@@ -137,9 +141,45 @@ func newState() *state {
 // indexes in step. They know nothing of raft indexes, watches or undo; the
 // transaction (tx.go) wraps them with all three.
 
-func (st *state) putNode(n *Node) { st.nodes[n.Node] = n }
+func (st *state) putNode(n *Node) {
+	if st.nodes[n.Node] == nil {
+		fold := foldName(n.Node)
+		st.nodeFold[fold] = append(st.nodeFold[fold], n.Node)
+	}
+	st.nodes[n.Node] = n
+}
 
-func (st *state) delNode(name string) { delete(st.nodes, name) }
+func (st *state) delNode(name string) {
+	if st.nodes[name] == nil {
+		return
+	}
+	delete(st.nodes, name)
+	unfold(st.nodeFold, name)
+}
+
+// unfold removes name from its entry of a fold index.
+func unfold(index map[string][]string, name string) {
+	fold := foldName(name)
+	names := slices.DeleteFunc(index[fold], func(n string) bool { return n == name })
+	if len(names) == 0 {
+		delete(index, fold)
+	} else {
+		index[fold] = names
+	}
+}
+
+// nodeName resolves a node name as asked in a lookup to the stored one:
+// the exact name if such a node exists, else the smallest stored name that
+// equals it ignoring case, else name itself.
+func (st *state) nodeName(name string) string {
+	if st.nodes[name] != nil {
+		return name
+	}
+	if names := st.nodeFold[foldName(name)]; len(names) > 0 {
+		return slices.Min(names)
+	}
+	return name
+}
 
 func (st *state) putService(node string, s *NodeService) {
 	m := st.services[node]
@@ -200,13 +240,7 @@ func (st *state) unindexService(node string, s *NodeService) {
 	set.remove(node, s.ID)
 	if len(set) == 0 {
 		delete(st.byService, s.Service)
-		fold := foldName(s.Service)
-		names := slices.DeleteFunc(st.serviceFold[fold], func(n string) bool { return n == s.Service })
-		if len(names) == 0 {
-			delete(st.serviceFold, fold)
-		} else {
-			st.serviceFold[fold] = names
-		}
+		unfold(st.serviceFold, s.Service)
 	}
 }
 

@@ -266,10 +266,10 @@ func (s *Store) commit(t *tx) {
 		}
 	}
 	for name := range t.nodes {
-		if st.nodes[name] != nil {
-			st.nodeIndex[name] = idx
+		if fold := foldName(name); len(st.nodeFold[fold]) > 0 {
+			st.nodeIndex[fold] = idx
 		} else {
-			delete(st.nodeIndex, name)
+			delete(st.nodeIndex, fold)
 		}
 	}
 	if t.appendRegistryChanges(&s.ring) {

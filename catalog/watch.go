@@ -42,8 +42,9 @@ func WatchTable(t Table) Watch { return Watch{kind: watchTable, key: tableNames[
 // topic is the folded name: a change to "web" wakes a waiter on "WEB".
 func WatchService(name string) Watch { return Watch{kind: watchService, key: foldName(name)} }
 
-// WatchNode watches one node, its services and checks.
-func WatchNode(name string) Watch { return Watch{kind: watchNode, key: name} }
+// WatchNode watches one node, its services and checks. Node names compare
+// case-insensitively, as in Consul, so the topic is the folded name.
+func WatchNode(name string) Watch { return Watch{kind: watchNode, key: foldName(name)} }
 
 // WatchKV watches every key under prefix (a single key is a prefix too).
 func WatchKV(prefix string) Watch { return Watch{kind: watchKV, key: prefix} }
@@ -142,7 +143,7 @@ func (ws *watchSet) wake(t *tx) {
 		ws.fire(WatchService(name))
 	}
 	for name := range t.nodes {
-		ws.fire(Watch{kind: watchNode, key: name})
+		ws.fire(WatchNode(name))
 	}
 	for _, key := range t.kvKeys {
 		if ws.kvSlots > 0 {

@@ -49,14 +49,20 @@ func TestCompat_NodeMetaIsTheAgentsNodeMeta(t *testing.T) {
 	}
 }
 
-// Service names in catalog and health lookups compare case-insensitively,
-// as in Consul.
-func TestCompat_ServiceNamesIgnoreCase(t *testing.T) {
+// Service and node names in catalog and health lookups compare
+// case-insensitively, as in Consul.
+func TestCompat_NamesIgnoreCase(t *testing.T) {
 	c := devAgent(t, "case-node")
 	reg := &api.CatalogRegistration{Node: "ext", Address: "10.0.0.9",
 		Service: &api.AgentService{ID: "web-1", Service: "web", Port: 80}}
 	if _, err := c.Catalog().Register(reg, nil); err != nil {
 		t.Fatalf("Register: %v", err)
+	}
+	for _, name := range []string{"EXT", "Ext"} {
+		node, _, err := c.Catalog().Node(name, nil)
+		if err != nil || node == nil || node.Node == nil || node.Node.Node != "ext" || node.Services["web-1"] == nil {
+			t.Fatalf("Catalog().Node(%q) = %+v, %v", name, node, err)
+		}
 	}
 	for _, name := range []string{"WEB", "Web"} {
 		svcs, _, err := c.Catalog().Service(name, "", nil)
