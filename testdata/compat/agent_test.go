@@ -96,6 +96,15 @@ func devAgent(t *testing.T, node string, extraArgs ...string) *api.Client {
 		_, err := client.Agent().Self()
 		return err
 	})
+	// Sessions need their node in the catalog; like Consul's test server,
+	// hand the agent out once the leader or anti-entropy registered it.
+	waitFor(t, 10*time.Second, "agent's node in the catalog", func() error {
+		n, _, err := client.Catalog().Node(node, nil)
+		if err == nil && (n == nil || n.Node == nil) {
+			err = fmt.Errorf("node %q not registered yet", node)
+		}
+		return err
+	})
 	return client
 }
 

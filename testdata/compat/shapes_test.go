@@ -21,28 +21,27 @@ func TestCompat_NodeMetaIsTheAgentsNodeMeta(t *testing.T) {
 	}
 	c := devAgent(t, "meta-node", "-config-file", cfgFile)
 	want := map[string]string{"rack": "r1", "consul-network-segment": ""}
-	waitFor(t, 15*time.Second, "node meta in the catalog", func() error {
+	// The leader registers the node (with the consul service) and the
+	// agent's anti-entropy writes its meta, in either order.
+	waitFor(t, 15*time.Second, "node meta in every catalog answer", func() error {
 		node, _, err := c.Catalog().Node("meta-node", nil)
-		if err != nil || node == nil || node.Node == nil {
-			return fmt.Errorf("Catalog().Node = %+v, %v", node, err)
+		if err != nil || node == nil || node.Node == nil || !maps.Equal(node.Node.Meta, want) {
+			return fmt.Errorf("Catalog().Node = %+v, %v; want Meta %v", node, err, want)
 		}
-		if !maps.Equal(node.Node.Meta, want) {
-			return fmt.Errorf("Node.Meta = %v, want %v", node.Node.Meta, want)
+		nodes, _, err := c.Catalog().Nodes(nil)
+		if err != nil || len(nodes) != 1 || !maps.Equal(nodes[0].Meta, want) {
+			return fmt.Errorf("Catalog().Nodes = %+v, %v", nodes, err)
+		}
+		entries, _, err := c.Health().Service("consul", "", false, nil)
+		if err != nil || len(entries) != 1 || !maps.Equal(entries[0].Node.Meta, want) {
+			return fmt.Errorf("Health().Service(consul) = %+v, %v", entries, err)
+		}
+		svcs, _, err := c.Catalog().Service("consul", "", nil)
+		if err != nil || len(svcs) != 1 || !maps.Equal(svcs[0].NodeMeta, want) {
+			return fmt.Errorf("Catalog().Service(consul) = %+v, %v", svcs, err)
 		}
 		return nil
 	})
-	nodes, _, err := c.Catalog().Nodes(nil)
-	if err != nil || len(nodes) != 1 || !maps.Equal(nodes[0].Meta, want) {
-		t.Fatalf("Catalog().Nodes = %+v, %v", nodes, err)
-	}
-	entries, _, err := c.Health().Service("consul", "", false, nil)
-	if err != nil || len(entries) != 1 || !maps.Equal(entries[0].Node.Meta, want) {
-		t.Fatalf("Health().Service(consul) = %+v, %v", entries, err)
-	}
-	svcs, _, err := c.Catalog().Service("consul", "", nil)
-	if err != nil || len(svcs) != 1 || !maps.Equal(svcs[0].NodeMeta, want) {
-		t.Fatalf("Catalog().Service(consul) = %+v, %v", svcs, err)
-	}
 	self, err := c.Agent().Self()
 	if err != nil || self["Meta"]["rack"] != "r1" {
 		t.Fatalf("Agent().Self() Meta = %v, %v", self["Meta"], err)
