@@ -98,6 +98,7 @@ func (s *Store) NodeServices(node string) (*NodeServices, uint64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	idx := s.indexOf(WatchNode(node))
+	node = s.st.nodeName(node)
 	n := s.st.nodes[node]
 	if n == nil {
 		return nil, idx
@@ -150,10 +151,12 @@ func hasTags(svc *NodeService, tags []string) bool {
 // by node and ID. Caller holds s.mu.
 func (s *Store) instancesOf(service string, tags []string) []InstanceKey {
 	var keys []InstanceKey
-	for node, ids := range s.st.byService[service] {
-		for _, id := range ids {
-			if hasTags(s.st.services[node][id], tags) {
-				keys = append(keys, InstanceKey{Node: node, ID: id})
+	for _, name := range s.st.serviceFold[foldName(service)] {
+		for node, ids := range s.st.byService[name] {
+			for _, id := range ids {
+				if hasTags(s.st.services[node][id], tags) {
+					keys = append(keys, InstanceKey{Node: node, ID: id})
+				}
 			}
 		}
 	}
@@ -229,6 +232,7 @@ func (s *Store) NodeChecks(node string) ([]HealthCheck, uint64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := []HealthCheck{}
+	node = s.st.nodeName(node)
 	for _, id := range sortedKeys(s.st.checks[node]) {
 		out = append(out, s.st.checks[node][id].Clone())
 	}
@@ -335,6 +339,7 @@ func (s *Store) NodeSessions(node string) ([]SessionEntry, uint64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := []SessionEntry{}
+	node = s.st.nodeName(node)
 	for _, id := range sortedKeys(s.st.sessionsByNode[node]) {
 		out = append(out, s.st.sessions[id].Clone())
 	}

@@ -1,6 +1,9 @@
 package catalog
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // state is the replicated part of the store plus the indexes derived from
 // it. Everything here is a pure function of the applied command sequence, so
@@ -39,6 +42,15 @@ type state struct {
 	// of at most one entry per node instead of a key pair into a map of
 	// every instance (the most expensive step of a registration).
 	byService map[string]serviceSet
+	// serviceFold maps a lower-cased service name to the names in
+	// byService that fold to it (derived). Consul's catalog indexes service
+	// names lower-cased (memdb Lowercase: true), so a lookup of "WEB"
+	// finds the instances registered as "web" or "Web"; the stored names
+	// keep their case.
+	serviceFold map[string][]string
+	// nodeFold maps a lower-cased node name to the names in nodes that
+	// fold to it (derived), for Consul's case-insensitive node lookups.
+	nodeFold map[string][]string
 
 	kv map[string]*KVPair
 	// tombstones remember the index at which a key was deleted, so a
@@ -113,6 +125,8 @@ func newState() *state {
 		checks:          map[string]map[string]*HealthCheck{},
 		slots:           map[InstanceKey]*instSlot{},
 		byService:       map[string]serviceSet{},
+		serviceFold:     map[string][]string{},
+		nodeFold:        map[string][]string{},
 		kv:              map[string]*KVPair{},
 		tombstones:      map[string]uint64{},
 		sessions:        map[string]*SessionEntry{},
@@ -127,9 +141,45 @@ func newState() *state {
 // indexes in step. They know nothing of raft indexes, watches or undo; the
 // transaction (tx.go) wraps them with all three.
 
-func (st *state) putNode(n *Node) { st.nodes[n.Node] = n }
+func (st *state) putNode(n *Node) {
+	if st.nodes[n.Node] == nil {
+		fold := foldName(n.Node)
+		st.nodeFold[fold] = append(st.nodeFold[fold], n.Node)
+	}
+	st.nodes[n.Node] = n
+}
 
-func (st *state) delNode(name string) { delete(st.nodes, name) }
+func (st *state) delNode(name string) {
+	if st.nodes[name] == nil {
+		return
+	}
+	delete(st.nodes, name)
+	unfold(st.nodeFold, name)
+}
+
+// unfold removes name from its entry of a fold index.
+func unfold(index map[string][]string, name string) {
+	fold := foldName(name)
+	names := slices.DeleteFunc(index[fold], func(n string) bool { return n == name })
+	if len(names) == 0 {
+		delete(index, fold)
+	} else {
+		index[fold] = names
+	}
+}
+
+// nodeName resolves a node name as asked in a lookup to the stored one:
+// the exact name if such a node exists, else the smallest stored name that
+// equals it ignoring case, else name itself.
+func (st *state) nodeName(name string) string {
+	if st.nodes[name] != nil {
+		return name
+	}
+	if names := st.nodeFold[foldName(name)]; len(names) > 0 {
+		return slices.Min(names)
+	}
+	return name
+}
 
 func (st *state) putService(node string, s *NodeService) {
 	m := st.services[node]
@@ -149,6 +199,8 @@ func (st *state) putService(node string, s *NodeService) {
 	if set == nil {
 		set = serviceSet{}
 		st.byService[s.Service] = set
+		fold := foldName(s.Service)
+		st.serviceFold[fold] = append(st.serviceFold[fold], s.Service)
 	}
 	set[node] = append(set[node], s.ID)
 }
@@ -188,8 +240,13 @@ func (st *state) unindexService(node string, s *NodeService) {
 	set.remove(node, s.ID)
 	if len(set) == 0 {
 		delete(st.byService, s.Service)
+		unfold(st.serviceFold, s.Service)
 	}
 }
+
+// foldName is the case-insensitive key of a service name. strings.ToLower
+// returns an already lower-case ASCII name without allocating.
+func foldName(name string) string { return strings.ToLower(name) }
 
 func (st *state) putCheck(c *HealthCheck) {
 	m := st.checks[c.Node]

@@ -257,17 +257,19 @@ func (s *Store) commit(t *tx) {
 		}
 	}
 	for name := range t.services {
-		if len(st.byService[name]) > 0 {
-			st.serviceIndex[name] = idx
+		// Keyed by the folded name (WatchService): the index of "web"
+		// moves when any of "web", "Web", ... changes.
+		if fold := foldName(name); len(st.serviceFold[fold]) > 0 {
+			st.serviceIndex[fold] = idx
 		} else {
-			delete(st.serviceIndex, name)
+			delete(st.serviceIndex, fold)
 		}
 	}
 	for name := range t.nodes {
-		if st.nodes[name] != nil {
-			st.nodeIndex[name] = idx
+		if fold := foldName(name); len(st.nodeFold[fold]) > 0 {
+			st.nodeIndex[fold] = idx
 		} else {
-			delete(st.nodeIndex, name)
+			delete(st.nodeIndex, fold)
 		}
 	}
 	if t.appendRegistryChanges(&s.ring) {

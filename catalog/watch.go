@@ -38,10 +38,13 @@ const (
 func WatchTable(t Table) Watch { return Watch{kind: watchTable, key: tableNames[t%numTables]} }
 
 // WatchService watches one service's instances, their nodes and checks.
-func WatchService(name string) Watch { return Watch{kind: watchService, key: name} }
+// Service names compare case-insensitively, as in Consul's catalog, so the
+// topic is the folded name: a change to "web" wakes a waiter on "WEB".
+func WatchService(name string) Watch { return Watch{kind: watchService, key: foldName(name)} }
 
-// WatchNode watches one node, its services and checks.
-func WatchNode(name string) Watch { return Watch{kind: watchNode, key: name} }
+// WatchNode watches one node, its services and checks. Node names compare
+// case-insensitively, as in Consul, so the topic is the folded name.
+func WatchNode(name string) Watch { return Watch{kind: watchNode, key: foldName(name)} }
 
 // WatchKV watches every key under prefix (a single key is a prefix too).
 func WatchKV(prefix string) Watch { return Watch{kind: watchKV, key: prefix} }
@@ -137,10 +140,10 @@ func (ws *watchSet) wake(t *tx) {
 		}
 	}
 	for name := range t.services {
-		ws.fire(Watch{kind: watchService, key: name})
+		ws.fire(WatchService(name))
 	}
 	for name := range t.nodes {
-		ws.fire(Watch{kind: watchNode, key: name})
+		ws.fire(WatchNode(name))
 	}
 	for _, key := range t.kvKeys {
 		if ws.kvSlots > 0 {

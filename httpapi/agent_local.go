@@ -58,8 +58,17 @@ const (
 
 // AgentService is a service as the agent endpoints show it: the catalog
 // shape plus the content hash (for ?hash= blocking) and the datacenter.
+//
+// CreateIndex and ModifyIndex shadow the catalog's: they are Raft indexes,
+// which the agent's own copy of a service never has, and Consul's
+// api.AgentService tags them omitempty, so Consul's agent endpoints leave
+// them out (buildAgentService copies the local entry's zero indexes).
+// The catalog and health endpoints, which read the replicated state,
+// keep them.
 type AgentService struct {
 	catalog.NodeService
+	CreateIndex uint64 `json:",omitempty"`
+	ModifyIndex uint64 `json:",omitempty"`
 	ContentHash string `json:",omitempty"`
 	Datacenter  string `json:",omitempty"`
 }
@@ -174,7 +183,13 @@ func (s *Server) toAgentService(svc catalog.NodeService, hash string) *AgentServ
 	if svc.Meta == nil {
 		svc.Meta = map[string]string{}
 	}
-	return &AgentService{NodeService: svc, ContentHash: hash, Datacenter: s.localDC()}
+	if svc.Weights == (catalog.Weights{}) {
+		svc.Weights = catalog.Weights{Passing: 1, Warning: 1} // Consul's default for unset weights
+	} else if svc.Weights.Passing <= 0 {
+		svc.Weights.Passing = 1
+	}
+	return &AgentService{NodeService: svc, CreateIndex: svc.CreateIndex, ModifyIndex: svc.ModifyIndex,
+		ContentHash: hash, Datacenter: s.localDC()}
 }
 
 // compileFilter parses ?filter= against sample's type; "" means none.

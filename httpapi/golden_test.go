@@ -89,3 +89,23 @@ func checkGolden(t *testing.T, name string, body []byte) {
 	got.WriteByte('\n')
 	testkit.Golden(t, filepath.Join("testdata", "golden", name+".json"), got.Bytes())
 }
+
+// TestGolden_AgentServiceShapes pins the agent's view of its own services.
+// Consul's AgentService tags CreateIndex and ModifyIndex omitempty and the
+// agent's local entries have none, so they are absent here (unlike in the
+// catalog and health answers above); unset weights read {1,1}.
+func TestGolden_AgentServiceShapes(t *testing.T) {
+	a, _ := startLocalAPI(t)
+	a.must(200, "PUT", "/v1/agent/service/register", []byte(`{"ID":"web-1","Name":"web","Port":8080,"Check":{"TTL":"10s"}}`))
+	a.must(200, "PUT", "/v1/agent/check/pass/service:web-1", nil)
+	for _, c := range []struct{ name, path string }{
+		{"agent_services", "/v1/agent/services"},
+		{"agent_service", "/v1/agent/service/web-1"},
+		{"agent_health_service_id", "/v1/agent/health/service/id/web-1?format=json"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, body := a.must(200, "GET", c.path, nil)
+			checkGolden(t, c.name, []byte(body))
+		})
+	}
+}

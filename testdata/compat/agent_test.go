@@ -67,13 +67,14 @@ func freePorts(t *testing.T, n int) []int {
 }
 
 // devAgent starts `roster agent -dev` and returns a Consul client for it.
-func devAgent(t *testing.T, node string) *api.Client {
+func devAgent(t *testing.T, node string, extraArgs ...string) *api.Client {
 	t.Helper()
 	p := freePorts(t, 5)
 	var stderr bytes.Buffer
-	cmd := exec.Command(rosterBin, "agent", "-dev", "-node", node,
+	args := append([]string{"agent", "-dev", "-node", node,
 		"-http-port", fmt.Sprint(p[0]), "-dns-port", fmt.Sprint(p[1]), "-server-port", fmt.Sprint(p[2]),
-		"-serf-lan-port", fmt.Sprint(p[3]), "-serf-wan-port", fmt.Sprint(p[4]))
+		"-serf-lan-port", fmt.Sprint(p[3]), "-serf-wan-port", fmt.Sprint(p[4])}, extraArgs...)
+	cmd := exec.Command(rosterBin, args...)
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -93,6 +94,15 @@ func devAgent(t *testing.T, node string) *api.Client {
 	}
 	waitFor(t, 10*time.Second, "agent HTTP API", func() error {
 		_, err := client.Agent().Self()
+		return err
+	})
+	// Sessions need their node in the catalog; like Consul's test server,
+	// hand the agent out once the leader or anti-entropy registered it.
+	waitFor(t, 10*time.Second, "agent's node in the catalog", func() error {
+		n, _, err := client.Catalog().Node(node, nil)
+		if err == nil && (n == nil || n.Node == nil) {
+			err = fmt.Errorf("node %q not registered yet", node)
+		}
 		return err
 	})
 	return client

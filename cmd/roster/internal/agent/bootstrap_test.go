@@ -74,7 +74,7 @@ func TestParseServer_ReadsTagsAndRejectsClientsAndIncompleteTags(t *testing.T) {
 
 func TestRegistration_ServerGetsConsulServiceAndUpToDateSkipsRewrites(t *testing.T) {
 	m := member("s1", swim.StateAlive, map[string]string{"role": "consul", "id": "id-1", "port": "8300", "dc": "dc1", "build": "1.2.3:abc", "raft_vsn": "3"})
-	want := memberRegistration(m, "dc1", catalog.HealthPassing)
+	want := memberRegistration(m, "dc1", catalog.HealthPassing, nil)
 	if want.Service == nil || want.Service.Service != "consul" || want.Service.Port != 8300 || want.Service.Meta["version"] != "1.2.3" {
 		t.Fatalf("service %+v", want.Service)
 	}
@@ -97,11 +97,11 @@ func TestRegistration_ServerGetsConsulServiceAndUpToDateSkipsRewrites(t *testing
 	if !registrationUpToDate(want, ns, checks) {
 		t.Fatal("registration not up to date right after applying it")
 	}
-	failed := memberRegistration(m, "dc1", catalog.HealthCritical)
+	failed := memberRegistration(m, "dc1", catalog.HealthCritical, &ns.Node)
 	if registrationUpToDate(failed, ns, checks) || failed.Checks[0].Output != "Agent not live or unreachable" {
 		t.Fatal("a failed member's registration counted as up to date with the passing one")
 	}
-	client := memberRegistration(member("c1", swim.StateAlive, map[string]string{"role": "node", "id": "id-2", "dc": "dc1"}), "dc1", catalog.HealthPassing)
+	client := memberRegistration(member("c1", swim.StateAlive, map[string]string{"role": "node", "id": "id-2", "dc": "dc1"}), "dc1", catalog.HealthPassing, nil)
 	if client.Service != nil {
 		t.Fatalf("client registered with service %+v", client.Service)
 	}

@@ -114,7 +114,7 @@ func (a *Agent) newLocalState() (*local.State, error) {
 		// The same tagged addresses the leader registers for members
 		// (memberRegistration), so the two writers never undo each other.
 		TaggedAddresses: map[string]string{"lan": addr, "lan_ipv4": addr, "wan": addr, "wan_ipv4": addr},
-		NodeMeta:        a.cfg.Meta,
+		NodeMeta:        a.nodeMeta(),
 		DataDir:         dir, CheckUpdateInterval: a.cfg.Local.CheckUpdateInterval,
 		EnableScriptChecks: a.cfg.Local.EnableScriptChecks, Logger: a.log,
 	})

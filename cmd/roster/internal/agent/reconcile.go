@@ -2,6 +2,7 @@ package agent
 
 import (
 	"log/slog"
+	"maps"
 	"strconv"
 	"time"
 
@@ -32,8 +33,12 @@ func (a *Agent) reconcileMember(m swim.Member) {
 // reconcileRegistration registers m with its serfHealth check at status,
 // unless the catalog already says exactly that.
 func (a *Agent) reconcileRegistration(m swim.Member, status string) {
-	want := memberRegistration(m, a.cfg.Datacenter, status)
 	ns, _ := a.srv.store.NodeServices(m.Name)
+	var existing *catalog.Node
+	if ns != nil {
+		existing = &ns.Node
+	}
+	want := memberRegistration(m, a.cfg.Datacenter, status, existing)
 	checks, _ := a.srv.store.NodeChecks(m.Name)
 	if registrationUpToDate(want, ns, checks) {
 		return
@@ -44,12 +49,25 @@ func (a *Agent) reconcileRegistration(m swim.Member, status string) {
 
 // memberRegistration is the catalog entry a member should have: its node,
 // the `consul` service for servers, and the serfHealth check.
-func memberRegistration(m swim.Member, dc, status string) catalog.RegisterRequest {
+//
+// The node's meta belongs to the member's own agent, which writes it by
+// anti-entropy (its node_meta plus consul-network-segment). A register
+// replaces the whole node record, so, as Consul's leader does
+// (handleAliveMember), the registration carries the meta the catalog
+// already holds (existing, nil for a new node); a node the catalog does
+// not know yet gets the meta every agent sends, never null, until its
+// agent's first sync replaces it.
+func memberRegistration(m swim.Member, dc, status string, existing *catalog.Node) catalog.RegisterRequest {
 	addr := m.Addr.String()
+	meta := map[string]string{segmentMetaKey: ""}
+	if existing != nil && existing.Meta != nil {
+		meta = maps.Clone(existing.Meta)
+	}
 	req := catalog.RegisterRequest{
 		Node: catalog.Node{
 			ID: m.Tags["id"], Node: m.Name, Address: addr, Datacenter: dc,
 			TaggedAddresses: map[string]string{"lan": addr, "lan_ipv4": addr, "wan": addr, "wan_ipv4": addr},
+			Meta:            meta,
 		},
 		Checks: []catalog.HealthCheck{{
 			Node: m.Name, CheckID: serfCheckID, Name: serfCheckName, Status: status,
@@ -206,4 +224,19 @@ func (a *Agent) promoteNonvoters() {
 		}
 		delete(a.nonvoterSince, srv.ID)
 	}
+}
+
+// segmentMetaKey is the node meta key every Consul agent sets to its
+// network segment ("" for the default one); tools filter on it, and its
+// presence is why an agent's node never shows Meta null.
+const segmentMetaKey = "consul-network-segment"
+
+// nodeMeta is the node meta this agent writes into the catalog by
+// anti-entropy and reports in /v1/agent/self: its configured node_meta
+// plus the segment key, as Consul's agent loads it (loadMetadata).
+func (a *Agent) nodeMeta() map[string]string {
+	meta := make(map[string]string, len(a.cfg.Meta)+1)
+	maps.Copy(meta, a.cfg.Meta)
+	meta[segmentMetaKey] = ""
+	return meta
 }

@@ -34,7 +34,7 @@ func (a *Agent) Self() httpapi.Self {
 		},
 		Member: a.localMember(),
 		Stats:  a.stats(),
-		Meta:   copyMap(a.cfg.Meta),
+		Meta:   a.nodeMeta(),
 	}
 }
 
@@ -165,14 +165,6 @@ func (a *Agent) baseStats() map[string]map[string]string {
 			"max_procs":  strconv.Itoa(runtime.GOMAXPROCS(0)),
 		},
 	}
-}
-
-func copyMap(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // advertiseAddr picks the address announced to peers: -advertise if set,
