@@ -33,6 +33,10 @@ type state struct {
 	// with one lookup, which is what keeps an update flat as the registry
 	// grows past the CPU caches (BenchmarkHashUpdate).
 	slots map[InstanceKey]*instSlot
+	// nodeSlots holds the node-level slots ({Node, ""}) apart: every
+	// instance refresh reads its node's, and a map with one entry per node
+	// stays in cache where the map of every instance does not.
+	nodeSlots map[string]*instSlot
 	// byService maps a service name to its instances (derived): node →
 	// the IDs of the service's instances on it. Keyed by node rather than
 	// by instance, so registering an instance hashes one string into a map
@@ -76,9 +80,17 @@ type instSlot struct {
 	rec *instanceRec
 }
 
+// slot returns k's slot, or nil.
+func (st *state) slot(k InstanceKey) *instSlot {
+	if k.ID == "" {
+		return st.nodeSlots[k.Node]
+	}
+	return st.slots[k]
+}
+
 // checksFor returns the checks that apply to k.
 func (st *state) checksFor(k InstanceKey) []*HealthCheck {
-	if slot := st.slots[k]; slot != nil {
+	if slot := st.slot(k); slot != nil {
 		return slot.checks
 	}
 	return nil
@@ -86,10 +98,14 @@ func (st *state) checksFor(k InstanceKey) []*HealthCheck {
 
 // slotFor returns k's slot, creating it.
 func (st *state) slotFor(k InstanceKey) *instSlot {
-	slot := st.slots[k]
+	slot := st.slot(k)
 	if slot == nil {
 		slot = &instSlot{}
-		st.slots[k] = slot
+		if k.ID == "" {
+			st.nodeSlots[k.Node] = slot
+		} else {
+			st.slots[k] = slot
+		}
 	}
 	return slot
 }
@@ -97,7 +113,11 @@ func (st *state) slotFor(k InstanceKey) *instSlot {
 // dropIfEmpty deletes k's slot once it holds nothing.
 func (st *state) dropIfEmpty(k InstanceKey, slot *instSlot) {
 	if len(slot.checks) == 0 && slot.rec == nil {
-		delete(st.slots, k)
+		if k.ID == "" {
+			delete(st.nodeSlots, k.Node)
+		} else {
+			delete(st.slots, k)
+		}
 	}
 }
 
@@ -112,6 +132,7 @@ func newState() *state {
 		services:        map[string]map[string]*NodeService{},
 		checks:          map[string]map[string]*HealthCheck{},
 		slots:           map[InstanceKey]*instSlot{},
+		nodeSlots:       map[string]*instSlot{},
 		byService:       map[string]serviceSet{},
 		kv:              map[string]*KVPair{},
 		tombstones:      map[string]uint64{},
@@ -202,7 +223,7 @@ func (st *state) putCheck(c *HealthCheck) {
 	k := InstanceKey{Node: c.Node, ID: c.ServiceID}
 	if old != nil && old.ServiceID == c.ServiceID {
 		// Replace in place: the common status update costs one lookup.
-		if slot := st.slots[k]; slot != nil {
+		if slot := st.slot(k); slot != nil {
 			if i := slices.Index(slot.checks, old); i >= 0 {
 				slot.checks[i] = c
 				return
@@ -229,7 +250,7 @@ func (st *state) delCheck(node, id string) {
 // handed out, so their slices may change in place.
 func (st *state) unindexCheck(old *HealthCheck) {
 	k := InstanceKey{Node: old.Node, ID: old.ServiceID}
-	slot := st.slots[k]
+	slot := st.slot(k)
 	if slot == nil {
 		return
 	}

@@ -123,7 +123,6 @@ func New(cfg Config) (*Store, error) {
 		lockDelay: map[string]time.Time{},
 	}
 	s.watches.init()
-	s.tx.init()
 	return s, nil
 }
 
@@ -256,14 +255,14 @@ func (s *Store) commit(t *tx) {
 			st.tableIndex[tbl] = idx
 		}
 	}
-	for name := range t.services {
+	for _, name := range t.services.list() {
 		if len(st.byService[name]) > 0 {
 			st.serviceIndex[name] = idx
 		} else {
 			delete(st.serviceIndex, name)
 		}
 	}
-	for name := range t.nodes {
+	for _, name := range t.nodes.list() {
 		if st.nodes[name] != nil {
 			st.nodeIndex[name] = idx
 		} else {
