@@ -91,7 +91,7 @@ func (t *tx) validateCheck(c *HealthCheck, pending *NodeService) error {
 		return fmt.Errorf("check %q has status %q; use passing, warning or critical", c.CheckID, c.Status)
 	}
 	if c.ServiceID != "" && (pending == nil || pending.ID != c.ServiceID) &&
-		t.st.services[c.Node][c.ServiceID] == nil {
+		t.st.service(c.Node, c.ServiceID) == nil {
 		return fmt.Errorf("check %q: Missing service registration: service %q is %w on node %q",
 			c.CheckID, c.ServiceID, ErrNotFound, c.Node)
 	}
@@ -139,7 +139,7 @@ func (t *tx) ensureCheck(c *HealthCheck, pending *NodeService) {
 	if c.ServiceID != "" {
 		svc = pending
 		if svc == nil || svc.ID != c.ServiceID {
-			svc = t.st.services[c.Node][c.ServiceID]
+			svc = t.st.service(c.Node, c.ServiceID)
 		}
 		rec.ServiceName, rec.ServiceTags = svc.Service, svc.Tags // validated: it exists
 	}

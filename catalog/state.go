@@ -75,6 +75,11 @@ type instSlot struct {
 	// instance's own checks otherwise. Health of an instance is its node's
 	// checks plus its own, without scanning every check on a busy node.
 	checks []*HealthCheck
+	// svc is the instance's service record (nil for a node-level slot):
+	// the same pointer as in services, here so that a check update and
+	// the refresh it causes reach the service through the slot they need
+	// anyway, not through a second map of every instance.
+	svc *NodeService
 	// rec is the instance's content and digest as of the last commit
 	// (immutable; replaced on change), nil if there is no such instance.
 	rec *instanceRec
@@ -86,6 +91,14 @@ func (st *state) slot(k InstanceKey) *instSlot {
 		return st.nodeSlots[k.Node]
 	}
 	return st.slots[k]
+}
+
+// service returns the service id on node, or nil.
+func (st *state) service(node, id string) *NodeService {
+	if slot := st.slots[InstanceKey{Node: node, ID: id}]; slot != nil {
+		return slot.svc
+	}
+	return nil
 }
 
 // checksFor returns the checks that apply to k.
@@ -112,7 +125,7 @@ func (st *state) slotFor(k InstanceKey) *instSlot {
 
 // dropIfEmpty deletes k's slot once it holds nothing.
 func (st *state) dropIfEmpty(k InstanceKey, slot *instSlot) {
-	if len(slot.checks) == 0 && slot.rec == nil {
+	if len(slot.checks) == 0 && slot.rec == nil && slot.svc == nil {
 		if k.ID == "" {
 			delete(st.nodeSlots, k.Node)
 		} else {
@@ -160,6 +173,7 @@ func (st *state) putService(node string, s *NodeService) {
 	}
 	old := m[s.ID]
 	m[s.ID] = s
+	st.slotFor(InstanceKey{Node: node, ID: s.ID}).svc = s
 	if old != nil {
 		if old.Service == s.Service {
 			return // same name: byService already holds it
@@ -199,6 +213,11 @@ func (st *state) delService(node, id string) {
 	}
 	st.unindexService(node, old)
 	delete(st.services[node], id)
+	k := InstanceKey{Node: node, ID: id}
+	if slot := st.slots[k]; slot != nil {
+		slot.svc = nil
+		st.dropIfEmpty(k, slot)
+	}
 	if len(st.services[node]) == 0 {
 		delete(st.services, node)
 	}

@@ -196,7 +196,7 @@ func (t *tx) touchCheck(c *HealthCheck) {
 		return
 	}
 	t.nodes.add(c.Node)
-	if svc := t.st.services[c.Node][c.ServiceID]; svc != nil {
+	if svc := t.st.service(c.Node, c.ServiceID); svc != nil {
 		t.touchService(c.Node, svc)
 	}
 }
@@ -429,7 +429,10 @@ func (t *tx) refreshInstance(k InstanceKey) (Change, bool) {
 // slot is k's slot (nil if none). The result shares the immutable records'
 // slices and maps.
 func (st *state) instance(k InstanceKey, slot *instSlot) (Instance, bool) {
-	svc := st.services[k.Node][k.ID]
+	var svc *NodeService
+	if slot != nil {
+		svc = slot.svc
+	}
 	n := st.nodes[k.Node]
 	if svc == nil || n == nil {
 		return Instance{}, false
