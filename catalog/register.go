@@ -232,8 +232,10 @@ func serviceContentEqual(a, b *NodeService) bool {
 		a.EnableTagOverride == b.EnableTagOverride
 }
 
+// checkContentEqual compares Status first: a status change is the common
+// update, and deciding it early leaves the rest of a cold record unread.
 func checkContentEqual(a, b *HealthCheck) bool {
-	return a.Node == b.Node && a.CheckID == b.CheckID && a.Name == b.Name && a.Status == b.Status &&
+	return a.Status == b.Status && a.Node == b.Node && a.CheckID == b.CheckID && a.Name == b.Name &&
 		a.Notes == b.Notes && a.Output == b.Output && a.ServiceID == b.ServiceID &&
 		a.ServiceName == b.ServiceName && slices.Equal(a.ServiceTags, b.ServiceTags) &&
 		a.Type == b.Type && a.Interval == b.Interval && a.Timeout == b.Timeout &&
