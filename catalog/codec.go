@@ -108,7 +108,17 @@ func (d *decoder) fail(err error) {
 	d.b = nil
 }
 
+// uvarint reads an unsigned varint. Most are lengths and counts below 128,
+// one byte: that case is inlined at every call, the rest takes a call.
 func (d *decoder) uvarint() uint64 {
+	if b := d.b; len(b) > 0 && b[0] < 0x80 {
+		d.b = b[1:]
+		return uint64(b[0])
+	}
+	return d.uvarintLong()
+}
+
+func (d *decoder) uvarintLong() uint64 {
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
 		d.fail(errShort)

@@ -91,7 +91,7 @@ func (t *tx) validateCheck(c *HealthCheck, pending *NodeService) error {
 		return fmt.Errorf("check %q has status %q; use passing, warning or critical", c.CheckID, c.Status)
 	}
 	if c.ServiceID != "" && (pending == nil || pending.ID != c.ServiceID) &&
-		t.st.services[c.Node][c.ServiceID] == nil {
+		t.st.service(c.Node, c.ServiceID) == nil {
 		return fmt.Errorf("check %q: Missing service registration: service %q is %w on node %q",
 			c.CheckID, c.ServiceID, ErrNotFound, c.Node)
 	}
@@ -139,7 +139,7 @@ func (t *tx) ensureCheck(c *HealthCheck, pending *NodeService) {
 	if c.ServiceID != "" {
 		svc = pending
 		if svc == nil || svc.ID != c.ServiceID {
-			svc = t.st.services[c.Node][c.ServiceID]
+			svc = t.st.service(c.Node, c.ServiceID)
 		}
 		rec.ServiceName, rec.ServiceTags = svc.Service, svc.Tags // validated: it exists
 	}
@@ -232,8 +232,10 @@ func serviceContentEqual(a, b *NodeService) bool {
 		a.EnableTagOverride == b.EnableTagOverride
 }
 
+// checkContentEqual compares Status first: a status change is the common
+// update, and deciding it early leaves the rest of a cold record unread.
 func checkContentEqual(a, b *HealthCheck) bool {
-	return a.Node == b.Node && a.CheckID == b.CheckID && a.Name == b.Name && a.Status == b.Status &&
+	return a.Status == b.Status && a.Node == b.Node && a.CheckID == b.CheckID && a.Name == b.Name &&
 		a.Notes == b.Notes && a.Output == b.Output && a.ServiceID == b.ServiceID &&
 		a.ServiceName == b.ServiceName && slices.Equal(a.ServiceTags, b.ServiceTags) &&
 		a.Type == b.Type && a.Interval == b.Interval && a.Timeout == b.Timeout &&

@@ -338,7 +338,7 @@ func (st *state) rebuildInstances() {
 	for node, m := range st.services {
 		for id := range m {
 			k := InstanceKey{Node: node, ID: id}
-			in, ok := st.instance(k, st.slots[k])
+			in, ok := st.instance(k, st.slot(k))
 			if !ok {
 				continue
 			}

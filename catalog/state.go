@@ -36,6 +36,10 @@ type state struct {
 	// with one lookup, which is what keeps an update flat as the registry
 	// grows past the CPU caches (BenchmarkHashUpdate).
 	slots map[InstanceKey]*instSlot
+	// nodeSlots holds the node-level slots ({Node, ""}) apart: every
+	// instance refresh reads its node's, and a map with one entry per node
+	// stays in cache where the map of every instance does not.
+	nodeSlots map[string]*instSlot
 	// byService maps a service name to its instances (derived): node →
 	// the IDs of the service's instances on it. Keyed by node rather than
 	// by instance, so registering an instance hashes one string into a map
@@ -83,14 +87,35 @@ type instSlot struct {
 	// instance's own checks otherwise. Health of an instance is its node's
 	// checks plus its own, without scanning every check on a busy node.
 	checks []*HealthCheck
+	// svc is the instance's service record (nil for a node-level slot):
+	// the same pointer as in services, here so that a check update and
+	// the refresh it causes reach the service through the slot they need
+	// anyway, not through a second map of every instance.
+	svc *NodeService
 	// rec is the instance's content and digest as of the last commit
 	// (immutable; replaced on change), nil if there is no such instance.
 	rec *instanceRec
 }
 
+// slot returns k's slot, or nil.
+func (st *state) slot(k InstanceKey) *instSlot {
+	if k.ID == "" {
+		return st.nodeSlots[k.Node]
+	}
+	return st.slots[k]
+}
+
+// service returns the service id on node, or nil.
+func (st *state) service(node, id string) *NodeService {
+	if slot := st.slots[InstanceKey{Node: node, ID: id}]; slot != nil {
+		return slot.svc
+	}
+	return nil
+}
+
 // checksFor returns the checks that apply to k.
 func (st *state) checksFor(k InstanceKey) []*HealthCheck {
-	if slot := st.slots[k]; slot != nil {
+	if slot := st.slot(k); slot != nil {
 		return slot.checks
 	}
 	return nil
@@ -98,18 +123,26 @@ func (st *state) checksFor(k InstanceKey) []*HealthCheck {
 
 // slotFor returns k's slot, creating it.
 func (st *state) slotFor(k InstanceKey) *instSlot {
-	slot := st.slots[k]
+	slot := st.slot(k)
 	if slot == nil {
 		slot = &instSlot{}
-		st.slots[k] = slot
+		if k.ID == "" {
+			st.nodeSlots[k.Node] = slot
+		} else {
+			st.slots[k] = slot
+		}
 	}
 	return slot
 }
 
 // dropIfEmpty deletes k's slot once it holds nothing.
 func (st *state) dropIfEmpty(k InstanceKey, slot *instSlot) {
-	if len(slot.checks) == 0 && slot.rec == nil {
-		delete(st.slots, k)
+	if len(slot.checks) == 0 && slot.rec == nil && slot.svc == nil {
+		if k.ID == "" {
+			delete(st.nodeSlots, k.Node)
+		} else {
+			delete(st.slots, k)
+		}
 	}
 }
 
@@ -124,6 +157,7 @@ func newState() *state {
 		services:        map[string]map[string]*NodeService{},
 		checks:          map[string]map[string]*HealthCheck{},
 		slots:           map[InstanceKey]*instSlot{},
+		nodeSlots:       map[string]*instSlot{},
 		byService:       map[string]serviceSet{},
 		serviceFold:     map[string][]string{},
 		nodeFold:        map[string][]string{},
@@ -189,6 +223,7 @@ func (st *state) putService(node string, s *NodeService) {
 	}
 	old := m[s.ID]
 	m[s.ID] = s
+	st.slotFor(InstanceKey{Node: node, ID: s.ID}).svc = s
 	if old != nil {
 		if old.Service == s.Service {
 			return // same name: byService already holds it
@@ -230,6 +265,11 @@ func (st *state) delService(node, id string) {
 	}
 	st.unindexService(node, old)
 	delete(st.services[node], id)
+	k := InstanceKey{Node: node, ID: id}
+	if slot := st.slots[k]; slot != nil {
+		slot.svc = nil
+		st.dropIfEmpty(k, slot)
+	}
 	if len(st.services[node]) == 0 {
 		delete(st.services, node)
 	}
@@ -259,7 +299,7 @@ func (st *state) putCheck(c *HealthCheck) {
 	k := InstanceKey{Node: c.Node, ID: c.ServiceID}
 	if old != nil && old.ServiceID == c.ServiceID {
 		// Replace in place: the common status update costs one lookup.
-		if slot := st.slots[k]; slot != nil {
+		if slot := st.slot(k); slot != nil {
 			if i := slices.Index(slot.checks, old); i >= 0 {
 				slot.checks[i] = c
 				return
@@ -286,7 +326,7 @@ func (st *state) delCheck(node, id string) {
 // handed out, so their slices may change in place.
 func (st *state) unindexCheck(old *HealthCheck) {
 	k := InstanceKey{Node: old.Node, ID: old.ServiceID}
-	slot := st.slots[k]
+	slot := st.slot(k)
 	if slot == nil {
 		return
 	}

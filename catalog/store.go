@@ -123,7 +123,6 @@ func New(cfg Config) (*Store, error) {
 		lockDelay: map[string]time.Time{},
 	}
 	s.watches.init()
-	s.tx.init()
 	return s, nil
 }
 
@@ -256,7 +255,7 @@ func (s *Store) commit(t *tx) {
 			st.tableIndex[tbl] = idx
 		}
 	}
-	for name := range t.services {
+	for _, name := range t.services.list() {
 		// Keyed by the folded name (WatchService): the index of "web"
 		// moves when any of "web", "Web", ... changes.
 		if fold := foldName(name); len(st.serviceFold[fold]) > 0 {
@@ -265,7 +264,7 @@ func (s *Store) commit(t *tx) {
 			delete(st.serviceIndex, fold)
 		}
 	}
-	for name := range t.nodes {
+	for _, name := range t.nodes.list() {
 		if fold := foldName(name); len(st.nodeFold[fold]) > 0 {
 			st.nodeIndex[fold] = idx
 		} else {

@@ -26,8 +26,8 @@ type tx struct {
 	journal []undoRec
 
 	tables   [numTables]bool
-	services map[string]struct{}
-	nodes    map[string]struct{}
+	services touchSet
+	nodes    touchSet
 	kvKeys   []string
 	// dirty lists the instances whose content may have changed, with
 	// repeats (commit sorts and compacts it): appending beats hashing two
@@ -70,9 +70,30 @@ type undoRec struct {
 	tomb uint64
 }
 
-func (t *tx) init() {
-	t.services = map[string]struct{}{}
-	t.nodes = map[string]struct{}{}
+// touchSet is the set of service or node names a command touched. A
+// command touches a handful, so appending (dropping an immediate repeat)
+// and sorting once at commit beats hashing each name into a map.
+type touchSet struct{ names []string }
+
+func (s *touchSet) add(name string) {
+	if n := len(s.names); n > 0 && s.names[n-1] == name {
+		return
+	}
+	s.names = append(s.names, name)
+}
+
+// list returns the names sorted, without repeats.
+func (s *touchSet) list() []string {
+	if len(s.names) > 1 {
+		slices.Sort(s.names)
+		s.names = slices.Compact(s.names)
+	}
+	return s.names
+}
+
+func (s *touchSet) reset() {
+	clear(s.names) // drop references to old names
+	s.names = s.names[:0]
 }
 
 func (t *tx) begin(st *state, idx uint64) {
@@ -80,8 +101,8 @@ func (t *tx) begin(st *state, idx uint64) {
 	clear(t.journal) // drop references to old records
 	t.journal = t.journal[:0]
 	t.tables = [numTables]bool{}
-	clear(t.services)
-	clear(t.nodes)
+	t.services.reset()
+	t.nodes.reset()
 	clear(t.dirty) // drop references to old keys' strings
 	t.dirty = t.dirty[:0]
 	t.kvKeys = t.kvKeys[:0]
@@ -139,9 +160,9 @@ func (t *tx) rollback() {
 
 // touchNode marks a node and every instance on it as changed.
 func (t *tx) touchNode(name string) {
-	t.nodes[name] = struct{}{}
+	t.nodes.add(name)
 	for id, svc := range t.st.services[name] {
-		t.services[svc.Service] = struct{}{}
+		t.services.add(svc.Service)
 		t.markDirty(InstanceKey{Node: name, ID: id})
 	}
 }
@@ -152,8 +173,8 @@ func (t *tx) touchService(node string, svc *NodeService) {
 		return
 	}
 	last.node, last.id, last.service = node, svc.ID, svc.Service
-	t.nodes[node] = struct{}{}
-	t.services[svc.Service] = struct{}{}
+	t.nodes.add(node)
+	t.services.add(svc.Service)
 	t.markDirty(InstanceKey{Node: node, ID: svc.ID})
 }
 
@@ -174,8 +195,8 @@ func (t *tx) touchCheck(c *HealthCheck) {
 		t.touchNode(c.Node)
 		return
 	}
-	t.nodes[c.Node] = struct{}{}
-	if svc := t.st.services[c.Node][c.ServiceID]; svc != nil {
+	t.nodes.add(c.Node)
+	if svc := t.st.service(c.Node, c.ServiceID); svc != nil {
 		t.touchService(c.Node, svc)
 	}
 }
@@ -364,7 +385,7 @@ func (t *tx) appendRegistryChanges(ring *deltaRing) bool {
 // and returns the change, if its content changed.
 func (t *tx) refreshInstance(k InstanceKey) (Change, bool) {
 	st := t.st
-	slot := st.slots[k]
+	slot := st.slot(k)
 	var old *instanceRec
 	if slot != nil {
 		old = slot.rec
@@ -408,7 +429,10 @@ func (t *tx) refreshInstance(k InstanceKey) (Change, bool) {
 // slot is k's slot (nil if none). The result shares the immutable records'
 // slices and maps.
 func (st *state) instance(k InstanceKey, slot *instSlot) (Instance, bool) {
-	svc := st.services[k.Node][k.ID]
+	var svc *NodeService
+	if slot != nil {
+		svc = slot.svc
+	}
 	n := st.nodes[k.Node]
 	if svc == nil || n == nil {
 		return Instance{}, false

@@ -139,10 +139,10 @@ func (ws *watchSet) wake(t *tx) {
 			ws.fire(Watch{kind: watchTable, key: tableNames[tbl]})
 		}
 	}
-	for name := range t.services {
+	for _, name := range t.services.list() {
 		ws.fire(WatchService(name))
 	}
-	for name := range t.nodes {
+	for _, name := range t.nodes.list() {
 		ws.fire(WatchNode(name))
 	}
 	for _, key := range t.kvKeys {
