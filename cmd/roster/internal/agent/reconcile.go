@@ -35,7 +35,13 @@ func (a *Agent) reconcileMember(m swim.Member) {
 func (a *Agent) reconcileRegistration(m swim.Member, status string) {
 	ns, _ := a.srv.store.NodeServices(m.Name)
 	var existing *catalog.Node
-	if ns != nil {
+	switch {
+	case m.Name == a.cfg.NodeName:
+		// The leader's own node: its meta is known here, not read back
+		// from the catalog, so a sync of it racing with this
+		// registration cannot be overwritten by a stale copy.
+		existing = &catalog.Node{Meta: a.nodeMeta()}
+	case ns != nil:
 		existing = &ns.Node
 	}
 	want := memberRegistration(m, a.cfg.Datacenter, status, existing)
