@@ -75,7 +75,7 @@ func (s *Server) rosterDelta(w http.ResponseWriter, r *http.Request, _ string) (
 	if err != nil {
 		return nil, err
 	}
-	q := r.URL.Query()
+	q := queryOf(r)
 	since, err := strconv.ParseUint(q.Get("since"), 10, 64)
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "Invalid since: %q must be the index of the registry you hold (an unsigned integer); pull /v1/roster/registry first", q.Get("since"))

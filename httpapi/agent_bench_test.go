@@ -1,0 +1,268 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"roster/internal/testkit"
+)
+
+// Benchmarks against a real `roster agent -dev` process over TCP (the
+// binary named by ROSTER_BIN, as make bench sets it): 10,000 clients with
+// a connection each. The agent runs in its own process so that its
+// sockets and this process's do not share one fd limit, and its RSS is
+// the agent's own.
+
+// agentProcess is a running dev agent.
+type agentProcess struct {
+	base string
+	pid  int
+}
+
+// startAgentProcess starts ROSTER_BIN agent -dev, or skips the benchmark
+// saying why it cannot run.
+func startAgentProcess(b *testing.B) *agentProcess {
+	bin := os.Getenv("ROSTER_BIN")
+	if bin == "" {
+		b.Skip("needs a roster binary: run via make bench, or set ROSTER_BIN=path/to/roster")
+	}
+	p := testkit.FreePorts(b, 5)
+	cmd := exec.Command(bin, "agent", "-dev", "-node", "bench", "-http-port", fmt.Sprint(p[0]), "-dns-port", fmt.Sprint(p[1]),
+		"-server-port", fmt.Sprint(p[2]), "-serf-lan-port", fmt.Sprint(p[3]), "-serf-wan-port", fmt.Sprint(p[4]))
+	stderr := &tailBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("starting %s: %v", bin, err)
+	}
+	b.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if b.Failed() {
+			b.Logf("agent log tail:\n%s", stderr.String())
+		}
+	})
+	a := &agentProcess{base: fmt.Sprintf("http://127.0.0.1:%d", p[0]), pid: cmd.Process.Pid}
+	if err := testkit.Poll(20*time.Second, func() error { return getOK(a.base + "/v1/status/leader") }); err != nil {
+		b.Fatalf("dev agent did not serve: %v", err)
+	}
+	return a
+}
+
+// tailBuffer keeps the last 4 KB written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 4096 {
+		t.buf = t.buf[len(t.buf)-4096:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
+
+func getOK(url string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.Trim(strings.TrimSpace(string(body)), `"`) == "" {
+		return fmt.Errorf("%s: %s %q", url, resp.Status, body)
+	}
+	return nil
+}
+
+// raiseFDLimit lifts this process's open-file limit to need, or skips.
+func raiseFDLimit(b *testing.B, need uint64) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		b.Skipf("cannot read the open-file limit: %v", err)
+	}
+	if lim.Cur >= need {
+		return
+	}
+	lim.Cur = min(need, lim.Max)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur < need {
+		b.Skipf("needs %d open files, the hard limit allows %d (raise it with ulimit -Hn): %v", need, lim.Max, err)
+	}
+}
+
+// herdClient makes one connection per concurrent request, kept alive.
+func herdClient(conns int) *http.Client {
+	d := &net.Dialer{Timeout: 30 * time.Second}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext, MaxIdleConns: conns,
+		MaxIdleConnsPerHost: conns, IdleConnTimeout: 5 * time.Minute}}
+}
+
+// put sends a PUT and fails the benchmark unless it is answered 200.
+func (a *agentProcess) put(b *testing.B, path string, body []byte) {
+	req, _ := http.NewRequest("PUT", a.base+path, bytes.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b.Fatalf("PUT %s: %s %s", path, resp.Status, msg)
+	}
+}
+
+// gauge reads one gauge of /v1/agent/metrics.
+func (a *agentProcess) gauge(name string) (float64, error) {
+	resp, err := http.Get(a.base + "/v1/agent/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var m struct {
+		Gauges []struct {
+			Name  string
+			Value float64
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		return 0, err
+	}
+	for _, g := range m.Gauges {
+		if g.Name == name {
+			return g.Value, nil
+		}
+	}
+	return 0, fmt.Errorf("no gauge %s", name)
+}
+
+// cpuOf is a process's CPU time so far (user + system, /proc/pid/stat).
+func cpuOf(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(fields) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(fields[11], 10, 64)
+	st, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}
+
+// rssMBOf is a process's resident set in MB.
+func rssMBOf(pid int) float64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// BenchmarkAgentBlockingWake: 10,000 clients, each on its own TCP
+// connection, block on one key of a dev agent (?index=&wait=60s); one PUT
+// changes it; measured from the PUT's answer until every client has its
+// response. Reports the agent's RSS with the 10,000 parked, and per woken
+// client.
+func BenchmarkAgentBlockingWake(b *testing.B) {
+	const clients = 10000
+	raiseFDLimit(b, clients+1000)
+	a := startAgentProcess(b)
+	hc := herdClient(clients)
+	var wakeMs, rss, agentCPU, benchCPU []float64
+	for i := 0; i < b.N; i++ {
+		a.put(b, "/v1/kv/hot", []byte("x"))
+		idx := kvIndex(b, a.base+"/v1/kv/hot")
+		url := fmt.Sprintf("%s/v1/kv/hot?index=%d&wait=60s", a.base, idx)
+		var wg sync.WaitGroup
+		done := make([]time.Time, clients)
+		for k := range clients {
+			wg.Go(func() {
+				resp, err := hc.Get(url)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				done[k] = time.Now()
+			})
+		}
+		if err := testkit.Poll(2*time.Minute, func() error {
+			if n, err := a.gauge("roster.catalog.waiters"); err != nil || n < clients {
+				return fmt.Errorf("%v of %d clients parked (%v)", n, clients, err)
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		rss = append(rss, rssMBOf(a.pid))
+		cpuA, cpuB := cpuOf(a.pid), cpuTime()
+		start := time.Now()
+		a.put(b, "/v1/kv/hot", []byte("y"))
+		wg.Wait()
+		agentCPU = append(agentCPU, float64((cpuOf(a.pid) - cpuA).Milliseconds()))
+		benchCPU = append(benchCPU, float64((cpuTime() - cpuB).Milliseconds()))
+		last := start
+		for _, t := range done {
+			last = later(last, t)
+		}
+		wakeMs = append(wakeMs, float64(last.Sub(start).Microseconds())/1000)
+	}
+	b.ReportMetric(median(wakeMs), "all-woken-ms")
+	b.ReportMetric(median(agentCPU), "agent-cpu-ms")
+	b.ReportMetric(median(benchCPU), "clients-cpu-ms")
+	b.ReportMetric(median(rss), "agent-rss-MB")
+	b.ReportMetric(median(rss)*1024/clients, "agent-KB/client")
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func kvIndex(b *testing.B, url string) uint64 {
+	resp, err := http.Get(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	idx, err := strconv.ParseUint(resp.Header.Get("X-Consul-Index"), 10, 64)
+	if err != nil {
+		b.Fatalf("X-Consul-Index %q: %v", resp.Header.Get("X-Consul-Index"), err)
+	}
+	return idx
+}
+
+var _ = context.Background
