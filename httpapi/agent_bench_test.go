@@ -6,17 +6,21 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"roster/httpapi/client"
 	"roster/internal/testkit"
 )
 
@@ -265,4 +269,219 @@ func kvIndex(b *testing.B, url string) uint64 {
 	return idx
 }
 
-var _ = context.Background
+// registerOnAgent registers n passing instances of web, 10 per node, with
+// 16 writers.
+func registerOnAgent(b *testing.B, a *agentProcess, n int) {
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for i := w; i < n; i += 16 {
+				a.put(b, "/v1/catalog/register", webRegistration(i, "passing"))
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func webRegistration(i int, status string) []byte {
+	body, _ := json.Marshal(map[string]any{"Node": fmt.Sprintf("node-%04d", i/10), "Address": fmt.Sprintf("10.0.%d.%d", i/256, i%256),
+		"Service": map[string]any{"ID": fmt.Sprintf("web-%d", i), "Service": "web", "Port": 8000 + i, "Tags": []string{"v1"}},
+		"Check":   map[string]any{"CheckID": fmt.Sprintf("service:web-%d", i), "Name": "web", "Status": status, "ServiceID": fmt.Sprintf("web-%d", i)}})
+	return body
+}
+
+// lightWatcher follows the registry as the Go client does (compact
+// blocking delta pulls, a full pull on 410 or a gap) without keeping a
+// mirror, so that 10,000 of them fit in one process. It records when it
+// reached each index.
+type lightWatcher struct {
+	index   atomic.Uint64
+	mu      sync.Mutex
+	reached []reach
+	pulls   int
+	fulls   int
+	errors  int
+}
+
+type reach struct {
+	to uint64
+	at time.Time
+}
+
+func (lw *lightWatcher) run(ctx context.Context, hc *http.Client, base string) {
+	for ctx.Err() == nil {
+		since := lw.index.Load()
+		url := fmt.Sprintf("%s/v1/roster/registry/delta?format=compact&wait=60s&since=%d", base, since)
+		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+		resp, err := hc.Do(req)
+		if err != nil {
+			lw.mu.Lock()
+			lw.errors++
+			lw.mu.Unlock()
+			// As the Go client: back off 50-100 ms before asking again.
+			sleepCtx(ctx, 50*time.Millisecond+time.Duration(rand.Int64N(int64(50*time.Millisecond))))
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		now := time.Now()
+		lw.mu.Lock()
+		lw.pulls++
+		lw.mu.Unlock()
+		switch resp.StatusCode {
+		case http.StatusOK:
+			d, err := client.DecodeCompactDelta(body)
+			if err != nil || d.From != since {
+				lw.fullPull(ctx, hc, base)
+				continue
+			}
+			lw.mu.Lock()
+			lw.reached = append(lw.reached, reach{d.To, now})
+			lw.mu.Unlock()
+			lw.index.Store(d.To)
+		case http.StatusGone:
+			lw.fullPull(ctx, hc, base)
+		}
+	}
+}
+
+func (lw *lightWatcher) fullPull(ctx context.Context, hc *http.Client, base string) {
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/roster/registry", nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return
+	}
+	var reg struct{ Index uint64 }
+	json.NewDecoder(resp.Body).Decode(&reg)
+	resp.Body.Close()
+	lw.mu.Lock()
+	lw.fulls++
+	lw.mu.Unlock()
+	lw.index.Store(reg.Index)
+}
+
+// firstPast is when the watcher first reached an index above idx.
+func (lw *lightWatcher) firstPast(idx uint64) (time.Time, bool) {
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	for _, r := range lw.reached {
+		if r.to > idx {
+			return r.at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// BenchmarkAgentDeltaHerd: 10,000 delta watchers on a dev agent with
+// 1,000 instances, one TCP connection each. "herd": all connect at once
+// and ask for the changes since the same index (a reconnect storm after a
+// restart); herd-p99 is from the burst to the answers. Then 20 changes,
+// one at a time, each waking all 10,000 blocked pulls: wake-p50/p99 from
+// the change's PUT to each watcher's answer, and wake-spread (p1 to p99
+// of one change's answers: the wake-up jitter at work). fallback-% is
+// full pulls per pull over the run; the agent's CPU time covers it all.
+func BenchmarkAgentDeltaHerd(b *testing.B) {
+	const watchers, changes = 10000, 20
+	raiseFDLimit(b, watchers+1000)
+	a := startAgentProcess(b)
+	registerOnAgent(b, a, 1000)
+	hc := herdClient(watchers)
+	var herd, p50, p99, spread, fallback, agentCPU, failed []float64
+	for i := 0; i < b.N; i++ {
+		status := [2]string{"warning", "passing"}
+		if i%2 == 1 {
+			status = [2]string{"passing", "warning"}
+		}
+		since := kvIndex(b, a.base+"/v1/roster/registry")
+		a.put(b, "/v1/catalog/register", webRegistration(0, status[0]))
+		cpu0 := cpuOf(a.pid)
+		burst := time.Now()
+		ws, stop := startLightWatchers(hc, a.base, watchers, since)
+		lat := waitAllPast(b, ws, since, burst)
+		herd = append(herd, pct(lat, 99))
+		var wake, spreads []float64
+		for c := range changes {
+			prev := minIndex(ws)
+			t0 := time.Now()
+			a.put(b, "/v1/catalog/register", webRegistration(1+c, status[c%2]))
+			lat := waitAllPast(b, ws, prev, t0)
+			wake = append(wake, lat...)
+			spreads = append(spreads, pct(lat, 99)-pct(lat, 1))
+		}
+		agentCPU = append(agentCPU, float64((cpuOf(a.pid) - cpu0).Milliseconds()))
+		pulls, fulls, errs := stop()
+		failed = append(failed, float64(errs))
+		p50, p99 = append(p50, pct(wake, 50)), append(p99, pct(wake, 99))
+		spread = append(spread, median(spreads))
+		fallback = append(fallback, 100*float64(fulls)/float64(pulls))
+	}
+	b.ReportMetric(median(herd), "herd-p99-ms")
+	b.ReportMetric(median(p50), "wake-p50-ms")
+	b.ReportMetric(median(p99), "wake-p99-ms")
+	b.ReportMetric(median(spread), "wake-spread-ms")
+	b.ReportMetric(median(fallback), "fallback-%")
+	b.ReportMetric(median(agentCPU), "agent-cpu-ms")
+	b.ReportMetric(median(failed), "failed-requests")
+}
+
+// startLightWatchers starts n watchers at index since, all at once; stop
+// ends them and returns their pulls, full pulls and failed requests.
+func startLightWatchers(hc *http.Client, base string, n int, since uint64) ([]*lightWatcher, func() (pulls, fulls, errs int)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ws := make([]*lightWatcher, n)
+	var wg sync.WaitGroup
+	for k := range ws {
+		ws[k] = &lightWatcher{}
+		ws[k].index.Store(since)
+	}
+	for _, w := range ws {
+		wg.Go(func() { w.run(ctx, hc, base) })
+	}
+	return ws, func() (pulls, fulls, errs int) {
+		cancel()
+		wg.Wait()
+		for _, w := range ws {
+			pulls, fulls, errs = pulls+w.pulls, fulls+w.fulls, errs+w.errors
+		}
+		return pulls, fulls, errs - n // each watcher's last pull ends with ctx
+	}
+}
+
+// waitAllPast waits until every watcher is past idx and returns each
+// one's latency in ms from t0.
+func waitAllPast(b *testing.B, ws []*lightWatcher, idx uint64, t0 time.Time) []float64 {
+	err := testkit.Poll(2*time.Minute, func() error {
+		if m := minIndex(ws); m <= idx {
+			return fmt.Errorf("a watcher is still at index %d, not past %d", m, idx)
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	lat := make([]float64, 0, len(ws))
+	for _, w := range ws {
+		if at, ok := w.firstPast(idx); ok {
+			lat = append(lat, float64(at.Sub(t0).Microseconds())/1000)
+		}
+	}
+	return lat
+}
+
+func minIndex(ws []*lightWatcher) uint64 {
+	m := uint64(1<<64 - 1)
+	for _, w := range ws {
+		m = min(m, w.index.Load())
+	}
+	return m
+}
+
+// pct is the p-th percentile of xs.
+func pct(xs []float64, p int) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[min(len(s)-1, len(s)*p/100)]
+}
