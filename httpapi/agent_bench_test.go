@@ -122,6 +122,17 @@ func herdClient(conns int) *http.Client {
 		MaxIdleConnsPerHost: conns, IdleConnTimeout: 5 * time.Minute}}
 }
 
+// watcherClient is one watcher's own client with exactly one connection,
+// as a watcher in its own process has. (Sharing one pool, a goroutine
+// asking again before its connection is back in the pool dials a new
+// one; thousands of such dials at once overflow the listen backlog and
+// wait out SYN retransmits of up to a minute.)
+func watcherClient() *http.Client {
+	d := &net.Dialer{Timeout: 30 * time.Second}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext, MaxConnsPerHost: 1,
+		MaxIdleConnsPerHost: 1, IdleConnTimeout: 5 * time.Minute}}
+}
+
 // put sends a PUT and fails the benchmark unless it is answered 200.
 func (a *agentProcess) put(b *testing.B, path string, body []byte) {
 	req, _ := http.NewRequest("PUT", a.base+path, bytes.NewReader(body))
@@ -385,7 +396,6 @@ func BenchmarkAgentDeltaHerd(b *testing.B) {
 	raiseFDLimit(b, watchers+1000)
 	a := startAgentProcess(b)
 	registerOnAgent(b, a, 1000)
-	hc := herdClient(watchers)
 	var herd, p50, p99, spread, fallback, agentCPU, failed []float64
 	for i := 0; i < b.N; i++ {
 		status := [2]string{"warning", "passing"}
@@ -396,7 +406,7 @@ func BenchmarkAgentDeltaHerd(b *testing.B) {
 		a.put(b, "/v1/catalog/register", webRegistration(0, status[0]))
 		cpu0 := cpuOf(a.pid)
 		burst := time.Now()
-		ws, stop := startLightWatchers(hc, a.base, watchers, since)
+		ws, stop := startLightWatchers(a.base, watchers, since)
 		lat := waitAllPast(b, ws, since, burst)
 		herd = append(herd, pct(lat, 99))
 		var wake, spreads []float64
@@ -426,7 +436,7 @@ func BenchmarkAgentDeltaHerd(b *testing.B) {
 
 // startLightWatchers starts n watchers at index since, all at once; stop
 // ends them and returns their pulls, full pulls and failed requests.
-func startLightWatchers(hc *http.Client, base string, n int, since uint64) ([]*lightWatcher, func() (pulls, fulls, errs int)) {
+func startLightWatchers(base string, n int, since uint64) ([]*lightWatcher, func() (pulls, fulls, errs int)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ws := make([]*lightWatcher, n)
 	var wg sync.WaitGroup
@@ -435,7 +445,7 @@ func startLightWatchers(hc *http.Client, base string, n int, since uint64) ([]*l
 		ws[k].index.Store(since)
 	}
 	for _, w := range ws {
-		wg.Go(func() { w.run(ctx, hc, base) })
+		wg.Go(func() { w.run(ctx, watcherClient(), base) })
 	}
 	return ws, func() (pulls, fulls, errs int) {
 		cancel()
