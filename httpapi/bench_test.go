@@ -312,6 +312,9 @@ func BenchmarkDeltaHerd(b *testing.B) {
 	b.Run("via-rpc", func(b *testing.B) { benchDeltaHerd(b, rpcb, Config{Agent: testAgent(), RPC: rpcb}) })
 }
 
+// herdRounds counts herd rounds across sub-benchmarks sharing one store.
+var herdRounds atomic.Int64
+
 func benchDeltaHerd(b *testing.B, rpcb *storeRPC, cfg Config) {
 	const watchers = 10000
 	s, err := New(cfg)
@@ -321,8 +324,9 @@ func benchDeltaHerd(b *testing.B, rpcb *storeRPC, cfg Config) {
 	var p99, cpu []float64
 	for i := 0; i < b.N; i++ {
 		since := rpcb.store.LastIndex()
+		status := []string{"passing", "warning"}[herdRounds.Add(1)%2] // round 1 warns: a real change in every round
 		for j := range 10 {
-			flipHealth(rpcb, i*10+j)
+			setHealth(rpcb, j, status)
 		}
 		lat := make([]float64, watchers)
 		var wg sync.WaitGroup

@@ -98,7 +98,7 @@ var uncachedParams = map[string]bool{"index": true, "wait": true, "stale": true,
 // parameters that shape the result, sorted, plus the token (results will
 // depend on it once ACLs filter them) and whether the output is pretty.
 func (s *Server) cacheKey(r *http.Request) string {
-	q := r.URL.Query()
+	q := queryOf(r)
 	names := make([]string, 0, len(q))
 	for k := range q {
 		if !uncachedParams[k] && k != "token" {

@@ -6,9 +6,11 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"roster/catalog"
 	"roster/httpapi/client"
+	"roster/internal/testkit"
 )
 
 func TestRosterDelta_CompactFormCarriesTheJSONFormsChangesWithLeanHeaders(t *testing.T) {
@@ -97,5 +99,44 @@ func TestWakeJitter_GrowsWithWaitersAndIsCapped(t *testing.T) {
 		if d := wakeJitter(1 << 30); d < 0 || d >= maxWakeJitter {
 			t.Fatalf("a billion waiters: %v, want below %v", d, maxWakeJitter)
 		}
+	}
+}
+
+func TestRosterDelta_LeaderWakesManyBlockedPullsWithOneRPC(t *testing.T) {
+	const pulls = 20
+	b := newStoreRPC()
+	a := &api{t: t, rpc: b}
+	a.base = startServer(t, Config{Agent: testAgent(), RPC: b, Local: storeLocal{Store: b.store, leader: true}})
+	churn(b, rand.New(rand.NewPCG(19, 20)), 5)
+	since := b.store.LastIndex()
+	path := fmt.Sprintf("/v1/roster/registry/delta?since=%d&format=compact&wait=30s", since)
+	bodies := make(chan string, pulls)
+	for range pulls {
+		go func() { _, body := a.must(200, "GET", path, nil); bodies <- body }()
+	}
+	testkit.WaitFor(t, 10*time.Second, "the pulls to block", func() error {
+		if n := b.store.Stats().Waiters; n < pulls {
+			return fmt.Errorf("%d of %d pulls waiting", n, pulls)
+		}
+		return nil
+	})
+	calls := b.callCount("Roster.Delta")
+	b.apply(&catalog.RegisterRequest{Node: catalog.Node{Node: "late", Address: "10.1.1.1"},
+		Service: &catalog.NodeService{ID: "late", Service: "late"}})
+	var first string
+	for i := range pulls {
+		body := <-bodies
+		d, err := client.DecodeCompactDelta([]byte(body))
+		if err != nil || d.From != since || len(d.Changes) == 0 {
+			t.Fatalf("pull %d: %+v, %v", i, d, err)
+		}
+		if i == 0 {
+			first = body
+		} else if body != first {
+			t.Fatal("pulls woken by one change got different answers")
+		}
+	}
+	if n := b.callCount("Roster.Delta") - calls; n != 1 {
+		t.Fatalf("%d Roster.Delta RPCs for %d woken pulls, want 1", n, pulls)
 	}
 }

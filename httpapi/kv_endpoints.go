@@ -22,7 +22,7 @@ func (s *Server) kv(w http.ResponseWriter, r *http.Request, key string) (any, er
 	case http.MethodDelete:
 		return s.kvDelete(r, key)
 	}
-	q := r.URL.Query()
+	q := queryOf(r)
 	switch {
 	case has(q, "keys"):
 		return s.kvKeys(w, r, key)
@@ -45,7 +45,7 @@ func (s *Server) kvGet(w http.ResponseWriter, r *http.Request, key string) (any,
 	if len(reply.Entries) == 0 {
 		return &rawBody{status: http.StatusNotFound}, nil
 	}
-	if has(r.URL.Query(), "raw") {
+	if has(queryOf(r), "raw") {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Content-Security-Policy", "sandbox")
@@ -75,7 +75,7 @@ func (s *Server) kvKeys(w http.ResponseWriter, r *http.Request, prefix string) (
 	if err != nil {
 		return nil, err
 	}
-	q := r.URL.Query()
+	q := queryOf(r)
 	sep := q.Get("separator")
 	if sep == "" {
 		sep = q.Get("seperator") // Consul's legacy spelling
@@ -97,7 +97,7 @@ func (s *Server) kvKeys(w http.ResponseWriter, r *http.Request, prefix string) (
 // kvPutOp turns PUT's parameters into a KV operation. At most one of cas,
 // acquire and release may be given.
 func kvPutOp(r *http.Request, key string) (catalog.KVRequest, error) {
-	q := r.URL.Query()
+	q := queryOf(r)
 	op := catalog.KVRequest{Verb: catalog.KVSet, Key: key}
 	if err := conflicting(r, "cas", "acquire", "release"); err != nil {
 		return op, err
@@ -125,7 +125,7 @@ func kvPutOp(r *http.Request, key string) (catalog.KVRequest, error) {
 func conflicting(r *http.Request, names ...string) error {
 	n := 0
 	for _, name := range names {
-		if has(r.URL.Query(), name) {
+		if has(queryOf(r), name) {
 			n++
 		}
 	}
@@ -153,7 +153,7 @@ func (s *Server) kvDelete(r *http.Request, key string) (any, error) {
 	if err := conflicting(r, "recurse", "cas"); err != nil {
 		return nil, err
 	}
-	q := r.URL.Query()
+	q := queryOf(r)
 	op := catalog.KVRequest{Verb: catalog.KVDelete, Key: key}
 	cas, hasCAS, err := parseUintParam(q, "cas")
 	switch {

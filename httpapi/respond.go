@@ -176,7 +176,7 @@ func (s *Server) encode(r *http.Request, v any) ([]byte, error) {
 }
 
 func (s *Server) pretty(r *http.Request) bool {
-	return s.cfg.Pretty || has(r.URL.Query(), "pretty")
+	return s.cfg.Pretty || has(queryOf(r), "pretty")
 }
 
 // writeError sends a plain-text error body. Errors without a status are

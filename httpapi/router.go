@@ -81,6 +81,9 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		s.writeError(w, errorf(http.StatusTooManyRequests, "rate limit exceeded: more than %g requests per second from this client; slow down and retry", s.cfg.RateLimit))
 		return
 	}
+	if req.Form == nil {
+		req.Form = req.URL.Query() // queryOf
+	}
 	rt, arg := s.router.lookup(req.URL.Path)
 	switch {
 	case rt == nil && req.URL.Path == "/":

@@ -56,6 +56,10 @@ type LocalIndex interface {
 	LeaderAddr() string
 	// LastContact is how long ago this server heard from the leader.
 	LastContact() time.Duration
+	// Wait blocks until w's index exceeds minIndex or ctx ends, and
+	// returns the index (catalog.Store.Wait). Blocking delta pulls wait
+	// here, so a change wakes 10,000 of them without 10,000 RPCs.
+	Wait(ctx context.Context, w catalog.Watch, minIndex uint64) (uint64, error)
 }
 
 // Defaults of Config's limits.

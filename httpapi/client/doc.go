@@ -14,9 +14,13 @@
 //     gap, or 410 Gone (the server's delta ring no longer reaches back to
 //     N) the watcher pulls the full registry exactly once and carries on.
 //     Watch is Sync in a loop with jittered backoff on errors.
-//   - metrics: pulls, full pulls, fallbacks and the bytes received on the
-//     wire (compressed), so the saving of deltas over full pulls can be
-//     measured, not guessed.
+//   - compact.go, compact_decode.go: the compact binary delta form the
+//     watcher asks for (?format=compact): ~7 bytes per health flip, sent
+//     with lean headers, about a tenth of the JSON form. Both sides live
+//     here so the server (httpapi) and every client encode it one way.
+//   - wire.go and metrics: pulls, full pulls, fallbacks, body bytes and
+//     whole-response bytes as read off the connection (headers included),
+//     so the saving of deltas over full pulls can be measured, not guessed.
 //
 // The Watcher sends If-None-Match with the hash it holds; when nothing
 // changed the server answers 304 and the watcher only moves its index.
