@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,31 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"roster/internal/testkit"
 )
-
-// syncBuffer is a bytes.Buffer safe to read while the process writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // agentServices is the set of service IDs /v1/agent/services lists.
 func agentServices(base string) (map[string]bool, error) {
@@ -72,7 +52,7 @@ func TestProcess_SIGHUPReloadsLogLevelAndServices(t *testing.T) {
 	write("error", "web")
 	p := testkit.FreePorts(t, 5)
 	cmd := exec.Command(rosterBin, append(devArgs(p), "-config-dir", dir)...)
-	stderr := new(syncBuffer)
+	stderr := new(lockedBuffer)
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
