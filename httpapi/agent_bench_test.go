@@ -189,7 +189,7 @@ func cpuOf(pid int) time.Duration {
 
 // rssMBOf is a process's resident set in MB.
 func rssMBOf(pid int) float64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}

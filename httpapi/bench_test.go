@@ -264,19 +264,8 @@ func flipCommand(i int) catalog.Command {
 		Checks: []catalog.HealthCheck{{CheckID: "service:web-0", Name: "Service check", Status: status, ServiceID: "web-0"}}}
 }
 
-func rssMB() float64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
+// rssMB is this process's resident set in MB.
+func rssMB() float64 { return rssMBOf(os.Getpid()) }
 
 // cpuTime is the process's CPU time so far (user + system): what a run
 // costs whatever else the machine is doing, unlike wall time.
