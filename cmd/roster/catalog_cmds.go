@@ -15,22 +15,10 @@ import (
 // Consul's columns.
 
 func runCatalog(args []string, stdout, stderr io.Writer) int {
-	usage := "Usage: roster catalog <services|nodes> [options]"
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, usage)
-		return 2
-	}
-	switch args[0] {
-	case "services":
-		return runCatalogServices(args[1:], stdout, stderr)
-	case "nodes":
-		return runCatalogNodes(args[1:], stdout, stderr)
-	case "-h", "-help", "--help":
-		fmt.Fprintln(stdout, usage)
-		return 0
-	}
-	fmt.Fprintf(stderr, "roster catalog: unknown subcommand %q\n%s\n", args[0], usage)
-	return 2
+	return runSubcommand("catalog", "Usage: roster catalog <services|nodes> [options]",
+		map[string]func([]string, io.Writer, io.Writer) int{
+			"services": runCatalogServices, "nodes": runCatalogNodes,
+		}, args, stdout, stderr)
 }
 
 func runCatalogServices(args []string, stdout, stderr io.Writer) int {

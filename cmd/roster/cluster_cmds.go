@@ -196,27 +196,18 @@ func runLeave(args []string, stdout, stderr io.Writer) int {
 // and `operator autopilot get-config`.
 func runOperator(args []string, stdout, stderr io.Writer) int {
 	usage := "Usage: roster operator raft <list-peers|remove-peer|transfer-leader> [options]\n       roster operator autopilot get-config [options]"
-	if len(args) >= 2 && args[0] == "autopilot" && args[1] == "get-config" {
-		return runAutopilotGetConfig(args[2:], stdout, stderr)
-	}
-	if len(args) < 2 || args[0] != "raft" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help") {
-			fmt.Fprintln(stdout, usage)
-			return 0
+	type cmdFunc = func([]string, io.Writer, io.Writer) int
+	group := func(name string, subs map[string]cmdFunc) cmdFunc {
+		return func(args []string, stdout, stderr io.Writer) int {
+			return runSubcommand("operator "+name, usage, subs, args, stdout, stderr)
 		}
-		fmt.Fprintln(stderr, usage)
-		return 2
 	}
-	switch args[1] {
-	case "list-peers":
-		return runListPeers(args[2:], stdout, stderr)
-	case "remove-peer":
-		return runRemovePeer(args[2:], stdout, stderr)
-	case "transfer-leader":
-		return runTransferLeader(args[2:], stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "roster operator raft: unknown subcommand %q\n%s\n", args[1], usage)
-	return 2
+	return runSubcommand("operator", usage, map[string]cmdFunc{
+		"raft": group("raft", map[string]cmdFunc{
+			"list-peers": runListPeers, "remove-peer": runRemovePeer, "transfer-leader": runTransferLeader,
+		}),
+		"autopilot": group("autopilot", map[string]cmdFunc{"get-config": runAutopilotGetConfig}),
+	}, args, stdout, stderr)
 }
 
 // raftServer is /v1/operator/raft/configuration's element.

@@ -44,24 +44,11 @@ func kvPath(key string) string {
 }
 
 func runKV(args []string, stdout, stderr io.Writer) int {
-	usage := "Usage: roster kv <get|put|delete|export|import> [options] [args]"
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, usage)
-		return 2
-	}
-	sub := map[string]func([]string, io.Writer, io.Writer) int{
-		"get": runKVGet, "put": runKVPut, "delete": runKVDelete,
-		"export": runKVExport, "import": runKVImport,
-	}
-	if f, ok := sub[args[0]]; ok {
-		return f(args[1:], stdout, stderr)
-	}
-	if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
-		fmt.Fprintln(stdout, usage)
-		return 0
-	}
-	fmt.Fprintf(stderr, "roster kv: unknown subcommand %q\n%s\n", args[0], usage)
-	return 2
+	return runSubcommand("kv", "Usage: roster kv <get|put|delete|export|import> [options] [args]",
+		map[string]func([]string, io.Writer, io.Writer) int{
+			"get": runKVGet, "put": runKVPut, "delete": runKVDelete,
+			"export": runKVExport, "import": runKVImport,
+		}, args, stdout, stderr)
 }
 
 // oneKeyArg returns the single key argument; a prefix command

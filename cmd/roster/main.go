@@ -86,6 +86,27 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 'roster <command> -h' for a command's options.")
 }
 
+// runSubcommand dispatches `roster <name> <sub> ...` to subs: without a
+// subcommand the usage goes to stderr (exit 2), -h prints it to stdout
+// (exit 0), an unknown one is named (exit 2), as Consul's CLI does.
+func runSubcommand(name, usage string, subs map[string]func([]string, io.Writer, io.Writer) int,
+	args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	if f, ok := subs[args[0]]; ok {
+		return f(args[1:], stdout, stderr)
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		fmt.Fprintln(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "roster %s: unknown subcommand %q\n%s\n", name, args[0], usage)
+	return 2
+}
+
 // exitUsage maps a flag parse error to an exit code: -h is a success.
 func exitUsage(err error) int {
 	if errors.Is(err, flag.ErrHelp) {

@@ -16,24 +16,10 @@ import (
 // restore sends a file to PUT /v1/snapshot, inspect reads a file offline.
 
 func runSnapshot(args []string, stdout, stderr io.Writer) int {
-	usage := "Usage: roster snapshot <save|restore|inspect> [options] FILE"
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, usage)
-		return 2
-	}
-	switch args[0] {
-	case "save":
-		return runSnapshotSave(args[1:], stdout, stderr)
-	case "restore":
-		return runSnapshotRestore(args[1:], stdout, stderr)
-	case "inspect":
-		return runSnapshotInspect(args[1:], stdout, stderr)
-	case "-h", "-help", "--help":
-		fmt.Fprintln(stdout, usage)
-		return 0
-	}
-	fmt.Fprintf(stderr, "roster snapshot: unknown subcommand %q\n%s\n", args[0], usage)
-	return 2
+	return runSubcommand("snapshot", "Usage: roster snapshot <save|restore|inspect> [options] FILE",
+		map[string]func([]string, io.Writer, io.Writer) int{
+			"save": runSnapshotSave, "restore": runSnapshotRestore, "inspect": runSnapshotInspect,
+		}, args, stdout, stderr)
 }
 
 // oneFileArg returns the single FILE argument, or prints Consul's error.
