@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -177,6 +178,21 @@ func (n *Node) LastContact() time.Time {
 
 // AppliedIndex is the index of the last entry applied to the FSM.
 func (n *Node) AppliedIndex() uint64 { return n.applier.applied.Load() }
+
+// WaitApplied returns once the FSM has applied index: what a follower
+// serving a read at a leader-confirmed read index (§6.4) waits for. It
+// is woken by the applier, the same wake-up ReadIndex uses, not by
+// polling.
+func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
+	select {
+	case <-n.applier.waitApplied(index):
+		return nil
+	case <-n.applier.done:
+		return ErrShutdown
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // CommitIndex is the highest index known committed.
 func (n *Node) CommitIndex() uint64 {

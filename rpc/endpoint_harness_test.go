@@ -146,7 +146,7 @@ func (v readIndexView) ReadIndex(ctx context.Context) (uint64, error) {
 }
 
 func (v readIndexView) WaitApplied(ctx context.Context, index uint64) error {
-	return PollApplied(ctx, v.node.AppliedIndex, index)
+	return v.node.WaitApplied(ctx, index)
 }
 
 func (f *faultCaller) Call(ctx context.Context, addr, method string, args, reply any) error {

@@ -193,23 +193,3 @@ func (f *Forwarder) fetchReadIndex(ctx context.Context) (uint64, error) {
 	}
 	return reply.Index, nil
 }
-
-// PollApplied waits until applied() reaches index, for a WaitApplied
-// built on a Raft node that exposes its applied index but no wake-up. The
-// first check is immediate: by the time the leader confirms a read index,
-// its heartbeat round has usually brought this follower the same commit
-// index. Later checks back off from 50µs to 2ms; ctx bounds the loop.
-func PollApplied(ctx context.Context, applied func() uint64, index uint64) error {
-	delay := 50 * time.Microsecond
-	for applied() < index {
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		}
-		delay = min(2*delay, 2*time.Millisecond)
-	}
-	return nil
-}

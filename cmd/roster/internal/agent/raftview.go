@@ -69,7 +69,7 @@ func (v *raftView) ReadIndex(ctx context.Context) (uint64, error) {
 // WaitApplied waits until this server's FSM applied index (a follower
 // read's step 4).
 func (v *raftView) WaitApplied(ctx context.Context, index uint64) error {
-	return rpc.PollApplied(ctx, v.node.AppliedIndex, index)
+	return v.node.WaitApplied(ctx, index)
 }
 
 // Peers lists the voters' addresses, as Status.Peers reports them.
