@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"roster/catalog"
 	"roster/internal/testkit"
 )
 
@@ -54,11 +53,7 @@ func TestAutopilot_DeadServerRemovedAfterGrace(t *testing.T) {
 	for i := range tc.cfgs {
 		tc.cfgs[i].Autopilot.DeadServerGrace = 300 * time.Millisecond
 	}
-	tc.startAll()
-	l := tc.leader(10 * time.Second)
-	for _, cfg := range tc.cfgs {
-		tc.waitSerfHealth(cfg.NodeName, catalog.HealthPassing, 10*time.Second)
-	}
+	l := tc.startSettled()
 	down := (l + 1) % 3
 	tc.kill(down)
 	testkit.WaitFor(t, 15*time.Second, "the dead server out of raft and the catalog", func() error {

@@ -122,6 +122,18 @@ func (tc *testCluster) startAll() {
 	}
 }
 
+// startSettled starts every agent and waits for a leader and for every
+// node's serfHealth to pass on every server; it returns the leader.
+func (tc *testCluster) startSettled() int {
+	tc.t.Helper()
+	tc.startAll()
+	l := tc.leader(10 * time.Second)
+	for _, cfg := range tc.cfgs {
+		tc.waitSerfHealth(cfg.NodeName, catalog.HealthPassing, 10*time.Second)
+	}
+	return l
+}
+
 func (tc *testCluster) start(i int) {
 	tc.t.Helper()
 	a, err := New(tc.cfgs[i])
@@ -238,11 +250,7 @@ func (tc *testCluster) waitConverged(timeout time.Duration) {
 
 func TestCluster_BootstrapExpectElectsOneLeaderAndRegistersEveryServer(t *testing.T) {
 	tc := newTestCluster(t, 3)
-	tc.startAll()
-	l := tc.leader(10 * time.Second)
-	for _, cfg := range tc.cfgs {
-		tc.waitSerfHealth(cfg.NodeName, catalog.HealthPassing, 10*time.Second)
-	}
+	l := tc.startSettled()
 	conf, _ := tc.agents[l].srv.raft.Configuration()
 	if len(conf.Servers) != 3 {
 		t.Fatalf("raft configuration %v, want the three servers", conf.Servers)
@@ -263,11 +271,7 @@ func TestCluster_BootstrapExpectElectsOneLeaderAndRegistersEveryServer(t *testin
 
 func TestCluster_LeaderKilledNewLeaderElectedAndRestartedServerCatchesUp(t *testing.T) {
 	tc := newTestCluster(t, 3)
-	tc.startAll()
-	old := tc.leader(10 * time.Second)
-	for _, cfg := range tc.cfgs {
-		tc.waitSerfHealth(cfg.NodeName, catalog.HealthPassing, 10*time.Second)
-	}
+	old := tc.startSettled()
 	killedAt := time.Now()
 	tc.kill(old)
 	next := tc.leader(10 * time.Second)
@@ -377,11 +381,7 @@ func TestCluster_ClientFindsServersByGossipAndRotatesWhenOneDies(t *testing.T) {
 
 func TestCluster_LeaderLeavesGracefullyHandsOverAndIsRemoved(t *testing.T) {
 	tc := newTestCluster(t, 3)
-	tc.startAll()
-	old := tc.leader(10 * time.Second)
-	for _, cfg := range tc.cfgs {
-		tc.waitSerfHealth(cfg.NodeName, catalog.HealthPassing, 10*time.Second)
-	}
+	old := tc.startSettled()
 	oldID := tc.agents[old].nodeID()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -78,11 +78,7 @@ func (tc *testCluster) leaderAmong(idx []int, timeout time.Duration) int {
 func TestPartition_IsolatedLeaderStepsDownMajorityLeadsHealedCatalogsConverge(t *testing.T) {
 	tc := newTestCluster(t, 3)
 	plan := tc.withFaults()
-	tc.startAll()
-	old := tc.leader(10 * time.Second)
-	for _, cfg := range tc.cfgs {
-		tc.waitSerfHealth(cfg.NodeName, catalog.HealthPassing, 10*time.Second)
-	}
+	old := tc.startSettled()
 	var majority []int
 	for i := range tc.agents {
 		if i != old {

@@ -26,11 +26,7 @@ func TestCluster_StoppedServerCatchesUpFromACatalogSnapshot(t *testing.T) {
 		tc.cfgs[i].Raft.SnapshotThreshold = 40
 		tc.cfgs[i].Raft.TrailingLogs = 5
 	}
-	tc.startAll()
-	l := tc.leader(10 * time.Second)
-	for _, cfg := range tc.cfgs {
-		tc.waitSerfHealth(cfg.NodeName, catalog.HealthPassing, 10*time.Second)
-	}
+	l := tc.startSettled()
 	down := (l + 1) % 3
 	tc.kill(down)
 	const writes = 200
