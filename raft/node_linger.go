@@ -55,12 +55,13 @@ func (n *Node) expectCallers(k int) {
 }
 
 // holdProposals reports whether queued commands should wait for more
-// callers of the last commit; it ends the wait once enough have come.
+// callers of the last commit; it ends the wait once enough have come, or
+// a full batch (Config.MaxApplyBatch).
 func (n *Node) holdProposals() bool {
 	if n.linger.expect == 0 {
 		return false
 	}
-	if len(n.queued) < n.linger.expect && n.core.State() == Leader {
+	if len(n.queued) < min(n.linger.expect, n.cfg.MaxApplyBatch) && n.core.State() == Leader {
 		return true
 	}
 	n.endLinger()

@@ -13,7 +13,7 @@ func lingerNode(t *testing.T, lastWrite time.Duration) *Node {
 	if c.State() != Leader {
 		t.Fatalf("%s, want leader", c)
 	}
-	return &Node{core: c, diskState: diskState{lastWrite: lastWrite}}
+	return &Node{cfg: Config{MaxApplyBatch: 1024}, core: c, diskState: diskState{lastWrite: lastWrite}}
 }
 
 func queue(n *Node, k int) {
@@ -44,6 +44,17 @@ func TestLinger_HoldsUntilCallersReturn(t *testing.T) {
 	queue(n, 1)
 	if n.holdProposals() {
 		t.Fatal("a lone caller was held")
+	}
+}
+
+// A full batch goes at once, however many callers are expected.
+func TestLinger_FullBatchNotHeld(t *testing.T) {
+	n := lingerNode(t, time.Hour)
+	n.cfg.MaxApplyBatch = 4
+	n.expectCallers(10)
+	queue(n, 4)
+	if n.holdProposals() {
+		t.Fatal("a full batch was held")
 	}
 }
 
