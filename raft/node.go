@@ -502,6 +502,9 @@ func (n *Node) fail(err error) {
 }
 
 func (n *Node) publishEvents(events []Event) {
+	if len(events) == 0 {
+		return // most Readies carry none: skip the clock read
+	}
 	now := time.Now()
 	for _, e := range events {
 		e.Time = now
