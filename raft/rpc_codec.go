@@ -9,6 +9,7 @@ import (
 	"net/rpc"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -298,6 +299,7 @@ func (t *NetTransport) deliver(m Message, respond func(Message)) bool {
 // go to their caller instead (CallSnapshot waits for them itself).
 type wireClientCodec struct {
 	t    *NetTransport
+	addr string // the peer, for log lines
 	rwc  io.ReadWriteCloser
 	fr   *frameReader
 	resp wireReader // body of the reply whose header was just read
@@ -315,8 +317,8 @@ type wireClientCodec struct {
 	broken atomic.Bool
 }
 
-func newWireClientCodec(t *NetTransport, conn io.ReadWriteCloser) *wireClientCodec {
-	return &wireClientCodec{t: t, rwc: conn, fr: newFrameReader(conn)}
+func newWireClientCodec(t *NetTransport, addr string, conn io.ReadWriteCloser) *wireClientCodec {
+	return &wireClientCodec{t: t, addr: addr, rwc: conn, fr: newFrameReader(conn)}
 }
 
 // WriteRequest encodes the call into the write buffer; flush sends it.
@@ -366,6 +368,13 @@ func (c *wireClientCodec) ReadResponseHeader(r *rpc.Response) error {
 	fr, err := c.fr.next()
 	if err != nil {
 		c.broken.Store(true)
+		if (err == io.EOF || errors.Is(err, syscall.ECONNRESET)) && c.answered.Load() == 0 && c.inflight.Load() > 0 {
+			// A server of an older release cannot parse these frames
+			// and hangs up; say so rather than redial in silence.
+			c.t.cfg.Logger.Warn("raft transport: peer closed the connection without answering any call; "+
+				"if it runs an older roster release it cannot read this wire version",
+				"peer", c.addr, "wire_version", fmt.Sprintf("0x%02x", wireVersion))
+		}
 		return c.t.readFailed(c.rwc, err)
 	}
 	seq, errMsg, err := fr.responseHead()

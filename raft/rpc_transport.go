@@ -386,7 +386,7 @@ func (p *netPeer) connect() (*rpc.Client, *wireClientCodec, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("raft: dialing %s: %w", p.addr, err)
 	}
-	codec = newWireClientCodec(p.t, conn)
+	codec = newWireClientCodec(p.t, p.addr, conn)
 	c = rpc.NewClientWithCodec(codec)
 	p.mu.Lock()
 	p.client, p.codec = c, codec

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	"net"
 	"net/rpc"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -208,4 +210,59 @@ func answerAll(tr *NetTransport) {
 		m := r.Message
 		r.Respond(Message{Type: m.Type.Response(), From: "srv", To: m.From, Term: m.Term})
 	}
+}
+
+// The other direction: this release dialing a server of an older release
+// (net/rpc with gob), which hangs up on frames it cannot parse. The
+// client names the likely cause instead of redialing in silence.
+func TestNetTransport_OldServerNamedInLog(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	old := rpc.NewServer()
+	if err := old.RegisterName(rpcServiceName, &gobRaft{}); err != nil {
+		t.Fatal(err)
+	}
+	go old.Accept(l)
+	logs := &lockedBuffer{}
+	tr, err := NewNetTransport(NetTransportConfig{LocalAddr: "new", Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	testkit.WaitFor(t, 5*time.Second, "a log line naming an older release", func() error {
+		tr.Send(l.Addr().String(), Message{Type: MsgHeartbeat, From: "new", Term: 1})
+		if !strings.Contains(logs.String(), "older roster release") {
+			return errors.New("not logged yet")
+		}
+		return nil
+	})
+}
+
+// gobRaft is the Raft service as an older release served it.
+type gobRaft struct{}
+
+func (gobRaft) AppendEntries(req *Message, resp *Message) error {
+	*resp = Message{Type: req.Type.Response(), From: "old", Term: req.Term}
+	return nil
+}
+
+// lockedBuffer is a bytes.Buffer a logger may write while a test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
