@@ -266,3 +266,47 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// Entry data is decoded without a copy, pointing into the frame's buffer:
+// the next frame must then land in a fresh buffer, never over entries the
+// node may still hold. Frames without entries reuse the buffer.
+func TestWire_DecodedEntriesSurviveTheNextFrame(t *testing.T) {
+	var stream []byte
+	for i, fill := range []string{"a", "b"} {
+		m := Message{Type: MsgApp, From: "l", Term: 1, Index: uint64(i), Entries: []Entry{
+			{Index: uint64(i) + 1, Term: 1, Data: bytes.Repeat([]byte(fill), 100)}}}
+		stream, _ = appendRequestFrame(stream, uint64(i), wireAppendEntries, &m)
+	}
+	hb := Message{Type: MsgHeartbeat, From: "l", Term: 1}
+	for i := range 2 {
+		stream, _ = appendRequestFrame(stream, uint64(i+2), wireAppendEntries, &hb)
+	}
+	fr := newFrameReader(bytes.NewReader(stream))
+	var kept []Message
+	var hbBuf []byte
+	for range 4 {
+		r, err := fr.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.requestHead()
+		var m Message
+		if err := r.message(&m); err != nil {
+			t.Fatal(err)
+		}
+		fr.release(&r)
+		if m.Type == MsgApp {
+			kept = append(kept, m)
+			continue
+		}
+		if hbBuf != nil && &fr.buf[0] != &hbBuf[0] {
+			t.Fatal("a frame without entries did not reuse the buffer")
+		}
+		hbBuf = fr.buf
+	}
+	for i, fill := range []string{"a", "b"} {
+		if got := kept[i].Entries[0].Data; !bytes.Equal(got, bytes.Repeat([]byte(fill), 100)) {
+			t.Fatalf("entry %d was overwritten by a later frame: %q", i, got)
+		}
+	}
+}
