@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"cmp"
+	"crypto/sha256"
 	"slices"
 	"time"
 )
@@ -352,11 +353,10 @@ func (t *tx) reapTombstones(idx uint64) {
 // server appends the same changes in the same order. It reports whether
 // anything was appended.
 func (t *tx) appendRegistryChanges(ring *deltaRing) bool {
-	appended := false
+	before := ring.pushed
 	for _, ev := range t.nodeEvents {
 		if ev.Kind == NodeAdded {
-			ring.push(ev)
-			appended = true
+			ring.next(ev.Index, ev.Kind).node = ev.Node
 		}
 	}
 	keys := t.dirty
@@ -367,62 +367,57 @@ func (t *tx) appendRegistryChanges(ring *deltaRing) bool {
 		keys = slices.Compact(keys)
 	}
 	for _, k := range keys {
-		if c, ok := t.refreshInstance(k); ok {
-			ring.push(c)
-			appended = true
-		}
+		t.refreshInstance(k, ring)
 	}
 	for _, ev := range t.nodeEvents {
 		if ev.Kind == NodeRemoved {
-			ring.push(ev)
-			appended = true
+			ring.next(ev.Index, ev.Kind).node = ev.Node
 		}
 	}
-	return appended
+	return ring.pushed != before
 }
 
 // refreshInstance brings the cached instance k and the hashcode up to date
-// and returns the change, if its content changed.
-func (t *tx) refreshInstance(k InstanceKey) (Change, bool) {
+// and appends the change to ring, if its content changed.
+func (t *tx) refreshInstance(k InstanceKey, ring *deltaRing) {
 	st := t.st
 	slot := st.slot(k)
-	var old *instanceRec
-	if slot != nil {
-		old = slot.rec
-	}
 	in, exists := st.instance(k, slot)
 	if !exists {
-		if old == nil {
-			return Change{}, false
+		if slot == nil || !slot.hasInst {
+			return
 		}
-		st.hash.sub(&old.digest)
-		slot.rec = nil
+		st.hash.sub(&slot.digest)
+		ring.next(t.index, InstanceRemoved).inst = slot.inst
+		slot.inst, slot.digest, slot.hasInst = Instance{}, [sha256.Size]byte{}, false
 		st.numInstances--
 		st.dropIfEmpty(k, slot)
-		return Change{Index: t.index, Kind: InstanceRemoved, Instance: &old.inst}, true
+		return
 	}
-	rec := &instanceRec{inst: in}
-	rec.digest, t.scratch = digestInstance(t.scratch, &rec.inst)
-	if old != nil && old.digest == rec.digest {
-		return Change{}, false
+	// An instance exists only with a service, so slot is not nil here.
+	var digest [sha256.Size]byte
+	digest, t.scratch = digestInstance(t.scratch, &in)
+	if slot.hasInst && slot.digest == digest {
+		return
 	}
-	st.hash.add(&rec.digest)
-	if slot == nil {
-		slot = st.slotFor(k)
-	}
-	slot.rec = rec
-	if old == nil {
+	st.hash.add(&digest)
+	if !slot.hasInst {
+		slot.inst, slot.digest, slot.hasInst = in, digest, true
 		st.numInstances++
-		return Change{Index: t.index, Kind: InstanceAdded, Instance: &rec.inst}, true
+		ring.next(t.index, InstanceAdded).inst = in
+		return
 	}
-	st.hash.sub(&old.digest)
+	st.hash.sub(&slot.digest)
 	// An update carries only what moved (delta.go): the most frequent one
 	// by far, a health flip, is a kind of its own that names no fields.
-	patch, fields := diffInstance(&old.inst, &rec.inst)
+	patch, fields := diffInstance(&slot.inst, &in)
+	slot.inst, slot.digest = in, digest
 	if fields == setHealth {
-		return Change{Index: t.index, Kind: HealthChanged, Instance: &patch}, true
+		ring.next(t.index, HealthChanged).inst = patch
+		return
 	}
-	return Change{Index: t.index, Kind: InstanceUpdated, Instance: &patch, Fields: fields.names()}, true
+	e := ring.next(t.index, InstanceUpdated)
+	e.inst, e.fields = patch, fields
 }
 
 // instance derives the registry content of instance k from the tables;
