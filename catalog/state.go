@@ -96,6 +96,8 @@ type instSlot struct {
 	// instance's own checks otherwise. Health of an instance is its node's
 	// checks plus its own, without scanning every check on a busy node.
 	checks []*HealthCheck
+	// checkBuf holds checks while there are at most two (the usual case).
+	checkBuf [2]*HealthCheck
 	// svc is the instance's service record (nil for a node-level slot):
 	// the same pointer as in services, here so that a check update and
 	// the refresh it causes reach the service through the slot they need
@@ -351,6 +353,9 @@ func (st *state) putCheck(c *HealthCheck) {
 		st.unindexCheck(old)
 	}
 	slot := st.slotFor(k)
+	if slot.checks == nil {
+		slot.checks = slot.checkBuf[:0]
+	}
 	slot.checks = append(slot.checks, c)
 }
 

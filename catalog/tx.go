@@ -33,7 +33,7 @@ type tx struct {
 	// dirty lists the instances whose content may have changed, with
 	// repeats (commit sorts and compacts it): appending beats hashing two
 	// strings into a set, and a command touches a handful of keys.
-	dirty      []InstanceKey
+	dirty      []dirtyKey
 	nodeEvents []Change
 	lockDelays []lockDelayRec
 	// lastTouched is the instance touchService marked last: a
@@ -159,46 +159,85 @@ func (t *tx) rollback() {
 	t.begin(st, t.index)
 }
 
+// What a touch may have changed of an instance: its content (the node or
+// service record moved) or only its health (a check moved).
+const (
+	checksOnly = false
+	contentToo = true
+)
+
+// dirtyKey is an instance that may have changed; content is false when
+// only its checks did, so commit can recompute just its health.
+type dirtyKey struct {
+	InstanceKey
+	content bool
+}
+
 // touchNode marks a node and every instance on it as changed.
-func (t *tx) touchNode(name string) {
+func (t *tx) touchNode(name string, content bool) {
 	t.nodes.add(name)
 	for id, svc := range t.st.services[name] {
 		t.services.add(svc.Service)
-		t.markDirty(InstanceKey{Node: name, ID: id})
+		t.markDirty(InstanceKey{Node: name, ID: id}, content)
 	}
 }
 
-func (t *tx) touchService(node string, svc *NodeService) {
+func (t *tx) touchService(node string, svc *NodeService, content bool) {
 	last := &t.lastTouched
 	if last.node == node && last.id == svc.ID && last.service == svc.Service && node != "" {
+		if content {
+			t.markDirty(InstanceKey{Node: node, ID: svc.ID}, content)
+		}
 		return
 	}
 	last.node, last.id, last.service = node, svc.ID, svc.Service
 	t.nodes.add(node)
 	t.services.add(svc.Service)
-	t.markDirty(InstanceKey{Node: node, ID: svc.ID})
+	t.markDirty(InstanceKey{Node: node, ID: svc.ID}, content)
 }
 
 // markDirty records that instance k may have changed. An immediate repeat
-// (a service and its check in one registration) is dropped here; others
+// (a service and its check in one registration) is merged here; others
 // at commit.
-func (t *tx) markDirty(k InstanceKey) {
-	if n := len(t.dirty); n > 0 && t.dirty[n-1] == k {
+func (t *tx) markDirty(k InstanceKey, content bool) {
+	if n := len(t.dirty); n > 0 && t.dirty[n-1].InstanceKey == k {
+		t.dirty[n-1].content = t.dirty[n-1].content || content
 		return
 	}
-	t.dirty = append(t.dirty, k)
+	t.dirty = append(t.dirty, dirtyKey{k, content})
+}
+
+// dirtyKeys returns the dirty instances sorted by key, each once (content
+// set if any of its touches set it).
+func (t *tx) dirtyKeys() []dirtyKey {
+	keys := t.dirty
+	if len(keys) < 2 {
+		return keys
+	}
+	slices.SortFunc(keys, func(a, b dirtyKey) int {
+		return cmp.Or(cmp.Compare(a.Node, b.Node), cmp.Compare(a.ID, b.ID))
+	})
+	out := keys[:1]
+	for _, k := range keys[1:] {
+		if last := &out[len(out)-1]; last.InstanceKey == k.InstanceKey {
+			last.content = last.content || k.content
+		} else {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // touchCheck marks what a check's status feeds: its service instance, or
 // for a node-level check every instance on the node.
 func (t *tx) touchCheck(c *HealthCheck) {
 	if c.ServiceID == "" {
-		t.touchNode(c.Node)
+		t.touchNode(c.Node, checksOnly)
 		return
 	}
 	t.nodes.add(c.Node)
 	if svc := t.st.service(c.Node, c.ServiceID); svc != nil {
-		t.touchService(c.Node, svc)
+		t.touchService(c.Node, svc, checksOnly)
 	}
 }
 
@@ -207,7 +246,7 @@ func (t *tx) setNode(n *Node) {
 	t.journal = append(t.journal, undoRec{kind: undoNode, a: n.Node, old: old})
 	t.st.putNode(n)
 	t.tables[TableNodes] = true
-	t.touchNode(n.Node)
+	t.touchNode(n.Node, contentToo)
 	if old == nil {
 		t.nodeEvents = append(t.nodeEvents, Change{Index: t.index, Kind: NodeAdded, Node: n.Node})
 	}
@@ -219,7 +258,7 @@ func (t *tx) removeNode(name string) {
 		return
 	}
 	t.journal = append(t.journal, undoRec{kind: undoNode, a: name, old: old})
-	t.touchNode(name)
+	t.touchNode(name, contentToo)
 	t.st.delNode(name)
 	t.tables[TableNodes] = true
 	t.nodeEvents = append(t.nodeEvents, Change{Index: t.index, Kind: NodeRemoved, Node: name})
@@ -229,11 +268,11 @@ func (t *tx) removeNode(name string) {
 func (t *tx) setService(node string, svc, old *NodeService) {
 	t.journal = append(t.journal, undoRec{kind: undoService, a: node, b: svc.ID, old: old})
 	if old != nil {
-		t.touchService(node, old) // the old name's watchers, if it is renamed
+		t.touchService(node, old, contentToo) // the old name's watchers, if it is renamed
 	}
 	t.st.putService(node, svc)
 	t.tables[TableServices] = true
-	t.touchService(node, svc)
+	t.touchService(node, svc, contentToo)
 }
 
 func (t *tx) removeService(node, id string) {
@@ -242,7 +281,7 @@ func (t *tx) removeService(node, id string) {
 		return
 	}
 	t.journal = append(t.journal, undoRec{kind: undoService, a: node, b: id, old: old})
-	t.touchService(node, old)
+	t.touchService(node, old, contentToo)
 	t.st.delService(node, id)
 	t.tables[TableServices] = true
 }
@@ -257,7 +296,7 @@ func (t *tx) setCheck(c, old *HealthCheck, svc *NodeService) {
 	t.st.putCheck(c)
 	t.tables[TableChecks] = true
 	if svc != nil {
-		t.touchService(c.Node, svc)
+		t.touchService(c.Node, svc, checksOnly)
 	} else {
 		t.touchCheck(c)
 	}
@@ -359,15 +398,11 @@ func (t *tx) appendRegistryChanges(ring *deltaRing) bool {
 			ring.next(ev.Index, ev.Kind).node = ev.Node
 		}
 	}
-	keys := t.dirty
-	if len(keys) > 1 {
-		slices.SortFunc(keys, func(a, b InstanceKey) int {
-			return cmp.Or(cmp.Compare(a.Node, b.Node), cmp.Compare(a.ID, b.ID))
-		})
-		keys = slices.Compact(keys)
-	}
-	for _, k := range keys {
-		t.refreshInstance(k, ring)
+	for _, k := range t.dirtyKeys() {
+		if !k.content && t.refreshHealth(k.InstanceKey, ring) {
+			continue
+		}
+		t.refreshInstance(k.InstanceKey, ring)
 	}
 	for _, ev := range t.nodeEvents {
 		if ev.Kind == NodeRemoved {
@@ -375,6 +410,31 @@ func (t *tx) appendRegistryChanges(ring *deltaRing) bool {
 		}
 	}
 	return ring.pushed != before
+}
+
+// refreshHealth is refreshInstance for an instance whose node and service
+// records did not change: only its health may have. It reads no record,
+// only k's slot (and the node's), and computes a digest only if the health
+// moved. It reports false if k has no cached instance to start from.
+func (t *tx) refreshHealth(k InstanceKey, ring *deltaRing) bool {
+	st := t.st
+	slot := st.slot(k)
+	if slot == nil || !slot.hasInst || slot.svc == nil {
+		return false
+	}
+	health := st.instanceHealth(k, slot)
+	if health == slot.inst.Health {
+		return true
+	}
+	in := slot.inst
+	in.Health = health
+	var digest [sha256.Size]byte
+	digest, t.scratch = digestInstance(t.scratch, &in)
+	st.hash.sub(&slot.digest)
+	st.hash.add(&digest)
+	slot.inst.Health, slot.digest = health, digest
+	ring.next(t.index, HealthChanged).inst = Instance{Node: in.Node, ID: in.ID, Service: in.Service, Health: health}
+	return true
 }
 
 // refreshInstance brings the cached instance k and the hashcode up to date
