@@ -93,12 +93,19 @@ func (t *tx) validateCheck(c *HealthCheck, pending *NodeService) error {
 		// Consul stores maintenance as critical, and a check registered
 		// without a status starts critical until it has run.
 		c.Status = HealthCritical
-	case HealthPassing, HealthWarning, HealthCritical:
+	// The stored status is the constant, not the command's bytes: a
+	// status comparison then reads no cold memory.
+	case HealthPassing:
+		c.Status = HealthPassing
+	case HealthWarning:
+		c.Status = HealthWarning
+	case HealthCritical:
+		c.Status = HealthCritical
 	default:
 		return fmt.Errorf("check %q has status %q; use passing, warning or critical", c.CheckID, c.Status)
 	}
 	if c.ServiceID != "" && (pending == nil || pending.ID != c.ServiceID) &&
-		t.st.service(c.Node, c.ServiceID) == nil {
+		t.st.serviceSlot(c.Node, c.CheckID, c.ServiceID) == nil {
 		return fmt.Errorf("check %q: Missing service registration: service %q is %w on node %q",
 			c.CheckID, c.ServiceID, ErrNotFound, c.Node)
 	}
@@ -139,28 +146,35 @@ func (t *tx) ensureService(node string, svc *NodeService) *NodeService {
 // service check takes its service's name and tags, as in Consul. A check
 // that turns critical invalidates the sessions bound to it. pending is the
 // stored service registered by the same request, if any.
+//
+// A status update of an existing check is the most frequent write of all,
+// and in a large registry every record it could read is cold in the CPU
+// caches. So it reads the old check's status and create index from its
+// cell, and the service's name and tags from the instance's slot: neither
+// the old check record nor the service record is touched.
 func (t *tx) ensureCheck(c *HealthCheck, pending *NodeService) {
 	rec := c // the store owns the command (see ApplyCommand)
 	rec.ServiceName, rec.ServiceTags = "", nil
-	var svc *NodeService
+	var target *instSlot // the slot c goes into, if known
 	if c.ServiceID != "" {
-		svc = pending
-		if svc == nil || svc.ID != c.ServiceID {
-			svc = t.st.service(c.Node, c.ServiceID)
+		if svc := pending; svc != nil && svc.ID == c.ServiceID {
+			rec.ServiceName, rec.ServiceTags = svc.Service, svc.Tags
+		} else {
+			target = t.st.serviceSlot(c.Node, c.CheckID, c.ServiceID) // validated: it exists
+			rec.ServiceName, rec.ServiceTags = target.serviceNameTags()
 		}
-		rec.ServiceName, rec.ServiceTags = svc.Service, svc.Tags // validated: it exists
 	}
 	old := t.st.checks[c.Node][c.CheckID]
-	if old != nil && checkContentEqual(old, rec) {
+	if old.rec != nil && old.status == rec.Status && checkContentEqual(old.rec, rec) {
 		return
 	}
 	rec.CreateIndex, rec.ModifyIndex = t.index, t.index
-	if old != nil {
-		rec.CreateIndex = old.CreateIndex
+	if old.rec != nil {
+		rec.CreateIndex = old.createIndex
 	}
-	t.setCheck(rec, old, svc)
+	t.setCheck(rec, old, target)
 	critical := rec.Status == HealthCritical || rec.Status == HealthMaintenance
-	if critical && (old == nil || old.Status != rec.Status) {
+	if critical && (old.rec == nil || old.status != rec.Status) {
 		t.invalidateCheckSessions(rec.Node, rec.CheckID)
 	}
 }
@@ -182,7 +196,7 @@ func (t *tx) deregister(r *DeregisterRequest) error {
 
 // deleteCheck removes a check and invalidates the sessions bound to it.
 func (t *tx) deleteCheck(node, id string) {
-	if t.st.checks[node][id] == nil {
+	if t.st.check(node, id) == nil {
 		return
 	}
 	t.invalidateCheckSessions(node, id)

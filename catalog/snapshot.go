@@ -90,8 +90,8 @@ func (s *Store) Snapshot() (raft.FSMSnapshot, error) {
 		}
 	}
 	for _, m := range st.checks {
-		for _, c := range m {
-			snap.checks = append(snap.checks, c)
+		for _, cell := range m {
+			snap.checks = append(snap.checks, cell.rec)
 		}
 	}
 	return snap, nil
@@ -330,7 +330,7 @@ func (st *state) restoreRecord(tag byte, body []byte) error {
 // hashcode from the tables (the one full scan, at restore).
 func (st *state) rebuildInstances() {
 	for k, slot := range st.slots {
-		slot.inst, slot.digest, slot.hasInst = Instance{}, [sha256.Size]byte{}, false
+		slot.inst, slot.digest, slot.hasInst, slot.instSvc = Instance{}, [sha256.Size]byte{}, false, nil
 		st.dropIfEmpty(k, slot)
 	}
 	st.numInstances = 0
@@ -344,7 +344,7 @@ func (st *state) rebuildInstances() {
 			if !ok {
 				continue
 			}
-			slot.inst, slot.hasInst = in, true
+			slot.inst, slot.hasInst, slot.instSvc = in, true, slot.svc
 			slot.digest, scratch = digestInstance(scratch, &slot.inst)
 			st.numInstances++
 			st.hash.add(&slot.digest)

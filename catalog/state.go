@@ -29,7 +29,7 @@ type state struct {
 
 	nodes    map[string]*Node
 	services map[string]map[string]*NodeService // node → service ID
-	checks   map[string]map[string]*HealthCheck // node → check ID
+	checks   map[string]map[string]checkCell    // node → check ID
 	// slots holds the derived data of each key (see instSlot): node-level
 	// checks under InstanceKey{Node: node}; an instance's own checks and
 	// its cached registry content under the instance's key. One map for
@@ -108,6 +108,9 @@ type instSlot struct {
 	hasInst bool
 	digest  [sha256.Size]byte
 	inst    Instance
+	// instSvc is the service record inst was built from: while it is svc,
+	// inst's service fields are svc's (serviceNameTags).
+	instSvc *NodeService
 }
 
 // slotSlab hands out slots from chunks of slabChunk, so that slots are
@@ -155,6 +158,31 @@ func (st *state) service(node, id string) *NodeService {
 	return nil
 }
 
+// serviceSlot returns the slot of service id on node, or nil if there is
+// no such service. It first tries the slot of check checkID: when the
+// check already belongs to that instance (a status update), this needs no
+// lookup of its own, and reads the slot only (a cached instance's ID is
+// its key's).
+func (st *state) serviceSlot(node, checkID, id string) *instSlot {
+	if slot := st.checks[node][checkID].slot; slot != nil && slot.svc != nil && slot.hasInst && slot.inst.ID == id {
+		return slot
+	}
+	if slot := st.slots[InstanceKey{Node: node, ID: id}]; slot != nil && slot.svc != nil {
+		return slot
+	}
+	return nil
+}
+
+// serviceNameTags returns the name and tags of the slot's service (which
+// must be set), from the cached instance when that was built from this
+// very record, so that the record itself need not be read.
+func (slot *instSlot) serviceNameTags() (string, []string) {
+	if slot.hasInst && slot.instSvc == slot.svc {
+		return slot.inst.Service, slot.inst.Tags
+	}
+	return slot.svc.Service, slot.svc.Tags
+}
+
 // checksFor returns the checks that apply to k.
 func (st *state) checksFor(k InstanceKey) []*HealthCheck {
 	if slot := st.slot(k); slot != nil {
@@ -198,7 +226,7 @@ func newState() *state {
 		nodeIndex:       map[string]uint64{},
 		nodes:           map[string]*Node{},
 		services:        map[string]map[string]*NodeService{},
-		checks:          map[string]map[string]*HealthCheck{},
+		checks:          map[string]map[string]checkCell{},
 		slots:           map[InstanceKey]*instSlot{},
 		nodeSlots:       map[string]*instSlot{},
 		byService:       map[string]serviceSet{},
@@ -331,55 +359,74 @@ func (st *state) unindexService(node string, s *NodeService) {
 // returns an already lower-case ASCII name without allocating.
 func foldName(name string) string { return strings.ToLower(name) }
 
-func (st *state) putCheck(c *HealthCheck) {
+// checkCell is a check's entry in the checks table: the record and the
+// slot it is listed in (its instance's, or its node's for a node-level
+// check). Keeping the slot here means a check update finds everything it
+// changes with the one lookup of the check, however large the registry.
+type checkCell struct {
+	rec  *HealthCheck
+	slot *instSlot
+	// status and createIndex are the record's: a status update decides
+	// and stamps with them, without reading the old record.
+	status      string
+	createIndex uint64
+}
+
+// check returns check id on node, or nil.
+func (st *state) check(node, id string) *HealthCheck { return st.checks[node][id].rec }
+
+// putCheck installs c.
+func (st *state) putCheck(c *HealthCheck) { st.putCheckIn(c, nil) }
+
+// putCheckIn installs c and returns the slot it is listed in. target, if
+// set, is that slot (the caller found it already).
+func (st *state) putCheckIn(c *HealthCheck, target *instSlot) *instSlot {
 	m := st.checks[c.Node]
 	if m == nil {
-		m = map[string]*HealthCheck{}
+		m = map[string]checkCell{}
 		st.checks[c.Node] = m
 	}
 	old := m[c.CheckID]
-	m[c.CheckID] = c
-	k := InstanceKey{Node: c.Node, ID: c.ServiceID}
-	if old != nil && old.ServiceID == c.ServiceID {
+	cell := checkCell{rec: c, status: c.Status, createIndex: c.CreateIndex}
+	if old.rec != nil && (old.slot == target || target == nil && old.rec.ServiceID == c.ServiceID) {
 		// Replace in place: the common status update costs one lookup.
-		if slot := st.slot(k); slot != nil {
-			if i := slices.Index(slot.checks, old); i >= 0 {
-				slot.checks[i] = c
-				return
-			}
+		if i := slices.Index(old.slot.checks, old.rec); i >= 0 {
+			old.slot.checks[i] = c
+			cell.slot = old.slot
+			m[c.CheckID] = cell
+			return old.slot
 		}
 	}
-	if old != nil {
+	if old.rec != nil {
 		st.unindexCheck(old)
 	}
-	slot := st.slotFor(k)
+	slot := st.slotFor(InstanceKey{Node: c.Node, ID: c.ServiceID})
 	if slot.checks == nil {
 		slot.checks = slot.checkBuf[:0]
 	}
 	slot.checks = append(slot.checks, c)
+	cell.slot = slot
+	m[c.CheckID] = cell
+	return slot
 }
 
 func (st *state) delCheck(node, id string) {
 	old := st.checks[node][id]
-	if old == nil {
+	if old.rec == nil {
 		return
 	}
 	delNested(st.checks, node, id)
 	st.unindexCheck(old)
 }
 
-// unindexCheck removes old from its slot. Slots are derived and never
+// unindexCheck removes a check from its slot. Slots are derived and never
 // handed out, so their slices may change in place.
-func (st *state) unindexCheck(old *HealthCheck) {
-	k := InstanceKey{Node: old.Node, ID: old.ServiceID}
-	slot := st.slot(k)
-	if slot == nil {
-		return
-	}
-	if i := slices.Index(slot.checks, old); i >= 0 {
+func (st *state) unindexCheck(old checkCell) {
+	slot := old.slot
+	if i := slices.Index(slot.checks, old.rec); i >= 0 {
 		slot.checks = slices.Delete(slot.checks, i, i+1)
 	}
-	st.dropIfEmpty(k, slot)
+	st.dropIfEmpty(InstanceKey{Node: old.rec.Node, ID: old.rec.ServiceID}, slot)
 }
 
 func delNested[K comparable, V any](m map[K]map[string]V, k K, id string) {

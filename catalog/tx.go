@@ -167,10 +167,13 @@ const (
 )
 
 // dirtyKey is an instance that may have changed; content is false when
-// only its checks did, so commit can recompute just its health.
+// only its checks did, so commit can recompute just its health. slot, if
+// set, is where the instance's slot was during the transaction: a hint
+// that saves looking it up again, checked before use.
 type dirtyKey struct {
 	InstanceKey
 	content bool
+	slot    *instSlot
 }
 
 // touchNode marks a node and every instance on it as changed.
@@ -182,18 +185,19 @@ func (t *tx) touchNode(name string, content bool) {
 	}
 }
 
-func (t *tx) touchService(node string, svc *NodeService, content bool) {
+// touchService marks instance id of service on node as changed.
+func (t *tx) touchService(node, id, service string, content bool) {
 	last := &t.lastTouched
-	if last.node == node && last.id == svc.ID && last.service == svc.Service && node != "" {
+	if last.node == node && last.id == id && last.service == service && node != "" {
 		if content {
-			t.markDirty(InstanceKey{Node: node, ID: svc.ID}, content)
+			t.markDirty(InstanceKey{Node: node, ID: id}, content)
 		}
 		return
 	}
-	last.node, last.id, last.service = node, svc.ID, svc.Service
+	last.node, last.id, last.service = node, id, service
 	t.nodes.add(node)
-	t.services.add(svc.Service)
-	t.markDirty(InstanceKey{Node: node, ID: svc.ID}, content)
+	t.services.add(service)
+	t.markDirty(InstanceKey{Node: node, ID: id}, content)
 }
 
 // markDirty records that instance k may have changed. An immediate repeat
@@ -204,7 +208,14 @@ func (t *tx) markDirty(k InstanceKey, content bool) {
 		t.dirty[n-1].content = t.dirty[n-1].content || content
 		return
 	}
-	t.dirty = append(t.dirty, dirtyKey{k, content})
+	t.dirty = append(t.dirty, dirtyKey{InstanceKey: k, content: content})
+}
+
+// hintSlot records slot as k's, if k was marked dirty last.
+func (t *tx) hintSlot(k InstanceKey, slot *instSlot) {
+	if n := len(t.dirty); n > 0 && t.dirty[n-1].InstanceKey == k {
+		t.dirty[n-1].slot = slot
+	}
 }
 
 // dirtyKeys returns the dirty instances sorted by key, each once (content
@@ -221,6 +232,9 @@ func (t *tx) dirtyKeys() []dirtyKey {
 	for _, k := range keys[1:] {
 		if last := &out[len(out)-1]; last.InstanceKey == k.InstanceKey {
 			last.content = last.content || k.content
+			if last.slot == nil {
+				last.slot = k.slot
+			}
 		} else {
 			out = append(out, k)
 		}
@@ -237,7 +251,7 @@ func (t *tx) touchCheck(c *HealthCheck) {
 	}
 	t.nodes.add(c.Node)
 	if svc := t.st.service(c.Node, c.ServiceID); svc != nil {
-		t.touchService(c.Node, svc, checksOnly)
+		t.touchService(c.Node, svc.ID, svc.Service, checksOnly)
 	}
 }
 
@@ -268,11 +282,11 @@ func (t *tx) removeNode(name string) {
 func (t *tx) setService(node string, svc, old *NodeService) {
 	t.journal = append(t.journal, undoRec{kind: undoService, a: node, b: svc.ID, old: old})
 	if old != nil {
-		t.touchService(node, old, contentToo) // the old name's watchers, if it is renamed
+		t.touchService(node, old.ID, old.Service, contentToo) // the old name's watchers, if it is renamed
 	}
 	t.st.putService(node, svc)
 	t.tables[TableServices] = true
-	t.touchService(node, svc, contentToo)
+	t.touchService(node, svc.ID, svc.Service, contentToo)
 }
 
 func (t *tx) removeService(node, id string) {
@@ -281,29 +295,39 @@ func (t *tx) removeService(node, id string) {
 		return
 	}
 	t.journal = append(t.journal, undoRec{kind: undoService, a: node, b: id, old: old})
-	t.touchService(node, old, contentToo)
+	t.touchService(node, old.ID, old.Service, contentToo)
 	t.st.delService(node, id)
 	t.tables[TableServices] = true
 }
 
-// setCheck installs c; old is the record it replaces (nil if none) and svc
-// the service it belongs to (nil for a node-level check).
-func (t *tx) setCheck(c, old *HealthCheck, svc *NodeService) {
-	t.journal = append(t.journal, undoRec{kind: undoCheck, a: c.Node, b: c.CheckID, old: old})
-	if old != nil && old.ServiceID != c.ServiceID {
-		t.touchCheck(old)
+// setCheck installs c (its ServiceName set if it is a service check); old
+// is the cell it replaces (zero if none) and target the slot c goes into,
+// if the caller knows it.
+func (t *tx) setCheck(c *HealthCheck, old checkCell, target *instSlot) {
+	t.journal = append(t.journal, undoRec{kind: undoCheck, a: c.Node, b: c.CheckID, old: old.rec})
+	if old.rec != nil {
+		// Moved to another instance (or node level)? With the target
+		// known, comparing slots decides it without the old record.
+		moved := old.slot != target
+		if target == nil {
+			moved = old.rec.ServiceID != c.ServiceID
+		}
+		if moved {
+			t.touchCheck(old.rec)
+		}
 	}
-	t.st.putCheck(c)
+	slot := t.st.putCheckIn(c, target)
 	t.tables[TableChecks] = true
-	if svc != nil {
-		t.touchService(c.Node, svc, checksOnly)
-	} else {
+	if c.ServiceID == "" {
 		t.touchCheck(c)
+		return
 	}
+	t.touchService(c.Node, c.ServiceID, c.ServiceName, checksOnly)
+	t.hintSlot(InstanceKey{Node: c.Node, ID: c.ServiceID}, slot)
 }
 
 func (t *tx) removeCheck(node, id string) {
-	old := t.st.checks[node][id]
+	old := t.st.check(node, id)
 	if old == nil {
 		return
 	}
@@ -399,7 +423,7 @@ func (t *tx) appendRegistryChanges(ring *deltaRing) bool {
 		}
 	}
 	for _, k := range t.dirtyKeys() {
-		if !k.content && t.refreshHealth(k.InstanceKey, ring) {
+		if !k.content && t.refreshHealth(k.InstanceKey, k.slot, ring) {
 			continue
 		}
 		t.refreshInstance(k.InstanceKey, ring)
@@ -416,9 +440,12 @@ func (t *tx) appendRegistryChanges(ring *deltaRing) bool {
 // records did not change: only its health may have. It reads no record,
 // only k's slot (and the node's), and computes a digest only if the health
 // moved. It reports false if k has no cached instance to start from.
-func (t *tx) refreshHealth(k InstanceKey, ring *deltaRing) bool {
+func (t *tx) refreshHealth(k InstanceKey, hint *instSlot, ring *deltaRing) bool {
 	st := t.st
-	slot := st.slot(k)
+	slot := hint
+	if slot == nil || !slot.hasInst || slot.inst.ID != k.ID || slot.inst.Node != k.Node {
+		slot = st.slot(k) // no hint, or the slot was reused since
+	}
 	if slot == nil || !slot.hasInst || slot.svc == nil {
 		return false
 	}
@@ -449,7 +476,7 @@ func (t *tx) refreshInstance(k InstanceKey, ring *deltaRing) {
 		}
 		st.hash.sub(&slot.digest)
 		ring.next(t.index, InstanceRemoved).inst = slot.inst
-		slot.inst, slot.digest, slot.hasInst = Instance{}, [sha256.Size]byte{}, false
+		slot.inst, slot.digest, slot.hasInst, slot.instSvc = Instance{}, [sha256.Size]byte{}, false, nil
 		st.numInstances--
 		st.dropIfEmpty(k, slot)
 		return
@@ -461,6 +488,7 @@ func (t *tx) refreshInstance(k InstanceKey, ring *deltaRing) {
 		return
 	}
 	st.hash.add(&digest)
+	slot.instSvc = slot.svc
 	if !slot.hasInst {
 		slot.inst, slot.digest, slot.hasInst = in, digest, true
 		st.numInstances++

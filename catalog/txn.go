@@ -198,7 +198,7 @@ func (t *tx) txnService(op *TxnServiceOp) ([]TxnResult, error) {
 
 func (t *tx) txnCheck(op *TxnCheckOp) ([]TxnResult, error) {
 	c := &op.Check
-	old := t.st.checks[c.Node][c.CheckID]
+	old := t.st.check(c.Node, c.CheckID)
 	switch op.Verb {
 	case OpGet:
 		if old == nil {
@@ -224,7 +224,7 @@ func (t *tx) txnCheck(op *TxnCheckOp) ([]TxnResult, error) {
 	default:
 		return nil, fmt.Errorf("check verb %q is unknown", op.Verb)
 	}
-	out := t.st.checks[c.Node][c.CheckID].Clone()
+	out := t.st.check(c.Node, c.CheckID).Clone()
 	return []TxnResult{{Check: &out}}, nil
 }
 
