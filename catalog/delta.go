@@ -251,20 +251,19 @@ func newDeltaRing(capacity int, floor uint64) deltaRing {
 
 func (r *deltaRing) at(i int) *ringEntry { return &r.buf[(r.start+i)%len(r.buf)] }
 
-// next makes room for a change at idx, evicting the oldest when full, and
-// returns the entry to fill (cleared, index and kind set).
-func (r *deltaRing) next(idx uint64, kind ChangeKind) *ringEntry {
+// push appends e, evicting the oldest change when full. e is written in
+// one assignment: the entry holds pointers, so every separate write of it
+// would pay the GC's write barrier again.
+func (r *deltaRing) push(e *ringEntry) {
 	if r.count == len(r.buf) {
 		old := r.at(0)
 		r.floor = max(r.floor, old.index)
 		r.start = (r.start + 1) % len(r.buf)
 		r.count--
 	}
-	e := r.at(r.count)
-	*e = ringEntry{index: idx, kind: kind}
+	*r.at(r.count) = *e
 	r.count++
 	r.pushed++
-	return e
 }
 
 // since copies the changes with Index > n; ok is false if the ring cannot

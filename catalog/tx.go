@@ -419,7 +419,7 @@ func (t *tx) appendRegistryChanges(ring *deltaRing) bool {
 	before := ring.pushed
 	for _, ev := range t.nodeEvents {
 		if ev.Kind == NodeAdded {
-			ring.next(ev.Index, ev.Kind).node = ev.Node
+			ring.push(&ringEntry{index: ev.Index, kind: ev.Kind, node: ev.Node})
 		}
 	}
 	for _, k := range t.dirtyKeys() {
@@ -430,7 +430,7 @@ func (t *tx) appendRegistryChanges(ring *deltaRing) bool {
 	}
 	for _, ev := range t.nodeEvents {
 		if ev.Kind == NodeRemoved {
-			ring.next(ev.Index, ev.Kind).node = ev.Node
+			ring.push(&ringEntry{index: ev.Index, kind: ev.Kind, node: ev.Node})
 		}
 	}
 	return ring.pushed != before
@@ -460,7 +460,8 @@ func (t *tx) refreshHealth(k InstanceKey, hint *instSlot, ring *deltaRing) bool 
 	st.hash.sub(&slot.digest)
 	st.hash.add(&digest)
 	slot.inst.Health, slot.digest = health, digest
-	ring.next(t.index, HealthChanged).inst = Instance{Node: in.Node, ID: in.ID, Service: in.Service, Health: health}
+	ring.push(&ringEntry{index: t.index, kind: HealthChanged,
+		inst: Instance{Node: in.Node, ID: in.ID, Service: in.Service, Health: health}})
 	return true
 }
 
@@ -475,7 +476,7 @@ func (t *tx) refreshInstance(k InstanceKey, ring *deltaRing) {
 			return
 		}
 		st.hash.sub(&slot.digest)
-		ring.next(t.index, InstanceRemoved).inst = slot.inst
+		ring.push(&ringEntry{index: t.index, kind: InstanceRemoved, inst: slot.inst})
 		slot.inst, slot.digest, slot.hasInst, slot.instSvc = Instance{}, [sha256.Size]byte{}, false, nil
 		st.numInstances--
 		st.dropIfEmpty(k, slot)
@@ -492,7 +493,7 @@ func (t *tx) refreshInstance(k InstanceKey, ring *deltaRing) {
 	if !slot.hasInst {
 		slot.inst, slot.digest, slot.hasInst = in, digest, true
 		st.numInstances++
-		ring.next(t.index, InstanceAdded).inst = in
+		ring.push(&ringEntry{index: t.index, kind: InstanceAdded, inst: in})
 		return
 	}
 	st.hash.sub(&slot.digest)
@@ -501,11 +502,10 @@ func (t *tx) refreshInstance(k InstanceKey, ring *deltaRing) {
 	patch, fields := diffInstance(&slot.inst, &in)
 	slot.inst, slot.digest = in, digest
 	if fields == setHealth {
-		ring.next(t.index, HealthChanged).inst = patch
+		ring.push(&ringEntry{index: t.index, kind: HealthChanged, inst: patch})
 		return
 	}
-	e := ring.next(t.index, InstanceUpdated)
-	e.inst, e.fields = patch, fields
+	ring.push(&ringEntry{index: t.index, kind: InstanceUpdated, inst: patch, fields: fields})
 }
 
 // instance derives the registry content of instance k from the tables;
