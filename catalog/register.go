@@ -22,25 +22,28 @@ func (t *tx) register(r *RegisterRequest) error {
 	if err := t.validateRegister(r); err != nil {
 		return err
 	}
-	if !r.SkipNodeUpdate {
-		t.ensureNode(&r.Node)
-	}
 	// From here on the node's name is the stored node's string, as it is
 	// in the keys of the maps: a lookup whose key shares the stored key's
 	// bytes compares them without reading them (one cache miss fewer per
 	// lookup in a large registry).
-	name := t.st.nodes[r.Node.Node].Node
+	name := r.Node.Node
+	if r.SkipNodeUpdate {
+		name = t.st.nodes[name].Node
+	} else {
+		name = t.ensureNode(&r.Node).Node
+	}
 	for i := range r.Checks {
 		r.Checks[i].Node = name
 	}
-	// pending is the service as stored after this request: its checks
-	// need it, and handing it over saves a lookup per check.
+	// pending is the service as stored after this request, with its slot:
+	// its checks need them, and handing them over saves lookups.
 	var pending *NodeService
+	var pendingSlot *instSlot
 	if r.Service != nil {
-		pending = t.ensureService(name, r.Service)
+		pending, pendingSlot = t.ensureService(name, r.Service)
 	}
 	for i := range r.Checks {
-		t.ensureCheck(&r.Checks[i], pending)
+		t.ensureCheck(&r.Checks[i], pending, pendingSlot)
 	}
 	return nil
 }
@@ -112,11 +115,12 @@ func (t *tx) validateCheck(c *HealthCheck, pending *NodeService) error {
 	return nil
 }
 
-// ensureNode upserts n unless the stored node already equals it.
-func (t *tx) ensureNode(n *Node) {
+// ensureNode upserts n unless the stored node already equals it, and
+// returns the record stored afterwards.
+func (t *tx) ensureNode(n *Node) *Node {
 	old := t.st.nodes[n.Node]
 	if old != nil && nodeContentEqual(old, n) {
-		return
+		return old
 	}
 	rec := n // the store owns the command (see ApplyCommand)
 	rec.CreateIndex, rec.ModifyIndex = t.index, t.index
@@ -124,41 +128,47 @@ func (t *tx) ensureNode(n *Node) {
 		rec.CreateIndex = old.CreateIndex
 	}
 	t.setNode(rec)
+	return rec
 }
 
 // ensureService upserts svc on node unless the stored one equals it, and
-// returns the record stored afterwards.
-func (t *tx) ensureService(node string, svc *NodeService) *NodeService {
-	old := t.st.services[node][svc.ID]
+// returns the record stored afterwards and its slot.
+func (t *tx) ensureService(node string, svc *NodeService) (*NodeService, *instSlot) {
+	slot := t.st.slots[InstanceKey{Node: node, ID: svc.ID}]
+	var old *NodeService
+	if slot != nil {
+		old = slot.svc
+	}
 	if old != nil && serviceContentEqual(old, svc) {
-		return old
+		return old, slot
 	}
 	rec := svc // the store owns the command (see ApplyCommand)
 	rec.CreateIndex, rec.ModifyIndex = t.index, t.index
 	if old != nil {
 		rec.CreateIndex = old.CreateIndex
 	}
-	t.setService(node, rec, old)
-	return rec
+	return rec, t.setService(node, rec, old)
 }
 
 // ensureCheck upserts c (validated) unless the stored one equals it. A
 // service check takes its service's name and tags, as in Consul. A check
 // that turns critical invalidates the sessions bound to it. pending is the
-// stored service registered by the same request, if any.
+// stored service registered by the same request, if any, and pendingSlot
+// its slot.
 //
 // A status update of an existing check is the most frequent write of all,
 // and in a large registry every record it could read is cold in the CPU
 // caches. So it reads the old check's status and create index from its
 // cell, and the service's name and tags from the instance's slot: neither
 // the old check record nor the service record is touched.
-func (t *tx) ensureCheck(c *HealthCheck, pending *NodeService) {
+func (t *tx) ensureCheck(c *HealthCheck, pending *NodeService, pendingSlot *instSlot) {
 	rec := c // the store owns the command (see ApplyCommand)
 	rec.ServiceName, rec.ServiceTags = "", nil
 	var target *instSlot // the slot c goes into, if known
 	if c.ServiceID != "" {
 		if svc := pending; svc != nil && svc.ID == c.ServiceID {
 			rec.ServiceName, rec.ServiceTags = svc.Service, svc.Tags
+			target = pendingSlot
 		} else {
 			target = t.st.serviceSlot(c.Node, c.CheckID, c.ServiceID) // validated: it exists
 			rec.ServiceName, rec.ServiceTags = target.serviceNameTags()

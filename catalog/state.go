@@ -92,6 +92,9 @@ type state struct {
 // every instance is cold in the CPU caches, so what keeps an update's cost
 // flat is how few separate places it touches (BenchmarkHashUpdate).
 type instSlot struct {
+	// key is the slot's key (zero once the slot is released), which
+	// lets a remembered slot pointer be checked before it is trusted.
+	key InstanceKey
 	// checks apply to the key: node-level checks for {Node, ""}, the
 	// instance's own checks otherwise. Health of an instance is its node's
 	// checks plus its own, without scanning every check on a busy node.
@@ -196,6 +199,7 @@ func (st *state) slotFor(k InstanceKey) *instSlot {
 	slot := st.slot(k)
 	if slot == nil {
 		slot = st.slab.alloc()
+		slot.key = k
 		if k.ID == "" {
 			st.nodeSlots[k.Node] = slot
 		} else {
@@ -286,18 +290,20 @@ func (st *state) nodeName(name string) string {
 	return name
 }
 
-func (st *state) putService(node string, s *NodeService) {
+// putService installs s on node and returns its slot.
+func (st *state) putService(node string, s *NodeService) *instSlot {
 	m := st.services[node]
 	if m == nil {
 		m = map[string]*NodeService{}
 		st.services[node] = m
 	}
-	old := m[s.ID]
 	m[s.ID] = s
-	st.slotFor(InstanceKey{Node: node, ID: s.ID}).svc = s
+	slot := st.slotFor(InstanceKey{Node: node, ID: s.ID})
+	old := slot.svc
+	slot.svc = s
 	if old != nil {
 		if old.Service == s.Service {
-			return // same name: byService already holds it
+			return slot // same name: byService already holds it
 		}
 		st.unindexService(node, old)
 	}
@@ -309,6 +315,7 @@ func (st *state) putService(node string, s *NodeService) {
 		st.serviceFold[fold] = append(st.serviceFold[fold], s.Service)
 	}
 	set[node] = append(set[node], s.ID)
+	return slot
 }
 
 // serviceSet is one service's instances: node → the instances' IDs on it,

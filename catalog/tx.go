@@ -278,15 +278,18 @@ func (t *tx) removeNode(name string) {
 	t.nodeEvents = append(t.nodeEvents, Change{Index: t.index, Kind: NodeRemoved, Node: name})
 }
 
-// setService installs svc; old is the record it replaces (nil if none).
-func (t *tx) setService(node string, svc, old *NodeService) {
+// setService installs svc; old is the record it replaces (nil if none). It
+// returns svc's slot.
+func (t *tx) setService(node string, svc, old *NodeService) *instSlot {
 	t.journal = append(t.journal, undoRec{kind: undoService, a: node, b: svc.ID, old: old})
 	if old != nil {
 		t.touchService(node, old.ID, old.Service, contentToo) // the old name's watchers, if it is renamed
 	}
-	t.st.putService(node, svc)
+	slot := t.st.putService(node, svc)
 	t.tables[TableServices] = true
 	t.touchService(node, svc.ID, svc.Service, contentToo)
+	t.hintSlot(InstanceKey{Node: node, ID: svc.ID}, slot)
+	return slot
 }
 
 func (t *tx) removeService(node, id string) {
@@ -426,7 +429,7 @@ func (t *tx) appendRegistryChanges(ring *deltaRing) bool {
 		if !k.content && t.refreshHealth(k.InstanceKey, k.slot, ring) {
 			continue
 		}
-		t.refreshInstance(k.InstanceKey, ring)
+		t.refreshInstance(k.InstanceKey, k.slot, ring)
 	}
 	for _, ev := range t.nodeEvents {
 		if ev.Kind == NodeRemoved {
@@ -436,16 +439,22 @@ func (t *tx) appendRegistryChanges(ring *deltaRing) bool {
 	return ring.pushed != before
 }
 
+// hintedSlot returns k's slot, trusting hint if it still is k's: a slot
+// that was released since has a zero key, one reused has another key.
+func (st *state) hintedSlot(k InstanceKey, hint *instSlot) *instSlot {
+	if hint != nil && hint.key == k {
+		return hint
+	}
+	return st.slot(k)
+}
+
 // refreshHealth is refreshInstance for an instance whose node and service
 // records did not change: only its health may have. It reads no record,
 // only k's slot (and the node's), and computes a digest only if the health
 // moved. It reports false if k has no cached instance to start from.
 func (t *tx) refreshHealth(k InstanceKey, hint *instSlot, ring *deltaRing) bool {
 	st := t.st
-	slot := hint
-	if slot == nil || !slot.hasInst || slot.inst.ID != k.ID || slot.inst.Node != k.Node {
-		slot = st.slot(k) // no hint, or the slot was reused since
-	}
+	slot := st.hintedSlot(k, hint)
 	if slot == nil || !slot.hasInst || slot.svc == nil {
 		return false
 	}
@@ -467,9 +476,9 @@ func (t *tx) refreshHealth(k InstanceKey, hint *instSlot, ring *deltaRing) bool 
 
 // refreshInstance brings the cached instance k and the hashcode up to date
 // and appends the change to ring, if its content changed.
-func (t *tx) refreshInstance(k InstanceKey, ring *deltaRing) {
+func (t *tx) refreshInstance(k InstanceKey, hint *instSlot, ring *deltaRing) {
 	st := t.st
-	slot := st.slot(k)
+	slot := st.hintedSlot(k, hint)
 	in, exists := st.instance(k, slot)
 	if !exists {
 		if slot == nil || !slot.hasInst {

@@ -214,7 +214,7 @@ func (t *tx) txnCheck(op *TxnCheckOp) ([]TxnResult, error) {
 		if err := t.validateCheck(c, nil); err != nil {
 			return nil, err
 		}
-		t.ensureCheck(c, nil)
+		t.ensureCheck(c, nil, nil)
 	case OpDelete, OpDeleteCAS:
 		if op.Verb == OpDeleteCAS && (old == nil || old.ModifyIndex != c.ModifyIndex) {
 			return nil, fmt.Errorf("failed to delete check %q on node %q: index is stale", c.CheckID, c.Node)
