@@ -201,13 +201,16 @@ func DecodeCommand(b []byte) (Command, error) { return decodeCommand(b, nil) }
 // decodeCommand decodes b, sharing string maps through maps if it is set.
 func decodeCommand(b []byte, maps *mapIntern) (Command, error) {
 	var d decoder
-	return decodeCommandWith(&d, b, maps)
+	return decodeCommandWith(&d, b, maps, nil)
 }
 
 // decodeCommandWith is decodeCommand with a caller-owned decoder: Apply
 // reuses one, which would otherwise escape to the heap on every command
 // (it is handed to decodeBody through an interface).
-func decodeCommandWith(d *decoder, b []byte, maps *mapIntern) (Command, error) {
+//
+// A register command is decoded into reg if it is set (Apply's reused
+// request); the caller must then be done with the previous one.
+func decodeCommandWith(d *decoder, b []byte, maps *mapIntern, reg *RegisterRequest) (Command, error) {
 	if len(b) < 2 {
 		return nil, fmt.Errorf("%w: %d bytes, need at least a version and a type byte", ErrMalformedCommand, len(b))
 	}
@@ -224,7 +227,7 @@ func decodeCommandWith(d *decoder, b []byte, maps *mapIntern) (Command, error) {
 	*d = newDecoder(b[2:])
 	d.maps = maps
 	if c == nil {
-		c = decodeRegister(d)
+		c = decodeRegister(d, reg)
 	} else {
 		c.decodeBody(d)
 	}
@@ -292,36 +295,36 @@ func (r *RegisterRequest) decodeBody(d *decoder) {
 
 // Registrations are the bulk of the log, and each used to cost four
 // allocations before it was applied (request, service, check slice, tags).
-// decodeRegister reads the parts into locals first, then allocates the
-// request with its service and its single check (the usual shapes: an
-// agent registering an instance with one check, or updating one check) as
-// one object. The parts share a lifetime in practice: the store installs
-// them as records together, and a record that outlives its siblings keeps
-// at most one request's worth of memory alive.
+// decodeRegister decodes the service into a local first, then allocates
+// it with its single check and up to two tags (the usual shapes: an agent
+// registering an instance with one check, or updating one check) as one
+// object. The parts share a lifetime in practice: the store installs them
+// as records together, and a record that outlives its sibling keeps at
+// most one request's worth of memory alive. The request itself is not in
+// that object: Apply decodes into a request it reuses (nothing keeps a
+// pointer to it; ensureNode copies the node it installs).
 type (
 	registerSvcCheck struct {
-		req  RegisterRequest
 		svc  NodeService
 		chk  [1]HealthCheck
 		tags [2]string
 	}
 	registerSvc struct {
-		req  RegisterRequest
 		svc  NodeService
 		tags [2]string
 	}
-	registerCheck struct {
-		req RegisterRequest
-		chk [1]HealthCheck
-	}
 )
 
-// decodeRegister decodes a RegisterRequest body, reading exactly what
-// decodeBody reads.
-func decodeRegister(d *decoder) *RegisterRequest {
-	var node Node
-	decNode(d, &node)
-	skip := d.boolean()
+// decodeRegister decodes a RegisterRequest body into r (a new request if
+// r is nil), reading exactly what decodeBody reads.
+func decodeRegister(d *decoder, r *RegisterRequest) *RegisterRequest {
+	if r == nil {
+		r = &RegisterRequest{}
+	} else {
+		*r = RegisterRequest{}
+	}
+	decNode(d, &r.Node)
+	r.SkipNodeUpdate = d.boolean()
 	hasSvc := d.boolean()
 	var svc NodeService
 	var tags [2]string
@@ -330,31 +333,21 @@ func decodeRegister(d *decoder) *RegisterRequest {
 		nTags = decServiceTags(d, &svc, &tags)
 	}
 	n := d.count()
-	var r *RegisterRequest
 	switch {
 	case hasSvc && n == 1:
 		b := &registerSvcCheck{svc: svc, tags: tags}
-		r = &b.req
 		r.Service, r.Checks = &b.svc, b.chk[:]
 		if nTags > 0 {
 			b.svc.Tags = b.tags[:nTags:nTags]
 		}
 	case hasSvc:
 		b := &registerSvc{svc: svc, tags: tags}
-		r = &b.req
 		r.Service = &b.svc
 		if nTags > 0 {
 			b.svc.Tags = b.tags[:nTags:nTags]
 		}
-	case n == 1:
-		b := &registerCheck{}
-		r = &b.req
-		r.Checks = b.chk[:]
-	default:
-		r = &RegisterRequest{}
 	}
-	r.Node, r.SkipNodeUpdate = node, skip
-	if n > 1 {
+	if n > 0 && r.Checks == nil {
 		r.Checks = make([]HealthCheck, n)
 	}
 	for i := range r.Checks {

@@ -122,7 +122,10 @@ func (t *tx) ensureNode(n *Node) *Node {
 	if old != nil && nodeContentEqual(old, n) {
 		return old
 	}
-	rec := n // the store owns the command (see ApplyCommand)
+	// A copy: the request may be Apply's reused one. Nodes change rarely,
+	// so the allocation is off the hot path.
+	rec := new(Node)
+	*rec = *n
 	rec.CreateIndex, rec.ModifyIndex = t.index, t.index
 	if old != nil {
 		rec.CreateIndex = old.CreateIndex
