@@ -260,3 +260,65 @@ func TestForward_ConcurrentFollowerWritesAreBatchedAndAppliedOnce(t *testing.T) 
 		}
 	}
 }
+
+// delayCaller answers every batch after a random delay, all ok.
+type delayCaller struct {
+	mu  sync.Mutex // guards rnd
+	rnd interface{ IntN(int) int }
+}
+
+func (c *delayCaller) Call(ctx context.Context, addr, method string, args, reply any) error {
+	c.mu.Lock()
+	d := time.Duration(c.rnd.IntN(3000)) * time.Microsecond
+	c.mu.Unlock()
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+		return &TransportError{Addr: addr, Method: method, Err: ctx.Err()}
+	}
+	reqs, err := decodeKVSBatch(args.(*KVSBatchRequest).Data)
+	if err != nil {
+		return err
+	}
+	res := make([]kvsResult, len(reqs))
+	for i := range res {
+		res[i].ok = true
+	}
+	reply.(*KVSBatchReply).Data = encodeKVSResults(res)
+	return nil
+}
+
+// Writes with random deadlines against a server with random delays: every
+// call returns, and afterwards no slot is held and nothing is queued (a
+// lost hand-off would leave writes waiting for a sender that never comes).
+func TestKVSBatcher_RandomDeadlinesLeaveNoSlotBehind(t *testing.T) {
+	rnd := testkit.Rand(t)
+	b := newKVSBatcher(&delayCaller{rnd: rnd}, 2)
+	deadlines := make([]time.Duration, 400)
+	for i := range deadlines {
+		deadlines[i] = time.Duration(rnd.IntN(4000)) * time.Microsecond
+	}
+	var wg sync.WaitGroup
+	for _, d := range deadlines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), d)
+			defer cancel()
+			var ok bool
+			b.call(ctx, "leader", &KVSRequest{Op: catalog.KVRequest{Key: "k"}}, &ok)
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("writes still waiting 20s after their deadlines")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if q := b.queues["leader"]; q.inFlight != 0 || len(q.pending) != 0 {
+		t.Fatalf("after every write returned: %d slots held, %d queued", q.inFlight, len(q.pending))
+	}
+}
