@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"sync"
@@ -98,6 +99,8 @@ type readBatcher struct {
 	fetch   func(ctx context.Context) (uint64, error)
 	applied func(ctx context.Context, index uint64) error
 	ctx     context.Context // bounds rounds (the server's life)
+	// timeout bounds one round; 0 means followerReadTimeout.
+	timeout time.Duration
 
 	// mu guards running and next.
 	mu      sync.Mutex
@@ -131,7 +134,7 @@ func (b *readBatcher) readIndex(ctx context.Context) (uint64, error) {
 // that arrived while another ran, so run ends once reads stop.
 func (b *readBatcher) run(r *readRound) {
 	for r != nil {
-		ctx, cancel := context.WithTimeout(b.ctx, followerReadTimeout)
+		ctx, cancel := context.WithTimeout(b.ctx, cmp.Or(b.timeout, followerReadTimeout))
 		r.index, r.err = b.fetch(ctx)
 		if r.err == nil && b.applied != nil {
 			r.err = b.applied(ctx, r.index)
