@@ -51,6 +51,11 @@ func (s *Server) kvGet(w http.ResponseWriter, r *http.Request, key string) (any,
 		h.Set("Content-Security-Policy", "sandbox")
 		return &rawBody{status: http.StatusOK, contentType: "text/plain", body: reply.Entries[0].Value}, nil
 	}
+	if !s.pretty(r) {
+		if b, ok := appendKVPairsJSON(make([]byte, 0, 128+len(reply.Entries[0].Value)*4/3), reply.Entries[:1]); ok {
+			return &encodedJSON{plain: b}, nil
+		}
+	}
 	return reply.Entries[:1], nil
 }
 
@@ -174,6 +179,9 @@ func (s *Server) kvApply(r *http.Request, op catalog.KVRequest) (any, error) {
 	var ok bool
 	if err := s.rpc(r, "KVS.Apply", &args, &ok); err != nil {
 		return nil, kvApplyError(err)
+	}
+	if !s.pretty(r) {
+		return kvBoolBody(ok), nil
 	}
 	return ok, nil
 }
