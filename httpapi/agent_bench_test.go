@@ -2,15 +2,16 @@ package httpapi
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"roster/httpapi/client"
 	"roster/internal/testkit"
 )
 
@@ -32,8 +32,9 @@ import (
 
 // agentProcess is a running dev agent.
 type agentProcess struct {
-	base string
-	pid  int
+	base  string
+	pid   int
+	pprof string // its profiling address, "" when off
 }
 
 // startAgentProcess starts ROSTER_BIN agent -dev, or skips the benchmark
@@ -46,6 +47,11 @@ func startAgentProcess(b *testing.B) *agentProcess {
 	p := testkit.FreePorts(b, 5)
 	cmd := exec.Command(bin, "agent", "-dev", "-node", "bench", "-http-port", fmt.Sprint(p[0]), "-dns-port", fmt.Sprint(p[1]),
 		"-server-port", fmt.Sprint(p[2]), "-serf-lan-port", fmt.Sprint(p[3]), "-serf-wan-port", fmt.Sprint(p[4]))
+	var pprofAddr string
+	if os.Getenv("ROSTER_BENCH_PPROF") != "" {
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", testkit.FreePorts(b, 1)[0])
+		cmd.Env = append(os.Environ(), "ROSTER_PPROF_ADDR="+pprofAddr)
+	}
 	stderr := &tailBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
@@ -58,11 +64,48 @@ func startAgentProcess(b *testing.B) *agentProcess {
 			b.Logf("agent log tail:\n%s", stderr.String())
 		}
 	})
-	a := &agentProcess{base: fmt.Sprintf("http://127.0.0.1:%d", p[0]), pid: cmd.Process.Pid}
+	a := &agentProcess{base: fmt.Sprintf("http://127.0.0.1:%d", p[0]), pid: cmd.Process.Pid, pprof: pprofAddr}
 	if err := testkit.Poll(20*time.Second, func() error { return getOK(a.base + "/v1/status/leader") }); err != nil {
 		b.Fatalf("dev agent did not serve: %v", err)
 	}
 	return a
+}
+
+// profile starts a CPU profile of the agent for the next d when
+// ROSTER_BENCH_PPROF names a directory (the agent then serves
+// /debug/pprof); the returned func waits for it and writes it there as
+// <benchmark>-<round>.pprof. Merge the rounds with
+// go tool pprof -proto dir/*.pprof.
+func (a *agentProcess) profile(b *testing.B, round int, d time.Duration) (wait func()) {
+	dir := os.Getenv("ROSTER_BENCH_PPROF")
+	if a.pprof == "" || dir == "" {
+		return func() {}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", a.pprof, max(1, int(d/time.Second)))
+	name := filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", strings.ReplaceAll(b.Name(), "/", "_"), round))
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.Get(url)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err == nil {
+			err = os.WriteFile(name, body, 0o644)
+		}
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // let the profile start: a diagnostic, not a measurement
+	return func() {
+		if err := <-done; err != nil {
+			b.Logf("profile %s: %v", name, err)
+		}
+	}
 }
 
 // tailBuffer keeps the last 4 KB written to it.
@@ -113,24 +156,6 @@ func raiseFDLimit(b *testing.B, need uint64) {
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur < need {
 		b.Skipf("needs %d open files, the hard limit allows %d (raise it with ulimit -Hn): %v", need, lim.Max, err)
 	}
-}
-
-// herdClient makes one connection per concurrent request, kept alive.
-func herdClient(conns int) *http.Client {
-	d := &net.Dialer{Timeout: 30 * time.Second}
-	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext, MaxIdleConns: conns,
-		MaxIdleConnsPerHost: conns, IdleConnTimeout: 5 * time.Minute}}
-}
-
-// watcherClient is one watcher's own client with exactly one connection,
-// as a watcher in its own process has. (Sharing one pool, a goroutine
-// asking again before its connection is back in the pool dials a new
-// one; thousands of such dials at once overflow the listen backlog and
-// wait out SYN retransmits of up to a minute.)
-func watcherClient() *http.Client {
-	d := &net.Dialer{Timeout: 30 * time.Second}
-	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext, MaxConnsPerHost: 1,
-		MaxIdleConnsPerHost: 1, IdleConnTimeout: 5 * time.Minute}}
 }
 
 // put sends a PUT and fails the benchmark unless it is answered 200.
@@ -211,24 +236,29 @@ func BenchmarkAgentBlockingWake(b *testing.B) {
 	const clients = 10000
 	raiseFDLimit(b, clients+1000)
 	a := startAgentProcess(b)
-	hc := herdClient(clients)
+	conns := make([]*benchConn, clients) // kept alive across rounds
+	for k := range conns {
+		conns[k] = newBenchConn(a.base)
+	}
+	b.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
 	var wakeMs, rss, agentCPU, benchCPU []float64
 	for i := 0; i < b.N; i++ {
 		a.put(b, "/v1/kv/hot", []byte("x"))
 		idx := kvIndex(b, a.base+"/v1/kv/hot")
-		url := fmt.Sprintf("%s/v1/kv/hot?index=%d&wait=60s", a.base, idx)
+		path := fmt.Sprintf("/v1/kv/hot?index=%d&wait=60s", idx)
 		var wg sync.WaitGroup
 		done := make([]time.Time, clients)
-		for k := range clients {
+		for k, c := range conns {
 			wg.Go(func() {
-				resp, err := hc.Get(url)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
+				resp, body, err := c.get(path)
 				done[k] = time.Now()
+				if err := mustOK(path, resp, body, err); err != nil {
+					b.Error(err)
+				}
 			})
 		}
 		if err := testkit.Poll(2*time.Minute, func() error {
@@ -240,12 +270,14 @@ func BenchmarkAgentBlockingWake(b *testing.B) {
 			b.Fatal(err)
 		}
 		rss = append(rss, rssMBOf(a.pid))
+		profiled := a.profile(b, i, 2*time.Second)
 		cpuA, cpuB := cpuOf(a.pid), cpuTime()
 		start := time.Now()
 		a.put(b, "/v1/kv/hot", []byte("y"))
 		wg.Wait()
 		agentCPU = append(agentCPU, float64((cpuOf(a.pid) - cpuA).Milliseconds()))
 		benchCPU = append(benchCPU, float64((cpuTime() - cpuB).Milliseconds()))
+		profiled()
 		last := start
 		for _, t := range done {
 			last = later(last, t)
@@ -254,6 +286,7 @@ func BenchmarkAgentBlockingWake(b *testing.B) {
 	}
 	b.ReportMetric(median(wakeMs), "all-woken-ms")
 	b.ReportMetric(median(agentCPU), "agent-cpu-ms")
+	b.ReportMetric(median(agentCPU)*1000/clients, "agent-cpu-µs/woken")
 	b.ReportMetric(median(benchCPU), "clients-cpu-ms")
 	b.ReportMetric(median(rss), "agent-rss-MB")
 	b.ReportMetric(median(rss)*1024/clients, "agent-KB/client")
@@ -319,12 +352,13 @@ type reach struct {
 	at time.Time
 }
 
-func (lw *lightWatcher) run(ctx context.Context, hc *http.Client, base string) {
+func (lw *lightWatcher) run(ctx context.Context, c *benchConn) {
+	defer c.closeWith(ctx)()
+	var path []byte
 	for ctx.Err() == nil {
 		since := lw.index.Load()
-		url := fmt.Sprintf("%s/v1/roster/registry/delta?format=compact&wait=60s&since=%d", base, since)
-		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
-		resp, err := hc.Do(req)
+		path = fmt.Appendf(path[:0], "/v1/roster/registry/delta?format=compact&wait=60s&since=%d", since)
+		resp, body, err := c.get(string(path))
 		if err != nil {
 			lw.mu.Lock()
 			lw.errors++
@@ -333,38 +367,42 @@ func (lw *lightWatcher) run(ctx context.Context, hc *http.Client, base string) {
 			sleepCtx(ctx, 50*time.Millisecond+time.Duration(rand.Int64N(int64(50*time.Millisecond))))
 			continue
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
 		now := time.Now()
 		lw.mu.Lock()
 		lw.pulls++
 		lw.mu.Unlock()
 		switch resp.StatusCode {
 		case http.StatusOK:
-			d, err := client.DecodeCompactDelta(body)
-			if err != nil || d.From != since {
-				lw.fullPull(ctx, hc, base)
+			from, to, ok := compactRange(body)
+			if !ok || from != since {
+				lw.fullPull(c)
 				continue
 			}
 			lw.mu.Lock()
-			lw.reached = append(lw.reached, reach{d.To, now})
+			lw.reached = append(lw.reached, reach{to, now})
 			lw.mu.Unlock()
-			lw.index.Store(d.To)
+			lw.index.Store(to)
 		case http.StatusGone:
-			lw.fullPull(ctx, hc, base)
+			lw.fullPull(c)
 		}
 	}
 }
 
-func (lw *lightWatcher) fullPull(ctx context.Context, hc *http.Client, base string) {
-	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/roster/registry", nil)
-	resp, err := hc.Do(req)
-	if err != nil {
+func (lw *lightWatcher) fullPull(c *benchConn) {
+	resp, body, err := c.get("/v1/roster/registry")
+	if err != nil || resp.StatusCode != http.StatusOK {
 		return
 	}
+	var r io.Reader = bytes.NewReader(body)
+	if resp.Header.Get("Content-Encoding") == "gzip" {
+		if r, err = gzip.NewReader(r); err != nil {
+			return
+		}
+	}
 	var reg struct{ Index uint64 }
-	json.NewDecoder(resp.Body).Decode(&reg)
-	resp.Body.Close()
+	if json.NewDecoder(r).Decode(&reg) != nil {
+		return
+	}
 	lw.mu.Lock()
 	lw.fulls++
 	lw.mu.Unlock()
@@ -445,7 +483,7 @@ func startLightWatchers(base string, n int, since uint64) ([]*lightWatcher, func
 		ws[k].index.Store(since)
 	}
 	for _, w := range ws {
-		wg.Go(func() { w.run(ctx, watcherClient(), base) })
+		wg.Go(func() { w.run(ctx, newBenchConn(base)) })
 	}
 	return ws, func() (pulls, fulls, errs int) {
 		cancel()

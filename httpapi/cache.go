@@ -86,7 +86,7 @@ func (c *responseCache) putResp(key string, index uint64, resp *encodedJSON) *en
 // newEncodedJSON wraps body with a gzip copy computed on first use and
 // shared afterwards.
 func newEncodedJSON(body []byte) *encodedJSON {
-	return &encodedJSON{plain: body, gz: sync.OnceValue(func() []byte { return gzipBytes(body) })}
+	return &encodedJSON{plain: body, gz: sync.OnceValue(func() []byte { return gzipBytes(body) }), contentType: "application/json"}
 }
 
 // uncachedParams do not change a result at a given index: blocking and
@@ -226,31 +226,13 @@ func (f *flights) join(key string) (wait <-chan struct{}, done func()) {
 func cacheable(near string) bool { return near == "" }
 
 // cachedServiceRead serves a per-service hot read (/v1/catalog/service,
-// /v1/health/service): from the cache without an RPC when hotRead can,
-// else by the RPC method. answer gives the reply's meta and its body with
-// Consul's empty values; that body is cached per query and index. Reads
-// with ?near= are sorted for one caller and are never cached.
+// /v1/health/service) by cachedRead, on the service's watch. Reads with
+// ?near= are sorted for one caller and are never cached.
 func cachedServiceRead[R any](s *Server, w http.ResponseWriter, r *http.Request, args *rpc.ServiceSpecificRequest,
 	method string, answer func(reply *R) (*rpc.QueryMeta, any)) (any, error) {
 	key := s.cacheKey(r)
 	if !cacheable(args.Near) {
 		key = ""
 	}
-	resp, done := s.hotRead(w, r, &args.QueryOptions, key, catalog.WatchService(args.ServiceName))
-	if resp != nil {
-		return resp, nil
-	}
-	if done != nil {
-		defer done()
-	}
-	var reply R
-	if err := s.rpc(r, method, args, &reply); err != nil {
-		return nil, err
-	}
-	meta, body := answer(&reply)
-	setMeta(w, meta)
-	if key == "" {
-		return body, nil
-	}
-	return s.cachedJSON(r, key, meta.Index, body)
+	return cachedRead(s, w, r, &args.QueryOptions, catalog.WatchService(args.ServiceName), key, method, args, answer)
 }

@@ -32,26 +32,28 @@ func (s *Server) kv(w http.ResponseWriter, r *http.Request, key string) (any, er
 	return s.kvGet(w, r, key)
 }
 
+// The KV reads are blocking reads answered by cachedRead: on a server
+// they wait on the key's (or prefix's) local watch, and every client woken
+// by one change shares one encoded answer.
+
 func (s *Server) kvGet(w http.ResponseWriter, r *http.Request, key string) (any, error) {
 	opts, err := s.queryOptionsFor(r, key, "key")
 	if err != nil {
 		return nil, err
 	}
+	raw := has(queryOf(r), "raw")
 	args := rpc.KeyRequest{QueryOptions: opts, Key: key}
-	var reply rpc.IndexedDirEntries
-	if err := s.blockingRead(w, r, "KVS.Get", &args, &reply, &reply.QueryMeta); err != nil {
-		return nil, err
-	}
-	if len(reply.Entries) == 0 {
-		return &rawBody{status: http.StatusNotFound}, nil
-	}
-	if has(queryOf(r), "raw") {
-		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Content-Security-Policy", "sandbox")
-		return &rawBody{status: http.StatusOK, contentType: "text/plain", body: reply.Entries[0].Value}, nil
-	}
-	return reply.Entries[:1], nil
+	return cachedRead(s, w, r, &args.QueryOptions, catalog.WatchKVKey(key), s.cacheKey(r), "KVS.Get", &args,
+		func(reply *rpc.IndexedDirEntries) (*rpc.QueryMeta, any) {
+			switch {
+			case len(reply.Entries) == 0:
+				return &reply.QueryMeta, &rawBody{status: http.StatusNotFound}
+			case raw:
+				return &reply.QueryMeta, &rawBody{status: http.StatusOK, contentType: "text/plain",
+					body: reply.Entries[0].Value, sandboxed: true}
+			}
+			return &reply.QueryMeta, s.kvEntryBody(r, reply.Entries[:1])
+		})
 }
 
 func (s *Server) kvList(w http.ResponseWriter, r *http.Request, prefix string) (any, error) {
@@ -60,14 +62,13 @@ func (s *Server) kvList(w http.ResponseWriter, r *http.Request, prefix string) (
 		return nil, err
 	}
 	args := rpc.KeyRequest{QueryOptions: opts, Key: prefix}
-	var reply rpc.IndexedDirEntries
-	if err := s.blockingRead(w, r, "KVS.List", &args, &reply, &reply.QueryMeta); err != nil {
-		return nil, err
-	}
-	if len(reply.Entries) == 0 {
-		return &rawBody{status: http.StatusNotFound}, nil
-	}
-	return reply.Entries, nil
+	return cachedRead(s, w, r, &args.QueryOptions, catalog.WatchKV(prefix), s.cacheKey(r), "KVS.List", &args,
+		func(reply *rpc.IndexedDirEntries) (*rpc.QueryMeta, any) {
+			if len(reply.Entries) == 0 {
+				return &reply.QueryMeta, &rawBody{status: http.StatusNotFound}
+			}
+			return &reply.QueryMeta, reply.Entries
+		})
 }
 
 func (s *Server) kvKeys(w http.ResponseWriter, r *http.Request, prefix string) (any, error) {
@@ -81,17 +82,16 @@ func (s *Server) kvKeys(w http.ResponseWriter, r *http.Request, prefix string) (
 		sep = q.Get("seperator") // Consul's legacy spelling
 	}
 	args := rpc.KeyListRequest{QueryOptions: opts, Prefix: prefix, Separator: sep}
-	var reply rpc.IndexedKeyList
-	if err := s.blockingRead(w, r, "KVS.ListKeys", &args, &reply, &reply.QueryMeta); err != nil {
-		return nil, err
-	}
-	if len(reply.Keys) == 0 {
-		if prefix != "" {
-			return &rawBody{status: http.StatusNotFound}, nil
-		}
-		return []string{}, nil
-	}
-	return reply.Keys, nil
+	return cachedRead(s, w, r, &args.QueryOptions, catalog.WatchKV(prefix), s.cacheKey(r), "KVS.ListKeys", &args,
+		func(reply *rpc.IndexedKeyList) (*rpc.QueryMeta, any) {
+			switch {
+			case len(reply.Keys) > 0:
+				return &reply.QueryMeta, reply.Keys
+			case prefix != "":
+				return &reply.QueryMeta, &rawBody{status: http.StatusNotFound}
+			}
+			return &reply.QueryMeta, []string{}
+		})
 }
 
 // kvPutOp turns PUT's parameters into a KV operation. At most one of cas,
@@ -175,6 +175,9 @@ func (s *Server) kvApply(r *http.Request, op catalog.KVRequest) (any, error) {
 	if err := s.rpc(r, "KVS.Apply", &args, &ok); err != nil {
 		return nil, kvApplyError(err)
 	}
+	if !s.pretty(r) {
+		return kvBoolBody(ok), nil
+	}
 	return ok, nil
 }
 
@@ -185,4 +188,16 @@ func kvApplyError(err error) error {
 		return &Error{Code: http.StatusRequestEntityTooLarge, Msg: err.Error()}
 	}
 	return err
+}
+
+// kvEntryBody is the JSON answer for entries: encoded by hand (no
+// reflection) unless ?pretty asks for indentation, which the generic
+// encoder does.
+func (s *Server) kvEntryBody(r *http.Request, entries []catalog.KVPair) any {
+	if !s.pretty(r) {
+		if b, ok := appendKVPairsJSON(make([]byte, 0, 128+len(entries[0].Value)*4/3), entries); ok {
+			return &rawBody{status: http.StatusOK, contentType: "application/json", body: b}
+		}
+	}
+	return entries
 }

@@ -34,6 +34,7 @@ type rawBody struct {
 	status      int
 	contentType string
 	body        []byte
+	sandboxed   bool // a raw KV value (encodedJSON.sandboxed)
 }
 
 // jsonStatus is a JSON result with a status other than 200 (txn's 409,
@@ -56,6 +57,14 @@ type encodedJSON struct {
 	// X-Consul-* headers: the client asked for the form by name, and a
 	// delta's headers would otherwise outweigh its body.
 	lean bool
+	// status, when set, replaces 200 (a cached 404 for a missing key).
+	status int
+	// contentType is sent as Content-Type; "" sends none (an empty 404).
+	// newEncodedJSON sets application/json.
+	contentType string
+	// sandboxed is a raw KV value: served with nosniff and a sandbox CSP,
+	// as Consul does, so a browser never runs a stored value as a page.
+	sandboxed bool
 }
 
 // gzipMinBytes: smaller bodies are sent as they are; compressing them
@@ -73,13 +82,12 @@ func (s *Server) writeResult(w http.ResponseWriter, r *http.Request, v any, err 
 	case nil:
 		w.WriteHeader(http.StatusOK)
 	case *rawBody:
-		if v.contentType != "" {
-			w.Header().Set("Content-Type", v.contentType)
-		}
+		e := encodedJSON{contentType: v.contentType, sandboxed: v.sandboxed}
+		e.setHeaders(w.Header())
 		s.writeBody(w, r, v.status, v.body, nil)
 	case *encodedJSON:
 		v.setHeaders(w.Header())
-		s.writeBody(w, r, http.StatusOK, v.plain, v.gz)
+		s.writeBody(w, r, cmpOr(v.status, http.StatusOK), v.plain, v.gz)
 	case *jsonStatus:
 		s.writeJSON(w, r, v.status, v.v)
 	default:
@@ -93,9 +101,15 @@ func (e *encodedJSON) setHeaders(h http.Header) {
 		h["Content-Type"] = nil // present but empty: net/http does not sniff one
 		return
 	}
-	h.Set("Content-Type", "application/json")
+	if e.contentType != "" {
+		h.Set("Content-Type", e.contentType)
+	}
 	if e.etag != "" {
 		h.Set("ETag", e.etag)
+	}
+	if e.sandboxed {
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Content-Security-Policy", "sandbox")
 	}
 }
 

@@ -89,8 +89,16 @@ func (s *Server) rosterDelta(w http.ResponseWriter, r *http.Request, _ string) (
 		opts.MinQueryIndex = since
 	}
 	key := s.cacheKey(r)
-	if blocking && s.waitLocally(r, &opts) {
-		blocking = false // the change is here; read it as a plain pull
+	if blocking {
+		// On a server answering from its own catalog, wait here: the
+		// RPC, the copy of the changes and the encode then happen once per
+		// change (hotRead coalesces them) rather than once per waiter.
+		if waited, changed, peak := s.waitLocally(r, &opts, catalog.WatchRegistry(), &s.deltaWaiters); waited {
+			blocking = false // the change is here (or the wait is over): read it as a plain pull
+			if changed {
+				sleepCtx(r.Context(), wakeJitter(peak))
+			}
+		}
 	}
 	resp, done := s.hotRead(w, r, &opts, key, catalog.WatchRegistry())
 	if resp != nil {
@@ -161,40 +169,6 @@ const (
 	wakeJitterPerWaiter = 10 * time.Microsecond
 	maxWakeJitter       = 100 * time.Millisecond
 )
-
-// waitLocally does a blocking pull's wait on a server that would answer
-// it from its own catalog (hotLookup's conditions, less the index), so the
-// RPC, the copy of the changes and the encode happen once per change
-// (hotRead coalesces them) rather than once per waiter. It waits the
-// request's ?wait (default 5m, at most 10m) plus Consul's wait/16 jitter,
-// like rpc's blocking; on a change it applies the wake-up jitter below.
-// It reports true when it waited; opts then no longer blocks (a timeout
-// reads the unchanged state at once).
-func (s *Server) waitLocally(r *http.Request, opts *rpc.QueryOptions) bool {
-	local := s.cfg.Local
-	if local == nil || opts.RequireConsistent || opts.Datacenter != "" || (!local.IsLeader() && !opts.AllowStale) ||
-		opts.MaxStaleDuration > 0 || local.Index(catalog.WatchRegistry()) > opts.MinQueryIndex {
-		return false
-	}
-	wait := opts.MaxQueryTime
-	switch {
-	case wait <= 0:
-		wait = rpc.DefaultQueryTime
-	case wait > rpc.MaxQueryTime:
-		wait = rpc.MaxQueryTime
-	}
-	wait += rand.N(wait/rpc.JitterFraction + 1)
-	ctx, cancel := context.WithTimeout(r.Context(), wait)
-	waiters := s.deltaWaiters.Add(1)
-	_, err := local.Wait(ctx, catalog.WatchRegistry(), opts.MinQueryIndex)
-	waiters = max(waiters, s.deltaWaiters.Add(-1)+1)
-	cancel()
-	if err == nil {
-		sleepCtx(r.Context(), wakeJitter(waiters))
-	}
-	opts.MinQueryIndex, opts.MaxQueryTime = 0, 0
-	return true
-}
 
 // blockingDelta makes the Roster.Delta RPC and sets the meta headers;
 // when blocking it counts the request among the waiters and, if the pull

@@ -32,14 +32,17 @@ type Agent struct {
 	advertise string
 
 	// mu guards the lifecycle fields below.
-	mu        sync.Mutex
-	started   bool
-	stopped   bool
-	lock      *dataDirLock
-	httpLns   []net.Listener
-	http      *httpapi.Server
-	serveErrs chan error
-	wg        sync.WaitGroup // HTTP serve loops and pool watchers
+	mu      sync.Mutex
+	started bool
+	stopped bool
+	lock    *dataDirLock
+	httpLns []net.Listener
+	// httpQueues are the further sockets sharing the ports of httpLns
+	// (httplisten.go); served and closed with them, never reported.
+	httpQueues []net.Listener
+	http       *httpapi.Server
+	serveErrs  chan error
+	wg         sync.WaitGroup // HTTP serve loops and pool watchers
 
 	srv      *serverStack // nil on client agents
 	dns      *dnsserver.Server
@@ -279,11 +282,12 @@ func (a *Agent) bindListeners() error {
 	}
 	for _, ip := range a.cfg.ClientAddrs {
 		addr := net.JoinHostPort(ip, strconv.Itoa(a.cfg.Ports.HTTP))
-		l, err := net.Listen("tcp", addr)
+		l, extra, err := listenHTTP(addr)
 		if err != nil {
 			return fmt.Errorf("-http-port: cannot listen on %s: %w", addr, err)
 		}
 		a.httpLns = append(a.httpLns, l)
+		a.httpQueues = append(a.httpQueues, extra...)
 	}
 	return nil
 }
@@ -297,7 +301,7 @@ func (a *Agent) startHTTP() error {
 		return err
 	}
 	a.http = srv
-	for _, l := range a.httpLns {
+	for _, l := range append(a.httpQueues, a.httpLns...) {
 		a.wg.Add(1)
 		go func(l net.Listener) {
 			defer a.wg.Done()
@@ -305,6 +309,8 @@ func (a *Agent) startHTTP() error {
 				a.serveErrs <- err
 			}
 		}(l)
+	}
+	for _, l := range a.httpLns {
 		a.emit(Event{Kind: EventServing, Component: "http", Addr: l.Addr().String()})
 	}
 	return nil
@@ -395,9 +401,8 @@ func (a *Agent) stopLocked(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("stopping http: %w", err))
 		}
 	} else {
-		for _, l := range a.httpLns {
-			l.Close()
-		}
+		closeAll(a.httpLns)
+		closeAll(a.httpQueues)
 	}
 	for _, l := range a.httpLns {
 		a.emit(Event{Kind: EventStopped, Component: "http", Addr: l.Addr().String()})

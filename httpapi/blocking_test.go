@@ -1,0 +1,124 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"roster/catalog"
+	"roster/internal/testkit"
+	"roster/rpc"
+)
+
+// startLeaderAPI is an API on a leading server: blocking reads wait on
+// the local catalog (blocking.go).
+func startLeaderAPI(t *testing.T, leader bool) *api {
+	b := newStoreRPC()
+	a := &api{t: t, rpc: b}
+	a.base = startServer(t, Config{Agent: testAgent(), RPC: b, Local: storeLocal{Store: b.store, leader: leader}})
+	return a
+}
+
+func indexOf(t *testing.T, resp *http.Response) uint64 {
+	t.Helper()
+	idx, err := strconv.ParseUint(resp.Header.Get("X-Consul-Index"), 10, 64)
+	if err != nil {
+		t.Fatalf("X-Consul-Index %q: %v", resp.Header.Get("X-Consul-Index"), err)
+	}
+	return idx
+}
+
+type answer struct {
+	status int
+	body   string
+	index  string
+}
+
+func TestKVBlocking_LeaderParksGetsWithoutRPCsAndWakesThemWithOne(t *testing.T) {
+	const gets = 20
+	a := startLeaderAPI(t, true)
+	a.must(200, "PUT", "/v1/kv/hot", []byte("x"))
+	resp, _ := a.must(200, "GET", "/v1/kv/hot", nil)
+	path := fmt.Sprintf("/v1/kv/hot?index=%d&wait=30s", indexOf(t, resp))
+	calls := a.rpc.callCount("KVS.Get")
+	answers := make(chan answer, gets)
+	for range gets {
+		go func() {
+			resp, body := a.do("GET", path, nil)
+			answers <- answer{resp.StatusCode, body, resp.Header.Get("X-Consul-Index")}
+		}()
+	}
+	testkit.WaitFor(t, 10*time.Second, "the gets to block", func() error {
+		if n := a.rpc.store.Stats().Waiters; n < gets {
+			return fmt.Errorf("%d of %d gets waiting", n, gets)
+		}
+		return nil
+	})
+	if n := a.rpc.callCount("KVS.Get") - calls; n != 0 {
+		t.Fatalf("%d KVS.Get RPCs for %d parked gets, want none: they wait on the local catalog", n, gets)
+	}
+	a.must(200, "PUT", "/v1/kv/hot", []byte("y"))
+	first := <-answers
+	if first.status != 200 || first.index == "" {
+		t.Fatalf("woken get: %+v", first)
+	}
+	for range gets - 1 {
+		if got := <-answers; got != first {
+			t.Fatalf("gets woken by one change got different answers: %+v and %+v", first, got)
+		}
+	}
+	if n := a.rpc.callCount("KVS.Get") - calls; n != 1 {
+		t.Fatalf("%d KVS.Get RPCs for %d woken gets, want 1", n, gets)
+	}
+}
+
+func TestKVBlocking_CachedAnswersKeepStatusAndHeaders(t *testing.T) {
+	a := startLeaderAPI(t, true)
+	a.must(200, "PUT", "/v1/kv/page", []byte("<script>alert(1)</script>"))
+	for i := range 2 { // the second answer comes from the cache
+		resp, body := a.do("GET", "/v1/kv/page?raw", nil)
+		h := resp.Header
+		if resp.StatusCode != 200 || body != "<script>alert(1)</script>" || h.Get("Content-Type") != "text/plain" ||
+			h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Content-Security-Policy") != "sandbox" {
+			t.Fatalf("raw get %d: %d %q %v", i, resp.StatusCode, body, h)
+		}
+		resp, body = a.do("GET", "/v1/kv/missing", nil)
+		if resp.StatusCode != 404 || body != "" || resp.Header.Get("Content-Type") != "" || indexOf(t, resp) == 0 {
+			t.Fatalf("missing key %d: %d %q %v", i, resp.StatusCode, body, resp.Header)
+		}
+		resp, body = a.do("GET", "/v1/kv/?keys", nil)
+		if resp.StatusCode != 200 || body != "[\"page\"]" || resp.Header.Get("Content-Type") != "application/json" {
+			t.Fatalf("keys %d: %d %q %v", i, resp.StatusCode, body, resp.Header)
+		}
+	}
+	// A wait that times out answers with the unchanged state and index.
+	resp, _ := a.do("GET", "/v1/kv/missing", nil)
+	idx := indexOf(t, resp)
+	resp, body := a.do("GET", fmt.Sprintf("/v1/kv/missing?index=%d&wait=20ms", idx), nil)
+	if resp.StatusCode != 404 || body != "" || indexOf(t, resp) != idx {
+		t.Fatalf("timed-out wait: %d %q index %d, want 404 at %d", resp.StatusCode, body, indexOf(t, resp), idx)
+	}
+}
+
+func TestKVBlocking_FollowerWithoutStaleBlocksAtTheLeader(t *testing.T) {
+	a := startLeaderAPI(t, false)
+	a.must(200, "PUT", "/v1/kv/k", []byte("x"))
+	idx := a.rpc.store.Index(catalog.WatchKVKey("k"))
+	resp, _ := a.do("GET", fmt.Sprintf("/v1/kv/k?index=%d&wait=20ms", idx), nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	args, ok := a.rpc.lastArgs("KVS.Get").(*rpc.KeyRequest)
+	if !ok || args.MinQueryIndex != idx || args.MaxQueryTime != 20*time.Millisecond {
+		t.Fatalf("a follower's blocking get sent %+v, want the blocking options for the leader", args)
+	}
+	// ?stale is answered by this server: it waits locally, then answers
+	// from the cache the first read filled, with no RPC at all.
+	calls := a.rpc.callCount("KVS.Get")
+	resp, _ = a.do("GET", fmt.Sprintf("/v1/kv/k?stale&index=%d&wait=20ms", idx), nil)
+	if n := a.rpc.callCount("KVS.Get") - calls; resp.StatusCode != 200 || n != 0 || indexOf(t, resp) != idx {
+		t.Fatalf("a stale blocking get on a follower: %d, %d RPCs, index %d; want 200 at %d from the cache", resp.StatusCode, n, indexOf(t, resp), idx)
+	}
+}
