@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -153,7 +154,32 @@ func startDevAgent(t *testing.T, p []int) *agentProc {
 		resp.Body.Close()
 		return nil
 	})
+	waitSerfHealth(t, a.base)
 	return a
+}
+
+// waitSerfHealth waits until the agent's leader has registered the agent's
+// own node with its serfHealth check: until then a session create fails
+// ("Missing check 'serfHealth' registration"), in roster as in Consul.
+func waitSerfHealth(t *testing.T, base string) {
+	t.Helper()
+	testkit.WaitFor(t, 10*time.Second, "the agent's serfHealth check", func() error {
+		resp, err := http.Get(base + "/v1/health/state/passing")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var checks []struct{ CheckID string }
+		if err := json.NewDecoder(resp.Body).Decode(&checks); err != nil {
+			return err
+		}
+		for _, c := range checks {
+			if c.CheckID == "serfHealth" {
+				return nil
+			}
+		}
+		return fmt.Errorf("not registered yet: %d passing checks", len(checks))
+	})
 }
 
 // stopAgent signals the agent and waits for it to exit; it must exit 0.

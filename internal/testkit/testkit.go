@@ -33,7 +33,15 @@ func Rand(t testing.TB) *rand.Rand {
 }
 
 // FreePorts returns n distinct TCP ports on 127.0.0.1 that were free when
-// asked. They are held open together while choosing, so they are distinct.
+// asked, for TCP and UDP alike. They are held open together while
+// choosing, so they are distinct.
+//
+// The ports come from below the kernel's ephemeral range when it leaves
+// room: a port the kernel picked for ":0" is released the moment this
+// returns, and until the agent under test binds it, any outgoing
+// connection on the machine may take it as its source port ("bind:
+// address already in use"). Ports below the range are never handed out
+// that way; a random start keeps parallel test binaries apart.
 // Prefer binding ":0" directly; use this only when a port must be named
 // before the listener exists (for example on a command line).
 func FreePorts(t testing.TB, n int) []int {
@@ -45,10 +53,18 @@ func FreePorts(t testing.TB, n int) []int {
 			l.Close()
 		}
 	}()
-	for len(ports) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	next := quietPorts()
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 10000 {
+			t.Fatalf("testkit: no %d free loopback ports after %d tries", n, tries)
+		}
+		addr := "127.0.0.1:0"
+		if p := next(); p != 0 {
+			addr = fmt.Sprintf("127.0.0.1:%d", p)
+		}
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			t.Fatalf("testkit: no free loopback port: %v", err)
+			continue
 		}
 		held = append(held, l)
 		port := l.Addr().(*net.TCPAddr).Port
@@ -59,6 +75,36 @@ func FreePorts(t testing.TB, n int) []int {
 		}
 	}
 	return ports
+}
+
+// quietPorts returns a generator of candidate ports below the ephemeral
+// range, from a random start, or one that returns 0 ("let the kernel
+// pick") where the range is unknown or leaves fewer than 2,000 ports.
+func quietPorts() func() int {
+	low := ephemeralLow()
+	const floor = 10000
+	if low-floor < 2000 {
+		return func() int { return 0 }
+	}
+	span := low - floor
+	p := rand.IntN(span)
+	return func() int {
+		p = (p + 1) % span
+		return floor + p
+	}
+}
+
+// ephemeralLow is the first port of Linux's ephemeral range, or 0.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	var low, high int
+	if _, err := fmt.Sscan(string(b), &low, &high); err != nil {
+		return 0
+	}
+	return low
 }
 
 // FreePort returns one port as FreePorts does.
