@@ -109,7 +109,7 @@ func (d *decoder) fail(err error) {
 }
 
 // uvarint reads an unsigned varint. Most are lengths and counts below 128,
-// one byte: that case is inlined at every call, the rest takes a call.
+// one byte: that case is short, the rest takes a further call.
 func (d *decoder) uvarint() uint64 {
 	if b := d.b; len(b) > 0 && b[0] < 0x80 {
 		d.b = b[1:]
@@ -170,7 +170,21 @@ func (d *decoder) count() int {
 	return int(n)
 }
 
+// str reads a length-prefixed string. A register command holds some forty
+// strings, most of them empty or short, so the usual case — a one-byte
+// length and a shared input — is handled here without further calls.
 func (d *decoder) str() string {
+	b := d.b
+	if len(b) == 0 || b[0] >= 0x80 || int(b[0]) >= len(b) || d.whole == "" {
+		return d.strSlow() // long, truncated or not shared: the general path
+	}
+	n := int(b[0])
+	off := len(d.whole) - len(b) + 1
+	d.b = b[n+1:]
+	return d.whole[off : off+n]
+}
+
+func (d *decoder) strSlow() string {
 	n := d.count()
 	if n == 0 {
 		return ""
