@@ -31,17 +31,23 @@ func (k reqKey) appendText(b []byte) []byte {
 	if k.text != "" {
 		return append(b, k.text...)
 	}
-	var t [36]byte
-	hex.Encode(t[0:8], k.uuid[0:4])
-	t[8] = '-'
-	hex.Encode(t[9:13], k.uuid[4:6])
-	t[13] = '-'
-	hex.Encode(t[14:18], k.uuid[6:8])
-	t[18] = '-'
-	hex.Encode(t[19:23], k.uuid[8:10])
-	t[23] = '-'
-	hex.Encode(t[24:36], k.uuid[10:16])
+	t := uuidText(k.uuid)
 	return append(b, t[:]...)
+}
+
+// uuidText is u in the canonical form parseUUID reads.
+func uuidText(u [16]byte) [36]byte {
+	var t [36]byte
+	hex.Encode(t[0:8], u[0:4])
+	t[8] = '-'
+	hex.Encode(t[9:13], u[4:6])
+	t[13] = '-'
+	hex.Encode(t[14:18], u[6:8])
+	t[18] = '-'
+	hex.Encode(t[19:23], u[8:10])
+	t[23] = '-'
+	hex.Encode(t[24:36], u[10:16])
+	return t
 }
 
 // parseUUID parses the canonical form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx
