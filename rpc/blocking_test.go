@@ -296,7 +296,7 @@ func TestBlocker_ConcurrentConsistentReadsShareRounds(t *testing.T) {
 		var meta QueryMeta
 		first <- b.Query(context.Background(), &QueryOptions{RequireConsistent: true}, &meta, v.run)
 	}()
-	testkit.WaitFor(t, 5*time.Second, "the first round", func() error {
+	testkit.WaitFor(t, 10*time.Second, "the first round", func() error {
 		if g.rounds.Load() != 1 {
 			return errors.New("not started")
 		}
@@ -310,11 +310,11 @@ func TestBlocker_ConcurrentConsistentReadsShareRounds(t *testing.T) {
 			errs <- b.Query(context.Background(), &QueryOptions{RequireConsistent: true}, &meta, v.run)
 		}()
 	}
-	testkit.WaitFor(t, 5*time.Second, "the later reads queued", func() error {
+	testkit.WaitFor(t, 10*time.Second, "the later reads queued", func() error {
 		b.reads.mu.Lock()
 		defer b.reads.mu.Unlock()
-		if b.reads.next == nil {
-			return errors.New("no round queued")
+		if b.reads.next == nil || b.reads.next.joined != later {
+			return errors.New("not all queued")
 		}
 		return nil
 	})
@@ -327,9 +327,7 @@ func TestBlocker_ConcurrentConsistentReadsShareRounds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Two waves make two rounds; a straggler of the second wave that
-	// arrives after the gate opened may start one or two more.
-	if n := g.rounds.Load(); n < 2 || n > 4 {
-		t.Fatalf("%d ReadIndex rounds for %d reads arriving in two waves, want 2 (4 at most)", n, later+1)
+	if n := g.rounds.Load(); n != 2 {
+		t.Fatalf("%d ReadIndex rounds for %d reads arriving in two waves, want 2", n, later+1)
 	}
 }

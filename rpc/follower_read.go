@@ -88,6 +88,9 @@ type readRound struct {
 	done  chan struct{}
 	index uint64
 	err   error
+	// joined counts the reads waiting on the round (guarded by the
+	// batcher's mu; tests watch it).
+	joined int
 }
 
 // readBatcher runs at most one round at a time; reads arriving meanwhile
@@ -116,6 +119,7 @@ func (b *readBatcher) readIndex(ctx context.Context) (uint64, error) {
 		r = &readRound{done: make(chan struct{})}
 		b.next = r
 	}
+	r.joined++
 	if !b.running {
 		b.running, b.next = true, nil
 		go b.run(r)

@@ -118,7 +118,7 @@ func TestKVSBatcher_QueuedWritesShareOneCallAndKeepTheirOutcomes(t *testing.T) {
 	}
 	results := make([]outcome, writes)
 	var wg sync.WaitGroup
-	for i := range writes {
+	write := func(i int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -128,8 +128,21 @@ func TestKVSBatcher_QueuedWritesShareOneCallAndKeepTheirOutcomes(t *testing.T) {
 			results[i] = outcome{ok, err}
 		}()
 	}
-	// Let the writes queue behind the first call, then release them all.
-	testkit.WaitFor(t, 5*time.Second, "the writes queued behind the first", func() error {
+	// The first write alone takes the one slot and is held at the gate...
+	write(0)
+	testkit.WaitFor(t, 10*time.Second, "the first write in flight", func() error {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if q := b.queues["leader"]; q == nil || q.inFlight != 1 || len(q.pending) != 0 {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	// ...the others queue behind it, then all are released.
+	for i := 1; i < writes; i++ {
+		write(i)
+	}
+	testkit.WaitFor(t, 10*time.Second, "the writes queued behind the first", func() error {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		if q := b.queues["leader"]; q == nil || len(q.pending) != writes-1 {
@@ -175,7 +188,7 @@ func TestKVSBatcher_AbandonedWriteLeavesTheQueueUsable(t *testing.T) {
 		var ok bool
 		first <- b.call(long, "leader", &KVSRequest{Op: catalog.KVRequest{Key: "ay"}}, &ok)
 	}()
-	testkit.WaitFor(t, 5*time.Second, "the first write in flight", func() error {
+	testkit.WaitFor(t, 10*time.Second, "the first write in flight", func() error {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		if q := b.queues["leader"]; q == nil || q.inFlight != 1 {
