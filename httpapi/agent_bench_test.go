@@ -428,13 +428,15 @@ func (lw *lightWatcher) firstPast(idx uint64) (time.Time, bool) {
 // one at a time, each waking all 10,000 blocked pulls: wake-p50/p99 from
 // the change's PUT to each watcher's answer, and wake-spread (p1 to p99
 // of one change's answers: the wake-up jitter at work). fallback-% is
-// full pulls per pull over the run; the agent's CPU time covers it all.
+// full pulls per pull over the run; the agent's CPU time covers it all,
+// herd-agent-cpu-µs/watcher the herd alone (connect, first answer and
+// the next pull parked).
 func BenchmarkAgentDeltaHerd(b *testing.B) {
 	const watchers, changes = 10000, 20
 	raiseFDLimit(b, watchers+1000)
 	a := startAgentProcess(b)
 	registerOnAgent(b, a, 1000)
-	var herd, p50, p99, spread, fallback, agentCPU, failed []float64
+	var herd, herdCPU, p50, p99, spread, fallback, agentCPU, failed []float64
 	for i := 0; i < b.N; i++ {
 		status := [2]string{"warning", "passing"}
 		if i%2 == 1 {
@@ -442,11 +444,14 @@ func BenchmarkAgentDeltaHerd(b *testing.B) {
 		}
 		since := kvIndex(b, a.base+"/v1/roster/registry")
 		a.put(b, "/v1/catalog/register", webRegistration(0, status[0]))
+		profiled := a.profile(b, i, 5*time.Second)
 		cpu0 := cpuOf(a.pid)
 		burst := time.Now()
 		ws, stop := startLightWatchers(a.base, watchers, since)
 		lat := waitAllPast(b, ws, since, burst)
 		herd = append(herd, pct(lat, 99))
+		herdCPU = append(herdCPU, float64((cpuOf(a.pid) - cpu0).Milliseconds()))
+		profiled()
 		var wake, spreads []float64
 		for c := range changes {
 			prev := minIndex(ws)
@@ -464,6 +469,7 @@ func BenchmarkAgentDeltaHerd(b *testing.B) {
 		fallback = append(fallback, 100*float64(fulls)/float64(pulls))
 	}
 	b.ReportMetric(median(herd), "herd-p99-ms")
+	b.ReportMetric(median(herdCPU)*1000/watchers, "herd-agent-cpu-µs/watcher")
 	b.ReportMetric(median(p50), "wake-p50-ms")
 	b.ReportMetric(median(p99), "wake-p99-ms")
 	b.ReportMetric(median(spread), "wake-spread-ms")
