@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"net/http"
+	"reflect"
 	"sync/atomic"
 
 	"roster/catalog"
@@ -110,4 +111,34 @@ func (s *Server) cachedAnswer(r *http.Request, key string, index uint64, body an
 	resp := newEncodedJSON(raw.body)
 	resp.status, resp.contentType, resp.sandboxed = raw.status, raw.contentType, raw.sandboxed
 	return s.cache.putResp(key, index, resp), nil
+}
+
+// blockingRead makes the RPC of a blocking read whose answer is encoded
+// per request, and sets the X-Consul-* headers from meta, the reply's
+// QueryMeta. opts are the options inside args. On a server it first waits
+// on watch locally (waitLocally; the zero Watch never does: Session.Renew
+// goes through here but is no read to wait for), so the RPC does not
+// block. Should the answer then still be at the index the client holds
+// (the watch moved and the read's own index did not, were the topic ever
+// coarser than the read), it blocks in the RPC after all: a client is
+// never answered before its index moves or its wait ends.
+func (s *Server) blockingRead(w http.ResponseWriter, r *http.Request, opts *rpc.QueryOptions, watch catalog.Watch,
+	method string, args, reply any, meta *rpc.QueryMeta) error {
+	orig := *opts
+	changed := false
+	if watch != (catalog.Watch{}) {
+		_, changed, _ = s.waitLocally(r, opts, watch, nil)
+	}
+	if err := s.rpc(r, method, args, reply); err != nil {
+		return err
+	}
+	if changed && meta.Index <= orig.MinQueryIndex {
+		*opts = orig
+		reflect.ValueOf(reply).Elem().SetZero()
+		if err := s.rpc(r, method, args, reply); err != nil {
+			return err
+		}
+	}
+	setMeta(w, meta)
+	return nil
 }
