@@ -25,10 +25,11 @@ import (
 // the answer once the first woken request has made the one RPC and the
 // one encode for the new index (hotRead coalesces the rest behind it).
 //
-// The watch must be the very topic whose index the endpoint reports
+// The watch is the very topic whose index the endpoint reports
 // (rpc/endpoint_*.go: KVS.Get reports WatchKVKey's, Catalog.ServiceNodes
 // WatchService's, ...), so that "the watch moved past N" and "the answer's
-// X-Consul-Index is past N" are the same statement.
+// X-Consul-Index is past N" are the same statement; blockingRead still
+// checks it, and blocks in the RPC should they ever differ.
 
 // waitLocally does a blocking read's wait on the local catalog when this
 // server would answer the read from it (hotLookup's conditions, less the
@@ -69,7 +70,7 @@ func (s *Server) waitLocally(r *http.Request, opts *rpc.QueryOptions, watch cata
 }
 
 // cachedRead serves a blocking read whose answer is fixed by its index
-// (see cachedServiceRead, cachedKVRead): it waits locally when it can
+// (cachedServiceRead, the KV reads): it waits locally when it can
 // (waitLocally), then answers from the cache without an RPC when hotRead
 // can, else by one RPC of method, whose reply answer turns into the meta
 // and the body (a value to encode as JSON, or a *rawBody); that body is
