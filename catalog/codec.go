@@ -378,11 +378,25 @@ func encService(e *encoder, s *NodeService) {
 	e.uvarint(s.ModifyIndex)
 }
 
-func decService(d *decoder, s *NodeService) {
+func decService(d *decoder, s *NodeService) { decServiceTags(d, s, nil) }
+
+// decServiceTags is decService that decodes one or two tags into tagBuf
+// (if set) instead of a new slice, leaving s.Tags nil; it returns how many.
+func decServiceTags(d *decoder, s *NodeService, tagBuf *[2]string) (inBuf int) {
 	s.Kind = d.str()
 	s.ID = d.str()
 	s.Service = d.str()
-	s.Tags = d.strs()
+	if n := d.count(); tagBuf != nil && n > 0 && n <= len(tagBuf) {
+		for i := range n {
+			tagBuf[i] = d.str()
+		}
+		inBuf = n
+	} else if n > 0 {
+		s.Tags = make([]string, n)
+		for i := range s.Tags {
+			s.Tags[i] = d.str()
+		}
+	}
 	s.Address = d.str()
 	if n := d.count(); n > 0 {
 		s.TaggedAddresses = make(map[string]ServiceAddress, n)
@@ -398,6 +412,7 @@ func decService(d *decoder, s *NodeService) {
 	s.EnableTagOverride = d.boolean()
 	s.CreateIndex = d.uvarint()
 	s.ModifyIndex = d.uvarint()
+	return inBuf
 }
 
 func encCheck(e *encoder, c *HealthCheck) {

@@ -201,13 +201,16 @@ func DecodeCommand(b []byte) (Command, error) { return decodeCommand(b, nil) }
 // decodeCommand decodes b, sharing string maps through maps if it is set.
 func decodeCommand(b []byte, maps *mapIntern) (Command, error) {
 	var d decoder
-	return decodeCommandWith(&d, b, maps)
+	return decodeCommandWith(&d, b, maps, nil)
 }
 
 // decodeCommandWith is decodeCommand with a caller-owned decoder: Apply
 // reuses one, which would otherwise escape to the heap on every command
 // (it is handed to decodeBody through an interface).
-func decodeCommandWith(d *decoder, b []byte, maps *mapIntern) (Command, error) {
+//
+// A register command is decoded into reg if it is set (Apply's reused
+// request); the caller must then be done with the previous one.
+func decodeCommandWith(d *decoder, b []byte, maps *mapIntern, reg *RegisterRequest) (Command, error) {
 	if len(b) < 2 {
 		return nil, fmt.Errorf("%w: %d bytes, need at least a version and a type byte", ErrMalformedCommand, len(b))
 	}
@@ -215,13 +218,19 @@ func decodeCommandWith(d *decoder, b []byte, maps *mapIntern) (Command, error) {
 		return nil, fmt.Errorf("%w: encoding version %d, this server reads version %d (upgrade it)",
 			ErrMalformedCommand, b[0], commandVersion)
 	}
-	c := newCommand(CommandType(b[1]))
-	if c == nil {
-		return nil, fmt.Errorf("%w: unknown command type %d", ErrMalformedCommand, b[1])
+	var c Command
+	if CommandType(b[1]) != CmdRegister {
+		if c = newCommand(CommandType(b[1])); c == nil {
+			return nil, fmt.Errorf("%w: unknown command type %d", ErrMalformedCommand, b[1])
+		}
 	}
 	*d = newDecoder(b[2:])
 	d.maps = maps
-	c.decodeBody(d)
+	if c == nil {
+		c = decodeRegister(d, reg)
+	} else {
+		c.decodeBody(d)
+	}
 	if err := d.done(c.CommandType().String()); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformedCommand, err)
 	}
@@ -282,6 +291,69 @@ func (r *RegisterRequest) decodeBody(d *decoder) {
 			decCheck(d, &r.Checks[i])
 		}
 	}
+}
+
+// Registrations are the bulk of the log, and each used to cost four
+// allocations before it was applied (request, service, check slice, tags).
+// decodeRegister decodes the service into a local first, then allocates
+// it with its single check and up to two tags (the usual shapes: an agent
+// registering an instance with one check, or updating one check) as one
+// object. The parts share a lifetime in practice: the store installs them
+// as records together, and a record that outlives its sibling keeps at
+// most one request's worth of memory alive. The request itself is not in
+// that object: Apply decodes into a request it reuses (nothing keeps a
+// pointer to it; ensureNode copies the node it installs).
+type (
+	registerSvcCheck struct {
+		svc  NodeService
+		chk  [1]HealthCheck
+		tags [2]string
+	}
+	registerSvc struct {
+		svc  NodeService
+		tags [2]string
+	}
+)
+
+// decodeRegister decodes a RegisterRequest body into r (a new request if
+// r is nil), reading exactly what decodeBody reads.
+func decodeRegister(d *decoder, r *RegisterRequest) *RegisterRequest {
+	if r == nil {
+		r = &RegisterRequest{}
+	} else {
+		*r = RegisterRequest{}
+	}
+	decNode(d, &r.Node)
+	r.SkipNodeUpdate = d.boolean()
+	hasSvc := d.boolean()
+	var svc NodeService
+	var tags [2]string
+	nTags := 0 // tags held in the array rather than svc.Tags
+	if hasSvc {
+		nTags = decServiceTags(d, &svc, &tags)
+	}
+	n := d.count()
+	switch {
+	case hasSvc && n == 1:
+		b := &registerSvcCheck{svc: svc, tags: tags}
+		r.Service, r.Checks = &b.svc, b.chk[:]
+		if nTags > 0 {
+			b.svc.Tags = b.tags[:nTags:nTags]
+		}
+	case hasSvc:
+		b := &registerSvc{svc: svc, tags: tags}
+		r.Service = &b.svc
+		if nTags > 0 {
+			b.svc.Tags = b.tags[:nTags:nTags]
+		}
+	}
+	if n > 0 && r.Checks == nil {
+		r.Checks = make([]HealthCheck, n)
+	}
+	for i := range r.Checks {
+		decCheck(d, &r.Checks[i])
+	}
+	return r
 }
 
 func (r *DeregisterRequest) encodeBody(e *encoder) {

@@ -209,7 +209,7 @@ const DefaultDeltaCapacity = 4096
 
 // deltaRing holds the last len(buf) changes in index order.
 type deltaRing struct {
-	buf   []Change
+	buf   []ringEntry
 	start int // position of the oldest change
 	count int
 	// floor is the highest index some change of which has been evicted (or
@@ -220,22 +220,48 @@ type deltaRing struct {
 	pushed uint64
 }
 
-func newDeltaRing(capacity int, floor uint64) deltaRing {
-	return deltaRing{buf: make([]Change, capacity), floor: floor}
+// ringEntry is a Change as the ring keeps it: the instance by value and
+// the patched fields as a set, so appending a change allocates nothing.
+// since turns entries into Changes (copies) for the caller.
+type ringEntry struct {
+	index  uint64
+	kind   ChangeKind
+	fields fieldSet // InstanceUpdated: the fields of the patch
+	node   string   // node changes
+	inst   Instance // instance changes
 }
 
-func (r *deltaRing) at(i int) *Change { return &r.buf[(r.start+i)%len(r.buf)] }
+// change returns the entry as a Change the caller owns.
+func (e *ringEntry) change() Change {
+	c := Change{Index: e.index, Kind: e.kind, Node: e.node}
+	switch e.kind {
+	case InstanceAdded, InstanceUpdated, InstanceRemoved, HealthChanged:
+		in := e.inst.Clone()
+		c.Instance = &in
+	}
+	if e.kind == InstanceUpdated {
+		c.Fields = e.fields.names()
+	}
+	return c
+}
 
-// push appends c, evicting the oldest change when full.
-func (r *deltaRing) push(c Change) {
+func newDeltaRing(capacity int, floor uint64) deltaRing {
+	return deltaRing{buf: make([]ringEntry, capacity), floor: floor}
+}
+
+func (r *deltaRing) at(i int) *ringEntry { return &r.buf[(r.start+i)%len(r.buf)] }
+
+// push appends e, evicting the oldest change when full. e is written in
+// one assignment: the entry holds pointers, so every separate write of it
+// would pay the GC's write barrier again.
+func (r *deltaRing) push(e *ringEntry) {
 	if r.count == len(r.buf) {
 		old := r.at(0)
-		r.floor = max(r.floor, old.Index)
-		*old = Change{}
+		r.floor = max(r.floor, old.index)
 		r.start = (r.start + 1) % len(r.buf)
 		r.count--
 	}
-	*r.at(r.count) = c
+	*r.at(r.count) = *e
 	r.count++
 	r.pushed++
 }
@@ -246,16 +272,10 @@ func (r *deltaRing) since(n uint64) ([]Change, bool) {
 	if n < r.floor {
 		return nil, false
 	}
-	first := sort.Search(r.count, func(i int) bool { return r.at(i).Index > n })
+	first := sort.Search(r.count, func(i int) bool { return r.at(i).index > n })
 	out := make([]Change, 0, r.count-first)
 	for i := first; i < r.count; i++ {
-		c := *r.at(i)
-		if c.Instance != nil {
-			in := c.Instance.Clone()
-			c.Instance = &in
-		}
-		c.Fields = slices.Clone(c.Fields)
-		out = append(out, c)
+		out = append(out, r.at(i).change())
 	}
 	return out, true
 }

@@ -17,7 +17,9 @@
 //     CoordinateBatchRequest, TombstoneReapRequest) and their wire form: a
 //     version byte, a type byte, a plain binary body. Decoding never panics
 //     (fuzzed by FuzzDecodeCommand). Apply's decoder shares string maps
-//     with equal encodings (mapIntern): agents re-send the same meta.
+//     with equal encodings (mapIntern): agents re-send the same meta; a
+//     registration's request, service, one check and tags are one
+//     allocation (decodeRegister).
 //  3. store.go — Store, Config and Apply: decode, run the command inside a
 //     transaction, commit or roll back, stamp the index. Result is what the
 //     proposing server gets back.
@@ -25,10 +27,15 @@
 //     copy-on-write: never changed in place once installed. That one
 //     invariant is what makes snapshots cheap and reads safe. Derived data
 //     per instance (its checks, its cached content and digest) lives in one
-//     slot per key, found with one lookup.
+//     slot per key, allocated from a slab; each check's cell in the checks
+//     table points at its slot and repeats its status and create index, so
+//     a status update finds everything with the one lookup of the check and
+//     reads no old record.
 //  5. tx.go — the write path every command takes: journal for rollback,
 //     bookkeeping of what was touched, and at commit the registry changes
 //     (which instances' content moved) that feed the delta log and hash.
+//     An instance whose node and service did not change gets only its
+//     health recomputed, from its slot.
 //  6. register.go, kv.go, session.go, txn.go — Consul's rules for each
 //     command, written as validation first, mutation second.
 //     keytree.go is the ordered index of KV keys (a B-tree holding every
@@ -87,9 +94,10 @@
 //     cpu-ops/s (operations per second of process CPU time).
 //   - BenchmarkHashUpdate: a health flip through the whole apply path in
 //     registries of 1k, 10k and 100k instances; ns/update per size and
-//     flatness (slowest size over fastest). What grows is cache misses on
-//     the instance's records, which an update must read; the per-instance
-//     slot keeps them few (the service pointer, node-level checks apart).
+//     flatness (slowest size over fastest). What grows is cache misses: at
+//     100k every instance an update meets is cold in the CPU caches. The
+//     check's cell and the instance's slot keep them to the check's lookup
+//     and one contiguous slot.
 //   - BenchmarkKVPrefix: list, keys with a separator, watch index and
 //     delete-tree on a 100-key prefix in stores of 1k and 100k keys.
 //   - BenchmarkWatchers10k: 10,000 blocked waiters, one change; cold-wakes

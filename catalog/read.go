@@ -219,7 +219,7 @@ func (s *Store) CheckServiceNodes(service string, tags []string, passingOnly boo
 func (s *Store) instanceChecks(k InstanceKey) []HealthCheck {
 	checks := make([]HealthCheck, 0, len(s.st.checks[k.Node]))
 	for _, id := range sortedKeys(s.st.checks[k.Node]) {
-		c := s.st.checks[k.Node][id]
+		c := s.st.checks[k.Node][id].rec
 		if c.ServiceID == "" || c.ServiceID == k.ID {
 			checks = append(checks, c.Clone())
 		}
@@ -234,7 +234,7 @@ func (s *Store) NodeChecks(node string) ([]HealthCheck, uint64) {
 	out := []HealthCheck{}
 	node = s.st.nodeName(node)
 	for _, id := range sortedKeys(s.st.checks[node]) {
-		out = append(out, s.st.checks[node][id].Clone())
+		out = append(out, s.st.checks[node][id].rec.Clone())
 	}
 	return out, s.indexOf(WatchNode(node))
 }
@@ -247,7 +247,7 @@ func (s *Store) ServiceChecks(service string) ([]HealthCheck, uint64) {
 	out := []HealthCheck{}
 	for _, k := range s.instancesOf(service, nil) {
 		for _, id := range sortedKeys(s.st.checks[k.Node]) {
-			if c := s.st.checks[k.Node][id]; c.ServiceID == k.ID {
+			if c := s.st.checks[k.Node][id].rec; c.ServiceID == k.ID {
 				out = append(out, c.Clone())
 			}
 		}
@@ -268,7 +268,7 @@ func (s *Store) ChecksInState(status string) ([]HealthCheck, uint64, error) {
 	out := []HealthCheck{}
 	for _, node := range sortedKeys(s.st.checks) {
 		for _, id := range sortedKeys(s.st.checks[node]) {
-			if c := s.st.checks[node][id]; status == HealthAny || c.Status == status {
+			if c := s.st.checks[node][id].rec; status == HealthAny || c.Status == status {
 				out = append(out, c.Clone())
 			}
 		}
@@ -366,8 +366,8 @@ func (s *Store) Registry() Registry {
 	out := Registry{Index: s.st.index, Hash: s.st.hash.String(),
 		Instances: make([]Instance, 0, s.st.numInstances)}
 	for _, slot := range s.st.slots {
-		if slot.rec != nil {
-			out.Instances = append(out.Instances, slot.rec.inst.Clone())
+		if slot.hasInst {
+			out.Instances = append(out.Instances, slot.inst.Clone())
 		}
 	}
 	slices.SortFunc(out.Instances, func(a, b Instance) int {

@@ -104,7 +104,7 @@ func (t *tx) validateSession(s *SessionEntry) error {
 		}
 	}
 	for _, ref := range sessionChecks(s) {
-		c := t.st.checks[ref.node][ref.checkID]
+		c := t.st.check(ref.node, ref.checkID)
 		if c == nil {
 			return fmt.Errorf("Missing check %q registration on node %q", ref.checkID, ref.node)
 		}

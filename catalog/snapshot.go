@@ -3,6 +3,7 @@ package catalog
 import (
 	"bufio"
 	"cmp"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -89,8 +90,8 @@ func (s *Store) Snapshot() (raft.FSMSnapshot, error) {
 		}
 	}
 	for _, m := range st.checks {
-		for _, c := range m {
-			snap.checks = append(snap.checks, c)
+		for _, cell := range m {
+			snap.checks = append(snap.checks, cell.rec)
 		}
 	}
 	return snap, nil
@@ -329,7 +330,7 @@ func (st *state) restoreRecord(tag byte, body []byte) error {
 // hashcode from the tables (the one full scan, at restore).
 func (st *state) rebuildInstances() {
 	for k, slot := range st.slots {
-		slot.rec = nil
+		slot.inst, slot.digest, slot.hasInst, slot.instSvc = Instance{}, [sha256.Size]byte{}, false, nil
 		st.dropIfEmpty(k, slot)
 	}
 	st.numInstances = 0
@@ -338,15 +339,15 @@ func (st *state) rebuildInstances() {
 	for node, m := range st.services {
 		for id := range m {
 			k := InstanceKey{Node: node, ID: id}
-			in, ok := st.instance(k, st.slot(k))
+			slot := st.slot(k)
+			in, ok := st.instance(k, slot)
 			if !ok {
 				continue
 			}
-			rec := &instanceRec{inst: in}
-			rec.digest, scratch = digestInstance(scratch, &rec.inst)
-			st.slotFor(k).rec = rec
+			slot.inst, slot.hasInst, slot.instSvc = in, true, slot.svc
+			slot.digest, scratch = digestInstance(scratch, &slot.inst)
 			st.numInstances++
-			st.hash.add(&rec.digest)
+			st.hash.add(&slot.digest)
 		}
 	}
 }

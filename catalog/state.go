@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"crypto/sha256"
 	"slices"
 	"strings"
 )
@@ -28,7 +29,7 @@ type state struct {
 
 	nodes    map[string]*Node
 	services map[string]map[string]*NodeService // node → service ID
-	checks   map[string]map[string]*HealthCheck // node → check ID
+	checks   map[string]map[string]checkCell    // node → check ID
 	// slots holds the derived data of each key (see instSlot): node-level
 	// checks under InstanceKey{Node: node}; an instance's own checks and
 	// its cached registry content under the instance's key. One map for
@@ -40,6 +41,7 @@ type state struct {
 	// instance refresh reads its node's, and a map with one entry per node
 	// stays in cache where the map of every instance does not.
 	nodeSlots map[string]*instSlot
+	slab      slotSlab // where slots live
 	// byService maps a service name to its instances (derived): node →
 	// the IDs of the service's instances on it. Keyed by node rather than
 	// by instance, so registering an instance hashes one string into a map
@@ -81,20 +83,66 @@ type state struct {
 
 // instSlot is the derived data of one key. Unlike records it changes in
 // place: it is never handed out and never part of a snapshot. A slot with
-// no checks and no instance is deleted.
+// no checks and no instance is deleted (and its memory reused, see
+// slotSlab).
+//
+// Everything an update of the instance reads or writes besides the records
+// themselves is here, in one contiguous record: the check pointers, the
+// service pointer, the cached content and its digest. At 100k instances
+// every instance is cold in the CPU caches, so what keeps an update's cost
+// flat is how few separate places it touches (BenchmarkHashUpdate).
 type instSlot struct {
+	// key is the slot's key (zero once the slot is released), which
+	// lets a remembered slot pointer be checked before it is trusted.
+	key InstanceKey
 	// checks apply to the key: node-level checks for {Node, ""}, the
 	// instance's own checks otherwise. Health of an instance is its node's
 	// checks plus its own, without scanning every check on a busy node.
 	checks []*HealthCheck
+	// checkBuf holds checks while there are at most two (the usual case).
+	checkBuf [2]*HealthCheck
 	// svc is the instance's service record (nil for a node-level slot):
 	// the same pointer as in services, here so that a check update and
 	// the refresh it causes reach the service through the slot they need
 	// anyway, not through a second map of every instance.
 	svc *NodeService
-	// rec is the instance's content and digest as of the last commit
-	// (immutable; replaced on change), nil if there is no such instance.
-	rec *instanceRec
+	// hasInst says whether inst and digest hold the instance's content and
+	// its digest as of the last commit (false: no such instance).
+	hasInst bool
+	digest  [sha256.Size]byte
+	inst    Instance
+	// instSvc is the service record inst was built from: while it is svc,
+	// inst's service fields are svc's (serviceNameTags).
+	instSvc *NodeService
+}
+
+// slotSlab hands out slots from chunks of slabChunk, so that slots are
+// contiguous and a registration allocates none; a deleted slot is cleared
+// and reused. Slots never move, so pointers to them stay valid.
+type slotSlab struct {
+	free  []*instSlot
+	chunk []instSlot // the unused rest of the newest chunk
+}
+
+const slabChunk = 256
+
+func (sl *slotSlab) alloc() *instSlot {
+	if n := len(sl.free); n > 0 {
+		slot := sl.free[n-1]
+		sl.free = sl.free[:n-1]
+		return slot
+	}
+	if len(sl.chunk) == 0 {
+		sl.chunk = make([]instSlot, slabChunk)
+	}
+	slot := &sl.chunk[0]
+	sl.chunk = sl.chunk[1:]
+	return slot
+}
+
+func (sl *slotSlab) release(slot *instSlot) {
+	*slot = instSlot{}
+	sl.free = append(sl.free, slot)
 }
 
 // slot returns k's slot, or nil.
@@ -113,6 +161,31 @@ func (st *state) service(node, id string) *NodeService {
 	return nil
 }
 
+// serviceSlot returns the slot of service id on node, or nil if there is
+// no such service. It first tries the slot of check checkID: when the
+// check already belongs to that instance (a status update), this needs no
+// lookup of its own, and reads the slot only (a cached instance's ID is
+// its key's).
+func (st *state) serviceSlot(node, checkID, id string) *instSlot {
+	if slot := st.checks[node][checkID].slot; slot != nil && slot.svc != nil && slot.hasInst && slot.inst.ID == id {
+		return slot
+	}
+	if slot := st.slots[InstanceKey{Node: node, ID: id}]; slot != nil && slot.svc != nil {
+		return slot
+	}
+	return nil
+}
+
+// serviceNameTags returns the name and tags of the slot's service (which
+// must be set), from the cached instance when that was built from this
+// very record, so that the record itself need not be read.
+func (slot *instSlot) serviceNameTags() (string, []string) {
+	if slot.hasInst && slot.instSvc == slot.svc {
+		return slot.inst.Service, slot.inst.Tags
+	}
+	return slot.svc.Service, slot.svc.Tags
+}
+
 // checksFor returns the checks that apply to k.
 func (st *state) checksFor(k InstanceKey) []*HealthCheck {
 	if slot := st.slot(k); slot != nil {
@@ -125,7 +198,8 @@ func (st *state) checksFor(k InstanceKey) []*HealthCheck {
 func (st *state) slotFor(k InstanceKey) *instSlot {
 	slot := st.slot(k)
 	if slot == nil {
-		slot = &instSlot{}
+		slot = st.slab.alloc()
+		slot.key = k
 		if k.ID == "" {
 			st.nodeSlots[k.Node] = slot
 		} else {
@@ -137,12 +211,13 @@ func (st *state) slotFor(k InstanceKey) *instSlot {
 
 // dropIfEmpty deletes k's slot once it holds nothing.
 func (st *state) dropIfEmpty(k InstanceKey, slot *instSlot) {
-	if len(slot.checks) == 0 && slot.rec == nil && slot.svc == nil {
+	if len(slot.checks) == 0 && !slot.hasInst && slot.svc == nil {
 		if k.ID == "" {
 			delete(st.nodeSlots, k.Node)
 		} else {
 			delete(st.slots, k)
 		}
+		st.slab.release(slot)
 	}
 }
 
@@ -155,7 +230,7 @@ func newState() *state {
 		nodeIndex:       map[string]uint64{},
 		nodes:           map[string]*Node{},
 		services:        map[string]map[string]*NodeService{},
-		checks:          map[string]map[string]*HealthCheck{},
+		checks:          map[string]map[string]checkCell{},
 		slots:           map[InstanceKey]*instSlot{},
 		nodeSlots:       map[string]*instSlot{},
 		byService:       map[string]serviceSet{},
@@ -215,18 +290,20 @@ func (st *state) nodeName(name string) string {
 	return name
 }
 
-func (st *state) putService(node string, s *NodeService) {
+// putService installs s on node and returns its slot.
+func (st *state) putService(node string, s *NodeService) *instSlot {
 	m := st.services[node]
 	if m == nil {
 		m = map[string]*NodeService{}
 		st.services[node] = m
 	}
-	old := m[s.ID]
 	m[s.ID] = s
-	st.slotFor(InstanceKey{Node: node, ID: s.ID}).svc = s
+	slot := st.slotFor(InstanceKey{Node: node, ID: s.ID})
+	old := slot.svc
+	slot.svc = s
 	if old != nil {
 		if old.Service == s.Service {
-			return // same name: byService already holds it
+			return slot // same name: byService already holds it
 		}
 		st.unindexService(node, old)
 	}
@@ -238,6 +315,7 @@ func (st *state) putService(node string, s *NodeService) {
 		st.serviceFold[fold] = append(st.serviceFold[fold], s.Service)
 	}
 	set[node] = append(set[node], s.ID)
+	return slot
 }
 
 // serviceSet is one service's instances: node → the instances' IDs on it,
@@ -288,52 +366,74 @@ func (st *state) unindexService(node string, s *NodeService) {
 // returns an already lower-case ASCII name without allocating.
 func foldName(name string) string { return strings.ToLower(name) }
 
-func (st *state) putCheck(c *HealthCheck) {
+// checkCell is a check's entry in the checks table: the record and the
+// slot it is listed in (its instance's, or its node's for a node-level
+// check). Keeping the slot here means a check update finds everything it
+// changes with the one lookup of the check, however large the registry.
+type checkCell struct {
+	rec  *HealthCheck
+	slot *instSlot
+	// status and createIndex are the record's: a status update decides
+	// and stamps with them, without reading the old record.
+	status      string
+	createIndex uint64
+}
+
+// check returns check id on node, or nil.
+func (st *state) check(node, id string) *HealthCheck { return st.checks[node][id].rec }
+
+// putCheck installs c.
+func (st *state) putCheck(c *HealthCheck) { st.putCheckIn(c, nil) }
+
+// putCheckIn installs c and returns the slot it is listed in. target, if
+// set, is that slot (the caller found it already).
+func (st *state) putCheckIn(c *HealthCheck, target *instSlot) *instSlot {
 	m := st.checks[c.Node]
 	if m == nil {
-		m = map[string]*HealthCheck{}
+		m = map[string]checkCell{}
 		st.checks[c.Node] = m
 	}
 	old := m[c.CheckID]
-	m[c.CheckID] = c
-	k := InstanceKey{Node: c.Node, ID: c.ServiceID}
-	if old != nil && old.ServiceID == c.ServiceID {
+	cell := checkCell{rec: c, status: c.Status, createIndex: c.CreateIndex}
+	if old.rec != nil && (old.slot == target || target == nil && old.rec.ServiceID == c.ServiceID) {
 		// Replace in place: the common status update costs one lookup.
-		if slot := st.slot(k); slot != nil {
-			if i := slices.Index(slot.checks, old); i >= 0 {
-				slot.checks[i] = c
-				return
-			}
+		if i := slices.Index(old.slot.checks, old.rec); i >= 0 {
+			old.slot.checks[i] = c
+			cell.slot = old.slot
+			m[c.CheckID] = cell
+			return old.slot
 		}
 	}
-	if old != nil {
+	if old.rec != nil {
 		st.unindexCheck(old)
 	}
-	slot := st.slotFor(k)
+	slot := st.slotFor(InstanceKey{Node: c.Node, ID: c.ServiceID})
+	if slot.checks == nil {
+		slot.checks = slot.checkBuf[:0]
+	}
 	slot.checks = append(slot.checks, c)
+	cell.slot = slot
+	m[c.CheckID] = cell
+	return slot
 }
 
 func (st *state) delCheck(node, id string) {
 	old := st.checks[node][id]
-	if old == nil {
+	if old.rec == nil {
 		return
 	}
 	delNested(st.checks, node, id)
 	st.unindexCheck(old)
 }
 
-// unindexCheck removes old from its slot. Slots are derived and never
+// unindexCheck removes a check from its slot. Slots are derived and never
 // handed out, so their slices may change in place.
-func (st *state) unindexCheck(old *HealthCheck) {
-	k := InstanceKey{Node: old.Node, ID: old.ServiceID}
-	slot := st.slot(k)
-	if slot == nil {
-		return
-	}
-	if i := slices.Index(slot.checks, old); i >= 0 {
+func (st *state) unindexCheck(old checkCell) {
+	slot := old.slot
+	if i := slices.Index(slot.checks, old.rec); i >= 0 {
 		slot.checks = slices.Delete(slot.checks, i, i+1)
 	}
-	st.dropIfEmpty(k, slot)
+	st.dropIfEmpty(InstanceKey{Node: old.rec.Node, ID: old.rec.ServiceID}, slot)
 }
 
 func delNested[K comparable, V any](m map[K]map[string]V, k K, id string) {

@@ -90,8 +90,9 @@ func (c Config) Validate() error {
 type Store struct {
 	cfg Config
 
-	// mu guards st, ring, lockDelay and tx. Apply and Restore hold it for
-	// writing; reads, Snapshot and the registration step of Wait for reading.
+	// mu guards st, ring, lockDelay, tx, maps, dec and reg. Apply and
+	// Restore hold it for writing; reads, Snapshot and the registration
+	// step of Wait for reading.
 	mu        sync.RWMutex
 	st        *state
 	ring      deltaRing
@@ -99,6 +100,7 @@ type Store struct {
 	tx        tx                   // reused by every Apply (one at a time)
 	maps      mapIntern            // string maps shared by decoded records (codec.go)
 	dec       decoder              // reused by every Apply
+	reg       RegisterRequest      // reused by every Apply of a registration (decodeRegister)
 
 	watches watchSet
 	events  fanout.Hub[Event]
@@ -156,7 +158,7 @@ func (s *Store) Apply(e raft.Entry) any {
 	// belongs to the writer; readers wait a fraction of a microsecond more.
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cmd, err := decodeCommandWith(&s.dec, e.Data, &s.maps)
+	cmd, err := decodeCommandWith(&s.dec, e.Data, &s.maps, &s.reg)
 	s.dec = decoder{} // drop references to the entry
 	if err != nil {
 		s.malformed.Add(1)

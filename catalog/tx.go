@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"cmp"
+	"crypto/sha256"
 	"slices"
 	"time"
 )
@@ -32,7 +33,7 @@ type tx struct {
 	// dirty lists the instances whose content may have changed, with
 	// repeats (commit sorts and compacts it): appending beats hashing two
 	// strings into a set, and a command touches a handful of keys.
-	dirty      []InstanceKey
+	dirty      []dirtyKey
 	nodeEvents []Change
 	lockDelays []lockDelayRec
 	// lastTouched is the instance touchService marked last: a
@@ -158,46 +159,99 @@ func (t *tx) rollback() {
 	t.begin(st, t.index)
 }
 
+// What a touch may have changed of an instance: its content (the node or
+// service record moved) or only its health (a check moved).
+const (
+	checksOnly = false
+	contentToo = true
+)
+
+// dirtyKey is an instance that may have changed; content is false when
+// only its checks did, so commit can recompute just its health. slot, if
+// set, is where the instance's slot was during the transaction: a hint
+// that saves looking it up again, checked before use.
+type dirtyKey struct {
+	InstanceKey
+	content bool
+	slot    *instSlot
+}
+
 // touchNode marks a node and every instance on it as changed.
-func (t *tx) touchNode(name string) {
+func (t *tx) touchNode(name string, content bool) {
 	t.nodes.add(name)
 	for id, svc := range t.st.services[name] {
 		t.services.add(svc.Service)
-		t.markDirty(InstanceKey{Node: name, ID: id})
+		t.markDirty(InstanceKey{Node: name, ID: id}, content)
 	}
 }
 
-func (t *tx) touchService(node string, svc *NodeService) {
+// touchService marks instance id of service on node as changed.
+func (t *tx) touchService(node, id, service string, content bool) {
 	last := &t.lastTouched
-	if last.node == node && last.id == svc.ID && last.service == svc.Service && node != "" {
+	if last.node == node && last.id == id && last.service == service && node != "" {
+		if content {
+			t.markDirty(InstanceKey{Node: node, ID: id}, content)
+		}
 		return
 	}
-	last.node, last.id, last.service = node, svc.ID, svc.Service
+	last.node, last.id, last.service = node, id, service
 	t.nodes.add(node)
-	t.services.add(svc.Service)
-	t.markDirty(InstanceKey{Node: node, ID: svc.ID})
+	t.services.add(service)
+	t.markDirty(InstanceKey{Node: node, ID: id}, content)
 }
 
 // markDirty records that instance k may have changed. An immediate repeat
-// (a service and its check in one registration) is dropped here; others
+// (a service and its check in one registration) is merged here; others
 // at commit.
-func (t *tx) markDirty(k InstanceKey) {
-	if n := len(t.dirty); n > 0 && t.dirty[n-1] == k {
+func (t *tx) markDirty(k InstanceKey, content bool) {
+	if n := len(t.dirty); n > 0 && t.dirty[n-1].InstanceKey == k {
+		t.dirty[n-1].content = t.dirty[n-1].content || content
 		return
 	}
-	t.dirty = append(t.dirty, k)
+	t.dirty = append(t.dirty, dirtyKey{InstanceKey: k, content: content})
+}
+
+// hintSlot records slot as k's, if k was marked dirty last.
+func (t *tx) hintSlot(k InstanceKey, slot *instSlot) {
+	if n := len(t.dirty); n > 0 && t.dirty[n-1].InstanceKey == k {
+		t.dirty[n-1].slot = slot
+	}
+}
+
+// dirtyKeys returns the dirty instances sorted by key, each once (content
+// set if any of its touches set it).
+func (t *tx) dirtyKeys() []dirtyKey {
+	keys := t.dirty
+	if len(keys) < 2 {
+		return keys
+	}
+	slices.SortFunc(keys, func(a, b dirtyKey) int {
+		return cmp.Or(cmp.Compare(a.Node, b.Node), cmp.Compare(a.ID, b.ID))
+	})
+	out := keys[:1]
+	for _, k := range keys[1:] {
+		if last := &out[len(out)-1]; last.InstanceKey == k.InstanceKey {
+			last.content = last.content || k.content
+			if last.slot == nil {
+				last.slot = k.slot
+			}
+		} else {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // touchCheck marks what a check's status feeds: its service instance, or
 // for a node-level check every instance on the node.
 func (t *tx) touchCheck(c *HealthCheck) {
 	if c.ServiceID == "" {
-		t.touchNode(c.Node)
+		t.touchNode(c.Node, checksOnly)
 		return
 	}
 	t.nodes.add(c.Node)
 	if svc := t.st.service(c.Node, c.ServiceID); svc != nil {
-		t.touchService(c.Node, svc)
+		t.touchService(c.Node, svc.ID, svc.Service, checksOnly)
 	}
 }
 
@@ -206,7 +260,7 @@ func (t *tx) setNode(n *Node) {
 	t.journal = append(t.journal, undoRec{kind: undoNode, a: n.Node, old: old})
 	t.st.putNode(n)
 	t.tables[TableNodes] = true
-	t.touchNode(n.Node)
+	t.touchNode(n.Node, contentToo)
 	if old == nil {
 		t.nodeEvents = append(t.nodeEvents, Change{Index: t.index, Kind: NodeAdded, Node: n.Node})
 	}
@@ -218,21 +272,24 @@ func (t *tx) removeNode(name string) {
 		return
 	}
 	t.journal = append(t.journal, undoRec{kind: undoNode, a: name, old: old})
-	t.touchNode(name)
+	t.touchNode(name, contentToo)
 	t.st.delNode(name)
 	t.tables[TableNodes] = true
 	t.nodeEvents = append(t.nodeEvents, Change{Index: t.index, Kind: NodeRemoved, Node: name})
 }
 
-// setService installs svc; old is the record it replaces (nil if none).
-func (t *tx) setService(node string, svc, old *NodeService) {
+// setService installs svc; old is the record it replaces (nil if none). It
+// returns svc's slot.
+func (t *tx) setService(node string, svc, old *NodeService) *instSlot {
 	t.journal = append(t.journal, undoRec{kind: undoService, a: node, b: svc.ID, old: old})
 	if old != nil {
-		t.touchService(node, old) // the old name's watchers, if it is renamed
+		t.touchService(node, old.ID, old.Service, contentToo) // the old name's watchers, if it is renamed
 	}
-	t.st.putService(node, svc)
+	slot := t.st.putService(node, svc)
 	t.tables[TableServices] = true
-	t.touchService(node, svc)
+	t.touchService(node, svc.ID, svc.Service, contentToo)
+	t.hintSlot(InstanceKey{Node: node, ID: svc.ID}, slot)
+	return slot
 }
 
 func (t *tx) removeService(node, id string) {
@@ -241,29 +298,39 @@ func (t *tx) removeService(node, id string) {
 		return
 	}
 	t.journal = append(t.journal, undoRec{kind: undoService, a: node, b: id, old: old})
-	t.touchService(node, old)
+	t.touchService(node, old.ID, old.Service, contentToo)
 	t.st.delService(node, id)
 	t.tables[TableServices] = true
 }
 
-// setCheck installs c; old is the record it replaces (nil if none) and svc
-// the service it belongs to (nil for a node-level check).
-func (t *tx) setCheck(c, old *HealthCheck, svc *NodeService) {
-	t.journal = append(t.journal, undoRec{kind: undoCheck, a: c.Node, b: c.CheckID, old: old})
-	if old != nil && old.ServiceID != c.ServiceID {
-		t.touchCheck(old)
+// setCheck installs c (its ServiceName set if it is a service check); old
+// is the cell it replaces (zero if none) and target the slot c goes into,
+// if the caller knows it.
+func (t *tx) setCheck(c *HealthCheck, old checkCell, target *instSlot) {
+	t.journal = append(t.journal, undoRec{kind: undoCheck, a: c.Node, b: c.CheckID, old: old.rec})
+	if old.rec != nil {
+		// Moved to another instance (or node level)? With the target
+		// known, comparing slots decides it without the old record.
+		moved := old.slot != target
+		if target == nil {
+			moved = old.rec.ServiceID != c.ServiceID
+		}
+		if moved {
+			t.touchCheck(old.rec)
+		}
 	}
-	t.st.putCheck(c)
+	slot := t.st.putCheckIn(c, target)
 	t.tables[TableChecks] = true
-	if svc != nil {
-		t.touchService(c.Node, svc)
-	} else {
+	if c.ServiceID == "" {
 		t.touchCheck(c)
+		return
 	}
+	t.touchService(c.Node, c.ServiceID, c.ServiceName, checksOnly)
+	t.hintSlot(InstanceKey{Node: c.Node, ID: c.ServiceID}, slot)
 }
 
 func (t *tx) removeCheck(node, id string) {
-	old := t.st.checks[node][id]
+	old := t.st.check(node, id)
 	if old == nil {
 		return
 	}
@@ -352,77 +419,102 @@ func (t *tx) reapTombstones(idx uint64) {
 // server appends the same changes in the same order. It reports whether
 // anything was appended.
 func (t *tx) appendRegistryChanges(ring *deltaRing) bool {
-	appended := false
+	before := ring.pushed
 	for _, ev := range t.nodeEvents {
 		if ev.Kind == NodeAdded {
-			ring.push(ev)
-			appended = true
+			ring.push(&ringEntry{index: ev.Index, kind: ev.Kind, node: ev.Node})
 		}
 	}
-	keys := t.dirty
-	if len(keys) > 1 {
-		slices.SortFunc(keys, func(a, b InstanceKey) int {
-			return cmp.Or(cmp.Compare(a.Node, b.Node), cmp.Compare(a.ID, b.ID))
-		})
-		keys = slices.Compact(keys)
-	}
-	for _, k := range keys {
-		if c, ok := t.refreshInstance(k); ok {
-			ring.push(c)
-			appended = true
+	for _, k := range t.dirtyKeys() {
+		if !k.content && t.refreshHealth(k.InstanceKey, k.slot, ring) {
+			continue
 		}
+		t.refreshInstance(k.InstanceKey, k.slot, ring)
 	}
 	for _, ev := range t.nodeEvents {
 		if ev.Kind == NodeRemoved {
-			ring.push(ev)
-			appended = true
+			ring.push(&ringEntry{index: ev.Index, kind: ev.Kind, node: ev.Node})
 		}
 	}
-	return appended
+	return ring.pushed != before
+}
+
+// hintedSlot returns k's slot, trusting hint if it still is k's: a slot
+// that was released since has a zero key, one reused has another key.
+func (st *state) hintedSlot(k InstanceKey, hint *instSlot) *instSlot {
+	if hint != nil && hint.key == k {
+		return hint
+	}
+	return st.slot(k)
+}
+
+// refreshHealth is refreshInstance for an instance whose node and service
+// records did not change: only its health may have. It reads no record,
+// only k's slot (and the node's), and computes a digest only if the health
+// moved. It reports false if k has no cached instance to start from.
+func (t *tx) refreshHealth(k InstanceKey, hint *instSlot, ring *deltaRing) bool {
+	st := t.st
+	slot := st.hintedSlot(k, hint)
+	if slot == nil || !slot.hasInst || slot.svc == nil {
+		return false
+	}
+	health := st.instanceHealth(k, slot)
+	if health == slot.inst.Health {
+		return true
+	}
+	in := slot.inst
+	in.Health = health
+	var digest [sha256.Size]byte
+	digest, t.scratch = digestInstance(t.scratch, &in)
+	st.hash.sub(&slot.digest)
+	st.hash.add(&digest)
+	slot.inst.Health, slot.digest = health, digest
+	ring.push(&ringEntry{index: t.index, kind: HealthChanged,
+		inst: Instance{Node: in.Node, ID: in.ID, Service: in.Service, Health: health}})
+	return true
 }
 
 // refreshInstance brings the cached instance k and the hashcode up to date
-// and returns the change, if its content changed.
-func (t *tx) refreshInstance(k InstanceKey) (Change, bool) {
+// and appends the change to ring, if its content changed.
+func (t *tx) refreshInstance(k InstanceKey, hint *instSlot, ring *deltaRing) {
 	st := t.st
-	slot := st.slot(k)
-	var old *instanceRec
-	if slot != nil {
-		old = slot.rec
-	}
+	slot := st.hintedSlot(k, hint)
 	in, exists := st.instance(k, slot)
 	if !exists {
-		if old == nil {
-			return Change{}, false
+		if slot == nil || !slot.hasInst {
+			return
 		}
-		st.hash.sub(&old.digest)
-		slot.rec = nil
+		st.hash.sub(&slot.digest)
+		ring.push(&ringEntry{index: t.index, kind: InstanceRemoved, inst: slot.inst})
+		slot.inst, slot.digest, slot.hasInst, slot.instSvc = Instance{}, [sha256.Size]byte{}, false, nil
 		st.numInstances--
 		st.dropIfEmpty(k, slot)
-		return Change{Index: t.index, Kind: InstanceRemoved, Instance: &old.inst}, true
+		return
 	}
-	rec := &instanceRec{inst: in}
-	rec.digest, t.scratch = digestInstance(t.scratch, &rec.inst)
-	if old != nil && old.digest == rec.digest {
-		return Change{}, false
+	// An instance exists only with a service, so slot is not nil here.
+	var digest [sha256.Size]byte
+	digest, t.scratch = digestInstance(t.scratch, &in)
+	if slot.hasInst && slot.digest == digest {
+		return
 	}
-	st.hash.add(&rec.digest)
-	if slot == nil {
-		slot = st.slotFor(k)
-	}
-	slot.rec = rec
-	if old == nil {
+	st.hash.add(&digest)
+	slot.instSvc = slot.svc
+	if !slot.hasInst {
+		slot.inst, slot.digest, slot.hasInst = in, digest, true
 		st.numInstances++
-		return Change{Index: t.index, Kind: InstanceAdded, Instance: &rec.inst}, true
+		ring.push(&ringEntry{index: t.index, kind: InstanceAdded, inst: in})
+		return
 	}
-	st.hash.sub(&old.digest)
+	st.hash.sub(&slot.digest)
 	// An update carries only what moved (delta.go): the most frequent one
 	// by far, a health flip, is a kind of its own that names no fields.
-	patch, fields := diffInstance(&old.inst, &rec.inst)
+	patch, fields := diffInstance(&slot.inst, &in)
+	slot.inst, slot.digest = in, digest
 	if fields == setHealth {
-		return Change{Index: t.index, Kind: HealthChanged, Instance: &patch}, true
+		ring.push(&ringEntry{index: t.index, kind: HealthChanged, inst: patch})
+		return
 	}
-	return Change{Index: t.index, Kind: InstanceUpdated, Instance: &patch, Fields: fields.names()}, true
+	ring.push(&ringEntry{index: t.index, kind: InstanceUpdated, inst: patch, fields: fields})
 }
 
 // instance derives the registry content of instance k from the tables;

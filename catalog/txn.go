@@ -198,7 +198,7 @@ func (t *tx) txnService(op *TxnServiceOp) ([]TxnResult, error) {
 
 func (t *tx) txnCheck(op *TxnCheckOp) ([]TxnResult, error) {
 	c := &op.Check
-	old := t.st.checks[c.Node][c.CheckID]
+	old := t.st.check(c.Node, c.CheckID)
 	switch op.Verb {
 	case OpGet:
 		if old == nil {
@@ -214,7 +214,7 @@ func (t *tx) txnCheck(op *TxnCheckOp) ([]TxnResult, error) {
 		if err := t.validateCheck(c, nil); err != nil {
 			return nil, err
 		}
-		t.ensureCheck(c, nil)
+		t.ensureCheck(c, nil, nil)
 	case OpDelete, OpDeleteCAS:
 		if op.Verb == OpDeleteCAS && (old == nil || old.ModifyIndex != c.ModifyIndex) {
 			return nil, fmt.Errorf("failed to delete check %q on node %q: index is stale", c.CheckID, c.Node)
@@ -224,7 +224,7 @@ func (t *tx) txnCheck(op *TxnCheckOp) ([]TxnResult, error) {
 	default:
 		return nil, fmt.Errorf("check verb %q is unknown", op.Verb)
 	}
-	out := t.st.checks[c.Node][c.CheckID].Clone()
+	out := t.st.check(c.Node, c.CheckID).Clone()
 	return []TxnResult{{Check: &out}}, nil
 }
 

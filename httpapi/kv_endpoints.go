@@ -52,7 +52,7 @@ func (s *Server) kvGet(w http.ResponseWriter, r *http.Request, key string) (any,
 				return &reply.QueryMeta, &rawBody{status: http.StatusOK, contentType: "text/plain",
 					body: reply.Entries[0].Value, sandboxed: true}
 			}
-			return &reply.QueryMeta, reply.Entries[:1]
+			return &reply.QueryMeta, s.kvEntryBody(r, reply.Entries[:1])
 		})
 }
 
@@ -175,6 +175,9 @@ func (s *Server) kvApply(r *http.Request, op catalog.KVRequest) (any, error) {
 	if err := s.rpc(r, "KVS.Apply", &args, &ok); err != nil {
 		return nil, kvApplyError(err)
 	}
+	if !s.pretty(r) {
+		return kvBoolBody(ok), nil
+	}
 	return ok, nil
 }
 
@@ -185,4 +188,16 @@ func kvApplyError(err error) error {
 		return &Error{Code: http.StatusRequestEntityTooLarge, Msg: err.Error()}
 	}
 	return err
+}
+
+// kvEntryBody is the JSON answer for entries: encoded by hand (no
+// reflection) unless ?pretty asks for indentation, which the generic
+// encoder does.
+func (s *Server) kvEntryBody(r *http.Request, entries []catalog.KVPair) any {
+	if !s.pretty(r) {
+		if b, ok := appendKVPairsJSON(make([]byte, 0, 128+len(entries[0].Value)*4/3), entries); ok {
+			return &rawBody{status: http.StatusOK, contentType: "application/json", body: b}
+		}
+	}
+	return entries
 }

@@ -169,6 +169,15 @@ func readBody(r *http.Request, limit int64, what string) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, tooLarge(r.ContentLength, limit, what)
 	}
+	if r.ContentLength > 0 {
+		// The usual case, a sized body: one allocation of the right size
+		// (net/http's body reader stops at Content-Length).
+		body := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			return nil, errorf(http.StatusBadRequest, "Request body could not be read: %v", err)
+		}
+		return body, nil
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "Request body could not be read: %v", err)

@@ -28,7 +28,7 @@ var (
 // OpenBoltStore opens (creating if needed) the store at path, e.g.
 // <data-dir>/raft/raft.db.
 func OpenBoltStore(path string) (*BoltStore, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := bolt.Open(path, 0o600, boltOptions())
 	if err != nil {
 		return nil, fmt.Errorf("raft: opening bolt store %s: %w (is another process using this data dir?)", path, err)
 	}
@@ -45,6 +45,19 @@ func OpenBoltStore(path string) (*BoltStore, error) {
 		return nil, fmt.Errorf("raft: initialising bolt store %s: %w", path, err)
 	}
 	return &BoltStore{db: db}, nil
+}
+
+// boltOptions tunes bbolt for a log that is written on every commit:
+//
+//   - NoFreelistSync: a commit does not write the free-page list (one page
+//     fewer per write, and freeing the previous list's page was a tenth of
+//     a write's CPU); bbolt rebuilds the list by scanning the file on open,
+//     which for a log kept short by snapshots is quick. etcd runs bbolt the
+//     same way. A file written like this still opens with older settings.
+//   - the hash-map free list: allocating and freeing pages does not scan a
+//     sorted array.
+func boltOptions() *bolt.Options {
+	return &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
 }
 
 // Close releases the file.

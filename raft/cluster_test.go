@@ -20,13 +20,20 @@ type testFSM struct {
 	id  string
 	inv *shellInvariants
 	// mu guards applied.
-	mu      sync.Mutex
-	applied []Entry
+	mu sync.Mutex
+	// applied holds every applied entry in chunks of fsmChunk, so that a
+	// long benchmark never copies the whole history to grow it.
+	applied [][]Entry
 }
+
+const fsmChunk = 4096
 
 func (f *testFSM) Apply(e Entry) any {
 	f.mu.Lock()
-	f.applied = append(f.applied, e)
+	if n := len(f.applied); n == 0 || len(f.applied[n-1]) == fsmChunk {
+		f.applied = append(f.applied, make([]Entry, 0, fsmChunk))
+	}
+	f.applied[len(f.applied)-1] = append(f.applied[len(f.applied)-1], e)
 	f.mu.Unlock()
 	f.inv.applied(f.id, e)
 	return e.Index
@@ -41,8 +48,10 @@ func (f *testFSM) commands() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []string
-	for _, e := range f.applied {
-		out = append(out, string(e.Data))
+	for _, chunk := range f.applied {
+		for _, e := range chunk {
+			out = append(out, string(e.Data))
+		}
 	}
 	return out
 }
@@ -73,8 +82,11 @@ func (v *shellInvariants) violate(format string, args ...any) {
 func (v *shellInvariants) applied(id string, e Entry) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if prev, ok := v.commands[e.Index]; ok && prev != string(e.Data) {
-		v.violate("state machine safety: %s applied %q at %d, another server applied %q", id, e.Data, e.Index, prev)
+	if prev, ok := v.commands[e.Index]; ok {
+		if prev != string(e.Data) {
+			v.violate("state machine safety: %s applied %q at %d, another server applied %q", id, e.Data, e.Index, prev)
+		}
+		return // the first server to apply it recorded it; comparing does not copy
 	}
 	v.commands[e.Index] = string(e.Data)
 }

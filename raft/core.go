@@ -191,7 +191,7 @@ func NewCoreFromSnapshot(cfg CoreConfig, hs HardState, snap SnapshotMeta, entrie
 			return nil, fmt.Errorf("raft: stored log has term going down at index %d; the log store is corrupt", e.Index)
 		}
 	}
-	l.entries = append([]Entry(nil), entries...)
+	l.append(entries...)
 	raiseTerm := len(entries) == 0 && snap.Term > hs.Term
 	if raiseTerm {
 		// A received snapshot is made durable before the term of the

@@ -96,6 +96,7 @@ func (f errorFuture) Response() any { return nil }
 type commitBatch struct {
 	entries []Entry
 	futures []*applyFuture
+	matched int           // non-nil futures
 	restore *SnapshotMeta // instead of entries: restore the FSM from this stored snapshot
 }
 

@@ -4,23 +4,52 @@ package raft
 // last snapshot, held in memory, plus the commit index. It is pure data —
 // the shell makes it durable from Ready.Entries.
 //
-// Invariant: entries[i].Index == snapIndex+1+i, terms never decrease.
-// Raft II's log compaction moves snapIndex/snapTerm forward and trims the
-// slice; everything here is written against that offset already.
+// Entries live in fixed-size chunks that are never reallocated, so that
+// appending never copies the log (a flat slice would copy all of it on
+// every growth: milliseconds of stalled raft loop once it holds a few
+// hundred thousand entries) and slice can hand out views instead of
+// copies. A view is immutable: appends only write past every view, and
+// truncateFrom (the one rewrite, a follower dropping a conflicting
+// suffix, Raft §5.3) copies the chunk it cuts before anything is written
+// over the dropped entries.
+//
+// Invariant: the live entries are chunks[0][off:] followed by the later
+// chunks in full; their indexes run snapIndex+1, snapIndex+2, ... and
+// their terms never decrease. Every chunk but the last is full.
 type raftLog struct {
 	snapIndex uint64 // index of the last entry folded into a snapshot (0: none)
 	snapTerm  uint64
-	entries   []Entry
-	committed uint64 // highest index known committed (Raft §5.3)
+	chunks    [][]Entry // each of capacity logChunk
+	off       int       // entries of chunks[0] before the first live one
+	n         int       // live entries
+	committed uint64    // highest index known committed (Raft §5.3)
 }
+
+// logChunk is the number of entries per chunk: large enough that most
+// Ready and AppendEntries batches fall inside one chunk (a view, no copy),
+// small enough that compaction frees memory promptly.
+const logChunk = 4096
 
 func (l *raftLog) firstIndex() uint64 { return l.snapIndex + 1 }
 
-func (l *raftLog) lastIndex() uint64 { return l.snapIndex + uint64(len(l.entries)) }
+func (l *raftLog) lastIndex() uint64 { return l.snapIndex + uint64(l.n) }
 
 func (l *raftLog) lastTerm() uint64 {
 	t, _ := l.term(l.lastIndex())
 	return t
+}
+
+// locate returns the chunk and position of the live entry at offset p
+// (0 is the first entry after the snapshot).
+func (l *raftLog) locate(p int) (chunk, pos int) {
+	p += l.off
+	return p / logChunk, p % logChunk
+}
+
+// at returns the entry at index i, which must be in the log.
+func (l *raftLog) at(i uint64) *Entry {
+	c, p := l.locate(int(i - l.snapIndex - 1))
+	return &l.chunks[c][p]
 }
 
 // term returns the term of the entry at i; ok is false if i is beyond the
@@ -32,7 +61,7 @@ func (l *raftLog) term(i uint64) (uint64, bool) {
 	case i < l.snapIndex || i > l.lastIndex():
 		return 0, false
 	}
-	return l.entries[i-l.snapIndex-1].Term, true
+	return l.at(i).Term, true
 }
 
 // matchTerm is the log-matching check of AppendEntries (Raft §5.3): do we
@@ -42,20 +71,27 @@ func (l *raftLog) matchTerm(i, t uint64) bool {
 	return ok && lt == t
 }
 
-// slice returns a copy of entries [lo, hi).
+// slice returns entries [lo, hi), clamped to the log. The result is
+// read-only and may share memory with the log (a view within one chunk,
+// capacity capped so that appending to it copies); it never changes
+// afterwards, whatever the log does.
 func (l *raftLog) slice(lo, hi uint64) []Entry {
-	if lo < l.firstIndex() {
-		lo = l.firstIndex()
-	}
-	if hi > l.lastIndex()+1 {
-		hi = l.lastIndex() + 1
-	}
+	lo = max(lo, l.firstIndex())
+	hi = min(hi, l.lastIndex()+1)
 	if lo >= hi {
 		return nil
 	}
-	out := make([]Entry, hi-lo)
-	copy(out, l.entries[lo-l.snapIndex-1:hi-l.snapIndex-1])
-	return out
+	c0, p0 := l.locate(int(lo - l.snapIndex - 1))
+	c1, p1 := l.locate(int(hi - l.snapIndex - 2))
+	if c0 == c1 {
+		return l.chunks[c0][p0 : p1+1 : p1+1]
+	}
+	out := make([]Entry, 0, hi-lo)
+	out = append(out, l.chunks[c0][p0:]...)
+	for c := c0 + 1; c < c1; c++ {
+		out = append(out, l.chunks[c]...)
+	}
+	return append(out, l.chunks[c1][:p1+1]...)
 }
 
 // entry returns the entry at i (ok false if absent).
@@ -63,11 +99,23 @@ func (l *raftLog) entry(i uint64) (Entry, bool) {
 	if i < l.firstIndex() || i > l.lastIndex() {
 		return Entry{}, false
 	}
-	return l.entries[i-l.snapIndex-1], true
+	return *l.at(i), true
 }
 
 // append adds entries that directly follow lastIndex.
-func (l *raftLog) append(es ...Entry) { l.entries = append(l.entries, es...) }
+func (l *raftLog) append(es ...Entry) {
+	for len(es) > 0 {
+		last := len(l.chunks) - 1
+		if last < 0 || len(l.chunks[last]) == logChunk {
+			l.chunks = append(l.chunks, make([]Entry, 0, logChunk))
+			last++
+		}
+		k := min(len(es), logChunk-len(l.chunks[last]))
+		l.chunks[last] = append(l.chunks[last], es[:k]...)
+		es = es[k:]
+		l.n += k
+	}
+}
 
 // truncateFrom drops every entry at index >= i. Never called on committed
 // entries: a leader that is correct never contradicts a committed entry
@@ -79,7 +127,18 @@ func (l *raftLog) truncateFrom(i uint64) {
 	if i > l.lastIndex() {
 		return
 	}
-	l.entries = l.entries[:i-l.snapIndex-1]
+	keep := int(i - l.snapIndex - 1)
+	if keep == 0 {
+		l.chunks, l.off, l.n = nil, 0, 0
+		return
+	}
+	c, p := l.locate(keep - 1)
+	// A fresh copy of the cut chunk: views handed out by slice may cover
+	// the dropped entries, and new entries must not overwrite them.
+	cut := make([]Entry, p+1, logChunk)
+	copy(cut, l.chunks[c][:p+1])
+	l.chunks = append(l.chunks[:c:c], cut)
+	l.n = keep
 }
 
 // compact drops the entries up to i (which must be in the log or be the
@@ -89,14 +148,25 @@ func (l *raftLog) compact(i uint64) {
 	if !ok || i <= l.snapIndex {
 		return
 	}
-	l.entries = append([]Entry(nil), l.entries[i-l.snapIndex:]...) // release the prefix
+	drop := int(i - l.snapIndex)
+	c, p := l.locate(drop) // where the new first entry is (or would be)
+	if drop == l.n {
+		c, p = len(l.chunks), 0
+	}
+	// Release whole chunks before the new start.
+	l.chunks = append([][]Entry(nil), l.chunks[min(c, len(l.chunks)):]...)
+	l.off, l.n = p, l.n-drop
+	if l.n == 0 {
+		l.chunks, l.off = nil, 0
+	}
 	l.snapIndex, l.snapTerm = i, t
 }
 
 // restore replaces the whole log by a snapshot's position (Raft §7:
 // "discard the entire log").
 func (l *raftLog) restore(index, term uint64) {
-	l.entries, l.snapIndex, l.snapTerm, l.committed = nil, index, term, index
+	l.chunks, l.off, l.n = nil, 0, 0
+	l.snapIndex, l.snapTerm, l.committed = index, term, index
 }
 
 // isUpToDate is the election restriction of Raft §5.4.1: a candidate's log

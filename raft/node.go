@@ -26,7 +26,8 @@ type Node struct {
 	disk      *diskWriter
 	diskState                           // owned by run: writes in flight, held messages
 	pending   []*applyFuture            // owned by run: proposed here, not yet committed, ascending index
-	queued    []*applyFuture            // owned by run: Apply calls taken, to propose before the next Ready
+	queued    []*applyFuture            // owned by run: Apply calls taken, not yet proposed
+	linger    lingerState               // owned by run: holding proposals for returning callers (node_linger.go)
 	reads     map[uint64][]*readRequest // owned by run: ReadIndex batches by request ID
 	readID    uint64                    // owned by run: last ReadIndex request ID
 	transfer  *applyFuture              // owned by run: LeadershipTransfer in progress
@@ -166,6 +167,8 @@ func (n *Node) run() {
 			n.finishSnapshotSend(res)
 		case f := <-n.applyCh:
 			n.queued = append(n.queued, f)
+		case <-n.linger.fire:
+			n.endLinger()
 		case r := <-n.readCh:
 			n.readIndex(r)
 		case req := <-n.confCh:
@@ -185,7 +188,9 @@ func (n *Node) run() {
 			n.failOrStop(err)
 			return
 		}
-		n.propose()
+		if !n.holdProposals() {
+			n.propose()
+		}
 		// A Ready can produce more work (a drained disk write commits):
 		// run until quiet, bounded.
 		for i := 0; i < 4 && (i == 0 || n.core.HasReady()); i++ {
@@ -229,6 +234,7 @@ func (n *Node) takeBurst(reqs []*RPC) ([]*RPC, error) {
 // stopLoop fails everything waiting on the loop at shutdown.
 func (n *Node) stopLoop() {
 	n.failPending(ErrShutdown)
+	n.failQueued(ErrShutdown)
 	n.failReads(ErrShutdown)
 	n.dropHeld()
 	if n.transfer != nil {
@@ -407,7 +413,9 @@ func (n *Node) handleReady(reqs []*RPC) error {
 		n.sendMessage(m)
 	}
 	if len(rd.Committed) > 0 {
-		n.applier.enqueue(n.matchFutures(rd.Committed))
+		b := n.matchFutures(rd.Committed)
+		n.applier.enqueue(b)
+		n.expectCallers(b.matched)
 	}
 	n.confirmReads(rd.ReadStates)
 	n.checkTransfer()
@@ -458,6 +466,7 @@ func (n *Node) matchFutures(committed []Entry) commitBatch {
 			continue
 		}
 		b.futures[i] = f
+		b.matched++
 	}
 	return b
 }
@@ -469,11 +478,22 @@ func (n *Node) failPending(err error) {
 	n.pending = nil
 }
 
+// failQueued fails the Apply calls taken but not yet proposed (held by
+// node_linger.go) when the loop stops.
+func (n *Node) failQueued(err error) {
+	for _, f := range n.queued {
+		f.finish(nil, err)
+	}
+	n.queued = nil
+	n.endLinger()
+}
+
 // fail stops the node after a storage error: continuing could break a
 // promise made to a peer.
 func (n *Node) fail(err error) {
 	n.log.Error("raft stopped: storage failed; fix the disk and restart", "err", err)
 	n.failPending(err)
+	n.failQueued(err)
 	n.failReads(err)
 	n.dropHeld()
 	n.mu.Lock()

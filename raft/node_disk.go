@@ -26,6 +26,7 @@ type diskState struct {
 	diskDone  uint64 // every write <= this is durable
 	hsSeq     uint64 // last write that carried hard state
 	diskSince time.Time
+	lastWrite time.Duration // how long the last group took to become durable
 	held      []heldMessage // ascending seq
 
 	// Counters for benchmarks and Stats: groups written (one fsync each),
@@ -77,7 +78,8 @@ func (n *Node) diskWritten(d diskDone) error {
 	n.diskWrites.Add(uint64(d.writes))
 	n.diskEntries.Add(uint64(d.entries))
 	n.diskDone = d.seq
-	n.diskSince = time.Now()
+	now := time.Now()
+	n.lastWrite, n.diskSince = now.Sub(n.diskSince), now
 	if d.lastIndex > 0 {
 		n.core.Persisted(d.lastIndex, d.lastTerm)
 	}

@@ -7,7 +7,8 @@ import (
 
 // Propose appends commands to the leader's log (Raft §5.3) and returns the
 // index of the last one. Each entry's Type and Data are used; Index and Term
-// are assigned here. It fails on a non-leader.
+// are assigned here, in es itself (the log keeps its own copy). It fails on
+// a non-leader.
 func (c *Core) Propose(es []Entry) (uint64, error) {
 	if c.state != Leader {
 		return 0, errProposeNotLeader
@@ -26,11 +27,10 @@ func (c *Core) Propose(es []Entry) (uint64, error) {
 // AsyncStorage, after the shell's Persisted report with it.
 func (c *Core) appendLocal(es []Entry) {
 	last := c.log.lastIndex()
-	stamped := make([]Entry, len(es))
-	for i, e := range es {
-		stamped[i] = Entry{Index: last + 1 + uint64(i), Term: c.term, Type: e.Type, Data: e.Data}
+	for i := range es {
+		es[i] = Entry{Index: last + 1 + uint64(i), Term: c.term, Type: es[i].Type, Data: es[i].Data}
 	}
-	c.appendEntries(stamped)
+	c.appendEntries(es)
 	c.maybeCommit()
 }
 

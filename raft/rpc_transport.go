@@ -68,12 +68,16 @@ func (c NetTransportConfig) Validate() error {
 // Raft.RequestVote, Raft.TimeoutNow, Raft.InstallSnapshot (chunked, Raft §7).
 const rpcServiceName = "Raft"
 
-// NetTransport is the production Transport: net/rpc (gob) over TCP, one
+// NetTransport is the production Transport: net/rpc over TCP with a
+// compact binary codec for Raft's messages (wire.go, rpc_codec.go), one
 // reused connection per peer (net/rpc multiplexes concurrent calls on it),
-// a bounded send queue per peer, and per-call deadlines.
+// a bounded send queue per peer whose bursts go out in one write, and
+// per-call deadlines. Requests reach the node in the order the peer sent
+// them, and answers leave as soon as the node gives them.
 //
-// net/rpc serves each request on its own goroutine, so requests from one
-// peer can reach the node reordered; the core is correct under that.
+// Register puts the same service on a caller's rpc.Server with that
+// server's codec (gob); requests arriving that way are served unordered,
+// one goroutine each waiting for the node's answer.
 type NetTransport struct {
 	cfg      NetTransportConfig
 	consumer chan RPC
@@ -86,12 +90,8 @@ type NetTransport struct {
 	conns     map[net.Conn]struct{}
 	listeners []net.Listener
 
-	dropped atomic.Uint64 // sends lost to a full queue, a failed dial or a timeout
-
-	// answersMu guards answers: requests delivered to the node by an
-	// orderedCodec, by decoded body, awaiting their method goroutine.
-	answersMu sync.Mutex
-	answers   map[*Message]chan Message
+	dropped   atomic.Uint64 // sends lost to a full queue, a failed dial or a timeout
+	malformed atomic.Uint64 // frames or messages off the wire that did not decode
 }
 
 var _ Transport = (*NetTransport)(nil)
@@ -104,8 +104,7 @@ func NewNetTransport(cfg NetTransportConfig) (*NetTransport, error) {
 	}
 	cfg.setDefaults()
 	t := &NetTransport{cfg: cfg, consumer: make(chan RPC, 1024), server: rpc.NewServer(),
-		closed: make(chan struct{}), peers: map[string]*netPeer{}, conns: map[net.Conn]struct{}{},
-		answers: map[*Message]chan Message{}}
+		closed: make(chan struct{}), peers: map[string]*netPeer{}, conns: map[net.Conn]struct{}{}}
 	if err := t.Register(t.server); err != nil {
 		return nil, err
 	}
@@ -163,7 +162,7 @@ func (t *NetTransport) ServeConn(conn net.Conn) {
 	}
 	t.conns[conn] = struct{}{}
 	t.mu.Unlock()
-	t.server.ServeCodec(newOrderedCodec(t, conn))
+	t.server.ServeCodec(newWireServerCodec(t, conn))
 	t.mu.Lock()
 	delete(t.conns, conn)
 	t.mu.Unlock()
@@ -174,6 +173,10 @@ func (t *NetTransport) Consumer() <-chan RPC { return t.consumer }
 
 // Dropped is how many outbound messages were lost.
 func (t *NetTransport) Dropped() uint64 { return t.dropped.Load() }
+
+// Malformed is how many inbound frames or messages were dropped because
+// they did not decode (corrupt, or from a peer on another wire version).
+func (t *NetTransport) Malformed() uint64 { return t.malformed.Load() }
 
 // Send queues m for addr; a full queue drops it.
 func (t *NetTransport) Send(addr string, m Message) {
@@ -247,20 +250,29 @@ func methodFor(typ MessageType) string {
 
 // netPeer owns the connection to one peer; its goroutine drains the queue
 // and watches deadlines. Replies reach the node straight from the
-// connection's reading goroutine (replyCodec), in order, with no goroutine
-// or timer per call.
+// connection's reading goroutine (wireClientCodec), in order, with no
+// goroutine or timer per call.
 type netPeer struct {
 	t     *NetTransport
 	addr  string
 	queue chan Message
+	// arg is the argument of the call being sent; only run uses it (net/rpc
+	// is done with a call's argument once WriteRequest has encoded it).
+	arg Message
 	// mu guards client and codec: the watchdog may close them.
 	mu     sync.Mutex
 	client *rpc.Client
-	codec  *replyCodec
+	codec  *wireClientCodec
+	// Watchdog state, owned by run: the codec last checked, how many
+	// answers it had then, and since when it has had calls in flight
+	// without answering any.
+	watched    *wireClientCodec
+	answered   uint64
+	quietSince time.Time
 }
 
 // discardDone receives net/rpc's per-call completions, which nobody reads:
-// replyCodec has already delivered each reply. net/rpc drops a completion
+// wireClientCodec has already delivered each reply. net/rpc drops a completion
 // when the channel is full, which it always is after the first.
 var discardDone = make(chan *rpc.Call, 1)
 
@@ -272,39 +284,79 @@ func (p *netPeer) run() {
 		case <-p.t.closed:
 			return
 		case m := <-p.queue:
-			p.call(m)
+			p.sendBurst(m)
 		case <-watchdog.C:
 			p.checkDeadlines()
 		}
 	}
 }
 
-func (p *netPeer) call(m Message) {
-	c, err := p.connect()
-	if err != nil {
-		p.t.dropped.Add(1)
-		return
-	}
-	c.Go(methodFor(m.Type), &m, new(Message), discardDone)
-}
+// maxSendBurst bounds how many queued messages one write carries.
+const maxSendBurst = 256
 
-// checkDeadlines drops a connection whose oldest call has waited longer
-// than the timeout: a peer that misses deadlines gets a fresh connection
-// (and the calls on the old one are lost, which Raft tolerates).
-func (p *netPeer) checkDeadlines() {
-	p.mu.Lock()
-	codec := p.codec
-	p.mu.Unlock()
-	if codec == nil {
-		return
+// sendBurst sends m and whatever else is already queued for the peer,
+// then writes them all at once: under load the node sends several
+// messages per peer between two writes, and one syscall carries them.
+func (p *netPeer) sendBurst(m Message) {
+	codec := p.call(m, nil)
+more:
+	for range maxSendBurst - 1 {
+		select {
+		case m = <-p.queue:
+			codec = p.call(m, codec)
+		default:
+			break more
+		}
 	}
-	if n, late := codec.late(p.t.cfg.Timeout); late {
-		p.t.dropped.Add(uint64(n))
+	if codec != nil && codec.flush() != nil {
 		p.closeClient(p.clientOf(codec))
 	}
 }
 
-func (p *netPeer) clientOf(codec *replyCodec) *rpc.Client {
+// call encodes m onto the peer's connection without writing it. If the
+// connection changes mid-burst, the old one's buffer is written first.
+func (p *netPeer) call(m Message, prev *wireClientCodec) *wireClientCodec {
+	c, codec, err := p.connect()
+	if err != nil {
+		p.t.dropped.Add(1)
+		return prev
+	}
+	if prev != nil && prev != codec {
+		prev.flush()
+	}
+	p.arg = m
+	c.Go(methodFor(m.Type), &p.arg, asyncReply, discardDone)
+	p.arg = Message{} // keep no references to the entries
+	return codec
+}
+
+// checkDeadlines drops a connection that has had calls in flight for
+// about the timeout without answering any of them: a peer that stopped
+// answering gets a fresh connection (and the calls on the old one are
+// lost, which Raft tolerates). It counts answers instead of timing each
+// call, which keeps the clock off the per-message path.
+func (p *netPeer) checkDeadlines() {
+	p.mu.Lock()
+	codec := p.codec
+	p.mu.Unlock()
+	now := time.Now()
+	if codec == nil {
+		p.watched = nil
+		return
+	}
+	n, answered := codec.inflight.Load(), codec.answered.Load()
+	if codec != p.watched || n <= 0 || answered != p.answered {
+		p.watched, p.answered, p.quietSince = codec, answered, now
+		return
+	}
+	if now.Sub(p.quietSince) > p.t.cfg.Timeout {
+		p.t.dropped.Add(uint64(n))
+		p.closeClient(p.clientOf(codec))
+		p.watched = nil
+	}
+}
+
+func (p *netPeer) clientOf(codec *wireClientCodec) *rpc.Client {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.codec != codec {
@@ -318,12 +370,12 @@ func isNetErr(err error) bool {
 	return errors.As(err, &ne) || errors.Is(err, net.ErrClosed)
 }
 
-func (p *netPeer) connect() (*rpc.Client, error) {
+func (p *netPeer) connect() (*rpc.Client, *wireClientCodec, error) {
 	p.mu.Lock()
 	c, codec := p.client, p.codec
 	p.mu.Unlock()
 	if c != nil && !codec.broken.Load() {
-		return c, nil
+		return c, codec, nil
 	}
 	if c != nil {
 		p.closeClient(c) // the connection failed: redial
@@ -332,14 +384,14 @@ func (p *netPeer) connect() (*rpc.Client, error) {
 	defer cancel()
 	conn, err := p.t.cfg.Dial(ctx, p.addr)
 	if err != nil {
-		return nil, fmt.Errorf("raft: dialing %s: %w", p.addr, err)
+		return nil, nil, fmt.Errorf("raft: dialing %s: %w", p.addr, err)
 	}
-	codec = newReplyCodec(p.t, conn)
+	codec = newWireClientCodec(p.t, p.addr, conn)
 	c = rpc.NewClientWithCodec(codec)
 	p.mu.Lock()
 	p.client, p.codec = c, codec
 	p.mu.Unlock()
-	return c, nil
+	return c, codec, nil
 }
 
 // closeClient drops the connection if it is still c (nil: whatever it is).
@@ -365,20 +417,26 @@ func (s *rpcService) InstallSnapshot(req *Message, resp *Message) error { return
 
 var errNoAnswer = errors.New("raft: the node did not answer in time (busy, stalled or shut down)")
 
-// handle waits, within the deadline, for the node's answer to req, which
-// the connection's codec already delivered in order (orderedCodec). A
-// request that arrives through a shared rpc.Server is delivered here
-// instead, unordered.
+// handle is net/rpc's method body. A request that came through this
+// transport's own codec was delivered, in order, as it was decoded, and
+// the codec sends the node's answer itself (msgAnswered): nothing is left
+// to do. A request that arrives through a shared rpc.Server is delivered
+// here instead, unordered, and waited for within the deadline.
 func (t *NetTransport) handle(req *Message, resp *Message) error {
+	if req.Type == msgAnswered {
+		resp.Type = msgAnswered
+		return nil
+	}
 	if !req.Type.IsRequest() {
 		return fmt.Errorf("raft: %s is not a request", req.Type)
 	}
-	ch, ok := t.takeAnswer(req)
-	if !ok {
-		t.deliver(req)
-		ch, _ = t.takeAnswer(req)
-	}
-	if ch == nil {
+	ch := make(chan Message, 1)
+	if !t.deliver(*req, func(m Message) {
+		select {
+		case ch <- m:
+		default:
+		}
+	}) {
 		return errNoAnswer
 	}
 	timer := time.NewTimer(t.cfg.Timeout)
@@ -407,12 +465,16 @@ func (t *NetTransport) CallSnapshot(ctx context.Context, addr string, m Message)
 	if p == nil {
 		return Message{}, ErrShutdown
 	}
-	c, err := p.connect()
+	c, codec, err := p.connect()
 	if err != nil {
 		return Message{}, err
 	}
 	reply := new(Message)
 	call := c.Go(methodFor(MsgSnap), &m, reply, make(chan *rpc.Call, 1))
+	if err := codec.flush(); err != nil {
+		p.closeClient(c)
+		return Message{}, fmt.Errorf("raft: snapshot chunk to %s: %w", addr, err)
+	}
 	timer := time.NewTimer(t.cfg.Timeout)
 	defer timer.Stop()
 	select {

@@ -65,10 +65,21 @@ func (c BlockingConfig) Validate() error {
 	return nil
 }
 
+// consistentRoundTimeout bounds one shared ConsistentRead round. A read
+// whose own context ends sooner stops waiting for it then; the round
+// itself is bounded by the Cluster too (the agent's: 5s).
+const consistentRoundTimeout = 10 * time.Second
+
 // Blocker runs endpoint reads with Consul's blocking and consistency
 // semantics and fills their QueryMeta.
 type Blocker struct {
 	cfg BlockingConfig
+
+	// reads shares ReadIndex rounds among ?consistent reads on this
+	// server (follower_read.go's batcher, here around ConsistentRead):
+	// every read still gets a round that began after it arrived, but the
+	// Raft loop runs one per batch instead of one per read.
+	reads *readBatcher
 
 	// mu guards rnd.
 	mu  sync.Mutex
@@ -91,7 +102,10 @@ func NewBlocker(cfg BlockingConfig) (*Blocker, error) {
 		crand.Read(b[:])
 		cfg.Seed = binary.LittleEndian.Uint64(b[:])
 	}
-	return &Blocker{cfg: cfg, rnd: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))}, nil
+	b := &Blocker{cfg: cfg, rnd: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))}
+	b.reads = &readBatcher{ctx: context.Background(), timeout: consistentRoundTimeout,
+		fetch: func(ctx context.Context) (uint64, error) { return 0, cfg.Cluster.ConsistentRead(ctx) }}
+	return b, nil
 }
 
 // Query runs run until its index passes opts.MinQueryIndex or the wait
@@ -122,7 +136,7 @@ func (b *Blocker) Query(ctx context.Context, opts *QueryOptions, meta *QueryMeta
 	// Bounded by the timer: each round either returns or waits on it.
 	for {
 		if opts.RequireConsistent && !confirmed {
-			if err := b.cfg.Cluster.ConsistentRead(roundCtx); err != nil {
+			if _, err := b.reads.readIndex(roundCtx); err != nil {
 				return err
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -262,5 +263,73 @@ func TestBlockingConfig_ValidateNamesField(t *testing.T) {
 		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), strings.TrimSpace(field)) {
 			t.Errorf("Validate = %v, want it to name %s", err, field)
 		}
+	}
+}
+
+// gatedReadIndex is a leader whose ConsistentRead rounds wait for gate and
+// are counted.
+type gatedReadIndex struct {
+	*fakeNode
+	gate   chan struct{}
+	rounds atomic.Int32
+}
+
+func (g *gatedReadIndex) ConsistentRead(ctx context.Context) error {
+	g.rounds.Add(1)
+	select {
+	case <-g.gate:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ?consistent reads that arrive while a ReadIndex round runs share the
+// next one: a few rounds for many reads, each read after a round that
+// began after it arrived (the first wave's round never serves the second).
+func TestBlocker_ConcurrentConsistentReadsShareRounds(t *testing.T) {
+	g := &gatedReadIndex{fakeNode: leaderNode(), gate: make(chan struct{})}
+	b := newBlocker(t, g, MaxQueryTime)
+	v := &versioned{index: 3, ch: make(chan struct{})}
+	first := make(chan error, 1)
+	go func() {
+		var meta QueryMeta
+		first <- b.Query(context.Background(), &QueryOptions{RequireConsistent: true}, &meta, v.run)
+	}()
+	testkit.WaitFor(t, 5*time.Second, "the first round", func() error {
+		if g.rounds.Load() != 1 {
+			return errors.New("not started")
+		}
+		return nil
+	})
+	const later = 20
+	errs := make(chan error, later)
+	for range later {
+		go func() {
+			var meta QueryMeta
+			errs <- b.Query(context.Background(), &QueryOptions{RequireConsistent: true}, &meta, v.run)
+		}()
+	}
+	testkit.WaitFor(t, 5*time.Second, "the later reads queued", func() error {
+		b.reads.mu.Lock()
+		defer b.reads.mu.Unlock()
+		if b.reads.next == nil {
+			return errors.New("no round queued")
+		}
+		return nil
+	})
+	close(g.gate)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for range later {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two waves make two rounds; a straggler of the second wave that
+	// arrives after the gate opened may start one or two more.
+	if n := g.rounds.Load(); n < 2 || n > 4 {
+		t.Fatalf("%d ReadIndex rounds for %d reads arriving in two waves, want 2 (4 at most)", n, later+1)
 	}
 }

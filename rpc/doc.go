@@ -47,6 +47,12 @@
 //     HoldTimeout (Consul's rpc_hold_timeout, 7s), then returns "No
 //     cluster leader".
 //
+//     forward_batch.go: forwarded KV writes that arrive while
+//     WriteBatchesInFlight (2) batches are on their way to a server leave
+//     together as one KVS.ApplyBatch call in a compact encoding
+//     (forward_batch_codec.go); the leader proposes a whole batch before
+//     waiting for it. Retries and request IDs stay per write.
+//
 //  7. dedup.go, dedup_snapshot.go: why retrying a write is safe. Each
 //     write carries a RequestID; the FSM every server runs (DedupFSM, a
 //     wrapper around the catalog's) applies an ID at most once (Raft
@@ -63,8 +69,11 @@
 //     endpoint and the pattern the others follow (see Writing an endpoint).
 //
 //  10. inproc.go: Server.Call, the in-process entry a server's own HTTP
-//     API uses. follower_read.go: ?consistent reads served on followers
-//     after a batched Status.ReadIndex call to the leader (thesis §6.4).
+//     API uses; inproc_direct.go calls the hottest methods (KVS.*,
+//     Txn.Apply) through typed functions instead of net/rpc's reflective
+//     dispatch. follower_read.go: ?consistent reads served on followers
+//     after a batched Status.ReadIndex call to the leader (thesis §6.4),
+//     one apply wait per batch.
 //
 // # Shutdown order
 //
@@ -128,5 +137,7 @@
 // pipelined on it. Profiles of BenchmarkRoundTrip showed the write(2)
 // syscall per message dominating (about half of CPU) while gob's encode
 // and decode were under a fifth, so batch_writer.go coalesces writes
-// instead of replacing the codec.
+// instead of replacing the codec. The one hot exception is forwarded KV
+// writes (thousands a second under load): they travel batched, as one
+// []byte that gob copies as a block (forward_batch.go).
 package rpc

@@ -178,6 +178,7 @@ func RegisterEndpoints(s *Server, d EndpointDeps) error {
 	}
 	d = d.withDefaults()
 	c := &endpointCore{d: d}
+	kvs, txn := &KVS{c: c}, &Txn{c: c}
 	endpoints := []struct {
 		name string
 		rcvr any
@@ -185,9 +186,9 @@ func RegisterEndpoints(s *Server, d EndpointDeps) error {
 		{"Status", &statusEndpoint{Status: NewStatus(d.Ctx, d.Cluster, d.Forwarder), c: c}},
 		{"Catalog", &Catalog{c: c}},
 		{"Health", &Health{c: c}},
-		{"KVS", &KVS{c: c}},
+		{"KVS", kvs},
 		{"Session", &Session{c: c}},
-		{"Txn", &Txn{c: c}},
+		{"Txn", txn},
 		{"Coordinate", &Coordinate{c: c}},
 		{"Operator", newOperator(c)},
 		{"Roster", &Roster{c: c}},
@@ -197,6 +198,13 @@ func RegisterEndpoints(s *Server, d EndpointDeps) error {
 			return err
 		}
 	}
+	s.registerDirect(map[string]directMethod{
+		"KVS.Apply":    direct(kvs.Apply),
+		"KVS.Get":      direct(kvs.Get),
+		"KVS.List":     direct(kvs.List),
+		"KVS.ListKeys": direct(kvs.ListKeys),
+		"Txn.Apply":    direct(txn.Apply),
+	})
 	return nil
 }
 
@@ -242,8 +250,36 @@ var errLeaderMoved = errors.New("rpc: leadership moved during the write")
 // catalog's result. A command the FSM refused (Result.Err) is returned as
 // the error, unwrapped of nothing: its text is what the client sees.
 func (c *endpointCore) propose(w *WriteRequest, cmd catalog.Command) (catalog.Result, error) {
+	return c.proposeAsync(w, cmd)()
+}
+
+// AsyncApplier is a RaftApplier that can also propose without waiting;
+// the returned func waits for the outcome. RaftAdapter is one. Endpoints
+// that propose several commands at once (KVS.ApplyBatch) use it so the
+// commands enter Raft together; with a plain RaftApplier they are
+// proposed one after the other.
+type AsyncApplier interface {
+	ApplyAsync(cmd []byte, timeout time.Duration) func() (index uint64, resp any, err error)
+}
+
+// proposeAsync is propose split in two: the command is handed to Raft
+// now, the returned func waits for its result.
+func (c *endpointCore) proposeAsync(w *WriteRequest, cmd catalog.Command) func() (catalog.Result, error) {
 	data := EncodeCommand(w.RequestID, c.d.Clock(), catalog.EncodeCommand(cmd))
+	if a, ok := c.d.Raft.(AsyncApplier); ok {
+		wait := a.ApplyAsync(data, c.d.ApplyTimeout)
+		return func() (catalog.Result, error) {
+			_, resp, err := wait()
+			return proposalResult(resp, err)
+		}
+	}
 	_, resp, err := c.d.Raft.Apply(data, c.d.ApplyTimeout)
+	return func() (catalog.Result, error) { return proposalResult(resp, err) }
+}
+
+// proposalResult turns what Raft and the FSM answered into the catalog's
+// result and the error the endpoint returns.
+func proposalResult(resp any, err error) (catalog.Result, error) {
 	if err != nil {
 		return catalog.Result{}, raftError(err)
 	}
@@ -281,8 +317,15 @@ func raftError(err error) error {
 // reply and returns its index; watch names what the result depends on, so
 // a blocking query wakes on exactly those changes.
 func (c *endpointCore) read(opts *QueryOptions, meta *QueryMeta, watch catalog.Watch, run func() (uint64, error)) error {
-	ctx, cancel := context.WithCancel(c.d.Ctx)
-	defer cancel() // ends the watcher goroutine of the last round
+	ctx := c.d.Ctx
+	if opts.MinQueryIndex > 0 {
+		// Only a blocking read starts watcher goroutines to end; the others
+		// skip registering a child context with the server's, a lock and
+		// map insert and delete per read.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel() // ends the watcher goroutine of the last round
+	}
 	return c.d.Blocker.Query(ctx, opts, meta, func() (uint64, <-chan struct{}, error) {
 		idx, err := run()
 		if err != nil {

@@ -173,6 +173,14 @@ func (c *countingApplier) Apply(cmd []byte, timeout time.Duration) (uint64, any,
 	return c.next.Apply(cmd, timeout)
 }
 
+// ApplyAsync counts too, so batched proposals (KVS.ApplyBatch) are seen.
+func (c *countingApplier) ApplyAsync(cmd []byte, timeout time.Duration) func() (uint64, any, error) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.next.(AsyncApplier).ApplyAsync(cmd, timeout)
+}
+
 func (c *countingApplier) count() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()

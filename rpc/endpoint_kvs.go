@@ -3,6 +3,7 @@ package rpc
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"roster/catalog"
 )
@@ -103,4 +104,87 @@ func (e *KVS) ListKeys(args *KeyListRequest, reply *IndexedKeyList) error {
 		reply.Keys = keys
 		return idx, nil
 	})
+}
+
+// ApplyBatch performs KV writes a follower forwarded together
+// (forward_batch.go) and answers one outcome per write, in order. The
+// call itself fails only when the batch is malformed. On the leader every
+// write is proposed before any is waited for, so they share Raft's group
+// commit; elsewhere (leadership moved, or writes for another datacenter)
+// each takes KVS.Apply's own path, forwarding included.
+func (e *KVS) ApplyBatch(args *KVSBatchRequest, reply *KVSBatchReply) error {
+	reqs, err := decodeKVSBatch(args.Data)
+	if err != nil {
+		return err
+	}
+	res := make([]kvsResult, len(reqs))
+	if e.c.d.Cluster.IsLeader() && allLocal(reqs, e.c.d.Datacenter) {
+		e.applyProposed(reqs, res)
+	} else {
+		e.applyEach(reqs, res)
+	}
+	reply.Data = encodeKVSResults(res)
+	return nil
+}
+
+func allLocal(reqs []KVSRequest, dc string) bool {
+	for i := range reqs {
+		if d := reqs[i].Datacenter; d != "" && d != dc {
+			return false
+		}
+	}
+	return true
+}
+
+// applyProposed is KVS.Apply's leader part for every write of a batch,
+// with the proposals made first and waited for afterwards. A write that
+// lost the leadership is answered ErrNoLeader, which the follower retries
+// with the same RequestID, as it would a single forwarded write.
+func (e *KVS) applyProposed(reqs []KVSRequest, res []kvsResult) {
+	waits := make([]func() (catalog.Result, error), len(reqs))
+	for i := range reqs {
+		r := &reqs[i]
+		stampRequestID(r)
+		if err := checkRequestID(r); err != nil {
+			res[i].err = err.Error()
+			continue
+		}
+		if ok, err := e.c.kvPreApply(&r.Op); err != nil || !ok {
+			res[i].err = errText(err)
+			continue
+		}
+		waits[i] = e.c.proposeAsync(&r.WriteRequest, &r.Op)
+	}
+	for i, wait := range waits {
+		if wait == nil {
+			continue
+		}
+		out, err := wait()
+		if errors.Is(err, errLeaderMoved) {
+			err = ErrNoLeader
+		}
+		res[i] = kvsResult{ok: err == nil && out.OK, err: errText(err)}
+	}
+}
+
+// applyEach runs KVS.Apply for every write of a batch, concurrently.
+func (e *KVS) applyEach(reqs []KVSRequest, res []kvsResult) {
+	var wg sync.WaitGroup
+	for i := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var ok bool
+			err := e.Apply(&reqs[i], &ok)
+			res[i] = kvsResult{ok: err == nil && ok, err: errText(err)}
+		}()
+	}
+	wg.Wait()
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

@@ -16,6 +16,7 @@ type RaftAdapter struct {
 var (
 	_ RaftApplier  = (*RaftAdapter)(nil)
 	_ RaftOperator = (*RaftAdapter)(nil)
+	_ AsyncApplier = (*RaftAdapter)(nil)
 )
 
 // NewRaftAdapter wraps n, whose Raft ID is id (raft.Config.ID).
@@ -31,6 +32,18 @@ func (a *RaftAdapter) Apply(cmd []byte, timeout time.Duration) (uint64, any, err
 		return 0, nil, err
 	}
 	return f.Index(), f.Response(), nil
+}
+
+// ApplyAsync implements AsyncApplier: cmd is proposed now, the returned
+// func waits for it as Apply does.
+func (a *RaftAdapter) ApplyAsync(cmd []byte, timeout time.Duration) func() (uint64, any, error) {
+	f := a.node.Apply(cmd, timeout)
+	return func() (uint64, any, error) {
+		if err := f.Error(); err != nil {
+			return 0, nil, err
+		}
+		return f.Index(), f.Response(), nil
+	}
 }
 
 // Configuration implements RaftOperator.

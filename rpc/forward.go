@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"encoding/binary"
@@ -82,6 +83,11 @@ type ForwardConfig struct {
 	// DisableFollowerReads forwards every ?consistent read to the leader
 	// even when Cluster implements ReadIndexCluster (follower_read.go).
 	DisableFollowerReads bool
+	// WriteBatchesInFlight bounds the KVS.ApplyBatch calls in flight to one
+	// server; KV writes forwarded beyond it wait and leave together in the
+	// next batch (forward_batch.go). Default 2; negative sends every KV
+	// write as its own KVS.Apply call.
+	WriteBatchesInFlight int
 	// Logger receives retry lines. Default slog.Default().
 	Logger *slog.Logger
 	// Events, if set, receives an Event for every retry.
@@ -136,6 +142,9 @@ type Forwarder struct {
 	// reads batches follower reads' read-index calls (follower_read.go);
 	// nil when the Cluster cannot serve them.
 	reads *readBatcher
+	// writes batches forwarded KV writes (forward_batch.go); nil when
+	// WriteBatchesInFlight turned it off.
+	writes *kvsBatcher
 
 	// mu guards rnd (jitter and server choice).
 	mu  sync.Mutex
@@ -149,8 +158,11 @@ func NewForwarder(cfg ForwardConfig) (*Forwarder, error) {
 	}
 	cfg = cfg.withDefaults()
 	f := &Forwarder{cfg: cfg, rnd: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))}
-	if _, ok := cfg.Cluster.(ReadIndexCluster); ok && !cfg.DisableFollowerReads {
-		f.reads = &readBatcher{fetch: f.fetchReadIndex, ctx: context.Background()}
+	if rc, ok := cfg.Cluster.(ReadIndexCluster); ok && !cfg.DisableFollowerReads {
+		f.reads = &readBatcher{fetch: f.fetchReadIndex, applied: rc.WaitApplied, ctx: context.Background()}
+	}
+	if cfg.WriteBatchesInFlight >= 0 {
+		f.writes = newKVSBatcher(cfg.Caller, cmp.Or(cfg.WriteBatchesInFlight, 2))
 	}
 	return f, nil
 }
@@ -278,7 +290,7 @@ func (f *Forwarder) retry(ctx context.Context, method string, info Info, args, r
 		}
 		if err == nil {
 			cctx, cancel := context.WithTimeout(ctx, f.callTimeout(info))
-			err = f.cfg.Caller.Call(cctx, addr, method, args, reply)
+			err = f.send(cctx, addr, method, args, reply)
 			cancel()
 			if err == nil {
 				return nil
@@ -299,6 +311,19 @@ func (f *Forwarder) retry(ctx context.Context, method string, info Info, args, r
 			return err
 		}
 	}
+}
+
+// send makes one attempt of a forwarded call: KV writes through the
+// batcher, everything else as a call of its own.
+func (f *Forwarder) send(ctx context.Context, addr, method string, args, reply any) error {
+	if method == "KVS.Apply" && f.writes != nil {
+		a, okA := args.(*KVSRequest)
+		r, okR := reply.(*bool)
+		if okA && okR {
+			return f.writes.call(ctx, addr, a, r)
+		}
+	}
+	return f.cfg.Caller.Call(ctx, addr, method, args, reply)
 }
 
 func (f *Forwarder) backoff(attempt int) time.Duration {

@@ -54,6 +54,11 @@ func (s *Server) Call(ctx context.Context, method string, args, reply any) error
 	}
 	defer s.wg.Done()
 	s.inProcCalls.Add(1)
+	if m := s.directFor(method); m != nil {
+		if ok, err := m(args, reply); ok {
+			return err
+		}
+	}
 	c := inprocCodec{method: method, args: args}
 	if err := s.rpcSrv.ServeRequest(&c); err != nil && !c.answered {
 		// No response was produced (net/rpc could not even read the

@@ -54,8 +54,9 @@ func TestInProc_WriteOnFollowerIsForwardedOnceAndReadBackInEveryMode(t *testing.
 		if len(reply.Entries) != 1 || string(reply.Entries[0].Value) != "v1" || reply.Consistency != mode.want || !reply.KnownLeader {
 			t.Fatalf("%s read in-process on a follower: %+v", mode.want, reply)
 		}
-		if p, _ := c.servers[0].store.KVGet("k"); p.ModifyIndex != reply.Entries[0].ModifyIndex {
-			t.Fatalf("the retry was applied again: modify index %d, read %d", p.ModifyIndex, reply.Entries[0].ModifyIndex)
+		// The leader's store: another follower may not have applied it yet.
+		if p, _ := c.waitLeader().store.KVGet("k"); p == nil || p.ModifyIndex != reply.Entries[0].ModifyIndex {
+			t.Fatalf("the retry was applied again: stored %+v, read %+v", p, reply.Entries[0])
 		}
 	}
 }
@@ -143,5 +144,33 @@ func TestInProc_AfterShutdownFailsAsTransportError(t *testing.T) {
 	}
 	if st := s.srv.Stats(); st.InProcCalls != 0 {
 		t.Fatalf("refused calls were counted as made: %d", st.InProcCalls)
+	}
+}
+
+// The typed in-process entries (inproc_direct.go) must behave as the
+// net/rpc dispatch they shortcut: endpoint errors as rpc.ServerError with
+// the reply untouched, arguments copied (the endpoint's own changes stay
+// invisible), and arguments of another shape still served by net/rpc.
+func TestInProc_DirectMethodsBehaveAsNetRPCDispatch(t *testing.T) {
+	c := startEPCluster(t, 1, epOpts{})
+	s := c.servers[0]
+	ok := true
+	err := c.inproc(s, "KVS.Apply", &KVSRequest{Op: catalog.KVRequest{Verb: catalog.KVSet}}, &ok)
+	var se rpc.ServerError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "Must provide key") || !ok {
+		t.Fatalf("empty key: err=%v (%T), reply %v; want a ServerError and the reply untouched", err, err, ok)
+	}
+	args := KeyRequest{Key: "k", QueryOptions: QueryOptions{RequireConsistent: true}}
+	var reply IndexedDirEntries
+	if err := c.inproc(s, "KVS.Get", &args, &reply); err != nil {
+		t.Fatal(err)
+	}
+	if args.readIndexed || args.ForwardHops != 0 {
+		t.Fatalf("the endpoint's changes to its arguments leaked into the caller's: %+v", args)
+	}
+	// A value instead of a pointer is not the direct entry's shape; the
+	// net/rpc dispatch accepts it as before.
+	if err := c.inproc(s, "KVS.Apply", KVSRequest{Op: catalog.KVRequest{Verb: catalog.KVSet, Key: "v"}}, &ok); err != nil || !ok {
+		t.Fatalf("arguments by value: ok=%v err=%v", ok, err)
 	}
 }

@@ -84,9 +84,10 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	// mu guards handlers, conns, ln and closed.
+	// mu guards handlers, direct, conns, ln and closed.
 	mu       sync.Mutex
 	handlers map[Protocol]func(net.Conn)
+	direct   map[string]directMethod // inproc_direct.go
 	conns    map[net.Conn]struct{}
 	ln       net.Listener
 	closed   bool

@@ -172,12 +172,18 @@ func (e *loadErrors) add(err error) {
 // runClients warms up, then measures clients concurrent request loops
 // and reports throughput, latency percentiles and the disk's fsync time.
 func runClients(b *testing.B, clients int, request func(c *keepAlive, i int) error) {
+	runClientsOn(b, benchCluster(b), clients, request)
+}
+
+// runClientsOn is runClients with client c talking to targets[c%len(targets)]
+// (the CPU figures still cover all three servers).
+func runClientsOn(b *testing.B, targets []*serverProc, clients int, request func(c *keepAlive, i int) error) {
 	procs := benchCluster(b)
 	fsync := fsyncLatency(b)
 	dur := benchDuration(b)
 	l := &load{procs: procs, clients: clients, request: request}
 	for c := range clients {
-		l.conns = append(l.conns, &keepAlive{addr: strings.TrimPrefix(procs[c%len(procs)].base(), "http://")})
+		l.conns = append(l.conns, &keepAlive{addr: strings.TrimPrefix(targets[c%len(targets)].base(), "http://")})
 	}
 	defer func() {
 		for _, c := range l.conns {
@@ -472,6 +478,34 @@ func (k *keepAlive) close() {
 func BenchmarkCluster_KVPut64Clients(b *testing.B) { runClients(b, 64, kvPut) }
 
 func BenchmarkCluster_KVPut1Client(b *testing.B) { runClients(b, 1, kvPut) }
+
+// BenchmarkCluster_KVPut1ClientLeader and ..Follower split the one-client
+// figure by where the client is connected: KVPut1Client talks to the first
+// server, which is the leader in one run out of three, so its latency
+// swings between runs by a forwarding hop.
+func BenchmarkCluster_KVPut1ClientLeader(b *testing.B) {
+	runClientsOn(b, []*serverProc{benchRole(b, true)}, 1, kvPut)
+}
+
+func BenchmarkCluster_KVPut1ClientFollower(b *testing.B) {
+	runClientsOn(b, []*serverProc{benchRole(b, false)}, 1, kvPut)
+}
+
+// benchRole is the bench cluster's leader, or one of its followers.
+func benchRole(b *testing.B, leader bool) *serverProc {
+	procs := benchCluster(b)
+	addr, err := agreedLeader(procs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, p := range procs {
+		if (addr == fmt.Sprintf("127.0.0.1:%d", p.ports[2])) == leader {
+			return p
+		}
+	}
+	b.Fatalf("no server matches the leader address %s", addr)
+	return nil
+}
 
 func BenchmarkCluster_KVGetConsistent64Clients(b *testing.B) {
 	procs := benchCluster(b)
