@@ -78,7 +78,8 @@ func (s *Server) waitLocally(r *http.Request, opts *rpc.QueryOptions, watch cata
 // one caller, ?near) is neither cached nor looked up.
 func cachedRead[R any](s *Server, w http.ResponseWriter, r *http.Request, opts *rpc.QueryOptions, watch catalog.Watch,
 	key, method string, args any, answer func(reply *R) (*rpc.QueryMeta, any)) (any, error) {
-	s.waitLocally(r, opts, watch, nil)
+	orig := *opts
+	_, changed, _ := s.waitLocally(r, opts, watch, nil)
 	resp, done := s.hotRead(w, r, opts, key, watch)
 	if resp != nil {
 		return resp, nil
@@ -91,6 +92,15 @@ func cachedRead[R any](s *Server, w http.ResponseWriter, r *http.Request, opts *
 		return nil, err
 	}
 	meta, body := answer(&reply)
+	if changed && meta.Index <= orig.MinQueryIndex {
+		// As in blockingRead: the watch moved, the answer did not (a new
+		// leader that has not applied what this server has, say).
+		*opts, reply = orig, *new(R)
+		if err := s.rpc(r, method, args, &reply); err != nil {
+			return nil, err
+		}
+		meta, body = answer(&reply)
+	}
 	setMeta(w, meta)
 	if key == "" {
 		return body, nil

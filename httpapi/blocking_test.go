@@ -152,8 +152,36 @@ func TestBlockingRead_LeaderParksOtherReadsWithoutRPCs(t *testing.T) {
 
 // A watch coarser than the read (the KV table for one key) wakes the
 // local wait on a change to another key; the read's index has not moved,
-// so the read must block in the RPC instead of answering early.
+// so the read must block in the RPC instead of answering early. Both
+// read paths: blockingRead (encoded per request) and cachedRead.
 func TestBlockingRead_ACoarseWakeStillWaitsForTheReadsIndex(t *testing.T) {
+	coarse := catalog.WatchTable(catalog.TableKV)
+	reads := map[string]func(s *Server, r *http.Request, args *rpc.KeyRequest) (uint64, string, error){
+		"blockingRead": func(s *Server, r *http.Request, args *rpc.KeyRequest) (uint64, string, error) {
+			var reply rpc.IndexedDirEntries
+			err := s.blockingRead(httptest.NewRecorder(), r, &args.QueryOptions, coarse, "KVS.Get", args, &reply, &reply.QueryMeta)
+			if err != nil || len(reply.Entries) == 0 {
+				return 0, "", err
+			}
+			return reply.Index, string(reply.Entries[0].Value), nil
+		},
+		"cachedRead": func(s *Server, r *http.Request, args *rpc.KeyRequest) (uint64, string, error) {
+			var index uint64
+			var value string
+			_, err := cachedRead(s, httptest.NewRecorder(), r, &args.QueryOptions, coarse, "", "KVS.Get", args,
+				func(reply *rpc.IndexedDirEntries) (*rpc.QueryMeta, any) {
+					index, value = reply.Index, string(reply.Entries[0].Value)
+					return &reply.QueryMeta, nil
+				})
+			return index, value, err
+		},
+	}
+	for name, read := range reads {
+		t.Run(name, func(t *testing.T) { coarseWakeWaits(t, read) })
+	}
+}
+
+func coarseWakeWaits(t *testing.T, read func(s *Server, r *http.Request, args *rpc.KeyRequest) (uint64, string, error)) {
 	b := newStoreRPC()
 	s, err := New(Config{Agent: testAgent(), RPC: b, Local: storeLocal{Store: b.store, leader: true}})
 	if err != nil {
@@ -162,11 +190,15 @@ func TestBlockingRead_ACoarseWakeStillWaitsForTheReadsIndex(t *testing.T) {
 	b.apply(&catalog.KVRequest{Verb: catalog.KVSet, Key: "a", Value: []byte("1")})
 	idx := b.store.Index(catalog.WatchKVKey("a"))
 	args := rpc.KeyRequest{QueryOptions: rpc.QueryOptions{MinQueryIndex: idx, MaxQueryTime: 30 * time.Second}, Key: "a"}
-	var reply rpc.IndexedDirEntries
-	done := make(chan error, 1)
+	type result struct {
+		index uint64
+		value string
+		err   error
+	}
+	done := make(chan result, 1)
 	go func() {
-		r := httptest.NewRequest("GET", "/v1/kv/a", nil)
-		done <- s.blockingRead(httptest.NewRecorder(), r, &args.QueryOptions, catalog.WatchTable(catalog.TableKV), "KVS.Get", &args, &reply, &reply.QueryMeta)
+		index, value, err := read(s, httptest.NewRequest("GET", "/v1/kv/a", nil), &args)
+		done <- result{index, value, err}
 	}()
 	testkit.WaitFor(t, 10*time.Second, "the read to wait locally", func() error {
 		if n := b.store.Stats().Waiters; n < 1 {
@@ -182,12 +214,12 @@ func TestBlockingRead_ACoarseWakeStillWaitsForTheReadsIndex(t *testing.T) {
 		return nil
 	})
 	select {
-	case err := <-done:
-		t.Fatalf("answered at index %d (%v) after a change to another key; want it blocked", reply.Index, err)
+	case res := <-done:
+		t.Fatalf("answered %+v after a change to another key; want it blocked", res)
 	default:
 	}
 	b.apply(&catalog.KVRequest{Verb: catalog.KVSet, Key: "a", Value: []byte("2")})
-	if err := <-done; err != nil || reply.Index <= idx || string(reply.Entries[0].Value) != "2" {
-		t.Fatalf("after the key changed: %v, index %d, %+v", err, reply.Index, reply.Entries)
+	if res := <-done; res.err != nil || res.index <= idx || res.value != "2" {
+		t.Fatalf("after the key changed: %+v, want value 2 past index %d", res, idx)
 	}
 }
