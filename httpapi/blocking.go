@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"net/http"
+	"reflect"
 	"sync/atomic"
 
 	"roster/catalog"
@@ -24,10 +25,11 @@ import (
 // the answer once the first woken request has made the one RPC and the
 // one encode for the new index (hotRead coalesces the rest behind it).
 //
-// The watch must be the very topic whose index the endpoint reports
+// The watch is the very topic whose index the endpoint reports
 // (rpc/endpoint_*.go: KVS.Get reports WatchKVKey's, Catalog.ServiceNodes
 // WatchService's, ...), so that "the watch moved past N" and "the answer's
-// X-Consul-Index is past N" are the same statement.
+// X-Consul-Index is past N" are the same statement; blockingRead still
+// checks it, and blocks in the RPC should they ever differ.
 
 // waitLocally does a blocking read's wait on the local catalog when this
 // server would answer the read from it (hotLookup's conditions, less the
@@ -68,7 +70,7 @@ func (s *Server) waitLocally(r *http.Request, opts *rpc.QueryOptions, watch cata
 }
 
 // cachedRead serves a blocking read whose answer is fixed by its index
-// (see cachedServiceRead, cachedKVRead): it waits locally when it can
+// (cachedServiceRead, the KV reads): it waits locally when it can
 // (waitLocally), then answers from the cache without an RPC when hotRead
 // can, else by one RPC of method, whose reply answer turns into the meta
 // and the body (a value to encode as JSON, or a *rawBody); that body is
@@ -76,7 +78,8 @@ func (s *Server) waitLocally(r *http.Request, opts *rpc.QueryOptions, watch cata
 // one caller, ?near) is neither cached nor looked up.
 func cachedRead[R any](s *Server, w http.ResponseWriter, r *http.Request, opts *rpc.QueryOptions, watch catalog.Watch,
 	key, method string, args any, answer func(reply *R) (*rpc.QueryMeta, any)) (any, error) {
-	s.waitLocally(r, opts, watch, nil)
+	orig := *opts
+	_, changed, _ := s.waitLocally(r, opts, watch, nil)
 	resp, done := s.hotRead(w, r, opts, key, watch)
 	if resp != nil {
 		return resp, nil
@@ -89,6 +92,15 @@ func cachedRead[R any](s *Server, w http.ResponseWriter, r *http.Request, opts *
 		return nil, err
 	}
 	meta, body := answer(&reply)
+	if changed && meta.Index <= orig.MinQueryIndex {
+		// As in blockingRead: the watch moved, the answer did not (a new
+		// leader that has not applied what this server has, say).
+		*opts, reply = orig, *new(R)
+		if err := s.rpc(r, method, args, &reply); err != nil {
+			return nil, err
+		}
+		meta, body = answer(&reply)
+	}
 	setMeta(w, meta)
 	if key == "" {
 		return body, nil
@@ -110,4 +122,34 @@ func (s *Server) cachedAnswer(r *http.Request, key string, index uint64, body an
 	resp := newEncodedJSON(raw.body)
 	resp.status, resp.contentType, resp.sandboxed = raw.status, raw.contentType, raw.sandboxed
 	return s.cache.putResp(key, index, resp), nil
+}
+
+// blockingRead makes the RPC of a blocking read whose answer is encoded
+// per request, and sets the X-Consul-* headers from meta, the reply's
+// QueryMeta. opts are the options inside args. On a server it first waits
+// on watch locally (waitLocally; the zero Watch never does: Session.Renew
+// goes through here but is no read to wait for), so the RPC does not
+// block. Should the answer then still be at the index the client holds
+// (the watch moved and the read's own index did not, were the topic ever
+// coarser than the read), it blocks in the RPC after all: a client is
+// never answered before its index moves or its wait ends.
+func (s *Server) blockingRead(w http.ResponseWriter, r *http.Request, opts *rpc.QueryOptions, watch catalog.Watch,
+	method string, args, reply any, meta *rpc.QueryMeta) error {
+	orig := *opts
+	changed := false
+	if watch != (catalog.Watch{}) {
+		_, changed, _ = s.waitLocally(r, opts, watch, nil)
+	}
+	if err := s.rpc(r, method, args, reply); err != nil {
+		return err
+	}
+	if changed && meta.Index <= orig.MinQueryIndex {
+		*opts = orig
+		reflect.ValueOf(reply).Elem().SetZero()
+		if err := s.rpc(r, method, args, reply); err != nil {
+			return err
+		}
+	}
+	setMeta(w, meta)
+	return nil
 }

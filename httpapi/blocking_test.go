@@ -3,7 +3,9 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,5 +122,104 @@ func TestKVBlocking_FollowerWithoutStaleBlocksAtTheLeader(t *testing.T) {
 	resp, _ = a.do("GET", fmt.Sprintf("/v1/kv/k?stale&index=%d&wait=20ms", idx), nil)
 	if n := a.rpc.callCount("KVS.Get") - calls; resp.StatusCode != 200 || n != 0 || indexOf(t, resp) != idx {
 		t.Fatalf("a stale blocking get on a follower: %d, %d RPCs, index %d; want 200 at %d from the cache", resp.StatusCode, n, indexOf(t, resp), idx)
+	}
+}
+
+func TestBlockingRead_LeaderParksOtherReadsWithoutRPCs(t *testing.T) {
+	a := startLeaderAPI(t, true)
+	a.must(200, "PUT", "/v1/catalog/register", []byte(`{"Node":"n1","Address":"10.0.0.1"}`))
+	resp, _ := a.must(200, "GET", "/v1/catalog/nodes", nil)
+	calls := a.rpc.callCount("Catalog.ListNodes")
+	got := make(chan answer, 1)
+	go func() {
+		resp, body := a.do("GET", fmt.Sprintf("/v1/catalog/nodes?index=%d&wait=30s", indexOf(t, resp)), nil)
+		got <- answer{resp.StatusCode, body, resp.Header.Get("X-Consul-Index")}
+	}()
+	testkit.WaitFor(t, 10*time.Second, "the read to block", func() error {
+		if n := a.rpc.store.Stats().Waiters; n < 1 {
+			return fmt.Errorf("%d reads waiting", n)
+		}
+		return nil
+	})
+	if n := a.rpc.callCount("Catalog.ListNodes") - calls; n != 0 {
+		t.Fatalf("%d Catalog.ListNodes RPCs for a parked read, want none", n)
+	}
+	a.must(200, "PUT", "/v1/catalog/register", []byte(`{"Node":"n2","Address":"10.0.0.2"}`))
+	if ans := <-got; ans.status != 200 || !strings.Contains(ans.body, `"n2"`) {
+		t.Fatalf("woken read: %+v", ans)
+	}
+}
+
+// A watch coarser than the read (the KV table for one key) wakes the
+// local wait on a change to another key; the read's index has not moved,
+// so the read must block in the RPC instead of answering early. Both
+// read paths: blockingRead (encoded per request) and cachedRead.
+func TestBlockingRead_ACoarseWakeStillWaitsForTheReadsIndex(t *testing.T) {
+	coarse := catalog.WatchTable(catalog.TableKV)
+	reads := map[string]func(s *Server, r *http.Request, args *rpc.KeyRequest) (uint64, string, error){
+		"blockingRead": func(s *Server, r *http.Request, args *rpc.KeyRequest) (uint64, string, error) {
+			var reply rpc.IndexedDirEntries
+			err := s.blockingRead(httptest.NewRecorder(), r, &args.QueryOptions, coarse, "KVS.Get", args, &reply, &reply.QueryMeta)
+			if err != nil || len(reply.Entries) == 0 {
+				return 0, "", err
+			}
+			return reply.Index, string(reply.Entries[0].Value), nil
+		},
+		"cachedRead": func(s *Server, r *http.Request, args *rpc.KeyRequest) (uint64, string, error) {
+			var index uint64
+			var value string
+			_, err := cachedRead(s, httptest.NewRecorder(), r, &args.QueryOptions, coarse, "", "KVS.Get", args,
+				func(reply *rpc.IndexedDirEntries) (*rpc.QueryMeta, any) {
+					index, value = reply.Index, string(reply.Entries[0].Value)
+					return &reply.QueryMeta, nil
+				})
+			return index, value, err
+		},
+	}
+	for name, read := range reads {
+		t.Run(name, func(t *testing.T) { coarseWakeWaits(t, read) })
+	}
+}
+
+func coarseWakeWaits(t *testing.T, read func(s *Server, r *http.Request, args *rpc.KeyRequest) (uint64, string, error)) {
+	b := newStoreRPC()
+	s, err := New(Config{Agent: testAgent(), RPC: b, Local: storeLocal{Store: b.store, leader: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.apply(&catalog.KVRequest{Verb: catalog.KVSet, Key: "a", Value: []byte("1")})
+	idx := b.store.Index(catalog.WatchKVKey("a"))
+	args := rpc.KeyRequest{QueryOptions: rpc.QueryOptions{MinQueryIndex: idx, MaxQueryTime: 30 * time.Second}, Key: "a"}
+	type result struct {
+		index uint64
+		value string
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		index, value, err := read(s, httptest.NewRequest("GET", "/v1/kv/a", nil), &args)
+		done <- result{index, value, err}
+	}()
+	testkit.WaitFor(t, 10*time.Second, "the read to wait locally", func() error {
+		if n := b.store.Stats().Waiters; n < 1 {
+			return fmt.Errorf("%d reads waiting", n)
+		}
+		return nil
+	})
+	b.apply(&catalog.KVRequest{Verb: catalog.KVSet, Key: "b", Value: []byte("1")})
+	testkit.WaitFor(t, 10*time.Second, "the read to block in the RPC", func() error {
+		if args, _ := b.lastArgs("KVS.Get").(*rpc.KeyRequest); args == nil || args.MinQueryIndex != idx {
+			return fmt.Errorf("last KVS.Get args %+v", args)
+		}
+		return nil
+	})
+	select {
+	case res := <-done:
+		t.Fatalf("answered %+v after a change to another key; want it blocked", res)
+	default:
+	}
+	b.apply(&catalog.KVRequest{Verb: catalog.KVSet, Key: "a", Value: []byte("2")})
+	if res := <-done; res.err != nil || res.index <= idx || res.value != "2" {
+		t.Fatalf("after the key changed: %+v, want value 2 past index %d", res, idx)
 	}
 }

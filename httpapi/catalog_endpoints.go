@@ -117,7 +117,7 @@ func (s *Server) catalogNodes(w http.ResponseWriter, r *http.Request, _ string) 
 		return nil, err
 	}
 	var reply rpc.IndexedNodes
-	if err := s.blockingRead(w, r, "Catalog.ListNodes", &args, &reply, &reply.QueryMeta); err != nil {
+	if err := s.blockingRead(w, r, &args.QueryOptions, catalog.WatchTable(catalog.TableNodes), "Catalog.ListNodes", &args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
 	return nonNil(reply.Nodes), nil
@@ -129,7 +129,7 @@ func (s *Server) catalogServices(w http.ResponseWriter, r *http.Request, _ strin
 		return nil, err
 	}
 	var reply rpc.IndexedServices
-	if err := s.blockingRead(w, r, "Catalog.ListServices", &args, &reply, &reply.QueryMeta); err != nil {
+	if err := s.blockingRead(w, r, &args.QueryOptions, catalog.WatchTable(catalog.TableServices), "Catalog.ListServices", &args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
 	if reply.Services == nil {
@@ -169,7 +169,7 @@ func (s *Server) nodeServices(w http.ResponseWriter, r *http.Request, node strin
 		return nil, err
 	}
 	var reply rpc.IndexedNodeServices
-	if err := s.blockingRead(w, r, "Catalog.NodeServices", &args, &reply, &reply.QueryMeta); err != nil {
+	if err := s.blockingRead(w, r, &args.QueryOptions, catalog.WatchNode(node), "Catalog.NodeServices", &args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
 	return reply.NodeServices, nil

@@ -38,6 +38,12 @@
 //     served from LocalState), agent_host.go and roster_endpoints.go (delta pulls: full registry,
 //     changes since N or 410 Gone, ETag/If-None-Match on the hashcode;
 //     see below).
+//   - blocking.go: blocking reads (?index=&wait=) on a server that answers
+//     them from its own catalog wait on the catalog watch of their topic in
+//     the request's goroutine (no RPC, no goroutine or timer of the rpc
+//     layer per parked client), then read without blocking; the reads whose
+//     answer is cached (KV, /v1/catalog/service, /v1/health/service) share
+//     one RPC and one encode per change among everyone it woke.
 //   - cache.go: a read's answer only changes when its index moves, so the
 //     encoded (and gzipped) bytes of hot reads (/v1/health/service, the
 //     roster endpoints) are kept per query and index and shared by every
@@ -73,9 +79,11 @@
 //     (make bench); the agent_ ones drive 10,000 TCP clients against a
 //     real dev agent (ROSTER_BIN).
 //
-// Blocking (?index=&wait=) is done by the server endpoints (rpc.Blocker):
-// the HTTP layer passes the request's context, so a client that hangs up
-// abandons its wait.
+// Blocking (?index=&wait=) is done by the server endpoints (rpc.Blocker)
+// where the read goes to another server (a client agent, a follower
+// without ?stale, ?consistent, ?dc=, ?max_stale), and locally otherwise
+// (blocking.go); either way the wait follows the request's context, so a
+// client that hangs up abandons it.
 //
 // The package never imports raft or swim (DESIGN.md import rules): what it
 // needs from the agent it asks through the small interfaces defined here,

@@ -17,7 +17,7 @@ func (s *Server) healthNode(w http.ResponseWriter, r *http.Request, node string)
 	if err != nil {
 		return nil, err
 	}
-	return s.checksRead(w, r, "Health.NodeChecks", &args)
+	return s.checksRead(w, r, &args.QueryOptions, catalog.WatchNode(node), "Health.NodeChecks", &args)
 }
 
 func (s *Server) healthChecks(w http.ResponseWriter, r *http.Request, service string) (any, error) {
@@ -25,7 +25,7 @@ func (s *Server) healthChecks(w http.ResponseWriter, r *http.Request, service st
 	if err != nil {
 		return nil, err
 	}
-	return s.checksRead(w, r, "Health.ServiceChecks", &args)
+	return s.checksRead(w, r, &args.QueryOptions, catalog.WatchService(service), "Health.ServiceChecks", &args)
 }
 
 func (s *Server) healthService(w http.ResponseWriter, r *http.Request, service string) (any, error) {
@@ -62,14 +62,15 @@ func (s *Server) healthState(w http.ResponseWriter, r *http.Request, state strin
 	}
 	q := r.URL.Query()
 	args := rpc.ChecksInStateRequest{QueryOptions: opts, State: state, NodeMetaFilters: parseNodeMeta(q), Near: s.near(q)}
-	return s.checksRead(w, r, "Health.ChecksInState", &args)
+	return s.checksRead(w, r, &args.QueryOptions, catalog.WatchTable(catalog.TableChecks), "Health.ChecksInState", &args)
 }
 
 // checksRead makes a blocking read of health checks and answers them with
 // Consul's empty values.
-func (s *Server) checksRead(w http.ResponseWriter, r *http.Request, method string, args any) ([]catalog.HealthCheck, error) {
+func (s *Server) checksRead(w http.ResponseWriter, r *http.Request, opts *rpc.QueryOptions, watch catalog.Watch,
+	method string, args any) ([]catalog.HealthCheck, error) {
 	var reply rpc.IndexedHealthChecks
-	if err := s.blockingRead(w, r, method, args, &reply, &reply.QueryMeta); err != nil {
+	if err := s.blockingRead(w, r, opts, watch, method, args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
 	return checksOut(reply.HealthChecks), nil

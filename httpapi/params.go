@@ -40,16 +40,6 @@ func (s *Server) nodeRequest(r *http.Request, node string) (rpc.NodeSpecificRequ
 	return rpc.NodeSpecificRequest{QueryOptions: opts, Node: node}, err
 }
 
-// blockingRead makes the RPC of a blocking read and, when it succeeds,
-// sets the X-Consul-* headers from meta, the reply's QueryMeta.
-func (s *Server) blockingRead(w http.ResponseWriter, r *http.Request, method string, args, reply any, meta *rpc.QueryMeta) error {
-	if err := s.rpc(r, method, args, reply); err != nil {
-		return err
-	}
-	setMeta(w, meta)
-	return nil
-}
-
 // queryOf is the request's query parameters, parsed once per request:
 // ServeHTTP stores them in r.Form (no handler reads a form body), and
 // every blocking read would otherwise re-parse the query three or four

@@ -52,7 +52,7 @@ func (s *Server) rosterRegistry(w http.ResponseWriter, r *http.Request, _ string
 		return nil, err
 	}
 	var reply rpc.RegistryResponse
-	if err := s.blockingRead(w, r, "Roster.Registry", &args, &reply, &reply.QueryMeta); err != nil {
+	if err := s.blockingRead(w, r, &args.QueryOptions, catalog.WatchRegistry(), "Roster.Registry", &args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
 	w.Header().Set("ETag", etag(reply.Registry.Hash))
@@ -175,7 +175,11 @@ const (
 // returns changes, jitters its wake-up (see above).
 func (s *Server) blockingDelta(w http.ResponseWriter, r *http.Request, blocking bool, args *rpc.DeltaRequest, reply *rpc.DeltaResponse) error {
 	if !blocking {
-		return s.blockingRead(w, r, "Roster.Delta", args, reply, &reply.QueryMeta)
+		if err := s.rpc(r, "Roster.Delta", args, reply); err != nil {
+			return err
+		}
+		setMeta(w, &reply.QueryMeta)
+		return nil
 	}
 	waiters := s.deltaWaiters.Add(1)
 	err := s.rpc(r, "Roster.Delta", args, reply)

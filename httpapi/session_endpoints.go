@@ -154,14 +154,19 @@ func (s *Server) sessionRead(w http.ResponseWriter, r *http.Request, method, id 
 		return nil, err
 	}
 	args := rpc.SessionSpecificRequest{QueryOptions: opts, SessionID: id}
-	return s.sessionsRead(w, r, method, &args)
+	watch := catalog.WatchTable(catalog.TableSessions)
+	if method == "Session.Renew" {
+		watch = catalog.Watch{} // a write in a read's envelope: never waits
+	}
+	return s.sessionsRead(w, r, &args.QueryOptions, watch, method, &args)
 }
 
 // sessionsRead makes a blocking read of sessions and answers them with
 // Consul's empty values.
-func (s *Server) sessionsRead(w http.ResponseWriter, r *http.Request, method string, args any) ([]catalog.SessionEntry, error) {
+func (s *Server) sessionsRead(w http.ResponseWriter, r *http.Request, opts *rpc.QueryOptions, watch catalog.Watch,
+	method string, args any) ([]catalog.SessionEntry, error) {
 	var reply rpc.IndexedSessions
-	if err := s.blockingRead(w, r, method, args, &reply, &reply.QueryMeta); err != nil {
+	if err := s.blockingRead(w, r, opts, watch, method, args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
 	return sessionsOut(reply.Sessions), nil
@@ -172,7 +177,7 @@ func (s *Server) sessionNode(w http.ResponseWriter, r *http.Request, node string
 	if err != nil {
 		return nil, err
 	}
-	return s.sessionsRead(w, r, "Session.NodeSessions", &args)
+	return s.sessionsRead(w, r, &args.QueryOptions, catalog.WatchTable(catalog.TableSessions), "Session.NodeSessions", &args)
 }
 
 func (s *Server) sessionList(w http.ResponseWriter, r *http.Request, _ string) (any, error) {
@@ -181,7 +186,7 @@ func (s *Server) sessionList(w http.ResponseWriter, r *http.Request, _ string) (
 		return nil, err
 	}
 	args := rpc.DCSpecificRequest{QueryOptions: opts}
-	return s.sessionsRead(w, r, "Session.List", &args)
+	return s.sessionsRead(w, r, &args.QueryOptions, catalog.WatchTable(catalog.TableSessions), "Session.List", &args)
 }
 
 // sessionsOut gives sessions Consul's empty values ([] not null).

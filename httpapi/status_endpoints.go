@@ -119,7 +119,7 @@ func (s *Server) coordinateNodes(w http.ResponseWriter, r *http.Request, _ strin
 		return nil, err
 	}
 	var reply rpc.IndexedCoordinates
-	if err := s.blockingRead(w, r, "Coordinate.ListNodes", &args, &reply, &reply.QueryMeta); err != nil {
+	if err := s.blockingRead(w, r, &args.QueryOptions, catalog.WatchTable(catalog.TableCoordinates), "Coordinate.ListNodes", &args, &reply, &reply.QueryMeta); err != nil {
 		return nil, err
 	}
 	return nonNil(reply.Coordinates), nil

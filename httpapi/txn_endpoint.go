@@ -31,7 +31,7 @@ func (s *Server) txn(w http.ResponseWriter, r *http.Request, _ string) (any, err
 			return nil, err
 		}
 		args := rpc.TxnReadRequest{QueryOptions: opts, Ops: ops}
-		if err := s.blockingRead(w, r, "Txn.Read", &args, &reply, &reply.QueryMeta); err != nil {
+		if err := s.blockingRead(w, r, &args.QueryOptions, catalog.WatchTable(catalog.TableKV), "Txn.Read", &args, &reply, &reply.QueryMeta); err != nil {
 			return nil, err
 		}
 	} else {

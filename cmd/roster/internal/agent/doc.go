@@ -17,6 +17,9 @@
 //     Shutdown stops everything in reverse. Leave is the graceful variant
 //     that Consul runs on SIGINT: a leader hands leadership over, then the
 //     agent announces its departure in gossip.
+//   - httplisten.go: each HTTP address is four sockets sharing the port
+//     (SO_REUSEPORT on Linux), so a reconnect storm of 10,000 clients fits
+//     the kernel's accept queues instead of waiting out SYN retransmits.
 //   - server.go: the server stack: one listener for net/rpc endpoints and
 //     Raft's transport (told apart by the first byte), raft.Node on bbolt
 //     (memory in -dev), the catalog as the FSM behind the request-ID
