@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // Blocking queries. A reader that got index N asks Wait(ctx, w, N) and
@@ -63,7 +64,10 @@ type watchSet struct {
 	mu      sync.Mutex
 	slots   map[Watch]*waitSlot
 	kvSlots int // how many slots are KV prefixes
-	waiters int
+	// waiters counts blocked waiters. It is atomic, not under mu, because
+	// every woken waiter decrements it: 10,000 waking at once would
+	// otherwise queue on mu just to count themselves out.
+	waiters atomic.Int64
 }
 
 // waitSlot is one topic's channel and the number of waiters blocked on it.
@@ -74,11 +78,7 @@ type waitSlot struct {
 
 func (ws *watchSet) init() { ws.slots = map[Watch]*waitSlot{} }
 
-func (ws *watchSet) count() int {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	return ws.waiters
-}
+func (ws *watchSet) count() int { return int(ws.waiters.Load()) }
 
 // join registers a waiter on w and returns its slot.
 func (ws *watchSet) join(w Watch) *waitSlot {
@@ -93,16 +93,16 @@ func (ws *watchSet) join(w Watch) *waitSlot {
 		}
 	}
 	slot.waiters++
-	ws.waiters++
+	ws.waiters.Add(1)
 	return slot
 }
 
 // leave unregisters a waiter that gives up (its context ended), dropping the
 // slot when it was the last one, so abandoned topics do not accumulate.
 func (ws *watchSet) leave(w Watch, slot *waitSlot) {
+	ws.waiters.Add(-1)
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
-	ws.waiters--
 	if ws.slots[w] != slot {
 		return // already woken and removed
 	}
@@ -224,9 +224,7 @@ func (s *Store) Wait(ctx context.Context, w Watch, minIndex uint64) (uint64, err
 
 		select {
 		case <-slot.ch:
-			s.watches.mu.Lock()
-			s.watches.waiters--
-			s.watches.mu.Unlock()
+			s.watches.waiters.Add(-1)
 		case <-ctx.Done():
 			s.watches.leave(w, slot)
 			return s.Index(w), ctx.Err()
