@@ -66,21 +66,30 @@ const maxRequestIDBytes = 128
 
 // DecodeCommand reverses EncodeCommand. The returned cmd aliases data.
 func DecodeCommand(data []byte) (requestID string, proposedAt time.Time, cmd []byte, err error) {
+	id, nanos, cmd, err := decodeEnvelope(data)
+	if err != nil {
+		return "", time.Time{}, nil, err
+	}
+	return string(id), time.Unix(0, nanos), cmd, nil
+}
+
+// decodeEnvelope is DecodeCommand without copies: id and cmd alias data.
+func decodeEnvelope(data []byte) (id []byte, proposedAtNanos int64, cmd []byte, err error) {
 	if len(data) == 0 || data[0] != commandMagic {
-		return "", time.Time{}, nil, errors.New("rpc: command lacks the request envelope (was it built with EncodeCommand?)")
+		return nil, 0, nil, errors.New("rpc: command lacks the request envelope (was it built with EncodeCommand?)")
 	}
 	rest := data[1:]
 	idLen, n := binary.Uvarint(rest)
 	if n <= 0 || idLen > maxRequestIDBytes || idLen > uint64(len(rest)-n) {
-		return "", time.Time{}, nil, errors.New("rpc: command envelope has a bad request ID length")
+		return nil, 0, nil, errors.New("rpc: command envelope has a bad request ID length")
 	}
 	rest = rest[n:]
-	requestID, rest = string(rest[:idLen]), rest[idLen:]
+	id, rest = rest[:idLen], rest[idLen:]
 	nanos, n := binary.Varint(rest)
 	if n <= 0 {
-		return "", time.Time{}, nil, errors.New("rpc: command envelope has a bad proposal time")
+		return nil, 0, nil, errors.New("rpc: command envelope has a bad proposal time")
 	}
-	return requestID, time.Unix(0, nanos), rest[n:], nil
+	return id, nanos, rest[n:], nil
 }
 
 // Duplicate is what Apply returns for a repeated RequestID: the write
@@ -101,13 +110,12 @@ type DedupFSM struct {
 	window     time.Duration
 	maxEntries int
 
-	// mu guards table, order and head, and serialises the inner FSM's
-	// Apply, Snapshot and Restore with them: Apply runs on raft's apply
+	// mu guards table and order, and serialises the inner FSM's Apply,
+	// Snapshot and Restore with them: Apply runs on raft's apply
 	// goroutine, Snapshot and Stats may be called from others.
 	mu    sync.Mutex
-	table map[string]appliedWrite
-	order []dedupKey // FIFO in apply order; order[head:] are live
-	head  int
+	table map[reqKey]appliedWrite // dedup_key.go
+	order entryQueue              // the table's keys in apply order
 
 	duplicates, malformed atomic.Uint64
 }
@@ -116,11 +124,6 @@ type appliedWrite struct {
 	index  uint64
 	result any
 	known  bool // result is the real outcome (false after Restore)
-}
-
-type dedupKey struct {
-	id         string
-	proposedAt int64 // unix nanos, from the log
 }
 
 var _ raft.FSM = (*DedupFSM)(nil)
@@ -134,7 +137,7 @@ func NewDedupFSM(inner raft.FSM, window time.Duration, maxEntries int) *DedupFSM
 	if maxEntries <= 0 {
 		maxEntries = DefaultDedupMaxEntries
 	}
-	return &DedupFSM{inner: inner, window: window, maxEntries: maxEntries, table: make(map[string]appliedWrite)}
+	return &DedupFSM{inner: inner, window: window, maxEntries: maxEntries, table: make(map[reqKey]appliedWrite)}
 }
 
 // Apply implements raft.FSM. A command without the envelope is malformed:
@@ -147,23 +150,29 @@ func NewDedupFSM(inner raft.FSM, window time.Duration, maxEntries int) *DedupFSM
 // would hold the write's effect without its RequestID, and a replica
 // restored from it would apply a retry of that write a second time.
 func (d *DedupFSM) Apply(e raft.Entry) any {
-	id, proposedAt, cmd, err := DecodeCommand(e.Data)
+	id, proposedAt, cmd, err := decodeEnvelope(e.Data)
 	if err != nil {
 		d.malformed.Add(1)
 		return fmt.Errorf("rpc: entry %d: %w", e.Index, err)
 	}
+	var key reqKey
+	if len(id) > 0 {
+		key = keyOf(id)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.expire(proposedAt.UnixNano())
-	if prev, dup := d.table[id]; dup && id != "" {
-		d.duplicates.Add(1)
-		return Duplicate{Index: prev.index, Result: prev.result, ResultKnown: prev.known}
+	d.expire(proposedAt)
+	if len(id) > 0 {
+		if prev, dup := d.table[key]; dup {
+			d.duplicates.Add(1)
+			return Duplicate{Index: prev.index, Result: prev.result, ResultKnown: prev.known}
+		}
 	}
 	inner := e
 	inner.Data = cmd
 	result := d.inner.Apply(inner)
-	if id != "" {
-		d.remember(id, proposedAt.UnixNano(), appliedWrite{index: e.Index, result: result, known: true})
+	if len(id) > 0 {
+		d.remember(key, proposedAt, appliedWrite{index: e.Index, result: result, known: true})
 	}
 	return result
 }
@@ -172,25 +181,19 @@ func (d *DedupFSM) Apply(e raft.Entry) any {
 // oldest beyond maxEntries. Caller holds mu.
 func (d *DedupFSM) expire(nowNanos int64) {
 	cutoff := nowNanos - d.window.Nanoseconds()
-	for d.head < len(d.order) {
-		k := d.order[d.head]
-		if k.proposedAt >= cutoff && len(d.order)-d.head <= d.maxEntries {
+	for d.order.len() > 0 {
+		e := d.order.front()
+		if e.proposedAt >= cutoff && d.order.len() <= d.maxEntries {
 			break
 		}
-		delete(d.table, k.id)
-		d.order[d.head] = dedupKey{}
-		d.head++
-	}
-	// Compact once the dead prefix dominates, so order does not grow forever.
-	if d.head > 1024 && d.head*2 > len(d.order) {
-		d.order = append([]dedupKey(nil), d.order[d.head:]...)
-		d.head = 0
+		delete(d.table, e.key)
+		d.order.pop()
 	}
 }
 
-func (d *DedupFSM) remember(id string, proposedAt int64, w appliedWrite) {
-	d.table[id] = w
-	d.order = append(d.order, dedupKey{id: id, proposedAt: proposedAt})
+func (d *DedupFSM) remember(key reqKey, proposedAt int64, w appliedWrite) {
+	d.table[key] = w
+	d.order.push(tableEntry{key: key, proposedAt: proposedAt})
 	d.expire(proposedAt)
 }
 

@@ -19,7 +19,7 @@ import (
 var dedupSnapshotMagic = [4]byte{'R', 'D', 'D', '1'}
 
 type dedupSnapshotEntry struct {
-	id         string
+	key        reqKey
 	proposedAt int64
 	index      uint64
 }
@@ -36,10 +36,10 @@ type dedupSnapshot struct {
 func (d *DedupFSM) Snapshot() (raft.FSMSnapshot, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	entries := make([]dedupSnapshotEntry, 0, len(d.order)-d.head)
-	for _, k := range d.order[d.head:] {
-		entries = append(entries, dedupSnapshotEntry{id: k.id, proposedAt: k.proposedAt, index: d.table[k.id].index})
-	}
+	entries := make([]dedupSnapshotEntry, 0, d.order.len())
+	d.order.each(func(e tableEntry) {
+		entries = append(entries, dedupSnapshotEntry{key: e.key, proposedAt: e.proposedAt, index: d.table[e.key].index})
+	})
 	inner, err := d.inner.Snapshot()
 	if err != nil {
 		return nil, err
@@ -51,10 +51,12 @@ func (s *dedupSnapshot) Persist(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	bw.Write(dedupSnapshotMagic[:])
 	var buf [3*binary.MaxVarintLen64 + maxRequestIDBytes]byte
+	var text [maxRequestIDBytes]byte
 	bw.Write(binary.AppendUvarint(buf[:0], uint64(len(s.entries))))
 	for _, e := range s.entries {
-		b := binary.AppendUvarint(buf[:0], uint64(len(e.id)))
-		b = append(b, e.id...)
+		id := e.key.appendText(text[:0])
+		b := binary.AppendUvarint(buf[:0], uint64(len(id)))
+		b = append(b, id...)
 		b = binary.AppendVarint(b, e.proposedAt)
 		b = binary.AppendUvarint(b, e.index)
 		if _, err := bw.Write(b); err != nil {
@@ -82,11 +84,11 @@ func (d *DedupFSM) Restore(r io.Reader) error {
 	if err := d.inner.Restore(br); err != nil {
 		return err
 	}
-	d.table = make(map[string]appliedWrite, len(entries))
-	d.order, d.head = make([]dedupKey, 0, len(entries)), 0
+	d.table = make(map[reqKey]appliedWrite, len(entries))
+	d.order = entryQueue{}
 	for _, e := range entries {
-		d.table[e.id] = appliedWrite{index: e.index}
-		d.order = append(d.order, dedupKey{id: e.id, proposedAt: e.proposedAt})
+		d.table[e.key] = appliedWrite{index: e.index}
+		d.order.push(tableEntry{key: e.key, proposedAt: e.proposedAt})
 	}
 	return nil
 }
@@ -146,5 +148,8 @@ func readTableEntry(br *bufio.Reader) (dedupSnapshotEntry, error) {
 	if err != nil {
 		return dedupSnapshotEntry{}, err
 	}
-	return dedupSnapshotEntry{id: string(id), proposedAt: proposedAt, index: index}, nil
+	if idLen == 0 {
+		return dedupSnapshotEntry{}, errors.New("empty request ID")
+	}
+	return dedupSnapshotEntry{key: keyOf(id), proposedAt: proposedAt, index: index}, nil
 }

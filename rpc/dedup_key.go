@@ -1,0 +1,137 @@
+package rpc
+
+import "encoding/hex"
+
+// The request-ID table's representation. Nearly every ID is one
+// NewRequestID made, a UUID in canonical text; as a map key of 36-byte
+// strings (one allocation per applied write, on every server, kept for the
+// dedup window) the table cost about 4% of the servers' CPU at a few
+// thousand writes a second. A canonical UUID is therefore kept as its 16
+// bytes; any other ID (a caller may bring its own) keeps its text.
+
+// reqKey is a request ID as a table key: uuid for a canonical lowercase
+// UUID (text empty), else the ID's text. The mapping from text is one to
+// one, so two IDs share a key only if they are the same ID.
+type reqKey struct {
+	uuid [16]byte
+	text string
+}
+
+// keyOf returns the key of the ID id (a non-empty ID; it may alias a log
+// entry, since only a non-UUID ID's text is kept, as a copy).
+func keyOf(id []byte) reqKey {
+	if u, ok := parseUUID(id); ok {
+		return reqKey{uuid: u}
+	}
+	return reqKey{text: string(id)}
+}
+
+// appendText appends the ID k stands for, as it was written.
+func (k reqKey) appendText(b []byte) []byte {
+	if k.text != "" {
+		return append(b, k.text...)
+	}
+	var t [36]byte
+	hex.Encode(t[0:8], k.uuid[0:4])
+	t[8] = '-'
+	hex.Encode(t[9:13], k.uuid[4:6])
+	t[13] = '-'
+	hex.Encode(t[14:18], k.uuid[6:8])
+	t[18] = '-'
+	hex.Encode(t[19:23], k.uuid[8:10])
+	t[23] = '-'
+	hex.Encode(t[24:36], k.uuid[10:16])
+	return append(b, t[:]...)
+}
+
+// parseUUID parses the canonical form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx
+// in lowercase hex, the only form appendText writes back, so that text and
+// key convert both ways without loss.
+func parseUUID(s []byte) ([16]byte, bool) {
+	var u [16]byte
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return u, false
+	}
+	j := 0
+	for i := 0; i < 36; {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i++
+			continue
+		}
+		hi, ok1 := lowerHex(s[i])
+		lo, ok2 := lowerHex(s[i+1])
+		if !ok1 || !ok2 {
+			return u, false
+		}
+		u[j] = hi<<4 | lo
+		i += 2
+		j++
+	}
+	return u, true
+}
+
+func lowerHex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
+// tableEntry is one remembered ID in apply order.
+type tableEntry struct {
+	key        reqKey
+	proposedAt int64 // unix nanos, from the log
+}
+
+// entryQueue is the table's FIFO, kept in fixed-size chunks: a single
+// slice grown by append and compacted by copying moved hundreds of
+// thousands of entries at a time once the table was full.
+type entryQueue struct {
+	chunks [][]tableEntry // chunks[0][head:] is the oldest live part
+	head   int
+	n      int
+}
+
+const queueChunk = 4096
+
+func (q *entryQueue) len() int { return q.n }
+
+func (q *entryQueue) push(e tableEntry) {
+	last := len(q.chunks) - 1
+	if last < 0 || len(q.chunks[last]) == queueChunk {
+		q.chunks = append(q.chunks, make([]tableEntry, 0, queueChunk))
+		last++
+	}
+	q.chunks[last] = append(q.chunks[last], e)
+	q.n++
+}
+
+// front is the oldest entry; the queue must not be empty.
+func (q *entryQueue) front() tableEntry { return q.chunks[0][q.head] }
+
+func (q *entryQueue) pop() {
+	q.chunks[0][q.head] = tableEntry{}
+	q.head++
+	q.n--
+	if q.head == len(q.chunks[0]) && (len(q.chunks) > 1 || q.head == queueChunk) {
+		q.chunks[0] = nil
+		q.chunks = q.chunks[1:]
+		q.head = 0
+	}
+}
+
+// each calls f for every entry, oldest first.
+func (q *entryQueue) each(f func(tableEntry)) {
+	for i, c := range q.chunks {
+		start := 0
+		if i == 0 {
+			start = q.head
+		}
+		for _, e := range c[start:] {
+			f(e)
+		}
+	}
+}

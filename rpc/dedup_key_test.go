@@ -1,0 +1,96 @@
+package rpc
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"roster/internal/testkit"
+)
+
+// Keys and IDs convert both ways, and two IDs share a key only if they are
+// the same ID (a UUID in capitals is another ID than the same in lowercase).
+func TestReqKey_OneToOneWithIDs(t *testing.T) {
+	ids := []string{"req-1", strings.ToUpper(NewRequestID()), "00000000-0000-0000-0000-00000000000g", "x"}
+	for range 50 {
+		ids = append(ids, NewRequestID())
+	}
+	seen := map[reqKey]string{}
+	for _, id := range ids {
+		k := keyOf([]byte(id))
+		if back := string(k.appendText(nil)); back != id {
+			t.Fatalf("ID %q comes back from its key as %q", id, back)
+		}
+		if other, dup := seen[k]; dup {
+			t.Fatalf("IDs %q and %q share a key", id, other)
+		}
+		seen[k] = id
+		if _, isUUID := parseUUID([]byte(id)); isUUID != (k.text == "") {
+			t.Fatalf("ID %q: parsed as UUID %v, but key %+v", id, isUUID, k)
+		}
+	}
+}
+
+// The table's FIFO keeps order across chunk boundaries while entries are
+// added and removed in random runs.
+func TestEntryQueue_FIFOAcrossChunks(t *testing.T) {
+	rnd := testkit.Rand(t)
+	var q entryQueue
+	next, first := int64(0), int64(0)
+	for range 40 {
+		for range rnd.IntN(3 * queueChunk) {
+			q.push(tableEntry{proposedAt: next})
+			next++
+		}
+		for range rnd.IntN(q.len() + 1) {
+			if got := q.front().proposedAt; got != first {
+				t.Fatalf("front %d, want %d", got, first)
+			}
+			q.pop()
+			first++
+		}
+		if q.len() != int(next-first) {
+			t.Fatalf("len %d, want %d", q.len(), next-first)
+		}
+		want := first
+		q.each(func(e tableEntry) {
+			if e.proposedAt != want {
+				t.Fatalf("each: %d, want %d", e.proposedAt, want)
+			}
+			want++
+		})
+		if len(q.chunks) > q.len()/queueChunk+2 {
+			t.Fatalf("%d chunks kept for %d entries", len(q.chunks), q.len())
+		}
+	}
+}
+
+// A table of generated (UUID) IDs survives a snapshot: a retry of a write
+// from before the snapshot is still recognised after Restore.
+func TestDedup_UUIDKeysSurviveSnapshot(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	d := NewDedupFSM(newKV(), time.Minute, 0)
+	ids := []string{NewRequestID(), "custom-id", NewRequestID()}
+	for i, id := range ids {
+		d.Apply(entry(uint64(i+1), id, t0, "a=1"))
+	}
+	snap, err := d.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := snap.Persist(&buf); err != nil {
+		t.Fatal(err)
+	}
+	r := NewDedupFSM(newKV(), time.Minute, 0)
+	if err := r.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		res := r.Apply(entry(uint64(10+i), id, t0.Add(time.Second), "a=2"))
+		if dup, ok := res.(Duplicate); !ok || dup.Index != uint64(i+1) {
+			t.Fatalf("retry of %q after Restore: %#v, want Duplicate at %d", id, res, i+1)
+		}
+	}
+}
