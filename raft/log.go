@@ -159,7 +159,24 @@ func (l *raftLog) compact(i uint64) {
 	if l.n == 0 {
 		l.chunks, l.off = nil, 0
 	}
+	if l.off > 0 {
+		l.dropDeadPrefix()
+	}
 	l.snapIndex, l.snapTerm = i, t
+}
+
+// dropDeadPrefix moves chunk 0's live entries into a fresh chunk, at the
+// same positions, so that the compacted entries before off (up to 4095,
+// each with its Data, which the zero-copy wire codec leaves pointing into
+// a whole AppendEntries frame) are no longer reachable from the log: the
+// old chunk is freed once the last view of it goes. Clearing the old
+// chunk in place instead would change views that still cover it. Costs a
+// copy of at most one chunk per compaction, which comes with a snapshot.
+func (l *raftLog) dropDeadPrefix() {
+	old := l.chunks[0]
+	fresh := make([]Entry, len(old), logChunk)
+	copy(fresh[l.off:], old[l.off:])
+	l.chunks[0] = fresh
 }
 
 // restore replaces the whole log by a snapshot's position (Raft §7:

@@ -1,9 +1,13 @@
 package raft
 
 import (
+	"errors"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
+	"time"
+	"weak"
 
 	"roster/internal/testkit"
 )
@@ -89,4 +93,53 @@ func TestLog_SliceAppendDoesNotWriteIntoLog(t *testing.T) {
 	if e, _ := l.entry(2); e.Index != 2 || e.Term != 1 {
 		t.Fatalf("entry 2 = %+v after appending to a view of entry 1", e)
 	}
+}
+
+// Compaction leaves no compacted entry reachable from the log, not even
+// those before the first live one in its chunk (with the zero-copy codec
+// each pins a whole AppendEntries frame), and views taken before it keep
+// their contents.
+func TestLog_CompactReleasesTheDeadPrefixOfItsChunk(t *testing.T) {
+	var l raftLog
+	var dead weak.Pointer[[64]byte]
+	for i := uint64(1); i <= logChunk+100; i++ {
+		data := new([64]byte)
+		data[0] = byte(i)
+		if i == 10 {
+			dead = weak.Make(data)
+		}
+		l.append(Entry{Index: i, Term: 1, Data: data[:]})
+	}
+	view := l.slice(2000, 2010)
+	l.compact(3000)
+	if l.off != 3000 {
+		t.Fatalf("off = %d, want 3000 (the test wants a dead prefix in chunk 0)", l.off)
+	}
+	for p, e := range l.chunks[0][:l.off] {
+		if e.Data != nil {
+			t.Fatalf("compacted entry %d still holds its data in chunk 0", p+1)
+		}
+	}
+	for k, e := range view {
+		if want := uint64(2000 + k); e.Index != want || e.Data[0] != byte(want) {
+			t.Fatalf("a view taken before compaction changed: %+v at %d", e, k)
+		}
+	}
+	for _, i := range []uint64{3001, logChunk, logChunk + 100} {
+		if e, ok := l.entry(i); !ok || e.Index != i || e.Data[0] != byte(i) {
+			t.Fatalf("entry %d after compaction: %+v %v", i, e, ok)
+		}
+	}
+	l.append(Entry{Index: logChunk + 101, Term: 1})
+	if e, _ := l.entry(logChunk + 101); e.Index != logChunk+101 {
+		t.Fatalf("append after compaction: %+v", e)
+	}
+	runtime.KeepAlive(view)
+	testkit.WaitFor(t, 5*time.Second, "compacted entry 10's data collected", func() error {
+		runtime.GC()
+		if dead.Value() != nil {
+			return errors.New("still reachable")
+		}
+		return nil
+	})
 }

@@ -169,6 +169,7 @@ func (n *Node) run() {
 			n.queued = append(n.queued, f)
 		case <-n.linger.fire:
 			n.endLinger()
+		case <-n.moreToPropose():
 		case r := <-n.readCh:
 			n.readIndex(r)
 		case req := <-n.confCh:
@@ -285,7 +286,7 @@ func (n *Node) snapsTaken() <-chan SnapshotMeta {
 }
 
 // propose takes every Apply call that arrived in this loop iteration (and
-// whatever else is queued, up to MaxApplyBatch) into one log append: one
+// whatever else is queued), up to MaxApplyBatch, into one log append: one
 // AppendEntries per follower and one disk write, so concurrent callers
 // share the fsync (group commit).
 func (n *Node) propose() {
@@ -303,6 +304,14 @@ func (n *Node) propose() {
 	}
 	batch := n.queued
 	n.queued = nil
+	if k := n.cfg.MaxApplyBatch; k > 0 && len(batch) > k {
+		// More than one append's worth (queued grows by whole bursts,
+		// and more while proposals are held): the rest go next
+		// iteration (moreToPropose), in a slice of their own so that
+		// this batch and the rest never share an array.
+		n.queued = append([]*applyFuture(nil), batch[k:]...)
+		batch = batch[:k:k]
+	}
 	if n.core.State() != Leader {
 		err := n.notLeader()
 		for _, g := range batch {
@@ -329,6 +338,19 @@ func (n *Node) propose() {
 		g.index, g.term = first+uint64(i), n.core.Term()
 	}
 	n.pending = append(n.pending, batch...)
+}
+
+// readyCh is always ready: a select case on it does not block.
+var readyCh = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// moreToPropose is ready while commands left queued by a full batch wait
+// to be proposed and nothing holds them, so the loop does not block on
+// its inputs (or the next tick) with them in hand.
+func (n *Node) moreToPropose() <-chan struct{} {
+	if len(n.queued) == 0 || n.linger.expect > 0 {
+		return nil
+	}
+	return readyCh
 }
 
 func (n *Node) notLeader() error {

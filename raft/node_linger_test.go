@@ -93,3 +93,23 @@ func TestLinger_FollowerNeverHolds(t *testing.T) {
 		t.Fatalf("a follower expects %d callers", n.linger.expect)
 	}
 }
+
+// Commands queued beyond MaxApplyBatch (a burst, or a held batch that
+// grew) go in appends of at most MaxApplyBatch, and the loop is told to
+// come back for the rest without waiting for new input.
+func TestPropose_TakesAtMostMaxApplyBatch(t *testing.T) {
+	n := lingerNode(t, time.Hour)
+	n.cfg.MaxApplyBatch = 4
+	queue(n, 10)
+	for i, want := range []int{4, 8, 10} {
+		first := n.core.LastIndex() + 1
+		n.propose()
+		if len(n.pending) != want || n.core.LastIndex()+1-first > 4 {
+			t.Fatalf("propose %d: %d pending, %d entries appended; want %d pending, at most 4 appended",
+				i, len(n.pending), n.core.LastIndex()+1-first, want)
+		}
+		if more := n.moreToPropose() != nil; more != (want < 10) {
+			t.Fatalf("propose %d: %d still queued, loop told to come back: %v", i, len(n.queued), more)
+		}
+	}
+}

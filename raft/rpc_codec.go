@@ -109,8 +109,11 @@ type wireServerCodec struct {
 }
 
 // maxPendingBytes bounds the answers queued for a peer that stopped
-// reading; beyond it answers are dropped (the peer's deadline will drop
-// the connection anyway).
+// reading; beyond it the connection is closed. Dropping the answer alone
+// left the peer's call pending in net/rpc for good: its in-flight count
+// never went back to 0 and its watchdog later closed the connection
+// anyway, once it had gone idle and healthy. Closing fails every call on
+// it at once, and the peer redials.
 const maxPendingBytes = 16 << 20
 
 func newWireServerCodec(t *NetTransport, conn io.ReadWriteCloser) *wireServerCodec {
@@ -180,8 +183,14 @@ func (c *wireServerCodec) answer(seq uint64, m Message) {
 func (c *wireServerCodec) queue(seq uint64, errMsg string, m *Message) {
 	c.wmu.Lock()
 	if c.closed || len(c.pending) > maxPendingBytes {
+		backlog := !c.closed
 		c.wmu.Unlock()
 		c.t.dropped.Add(1)
+		if backlog {
+			c.t.cfg.Logger.Warn("raft transport: closing a connection whose peer stopped reading answers",
+				"remote", remoteAddr(c.rwc), "pending_bytes", maxPendingBytes)
+			c.Close()
+		}
 		return
 	}
 	var err error

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -243,4 +244,35 @@ func FuzzDecodeEntry(f *testing.F) {
 		decodeHardState(b)
 		decodeConfiguration(b)
 	})
+}
+
+// A peer that stops reading answers gets its connection closed once they
+// pass maxPendingBytes, rather than answers dropped that its calls would
+// wait for until the watchdog closed the connection later.
+func TestNetTransport_AnswerBacklogClosesTheConnection(t *testing.T) {
+	tr, err := NewNetTransport(NetTransportConfig{LocalAddr: "x", Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	server, peer := net.Pipe() // the peer never reads: the writer blocks
+	defer peer.Close()
+	c := newWireServerCodec(tr, server)
+	defer c.Close()
+	// Answers the writer could not send (it is woken only by queue).
+	c.wmu.Lock()
+	c.pending = make([]byte, maxPendingBytes+1)
+	c.wmu.Unlock()
+	c.queue(1, "", &Message{Type: MsgAppResp, From: "x", Term: 1})
+	testkit.WaitFor(t, 5*time.Second, "the connection closed", func() error {
+		c.wmu.Lock()
+		defer c.wmu.Unlock()
+		if !c.closed {
+			return fmt.Errorf("still open with %d bytes of answers pending", len(c.pending))
+		}
+		return nil
+	})
+	if n := tr.Dropped(); n == 0 {
+		t.Fatal("the answer past the limit was not counted as dropped")
+	}
 }

@@ -108,6 +108,18 @@ func NewBlocker(cfg BlockingConfig) (*Blocker, error) {
 	return b, nil
 }
 
+// bindLifetime makes ctx (the rpc.Server's life, see RegisterEndpoints)
+// bound the shared ReadIndex rounds: under context.Background() a round
+// could outlive server shutdown by up to consistentRoundTimeout.
+func (b *Blocker) bindLifetime(ctx context.Context) {
+	if b.reads == nil {
+		return
+	}
+	b.reads.mu.Lock()
+	b.reads.ctx = ctx
+	b.reads.mu.Unlock()
+}
+
 // Query runs run until its index passes opts.MinQueryIndex or the wait
 // ends, then fills meta. A ?consistent read does a ReadIndex round before
 // every run, so each answer is linearizable. ctx ends the block early

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"roster/catalog"
 	"roster/internal/testkit"
 )
 
@@ -329,5 +330,55 @@ func TestBlocker_ConcurrentConsistentReadsShareRounds(t *testing.T) {
 	}
 	if n := g.rounds.Load(); n != 2 {
 		t.Fatalf("%d ReadIndex rounds for %d reads arriving in two waves, want 2", n, later+1)
+	}
+}
+
+// endedReadIndex is a leader whose ReadIndex rounds never reach a quorum
+// and that records when a round gave up.
+type endedReadIndex struct {
+	*fakeNode
+	ended chan error
+}
+
+func (s endedReadIndex) ConsistentRead(ctx context.Context) error {
+	<-ctx.Done()
+	s.ended <- ctx.Err()
+	return ctx.Err()
+}
+
+// A shared ReadIndex round ends with the server that runs it, not up to
+// consistentRoundTimeout later.
+func TestBlocker_ConsistentRoundEndsAtServerShutdown(t *testing.T) {
+	node := endedReadIndex{leaderNode(), make(chan error, 1)}
+	b := newBlocker(t, node, MaxQueryTime)
+	srv, err := NewServer(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := EndpointDeps{Datacenter: "dc1", Store: &catalog.Store{}, Raft: &fakeOperator{}, Operator: &fakeOperator{},
+		Cluster: node, Forwarder: &Forwarder{}, Blocker: b}
+	if err := RegisterEndpoints(srv, deps); err != nil {
+		t.Fatal(err)
+	}
+	// The read gives up at once; the round it started runs on.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var meta QueryMeta
+	v := &versioned{index: 1, ch: make(chan struct{})}
+	if err := b.Query(ctx, &QueryOptions{RequireConsistent: true}, &meta, v.run); err == nil {
+		t.Fatal("a consistent read was served without a ReadIndex round")
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-node.ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the round ended with %v, want the server's cancellation", err)
+		}
+	case <-time.After(consistentRoundTimeout / 2):
+		t.Fatal("the ReadIndex round outlived server shutdown")
 	}
 }

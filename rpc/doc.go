@@ -49,9 +49,11 @@
 //
 //     forward_batch.go: forwarded KV writes that arrive while
 //     WriteBatchesInFlight (2) batches are on their way to a server leave
-//     together as one KVS.ApplyBatch call in a compact encoding
-//     (forward_batch_codec.go); the leader proposes a whole batch before
-//     waiting for it. Retries and request IDs stay per write.
+//     together as one KVS.ApplyBatch call (at most 1024 writes, 4 MiB) in
+//     a compact encoding (forward_batch_codec.go); the leader proposes a
+//     whole batch before waiting for it. A batch runs to the latest
+//     deadline among its writes; each write stops waiting at its own.
+//     Retries and request IDs stay per write.
 //
 //  7. dedup.go, dedup_snapshot.go: why retrying a write is safe. Each
 //     write carries a RequestID; the FSM every server runs (DedupFSM, a

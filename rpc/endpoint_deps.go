@@ -171,12 +171,14 @@ func (d EndpointDeps) withDefaults() EndpointDeps {
 
 // RegisterEndpoints registers every endpoint on s: Status (Ping, Leader,
 // Peers, RaftStats), Catalog, Health, KVS, Session, Txn, Coordinate,
-// Operator and Roster. Do not also register Status yourself.
+// Operator and Roster. Do not also register Status yourself. d.Blocker's
+// shared ReadIndex rounds end with s (Server.Context).
 func RegisterEndpoints(s *Server, d EndpointDeps) error {
 	if err := d.Validate(); err != nil {
 		return err
 	}
 	d = d.withDefaults()
+	d.Blocker.bindLifetime(s.Context())
 	c := &endpointCore{d: d}
 	kvs, txn := &KVS{c: c}, &Txn{c: c}
 	endpoints := []struct {

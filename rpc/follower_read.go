@@ -101,12 +101,12 @@ type readRound struct {
 type readBatcher struct {
 	fetch   func(ctx context.Context) (uint64, error)
 	applied func(ctx context.Context, index uint64) error
-	ctx     context.Context // bounds rounds (the server's life)
 	// timeout bounds one round; 0 means followerReadTimeout.
 	timeout time.Duration
 
-	// mu guards running and next.
+	// mu guards ctx, running and next.
 	mu      sync.Mutex
+	ctx     context.Context // bounds rounds (the server's life)
 	running bool
 	next    *readRound
 }
@@ -122,7 +122,7 @@ func (b *readBatcher) readIndex(ctx context.Context) (uint64, error) {
 	r.joined++
 	if !b.running {
 		b.running, b.next = true, nil
-		go b.run(r)
+		go b.run(r, b.ctx)
 	}
 	b.mu.Unlock()
 	select {
@@ -136,9 +136,9 @@ func (b *readBatcher) readIndex(ctx context.Context) (uint64, error) {
 // run completes r, then the round that gathered meanwhile, if any. Each
 // iteration is one bounded call, and a round is queued only by a reader
 // that arrived while another ran, so run ends once reads stop.
-func (b *readBatcher) run(r *readRound) {
+func (b *readBatcher) run(r *readRound, life context.Context) {
 	for r != nil {
-		ctx, cancel := context.WithTimeout(b.ctx, cmp.Or(b.timeout, followerReadTimeout))
+		ctx, cancel := context.WithTimeout(life, cmp.Or(b.timeout, followerReadTimeout))
 		r.index, r.err = b.fetch(ctx)
 		if r.err == nil && b.applied != nil {
 			r.err = b.applied(ctx, r.index)

@@ -6,6 +6,7 @@ import (
 	"net/rpc"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Batched forwarding of KV writes. Under load most writes reach a follower
@@ -22,7 +23,8 @@ import (
 // Latency: a write is sent at once while fewer than WriteBatchesInFlight
 // batches are on their way to that server; only beyond that does it wait,
 // for the first of them to come back, and then leaves with everything
-// that queued meanwhile. One client alone never waits.
+// that queued meanwhile (up to maxKVSBatch writes, maxKVSBatchBytes).
+// One client alone never waits.
 //
 // Nothing changes for retries and idempotency: every entry keeps the
 // RequestID Forward gave it, each entry's outcome (or the batch's
@@ -69,11 +71,14 @@ type kvsQueue struct {
 // guarded by the batcher's mu), so done never holds more than a false and
 // a true.
 type kvsCall struct {
-	args    *KVSRequest
-	ok      bool
-	err     error
-	hasSlot bool
-	done    chan bool
+	args *KVSRequest
+	// deadline is the caller's (zero: none); size its encoded bytes, about.
+	deadline time.Time
+	size     int
+	ok       bool
+	err      error
+	hasSlot  bool
+	done     chan bool
 }
 
 func newKVSBatcher(caller Caller, maxInFlight int) *kvsBatcher {
@@ -83,7 +88,8 @@ func newKVSBatcher(caller Caller, maxInFlight int) *kvsBatcher {
 // call sends one KVS.Apply to addr, batched with others, and writes reply
 // on success; errors are what Caller.Call would return for a single call.
 func (b *kvsBatcher) call(ctx context.Context, addr string, args *KVSRequest, reply *bool) error {
-	c := &kvsCall{args: args, done: make(chan bool, 2)}
+	c := &kvsCall{args: args, size: kvsRequestSize(args), done: make(chan bool, 2)}
+	c.deadline, _ = ctx.Deadline()
 	b.mu.Lock()
 	q := b.queues[addr]
 	if q == nil {
@@ -103,9 +109,11 @@ func (b *kvsBatcher) call(ctx context.Context, addr string, args *KVSRequest, re
 	b.mu.Unlock()
 	// Bounded: each false received means this call is in pending and the
 	// next send takes it out of there, after which only true can come.
+	// The batch goes out on a goroutine of its own so that this call,
+	// like every other in the batch, stops waiting at its own deadline.
 	for {
 		if mine {
-			b.send(ctx, addr, q)
+			go b.send(ctx, addr, q)
 		}
 		select {
 		case finished := <-c.done:
@@ -128,11 +136,23 @@ func (b *kvsBatcher) call(ctx context.Context, addr string, args *KVSRequest, re
 	}
 }
 
-// send takes what is pending for addr (up to maxKVSBatch), sends it as one
-// call, hands out the outcomes and gives the slot to the next waiter.
+// send takes what is pending for addr (up to maxKVSBatch entries and
+// about maxKVSBatchBytes), sends it as one call, hands out the outcomes
+// and gives the slot to the next waiter.
+//
+// The call runs under a context detached from the slot holder's (ctx
+// gives only its values): the holder is the oldest waiter and so has the
+// earliest deadline, and under it every later write in the batch failed
+// with "deadline exceeded" while it still had seconds left. The batch
+// takes the latest deadline among its writes instead; each write still
+// stops waiting at its own (abandon).
 func (b *kvsBatcher) send(ctx context.Context, addr string, q *kvsQueue) {
 	b.mu.Lock()
-	n := min(len(q.pending), maxKVSBatch)
+	n, bytes := 0, 0
+	for n < len(q.pending) && n < maxKVSBatch && (n == 0 || bytes+q.pending[n].size <= maxKVSBatchBytes) {
+		bytes += q.pending[n].size
+		n++
+	}
 	batch := q.pending[:n:n]
 	q.pending = q.pending[n:]
 	if len(q.pending) == 0 {
@@ -140,7 +160,9 @@ func (b *kvsBatcher) send(ctx context.Context, addr string, q *kvsQueue) {
 	}
 	b.mu.Unlock()
 	if n > 0 {
-		b.roundTrip(ctx, addr, batch)
+		bctx, cancel := batchContext(ctx, batch)
+		b.roundTrip(bctx, addr, batch)
+		cancel()
 	}
 	b.mu.Lock()
 	b.releaseLocked(q)
@@ -148,6 +170,23 @@ func (b *kvsBatcher) send(ctx context.Context, addr string, q *kvsQueue) {
 	for _, c := range batch {
 		c.done <- true
 	}
+}
+
+// batchContext is ctx without its cancellation and with the latest of the
+// batch's deadlines (none if a write has none; the Caller then applies
+// its default).
+func batchContext(ctx context.Context, batch []*kvsCall) (context.Context, context.CancelFunc) {
+	ctx = context.WithoutCancel(ctx)
+	var latest time.Time
+	for _, c := range batch {
+		if c.deadline.IsZero() {
+			return ctx, func() {}
+		}
+		if c.deadline.After(latest) {
+			latest = c.deadline
+		}
+	}
+	return context.WithDeadline(ctx, latest)
 }
 
 // releaseLocked returns a slot; if a write without one is waiting, it

@@ -26,6 +26,21 @@ import (
 // maxKVSBatch bounds the entries of one batch, sent or accepted.
 const maxKVSBatch = 1024
 
+// maxKVSBatchBytes bounds the size of a batch a follower sends: 1024
+// entries of 512 KiB values would otherwise make one call of 512 MiB. A
+// single write larger than this still goes, alone.
+const maxKVSBatchBytes = 4 << 20
+
+// minKVSRequestBytes is the smallest encoded request: seven empty
+// length-prefixed fields, ForwardHops, and Flags and Index of zero.
+const minKVSRequestBytes = 7 + 1 + 2
+
+// kvsRequestSize is r's encoded size, give or take a few varint bytes.
+func kvsRequestSize(r *KVSRequest) int {
+	return 32 + len(r.Datacenter) + len(r.Token) + len(r.RequestID) +
+		len(r.Op.Verb) + len(r.Op.Key) + len(r.Op.Value) + len(r.Op.Session)
+}
+
 var errKVSBatchMalformed = errors.New("rpc: malformed KVS.ApplyBatch payload")
 
 func appendStr(b []byte, s string) []byte {
@@ -36,8 +51,7 @@ func appendStr(b []byte, s string) []byte {
 func encodeKVSBatch(reqs []*KVSRequest) []byte {
 	size := binary.MaxVarintLen64
 	for _, r := range reqs {
-		size += 64 + len(r.Datacenter) + len(r.Token) + len(r.RequestID) +
-			len(r.Op.Verb) + len(r.Op.Key) + len(r.Op.Value) + len(r.Op.Session)
+		size += 32 + kvsRequestSize(r)
 	}
 	b := make([]byte, 0, size)
 	b = binary.AppendUvarint(b, uint64(len(reqs)))
@@ -121,7 +135,7 @@ func (r *batchReader) count(minBytes int) int {
 // decodeKVSBatch reverses encodeKVSBatch. Values alias data.
 func decodeKVSBatch(data []byte) ([]KVSRequest, error) {
 	r := &batchReader{b: data}
-	n := r.count(11)
+	n := r.count(minKVSRequestBytes)
 	reqs := make([]KVSRequest, n)
 	for i := range reqs {
 		q := &reqs[i]

@@ -50,6 +50,10 @@ func TestKVSBatchCodec_RoundTripsAndRefusesEveryTruncation(t *testing.T) {
 	if _, err := decodeKVSBatch([]byte{0xff, 0xff, 0xff, 0xff, 0x0f}); err == nil {
 		t.Fatal("a batch announcing 4 billion entries decoded without error")
 	}
+	empty, err := decodeKVSBatch(encodeKVSBatch([]*KVSRequest{{}}))
+	if err != nil || len(empty) != 1 || !reflect.DeepEqual(empty[0], KVSRequest{}) {
+		t.Fatalf("a batch of one empty request: decoded %+v (%v)", empty, err)
+	}
 	res := []kvsResult{{ok: true}, {err: "No cluster leader"}, {}}
 	got, err := decodeKVSResults(encodeKVSResults(res))
 	if err != nil || !reflect.DeepEqual(got, res) {
@@ -62,8 +66,9 @@ func TestKVSBatchCodec_RoundTripsAndRefusesEveryTruncation(t *testing.T) {
 // it is closed.
 type batchCaller struct {
 	gate  chan struct{}
-	mu    sync.Mutex // guards sizes, singles
+	mu    sync.Mutex // guards sizes, bytes, singles
 	sizes []int
+	bytes []int // encoded size of each batch
 	// singles counts KVS.Apply calls; unsupported makes ApplyBatch unknown.
 	singles     int
 	unsupported bool
@@ -92,6 +97,7 @@ func (c *batchCaller) Call(ctx context.Context, addr, method string, args, reply
 		return err
 	}
 	c.sizes = append(c.sizes, len(reqs))
+	c.bytes = append(c.bytes, len(args.(*KVSBatchRequest).Data))
 	res := make([]kvsResult, len(reqs))
 	for i, r := range reqs {
 		switch r.Op.Key[len(r.Op.Key)-1] {
@@ -329,9 +335,126 @@ func TestKVSBatcher_RandomDeadlinesLeaveNoSlotBehind(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("writes still waiting 20s after their deadlines")
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if q := b.queues["leader"]; q.inFlight != 0 || len(q.pending) != 0 {
-		t.Fatalf("after every write returned: %d slots held, %d queued", q.inFlight, len(q.pending))
+	// A batch may still be on its way when its writes have given up (it
+	// runs to the latest of their deadlines), so the slots come back soon
+	// after, not at once.
+	testkit.WaitFor(t, 5*time.Second, "every slot returned after the writes", func() error {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if q := b.queues["leader"]; q.inFlight != 0 || len(q.pending) != 0 {
+			return fmt.Errorf("%d slots held, %d queued", q.inFlight, len(q.pending))
+		}
+		return nil
+	})
+}
+
+// stagedCaller holds its i-th call until gates[i] is closed (or the
+// call's context ends), then answers like inner.
+type stagedCaller struct {
+	inner *batchCaller
+	gates []chan struct{}
+	mu    sync.Mutex // guards n
+	n     int
+}
+
+func (c *stagedCaller) Call(ctx context.Context, addr, method string, args, reply any) error {
+	c.mu.Lock()
+	gate := c.gates[min(c.n, len(c.gates)-1)]
+	c.n++
+	c.mu.Unlock()
+	select {
+	case <-gate:
+	case <-ctx.Done():
+		return &TransportError{Addr: addr, Method: method, Err: ctx.Err()}
+	}
+	return c.inner.Call(ctx, addr, method, args, reply)
+}
+
+func waitPending(t *testing.T, b *kvsBatcher, inFlight, pending int) {
+	t.Helper()
+	testkit.WaitFor(t, 5*time.Second, fmt.Sprintf("%d in flight, %d pending", inFlight, pending), func() error {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if q := b.queues["leader"]; q == nil || q.inFlight != inFlight || len(q.pending) != pending {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+}
+
+// The batch [B, C] sent by B, the oldest waiter with the earliest
+// deadline, is not cut short by B's deadline: C, with seconds left,
+// gets its outcome, and B alone gives up at its own deadline.
+func TestKVSBatcher_BatchOutlivesTheSlotHoldersDeadline(t *testing.T) {
+	caller := &stagedCaller{inner: &batchCaller{}, gates: []chan struct{}{make(chan struct{}), make(chan struct{})}}
+	b := newKVSBatcher(caller, 1)
+	long := ctxTimeout(t, 10*time.Second)
+	write := func(ctx context.Context, key string) chan error {
+		ch := make(chan error, 1)
+		go func() {
+			var ok bool
+			err := b.call(ctx, "leader", &KVSRequest{Op: catalog.KVRequest{Key: key}}, &ok)
+			if err == nil && !ok {
+				err = errors.New("write " + key + " not ok")
+			}
+			ch <- err
+		}()
+		return ch
+	}
+	a := write(long, "ay")
+	waitPending(t, b, 1, 0)
+	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	bErr := write(short, "by")
+	waitPending(t, b, 1, 1)
+	c := write(long, "cy")
+	waitPending(t, b, 1, 2)
+	close(caller.gates[0]) // A returns; B takes the slot and sends [B, C]
+	if err := <-a; err != nil {
+		t.Fatal(err)
+	}
+	var te *TransportError
+	if err := <-bErr; !errors.As(err, &te) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("B past its deadline: %v, want a deadline TransportError", err)
+	}
+	close(caller.gates[1])
+	if err := <-c; err != nil {
+		t.Fatalf("C, with seconds left, failed with its batch: %v", err)
+	}
+	if got := caller.inner.sizes; !reflect.DeepEqual(got, []int{1, 2}) {
+		t.Fatalf("batch sizes %v, want [1 2]", got)
+	}
+}
+
+// A batch stops at maxKVSBatchBytes (a single larger write still goes).
+func TestKVSBatcher_BatchesAreCappedInBytes(t *testing.T) {
+	caller := &batchCaller{gate: make(chan struct{})}
+	b := newKVSBatcher(caller, 1)
+	ctx := ctxTimeout(t, 10*time.Second)
+	value := make([]byte, 1<<20)
+	const writes = 10
+	errs := make(chan error, writes)
+	for i := range writes {
+		go func() {
+			var ok bool
+			errs <- b.call(ctx, "leader", &KVSRequest{Op: catalog.KVRequest{Key: fmt.Sprintf("k%dy", i), Value: value}}, &ok)
+		}()
+		waitPending(t, b, 1, i)
+	}
+	close(caller.gate)
+	for range writes {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := 0
+	for i, n := range caller.sizes {
+		total += n
+		if n > 1 && caller.bytes[i] > maxKVSBatchBytes {
+			t.Errorf("batch %d: %d writes in %d bytes, over the cap of %d", i, n, caller.bytes[i], maxKVSBatchBytes)
+		}
+	}
+	if total != writes || len(caller.sizes) < 4 {
+		t.Fatalf("batch sizes %v for %d writes of 1 MiB", caller.sizes, writes)
 	}
 }
