@@ -111,13 +111,16 @@ func NewBlocker(cfg BlockingConfig) (*Blocker, error) {
 // bindLifetime makes ctx (the rpc.Server's life, see RegisterEndpoints)
 // bound the shared ReadIndex rounds: under context.Background() a round
 // could outlive server shutdown by up to consistentRoundTimeout.
-func (b *Blocker) bindLifetime(ctx context.Context) {
-	if b.reads == nil {
+func (b *Blocker) bindLifetime(ctx context.Context) { b.reads.bindLifetime(ctx) }
+
+// bindLifetime makes ctx bound the rounds this batcher starts from now on.
+func (r *readBatcher) bindLifetime(ctx context.Context) {
+	if r == nil {
 		return
 	}
-	b.reads.mu.Lock()
-	b.reads.ctx = ctx
-	b.reads.mu.Unlock()
+	r.mu.Lock()
+	r.ctx = ctx
+	r.mu.Unlock()
 }
 
 // Query runs run until its index passes opts.MinQueryIndex or the wait

@@ -382,3 +382,28 @@ func TestBlocker_ConsistentRoundEndsAtServerShutdown(t *testing.T) {
 		t.Fatal("the ReadIndex round outlived server shutdown")
 	}
 }
+
+// The follower-read rounds a Forwarder starts end with the server too.
+func TestRegisterEndpoints_FollowerReadRoundsEndWithTheServer(t *testing.T) {
+	node := leaderNode()
+	srv, err := NewServer(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &Forwarder{reads: &readBatcher{ctx: context.Background()}}
+	deps := EndpointDeps{Datacenter: "dc1", Store: &catalog.Store{}, Raft: &fakeOperator{}, Operator: &fakeOperator{},
+		Cluster: node, Forwarder: f, Blocker: newBlocker(t, node, MaxQueryTime)}
+	if err := RegisterEndpoints(srv, deps); err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+	f.reads.mu.Lock()
+	defer f.reads.mu.Unlock()
+	if f.reads.ctx.Err() == nil {
+		t.Fatal("follower-read rounds still run under a context that outlives the server")
+	}
+}

@@ -171,14 +171,17 @@ func (d EndpointDeps) withDefaults() EndpointDeps {
 
 // RegisterEndpoints registers every endpoint on s: Status (Ping, Leader,
 // Peers, RaftStats), Catalog, Health, KVS, Session, Txn, Coordinate,
-// Operator and Roster. Do not also register Status yourself. d.Blocker's
-// shared ReadIndex rounds end with s (Server.Context).
+// Operator and Roster. Do not also register Status yourself. The shared
+// ReadIndex rounds of d.Blocker and d.Forwarder end with s (Server.Context).
 func RegisterEndpoints(s *Server, d EndpointDeps) error {
 	if err := d.Validate(); err != nil {
 		return err
 	}
 	d = d.withDefaults()
 	d.Blocker.bindLifetime(s.Context())
+	if d.Forwarder != nil {
+		d.Forwarder.bindLifetime(s.Context())
+	}
 	c := &endpointCore{d: d}
 	kvs, txn := &KVS{c: c}, &Txn{c: c}
 	endpoints := []struct {

@@ -166,6 +166,11 @@ func NewForwarder(cfg ForwardConfig) (*Forwarder, error) {
 	return f, nil
 }
 
+// bindLifetime makes ctx (the rpc.Server's life, see RegisterEndpoints)
+// bound the follower-read rounds, as Blocker.bindLifetime does for the
+// leader's.
+func (f *Forwarder) bindLifetime(ctx context.Context) { f.reads.bindLifetime(ctx) }
+
 // route is where a request is served.
 type route int
 
