@@ -9,7 +9,6 @@ import (
 	"net/rpc"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -226,7 +225,7 @@ func TestNetTransport_OldServerNamedInLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	go old.Accept(l)
-	logs := &lockedBuffer{}
+	logs := &testkit.LockedBuffer{}
 	tr, err := NewNetTransport(NetTransportConfig{LocalAddr: "new", Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -247,24 +246,6 @@ type gobRaft struct{}
 func (gobRaft) AppendEntries(req *Message, resp *Message) error {
 	*resp = Message{Type: req.Type.Response(), From: "old", Term: req.Term}
 	return nil
-}
-
-// lockedBuffer is a bytes.Buffer a logger may write while a test reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // Entry data is decoded without a copy, pointing into the frame's buffer:

@@ -21,10 +21,10 @@ func holdUntil(started, release string) string {
 }
 
 // startLock starts `roster lock` in the background.
-func startLock(t *testing.T, addr string, args ...string) (*exec.Cmd, *lockedBuffer, chan int) {
+func startLock(t *testing.T, addr string, args ...string) (*exec.Cmd, *testkit.LockedBuffer, chan int) {
 	t.Helper()
 	cmd := exec.Command(rosterBin, append([]string{"lock", "-http-addr", addr}, args...)...)
-	out := new(lockedBuffer)
+	out := new(testkit.LockedBuffer)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -46,7 +46,7 @@ func waitFile(t *testing.T, path string) {
 	})
 }
 
-func waitExit(t *testing.T, done chan int, out *lockedBuffer) int {
+func waitExit(t *testing.T, done chan int, out *testkit.LockedBuffer) int {
 	t.Helper()
 	select {
 	case code := <-done:
@@ -98,7 +98,7 @@ func TestLock_SemaphoreAdmitsNHolders(t *testing.T) {
 	dir := t.TempDir()
 	release := filepath.Join(dir, "release")
 	var dones []chan int
-	var outs []*lockedBuffer
+	var outs []*testkit.LockedBuffer
 	for i := range 2 {
 		started := filepath.Join(dir, fmt.Sprint("started", i))
 		_, out, done := startLock(t, addr, "-n", "2", "jobs", holdUntil(started, release))

@@ -52,7 +52,7 @@ func TestProcess_SIGHUPReloadsLogLevelAndServices(t *testing.T) {
 	write("error", "web")
 	p := testkit.FreePorts(t, 5)
 	cmd := exec.Command(rosterBin, append(devArgs(p), "-config-dir", dir)...)
-	stderr := new(lockedBuffer)
+	stderr := new(testkit.LockedBuffer)
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,36 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"roster/internal/testkit"
 )
-
-// lockedBuffer is a bytes.Buffer safe to read while a process writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // httpPut sends body to url with PUT and fails the test unless it gets 200.
 func httpPut(t *testing.T, url, body string) {
@@ -61,7 +41,7 @@ func TestWatch_PrintsFullRegistryThenEachChangeByDelta(t *testing.T) {
 	defer stopAgent(t, a, syscall.SIGTERM)
 	catalogRegister(t, a.base, "n1", "10.0.0.1")
 
-	var out, errOut lockedBuffer
+	var out, errOut testkit.LockedBuffer
 	w := exec.Command(rosterBin, "watch", "-service", "web", "-http-addr", strings.TrimPrefix(a.base, "http://"))
 	w.Stdout, w.Stderr = &out, &errOut
 	if err := w.Start(); err != nil {

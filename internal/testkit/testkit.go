@@ -1,12 +1,14 @@
 package testkit
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -166,3 +168,23 @@ func ChaosRuns(quick int) int {
 // Chaos reports whether the test runs under `make chaos`; long soak tests
 // call t.Skip unless it is true.
 func Chaos() bool { return os.Getenv(ChaosEnv) != "" }
+
+// LockedBuffer is a bytes.Buffer that a logger or a child process may
+// write while the test reads it.
+type LockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *LockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns what has been written so far.
+func (l *LockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

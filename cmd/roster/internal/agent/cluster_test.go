@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,28 +27,10 @@ import (
 // and reconcile timers are shortened (through Config) so failures are
 // detected in well under a second; Raft keeps its shipped timing.
 
-// syncBuffer collects the agents' logs; the test dumps them on failure.
-type syncBuffer struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type testCluster struct {
 	t      testing.TB
 	ports  []int // free ports chosen together, handed out in order
-	logs   *syncBuffer
+	logs   *testkit.LockedBuffer
 	cfgs   []Config
 	agents []*Agent // nil while stopped
 }
@@ -67,7 +47,7 @@ func fastGossip(c *swim.Config, wan bool) {
 // after the first join the first one's LAN port.
 func newTestCluster(t testing.TB, n int) *testCluster {
 	t.Helper()
-	tc := &testCluster{t: t, logs: &syncBuffer{}}
+	tc := &testCluster{t: t, logs: &testkit.LockedBuffer{}}
 	t.Cleanup(func() {
 		tc.stopAll()
 		if t.Failed() {
