@@ -92,9 +92,6 @@ type state struct {
 // every instance is cold in the CPU caches, so what keeps an update's cost
 // flat is how few separate places it touches (BenchmarkHashUpdate).
 type instSlot struct {
-	// key is the slot's key (zero once the slot is released), which
-	// lets a remembered slot pointer be checked before it is trusted.
-	key InstanceKey
 	// checks apply to the key: node-level checks for {Node, ""}, the
 	// instance's own checks otherwise. Health of an instance is its node's
 	// checks plus its own, without scanning every check on a busy node.
@@ -109,8 +106,13 @@ type instSlot struct {
 	// hasInst says whether inst and digest hold the instance's content and
 	// its digest as of the last commit (false: no such instance).
 	hasInst bool
-	digest  [sha256.Size]byte
-	inst    Instance
+	// gen counts the slot's releases, which lets a remembered slot
+	// pointer be checked before it is trusted (hintedSlot). It sits in
+	// hasInst's padding: a slot's size is a registration's largest share
+	// of the bytes it allocates.
+	gen    uint32
+	digest [sha256.Size]byte
+	inst   Instance
 	// instSvc is the service record inst was built from: while it is svc,
 	// inst's service fields are svc's (serviceNameTags).
 	instSvc *NodeService
@@ -141,7 +143,7 @@ func (sl *slotSlab) alloc() *instSlot {
 }
 
 func (sl *slotSlab) release(slot *instSlot) {
-	*slot = instSlot{}
+	*slot = instSlot{gen: slot.gen + 1}
 	sl.free = append(sl.free, slot)
 }
 
@@ -199,7 +201,6 @@ func (st *state) slotFor(k InstanceKey) *instSlot {
 	slot := st.slot(k)
 	if slot == nil {
 		slot = st.slab.alloc()
-		slot.key = k
 		if k.ID == "" {
 			st.nodeSlots[k.Node] = slot
 		} else {
