@@ -178,7 +178,8 @@ func (t *tx) ensureCheck(c *HealthCheck, pending *NodeService, pendingSlot *inst
 		}
 	}
 	old := t.st.checks[c.Node][c.CheckID]
-	if old.rec != nil && old.status == rec.Status && checkContentEqual(old.rec, rec) {
+	status := statusCode(rec.Status)
+	if old.rec != nil && old.status == status && checkContentEqual(old.rec, rec) {
 		return
 	}
 	rec.CreateIndex, rec.ModifyIndex = t.index, t.index
@@ -187,7 +188,7 @@ func (t *tx) ensureCheck(c *HealthCheck, pending *NodeService, pendingSlot *inst
 	}
 	t.setCheck(rec, old, target)
 	critical := rec.Status == HealthCritical || rec.Status == HealthMaintenance
-	if critical && (old.rec == nil || old.status != rec.Status) {
+	if critical && (old.rec == nil || old.status != status) {
 		t.invalidateCheckSessions(rec.Node, rec.CheckID)
 	}
 }

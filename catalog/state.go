@@ -374,10 +374,27 @@ func foldName(name string) string { return strings.ToLower(name) }
 type checkCell struct {
 	rec  *HealthCheck
 	slot *instSlot
-	// status and createIndex are the record's: a status update decides
-	// and stamps with them, without reading the old record.
-	status      string
+	// createIndex and status are the record's: a status update decides
+	// and stamps with them, without reading the old record. The status is
+	// a code (statusCode), which keeps a cell at 32 bytes: one is stored
+	// per check.
 	createIndex uint64
+	status      uint8
+}
+
+// statusCode is a check status as stored in a cell: HealthPassing,
+// HealthWarning and HealthCritical each have their own code, anything else
+// shares 0 (stored checks have one of the three).
+func statusCode(status string) uint8 {
+	switch status {
+	case HealthPassing:
+		return 1
+	case HealthWarning:
+		return 2
+	case HealthCritical:
+		return 3
+	}
+	return 0
 }
 
 // check returns check id on node, or nil.
@@ -395,7 +412,7 @@ func (st *state) putCheckIn(c *HealthCheck, target *instSlot) *instSlot {
 		st.checks[c.Node] = m
 	}
 	old := m[c.CheckID]
-	cell := checkCell{rec: c, status: c.Status, createIndex: c.CreateIndex}
+	cell := checkCell{rec: c, status: statusCode(c.Status), createIndex: c.CreateIndex}
 	if old.rec != nil && (old.slot == target || target == nil && old.rec.ServiceID == c.ServiceID) {
 		// Replace in place: the common status update costs one lookup.
 		if i := slices.Index(old.slot.checks, old.rec); i >= 0 {
