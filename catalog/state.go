@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // state is the replicated part of the store plus the indexes derived from
@@ -126,7 +127,10 @@ type slotSlab struct {
 	chunk []instSlot // the unused rest of the newest chunk
 }
 
-const slabChunk = 256
+// slabChunk fills 64 KiB: a chunk is a large object, rounded up to whole
+// 8 KiB pages, so a chunk of a round number of slots would leave the
+// rest of its last page allocated and unused.
+const slabChunk = 64 << 10 / unsafe.Sizeof(instSlot{})
 
 func (sl *slotSlab) alloc() *instSlot {
 	if n := len(sl.free); n > 0 {
