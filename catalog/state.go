@@ -107,6 +107,11 @@ type instSlot struct {
 	// hasInst says whether inst and digest hold the instance's content and
 	// its digest as of the last commit (false: no such instance).
 	hasInst bool
+	// instOfSvc says that inst was built from svc as it is now, so inst's
+	// service fields are svc's (serviceNameTags). Cleared whenever svc
+	// changes. A flag rather than the record's pointer: it fits in
+	// hasInst's padding.
+	instOfSvc bool
 	// gen counts the slot's releases, which lets a remembered slot
 	// pointer be checked before it is trusted (hintedSlot). It sits in
 	// hasInst's padding: a slot's size is a registration's largest share
@@ -114,9 +119,6 @@ type instSlot struct {
 	gen    uint32
 	digest [sha256.Size]byte
 	inst   Instance
-	// instSvc is the service record inst was built from: while it is svc,
-	// inst's service fields are svc's (serviceNameTags).
-	instSvc *NodeService
 }
 
 // slotSlab hands out slots from chunks of slabChunk, so that slots are
@@ -186,7 +188,7 @@ func (st *state) serviceSlot(node, checkID, id string) *instSlot {
 // must be set), from the cached instance when that was built from this
 // very record, so that the record itself need not be read.
 func (slot *instSlot) serviceNameTags() (string, []string) {
-	if slot.hasInst && slot.instSvc == slot.svc {
+	if slot.hasInst && slot.instOfSvc {
 		return slot.inst.Service, slot.inst.Tags
 	}
 	return slot.svc.Service, slot.svc.Tags
@@ -305,7 +307,7 @@ func (st *state) putService(node string, s *NodeService) *instSlot {
 	m[s.ID] = s
 	slot := st.slotFor(InstanceKey{Node: node, ID: s.ID})
 	old := slot.svc
-	slot.svc = s
+	slot.svc, slot.instOfSvc = s, false
 	if old != nil {
 		if old.Service == s.Service {
 			return slot // same name: byService already holds it
@@ -350,7 +352,7 @@ func (st *state) delService(node, id string) {
 	delete(st.services[node], id)
 	k := InstanceKey{Node: node, ID: id}
 	if slot := st.slots[k]; slot != nil {
-		slot.svc = nil
+		slot.svc, slot.instOfSvc = nil, false
 		st.dropIfEmpty(k, slot)
 	}
 	if len(st.services[node]) == 0 {

@@ -490,7 +490,7 @@ func (t *tx) refreshInstance(k InstanceKey, hint *instSlot, gen uint32, ring *de
 		}
 		st.hash.sub(&slot.digest)
 		ring.push(&ringEntry{index: t.index, kind: InstanceRemoved, inst: slot.inst})
-		slot.inst, slot.digest, slot.hasInst, slot.instSvc = Instance{}, [sha256.Size]byte{}, false, nil
+		slot.inst, slot.digest, slot.hasInst, slot.instOfSvc = Instance{}, [sha256.Size]byte{}, false, false
 		st.numInstances--
 		st.dropIfEmpty(k, slot)
 		return
@@ -502,7 +502,7 @@ func (t *tx) refreshInstance(k InstanceKey, hint *instSlot, gen uint32, ring *de
 		return
 	}
 	st.hash.add(&digest)
-	slot.instSvc = slot.svc
+	slot.instOfSvc = true
 	if !slot.hasInst {
 		slot.inst, slot.digest, slot.hasInst = in, digest, true
 		st.numInstances++
