@@ -224,7 +224,11 @@ func decodeCommandWith(d *decoder, b []byte, maps *mapIntern, reg *RegisterReque
 			return nil, fmt.Errorf("%w: unknown command type %d", ErrMalformedCommand, b[1])
 		}
 	}
-	*d = newDecoder(b[2:])
+	if c == nil && reg != nil {
+		*d = lendingDecoder(b[2:]) // see decodeRegister
+	} else {
+		*d = newDecoder(b[2:])
+	}
 	d.maps = maps
 	if c == nil {
 		c = decodeRegister(d, reg)
@@ -317,6 +321,13 @@ type (
 
 // decodeRegister decodes a RegisterRequest body into r (a new request if
 // r is nil), reading exactly what decodeBody reads.
+//
+// When Apply decodes into its reused request, the node's strings are
+// borrowed from the raft entry (lendingDecoder) rather than copied: an
+// agent re-registers its node unchanged far more often than it changes it,
+// and ensureNode copies them in the rare case that it stores the node. The
+// rest of the entry (service and checks, which a new instance stores) is
+// copied once and shared.
 func decodeRegister(d *decoder, r *RegisterRequest) *RegisterRequest {
 	if r == nil {
 		r = &RegisterRequest{}
@@ -325,6 +336,7 @@ func decodeRegister(d *decoder, r *RegisterRequest) *RegisterRequest {
 	}
 	decNode(d, &r.Node)
 	r.SkipNodeUpdate = d.boolean()
+	d.endBorrow()
 	hasSvc := d.boolean()
 	var svc NodeService
 	var tags [2]string

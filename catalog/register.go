@@ -126,12 +126,26 @@ func (t *tx) ensureNode(n *Node) *Node {
 	// so the allocation is off the hot path.
 	rec := new(Node)
 	*rec = *n
+	ownNodeStrings(rec)
 	rec.CreateIndex, rec.ModifyIndex = t.index, t.index
 	if old != nil {
 		rec.CreateIndex = old.CreateIndex
 	}
 	t.setNode(rec)
 	return rec
+}
+
+// ownNodeStrings gives n's strings one backing allocation of their own:
+// Apply's decoder lends them from the raft entry (decodeRegister). Its
+// maps need none: the decoder never lends those.
+func ownNodeStrings(n *Node) {
+	buf := n.ID + n.Node + n.Address + n.Datacenter
+	take := func(s string) string {
+		t := buf[:len(s)]
+		buf = buf[len(s):]
+		return t
+	}
+	n.ID, n.Node, n.Address, n.Datacenter = take(n.ID), take(n.Node), take(n.Address), take(n.Datacenter)
 }
 
 // ensureService upserts svc on node unless the stored one equals it, and

@@ -161,6 +161,7 @@ func (s *Store) Apply(e raft.Entry) any {
 	cmd, err := decodeCommandWith(&s.dec, e.Data, &s.maps, &s.reg)
 	s.dec = decoder{} // drop references to the entry
 	if err != nil {
+		s.reg.Node = Node{} // its strings are the entry's (decodeRegister)
 		s.malformed.Add(1)
 		if e.Index > s.st.index {
 			s.st.index = e.Index
@@ -168,7 +169,9 @@ func (s *Store) Apply(e raft.Entry) any {
 		s.publish(Event{Kind: EventMalformed, Index: e.Index, Err: err.Error()})
 		return Result{Index: e.Index, Err: err}
 	}
-	return s.applyLocked(e.Index, cmd)
+	res := s.applyLocked(e.Index, cmd)
+	s.reg.Node = Node{} // its strings are the entry's (decodeRegister)
+	return res
 }
 
 // ErrStaleIndex is returned for a command at or below the applied index.
