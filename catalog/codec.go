@@ -107,22 +107,12 @@ func newDecoder(b []byte) decoder {
 	return d
 }
 
-// lendingDecoder decodes b with strings borrowed from it (see borrowed),
-// up to endBorrow.
+// lendingDecoder decodes b with strings borrowed from it (see borrowed).
 func lendingDecoder(b []byte) decoder {
 	if len(b) > sharedStringsMax {
 		return newDecoder(b)
 	}
 	return decoder{b: b, whole: unsafe.String(unsafe.SliceData(b), len(b)), borrowed: true}
-}
-
-// endBorrow makes the strings decoded from here on shared substrings of
-// one copy of the rest of the input, as newDecoder's are.
-func (d *decoder) endBorrow() {
-	if d.borrowed {
-		d.borrowed = false
-		d.whole = string(d.b)
-	}
 }
 
 // own returns s, copied if it is borrowed from the input.

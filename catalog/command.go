@@ -322,12 +322,9 @@ type (
 // decodeRegister decodes a RegisterRequest body into r (a new request if
 // r is nil), reading exactly what decodeBody reads.
 //
-// When Apply decodes into its reused request, the node's strings are
-// borrowed from the raft entry (lendingDecoder) rather than copied: an
-// agent re-registers its node unchanged far more often than it changes it,
-// and ensureNode copies them in the rare case that it stores the node. The
-// rest of the entry (service and checks, which a new instance stores) is
-// copied once and shared.
+// When Apply decodes into its reused request, strings are borrowed from
+// the raft entry (lendingDecoder) and the ones kept are copied by
+// packRegister (pack.go).
 func decodeRegister(d *decoder, r *RegisterRequest) *RegisterRequest {
 	if r == nil {
 		r = &RegisterRequest{}
@@ -336,7 +333,6 @@ func decodeRegister(d *decoder, r *RegisterRequest) *RegisterRequest {
 	}
 	decNode(d, &r.Node)
 	r.SkipNodeUpdate = d.boolean()
-	d.endBorrow()
 	hasSvc := d.boolean()
 	var svc NodeService
 	var tags [2]string
@@ -364,6 +360,9 @@ func decodeRegister(d *decoder, r *RegisterRequest) *RegisterRequest {
 	}
 	for i := range r.Checks {
 		decCheck(d, &r.Checks[i])
+	}
+	if d.borrowed && d.err == nil {
+		packRegister(r)
 	}
 	return r
 }

@@ -33,6 +33,8 @@ func TestApply_KeepsNoPartOfTheEntry(t *testing.T) {
 		r.Node.TaggedAddresses = map[string]string{"wan": fmt.Sprintf("192.0.2.%d", i)}
 		r.Service.Address = fmt.Sprintf("10.9.0.%d", i)
 		r.Service.Tags = []string{"a", "b", "c"}
+		r.Service.TaggedAddresses = map[string]ServiceAddress{"lan": {Address: "10.8.0.1", Port: 1}}
+		r.Service.Meta = map[string]string{"v": fmt.Sprint(i)}
 		r.Checks[0].Notes, r.Checks[0].Output = "notes", "output"
 		r.Checks[0].Definition = HealthCheckDefinition{HTTP: "http://x/", Method: "GET",
 			Header: map[string][]string{"H": {"v"}}, Interval: "10s"}
@@ -41,10 +43,18 @@ func TestApply_KeepsNoPartOfTheEntry(t *testing.T) {
 		apply(&RegisterRequest{Node: Node{Node: r.Node.Node}, SkipNodeUpdate: true,
 			Checks: []HealthCheck{{CheckID: fmt.Sprintf("n%d", i), Name: "node", Status: HealthWarning}}})
 	}
+	many := benchRegister(99) // more strings than packRegister gathers at once
+	for i := range 12 {
+		many.Checks = append(many.Checks, HealthCheck{CheckID: fmt.Sprintf("c%d", i), Name: "n", Notes: "x",
+			Output: fmt.Sprint(i), ServiceID: many.Service.ID, Type: "http", Interval: "1s", Timeout: "2s",
+			Status: HealthPassing, Definition: HealthCheckDefinition{HTTP: fmt.Sprintf("http://h/%d", i)}})
+	}
+	apply(many)
 	read := func() string {
 		nodes, _ := s.Nodes()
 		checks, _, _ := s.ChecksInState(HealthAny)
-		js, err := json.Marshal([]any{nodes, s.Registry(), checks, s.Hash()})
+		entries, _ := s.CheckServiceNodes("web", nil, false)
+		js, err := json.Marshal([]any{nodes, s.Registry(), checks, entries, s.Hash()})
 		if err != nil {
 			t.Fatal(err)
 		}

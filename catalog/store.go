@@ -161,7 +161,7 @@ func (s *Store) Apply(e raft.Entry) any {
 	cmd, err := decodeCommandWith(&s.dec, e.Data, &s.maps, &s.reg)
 	s.dec = decoder{} // drop references to the entry
 	if err != nil {
-		s.reg.Node = Node{} // its strings are the entry's (decodeRegister)
+		s.reg = RegisterRequest{} // it may borrow the entry's strings (decodeRegister)
 		s.malformed.Add(1)
 		if e.Index > s.st.index {
 			s.st.index = e.Index
