@@ -201,7 +201,7 @@ func DecodeCommand(b []byte) (Command, error) { return decodeCommand(b, nil) }
 // decodeCommand decodes b, sharing string maps through maps if it is set.
 func decodeCommand(b []byte, maps *mapIntern) (Command, error) {
 	var d decoder
-	return decodeCommandWith(&d, b, maps, nil)
+	return decodeCommandWith(&d, b, maps, nil, nil)
 }
 
 // decodeCommandWith is decodeCommand with a caller-owned decoder: Apply
@@ -210,7 +210,7 @@ func decodeCommand(b []byte, maps *mapIntern) (Command, error) {
 //
 // A register command is decoded into reg if it is set (Apply's reused
 // request); the caller must then be done with the previous one.
-func decodeCommandWith(d *decoder, b []byte, maps *mapIntern, reg *RegisterRequest) (Command, error) {
+func decodeCommandWith(d *decoder, b []byte, maps *mapIntern, reg *RegisterRequest, buf *registerSvcCheck) (Command, error) {
 	if len(b) < 2 {
 		return nil, fmt.Errorf("%w: %d bytes, need at least a version and a type byte", ErrMalformedCommand, len(b))
 	}
@@ -231,7 +231,7 @@ func decodeCommandWith(d *decoder, b []byte, maps *mapIntern, reg *RegisterReque
 	}
 	d.maps = maps
 	if c == nil {
-		c = decodeRegister(d, reg)
+		c = decodeRegister(d, reg, buf)
 	} else {
 		c.decodeBody(d)
 	}
@@ -323,9 +323,14 @@ type (
 // r is nil), reading exactly what decodeBody reads.
 //
 // When Apply decodes into its reused request, strings are borrowed from
-// the raft entry (lendingDecoder) and the ones kept are copied by
-// packRegister (pack.go).
-func decodeRegister(d *decoder, r *RegisterRequest) *RegisterRequest {
+// the raft entry (lendingDecoder) and the store copies the ones it keeps
+// (pack.go).
+//
+// buf, if set, holds the service and a single check instead of a new
+// object (Apply's reused one; the store copies what it keeps, see
+// tx.lent), so that re-registering an unchanged instance allocates
+// nothing.
+func decodeRegister(d *decoder, r *RegisterRequest, buf *registerSvcCheck) *RegisterRequest {
 	if r == nil {
 		r = &RegisterRequest{}
 	} else {
@@ -343,10 +348,20 @@ func decodeRegister(d *decoder, r *RegisterRequest) *RegisterRequest {
 	n := d.count()
 	switch {
 	case hasSvc && n == 1:
-		b := &registerSvcCheck{svc: svc, tags: tags}
+		b := buf
+		if b == nil {
+			b = new(registerSvcCheck)
+		}
+		*b = registerSvcCheck{svc: svc, tags: tags}
 		r.Service, r.Checks = &b.svc, b.chk[:]
 		if nTags > 0 {
 			b.svc.Tags = b.tags[:nTags:nTags]
+		}
+	case hasSvc && buf != nil:
+		*buf = registerSvcCheck{svc: svc, tags: tags}
+		r.Service = &buf.svc
+		if nTags > 0 {
+			buf.svc.Tags = buf.tags[:nTags:nTags]
 		}
 	case hasSvc:
 		b := &registerSvc{svc: svc, tags: tags}
@@ -360,9 +375,6 @@ func decodeRegister(d *decoder, r *RegisterRequest) *RegisterRequest {
 	}
 	for i := range r.Checks {
 		decCheck(d, &r.Checks[i])
-	}
-	if d.borrowed && d.err == nil {
-		packRegister(r)
 	}
 	return r
 }

@@ -70,3 +70,25 @@ func TestApply_KeepsNoPartOfTheEntry(t *testing.T) {
 		t.Fatalf("reads changed after the entries were overwritten:\nbefore %s\nafter  %s", before, after)
 	}
 }
+
+// TestApply_UnchangedReregistrationAllocatesNothing proves that an agent's
+// periodic re-registration of an unchanged instance stores nothing new:
+// the only allocation left is Apply's boxed Result.
+func TestApply_UnchangedReregistrationAllocatesNothing(t *testing.T) {
+	s, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := EncodeCommand(benchRegister(1))
+	idx := uint64(0)
+	apply := func() {
+		idx++
+		if r := s.Apply(raft.Entry{Index: idx, Type: raft.EntryCommand, Data: b}).(Result); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	apply()
+	if allocs := testing.AllocsPerRun(100, apply); allocs > 1 {
+		t.Fatalf("re-registering an unchanged instance made %.1f allocations, want at most 1 (the Result)", allocs)
+	}
+}

@@ -1,19 +1,20 @@
 package catalog
 
 import (
+	"slices"
 	"strings"
 	"unsafe"
 )
 
 // Apply decodes a registration with every string borrowed from the raft
-// entry (lendingDecoder): the entry may only be read during the call
-// (raft.FSM), so whatever the store keeps must be copied. Copying the
-// whole entry would keep its node section, map encodings, varints and
-// status bytes alive with every new instance; packRegister instead copies
-// just the strings a new instance keeps into one allocation, and repeated
-// values (a check's ServiceID is its service's ID) once. The node's strings
-// are copied by ensureNode when it stores a node, which an unchanged
-// re-registration does not.
+// entry (lendingDecoder), and its service and check into a reused buffer:
+// the entry may only be read during the call (raft.FSM), so whatever the
+// store keeps must be copied, and only that is: ensureNode, ensureService
+// and ensureCheck copy a record when they store it (ownNodeStrings,
+// ownService, ownCheck), each record's strings in one allocation. Copying
+// the whole entry would keep its node section, map encodings, varints and
+// status bytes alive with every new instance, and re-registering an
+// unchanged instance (an agent's anti-entropy sync) now allocates nothing.
 
 // maxPacked bounds the fields packRegister gathers without allocating;
 // a registration with more (many checks) packs the rest one by one.
@@ -69,39 +70,57 @@ func indexEqual(ptrs []*string, s string) int {
 	return -1
 }
 
-// packRegister gives r's service and check strings storage of their own
-// (see above). The node's are left borrowed (ensureNode copies them), and
-// so are the fields the store never keeps from the command: a check's Node
-// and ServiceName/ServiceTags are replaced with stored values, and its
-// Status with a constant, before it is stored (register.go).
-func packRegister(r *RegisterRequest) {
+// ownService returns a copy of the lent service svc to store, its
+// strings in one allocation of their own.
+func ownService(svc *NodeService) *NodeService {
+	b := &registerSvc{svc: *svc}
+	s := &b.svc
+	if n := len(s.Tags); n > 0 && n <= len(b.tags) {
+		copy(b.tags[:], s.Tags)
+		s.Tags = b.tags[:n:n]
+	} else if n > 0 {
+		s.Tags = slices.Clone(s.Tags)
+	}
 	var p packer
-	if s := r.Service; s != nil {
-		p.add(&s.Kind)
-		p.add(&s.ID)
-		p.add(&s.Service)
-		for i := range s.Tags {
-			p.add(&s.Tags[i])
-		}
-		p.add(&s.Address)
-		if len(s.TaggedAddresses) > 0 {
-			m := make(map[string]ServiceAddress, len(s.TaggedAddresses))
-			for k, v := range s.TaggedAddresses {
-				v.Address = strings.Clone(v.Address)
-				m[strings.Clone(k)] = v
-			}
-			s.TaggedAddresses = m
-		}
+	p.add(&s.Kind)
+	p.add(&s.ID)
+	p.add(&s.Service)
+	for i := range s.Tags {
+		p.add(&s.Tags[i])
 	}
-	for i := range r.Checks {
-		c := &r.Checks[i]
-		for _, f := range [...]*string{&c.CheckID, &c.Name, &c.Notes, &c.Output, &c.ServiceID,
-			&c.Type, &c.Interval, &c.Timeout} {
-			p.add(f)
-		}
-		packDefinition(&p, &c.Definition)
-	}
+	p.add(&s.Address)
 	p.finish()
+	if len(s.TaggedAddresses) > 0 {
+		m := make(map[string]ServiceAddress, len(s.TaggedAddresses))
+		for k, v := range s.TaggedAddresses {
+			v.Address = strings.Clone(v.Address)
+			m[strings.Clone(k)] = v
+		}
+		s.TaggedAddresses = m
+	}
+	return s
+}
+
+// ownCheck returns a copy of the lent check c to store, its strings in one
+// allocation of their own. Its Node, Status, ServiceName and ServiceTags
+// are the store's already (ensureCheck, validateCheck); its ServiceID is
+// pending's ID when it is pending's check.
+func ownCheck(c *HealthCheck, pending *NodeService) *HealthCheck {
+	rec := new(HealthCheck)
+	*rec = *c
+	var p packer
+	for _, f := range [...]*string{&rec.CheckID, &rec.Name, &rec.Notes, &rec.Output,
+		&rec.Type, &rec.Interval, &rec.Timeout} {
+		p.add(f)
+	}
+	if pending != nil && pending.ID == rec.ServiceID {
+		rec.ServiceID = pending.ID
+	} else {
+		p.add(&rec.ServiceID)
+	}
+	packDefinition(&p, &rec.Definition)
+	p.finish()
+	return rec
 }
 
 func packDefinition(p *packer, def *HealthCheckDefinition) {

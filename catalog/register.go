@@ -160,6 +160,9 @@ func (t *tx) ensureService(node string, svc *NodeService) (*NodeService, *instSl
 		return old, slot
 	}
 	rec := svc // the store owns the command (see ApplyCommand)
+	if t.lent {
+		rec = ownService(svc)
+	}
 	rec.CreateIndex, rec.ModifyIndex = t.index, t.index
 	if old != nil {
 		rec.CreateIndex = old.CreateIndex
@@ -195,6 +198,9 @@ func (t *tx) ensureCheck(c *HealthCheck, pending *NodeService, pendingSlot *inst
 	status := statusCode(rec.Status)
 	if old.rec != nil && old.status == status && checkContentEqual(old.rec, rec) {
 		return
+	}
+	if t.lent {
+		rec = ownCheck(rec, pending)
 	}
 	rec.CreateIndex, rec.ModifyIndex = t.index, t.index
 	if old.rec != nil {

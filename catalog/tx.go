@@ -41,6 +41,12 @@ type tx struct {
 	// record, its check) and the repeats need no set insertions.
 	lastTouched struct{ node, id, service string }
 
+	// lent says that the registration being applied is Apply's reused
+	// one: its strings are the raft entry's and its service and check
+	// live in a reused buffer, so ensureService and ensureCheck store
+	// copies (pack.go).
+	lent bool
+
 	scratch  []byte   // canonical-encoding buffer for digests
 	releases []string // sorted keys of an invalidated session
 }
