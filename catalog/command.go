@@ -304,9 +304,9 @@ func (r *RegisterRequest) decodeBody(d *decoder) {
 // registering an instance with one check, or updating one check) as one
 // object. The parts share a lifetime in practice: the store installs them
 // as records together, and a record that outlives its sibling keeps at
-// most one request's worth of memory alive. The request itself is not in
-// that object: Apply decodes into a request it reuses (nothing keeps a
-// pointer to it; ensureNode copies the node it installs).
+// most one request's worth of memory alive. Apply decodes into a request
+// and a registerSvcCheck it reuses instead, and the store copies the
+// records it keeps (pack.go); the registerSvc shape is for other decoders.
 type (
 	registerSvcCheck struct {
 		svc  NodeService
