@@ -8,7 +8,9 @@ import (
 	"math"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
+	"unsafe"
 )
 
 // The binary codec used by commands (command.go) and snapshots
@@ -87,6 +89,10 @@ type decoder struct {
 	// maps, if set, shares decoded string maps between records (see
 	// mapIntern). Only Apply sets it.
 	maps *mapIntern
+	// borrowed says that whole is the caller's input itself, not a copy:
+	// strings decoded now are lent and must not outlive the call, and maps
+	// kept by mapIntern get strings of their own. See decodeRegister.
+	borrowed bool
 }
 
 // sharedStringsMax is the largest input decoded with shared strings; above
@@ -99,6 +105,22 @@ func newDecoder(b []byte) decoder {
 		d.whole = string(b)
 	}
 	return d
+}
+
+// lendingDecoder decodes b with strings borrowed from it (see borrowed).
+func lendingDecoder(b []byte) decoder {
+	if len(b) > sharedStringsMax {
+		return newDecoder(b)
+	}
+	return decoder{b: b, whole: unsafe.String(unsafe.SliceData(b), len(b)), borrowed: true}
+}
+
+// own returns s, copied if it is borrowed from the input.
+func (d *decoder) own(s string) string {
+	if d.borrowed {
+		return strings.Clone(s)
+	}
+	return s
 }
 
 func (d *decoder) fail(err error) {
@@ -256,8 +278,8 @@ func (d *decoder) strMap() map[string]string {
 	}
 	m := make(map[string]string, n)
 	for range n {
-		k := d.str()
-		m[k] = d.str()
+		k := d.own(d.str())
+		m[k] = d.own(d.str())
 	}
 	return m
 }
@@ -298,12 +320,13 @@ func (d *decoder) internedMap(n int) (map[string]string, bool) {
 	}
 	m := make(map[string]string, n)
 	for range n {
-		k := d.str()
-		m[k] = d.str()
+		k := d.own(d.str())
+		m[k] = d.own(d.str())
 	}
 	if d.err != nil {
 		return nil, false
 	}
+	key = d.own(key)
 	if d.maps.m == nil || len(d.maps.m) >= mapInternMax {
 		d.maps.m = make(map[string]map[string]string, 64)
 	}

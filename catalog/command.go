@@ -201,7 +201,7 @@ func DecodeCommand(b []byte) (Command, error) { return decodeCommand(b, nil) }
 // decodeCommand decodes b, sharing string maps through maps if it is set.
 func decodeCommand(b []byte, maps *mapIntern) (Command, error) {
 	var d decoder
-	return decodeCommandWith(&d, b, maps, nil)
+	return decodeCommandWith(&d, b, maps, nil, nil)
 }
 
 // decodeCommandWith is decodeCommand with a caller-owned decoder: Apply
@@ -210,7 +210,7 @@ func decodeCommand(b []byte, maps *mapIntern) (Command, error) {
 //
 // A register command is decoded into reg if it is set (Apply's reused
 // request); the caller must then be done with the previous one.
-func decodeCommandWith(d *decoder, b []byte, maps *mapIntern, reg *RegisterRequest) (Command, error) {
+func decodeCommandWith(d *decoder, b []byte, maps *mapIntern, reg *RegisterRequest, buf *registerSvcCheck) (Command, error) {
 	if len(b) < 2 {
 		return nil, fmt.Errorf("%w: %d bytes, need at least a version and a type byte", ErrMalformedCommand, len(b))
 	}
@@ -224,10 +224,14 @@ func decodeCommandWith(d *decoder, b []byte, maps *mapIntern, reg *RegisterReque
 			return nil, fmt.Errorf("%w: unknown command type %d", ErrMalformedCommand, b[1])
 		}
 	}
-	*d = newDecoder(b[2:])
+	if c == nil && reg != nil {
+		*d = lendingDecoder(b[2:]) // see decodeRegister
+	} else {
+		*d = newDecoder(b[2:])
+	}
 	d.maps = maps
 	if c == nil {
-		c = decodeRegister(d, reg)
+		c = decodeRegister(d, reg, buf)
 	} else {
 		c.decodeBody(d)
 	}
@@ -300,9 +304,9 @@ func (r *RegisterRequest) decodeBody(d *decoder) {
 // registering an instance with one check, or updating one check) as one
 // object. The parts share a lifetime in practice: the store installs them
 // as records together, and a record that outlives its sibling keeps at
-// most one request's worth of memory alive. The request itself is not in
-// that object: Apply decodes into a request it reuses (nothing keeps a
-// pointer to it; ensureNode copies the node it installs).
+// most one request's worth of memory alive. Apply decodes into a request
+// and a registerSvcCheck it reuses instead, and the store copies the
+// records it keeps (pack.go); the registerSvc shape is for other decoders.
 type (
 	registerSvcCheck struct {
 		svc  NodeService
@@ -317,7 +321,16 @@ type (
 
 // decodeRegister decodes a RegisterRequest body into r (a new request if
 // r is nil), reading exactly what decodeBody reads.
-func decodeRegister(d *decoder, r *RegisterRequest) *RegisterRequest {
+//
+// When Apply decodes into its reused request, strings are borrowed from
+// the raft entry (lendingDecoder) and the store copies the ones it keeps
+// (pack.go).
+//
+// buf, if set, holds the service and a single check instead of a new
+// object (Apply's reused one; the store copies what it keeps, see
+// tx.lent), so that re-registering an unchanged instance allocates
+// nothing.
+func decodeRegister(d *decoder, r *RegisterRequest, buf *registerSvcCheck) *RegisterRequest {
 	if r == nil {
 		r = &RegisterRequest{}
 	} else {
@@ -335,10 +348,20 @@ func decodeRegister(d *decoder, r *RegisterRequest) *RegisterRequest {
 	n := d.count()
 	switch {
 	case hasSvc && n == 1:
-		b := &registerSvcCheck{svc: svc, tags: tags}
+		b := buf
+		if b == nil {
+			b = new(registerSvcCheck)
+		}
+		*b = registerSvcCheck{svc: svc, tags: tags}
 		r.Service, r.Checks = &b.svc, b.chk[:]
 		if nTags > 0 {
 			b.svc.Tags = b.tags[:nTags:nTags]
+		}
+	case hasSvc && buf != nil:
+		*buf = registerSvcCheck{svc: svc, tags: tags}
+		r.Service = &buf.svc
+		if nTags > 0 {
+			buf.svc.Tags = buf.tags[:nTags:nTags]
 		}
 	case hasSvc:
 		b := &registerSvc{svc: svc, tags: tags}

@@ -17,9 +17,11 @@
 //     CoordinateBatchRequest, TombstoneReapRequest) and their wire form: a
 //     version byte, a type byte, a plain binary body. Decoding never panics
 //     (fuzzed by FuzzDecodeCommand). Apply's decoder shares string maps
-//     with equal encodings (mapIntern): agents re-send the same meta; a
-//     registration's request, service, one check and tags are one
-//     allocation (decodeRegister).
+//     with equal encodings (mapIntern): agents re-send the same meta. It
+//     decodes a registration into a reused request with strings borrowed
+//     from the raft entry; the store copies only the records it stores,
+//     each with its strings in one allocation (pack.go), so an unchanged
+//     re-registration allocates nothing.
 //  3. store.go — Store, Config and Apply: decode, run the command inside a
 //     transaction, commit or roll back, stamp the index. Result is what the
 //     proposing server gets back.

@@ -126,12 +126,26 @@ func (t *tx) ensureNode(n *Node) *Node {
 	// so the allocation is off the hot path.
 	rec := new(Node)
 	*rec = *n
+	ownNodeStrings(rec)
 	rec.CreateIndex, rec.ModifyIndex = t.index, t.index
 	if old != nil {
 		rec.CreateIndex = old.CreateIndex
 	}
 	t.setNode(rec)
 	return rec
+}
+
+// ownNodeStrings gives n's strings one backing allocation of their own:
+// Apply's decoder lends them from the raft entry (decodeRegister). Its
+// maps need none: the decoder never lends those.
+func ownNodeStrings(n *Node) {
+	buf := n.ID + n.Node + n.Address + n.Datacenter
+	take := func(s string) string {
+		t := buf[:len(s)]
+		buf = buf[len(s):]
+		return t
+	}
+	n.ID, n.Node, n.Address, n.Datacenter = take(n.ID), take(n.Node), take(n.Address), take(n.Datacenter)
 }
 
 // ensureService upserts svc on node unless the stored one equals it, and
@@ -146,6 +160,9 @@ func (t *tx) ensureService(node string, svc *NodeService) (*NodeService, *instSl
 		return old, slot
 	}
 	rec := svc // the store owns the command (see ApplyCommand)
+	if t.lent {
+		rec = ownService(svc)
+	}
 	rec.CreateIndex, rec.ModifyIndex = t.index, t.index
 	if old != nil {
 		rec.CreateIndex = old.CreateIndex
@@ -178,8 +195,12 @@ func (t *tx) ensureCheck(c *HealthCheck, pending *NodeService, pendingSlot *inst
 		}
 	}
 	old := t.st.checks[c.Node][c.CheckID]
-	if old.rec != nil && old.status == rec.Status && checkContentEqual(old.rec, rec) {
+	status := statusCode(rec.Status)
+	if old.rec != nil && old.status == status && checkContentEqual(old.rec, rec) {
 		return
+	}
+	if t.lent {
+		rec = ownCheck(rec, pending)
 	}
 	rec.CreateIndex, rec.ModifyIndex = t.index, t.index
 	if old.rec != nil {
@@ -187,7 +208,7 @@ func (t *tx) ensureCheck(c *HealthCheck, pending *NodeService, pendingSlot *inst
 	}
 	t.setCheck(rec, old, target)
 	critical := rec.Status == HealthCritical || rec.Status == HealthMaintenance
-	if critical && (old.rec == nil || old.status != rec.Status) {
+	if critical && (old.rec == nil || old.status != status) {
 		t.invalidateCheckSessions(rec.Node, rec.CheckID)
 	}
 }

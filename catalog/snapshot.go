@@ -330,7 +330,7 @@ func (st *state) restoreRecord(tag byte, body []byte) error {
 // hashcode from the tables (the one full scan, at restore).
 func (st *state) rebuildInstances() {
 	for k, slot := range st.slots {
-		slot.inst, slot.digest, slot.hasInst, slot.instSvc = Instance{}, [sha256.Size]byte{}, false, nil
+		slot.inst, slot.digest, slot.hasInst, slot.instOfSvc = Instance{}, [sha256.Size]byte{}, false, false
 		st.dropIfEmpty(k, slot)
 	}
 	st.numInstances = 0
@@ -344,7 +344,7 @@ func (st *state) rebuildInstances() {
 			if !ok {
 				continue
 			}
-			slot.inst, slot.hasInst, slot.instSvc = in, true, slot.svc
+			slot.inst, slot.hasInst, slot.instOfSvc = in, true, true
 			slot.digest, scratch = digestInstance(scratch, &slot.inst)
 			st.numInstances++
 			st.hash.add(&slot.digest)

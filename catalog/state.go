@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // state is the replicated part of the store plus the indexes derived from
@@ -92,9 +93,6 @@ type state struct {
 // every instance is cold in the CPU caches, so what keeps an update's cost
 // flat is how few separate places it touches (BenchmarkHashUpdate).
 type instSlot struct {
-	// key is the slot's key (zero once the slot is released), which
-	// lets a remembered slot pointer be checked before it is trusted.
-	key InstanceKey
 	// checks apply to the key: node-level checks for {Node, ""}, the
 	// instance's own checks otherwise. Health of an instance is its node's
 	// checks plus its own, without scanning every check on a busy node.
@@ -109,11 +107,18 @@ type instSlot struct {
 	// hasInst says whether inst and digest hold the instance's content and
 	// its digest as of the last commit (false: no such instance).
 	hasInst bool
-	digest  [sha256.Size]byte
-	inst    Instance
-	// instSvc is the service record inst was built from: while it is svc,
-	// inst's service fields are svc's (serviceNameTags).
-	instSvc *NodeService
+	// instOfSvc says that inst was built from svc as it is now, so inst's
+	// service fields are svc's (serviceNameTags). Cleared whenever svc
+	// changes. A flag rather than the record's pointer: it fits in
+	// hasInst's padding.
+	instOfSvc bool
+	// gen counts the slot's releases, which lets a remembered slot
+	// pointer be checked before it is trusted (hintedSlot). It sits in
+	// hasInst's padding: a slot's size is a registration's largest share
+	// of the bytes it allocates.
+	gen    uint32
+	digest [sha256.Size]byte
+	inst   Instance
 }
 
 // slotSlab hands out slots from chunks of slabChunk, so that slots are
@@ -124,7 +129,10 @@ type slotSlab struct {
 	chunk []instSlot // the unused rest of the newest chunk
 }
 
-const slabChunk = 256
+// slabChunk fills 64 KiB: a chunk is a large object, rounded up to whole
+// 8 KiB pages, so a chunk of a round number of slots would leave the
+// rest of its last page allocated and unused.
+const slabChunk = 64 << 10 / unsafe.Sizeof(instSlot{})
 
 func (sl *slotSlab) alloc() *instSlot {
 	if n := len(sl.free); n > 0 {
@@ -141,7 +149,7 @@ func (sl *slotSlab) alloc() *instSlot {
 }
 
 func (sl *slotSlab) release(slot *instSlot) {
-	*slot = instSlot{}
+	*slot = instSlot{gen: slot.gen + 1}
 	sl.free = append(sl.free, slot)
 }
 
@@ -180,7 +188,7 @@ func (st *state) serviceSlot(node, checkID, id string) *instSlot {
 // must be set), from the cached instance when that was built from this
 // very record, so that the record itself need not be read.
 func (slot *instSlot) serviceNameTags() (string, []string) {
-	if slot.hasInst && slot.instSvc == slot.svc {
+	if slot.hasInst && slot.instOfSvc {
 		return slot.inst.Service, slot.inst.Tags
 	}
 	return slot.svc.Service, slot.svc.Tags
@@ -199,7 +207,6 @@ func (st *state) slotFor(k InstanceKey) *instSlot {
 	slot := st.slot(k)
 	if slot == nil {
 		slot = st.slab.alloc()
-		slot.key = k
 		if k.ID == "" {
 			st.nodeSlots[k.Node] = slot
 		} else {
@@ -300,7 +307,7 @@ func (st *state) putService(node string, s *NodeService) *instSlot {
 	m[s.ID] = s
 	slot := st.slotFor(InstanceKey{Node: node, ID: s.ID})
 	old := slot.svc
-	slot.svc = s
+	slot.svc, slot.instOfSvc = s, false
 	if old != nil {
 		if old.Service == s.Service {
 			return slot // same name: byService already holds it
@@ -345,7 +352,7 @@ func (st *state) delService(node, id string) {
 	delete(st.services[node], id)
 	k := InstanceKey{Node: node, ID: id}
 	if slot := st.slots[k]; slot != nil {
-		slot.svc = nil
+		slot.svc, slot.instOfSvc = nil, false
 		st.dropIfEmpty(k, slot)
 	}
 	if len(st.services[node]) == 0 {
@@ -373,10 +380,27 @@ func foldName(name string) string { return strings.ToLower(name) }
 type checkCell struct {
 	rec  *HealthCheck
 	slot *instSlot
-	// status and createIndex are the record's: a status update decides
-	// and stamps with them, without reading the old record.
-	status      string
+	// createIndex and status are the record's: a status update decides
+	// and stamps with them, without reading the old record. The status is
+	// a code (statusCode), which keeps a cell at 32 bytes: one is stored
+	// per check.
 	createIndex uint64
+	status      uint8
+}
+
+// statusCode is a check status as stored in a cell: HealthPassing,
+// HealthWarning and HealthCritical each have their own code, anything else
+// shares 0 (stored checks have one of the three).
+func statusCode(status string) uint8 {
+	switch status {
+	case HealthPassing:
+		return 1
+	case HealthWarning:
+		return 2
+	case HealthCritical:
+		return 3
+	}
+	return 0
 }
 
 // check returns check id on node, or nil.
@@ -394,7 +418,7 @@ func (st *state) putCheckIn(c *HealthCheck, target *instSlot) *instSlot {
 		st.checks[c.Node] = m
 	}
 	old := m[c.CheckID]
-	cell := checkCell{rec: c, status: c.Status, createIndex: c.CreateIndex}
+	cell := checkCell{rec: c, status: statusCode(c.Status), createIndex: c.CreateIndex}
 	if old.rec != nil && (old.slot == target || target == nil && old.rec.ServiceID == c.ServiceID) {
 		// Replace in place: the common status update costs one lookup.
 		if i := slices.Index(old.slot.checks, old.rec); i >= 0 {

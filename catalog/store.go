@@ -101,6 +101,7 @@ type Store struct {
 	maps      mapIntern            // string maps shared by decoded records (codec.go)
 	dec       decoder              // reused by every Apply
 	reg       RegisterRequest      // reused by every Apply of a registration (decodeRegister)
+	regBuf    registerSvcCheck     // reg's service and check, when it has one of each
 
 	watches watchSet
 	events  fanout.Hub[Event]
@@ -158,9 +159,10 @@ func (s *Store) Apply(e raft.Entry) any {
 	// belongs to the writer; readers wait a fraction of a microsecond more.
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cmd, err := decodeCommandWith(&s.dec, e.Data, &s.maps, &s.reg)
+	cmd, err := decodeCommandWith(&s.dec, e.Data, &s.maps, &s.reg, &s.regBuf)
 	s.dec = decoder{} // drop references to the entry
 	if err != nil {
+		s.reg = RegisterRequest{} // it may borrow the entry's strings (decodeRegister)
 		s.malformed.Add(1)
 		if e.Index > s.st.index {
 			s.st.index = e.Index
@@ -168,7 +170,9 @@ func (s *Store) Apply(e raft.Entry) any {
 		s.publish(Event{Kind: EventMalformed, Index: e.Index, Err: err.Error()})
 		return Result{Index: e.Index, Err: err}
 	}
-	return s.applyLocked(e.Index, cmd)
+	res := s.applyLocked(e.Index, cmd)
+	s.reg = RegisterRequest{} // its strings are the entry's (decodeRegister)
+	return res
 }
 
 // ErrStaleIndex is returned for a command at or below the applied index.
@@ -216,7 +220,12 @@ func (s *Store) applyLocked(idx uint64, cmd Command) Result {
 func (s *Store) dispatch(t *tx, cmd Command) Result {
 	switch c := cmd.(type) {
 	case *RegisterRequest:
-		return resultOf(t.register(c))
+		// Apply's reused request borrows its strings from the entry and
+		// its records from regBuf: the store copies what it keeps.
+		t.lent = c == &s.reg
+		err := t.register(c)
+		t.lent = false
+		return resultOf(err)
 	case *DeregisterRequest:
 		return resultOf(t.deregister(c))
 	case *KVRequest:

@@ -41,6 +41,12 @@ type tx struct {
 	// record, its check) and the repeats need no set insertions.
 	lastTouched struct{ node, id, service string }
 
+	// lent says that the registration being applied is Apply's reused
+	// one: its strings are the raft entry's and its service and check
+	// live in a reused buffer, so ensureService and ensureCheck store
+	// copies (pack.go).
+	lent bool
+
 	scratch  []byte   // canonical-encoding buffer for digests
 	releases []string // sorted keys of an invalidated session
 }
@@ -173,7 +179,10 @@ const (
 type dirtyKey struct {
 	InstanceKey
 	content bool
-	slot    *instSlot
+	// slot and gen are k's slot, if known, and its generation then: the
+	// slot is trusted only while its generation is unchanged.
+	slot *instSlot
+	gen  uint32
 }
 
 // touchNode marks a node and every instance on it as changed.
@@ -214,7 +223,7 @@ func (t *tx) markDirty(k InstanceKey, content bool) {
 // hintSlot records slot as k's, if k was marked dirty last.
 func (t *tx) hintSlot(k InstanceKey, slot *instSlot) {
 	if n := len(t.dirty); n > 0 && t.dirty[n-1].InstanceKey == k {
-		t.dirty[n-1].slot = slot
+		t.dirty[n-1].slot, t.dirty[n-1].gen = slot, slot.gen
 	}
 }
 
@@ -233,7 +242,7 @@ func (t *tx) dirtyKeys() []dirtyKey {
 		if last := &out[len(out)-1]; last.InstanceKey == k.InstanceKey {
 			last.content = last.content || k.content
 			if last.slot == nil {
-				last.slot = k.slot
+				last.slot, last.gen = k.slot, k.gen
 			}
 		} else {
 			out = append(out, k)
@@ -426,10 +435,10 @@ func (t *tx) appendRegistryChanges(ring *deltaRing) bool {
 		}
 	}
 	for _, k := range t.dirtyKeys() {
-		if !k.content && t.refreshHealth(k.InstanceKey, k.slot, ring) {
+		if !k.content && t.refreshHealth(k.InstanceKey, k.slot, k.gen, ring) {
 			continue
 		}
-		t.refreshInstance(k.InstanceKey, k.slot, ring)
+		t.refreshInstance(k.InstanceKey, k.slot, k.gen, ring)
 	}
 	for _, ev := range t.nodeEvents {
 		if ev.Kind == NodeRemoved {
@@ -440,9 +449,10 @@ func (t *tx) appendRegistryChanges(ring *deltaRing) bool {
 }
 
 // hintedSlot returns k's slot, trusting hint if it still is k's: a slot
-// that was released since has a zero key, one reused has another key.
-func (st *state) hintedSlot(k InstanceKey, hint *instSlot) *instSlot {
-	if hint != nil && hint.key == k {
+// released since (and perhaps reused for another key) has a newer
+// generation than gen, the one it had when it was k's.
+func (st *state) hintedSlot(k InstanceKey, hint *instSlot, gen uint32) *instSlot {
+	if hint != nil && hint.gen == gen {
 		return hint
 	}
 	return st.slot(k)
@@ -452,9 +462,9 @@ func (st *state) hintedSlot(k InstanceKey, hint *instSlot) *instSlot {
 // records did not change: only its health may have. It reads no record,
 // only k's slot (and the node's), and computes a digest only if the health
 // moved. It reports false if k has no cached instance to start from.
-func (t *tx) refreshHealth(k InstanceKey, hint *instSlot, ring *deltaRing) bool {
+func (t *tx) refreshHealth(k InstanceKey, hint *instSlot, gen uint32, ring *deltaRing) bool {
 	st := t.st
-	slot := st.hintedSlot(k, hint)
+	slot := st.hintedSlot(k, hint, gen)
 	if slot == nil || !slot.hasInst || slot.svc == nil {
 		return false
 	}
@@ -476,9 +486,9 @@ func (t *tx) refreshHealth(k InstanceKey, hint *instSlot, ring *deltaRing) bool 
 
 // refreshInstance brings the cached instance k and the hashcode up to date
 // and appends the change to ring, if its content changed.
-func (t *tx) refreshInstance(k InstanceKey, hint *instSlot, ring *deltaRing) {
+func (t *tx) refreshInstance(k InstanceKey, hint *instSlot, gen uint32, ring *deltaRing) {
 	st := t.st
-	slot := st.hintedSlot(k, hint)
+	slot := st.hintedSlot(k, hint, gen)
 	in, exists := st.instance(k, slot)
 	if !exists {
 		if slot == nil || !slot.hasInst {
@@ -486,7 +496,7 @@ func (t *tx) refreshInstance(k InstanceKey, hint *instSlot, ring *deltaRing) {
 		}
 		st.hash.sub(&slot.digest)
 		ring.push(&ringEntry{index: t.index, kind: InstanceRemoved, inst: slot.inst})
-		slot.inst, slot.digest, slot.hasInst, slot.instSvc = Instance{}, [sha256.Size]byte{}, false, nil
+		slot.inst, slot.digest, slot.hasInst, slot.instOfSvc = Instance{}, [sha256.Size]byte{}, false, false
 		st.numInstances--
 		st.dropIfEmpty(k, slot)
 		return
@@ -498,7 +508,7 @@ func (t *tx) refreshInstance(k InstanceKey, hint *instSlot, ring *deltaRing) {
 		return
 	}
 	st.hash.add(&digest)
-	slot.instSvc = slot.svc
+	slot.instOfSvc = true
 	if !slot.hasInst {
 		slot.inst, slot.digest, slot.hasInst = in, digest, true
 		st.numInstances++

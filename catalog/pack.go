@@ -1,0 +1,143 @@
+package catalog
+
+import (
+	"slices"
+	"strings"
+	"unsafe"
+)
+
+// Apply decodes a registration with every string borrowed from the raft
+// entry (lendingDecoder), and its service and check into a reused buffer:
+// the entry may only be read during the call (raft.FSM), so whatever the
+// store keeps must be copied, and only that is: ensureNode, ensureService
+// and ensureCheck copy a record when they store it (ownNodeStrings,
+// ownService, ownCheck), each record's strings in one allocation. Copying
+// the whole entry would keep its node section, map encodings, varints and
+// status bytes alive with every new instance, and re-registering an
+// unchanged instance (an agent's anti-entropy sync) now allocates nothing.
+
+// maxPacked bounds the fields packRegister gathers without allocating;
+// a registration with more (many checks) packs the rest one by one.
+const maxPacked = 48
+
+// packer gathers pointers to borrowed strings, then repoints them into
+// one shared copy.
+type packer struct {
+	ptrs  [maxPacked]*string
+	n     int
+	total int
+}
+
+func (p *packer) add(s *string) {
+	if *s == "" {
+		return
+	}
+	if p.n == len(p.ptrs) {
+		*s = strings.Clone(*s)
+		return
+	}
+	p.ptrs[p.n] = s
+	p.n++
+	p.total += len(*s)
+}
+
+// finish copies the gathered strings into one buffer, each distinct value
+// once, and repoints them there.
+func (p *packer) finish() {
+	if p.n == 0 {
+		return
+	}
+	buf := make([]byte, 0, p.total)
+	ptrs := p.ptrs[:p.n]
+	for i, s := range ptrs {
+		if j := indexEqual(ptrs[:i], *s); j >= 0 {
+			*s = *ptrs[j] // already copied: share it
+			continue
+		}
+		start := len(buf)
+		buf = append(buf, *s...)
+		*s = unsafe.String(unsafe.SliceData(buf[start:]), len(*s))
+	}
+}
+
+// indexEqual returns the index of the first of ptrs whose string is s, or -1.
+func indexEqual(ptrs []*string, s string) int {
+	for j, q := range ptrs {
+		if *q == s {
+			return j
+		}
+	}
+	return -1
+}
+
+// ownService returns a copy of the lent service svc to store, its
+// strings in one allocation of their own.
+func ownService(svc *NodeService) *NodeService {
+	b := &registerSvc{svc: *svc}
+	s := &b.svc
+	if n := len(s.Tags); n > 0 && n <= len(b.tags) {
+		copy(b.tags[:], s.Tags)
+		s.Tags = b.tags[:n:n]
+	} else if n > 0 {
+		s.Tags = slices.Clone(s.Tags)
+	}
+	var p packer
+	p.add(&s.Kind)
+	p.add(&s.ID)
+	p.add(&s.Service)
+	for i := range s.Tags {
+		p.add(&s.Tags[i])
+	}
+	p.add(&s.Address)
+	p.finish()
+	if len(s.TaggedAddresses) > 0 {
+		m := make(map[string]ServiceAddress, len(s.TaggedAddresses))
+		for k, v := range s.TaggedAddresses {
+			v.Address = strings.Clone(v.Address)
+			m[strings.Clone(k)] = v
+		}
+		s.TaggedAddresses = m
+	}
+	return s
+}
+
+// ownCheck returns a copy of the lent check c to store, its strings in one
+// allocation of their own. Its Node, Status, ServiceName and ServiceTags
+// are the store's already (ensureCheck, validateCheck); its ServiceID is
+// pending's ID when it is pending's check.
+func ownCheck(c *HealthCheck, pending *NodeService) *HealthCheck {
+	rec := new(HealthCheck)
+	*rec = *c
+	var p packer
+	for _, f := range [...]*string{&rec.CheckID, &rec.Name, &rec.Notes, &rec.Output,
+		&rec.Type, &rec.Interval, &rec.Timeout} {
+		p.add(f)
+	}
+	if pending != nil && pending.ID == rec.ServiceID {
+		rec.ServiceID = pending.ID
+	} else {
+		p.add(&rec.ServiceID)
+	}
+	packDefinition(&p, &rec.Definition)
+	p.finish()
+	return rec
+}
+
+func packDefinition(p *packer, def *HealthCheckDefinition) {
+	for _, f := range [...]*string{&def.HTTP, &def.Method, &def.Body, &def.TLSServerName,
+		&def.TCP, &def.UDP, &def.GRPC, &def.OSService, &def.Interval, &def.Timeout,
+		&def.DeregisterCriticalServiceAfter} {
+		p.add(f)
+	}
+	if len(def.Header) > 0 {
+		h := make(map[string][]string, len(def.Header))
+		for k, vs := range def.Header {
+			own := make([]string, len(vs))
+			for i, v := range vs {
+				own[i] = strings.Clone(v)
+			}
+			h[strings.Clone(k)] = own
+		}
+		def.Header = h
+	}
+}
