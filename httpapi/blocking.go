@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"math/rand/v2"
 	"net/http"
 	"reflect"
 	"sync/atomic"
@@ -43,20 +42,11 @@ import (
 // is the most it counted while this request waited.
 func (s *Server) waitLocally(r *http.Request, opts *rpc.QueryOptions, watch catalog.Watch, waiting *atomic.Int64) (waited, changed bool, peak int64) {
 	local := s.cfg.Local
-	if local == nil || opts.MinQueryIndex == 0 || opts.RequireConsistent || opts.Datacenter != "" ||
-		(!local.IsLeader() && !opts.AllowStale) || opts.MaxStaleDuration > 0 ||
+	if opts.MinQueryIndex == 0 || opts.MaxStaleDuration > 0 || !s.answersLocally(opts) ||
 		local.Index(watch) > opts.MinQueryIndex {
 		return false, false, 0
 	}
-	wait := opts.MaxQueryTime
-	switch {
-	case wait <= 0:
-		wait = rpc.DefaultQueryTime
-	case wait > rpc.MaxQueryTime:
-		wait = rpc.MaxQueryTime
-	}
-	wait += rand.N(wait/rpc.JitterFraction + 1)
-	ctx, cancel := context.WithTimeout(r.Context(), wait)
+	ctx, cancel := context.WithTimeout(r.Context(), rpc.QueryWait(opts.MaxQueryTime))
 	if waiting != nil {
 		peak = waiting.Add(1)
 	}

@@ -168,15 +168,12 @@ func (s *Server) hotRead(w http.ResponseWriter, r *http.Request, opts *rpc.Query
 // hotLookup is hotRead's cache lookup; eligible reports whether the read
 // could have been answered from the cache at all.
 func (s *Server) hotLookup(w http.ResponseWriter, opts *rpc.QueryOptions, key string, watch catalog.Watch) (resp *encodedJSON, eligible bool) {
-	local := s.cfg.Local
-	if local == nil || opts.RequireConsistent || opts.Datacenter != "" || key == "" {
+	if key == "" || !s.answersLocally(opts) {
 		return nil, false
 	}
+	local := s.cfg.Local
 	meta := rpc.QueryMeta{KnownLeader: true, Consistency: opts.Consistency()}
 	if !local.IsLeader() {
-		if !opts.AllowStale {
-			return nil, false
-		}
 		meta.KnownLeader, meta.LastContact = local.LeaderAddr() != "", local.LastContact()
 		if opts.MaxStaleDuration > 0 && meta.LastContact > opts.MaxStaleDuration {
 			return nil, false // too far behind: the RPC goes to the leader
@@ -191,6 +188,16 @@ func (s *Server) hotLookup(w http.ResponseWriter, opts *rpc.QueryOptions, key st
 		setMeta(w, &meta)
 	}
 	return resp, true
+}
+
+// answersLocally reports whether this server answers a read from its own
+// catalog: it has one, the read is for this datacenter and not
+// ?consistent (which needs a quorum round), and this server leads or the
+// read is ?stale. (?max_stale bounds are the callers' to check.)
+func (s *Server) answersLocally(opts *rpc.QueryOptions) bool {
+	local := s.cfg.Local
+	return local != nil && !opts.RequireConsistent && opts.Datacenter == "" &&
+		(opts.AllowStale || local.IsLeader())
 }
 
 // flights tracks the cache fills in progress, one per key (hotRead).

@@ -183,9 +183,21 @@ func (b *Blocker) wait(requested time.Duration) time.Duration {
 
 // blockingWait is clampWait plus jitter uniform in [0, wait/JitterFraction).
 func blockingWait(requested, defaultWait, maxWait time.Duration, rnd *rand.Rand) time.Duration {
-	wait := clampWait(requested, defaultWait, maxWait)
+	return addJitter(clampWait(requested, defaultWait, maxWait), rnd.Int64N)
+}
+
+// QueryWait is the wait of a blocking query that asked for requested, as
+// a Blocker with the package defaults draws it: DefaultQueryTime for 0, at
+// most MaxQueryTime, plus Consul's jitter. It is for waits done outside a
+// Blocker (the HTTP server's local waits) and is safe for concurrent use.
+func QueryWait(requested time.Duration) time.Duration {
+	return addJitter(clampWait(requested, DefaultQueryTime, MaxQueryTime), rand.Int64N)
+}
+
+// addJitter adds jitter uniform in [0, wait/JitterFraction), drawn by int64N.
+func addJitter(wait time.Duration, int64N func(int64) int64) time.Duration {
 	if j := int64(wait / JitterFraction); j > 0 {
-		wait += time.Duration(rnd.Int64N(j))
+		wait += time.Duration(int64N(j))
 	}
 	return wait
 }
