@@ -179,9 +179,7 @@ func RegisterEndpoints(s *Server, d EndpointDeps) error {
 	}
 	d = d.withDefaults()
 	d.Blocker.bindLifetime(s.Context())
-	if d.Forwarder != nil {
-		d.Forwarder.bindLifetime(s.Context())
-	}
+	d.Forwarder.bindLifetime(s.Context())
 	c := &endpointCore{d: d}
 	kvs, txn := &KVS{c: c}, &Txn{c: c}
 	endpoints := []struct {
