@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -121,8 +120,11 @@ func TestHelp_ListsCommandsAndEachCommandHasUsage(t *testing.T) {
 	}
 }
 
+// devNode is the node name of the dev agents tests start.
+const devNode = "proc-test"
+
 func devArgs(p []int) []string {
-	return []string{"agent", "-dev", "-node", "proc-test",
+	return []string{"agent", "-dev", "-node", devNode,
 		"-http-port", fmt.Sprint(p[0]), "-dns-port", fmt.Sprint(p[1]), "-server-port", fmt.Sprint(p[2]),
 		"-serf-lan-port", fmt.Sprint(p[3]), "-serf-wan-port", fmt.Sprint(p[4])}
 }
@@ -154,32 +156,13 @@ func startDevAgent(t *testing.T, p []int) *agentProc {
 		resp.Body.Close()
 		return nil
 	})
-	waitSerfHealth(t, a.base)
-	return a
-}
-
-// waitSerfHealth waits until the agent's leader has registered the agent's
-// own node with its serfHealth check: until then a session create fails
-// ("Missing check 'serfHealth' registration"), in roster as in Consul.
-func waitSerfHealth(t *testing.T, base string) {
-	t.Helper()
+	// Until the leader has registered the agent's own node with its
+	// serfHealth check, a session create fails ("Missing check
+	// 'serfHealth' registration"), in roster as in Consul.
 	testkit.WaitFor(t, 10*time.Second, "the agent's serfHealth check", func() error {
-		resp, err := http.Get(base + "/v1/health/state/passing")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		var checks []struct{ CheckID string }
-		if err := json.NewDecoder(resp.Body).Decode(&checks); err != nil {
-			return err
-		}
-		for _, c := range checks {
-			if c.CheckID == "serfHealth" {
-				return nil
-			}
-		}
-		return fmt.Errorf("not registered yet: %d passing checks", len(checks))
+		return serfHealth(devNode, "passing")(a.base)
 	})
+	return a
 }
 
 // stopAgent signals the agent and waits for it to exit; it must exit 0.
