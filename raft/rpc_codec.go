@@ -333,8 +333,11 @@ func newWireClientCodec(t *NetTransport, addr string, conn io.ReadWriteCloser) *
 // WriteRequest encodes the call into the write buffer; flush sends it.
 func (c *wireClientCodec) WriteRequest(r *rpc.Request, body any) error {
 	m, ok := body.(*Message)
-	method := wireMethod(r.ServiceMethod)
-	if !ok || method == 0 {
+	var method byte
+	if ok {
+		method = wireMethodOf(m.Type)
+	}
+	if method == 0 || wireMethodNames[method] != r.ServiceMethod {
 		return fmt.Errorf("raft: cannot encode a call of %s with %T", r.ServiceMethod, body)
 	}
 	c.wmu.Lock()

@@ -234,19 +234,9 @@ func (t *NetTransport) Close() error {
 	return nil
 }
 
-func methodFor(typ MessageType) string {
-	switch typ {
-	case MsgApp, MsgHeartbeat:
-		return rpcServiceName + ".AppendEntries"
-	case MsgVote, MsgPreVote:
-		return rpcServiceName + ".RequestVote"
-	case MsgTimeoutNow:
-		return rpcServiceName + ".TimeoutNow"
-	case MsgSnap:
-		return rpcServiceName + ".InstallSnapshot"
-	}
-	return ""
-}
+// methodFor is the net/rpc service method that carries a message of type
+// typ ("" if none does).
+func methodFor(typ MessageType) string { return wireMethodNames[wireMethodOf(typ)] }
 
 // netPeer owns the connection to one peer; its goroutine drains the queue
 // and watches deadlines. Replies reach the node straight from the

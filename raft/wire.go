@@ -55,13 +55,18 @@ var wireMethodNames = [...]string{
 	wireInstallSnapshot: rpcServiceName + ".InstallSnapshot",
 }
 
-// wireMethod is the method byte for a net/rpc service method name (0 if
-// the name is not a Raft RPC).
-func wireMethod(name string) byte {
-	for b, n := range wireMethodNames {
-		if n != "" && n == name {
-			return byte(b)
-		}
+// wireMethodOf is the method byte that carries a message of type typ (0
+// if no Raft RPC does).
+func wireMethodOf(typ MessageType) byte {
+	switch typ {
+	case MsgApp, MsgHeartbeat:
+		return wireAppendEntries
+	case MsgVote, MsgPreVote:
+		return wireRequestVote
+	case MsgTimeoutNow:
+		return wireTimeoutNow
+	case MsgSnap:
+		return wireInstallSnapshot
 	}
 	return 0
 }
