@@ -51,7 +51,7 @@ func appendStr(b []byte, s string) []byte {
 func encodeKVSBatch(reqs []*KVSRequest) []byte {
 	size := binary.MaxVarintLen64
 	for _, r := range reqs {
-		size += 32 + kvsRequestSize(r)
+		size += kvsRequestSize(r)
 	}
 	b := make([]byte, 0, size)
 	b = binary.AppendUvarint(b, uint64(len(reqs)))

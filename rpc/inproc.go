@@ -49,12 +49,13 @@ func (s *Server) Call(ctx context.Context, method string, args, reply any) error
 	if err := ctx.Err(); err != nil {
 		return &TransportError{Addr: InProcAddr, Method: method, Err: err}
 	}
-	if !s.trackCall() {
+	m, ok := s.trackCall(method)
+	if !ok {
 		return &TransportError{Addr: InProcAddr, Method: method, Err: errInProcServerClosed}
 	}
 	defer s.wg.Done()
 	s.inProcCalls.Add(1)
-	if m := s.directFor(method); m != nil {
+	if m != nil {
 		if ok, err := m(args, reply); ok {
 			return err
 		}
@@ -72,15 +73,16 @@ func (s *Server) Call(ctx context.Context, method string, args, reply any) error
 }
 
 // trackCall counts an in-process call as a running handler, so Shutdown
-// waits for it as it waits for handlers of connections; false once closed.
-func (s *Server) trackCall() bool {
+// waits for it; it reports false once the server is closed. It also
+// returns method's typed entry (nil if it has none), under the same lock.
+func (s *Server) trackCall(method string) (directMethod, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return false
+		return nil, false
 	}
 	s.wg.Add(1)
-	return true
+	return s.direct[method], true
 }
 
 // inprocCodec is a net/rpc ServerCodec for one request whose arguments

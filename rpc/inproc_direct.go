@@ -50,10 +50,3 @@ func (s *Server) registerDirect(methods map[string]directMethod) {
 		s.direct[name] = m
 	}
 }
-
-// directFor returns the typed entry of method, nil if it has none.
-func (s *Server) directFor(method string) directMethod {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.direct[method]
-}
