@@ -150,13 +150,14 @@ func (d *decoder) uvarintLong() uint64 {
 	return v
 }
 
+// varint reads a signed (zigzag) varint, as binary.Varint does, through
+// uvarint's one-byte fast path.
 func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail(errShort)
-		return 0
+	u := d.uvarint()
+	v := int64(u >> 1)
+	if u&1 != 0 {
+		v = ^v
 	}
-	d.b = d.b[n:]
 	return v
 }
 

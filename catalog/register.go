@@ -139,13 +139,12 @@ func (t *tx) ensureNode(n *Node) *Node {
 // Apply's decoder lends them from the raft entry (decodeRegister). Its
 // maps need none: the decoder never lends those.
 func ownNodeStrings(n *Node) {
-	buf := n.ID + n.Node + n.Address + n.Datacenter
-	take := func(s string) string {
-		t := buf[:len(s)]
-		buf = buf[len(s):]
-		return t
-	}
-	n.ID, n.Node, n.Address, n.Datacenter = take(n.ID), take(n.Node), take(n.Address), take(n.Datacenter)
+	var p packer
+	p.add(&n.ID)
+	p.add(&n.Node)
+	p.add(&n.Address)
+	p.add(&n.Datacenter)
+	p.finish()
 }
 
 // ensureService upserts svc on node unless the stored one equals it, and
