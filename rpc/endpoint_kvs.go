@@ -17,15 +17,25 @@ type KVS struct {
 // (cas, lock, unlock, delete-cas) did not apply.
 func (e *KVS) Apply(args *KVSRequest, reply *bool) error {
 	return e.c.write("KVS.Apply", args, reply, func() error {
-		ok, err := e.c.kvPreApply(&args.Op)
-		if err != nil || !ok {
+		wait, err := e.c.startKVApply(args)
+		if wait == nil {
 			*reply = false
 			return err
 		}
-		res, err := e.c.propose(&args.WriteRequest, &args.Op)
+		res, err := wait()
 		*reply = err == nil && res.OK
 		return err
 	})
+}
+
+// startKVApply is a KV write's leader part up to Raft: kvPreApply, then
+// the proposal, whose outcome the returned func waits for. wait is nil
+// when nothing was proposed: the answer is then false, with err if any.
+func (c *endpointCore) startKVApply(args *KVSRequest) (wait func() (catalog.Result, error), err error) {
+	if ok, err := c.kvPreApply(&args.Op); err != nil || !ok {
+		return nil, err
+	}
+	return c.proposeAsync(&args.WriteRequest, &args.Op), nil
 }
 
 // kvPreApply is Consul's kvsPreApply on the leader: validation, and the
@@ -149,11 +159,12 @@ func (e *KVS) applyProposed(reqs []KVSRequest, res []kvsResult) {
 			res[i].err = err.Error()
 			continue
 		}
-		if ok, err := e.c.kvPreApply(&r.Op); err != nil || !ok {
+		wait, err := e.c.startKVApply(r)
+		if wait == nil {
 			res[i].err = errText(err)
 			continue
 		}
-		waits[i] = e.c.proposeAsync(&r.WriteRequest, &r.Op)
+		waits[i] = wait
 	}
 	for i, wait := range waits {
 		if wait == nil {
