@@ -282,20 +282,9 @@ func (r *RegisterRequest) encodeBody(e *encoder) {
 	}
 }
 
-func (r *RegisterRequest) decodeBody(d *decoder) {
-	decNode(d, &r.Node)
-	r.SkipNodeUpdate = d.boolean()
-	if d.boolean() {
-		r.Service = &NodeService{}
-		decService(d, r.Service)
-	}
-	if n := d.count(); n > 0 {
-		r.Checks = make([]HealthCheck, n)
-		for i := range r.Checks {
-			decCheck(d, &r.Checks[i])
-		}
-	}
-}
+// decodeBody reads a registration as decodeRegister does (the one reader
+// of this format; decodeCommandWith calls it directly).
+func (r *RegisterRequest) decodeBody(d *decoder) { decodeRegister(d, r, nil) }
 
 // Registrations are the bulk of the log, and each used to cost four
 // allocations before it was applied (request, service, check slice, tags).
