@@ -32,7 +32,10 @@
 //     slot per key, allocated from a slab; each check's cell in the checks
 //     table points at its slot and repeats its status and create index, so
 //     a status update finds everything with the one lookup of the check and
-//     reads no old record.
+//     reads no old record. checkrec.go: a check is stored in a compact
+//     form (its strings packed in one allocation, its status a byte, its
+//     service's name and tags by pointer) and built into the public
+//     HealthCheck only when a read hands it out.
 //  5. tx.go — the write path every command takes: journal for rollback,
 //     bookkeeping of what was touched, and at commit the registry changes
 //     (which instances' content moved) that feed the delta log and hash.

@@ -220,8 +220,8 @@ func (s *Store) instanceChecks(k InstanceKey) []HealthCheck {
 	checks := make([]HealthCheck, 0, len(s.st.checks[k.Node]))
 	for _, id := range sortedKeys(s.st.checks[k.Node]) {
 		c := s.st.checks[k.Node][id].rec
-		if c.ServiceID == "" || c.ServiceID == k.ID {
-			checks = append(checks, c.Clone())
+		if sid := c.serviceID(); sid == "" || sid == k.ID {
+			checks = append(checks, c.check())
 		}
 	}
 	return checks
@@ -234,7 +234,7 @@ func (s *Store) NodeChecks(node string) ([]HealthCheck, uint64) {
 	out := []HealthCheck{}
 	node = s.st.nodeName(node)
 	for _, id := range sortedKeys(s.st.checks[node]) {
-		out = append(out, s.st.checks[node][id].rec.Clone())
+		out = append(out, s.st.checks[node][id].rec.check())
 	}
 	return out, s.indexOf(WatchNode(node))
 }
@@ -247,8 +247,8 @@ func (s *Store) ServiceChecks(service string) ([]HealthCheck, uint64) {
 	out := []HealthCheck{}
 	for _, k := range s.instancesOf(service, nil) {
 		for _, id := range sortedKeys(s.st.checks[k.Node]) {
-			if c := s.st.checks[k.Node][id].rec; c.ServiceID == k.ID {
-				out = append(out, c.Clone())
+			if c := s.st.checks[k.Node][id].rec; c.serviceID() == k.ID {
+				out = append(out, c.check())
 			}
 		}
 	}
@@ -268,8 +268,8 @@ func (s *Store) ChecksInState(status string) ([]HealthCheck, uint64, error) {
 	out := []HealthCheck{}
 	for _, node := range sortedKeys(s.st.checks) {
 		for _, id := range sortedKeys(s.st.checks[node]) {
-			if c := s.st.checks[node][id].rec; status == HealthAny || c.Status == status {
-				out = append(out, c.Clone())
+			if c := s.st.checks[node][id].rec; status == HealthAny || statusName(c.status) == status {
+				out = append(out, c.check())
 			}
 		}
 	}

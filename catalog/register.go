@@ -178,37 +178,34 @@ func (t *tx) ensureService(node string, svc *NodeService) (*NodeService, *instSl
 // A status update of an existing check is the most frequent write of all,
 // and in a large registry every record it could read is cold in the CPU
 // caches. So it reads the old check's status and create index from its
-// cell, and the service's name and tags from the instance's slot: neither
-// the old check record nor the service record is touched.
+// cell, and the service's name from the instance's slot: neither the old
+// check record nor the service record is touched.
 func (t *tx) ensureCheck(c *HealthCheck, pending *NodeService, pendingSlot *instSlot) {
-	rec := c // the store owns the command (see ApplyCommand)
-	rec.ServiceName, rec.ServiceTags = "", nil
-	var target *instSlot // the slot c goes into, if known
+	var svc *NodeService   // c's service, if it is a service check
+	var target *instSlot   // the slot c goes into, if known
+	var serviceName string // svc.Service, read without touching svc
 	if c.ServiceID != "" {
-		if svc := pending; svc != nil && svc.ID == c.ServiceID {
-			rec.ServiceName, rec.ServiceTags = svc.Service, svc.Tags
-			target = pendingSlot
+		if pending != nil && pending.ID == c.ServiceID {
+			svc, target, serviceName = pending, pendingSlot, pending.Service
 		} else {
 			target = t.st.serviceSlot(c.Node, c.CheckID, c.ServiceID) // validated: it exists
-			rec.ServiceName, rec.ServiceTags = target.serviceNameTags()
+			svc = target.svc
+			serviceName, _ = target.serviceNameTags()
 		}
 	}
 	old := t.st.checks[c.Node][c.CheckID]
-	status := statusCode(rec.Status)
-	if old.rec != nil && old.status == status && checkContentEqual(old.rec, rec) {
+	status := statusCode(c.Status)
+	if old.rec != nil && old.status == status && old.rec.sameContent(c, svc) {
 		return
 	}
-	if t.lent {
-		rec = ownCheck(rec, pending)
-	}
-	rec.CreateIndex, rec.ModifyIndex = t.index, t.index
+	c.CreateIndex, c.ModifyIndex = t.index, t.index
 	if old.rec != nil {
-		rec.CreateIndex = old.createIndex
+		c.CreateIndex = old.createIndex
 	}
-	t.setCheck(rec, old, target)
-	critical := rec.Status == HealthCritical || rec.Status == HealthMaintenance
-	if critical && (old.rec == nil || old.status != status) {
-		t.invalidateCheckSessions(rec.Node, rec.CheckID)
+	rec := newCheckRec(c, svc, t.lent)
+	t.setCheck(rec, old, target, serviceName)
+	if status == codeCritical && (old.rec == nil || old.status != status) {
+		t.invalidateCheckSessions(rec.node, rec.checkID())
 	}
 }
 
@@ -243,7 +240,7 @@ func (t *tx) deleteService(node, id string) {
 	}
 	var ids []string
 	for _, c := range t.st.checksFor(InstanceKey{Node: node, ID: id}) {
-		ids = append(ids, c.CheckID)
+		ids = append(ids, c.checkID())
 	}
 	slices.Sort(ids)
 	for _, checkID := range ids {
@@ -284,25 +281,4 @@ func serviceContentEqual(a, b *NodeService) bool {
 		a.Address == b.Address && maps.Equal(a.TaggedAddresses, b.TaggedAddresses) &&
 		strMapsEqual(a.Meta, b.Meta) && a.Port == b.Port && a.Weights == b.Weights &&
 		a.EnableTagOverride == b.EnableTagOverride
-}
-
-// checkContentEqual compares Status first: a status change is the common
-// update, and deciding it early leaves the rest of a cold record unread.
-func checkContentEqual(a, b *HealthCheck) bool {
-	return a.Status == b.Status && a.Node == b.Node && a.CheckID == b.CheckID && a.Name == b.Name &&
-		a.Notes == b.Notes && a.Output == b.Output && a.ServiceID == b.ServiceID &&
-		a.ServiceName == b.ServiceName && slices.Equal(a.ServiceTags, b.ServiceTags) &&
-		a.Type == b.Type && a.Interval == b.Interval && a.Timeout == b.Timeout &&
-		a.ExposedPort == b.ExposedPort && definitionEqual(&a.Definition, &b.Definition)
-}
-
-func definitionEqual(a, b *HealthCheckDefinition) bool {
-	if !maps.EqualFunc(a.Header, b.Header, slices.Equal[[]string]) {
-		return false
-	}
-	return a.HTTP == b.HTTP && a.Method == b.Method && a.Body == b.Body &&
-		a.TLSServerName == b.TLSServerName && a.TLSSkipVerify == b.TLSSkipVerify &&
-		a.TCP == b.TCP && a.TCPUseTLS == b.TCPUseTLS && a.UDP == b.UDP && a.GRPC == b.GRPC &&
-		a.GRPCUseTLS == b.GRPCUseTLS && a.OSService == b.OSService && a.Interval == b.Interval &&
-		a.Timeout == b.Timeout && a.DeregisterCriticalServiceAfter == b.DeregisterCriticalServiceAfter
 }

@@ -108,8 +108,8 @@ func (t *tx) validateSession(s *SessionEntry) error {
 		if c == nil {
 			return fmt.Errorf("Missing check %q registration on node %q", ref.checkID, ref.node)
 		}
-		if c.Status == HealthCritical || c.Status == HealthMaintenance {
-			return fmt.Errorf("Check '%s' is in %s state", ref.checkID, c.Status)
+		if c.status == codeCritical {
+			return fmt.Errorf("Check '%s' is in %s state", ref.checkID, HealthCritical)
 		}
 	}
 	return nil

@@ -52,7 +52,7 @@ type snapshot struct {
 	tableIndex   [numTables]uint64
 	nodes        []*Node
 	services     []svcRef
-	checks       []*HealthCheck
+	checks       []*checkRec
 	kv           []*KVPair
 	tombstones   map[string]uint64
 	sessions     []*SessionEntry
@@ -139,7 +139,7 @@ func (snap *snapshot) Persist(w io.Writer) error {
 		rw.write(recService, func(e *encoder) { e.str(r.node); encService(e, r.svc) })
 	}
 	for _, c := range snap.checks {
-		rw.write(recCheck, func(e *encoder) { encCheck(e, c) })
+		rw.write(recCheck, func(e *encoder) { v := c.view(); encCheck(e, &v) })
 	}
 	for _, p := range snap.kv {
 		rw.write(recKV, func(e *encoder) { encKVPair(e, p) })
@@ -168,8 +168,8 @@ func (snap *snapshot) sort() {
 	slices.SortFunc(snap.services, func(a, b svcRef) int {
 		return cmp.Or(cmp.Compare(a.node, b.node), cmp.Compare(a.svc.ID, b.svc.ID))
 	})
-	slices.SortFunc(snap.checks, func(a, b *HealthCheck) int {
-		return cmp.Or(cmp.Compare(a.Node, b.Node), cmp.Compare(a.CheckID, b.CheckID))
+	slices.SortFunc(snap.checks, func(a, b *checkRec) int {
+		return cmp.Or(cmp.Compare(a.node, b.node), cmp.Compare(a.checkID(), b.checkID()))
 	})
 	slices.SortFunc(snap.kv, func(a, b *KVPair) int { return cmp.Compare(a.Key, b.Key) })
 	slices.SortFunc(snap.sessions, func(a, b *SessionEntry) int { return cmp.Compare(a.ID, b.ID) })
@@ -298,7 +298,14 @@ func (st *state) restoreRecord(tag byte, body []byte) error {
 	case recCheck:
 		c := &HealthCheck{}
 		decCheck(d, c)
-		st.putCheck(c)
+		if d.err != nil {
+			break // reported by d.done below
+		}
+		rec, err := st.restoredCheck(c)
+		if err != nil {
+			return err
+		}
+		st.putCheck(rec)
 	case recKV:
 		p := &KVPair{}
 		decKVPair(d, p)

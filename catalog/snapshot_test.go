@@ -79,3 +79,55 @@ func TestSnapshot_RestoreRefusesGarbage(t *testing.T) {
 		}
 	}
 }
+
+// TestSnapshot_CheckKeepsServiceTagsOfItsWrite proves that a service check
+// keeps the service name and tags it was written with (Consul copies them
+// into the check) after the service changes, through a snapshot and
+// restore as well.
+func TestSnapshot_CheckKeepsServiceTagsOfItsWrite(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.ok(regService("n1", "web1", "web", 80, "v1"))
+	h.ok(regCheck("n1", "c1", "web1", HealthPassing))
+	h.ok(regService("n1", "web1", "web", 80, "v2"))
+	h.ok(regCheck("n1", "c2", "web1", HealthWarning))
+	want := map[string][]string{"c1": {"v1"}, "c2": {"v2"}}
+	check := func(s *Store, when string) {
+		checks, _ := s.NodeChecks("n1")
+		if len(checks) != 2 {
+			t.Fatalf("%s: %d checks, want 2", when, len(checks))
+		}
+		for _, c := range checks {
+			if c.ServiceName != "web" || fmt.Sprint(c.ServiceTags) != fmt.Sprint(want[c.CheckID]) {
+				t.Errorf("%s: check %s has service %q tags %v, want web %v", when, c.CheckID, c.ServiceName, c.ServiceTags, want[c.CheckID])
+			}
+		}
+	}
+	check(h.s, "before the snapshot")
+	b := snapshotBytes(t, h.s)
+	restored, _ := New(Config{})
+	if err := restored.Restore(bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+	check(restored, "after the restore")
+	if !bytes.Equal(stateBytes(t, restored), stateBytes(t, h.s)) {
+		t.Fatal("restored state differs from the snapshot's")
+	}
+}
+
+// TestSnapshot_RestoreRefusesUnknownCheckStatus proves that a snapshot
+// holding a check with a status no stored check has is refused with an
+// error, not stored as something else.
+func TestSnapshot_RestoreRefusesUnknownCheckStatus(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.ok(regService("n1", "web1", "web", 80))
+	h.ok(regCheck("n1", "c1", "web1", HealthPassing))
+	good := snapshotBytes(t, h.s)
+	bad := bytes.Replace(good, []byte("\x07passing"), []byte("\x07bogus!!"), 1)
+	if bytes.Equal(bad, good) {
+		t.Fatal("test bug: the status was not found in the snapshot")
+	}
+	s, _ := New(Config{})
+	if err := s.Restore(bytes.NewReader(bad)); !errors.Is(err, ErrBadSnapshot) {
+		t.Fatalf("Restore = %v, want ErrBadSnapshot", err)
+	}
+}

@@ -96,9 +96,9 @@ type instSlot struct {
 	// checks apply to the key: node-level checks for {Node, ""}, the
 	// instance's own checks otherwise. Health of an instance is its node's
 	// checks plus its own, without scanning every check on a busy node.
-	checks []*HealthCheck
+	checks []*checkRec
 	// checkBuf holds checks while there are at most two (the usual case).
-	checkBuf [2]*HealthCheck
+	checkBuf [2]*checkRec
 	// svc is the instance's service record (nil for a node-level slot):
 	// the same pointer as in services, here so that a check update and
 	// the refresh it causes reach the service through the slot they need
@@ -195,7 +195,7 @@ func (slot *instSlot) serviceNameTags() (string, []string) {
 }
 
 // checksFor returns the checks that apply to k.
-func (st *state) checksFor(k InstanceKey) []*HealthCheck {
+func (st *state) checksFor(k InstanceKey) []*checkRec {
 	if slot := st.slot(k); slot != nil {
 		return slot.checks
 	}
@@ -378,7 +378,7 @@ func foldName(name string) string { return strings.ToLower(name) }
 // check). Keeping the slot here means a check update finds everything it
 // changes with the one lookup of the check, however large the registry.
 type checkCell struct {
-	rec  *HealthCheck
+	rec  *checkRec
 	slot *instSlot
 	// createIndex and status are the record's: a status update decides
 	// and stamps with them, without reading the old record. The status is
@@ -388,56 +388,64 @@ type checkCell struct {
 	status      uint8
 }
 
-// statusCode is a check status as stored in a cell: HealthPassing,
-// HealthWarning and HealthCritical each have their own code, anything else
-// shares 0 (stored checks have one of the three).
+// statusCode is a check status as stored in a cell and a record:
+// HealthPassing, HealthWarning and HealthCritical each have their own
+// code, anything else shares 0 (stored checks have one of the three).
 func statusCode(status string) uint8 {
 	switch status {
 	case HealthPassing:
-		return 1
+		return codePassing
 	case HealthWarning:
-		return 2
+		return codeWarning
 	case HealthCritical:
-		return 3
+		return codeCritical
 	}
 	return 0
 }
 
+// Status codes (statusCode).
+const (
+	codePassing = 1 + iota
+	codeWarning
+	codeCritical
+)
+
 // check returns check id on node, or nil.
-func (st *state) check(node, id string) *HealthCheck { return st.checks[node][id].rec }
+func (st *state) check(node, id string) *checkRec { return st.checks[node][id].rec }
 
 // putCheck installs c.
-func (st *state) putCheck(c *HealthCheck) { st.putCheckIn(c, nil) }
+func (st *state) putCheck(c *checkRec) { st.putCheckIn(c, nil) }
 
 // putCheckIn installs c and returns the slot it is listed in. target, if
 // set, is that slot (the caller found it already).
-func (st *state) putCheckIn(c *HealthCheck, target *instSlot) *instSlot {
-	m := st.checks[c.Node]
+func (st *state) putCheckIn(c *checkRec, target *instSlot) *instSlot {
+	m := st.checks[c.node]
 	if m == nil {
 		m = map[string]checkCell{}
-		st.checks[c.Node] = m
+		st.checks[c.node] = m
 	}
-	old := m[c.CheckID]
-	cell := checkCell{rec: c, status: statusCode(c.Status), createIndex: c.CreateIndex}
-	if old.rec != nil && (old.slot == target || target == nil && old.rec.ServiceID == c.ServiceID) {
+	checkID := c.checkID()
+	old := m[checkID]
+	cell := checkCell{rec: c, status: c.status, createIndex: c.createIndex}
+	if old.rec != nil && (old.slot == target || target == nil && old.rec.serviceID() == c.serviceID()) {
 		// Replace in place: the common status update costs one lookup.
 		if i := slices.Index(old.slot.checks, old.rec); i >= 0 {
 			old.slot.checks[i] = c
 			cell.slot = old.slot
-			m[c.CheckID] = cell
+			m[checkID] = cell
 			return old.slot
 		}
 	}
 	if old.rec != nil {
 		st.unindexCheck(old)
 	}
-	slot := st.slotFor(InstanceKey{Node: c.Node, ID: c.ServiceID})
+	slot := st.slotFor(InstanceKey{Node: c.node, ID: c.serviceID()})
 	if slot.checks == nil {
 		slot.checks = slot.checkBuf[:0]
 	}
 	slot.checks = append(slot.checks, c)
 	cell.slot = slot
-	m[c.CheckID] = cell
+	m[checkID] = cell
 	return slot
 }
 
@@ -457,7 +465,7 @@ func (st *state) unindexCheck(old checkCell) {
 	if i := slices.Index(slot.checks, old.rec); i >= 0 {
 		slot.checks = slices.Delete(slot.checks, i, i+1)
 	}
-	st.dropIfEmpty(InstanceKey{Node: old.rec.Node, ID: old.rec.ServiceID}, slot)
+	st.dropIfEmpty(InstanceKey{Node: old.rec.node, ID: old.rec.serviceID()}, slot)
 }
 
 func delNested[K comparable, V any](m map[K]map[string]V, k K, id string) {

@@ -137,7 +137,7 @@ func (t *tx) rollback() {
 				st.delService(u.a, u.b)
 			}
 		case undoCheck:
-			if old, _ := u.old.(*HealthCheck); old != nil {
+			if old, _ := u.old.(*checkRec); old != nil {
 				st.putCheck(old)
 			} else {
 				st.delCheck(u.a, u.b)
@@ -253,14 +253,14 @@ func (t *tx) dirtyKeys() []dirtyKey {
 
 // touchCheck marks what a check's status feeds: its service instance, or
 // for a node-level check every instance on the node.
-func (t *tx) touchCheck(c *HealthCheck) {
-	if c.ServiceID == "" {
-		t.touchNode(c.Node, checksOnly)
+func (t *tx) touchCheck(node, serviceID string) {
+	if serviceID == "" {
+		t.touchNode(node, checksOnly)
 		return
 	}
-	t.nodes.add(c.Node)
-	if svc := t.st.service(c.Node, c.ServiceID); svc != nil {
-		t.touchService(c.Node, svc.ID, svc.Service, checksOnly)
+	t.nodes.add(node)
+	if svc := t.st.service(node, serviceID); svc != nil {
+		t.touchService(node, svc.ID, svc.Service, checksOnly)
 	}
 }
 
@@ -312,30 +312,32 @@ func (t *tx) removeService(node, id string) {
 	t.tables[TableServices] = true
 }
 
-// setCheck installs c (its ServiceName set if it is a service check); old
-// is the cell it replaces (zero if none) and target the slot c goes into,
-// if the caller knows it.
-func (t *tx) setCheck(c *HealthCheck, old checkCell, target *instSlot) {
-	t.journal = append(t.journal, undoRec{kind: undoCheck, a: c.Node, b: c.CheckID, old: old.rec})
+// setCheck installs c; old is the cell it replaces (zero if none), target
+// the slot c goes into, if the caller knows it, and serviceName the name
+// of c's service (the caller has it at hand, c's service record may be
+// cold).
+func (t *tx) setCheck(c *checkRec, old checkCell, target *instSlot, serviceName string) {
+	serviceID := c.serviceID()
+	t.journal = append(t.journal, undoRec{kind: undoCheck, a: c.node, b: c.checkID(), old: old.rec})
 	if old.rec != nil {
 		// Moved to another instance (or node level)? With the target
 		// known, comparing slots decides it without the old record.
 		moved := old.slot != target
 		if target == nil {
-			moved = old.rec.ServiceID != c.ServiceID
+			moved = old.rec.serviceID() != serviceID
 		}
 		if moved {
-			t.touchCheck(old.rec)
+			t.touchCheck(old.rec.node, old.rec.serviceID())
 		}
 	}
 	slot := t.st.putCheckIn(c, target)
 	t.tables[TableChecks] = true
-	if c.ServiceID == "" {
-		t.touchCheck(c)
+	if serviceID == "" {
+		t.touchCheck(c.node, "")
 		return
 	}
-	t.touchService(c.Node, c.ServiceID, c.ServiceName, checksOnly)
-	t.hintSlot(InstanceKey{Node: c.Node, ID: c.ServiceID}, slot)
+	t.touchService(c.node, serviceID, serviceName, checksOnly)
+	t.hintSlot(InstanceKey{Node: c.node, ID: serviceID}, slot)
 }
 
 func (t *tx) removeCheck(node, id string) {
@@ -344,7 +346,7 @@ func (t *tx) removeCheck(node, id string) {
 		return
 	}
 	t.journal = append(t.journal, undoRec{kind: undoCheck, a: node, b: id, old: old})
-	t.touchCheck(old)
+	t.touchCheck(node, old.serviceID())
 	t.st.delCheck(node, id)
 	t.tables[TableChecks] = true
 }
@@ -558,16 +560,16 @@ func (st *state) instance(k InstanceKey, slot *instSlot) (Instance, bool) {
 // else passing. No checks counts as passing, as in Consul.
 func (st *state) instanceHealth(k InstanceKey, slot *instSlot) string {
 	health := HealthPassing
-	var own []*HealthCheck
+	var own []*checkRec
 	if slot != nil {
 		own = slot.checks
 	}
-	for _, set := range [2][]*HealthCheck{st.checksFor(InstanceKey{Node: k.Node}), own} {
+	for _, set := range [2][]*checkRec{st.checksFor(InstanceKey{Node: k.Node}), own} {
 		for _, c := range set {
-			switch c.Status {
-			case HealthCritical, HealthMaintenance:
+			switch c.status {
+			case codeCritical:
 				return HealthCritical
-			case HealthWarning:
+			case codeWarning:
 				health = HealthWarning
 			}
 		}

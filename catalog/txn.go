@@ -216,7 +216,7 @@ func (t *tx) txnCheck(op *TxnCheckOp) ([]TxnResult, error) {
 		}
 		t.ensureCheck(c, nil, nil)
 	case OpDelete, OpDeleteCAS:
-		if op.Verb == OpDeleteCAS && (old == nil || old.ModifyIndex != c.ModifyIndex) {
+		if op.Verb == OpDeleteCAS && (old == nil || old.modifyIndex != c.ModifyIndex) {
 			return nil, fmt.Errorf("failed to delete check %q on node %q: index is stale", c.CheckID, c.Node)
 		}
 		t.deleteCheck(c.Node, c.CheckID)
@@ -224,7 +224,7 @@ func (t *tx) txnCheck(op *TxnCheckOp) ([]TxnResult, error) {
 	default:
 		return nil, fmt.Errorf("check verb %q is unknown", op.Verb)
 	}
-	out := t.st.check(c.Node, c.CheckID).Clone()
+	out := t.st.check(c.Node, c.CheckID).check()
 	return []TxnResult{{Check: &out}}, nil
 }
 
@@ -237,7 +237,7 @@ func indexMatches(exists bool, current, want uint64) bool {
 }
 
 type indexed interface {
-	*Node | *NodeService | *HealthCheck
+	*Node | *NodeService | *checkRec
 }
 
 func oldIndex[P indexed](p P) uint64 {
@@ -250,9 +250,9 @@ func oldIndex[P indexed](p P) uint64 {
 		if v != nil {
 			return v.ModifyIndex
 		}
-	case *HealthCheck:
+	case *checkRec:
 		if v != nil {
-			return v.ModifyIndex
+			return v.modifyIndex
 		}
 	}
 	return 0
