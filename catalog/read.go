@@ -104,8 +104,8 @@ func (s *Store) NodeServices(node string) (*NodeServices, uint64) {
 		return nil, idx
 	}
 	out := &NodeServices{Node: n.Clone()}
-	for _, id := range sortedKeys(s.st.services[node]) {
-		out.Services = append(out.Services, s.st.services[node][id].Clone())
+	for _, id := range s.st.nodeServiceIDs(node) {
+		out.Services = append(out.Services, s.st.service(node, id).Clone())
 	}
 	return out, idx
 }
@@ -120,7 +120,7 @@ func (s *Store) Services() (map[string][]string, uint64) {
 		var tags []string
 		for node, ids := range set {
 			for _, id := range ids {
-				for _, tag := range s.st.services[node][id].Tags {
+				for _, tag := range s.st.service(node, id).Tags {
 					if !slices.Contains(tags, tag) {
 						tags = append(tags, tag)
 					}
@@ -154,7 +154,7 @@ func (s *Store) instancesOf(service string, tags []string) []InstanceKey {
 	for _, name := range s.st.serviceFold[foldName(service)] {
 		for node, ids := range s.st.byService[name] {
 			for _, id := range ids {
-				if hasTags(s.st.services[node][id], tags) {
+				if hasTags(s.st.service(node, id), tags) {
 					keys = append(keys, InstanceKey{Node: node, ID: id})
 				}
 			}
@@ -174,7 +174,7 @@ func (s *Store) ServiceNodes(service string, tags []string) ([]ServiceNode, uint
 	keys := s.instancesOf(service, tags)
 	out := make([]ServiceNode, 0, len(keys))
 	for _, k := range keys {
-		out = append(out, serviceNode(s.st.nodes[k.Node], s.st.services[k.Node][k.ID]))
+		out = append(out, serviceNode(s.st.nodes[k.Node], s.st.service(k.Node, k.ID)))
 	}
 	return out, s.indexOf(WatchService(service))
 }
@@ -208,7 +208,7 @@ func (s *Store) CheckServiceNodes(service string, tags []string, passingOnly boo
 		}
 		out = append(out, ServiceEntry{
 			Node:    s.st.nodes[k.Node].Clone(),
-			Service: s.st.services[k.Node][k.ID].Clone(),
+			Service: s.st.service(k.Node, k.ID).Clone(),
 			Checks:  checks,
 		})
 	}

@@ -235,7 +235,7 @@ func (t *tx) deleteCheck(node, id string) {
 
 // deleteService removes a service and its checks.
 func (t *tx) deleteService(node, id string) {
-	if t.st.services[node][id] == nil {
+	if t.st.service(node, id) == nil {
 		return
 	}
 	var ids []string
@@ -259,7 +259,7 @@ func (t *tx) deleteNode(name string) {
 	for _, id := range sortedKeys(t.st.sessionsByNode[name]) {
 		t.invalidateSession(id)
 	}
-	for _, id := range sortedKeys(t.st.services[name]) {
+	for _, id := range t.st.nodeServiceIDs(name) {
 		t.deleteService(name, id)
 	}
 	for _, id := range sortedKeys(t.st.checks[name]) {

@@ -84,9 +84,9 @@ func (s *Store) Snapshot() (raft.FSMSnapshot, error) {
 		serviceIndex: cloneMap(st.serviceIndex),
 		nodeIndex:    cloneMap(st.nodeIndex),
 	}
-	for node, m := range st.services {
-		for _, svc := range m {
-			snap.services = append(snap.services, svcRef{node, svc})
+	for node, list := range st.nodeServices {
+		for _, slot := range list.slots {
+			snap.services = append(snap.services, svcRef{node, slot.svc})
 		}
 	}
 	for _, m := range st.checks {
@@ -343,10 +343,9 @@ func (st *state) rebuildInstances() {
 	st.numInstances = 0
 	st.hash = sum256{}
 	var scratch []byte
-	for node, m := range st.services {
-		for id := range m {
-			k := InstanceKey{Node: node, ID: id}
-			slot := st.slot(k)
+	for node, list := range st.nodeServices {
+		for _, slot := range list.slots {
+			k := InstanceKey{Node: node, ID: slot.svc.ID}
 			in, ok := st.instance(k, slot)
 			if !ok {
 				continue

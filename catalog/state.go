@@ -28,9 +28,8 @@ type state struct {
 	serviceIndex map[string]uint64
 	nodeIndex    map[string]uint64
 
-	nodes    map[string]*Node
-	services map[string]map[string]*NodeService // node → service ID
-	checks   map[string]map[string]checkCell    // node → check ID
+	nodes  map[string]*Node
+	checks map[string]map[string]checkCell // node → check ID
 	// slots holds the derived data of each key (see instSlot): node-level
 	// checks under InstanceKey{Node: node}; an instance's own checks and
 	// its cached registry content under the instance's key. One map for
@@ -43,6 +42,12 @@ type state struct {
 	// stays in cache where the map of every instance does not.
 	nodeSlots map[string]*instSlot
 	slab      slotSlab // where slots live
+	// nodeServices lists the slots of each node's services (the service
+	// records are their svc), in no order: what a node's reads, updates
+	// and deletion iterate. A list rather than a map by ID, which the
+	// slots map already is: appending a pointer is the cheapest index a
+	// registration can add.
+	nodeServices map[string]*slotList
 	// byService maps a service name to its instances (derived): node →
 	// the IDs of the service's instances on it. Keyed by node rather than
 	// by instance, so registering an instance hashes one string into a map
@@ -99,10 +104,10 @@ type instSlot struct {
 	checks []*checkRec
 	// checkBuf holds checks while there are at most two (the usual case).
 	checkBuf [2]*checkRec
-	// svc is the instance's service record (nil for a node-level slot):
-	// the same pointer as in services, here so that a check update and
-	// the refresh it causes reach the service through the slot they need
-	// anyway, not through a second map of every instance.
+	// svc is the instance's service record (nil for a node-level slot).
+	// The slot is where the service table keeps it, so that a check
+	// update and the refresh it causes reach the service through the slot
+	// they need anyway, not through a second map of every instance.
 	svc *NodeService
 	// hasInst says whether inst and digest hold the instance's content and
 	// its digest as of the last commit (false: no such instance).
@@ -236,7 +241,7 @@ func newState() *state {
 		serviceIndex:    map[string]uint64{},
 		nodeIndex:       map[string]uint64{},
 		nodes:           map[string]*Node{},
-		services:        map[string]map[string]*NodeService{},
+		nodeServices:    map[string]*slotList{},
 		checks:          map[string]map[string]checkCell{},
 		slots:           map[InstanceKey]*instSlot{},
 		nodeSlots:       map[string]*instSlot{},
@@ -299,12 +304,6 @@ func (st *state) nodeName(name string) string {
 
 // putService installs s on node and returns its slot.
 func (st *state) putService(node string, s *NodeService) *instSlot {
-	m := st.services[node]
-	if m == nil {
-		m = map[string]*NodeService{}
-		st.services[node] = m
-	}
-	m[s.ID] = s
 	slot := st.slotFor(InstanceKey{Node: node, ID: s.ID})
 	old := slot.svc
 	slot.svc, slot.instOfSvc = s, false
@@ -313,6 +312,13 @@ func (st *state) putService(node string, s *NodeService) *instSlot {
 			return slot // same name: byService already holds it
 		}
 		st.unindexService(node, old)
+	} else {
+		list := st.nodeServices[node]
+		if list == nil {
+			list = &slotList{}
+			st.nodeServices[node] = list
+		}
+		list.slots = append(list.slots, slot)
 	}
 	set := st.byService[s.Service]
 	if set == nil {
@@ -323,6 +329,34 @@ func (st *state) putService(node string, s *NodeService) *instSlot {
 	}
 	set[node] = append(set[node], s.ID)
 	return slot
+}
+
+// slotList is a node's service slots (nodeServices).
+type slotList struct{ slots []*instSlot }
+
+// remove drops slot from the list, reporting whether the list is empty.
+func (l *slotList) remove(slot *instSlot) bool {
+	if i := slices.Index(l.slots, slot); i >= 0 {
+		last := len(l.slots) - 1
+		l.slots[i] = l.slots[last]
+		l.slots[last] = nil
+		l.slots = l.slots[:last]
+	}
+	return len(l.slots) == 0
+}
+
+// nodeServiceIDs returns the IDs of node's services, sorted.
+func (st *state) nodeServiceIDs(node string) []string {
+	list := st.nodeServices[node]
+	if list == nil {
+		return nil
+	}
+	ids := make([]string, len(list.slots))
+	for i, slot := range list.slots {
+		ids[i] = slot.svc.ID
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // serviceSet is one service's instances: node → the instances' IDs on it,
@@ -344,20 +378,17 @@ func (set serviceSet) remove(node, id string) {
 }
 
 func (st *state) delService(node, id string) {
-	old := st.services[node][id]
-	if old == nil {
+	k := InstanceKey{Node: node, ID: id}
+	slot := st.slots[k]
+	if slot == nil || slot.svc == nil {
 		return
 	}
-	st.unindexService(node, old)
-	delete(st.services[node], id)
-	k := InstanceKey{Node: node, ID: id}
-	if slot := st.slots[k]; slot != nil {
-		slot.svc, slot.instOfSvc = nil, false
-		st.dropIfEmpty(k, slot)
+	st.unindexService(node, slot.svc)
+	if list := st.nodeServices[node]; list != nil && list.remove(slot) {
+		delete(st.nodeServices, node)
 	}
-	if len(st.services[node]) == 0 {
-		delete(st.services, node)
-	}
+	slot.svc, slot.instOfSvc = nil, false
+	st.dropIfEmpty(k, slot)
 }
 
 func (st *state) unindexService(node string, s *NodeService) {

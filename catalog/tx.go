@@ -188,9 +188,11 @@ type dirtyKey struct {
 // touchNode marks a node and every instance on it as changed.
 func (t *tx) touchNode(name string, content bool) {
 	t.nodes.add(name)
-	for id, svc := range t.st.services[name] {
-		t.services.add(svc.Service)
-		t.markDirty(InstanceKey{Node: name, ID: id}, content)
+	if list := t.st.nodeServices[name]; list != nil {
+		for _, slot := range list.slots {
+			t.services.add(slot.svc.Service)
+			t.markDirty(InstanceKey{Node: name, ID: slot.svc.ID}, content)
+		}
 	}
 }
 
@@ -302,7 +304,7 @@ func (t *tx) setService(node string, svc, old *NodeService) *instSlot {
 }
 
 func (t *tx) removeService(node, id string) {
-	old := t.st.services[node][id]
+	old := t.st.service(node, id)
 	if old == nil {
 		return
 	}

@@ -163,7 +163,7 @@ func (t *tx) txnNode(op *TxnNodeOp) ([]TxnResult, error) {
 
 func (t *tx) txnService(op *TxnServiceOp) ([]TxnResult, error) {
 	svc := &op.Service
-	old := t.st.services[op.Node][svc.ID]
+	old := t.st.service(op.Node, svc.ID)
 	switch op.Verb {
 	case OpGet:
 		if old == nil {
@@ -192,7 +192,7 @@ func (t *tx) txnService(op *TxnServiceOp) ([]TxnResult, error) {
 	default:
 		return nil, fmt.Errorf("service verb %q is unknown", op.Verb)
 	}
-	s := t.st.services[op.Node][svc.ID].Clone()
+	s := t.st.service(op.Node, svc.ID).Clone()
 	return []TxnResult{{Service: &s}}, nil
 }
 
