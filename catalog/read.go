@@ -366,8 +366,8 @@ func (s *Store) Registry() Registry {
 	out := Registry{Index: s.st.index, Hash: s.st.hash.String(),
 		Instances: make([]Instance, 0, s.st.numInstances)}
 	for _, slot := range s.st.slots {
-		if slot.hasInst {
-			out.Instances = append(out.Instances, slot.inst.Clone())
+		if slot.hasInst() {
+			out.Instances = append(out.Instances, slot.cachedInstance().Clone())
 		}
 	}
 	slices.SortFunc(out.Instances, func(a, b Instance) int {

@@ -190,7 +190,7 @@ func (t *tx) ensureCheck(c *HealthCheck, pending *NodeService, pendingSlot *inst
 		} else {
 			target = t.st.serviceSlot(c.Node, c.CheckID, c.ServiceID) // validated: it exists
 			svc = target.svc
-			serviceName, _ = target.serviceNameTags()
+			serviceName = svc.Service
 		}
 	}
 	old := t.st.checks[c.Node][c.CheckID]

@@ -3,7 +3,6 @@ package catalog
 import (
 	"bufio"
 	"cmp"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -337,21 +336,22 @@ func (st *state) restoreRecord(tag byte, body []byte) error {
 // hashcode from the tables (the one full scan, at restore).
 func (st *state) rebuildInstances() {
 	for k, slot := range st.slots {
-		slot.inst, slot.digest, slot.hasInst, slot.instOfSvc = Instance{}, [sha256.Size]byte{}, false, false
+		slot.clearInst()
 		st.dropIfEmpty(k, slot)
 	}
 	st.numInstances = 0
 	st.hash = sum256{}
 	var scratch []byte
 	for node, list := range st.nodeServices {
+		n := st.nodes[node]
+		if n == nil {
+			continue
+		}
 		for _, slot := range list.slots {
-			k := InstanceKey{Node: node, ID: slot.svc.ID}
-			in, ok := st.instance(k, slot)
-			if !ok {
-				continue
-			}
-			slot.inst, slot.hasInst, slot.instOfSvc = in, true, true
-			slot.digest, scratch = digestInstance(scratch, &slot.inst)
+			health := st.instanceHealth(InstanceKey{Node: node, ID: slot.svc.ID}, slot)
+			in := buildInstance(n, slot.svc, health)
+			slot.instNode, slot.instSvc, slot.health = n, slot.svc, health
+			slot.digest, scratch = digestInstance(scratch, &in)
 			st.numInstances++
 			st.hash.add(&slot.digest)
 		}

@@ -109,21 +109,50 @@ type instSlot struct {
 	// update and the refresh it causes reach the service through the slot
 	// they need anyway, not through a second map of every instance.
 	svc *NodeService
-	// hasInst says whether inst and digest hold the instance's content and
-	// its digest as of the last commit (false: no such instance).
-	hasInst bool
-	// instOfSvc says that inst was built from svc as it is now, so inst's
-	// service fields are svc's (serviceNameTags). Cleared whenever svc
-	// changes. A flag rather than the record's pointer: it fits in
-	// hasInst's padding.
-	instOfSvc bool
+	// instNode and instSvc are the records the instance's content was
+	// built from as of the last commit (nil: no such instance), and
+	// health its health then (a statusCode). Records never change, so
+	// they are the content (cachedInstance) without a copy of it: a
+	// slot's size is a registration's largest share of the bytes it
+	// allocates.
+	instNode *Node
+	instSvc  *NodeService
 	// gen counts the slot's releases, which lets a remembered slot
-	// pointer be checked before it is trusted (hintedSlot). It sits in
-	// hasInst's padding: a slot's size is a registration's largest share
-	// of the bytes it allocates.
+	// pointer be checked before it is trusted (hintedSlot).
 	gen    uint32
+	health uint8
 	digest [sha256.Size]byte
-	inst   Instance
+}
+
+// hasInst reports whether the slot holds an instance's content.
+func (slot *instSlot) hasInst() bool { return slot.instSvc != nil }
+
+// cachedInstance returns the instance's content as of the last commit
+// (the slot must hold one). It shares the records' slices and maps.
+func (slot *instSlot) cachedInstance() Instance {
+	return buildInstance(slot.instNode, slot.instSvc, slot.health)
+}
+
+// buildInstance is the registry content of service svc on node n with
+// health (a statusCode). It shares the records' slices and maps.
+func buildInstance(n *Node, svc *NodeService, health uint8) Instance {
+	return Instance{
+		Node:        n.Node,
+		NodeAddress: n.Address,
+		Datacenter:  n.Datacenter,
+		ID:          svc.ID,
+		Service:     svc.Service,
+		Tags:        svc.Tags,
+		Address:     svc.Address,
+		Port:        svc.Port,
+		Meta:        svc.Meta,
+		Health:      statusName(health),
+	}
+}
+
+// clearInst forgets the slot's instance.
+func (slot *instSlot) clearInst() {
+	slot.instNode, slot.instSvc, slot.health, slot.digest = nil, nil, 0, [sha256.Size]byte{}
 }
 
 // slotSlab hands out slots from chunks of slabChunk, so that slots are
@@ -177,26 +206,15 @@ func (st *state) service(node, id string) *NodeService {
 // serviceSlot returns the slot of service id on node, or nil if there is
 // no such service. It first tries the slot of check checkID: when the
 // check already belongs to that instance (a status update), this needs no
-// lookup of its own, and reads the slot only (a cached instance's ID is
-// its key's).
+// lookup of its own.
 func (st *state) serviceSlot(node, checkID, id string) *instSlot {
-	if slot := st.checks[node][checkID].slot; slot != nil && slot.svc != nil && slot.hasInst && slot.inst.ID == id {
+	if slot := st.checks[node][checkID].slot; slot != nil && slot.svc != nil && slot.svc.ID == id {
 		return slot
 	}
 	if slot := st.slots[InstanceKey{Node: node, ID: id}]; slot != nil && slot.svc != nil {
 		return slot
 	}
 	return nil
-}
-
-// serviceNameTags returns the name and tags of the slot's service (which
-// must be set), from the cached instance when that was built from this
-// very record, so that the record itself need not be read.
-func (slot *instSlot) serviceNameTags() (string, []string) {
-	if slot.hasInst && slot.instOfSvc {
-		return slot.inst.Service, slot.inst.Tags
-	}
-	return slot.svc.Service, slot.svc.Tags
 }
 
 // checksFor returns the checks that apply to k.
@@ -223,7 +241,7 @@ func (st *state) slotFor(k InstanceKey) *instSlot {
 
 // dropIfEmpty deletes k's slot once it holds nothing.
 func (st *state) dropIfEmpty(k InstanceKey, slot *instSlot) {
-	if len(slot.checks) == 0 && !slot.hasInst && slot.svc == nil {
+	if len(slot.checks) == 0 && !slot.hasInst() && slot.svc == nil {
 		if k.ID == "" {
 			delete(st.nodeSlots, k.Node)
 		} else {
@@ -306,7 +324,7 @@ func (st *state) nodeName(name string) string {
 func (st *state) putService(node string, s *NodeService) *instSlot {
 	slot := st.slotFor(InstanceKey{Node: node, ID: s.ID})
 	old := slot.svc
-	slot.svc, slot.instOfSvc = s, false
+	slot.svc = s
 	if old != nil {
 		if old.Service == s.Service {
 			return slot // same name: byService already holds it
@@ -387,7 +405,7 @@ func (st *state) delService(node, id string) {
 	if list := st.nodeServices[node]; list != nil && list.remove(slot) {
 		delete(st.nodeServices, node)
 	}
-	slot.svc, slot.instOfSvc = nil, false
+	slot.svc = nil
 	st.dropIfEmpty(k, slot)
 }
 

@@ -439,10 +439,7 @@ func (t *tx) appendRegistryChanges(ring *deltaRing) bool {
 		}
 	}
 	for _, k := range t.dirtyKeys() {
-		if !k.content && t.refreshHealth(k.InstanceKey, k.slot, k.gen, ring) {
-			continue
-		}
-		t.refreshInstance(k.InstanceKey, k.slot, k.gen, ring)
+		t.refresh(k, ring)
 	}
 	for _, ev := range t.nodeEvents {
 		if ev.Kind == NodeRemoved {
@@ -462,59 +459,48 @@ func (st *state) hintedSlot(k InstanceKey, hint *instSlot, gen uint32) *instSlot
 	return st.slot(k)
 }
 
-// refreshHealth is refreshInstance for an instance whose node and service
-// records did not change: only its health may have. It reads no record,
-// only k's slot (and the node's), and computes a digest only if the health
-// moved. It reports false if k has no cached instance to start from.
-func (t *tx) refreshHealth(k InstanceKey, hint *instSlot, gen uint32, ring *deltaRing) bool {
+// refresh brings the cached instance k and the hashcode up to date and
+// appends the change to ring, if its content changed.
+//
+// A health change is by far the most frequent: an instance whose node
+// and service records are those its content was built from needs neither
+// a diff nor (unless its health moved) a digest, and if only its checks
+// were touched (k.content false), its node record is the cached one and
+// needs no lookup either.
+func (t *tx) refresh(k dirtyKey, ring *deltaRing) {
 	st := t.st
-	slot := st.hintedSlot(k, hint, gen)
-	if slot == nil || !slot.hasInst || slot.svc == nil {
-		return false
-	}
-	health := st.instanceHealth(k, slot)
-	if health == slot.inst.Health {
-		return true
-	}
-	in := slot.inst
-	in.Health = health
-	var digest [sha256.Size]byte
-	digest, t.scratch = digestInstance(t.scratch, &in)
-	st.hash.sub(&slot.digest)
-	st.hash.add(&digest)
-	slot.inst.Health, slot.digest = health, digest
-	ring.push(&ringEntry{index: t.index, kind: HealthChanged,
-		inst: Instance{Node: in.Node, ID: in.ID, Service: in.Service, Health: health}})
-	return true
-}
-
-// refreshInstance brings the cached instance k and the hashcode up to date
-// and appends the change to ring, if its content changed.
-func (t *tx) refreshInstance(k InstanceKey, hint *instSlot, gen uint32, ring *deltaRing) {
-	st := t.st
-	slot := st.hintedSlot(k, hint, gen)
-	in, exists := st.instance(k, slot)
-	if !exists {
-		if slot == nil || !slot.hasInst {
-			return
+	slot := st.hintedSlot(k.InstanceKey, k.slot, k.gen)
+	var n *Node
+	var svc *NodeService
+	if slot != nil && slot.svc != nil {
+		svc = slot.svc
+		if !k.content && slot.instSvc == svc {
+			n = slot.instNode
+		} else {
+			n = st.nodes[k.Node]
 		}
-		st.hash.sub(&slot.digest)
-		ring.push(&ringEntry{index: t.index, kind: InstanceRemoved, inst: slot.inst})
-		slot.inst, slot.digest, slot.hasInst, slot.instOfSvc = Instance{}, [sha256.Size]byte{}, false, false
-		st.numInstances--
-		st.dropIfEmpty(k, slot)
+	}
+	if svc == nil || n == nil {
+		t.removeInstance(k.InstanceKey, slot, ring)
 		return
 	}
-	// An instance exists only with a service, so slot is not nil here.
+	health := st.instanceHealth(k.InstanceKey, slot)
+	if slot.instSvc == svc && slot.instNode == n {
+		if health != slot.health {
+			t.changeHealth(slot, health, ring)
+		}
+		return
+	}
+	in := buildInstance(n, svc, health)
 	var digest [sha256.Size]byte
 	digest, t.scratch = digestInstance(t.scratch, &in)
-	if slot.hasInst && slot.digest == digest {
+	if slot.hasInst() && slot.digest == digest {
+		slot.instNode, slot.instSvc = n, svc // equal content, newer records
 		return
 	}
 	st.hash.add(&digest)
-	slot.instOfSvc = true
-	if !slot.hasInst {
-		slot.inst, slot.digest, slot.hasInst = in, digest, true
+	if !slot.hasInst() {
+		slot.instNode, slot.instSvc, slot.health, slot.digest = n, svc, health, digest
 		st.numInstances++
 		ring.push(&ringEntry{index: t.index, kind: InstanceAdded, inst: in})
 		return
@@ -522,8 +508,9 @@ func (t *tx) refreshInstance(k InstanceKey, hint *instSlot, gen uint32, ring *de
 	st.hash.sub(&slot.digest)
 	// An update carries only what moved (delta.go): the most frequent one
 	// by far, a health flip, is a kind of its own that names no fields.
-	patch, fields := diffInstance(&slot.inst, &in)
-	slot.inst, slot.digest = in, digest
+	old := slot.cachedInstance()
+	patch, fields := diffInstance(&old, &in)
+	slot.instNode, slot.instSvc, slot.health, slot.digest = n, svc, health, digest
 	if fields == setHealth {
 		ring.push(&ringEntry{index: t.index, kind: HealthChanged, inst: patch})
 		return
@@ -531,37 +518,37 @@ func (t *tx) refreshInstance(k InstanceKey, hint *instSlot, gen uint32, ring *de
 	ring.push(&ringEntry{index: t.index, kind: InstanceUpdated, inst: patch, fields: fields})
 }
 
-// instance derives the registry content of instance k from the tables;
-// slot is k's slot (nil if none). The result shares the immutable records'
-// slices and maps.
-func (st *state) instance(k InstanceKey, slot *instSlot) (Instance, bool) {
-	var svc *NodeService
-	if slot != nil {
-		svc = slot.svc
-	}
-	n := st.nodes[k.Node]
-	if svc == nil || n == nil {
-		return Instance{}, false
-	}
-	return Instance{
-		Node:        n.Node,
-		NodeAddress: n.Address,
-		Datacenter:  n.Datacenter,
-		ID:          svc.ID,
-		Service:     svc.Service,
-		Tags:        svc.Tags,
-		Address:     svc.Address,
-		Port:        svc.Port,
-		Meta:        svc.Meta,
-		Health:      st.instanceHealth(k, slot),
-	}, true
+// changeHealth moves the slot's cached instance, whose records are
+// current, to health.
+func (t *tx) changeHealth(slot *instSlot, health uint8, ring *deltaRing) {
+	in := buildInstance(slot.instNode, slot.instSvc, health)
+	var digest [sha256.Size]byte
+	digest, t.scratch = digestInstance(t.scratch, &in)
+	t.st.hash.sub(&slot.digest)
+	t.st.hash.add(&digest)
+	slot.health, slot.digest = health, digest
+	ring.push(&ringEntry{index: t.index, kind: HealthChanged,
+		inst: Instance{Node: in.Node, ID: in.ID, Service: in.Service, Health: in.Health}})
 }
 
-// instanceHealth aggregates the node-level checks and the instance's own:
-// any critical (or maintenance) → critical, else any warning → warning,
+// removeInstance drops k's cached instance, if it had one: its service or
+// node is gone.
+func (t *tx) removeInstance(k InstanceKey, slot *instSlot, ring *deltaRing) {
+	if slot == nil || !slot.hasInst() {
+		return
+	}
+	t.st.hash.sub(&slot.digest)
+	ring.push(&ringEntry{index: t.index, kind: InstanceRemoved, inst: slot.cachedInstance()})
+	slot.clearInst()
+	t.st.numInstances--
+	t.st.dropIfEmpty(k, slot)
+}
+
+// instanceHealth aggregates the node-level checks and the instance's own
+// (a statusCode): any critical → critical, else any warning → warning,
 // else passing. No checks counts as passing, as in Consul.
-func (st *state) instanceHealth(k InstanceKey, slot *instSlot) string {
-	health := HealthPassing
+func (st *state) instanceHealth(k InstanceKey, slot *instSlot) uint8 {
+	health := uint8(codePassing)
 	var own []*checkRec
 	if slot != nil {
 		own = slot.checks
@@ -570,9 +557,9 @@ func (st *state) instanceHealth(k InstanceKey, slot *instSlot) string {
 		for _, c := range set {
 			switch c.status {
 			case codeCritical:
-				return HealthCritical
+				return codeCritical
 			case codeWarning:
-				health = HealthWarning
+				health = codeWarning
 			}
 		}
 	}
