@@ -43,8 +43,9 @@ func (t *tx) register(r *RegisterRequest) error {
 		pending, pendingSlot = t.ensureService(name, r.Service)
 	}
 	for i := range r.Checks {
-		t.ensureCheck(&r.Checks[i], pending, pendingSlot)
+		t.ensureCheck(&r.Checks[i], pending, pendingSlot, &t.looks[i])
 	}
+	clear(t.looks) // they may hold the entry's strings (tx.lent)
 	return nil
 }
 
@@ -70,12 +71,13 @@ func (t *tx) validateRegister(r *RegisterRequest) error {
 			svc.ID = svc.Service
 		}
 	}
+	t.looks = slices.Grow(t.looks[:0], len(r.Checks))[:len(r.Checks)]
 	for i := range r.Checks {
 		c := &r.Checks[i]
 		if c.Node == "" {
 			c.Node = name
 		}
-		if err := t.validateCheck(c, r.Service); err != nil {
+		if err := t.validateCheck(c, r.Service, &t.looks[i]); err != nil {
 			return fmt.Errorf("catalog: register: %w", err)
 		}
 		if c.Node != name {
@@ -86,8 +88,9 @@ func (t *tx) validateRegister(r *RegisterRequest) error {
 }
 
 // validateCheck checks c (Node already set) and defaults its status. pending
-// is a service registered in the same request, which c may refer to.
-func (t *tx) validateCheck(c *HealthCheck, pending *NodeService) error {
+// is a service registered in the same request, which c may refer to. It
+// records in look what it found of the check, for ensureCheck.
+func (t *tx) validateCheck(c *HealthCheck, pending *NodeService, look *checkLookup) error {
 	if c.CheckID == "" {
 		return fmt.Errorf("check on node %q has no CheckID", c.Node)
 	}
@@ -107,8 +110,9 @@ func (t *tx) validateCheck(c *HealthCheck, pending *NodeService) error {
 	default:
 		return fmt.Errorf("check %q has status %q; use passing, warning or critical", c.CheckID, c.Status)
 	}
+	*look = t.st.lookupCheck(c.Node, c.CheckID)
 	if c.ServiceID != "" && (pending == nil || pending.ID != c.ServiceID) &&
-		t.st.serviceSlot(c.Node, c.CheckID, c.ServiceID) == nil {
+		look.serviceSlot(t.st, c.ServiceID) == nil {
 		return fmt.Errorf("check %q: Missing service registration: service %q is %w on node %q",
 			c.CheckID, c.ServiceID, ErrNotFound, c.Node)
 	}
@@ -166,7 +170,10 @@ func (t *tx) ensureService(node string, svc *NodeService) (*NodeService, *instSl
 	if old != nil {
 		rec.CreateIndex = old.CreateIndex
 	}
-	return rec, t.setService(node, rec, old)
+	if slot == nil { // known absent: no second lookup to find that out
+		slot = t.st.newSlot(InstanceKey{Node: node, ID: rec.ID})
+	}
+	return rec, t.setService(node, rec, old, slot)
 }
 
 // ensureCheck upserts c (validated) unless the stored one equals it. A
@@ -179,8 +186,12 @@ func (t *tx) ensureService(node string, svc *NodeService) (*NodeService, *instSl
 // and in a large registry every record it could read is cold in the CPU
 // caches. So it reads the old check's status and create index from its
 // cell, and the service's name from the instance's slot: neither the old
-// check record nor the service record is touched.
-func (t *tx) ensureCheck(c *HealthCheck, pending *NodeService, pendingSlot *instSlot) {
+// check record nor the service record is touched. look is what validating
+// c found (validateCheck), used if it is still current.
+func (t *tx) ensureCheck(c *HealthCheck, pending *NodeService, pendingSlot *instSlot, look *checkLookup) {
+	if !look.current(t.st, c.Node) {
+		*look = t.st.lookupCheck(c.Node, c.CheckID)
+	}
 	var svc *NodeService   // c's service, if it is a service check
 	var target *instSlot   // the slot c goes into, if known
 	var serviceName string // svc.Service, read without touching svc
@@ -188,12 +199,12 @@ func (t *tx) ensureCheck(c *HealthCheck, pending *NodeService, pendingSlot *inst
 		if pending != nil && pending.ID == c.ServiceID {
 			svc, target, serviceName = pending, pendingSlot, pending.Service
 		} else {
-			target = t.st.serviceSlot(c.Node, c.CheckID, c.ServiceID) // validated: it exists
+			target = look.serviceSlot(t.st, c.ServiceID) // validated: it exists
 			svc = target.svc
 			serviceName = svc.Service
 		}
 	}
-	old := t.st.checks[c.Node][c.CheckID]
+	old := look.cell
 	status := statusCode(c.Status)
 	if old.rec != nil && old.status == status && old.rec.sameContent(c, svc) {
 		return
@@ -203,7 +214,7 @@ func (t *tx) ensureCheck(c *HealthCheck, pending *NodeService, pendingSlot *inst
 		c.CreateIndex = old.createIndex
 	}
 	rec := newCheckRec(c, svc, t.lent)
-	t.setCheck(rec, old, target, serviceName)
+	t.setCheck(rec, look, target, serviceName)
 	if status == codeCritical && (old.rec == nil || old.status != status) {
 		t.invalidateCheckSessions(rec.node, rec.checkID())
 	}

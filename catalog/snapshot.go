@@ -293,7 +293,7 @@ func (st *state) restoreRecord(tag byte, body []byte) error {
 		node := d.str()
 		svc := &NodeService{}
 		decService(d, svc)
-		st.putService(node, svc)
+		st.putService(node, svc, nil)
 	case recCheck:
 		c := &HealthCheck{}
 		decCheck(d, c)

@@ -85,6 +85,10 @@ type state struct {
 	// sum of their digests (hash.go).
 	numInstances int
 	hash         sum256
+
+	// writes counts the check writes and slot releases, which make a
+	// checkLookup stale.
+	writes uint64
 }
 
 // instSlot is the derived data of one key. Unlike records it changes in
@@ -203,18 +207,45 @@ func (st *state) service(node, id string) *NodeService {
 	return nil
 }
 
-// serviceSlot returns the slot of service id on node, or nil if there is
-// no such service. It first tries the slot of check checkID: when the
-// check already belongs to that instance (a status update), this needs no
-// lookup of its own.
-func (st *state) serviceSlot(node, checkID, id string) *instSlot {
-	if slot := st.checks[node][checkID].slot; slot != nil && slot.svc != nil && slot.svc.ID == id {
-		return slot
+// checkLookup is what looking a check up found: the node's checks table
+// (nil if it has none), the check's cell there and, once serviceSlot has
+// found it, the slot of the check's service. Validating a check looks it
+// up, and writing it uses the same lookup rather than repeating it, as
+// long as it is current.
+type checkLookup struct {
+	node   string
+	m      map[string]checkCell
+	cell   checkCell
+	target *instSlot
+	// writes is the state's writes when the lookup was made.
+	writes uint64
+}
+
+func (st *state) lookupCheck(node, checkID string) checkLookup {
+	m := st.checks[node]
+	return checkLookup{node: node, m: m, cell: m[checkID], writes: st.writes}
+}
+
+// current reports whether the lookup is of node and still holds: no check
+// was written and no slot released since.
+func (look *checkLookup) current(st *state, node string) bool {
+	return look.writes == st.writes && look.node == node
+}
+
+// serviceSlot returns the slot of service id on the check's node, or nil
+// if there is no such service. It first tries the slot of the check:
+// when the check already belongs to that instance (a status update), this
+// needs no lookup of its own.
+func (look *checkLookup) serviceSlot(st *state, id string) *instSlot {
+	if look.target != nil {
+		return look.target
 	}
-	if slot := st.slots[InstanceKey{Node: node, ID: id}]; slot != nil && slot.svc != nil {
-		return slot
+	if slot := look.cell.slot; slot != nil && slot.svc != nil && slot.svc.ID == id {
+		look.target = slot
+	} else if slot := st.slots[InstanceKey{Node: look.node, ID: id}]; slot != nil && slot.svc != nil {
+		look.target = slot
 	}
-	return nil
+	return look.target
 }
 
 // checksFor returns the checks that apply to k.
@@ -227,14 +258,19 @@ func (st *state) checksFor(k InstanceKey) []*checkRec {
 
 // slotFor returns k's slot, creating it.
 func (st *state) slotFor(k InstanceKey) *instSlot {
-	slot := st.slot(k)
-	if slot == nil {
-		slot = st.slab.alloc()
-		if k.ID == "" {
-			st.nodeSlots[k.Node] = slot
-		} else {
-			st.slots[k] = slot
-		}
+	if slot := st.slot(k); slot != nil {
+		return slot
+	}
+	return st.newSlot(k)
+}
+
+// newSlot creates k's slot; k has none.
+func (st *state) newSlot(k InstanceKey) *instSlot {
+	slot := st.slab.alloc()
+	if k.ID == "" {
+		st.nodeSlots[k.Node] = slot
+	} else {
+		st.slots[k] = slot
 	}
 	return slot
 }
@@ -248,6 +284,7 @@ func (st *state) dropIfEmpty(k InstanceKey, slot *instSlot) {
 			delete(st.slots, k)
 		}
 		st.slab.release(slot)
+		st.writes++
 	}
 }
 
@@ -320,9 +357,12 @@ func (st *state) nodeName(name string) string {
 	return name
 }
 
-// putService installs s on node and returns its slot.
-func (st *state) putService(node string, s *NodeService) *instSlot {
-	slot := st.slotFor(InstanceKey{Node: node, ID: s.ID})
+// putService installs s on node and returns its slot. slot is that slot,
+// if the caller has it.
+func (st *state) putService(node string, s *NodeService, slot *instSlot) *instSlot {
+	if slot == nil {
+		slot = st.slotFor(InstanceKey{Node: node, ID: s.ID})
+	}
 	old := slot.svc
 	slot.svc = s
 	if old != nil {
@@ -463,18 +503,23 @@ const (
 func (st *state) check(node, id string) *checkRec { return st.checks[node][id].rec }
 
 // putCheck installs c.
-func (st *state) putCheck(c *checkRec) { st.putCheckIn(c, nil) }
+func (st *state) putCheck(c *checkRec) {
+	look := st.lookupCheck(c.node, c.checkID())
+	st.putCheckIn(c, &look, nil)
+}
 
-// putCheckIn installs c and returns the slot it is listed in. target, if
-// set, is that slot (the caller found it already).
-func (st *state) putCheckIn(c *checkRec, target *instSlot) *instSlot {
-	m := st.checks[c.node]
+// putCheckIn installs c and returns the slot it is listed in. look is the
+// current lookup of c, and target, if set, the slot c goes into (the
+// caller found it already).
+func (st *state) putCheckIn(c *checkRec, look *checkLookup, target *instSlot) *instSlot {
+	st.writes++
+	m := look.m
 	if m == nil {
 		m = map[string]checkCell{}
 		st.checks[c.node] = m
 	}
 	checkID := c.checkID()
-	old := m[checkID]
+	old := look.cell
 	cell := checkCell{rec: c, status: c.status, createIndex: c.createIndex}
 	if old.rec != nil && (old.slot == target || target == nil && old.rec.serviceID() == c.serviceID()) {
 		// Replace in place: the common status update costs one lookup.
@@ -503,6 +548,7 @@ func (st *state) delCheck(node, id string) {
 	if old.rec == nil {
 		return
 	}
+	st.writes++
 	delNested(st.checks, node, id)
 	st.unindexCheck(old)
 }

@@ -47,8 +47,9 @@ type tx struct {
 	// copies (pack.go).
 	lent bool
 
-	scratch  []byte   // canonical-encoding buffer for digests
-	releases []string // sorted keys of an invalidated session
+	looks    []checkLookup // a registration's checks as validated (validateRegister)
+	scratch  []byte        // canonical-encoding buffer for digests
+	releases []string      // sorted keys of an invalidated session
 }
 
 type lockDelayRec struct {
@@ -132,7 +133,7 @@ func (t *tx) rollback() {
 			}
 		case undoService:
 			if old, _ := u.old.(*NodeService); old != nil {
-				st.putService(u.a, old)
+				st.putService(u.a, old, nil)
 			} else {
 				st.delService(u.a, u.b)
 			}
@@ -289,14 +290,14 @@ func (t *tx) removeNode(name string) {
 	t.nodeEvents = append(t.nodeEvents, Change{Index: t.index, Kind: NodeRemoved, Node: name})
 }
 
-// setService installs svc; old is the record it replaces (nil if none). It
-// returns svc's slot.
-func (t *tx) setService(node string, svc, old *NodeService) *instSlot {
+// setService installs svc; old is the record it replaces (nil if none) and
+// slot svc's slot, if the caller has it. It returns svc's slot.
+func (t *tx) setService(node string, svc, old *NodeService, slot *instSlot) *instSlot {
 	t.journal = append(t.journal, undoRec{kind: undoService, a: node, b: svc.ID, old: old})
 	if old != nil {
 		t.touchService(node, old.ID, old.Service, contentToo) // the old name's watchers, if it is renamed
 	}
-	slot := t.st.putService(node, svc)
+	slot = t.st.putService(node, svc, slot)
 	t.tables[TableServices] = true
 	t.touchService(node, svc.ID, svc.Service, contentToo)
 	t.hintSlot(InstanceKey{Node: node, ID: svc.ID}, slot)
@@ -314,11 +315,12 @@ func (t *tx) removeService(node, id string) {
 	t.tables[TableServices] = true
 }
 
-// setCheck installs c; old is the cell it replaces (zero if none), target
-// the slot c goes into, if the caller knows it, and serviceName the name
-// of c's service (the caller has it at hand, c's service record may be
-// cold).
-func (t *tx) setCheck(c *checkRec, old checkCell, target *instSlot, serviceName string) {
+// setCheck installs c; look is the current lookup of c (its cell the one c
+// replaces, zero if none), target the slot c goes into, if the caller
+// knows it, and serviceName the name of c's service (the caller has it at
+// hand, c's service record may be cold).
+func (t *tx) setCheck(c *checkRec, look *checkLookup, target *instSlot, serviceName string) {
+	old := look.cell
 	serviceID := c.serviceID()
 	t.journal = append(t.journal, undoRec{kind: undoCheck, a: c.node, b: c.checkID(), old: old.rec})
 	if old.rec != nil {
@@ -332,7 +334,7 @@ func (t *tx) setCheck(c *checkRec, old checkCell, target *instSlot, serviceName 
 			t.touchCheck(old.rec.node, old.rec.serviceID())
 		}
 	}
-	slot := t.st.putCheckIn(c, target)
+	slot := t.st.putCheckIn(c, look, target)
 	t.tables[TableChecks] = true
 	if serviceID == "" {
 		t.touchCheck(c.node, "")

@@ -211,10 +211,11 @@ func (t *tx) txnCheck(op *TxnCheckOp) ([]TxnResult, error) {
 		if t.st.nodes[c.Node] == nil {
 			return nil, fmt.Errorf("Missing node registration: node %q is %w", c.Node, ErrNotFound)
 		}
-		if err := t.validateCheck(c, nil); err != nil {
+		var look checkLookup
+		if err := t.validateCheck(c, nil, &look); err != nil {
 			return nil, err
 		}
-		t.ensureCheck(c, nil, nil)
+		t.ensureCheck(c, nil, nil, &look)
 	case OpDelete, OpDeleteCAS:
 		if op.Verb == OpDeleteCAS && (old == nil || old.modifyIndex != c.ModifyIndex) {
 			return nil, fmt.Errorf("failed to delete check %q on node %q: index is stale", c.CheckID, c.Node)
