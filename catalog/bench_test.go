@@ -180,7 +180,7 @@ func BenchmarkHashUpdate(b *testing.B) {
 			stores[k].Apply(raft.Entry{Index: uint64(i + 1), Type: raft.EntryCommand, Data: EncodeCommand(benchRegister(i))})
 		}
 		for i := range n {
-			slots[k] = append(slots[k], stores[k].st.slots[InstanceKey{Node: benchNodes[i%1000], ID: "web-" + strconv.Itoa(i)}])
+			slots[k] = append(slots[k], stores[k].st.slots[benchNodes[i%1000]]["web-"+strconv.Itoa(i)])
 		}
 	}
 	// spread maps the i-th update of a run to an instance of an n-instance

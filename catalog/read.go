@@ -365,9 +365,11 @@ func (s *Store) Registry() Registry {
 	defer s.mu.RUnlock()
 	out := Registry{Index: s.st.index, Hash: s.st.hash.String(),
 		Instances: make([]Instance, 0, s.st.numInstances)}
-	for _, slot := range s.st.slots {
-		if slot.hasInst() {
-			out.Instances = append(out.Instances, slot.cachedInstance().Clone())
+	for _, m := range s.st.slots {
+		for _, slot := range m {
+			if slot.hasInst() {
+				out.Instances = append(out.Instances, slot.cachedInstance().Clone())
+			}
 		}
 	}
 	slices.SortFunc(out.Instances, func(a, b Instance) int {

@@ -154,7 +154,7 @@ func ownNodeStrings(n *Node) {
 // ensureService upserts svc on node unless the stored one equals it, and
 // returns the record stored afterwards and its slot.
 func (t *tx) ensureService(node string, svc *NodeService) (*NodeService, *instSlot) {
-	slot := t.st.slots[InstanceKey{Node: node, ID: svc.ID}]
+	slot := t.st.slots[node][svc.ID]
 	var old *NodeService
 	if slot != nil {
 		old = slot.svc

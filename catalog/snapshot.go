@@ -83,9 +83,11 @@ func (s *Store) Snapshot() (raft.FSMSnapshot, error) {
 		serviceIndex: cloneMap(st.serviceIndex),
 		nodeIndex:    cloneMap(st.nodeIndex),
 	}
-	for node, list := range st.nodeServices {
-		for _, slot := range list.slots {
-			snap.services = append(snap.services, svcRef{node, slot.svc})
+	for node, m := range st.slots {
+		for _, slot := range m {
+			if slot.svc != nil {
+				snap.services = append(snap.services, svcRef{node, slot.svc})
+			}
 		}
 	}
 	for _, m := range st.checks {
@@ -335,19 +337,24 @@ func (st *state) restoreRecord(tag byte, body []byte) error {
 // rebuildInstances recomputes every instance's content and digest and the
 // hashcode from the tables (the one full scan, at restore).
 func (st *state) rebuildInstances() {
-	for k, slot := range st.slots {
-		slot.clearInst()
-		st.dropIfEmpty(k, slot)
+	for node, m := range st.slots {
+		for id, slot := range m {
+			slot.clearInst()
+			st.dropIfEmpty(InstanceKey{Node: node, ID: id}, slot)
+		}
 	}
 	st.numInstances = 0
 	st.hash = sum256{}
 	var scratch []byte
-	for node, list := range st.nodeServices {
+	for node, m := range st.slots {
 		n := st.nodes[node]
 		if n == nil {
 			continue
 		}
-		for _, slot := range list.slots {
+		for _, slot := range m {
+			if slot.svc == nil {
+				continue
+			}
 			health := st.instanceHealth(InstanceKey{Node: node, ID: slot.svc.ID}, slot)
 			in := buildInstance(n, slot.svc, health)
 			slot.instNode, slot.instSvc, slot.health = n, slot.svc, health

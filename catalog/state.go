@@ -30,24 +30,20 @@ type state struct {
 
 	nodes  map[string]*Node
 	checks map[string]map[string]checkCell // node → check ID
-	// slots holds the derived data of each key (see instSlot): node-level
-	// checks under InstanceKey{Node: node}; an instance's own checks and
-	// its cached registry content under the instance's key. One map for
-	// both means a check update and the refresh it causes find everything
-	// with one lookup, which is what keeps an update flat as the registry
-	// grows past the CPU caches (BenchmarkHashUpdate).
-	slots map[InstanceKey]*instSlot
+	// slots holds the derived data of each instance key (see instSlot),
+	// by node and service ID: an instance's own checks and its cached
+	// registry content. A check's cell points at its slot, so a check
+	// update and the refresh it causes reach it without a lookup; a
+	// node's slots are also what its reads, updates and deletion iterate
+	// (those holding a service, svc). Per node, because a map by the key
+	// pair cost a registration twice the bytes in growth, and a second
+	// index of the node's services on top.
+	slots map[string]map[string]*instSlot
 	// nodeSlots holds the node-level slots ({Node, ""}) apart: every
 	// instance refresh reads its node's, and a map with one entry per node
-	// stays in cache where the map of every instance does not.
+	// stays in cache.
 	nodeSlots map[string]*instSlot
 	slab      slotSlab // where slots live
-	// nodeServices lists the slots of each node's services (the service
-	// records are their svc), in no order: what a node's reads, updates
-	// and deletion iterate. A list rather than a map by ID, which the
-	// slots map already is: appending a pointer is the cheapest index a
-	// registration can add.
-	nodeServices map[string]*slotList
 	// byService maps a service name to its instances (derived): node →
 	// the IDs of the service's instances on it. Keyed by node rather than
 	// by instance, so registering an instance hashes one string into a map
@@ -196,12 +192,12 @@ func (st *state) slot(k InstanceKey) *instSlot {
 	if k.ID == "" {
 		return st.nodeSlots[k.Node]
 	}
-	return st.slots[k]
+	return st.slots[k.Node][k.ID]
 }
 
 // service returns the service id on node, or nil.
 func (st *state) service(node, id string) *NodeService {
-	if slot := st.slots[InstanceKey{Node: node, ID: id}]; slot != nil {
+	if slot := st.slots[node][id]; slot != nil {
 		return slot.svc
 	}
 	return nil
@@ -242,7 +238,7 @@ func (look *checkLookup) serviceSlot(st *state, id string) *instSlot {
 	}
 	if slot := look.cell.slot; slot != nil && slot.svc != nil && slot.svc.ID == id {
 		look.target = slot
-	} else if slot := st.slots[InstanceKey{Node: look.node, ID: id}]; slot != nil && slot.svc != nil {
+	} else if slot := st.slots[look.node][id]; slot != nil && slot.svc != nil {
 		look.target = slot
 	}
 	return look.target
@@ -269,9 +265,14 @@ func (st *state) newSlot(k InstanceKey) *instSlot {
 	slot := st.slab.alloc()
 	if k.ID == "" {
 		st.nodeSlots[k.Node] = slot
-	} else {
-		st.slots[k] = slot
+		return slot
 	}
+	m := st.slots[k.Node]
+	if m == nil {
+		m = map[string]*instSlot{}
+		st.slots[k.Node] = m
+	}
+	m[k.ID] = slot
 	return slot
 }
 
@@ -281,7 +282,7 @@ func (st *state) dropIfEmpty(k InstanceKey, slot *instSlot) {
 		if k.ID == "" {
 			delete(st.nodeSlots, k.Node)
 		} else {
-			delete(st.slots, k)
+			delNested(st.slots, k.Node, k.ID)
 		}
 		st.slab.release(slot)
 		st.writes++
@@ -296,9 +297,8 @@ func newState() *state {
 		serviceIndex:    map[string]uint64{},
 		nodeIndex:       map[string]uint64{},
 		nodes:           map[string]*Node{},
-		nodeServices:    map[string]*slotList{},
 		checks:          map[string]map[string]checkCell{},
-		slots:           map[InstanceKey]*instSlot{},
+		slots:           map[string]map[string]*instSlot{},
 		nodeSlots:       map[string]*instSlot{},
 		byService:       map[string]serviceSet{},
 		serviceFold:     map[string][]string{},
@@ -370,13 +370,6 @@ func (st *state) putService(node string, s *NodeService, slot *instSlot) *instSl
 			return slot // same name: byService already holds it
 		}
 		st.unindexService(node, old)
-	} else {
-		list := st.nodeServices[node]
-		if list == nil {
-			list = &slotList{}
-			st.nodeServices[node] = list
-		}
-		list.slots = append(list.slots, slot)
 	}
 	set := st.byService[s.Service]
 	if set == nil {
@@ -389,29 +382,13 @@ func (st *state) putService(node string, s *NodeService, slot *instSlot) *instSl
 	return slot
 }
 
-// slotList is a node's service slots (nodeServices).
-type slotList struct{ slots []*instSlot }
-
-// remove drops slot from the list, reporting whether the list is empty.
-func (l *slotList) remove(slot *instSlot) bool {
-	if i := slices.Index(l.slots, slot); i >= 0 {
-		last := len(l.slots) - 1
-		l.slots[i] = l.slots[last]
-		l.slots[last] = nil
-		l.slots = l.slots[:last]
-	}
-	return len(l.slots) == 0
-}
-
 // nodeServiceIDs returns the IDs of node's services, sorted.
 func (st *state) nodeServiceIDs(node string) []string {
-	list := st.nodeServices[node]
-	if list == nil {
-		return nil
-	}
-	ids := make([]string, len(list.slots))
-	for i, slot := range list.slots {
-		ids[i] = slot.svc.ID
+	var ids []string
+	for id, slot := range st.slots[node] {
+		if slot.svc != nil {
+			ids = append(ids, id)
+		}
 	}
 	slices.Sort(ids)
 	return ids
@@ -436,17 +413,13 @@ func (set serviceSet) remove(node, id string) {
 }
 
 func (st *state) delService(node, id string) {
-	k := InstanceKey{Node: node, ID: id}
-	slot := st.slots[k]
+	slot := st.slots[node][id]
 	if slot == nil || slot.svc == nil {
 		return
 	}
 	st.unindexService(node, slot.svc)
-	if list := st.nodeServices[node]; list != nil && list.remove(slot) {
-		delete(st.nodeServices, node)
-	}
 	slot.svc = nil
-	st.dropIfEmpty(k, slot)
+	st.dropIfEmpty(InstanceKey{Node: node, ID: id}, slot)
 }
 
 func (st *state) unindexService(node string, s *NodeService) {

@@ -189,10 +189,10 @@ type dirtyKey struct {
 // touchNode marks a node and every instance on it as changed.
 func (t *tx) touchNode(name string, content bool) {
 	t.nodes.add(name)
-	if list := t.st.nodeServices[name]; list != nil {
-		for _, slot := range list.slots {
+	for id, slot := range t.st.slots[name] {
+		if slot.svc != nil {
 			t.services.add(slot.svc.Service)
-			t.markDirty(InstanceKey{Node: name, ID: slot.svc.ID}, content)
+			t.markDirty(InstanceKey{Node: name, ID: id}, content)
 		}
 	}
 }
