@@ -19,9 +19,10 @@ type checkRec struct {
 	// node is the stored node's name.
 	node string
 	// svc is the service record as it was when the check was last
-	// written: Consul copies the service's name and tags into a check
-	// then, and they are svc.Service and svc.Tags (nil: both empty). A
-	// pointer rather than a copy, since a check usually outlives no
+	// written (nil for a node-level check): its ID is the check's
+	// ServiceID, and Consul copies the service's name and tags into a
+	// check when it is written, so they are svc.Service and svc.Tags. A
+	// pointer rather than copies, since a check usually outlives no
 	// version of its service; a restored check whose name and tags no
 	// longer match its service gets a record of its own (restoredCheck).
 	svc *NodeService
@@ -38,15 +39,15 @@ type checkRec struct {
 }
 
 // checkStrings lists the string fields of c that checkRec.strs holds, in
-// its order. CheckID and ServiceID come first: they are read most.
+// its order. CheckID comes first: it is read most.
 func checkStrings(c *HealthCheck) [numCheckStrings]*string {
 	d := &c.Definition
-	return [...]*string{&c.CheckID, &c.ServiceID, &c.Name, &c.Notes, &c.Output, &c.Type,
+	return [...]*string{&c.CheckID, &c.Name, &c.Notes, &c.Output, &c.Type,
 		&c.Interval, &c.Timeout, &d.HTTP, &d.Method, &d.Body, &d.TLSServerName, &d.TCP,
 		&d.UDP, &d.GRPC, &d.OSService, &d.Interval, &d.Timeout, &d.DeregisterCriticalServiceAfter}
 }
 
-const numCheckStrings = 19
+const numCheckStrings = 18
 
 // Bits of checkRec.flags.
 const (
@@ -83,7 +84,8 @@ func statusName(code uint8) string {
 }
 
 // newCheckRec returns the record to store for c (validated, its Node the
-// stored node's name) with service record svc. It copies c's strings
+// stored node's name) with service record svc (whose ID is c's
+// ServiceID; nil if c has none). It copies c's strings
 // into its own, so c may borrow them from a raft entry; ownHeader says
 // that c's Definition.Header does too and must be copied as well.
 func newCheckRec(c *HealthCheck, svc *NodeService, ownHeader bool) *checkRec {
@@ -147,9 +149,10 @@ func (r *checkRec) checkID() string {
 }
 
 func (r *checkRec) serviceID() string {
-	_, rest := nextStr(r.strs)
-	id, _ := nextStr(rest)
-	return id
+	if r.svc == nil {
+		return ""
+	}
+	return r.svc.ID
 }
 
 // serviceName returns the check's ServiceName.
@@ -171,7 +174,7 @@ func (r *checkRec) view() HealthCheck {
 		ModifyIndex: r.modifyIndex,
 	}
 	if r.svc != nil {
-		c.ServiceName, c.ServiceTags = r.svc.Service, r.svc.Tags
+		c.ServiceID, c.ServiceName, c.ServiceTags = r.svc.ID, r.svc.Service, r.svc.Tags
 	}
 	s := r.strs
 	for _, f := range checkStrings(&c) {
@@ -197,7 +200,7 @@ func (r *checkRec) check() HealthCheck {
 // it early leaves the rest of a cold record unread).
 func (r *checkRec) sameContent(c *HealthCheck, svc *NodeService) bool {
 	if r.node != c.Node || r.exposedPort != c.ExposedPort || r.flags != checkFlags(&c.Definition) ||
-		!sameServiceNameTags(r.svc, svc) ||
+		r.serviceID() != c.ServiceID || !sameServiceNameTags(r.svc, svc) ||
 		!maps.EqualFunc(r.header, c.Definition.Header, slices.Equal[[]string]) {
 		return false
 	}
@@ -239,11 +242,11 @@ func (st *state) restoredCheck(c *HealthCheck) (*checkRec, error) {
 			c.CheckID, c.Node, c.Status)
 	}
 	var svc *NodeService
-	if c.ServiceName != "" || len(c.ServiceTags) > 0 {
+	if c.ServiceID != "" {
 		svc = st.service(c.Node, c.ServiceID)
 		if svc == nil || svc.Service != c.ServiceName || !slices.Equal(svc.Tags, c.ServiceTags) {
 			// The service changed since the check was written.
-			svc = &NodeService{Service: c.ServiceName, Tags: c.ServiceTags}
+			svc = &NodeService{ID: c.ServiceID, Service: c.ServiceName, Tags: c.ServiceTags}
 		}
 	}
 	return newCheckRec(c, svc, false), nil

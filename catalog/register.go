@@ -206,16 +206,16 @@ func (t *tx) ensureCheck(c *HealthCheck, pending *NodeService, pendingSlot *inst
 	}
 	old := look.cell
 	status := statusCode(c.Status)
-	if old.rec != nil && old.status == status && old.rec.sameContent(c, svc) {
+	if old.rec != nil && old.status() == status && old.rec.sameContent(c, svc) {
 		return
 	}
 	c.CreateIndex, c.ModifyIndex = t.index, t.index
 	if old.rec != nil {
-		c.CreateIndex = old.createIndex
+		c.CreateIndex = old.createIndex()
 	}
 	rec := newCheckRec(c, svc, t.lent)
 	t.setCheck(rec, look, target, serviceName)
-	if status == codeCritical && (old.rec == nil || old.status != status) {
+	if status == codeCritical && (old.rec == nil || old.status() != status) {
 		t.invalidateCheckSessions(rec.node, rec.checkID())
 	}
 }

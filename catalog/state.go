@@ -442,12 +442,38 @@ func foldName(name string) string { return strings.ToLower(name) }
 type checkCell struct {
 	rec  *checkRec
 	slot *instSlot
-	// createIndex and status are the record's: a status update decides
-	// and stamps with them, without reading the old record. The status is
-	// a code (statusCode), which keeps a cell at 32 bytes: one is stored
-	// per check.
-	createIndex uint64
-	status      uint8
+	// meta is the record's create index and status code (statusCode) in
+	// one word, create index above the low byte: a status update decides
+	// and stamps with them without reading the old record. One word
+	// keeps a cell at 24 bytes; one is stored per check. A create index
+	// too large to fit (2^56 and above) is read from the record instead
+	// (meta is then cellMetaInRec).
+	meta uint64
+}
+
+const cellMetaInRec = ^uint64(0)
+
+func newCheckCell(rec *checkRec, slot *instSlot) checkCell {
+	meta := rec.createIndex<<8 | uint64(rec.status)
+	if rec.createIndex >= 1<<56 {
+		meta = cellMetaInRec
+	}
+	return checkCell{rec: rec, slot: slot, meta: meta}
+}
+
+// status is the check's status code (0 if there is no check).
+func (c checkCell) status() uint8 {
+	if c.meta == cellMetaInRec {
+		return c.rec.status
+	}
+	return uint8(c.meta)
+}
+
+func (c checkCell) createIndex() uint64 {
+	if c.meta == cellMetaInRec {
+		return c.rec.createIndex
+	}
+	return c.meta >> 8
 }
 
 // statusCode is a check status as stored in a cell and a record:
@@ -493,7 +519,7 @@ func (st *state) putCheckIn(c *checkRec, look *checkLookup, target *instSlot) *i
 	}
 	checkID := c.checkID()
 	old := look.cell
-	cell := checkCell{rec: c, status: c.status, createIndex: c.createIndex}
+	cell := newCheckCell(c, nil)
 	if old.rec != nil && (old.slot == target || target == nil && old.rec.serviceID() == c.serviceID()) {
 		// Replace in place: the common status update costs one lookup.
 		if i := slices.Index(old.slot.checks, old.rec); i >= 0 {
