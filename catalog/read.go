@@ -118,9 +118,9 @@ func (s *Store) Services() (map[string][]string, uint64) {
 	out := make(map[string][]string, len(s.st.byService))
 	for name, set := range s.st.byService {
 		var tags []string
-		for node, ids := range set {
-			for _, id := range ids {
-				for _, tag := range s.st.service(node, id).Tags {
+		for _, slots := range set {
+			for _, slot := range slots {
+				for _, tag := range slot.svc.Tags {
 					if !slices.Contains(tags, tag) {
 						tags = append(tags, tag)
 					}
@@ -152,10 +152,10 @@ func hasTags(svc *NodeService, tags []string) bool {
 func (s *Store) instancesOf(service string, tags []string) []InstanceKey {
 	var keys []InstanceKey
 	for _, name := range s.st.serviceFold[foldName(service)] {
-		for node, ids := range s.st.byService[name] {
-			for _, id := range ids {
-				if hasTags(s.st.service(node, id), tags) {
-					keys = append(keys, InstanceKey{Node: node, ID: id})
+		for node, slots := range s.st.byService[name] {
+			for _, slot := range slots {
+				if hasTags(slot.svc, tags) {
+					keys = append(keys, InstanceKey{Node: node, ID: slot.svc.ID})
 				}
 			}
 		}

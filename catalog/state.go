@@ -45,10 +45,10 @@ type state struct {
 	nodeSlots map[string]*instSlot
 	slab      slotSlab // where slots live
 	// byService maps a service name to its instances (derived): node →
-	// the IDs of the service's instances on it. Keyed by node rather than
-	// by instance, so registering an instance hashes one string into a map
-	// of at most one entry per node instead of a key pair into a map of
-	// every instance (the most expensive step of a registration).
+	// the slots of the service's instances on it. Keyed by node rather
+	// than by instance, so registering an instance hashes one string into
+	// a map of at most one entry per node instead of a key pair into a map
+	// of every instance (the most expensive step of a registration).
 	byService map[string]serviceSet
 	// serviceFold maps a lower-cased service name to the names in
 	// byService that fold to it (derived). Consul's catalog indexes service
@@ -369,7 +369,7 @@ func (st *state) putService(node string, s *NodeService, slot *instSlot) *instSl
 		if old.Service == s.Service {
 			return slot // same name: byService already holds it
 		}
-		st.unindexService(node, old)
+		st.unindexService(node, old.Service, slot)
 	}
 	set := st.byService[s.Service]
 	if set == nil {
@@ -378,7 +378,7 @@ func (st *state) putService(node string, s *NodeService, slot *instSlot) *instSl
 		fold := foldName(s.Service)
 		st.serviceFold[fold] = append(st.serviceFold[fold], s.Service)
 	}
-	set[node] = append(set[node], s.ID)
+	set[node] = append(set[node], slot)
 	return slot
 }
 
@@ -394,21 +394,22 @@ func (st *state) nodeServiceIDs(node string) []string {
 	return ids
 }
 
-// serviceSet is one service's instances: node → the instances' IDs on it,
-// in no particular order, never empty. Derived and never handed out.
-type serviceSet map[string][]string
+// serviceSet is one service's instances: node → the slots of the
+// instances on it (their svc is the service record), in no particular
+// order, never empty. Derived and never handed out.
+type serviceSet map[string][]*instSlot
 
-func (set serviceSet) remove(node, id string) {
-	ids := set[node]
-	if i := slices.Index(ids, id); i >= 0 {
-		ids[i] = ids[len(ids)-1]
-		ids[len(ids)-1] = ""
-		ids = ids[:len(ids)-1]
+func (set serviceSet) remove(node string, slot *instSlot) {
+	slots := set[node]
+	if i := slices.Index(slots, slot); i >= 0 {
+		slots[i] = slots[len(slots)-1]
+		slots[len(slots)-1] = nil
+		slots = slots[:len(slots)-1]
 	}
-	if len(ids) == 0 {
+	if len(slots) == 0 {
 		delete(set, node)
 	} else {
-		set[node] = ids
+		set[node] = slots
 	}
 }
 
@@ -417,17 +418,18 @@ func (st *state) delService(node, id string) {
 	if slot == nil || slot.svc == nil {
 		return
 	}
-	st.unindexService(node, slot.svc)
+	st.unindexService(node, slot.svc.Service, slot)
 	slot.svc = nil
 	st.dropIfEmpty(InstanceKey{Node: node, ID: id}, slot)
 }
 
-func (st *state) unindexService(node string, s *NodeService) {
-	set := st.byService[s.Service]
-	set.remove(node, s.ID)
+// unindexService removes the instance in slot from service's on node.
+func (st *state) unindexService(node, service string, slot *instSlot) {
+	set := st.byService[service]
+	set.remove(node, slot)
 	if len(set) == 0 {
-		delete(st.byService, s.Service)
-		unfold(st.serviceFold, s.Service)
+		delete(st.byService, service)
+		unfold(st.serviceFold, service)
 	}
 }
 
