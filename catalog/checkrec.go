@@ -13,11 +13,9 @@ import (
 // 448 bytes of mostly empty strings (a TTL check leaves the whole
 // Definition unset), and one is stored per check, so the store keeps this
 // compact form instead and builds a HealthCheck only when it hands one out
-// (check, view). Like every record, a checkRec is never modified once
+// (check, view). Its node is the key it is stored under. Like every record, a checkRec is never modified once
 // installed (state.go): a change installs a new one.
 type checkRec struct {
-	// node is the stored node's name.
-	node string
 	// svc is the service record as it was when the check was last
 	// written (nil for a node-level check): its ID is the check's
 	// ServiceID, and Consul copies the service's name and tags into a
@@ -100,7 +98,6 @@ func newCheckRec(c *HealthCheck, svc *NodeService, ownHeader bool) *checkRec {
 		buf = append(buf, *f...)
 	}
 	rec := &checkRec{
-		node:        c.Node,
 		strs:        unsafe.String(unsafe.SliceData(buf), len(buf)),
 		header:      c.Definition.Header,
 		exposedPort: c.ExposedPort,
@@ -163,11 +160,11 @@ func (r *checkRec) serviceName() string {
 	return r.svc.Service
 }
 
-// view returns the check as a HealthCheck sharing the record's tags and
-// header: for the store's own use (encoding), never handed out.
-func (r *checkRec) view() HealthCheck {
+// view returns the check, on node, as a HealthCheck sharing the record's
+// tags and header: for the store's own use (encoding), never handed out.
+func (r *checkRec) view(node string) HealthCheck {
 	c := HealthCheck{
-		Node:        r.node,
+		Node:        node,
 		Status:      statusName(r.status),
 		ExposedPort: r.exposedPort,
 		CreateIndex: r.createIndex,
@@ -188,18 +185,18 @@ func (r *checkRec) view() HealthCheck {
 	return c
 }
 
-// check returns the check as a HealthCheck of the caller's own.
-func (r *checkRec) check() HealthCheck {
-	c := r.view()
+// check returns the check, on node, as a HealthCheck of the caller's own.
+func (r *checkRec) check(node string) HealthCheck {
+	c := r.view(node)
 	return c.Clone()
 }
 
-// sameContent reports whether storing c with service record svc would
-// store what r holds, indexes and status aside (the caller compares the
+// sameContent reports whether storing c (on r's node) with service
+// record svc would store what r holds, indexes and status aside (the caller compares the
 // status codes first: a status change is the common update, and deciding
 // it early leaves the rest of a cold record unread).
 func (r *checkRec) sameContent(c *HealthCheck, svc *NodeService) bool {
-	if r.node != c.Node || r.exposedPort != c.ExposedPort || r.flags != checkFlags(&c.Definition) ||
+	if r.exposedPort != c.ExposedPort || r.flags != checkFlags(&c.Definition) ||
 		r.serviceID() != c.ServiceID || !sameServiceNameTags(r.svc, svc) ||
 		!maps.EqualFunc(r.header, c.Definition.Header, slices.Equal[[]string]) {
 		return false

@@ -19,7 +19,7 @@ func TestCheckRec_RoundTripsEveryField(t *testing.T) {
 			UDP: "u:1", GRPC: "g:1", GRPCUseTLS: true, OSService: "os", Interval: "3s", Timeout: "4s",
 			DeregisterCriticalServiceAfter: "5m"}}
 	rec := newCheckRec(&c, svc, true)
-	if got := rec.check(); !reflect.DeepEqual(got, c) {
+	if got := rec.check("n1"); !reflect.DeepEqual(got, c) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", got, c)
 	}
 	if !rec.sameContent(&c, svc) {
@@ -31,7 +31,7 @@ func TestCheckRec_RoundTripsEveryField(t *testing.T) {
 		t.Fatal("sameContent is true for a check with another definition timeout")
 	}
 	node := HealthCheck{Node: "n1", CheckID: "serfHealth", Status: HealthPassing, CreateIndex: 1, ModifyIndex: 1}
-	if got := newCheckRec(&node, nil, false).check(); !reflect.DeepEqual(got, node) {
+	if got := newCheckRec(&node, nil, false).check("n1"); !reflect.DeepEqual(got, node) {
 		t.Fatalf("node check round trip:\n got %+v\nwant %+v", got, node)
 	}
 }

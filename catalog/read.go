@@ -221,7 +221,7 @@ func (s *Store) instanceChecks(k InstanceKey) []HealthCheck {
 	for _, id := range sortedKeys(s.st.checks[k.Node]) {
 		c := s.st.checks[k.Node][id].rec
 		if sid := c.serviceID(); sid == "" || sid == k.ID {
-			checks = append(checks, c.check())
+			checks = append(checks, c.check(k.Node))
 		}
 	}
 	return checks
@@ -234,7 +234,7 @@ func (s *Store) NodeChecks(node string) ([]HealthCheck, uint64) {
 	out := []HealthCheck{}
 	node = s.st.nodeName(node)
 	for _, id := range sortedKeys(s.st.checks[node]) {
-		out = append(out, s.st.checks[node][id].rec.check())
+		out = append(out, s.st.checks[node][id].rec.check(node))
 	}
 	return out, s.indexOf(WatchNode(node))
 }
@@ -248,7 +248,7 @@ func (s *Store) ServiceChecks(service string) ([]HealthCheck, uint64) {
 	for _, k := range s.instancesOf(service, nil) {
 		for _, id := range sortedKeys(s.st.checks[k.Node]) {
 			if c := s.st.checks[k.Node][id].rec; c.serviceID() == k.ID {
-				out = append(out, c.check())
+				out = append(out, c.check(k.Node))
 			}
 		}
 	}
@@ -269,7 +269,7 @@ func (s *Store) ChecksInState(status string) ([]HealthCheck, uint64, error) {
 	for _, node := range sortedKeys(s.st.checks) {
 		for _, id := range sortedKeys(s.st.checks[node]) {
 			if c := s.st.checks[node][id].rec; status == HealthAny || statusName(c.status) == status {
-				out = append(out, c.check())
+				out = append(out, c.check(node))
 			}
 		}
 	}

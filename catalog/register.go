@@ -214,9 +214,9 @@ func (t *tx) ensureCheck(c *HealthCheck, pending *NodeService, pendingSlot *inst
 		c.CreateIndex = old.createIndex()
 	}
 	rec := newCheckRec(c, svc, t.lent)
-	t.setCheck(rec, look, target, serviceName)
+	t.setCheck(c.Node, rec, look, target, serviceName)
 	if status == codeCritical && (old.rec == nil || old.status() != status) {
-		t.invalidateCheckSessions(rec.node, rec.checkID())
+		t.invalidateCheckSessions(c.Node, rec.checkID())
 	}
 }
 

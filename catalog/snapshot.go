@@ -51,7 +51,7 @@ type snapshot struct {
 	tableIndex   [numTables]uint64
 	nodes        []*Node
 	services     []svcRef
-	checks       []*checkRec
+	checks       []checkOn
 	kv           []*KVPair
 	tombstones   map[string]uint64
 	sessions     []*SessionEntry
@@ -63,6 +63,12 @@ type snapshot struct {
 type svcRef struct {
 	node string
 	svc  *NodeService
+}
+
+// checkOn is a check with its node.
+type checkOn struct {
+	node string
+	rec  *checkRec
 }
 
 var _ raft.FSMSnapshot = (*snapshot)(nil)
@@ -90,9 +96,9 @@ func (s *Store) Snapshot() (raft.FSMSnapshot, error) {
 			}
 		}
 	}
-	for _, m := range st.checks {
+	for node, m := range st.checks {
 		for _, cell := range m {
-			snap.checks = append(snap.checks, cell.rec)
+			snap.checks = append(snap.checks, checkOn{node, cell.rec})
 		}
 	}
 	return snap, nil
@@ -140,7 +146,7 @@ func (snap *snapshot) Persist(w io.Writer) error {
 		rw.write(recService, func(e *encoder) { e.str(r.node); encService(e, r.svc) })
 	}
 	for _, c := range snap.checks {
-		rw.write(recCheck, func(e *encoder) { v := c.view(); encCheck(e, &v) })
+		rw.write(recCheck, func(e *encoder) { v := c.rec.view(c.node); encCheck(e, &v) })
 	}
 	for _, p := range snap.kv {
 		rw.write(recKV, func(e *encoder) { encKVPair(e, p) })
@@ -169,8 +175,8 @@ func (snap *snapshot) sort() {
 	slices.SortFunc(snap.services, func(a, b svcRef) int {
 		return cmp.Or(cmp.Compare(a.node, b.node), cmp.Compare(a.svc.ID, b.svc.ID))
 	})
-	slices.SortFunc(snap.checks, func(a, b *checkRec) int {
-		return cmp.Or(cmp.Compare(a.node, b.node), cmp.Compare(a.checkID(), b.checkID()))
+	slices.SortFunc(snap.checks, func(a, b checkOn) int {
+		return cmp.Or(cmp.Compare(a.node, b.node), cmp.Compare(a.rec.checkID(), b.rec.checkID()))
 	})
 	slices.SortFunc(snap.kv, func(a, b *KVPair) int { return cmp.Compare(a.Key, b.Key) })
 	slices.SortFunc(snap.sessions, func(a, b *SessionEntry) int { return cmp.Compare(a.ID, b.ID) })
@@ -306,7 +312,7 @@ func (st *state) restoreRecord(tag byte, body []byte) error {
 		if err != nil {
 			return err
 		}
-		st.putCheck(rec)
+		st.putCheck(c.Node, rec)
 	case recKV:
 		p := &KVPair{}
 		decKVPair(d, p)

@@ -503,21 +503,21 @@ const (
 // check returns check id on node, or nil.
 func (st *state) check(node, id string) *checkRec { return st.checks[node][id].rec }
 
-// putCheck installs c.
-func (st *state) putCheck(c *checkRec) {
-	look := st.lookupCheck(c.node, c.checkID())
-	st.putCheckIn(c, &look, nil)
+// putCheck installs c on node.
+func (st *state) putCheck(node string, c *checkRec) {
+	look := st.lookupCheck(node, c.checkID())
+	st.putCheckIn(node, c, &look, nil)
 }
 
-// putCheckIn installs c and returns the slot it is listed in. look is the
-// current lookup of c, and target, if set, the slot c goes into (the
-// caller found it already).
-func (st *state) putCheckIn(c *checkRec, look *checkLookup, target *instSlot) *instSlot {
+// putCheckIn installs c on node (the stored node's name) and returns the
+// slot it is listed in. look is the current lookup of c, and target, if
+// set, the slot c goes into (the caller found it already).
+func (st *state) putCheckIn(node string, c *checkRec, look *checkLookup, target *instSlot) *instSlot {
 	st.writes++
 	m := look.m
 	if m == nil {
 		m = map[string]checkCell{}
-		st.checks[c.node] = m
+		st.checks[node] = m
 	}
 	checkID := c.checkID()
 	old := look.cell
@@ -532,9 +532,9 @@ func (st *state) putCheckIn(c *checkRec, look *checkLookup, target *instSlot) *i
 		}
 	}
 	if old.rec != nil {
-		st.unindexCheck(old)
+		st.unindexCheck(node, old)
 	}
-	slot := st.slotFor(InstanceKey{Node: c.node, ID: c.serviceID()})
+	slot := st.slotFor(InstanceKey{Node: node, ID: c.serviceID()})
 	if slot.checks == nil {
 		slot.checks = slot.checkBuf[:0]
 	}
@@ -551,17 +551,17 @@ func (st *state) delCheck(node, id string) {
 	}
 	st.writes++
 	delNested(st.checks, node, id)
-	st.unindexCheck(old)
+	st.unindexCheck(node, old)
 }
 
 // unindexCheck removes a check from its slot. Slots are derived and never
 // handed out, so their slices may change in place.
-func (st *state) unindexCheck(old checkCell) {
+func (st *state) unindexCheck(node string, old checkCell) {
 	slot := old.slot
 	if i := slices.Index(slot.checks, old.rec); i >= 0 {
 		slot.checks = slices.Delete(slot.checks, i, i+1)
 	}
-	st.dropIfEmpty(InstanceKey{Node: old.rec.node, ID: old.rec.serviceID()}, slot)
+	st.dropIfEmpty(InstanceKey{Node: node, ID: old.rec.serviceID()}, slot)
 }
 
 func delNested[K comparable, V any](m map[K]map[string]V, k K, id string) {

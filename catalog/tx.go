@@ -139,7 +139,7 @@ func (t *tx) rollback() {
 			}
 		case undoCheck:
 			if old, _ := u.old.(*checkRec); old != nil {
-				st.putCheck(old)
+				st.putCheck(u.a, old)
 			} else {
 				st.delCheck(u.a, u.b)
 			}
@@ -315,14 +315,14 @@ func (t *tx) removeService(node, id string) {
 	t.tables[TableServices] = true
 }
 
-// setCheck installs c; look is the current lookup of c (its cell the one c
-// replaces, zero if none), target the slot c goes into, if the caller
-// knows it, and serviceName the name of c's service (the caller has it at
-// hand, c's service record may be cold).
-func (t *tx) setCheck(c *checkRec, look *checkLookup, target *instSlot, serviceName string) {
+// setCheck installs c on node (the stored name); look is the current
+// lookup of c (its cell the one c replaces, zero if none), target the slot
+// c goes into, if the caller knows it, and serviceName the name of c's
+// service (the caller has it at hand, c's service record may be cold).
+func (t *tx) setCheck(node string, c *checkRec, look *checkLookup, target *instSlot, serviceName string) {
 	old := look.cell
 	serviceID := c.serviceID()
-	t.journal = append(t.journal, undoRec{kind: undoCheck, a: c.node, b: c.checkID(), old: old.rec})
+	t.journal = append(t.journal, undoRec{kind: undoCheck, a: node, b: c.checkID(), old: old.rec})
 	if old.rec != nil {
 		// Moved to another instance (or node level)? With the target
 		// known, comparing slots decides it without the old record.
@@ -331,17 +331,17 @@ func (t *tx) setCheck(c *checkRec, look *checkLookup, target *instSlot, serviceN
 			moved = old.rec.serviceID() != serviceID
 		}
 		if moved {
-			t.touchCheck(old.rec.node, old.rec.serviceID())
+			t.touchCheck(node, old.rec.serviceID())
 		}
 	}
-	slot := t.st.putCheckIn(c, look, target)
+	slot := t.st.putCheckIn(node, c, look, target)
 	t.tables[TableChecks] = true
 	if serviceID == "" {
-		t.touchCheck(c.node, "")
+		t.touchCheck(node, "")
 		return
 	}
-	t.touchService(c.node, serviceID, serviceName, checksOnly)
-	t.hintSlot(InstanceKey{Node: c.node, ID: serviceID}, slot)
+	t.touchService(node, serviceID, serviceName, checksOnly)
+	t.hintSlot(InstanceKey{Node: node, ID: serviceID}, slot)
 }
 
 func (t *tx) removeCheck(node, id string) {

@@ -225,7 +225,7 @@ func (t *tx) txnCheck(op *TxnCheckOp) ([]TxnResult, error) {
 	default:
 		return nil, fmt.Errorf("check verb %q is unknown", op.Verb)
 	}
-	out := t.st.check(c.Node, c.CheckID).check()
+	out := t.st.check(c.Node, c.CheckID).check(c.Node)
 	return []TxnResult{{Check: &out}}, nil
 }
 
