@@ -99,10 +99,13 @@
 //     cpu-ops/s (operations per second of process CPU time).
 //   - BenchmarkHashUpdate: a health flip through the whole apply path in
 //     registries of 1k, 10k and 100k instances; ns/update per size and
-//     flatness (slowest size over fastest). What grows is cache misses: at
-//     100k every instance an update meets is cold in the CPU caches. The
-//     check's cell and the instance's slot keep them to the check's lookup
-//     and one contiguous slot.
+//     flatness (slowest size over fastest), and the same for the
+//     hashcode's own part of the flip (ns/hash, hash-flatness: moveHealth
+//     on instances as cold as an update meets them). The hash work is the
+//     same at every size; what grows is cache misses: at 100k every
+//     instance an update meets is cold in the CPU caches, the records its
+//     digest reads included. The check's cell and the instance's slot keep
+//     the rest to the check's lookup and one small slot.
 //   - BenchmarkKVPrefix: list, keys with a separator, watch index and
 //     delete-tree on a 100-key prefix in stores of 1k and 100k keys.
 //   - BenchmarkWatchers10k: 10,000 blocked waiters, one change; cold-wakes
