@@ -319,15 +319,19 @@ func (d *decoder) internedMap(n int) (map[string]string, bool) {
 		d.b = d.b[end:]
 		return m, true
 	}
+	// The map is kept, so a lent encoding is copied, once: the table's
+	// key and the map's strings are that one copy.
+	key = d.own(key)
+	sub := decoder{b: unsafe.Slice(unsafe.StringData(key), len(key)), whole: key}
 	m := make(map[string]string, n)
 	for range n {
-		k := d.own(d.str())
-		m[k] = d.own(d.str())
+		k := sub.str()
+		m[k] = sub.str()
 	}
-	if d.err != nil {
+	if sub.err != nil {
 		return nil, false
 	}
-	key = d.own(key)
+	d.b = d.b[end:]
 	if d.maps.m == nil || len(d.maps.m) >= mapInternMax {
 		d.maps.m = make(map[string]map[string]string, 64)
 	}
