@@ -42,6 +42,7 @@ func (t *tx) register(r *RegisterRequest) error {
 	if r.Service != nil {
 		pending, pendingSlot = t.ensureService(name, r.Service)
 	}
+	t.svcLook = slotLookup{} // it may hold the entry's strings (tx.lent)
 	for i := range r.Checks {
 		t.ensureCheck(&r.Checks[i], pending, pendingSlot, &t.looks[i])
 	}
@@ -70,6 +71,9 @@ func (t *tx) validateRegister(r *RegisterRequest) error {
 		if svc.ID == "" {
 			svc.ID = svc.Service
 		}
+		// Looked up here, next to the checks' lookups, so that the
+		// processor overlaps their cache misses; ensureService uses it.
+		t.svcLook = t.st.lookupSlot(name, svc.ID)
 	}
 	t.looks = slices.Grow(t.looks[:0], len(r.Checks))[:len(r.Checks)]
 	for i := range r.Checks {
@@ -154,7 +158,10 @@ func ownNodeStrings(n *Node) {
 // ensureService upserts svc on node unless the stored one equals it, and
 // returns the record stored afterwards and its slot.
 func (t *tx) ensureService(node string, svc *NodeService) (*NodeService, *instSlot) {
-	slot := t.st.slots[node][svc.ID]
+	slot := t.svcLook.slot
+	if !t.svcLook.current(t.st, node, svc.ID) {
+		slot = t.st.slots[node][svc.ID]
+	}
 	var old *NodeService
 	if slot != nil {
 		old = slot.svc

@@ -83,8 +83,10 @@ type state struct {
 	hash         sum256
 
 	// writes counts the check writes and slot releases, which make a
-	// checkLookup stale.
-	writes uint64
+	// checkLookup stale; slotsMade counts the slots created, which (with
+	// writes) make a slotLookup stale.
+	writes    uint64
+	slotsMade uint64
 }
 
 // instSlot is the derived data of one key. Unlike records it changes in
@@ -260,8 +262,28 @@ func (st *state) slotFor(k InstanceKey) *instSlot {
 	return st.newSlot(k)
 }
 
+// slotLookup is the result of looking up an instance's slot (nil: none),
+// current as long as no slot is created or released (and no check
+// written) since.
+type slotLookup struct {
+	node, id  string
+	slot      *instSlot
+	writes    uint64
+	slotsMade uint64
+}
+
+func (st *state) lookupSlot(node, id string) slotLookup {
+	return slotLookup{node: node, id: id, slot: st.slots[node][id], writes: st.writes, slotsMade: st.slotsMade}
+}
+
+// current reports whether the lookup is of node's id and still holds.
+func (l *slotLookup) current(st *state, node, id string) bool {
+	return l.writes == st.writes && l.slotsMade == st.slotsMade && l.node == node && l.id == id
+}
+
 // newSlot creates k's slot; k has none.
 func (st *state) newSlot(k InstanceKey) *instSlot {
+	st.slotsMade++
 	slot := st.slab.alloc()
 	if k.ID == "" {
 		st.nodeSlots[k.Node] = slot

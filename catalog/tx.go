@@ -48,6 +48,7 @@ type tx struct {
 	lent bool
 
 	looks    []checkLookup // a registration's checks as validated (validateRegister)
+	svcLook  slotLookup    // its service's slot as validated
 	scratch  []byte        // canonical-encoding buffer for digests
 	releases []string      // sorted keys of an invalidated session
 }
@@ -117,6 +118,7 @@ func (t *tx) begin(st *state, idx uint64) {
 	t.nodeEvents = t.nodeEvents[:0]
 	t.lockDelays = t.lockDelays[:0]
 	t.lastTouched.node, t.lastTouched.id, t.lastTouched.service = "", "", ""
+	t.svcLook = slotLookup{}
 }
 
 // rollback undoes the journal, newest first.
