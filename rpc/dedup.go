@@ -193,7 +193,7 @@ func (d *DedupFSM) expire(nowNanos int64) {
 
 func (d *DedupFSM) remember(key reqKey, proposedAt int64, w appliedWrite) {
 	d.table[key] = w
-	d.order.push(tableEntry{key: key, proposedAt: proposedAt})
+	d.order.push(tableEntry{key: key, proposedAt: proposedAt, index: w.index})
 	d.expire(proposedAt)
 }
 

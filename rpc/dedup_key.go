@@ -86,15 +86,25 @@ func lowerHex(c byte) (byte, bool) {
 	return 0, false
 }
 
-// tableEntry is one remembered ID in apply order.
+// tableEntry is one remembered ID in apply order. It carries the
+// entry's log index too, so a snapshot reads the queue alone and never
+// looks the table up.
 type tableEntry struct {
 	key        reqKey
 	proposedAt int64 // unix nanos, from the log
+	index      uint64
 }
 
 // entryQueue is the table's FIFO, kept in fixed-size chunks: a single
 // slice grown by append and compacted by copying moved hundreds of
 // thousands of entries at a time once the table was full.
+//
+// A written entry never changes: push appends into the last chunk's
+// spare capacity (a chunk is allocated at its full size and never moves)
+// and pop only advances head. So view can hand a snapshot the live
+// chunks themselves, in O(chunks) under the FSM's lock, and the snapshot
+// reads them while Apply goes on; an entry popped meanwhile stays
+// readable, its chunk kept alive by the view.
 type entryQueue struct {
 	chunks [][]tableEntry // chunks[0][head:] is the oldest live part
 	head   int
@@ -118,8 +128,9 @@ func (q *entryQueue) push(e tableEntry) {
 // front is the oldest entry; the queue must not be empty.
 func (q *entryQueue) front() tableEntry { return q.chunks[0][q.head] }
 
+// pop drops the oldest entry. It does not clear the slot (views may be
+// reading it); a non-UUID ID's text is released with its whole chunk.
 func (q *entryQueue) pop() {
-	q.chunks[0][q.head] = tableEntry{}
 	q.head++
 	q.n--
 	if q.head == len(q.chunks[0]) && (len(q.chunks) > 1 || q.head == queueChunk) {
@@ -129,14 +140,25 @@ func (q *entryQueue) pop() {
 	}
 }
 
+// view returns the live entries, oldest first, as read-only slices that
+// stay valid whatever the queue does afterwards.
+func (q *entryQueue) view() [][]tableEntry {
+	v := make([][]tableEntry, 0, len(q.chunks))
+	for i, c := range q.chunks {
+		if i == 0 {
+			c = c[q.head:]
+		}
+		if len(c) > 0 {
+			v = append(v, c[:len(c):len(c)])
+		}
+	}
+	return v
+}
+
 // each calls f for every entry, oldest first.
 func (q *entryQueue) each(f func(tableEntry)) {
-	for i, c := range q.chunks {
-		start := 0
-		if i == 0 {
-			start = q.head
-		}
-		for _, e := range c[start:] {
+	for _, c := range q.view() {
+		for _, e := range c {
 			f(e)
 		}
 	}

@@ -1,7 +1,10 @@
 package rpc
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/binary"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -93,4 +96,89 @@ func TestDedup_UUIDKeysSurviveSnapshot(t *testing.T) {
 			t.Fatalf("retry of %q after Restore: %#v, want Duplicate at %d", id, res, i+1)
 		}
 	}
+}
+
+// Snapshots written before the binary ID form (RDD1: every ID as its
+// text) still restore, and their generated IDs map to the keys Apply
+// gives them, so retries of those writes are still recognised.
+func TestDedup_RestoresTextFormSnapshot(t *testing.T) {
+	ids := []string{NewRequestID(), "custom-id"}
+	var b []byte
+	b = append(b, "RDD1"...)
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	for i, id := range ids {
+		b = binary.AppendUvarint(b, uint64(len(id)))
+		b = append(b, id...)
+		b = binary.AppendVarint(b, t0.UnixNano())
+		b = binary.AppendUvarint(b, uint64(i+1))
+	}
+	var inner bytes.Buffer
+	snap, err := newKV().Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snap.Persist(&inner); err != nil {
+		t.Fatal(err)
+	}
+	b = append(b, inner.Bytes()...)
+	d := NewDedupFSM(newKV(), time.Minute, 0)
+	if err := d.Restore(bytes.NewReader(b)); err != nil {
+		t.Fatalf("restoring an RDD1 snapshot: %v", err)
+	}
+	for i, id := range ids {
+		res := d.Apply(entry(uint64(10+i), id, t0.Add(time.Second), "a=2"))
+		if dup, ok := res.(Duplicate); !ok || dup.Index != uint64(i+1) {
+			t.Fatalf("retry of %q after restoring RDD1: %#v, want Duplicate at %d", id, res, i+1)
+		}
+	}
+}
+
+// A snapshot shares the table's chunks instead of copying them: writes
+// applied after Snapshot, which push new IDs and evict the oldest, must
+// not change what Persist writes.
+func TestDedup_SnapshotUnchangedByLaterApplies(t *testing.T) {
+	const n = 3*queueChunk + 17
+	d := NewDedupFSM(newKV(), time.Minute, n)
+	for i := range n {
+		d.Apply(entry(uint64(i+1), NewRequestID(), t0, "a=1"))
+	}
+	snap, err := d.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := d.order.view()
+	var wantIDs []tableEntry
+	for _, c := range want {
+		wantIDs = append(wantIDs, c...)
+	}
+	wantIDs = slices.Clone(wantIDs)
+	done := make(chan struct{})
+	go func() { // evicts every entry of the snapshot, racing Persist
+		defer close(done)
+		for i := range n {
+			d.Apply(entry(uint64(n+i+1), NewRequestID(), t0.Add(time.Second), "b=2"))
+		}
+	}()
+	var buf bytes.Buffer
+	if err := snap.Persist(&buf); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	r := NewDedupFSM(newKV(), time.Minute, n)
+	entries, err := r.readTable(bufio.NewReader(&buf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(entries, wantIDs) {
+		t.Fatalf("persisted %d entries, want the %d of the snapshot's moment (first differs: %v)", len(entries), len(wantIDs), firstDiff(entries, wantIDs))
+	}
+}
+
+func firstDiff(a, b []tableEntry) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
 }
