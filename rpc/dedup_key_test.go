@@ -36,19 +36,22 @@ func TestReqKey_OneToOneWithIDs(t *testing.T) {
 }
 
 // The table's FIFO keeps order across chunk boundaries while entries are
-// added and removed in random runs.
+// added and removed in random runs, and finds every live entry, and only
+// those, by its sequence number.
 func TestEntryQueue_FIFOAcrossChunks(t *testing.T) {
 	rnd := testkit.Rand(t)
 	var q entryQueue
 	next, first := int64(0), int64(0)
 	for range 40 {
 		for range rnd.IntN(3 * queueChunk) {
-			q.push(tableEntry{proposedAt: next})
+			if seq := q.push(tableEntry{proposedAt: next}); seq != uint64(next) {
+				t.Fatalf("push %d got sequence number %d", next, seq)
+			}
 			next++
 		}
 		for range rnd.IntN(q.len() + 1) {
-			if got := q.front().proposedAt; got != first {
-				t.Fatalf("front %d, want %d", got, first)
+			if got, seq := q.front(); got.proposedAt != first || seq != uint64(first) {
+				t.Fatalf("front %d (sequence %d), want %d", got.proposedAt, seq, first)
 			}
 			q.pop()
 			first++
@@ -63,6 +66,15 @@ func TestEntryQueue_FIFOAcrossChunks(t *testing.T) {
 			}
 			want++
 		})
+		for _, seq := range []int64{first - 1, first, (first + next) / 2, next - 1, next} {
+			e := q.at(uint64(seq))
+			if live := seq >= first && seq < next; (e != nil) != live {
+				t.Fatalf("at(%d) with live [%d, %d): %v", seq, first, next, e)
+			}
+			if e != nil && e.proposedAt != seq {
+				t.Fatalf("at(%d) = entry %d", seq, e.proposedAt)
+			}
+		}
 		if len(q.chunks) > q.len()/queueChunk+2 {
 			t.Fatalf("%d chunks kept for %d entries", len(q.chunks), q.len())
 		}
@@ -146,12 +158,12 @@ func TestDedup_SnapshotUnchangedByLaterApplies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := d.order.view()
-	var wantIDs []tableEntry
-	for _, c := range want {
-		wantIDs = append(wantIDs, c...)
+	var wantIDs []tableEntry // as a snapshot stores them: without outcomes
+	for _, c := range d.order.view() {
+		for _, e := range c {
+			wantIDs = append(wantIDs, tableEntry{key: e.key, proposedAt: e.proposedAt, index: e.index})
+		}
 	}
-	wantIDs = slices.Clone(wantIDs)
 	done := make(chan struct{})
 	go func() { // evicts every entry of the snapshot, racing Persist
 		defer close(done)

@@ -103,11 +103,9 @@ func (d *DedupFSM) Restore(r io.Reader) error {
 	if err := d.inner.Restore(br); err != nil {
 		return err
 	}
-	d.table = make(map[reqKey]appliedWrite, len(entries))
-	d.order = entryQueue{}
+	d.resetTable()
 	for _, e := range entries {
-		d.table[e.key] = appliedWrite{index: e.index}
-		d.order.push(e)
+		d.remember(e)
 	}
 	return nil
 }
