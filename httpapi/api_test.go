@@ -108,13 +108,17 @@ func TestKV_PutGetListKeysDelete(t *testing.T) {
 
 func TestKV_CASAnswersTrueThenFalse(t *testing.T) {
 	a := startAPI(t)
-	if _, b := a.must(200, "PUT", "/v1/kv/k?cas=0", []byte("v")); b != "true" {
+	resp, b := a.must(200, "PUT", "/v1/kv/k?cas=0", []byte("v"))
+	if b != "true" {
 		t.Fatalf("cas=0 on a new key = %s", b)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("a KV write answers Content-Type %q, want application/json as Consul does", ct)
 	}
 	if _, b := a.must(200, "PUT", "/v1/kv/k?cas=0", []byte("v")); b != "false" {
 		t.Fatalf("cas=0 on an existing key = %s", b)
 	}
-	resp, _ := a.must(200, "GET", "/v1/kv/k", nil)
+	resp, _ = a.must(200, "GET", "/v1/kv/k", nil)
 	idx := index(t, resp)
 	if _, b := a.must(200, "DELETE", "/v1/kv/k?cas="+strconv.FormatUint(idx+7, 10), nil); b != "false" {
 		t.Fatalf("delete with a wrong cas = %s", b)

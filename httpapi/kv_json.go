@@ -14,17 +14,21 @@ import (
 // the common case of keys and sessions that need no escaping; any other
 // string falls back to json.Marshal.
 
+// A KV write's two answers, encoded once and shared by every request
+// (an encodedJSON never changes once built). They carry Consul's
+// Content-Type: without one net/http sniffed every answer, and sent
+// text/plain.
 var (
-	jsonTrue  = []byte("true")
-	jsonFalse = []byte("false")
+	kvTrueBody  = &encodedJSON{plain: []byte("true"), contentType: "application/json"}
+	kvFalseBody = &encodedJSON{plain: []byte("false"), contentType: "application/json"}
 )
 
 // kvBoolBody is a KV write's answer, already encoded.
 func kvBoolBody(ok bool) *encodedJSON {
 	if ok {
-		return &encodedJSON{plain: jsonTrue}
+		return kvTrueBody
 	}
-	return &encodedJSON{plain: jsonFalse}
+	return kvFalseBody
 }
 
 // appendKVPairsJSON appends pairs as json.Marshal would encode them; false

@@ -110,20 +110,20 @@ type DedupFSM struct {
 	window     time.Duration
 	maxEntries int
 
-	// mu guards table and order, and serialises the inner FSM's Apply,
-	// Snapshot and Restore with them: Apply runs on raft's apply
-	// goroutine, Snapshot and Stats may be called from others.
-	mu    sync.Mutex
-	table map[reqKey]appliedWrite // dedup_key.go
-	order entryQueue              // the table's keys in apply order
+	// mu guards the table (uuids, texts, order), and serialises the inner
+	// FSM's Apply, Snapshot and Restore with it: Apply runs on raft's
+	// apply goroutine, Snapshot and Stats may be called from others.
+	mu sync.Mutex
+	// order holds the remembered writes in apply order (dedup_key.go);
+	// uuids and texts map each remembered ID to its place in order, by
+	// its 16 bytes for a generated UUID, by its text for any other. The
+	// maps hold no pointers and 24-byte slots, so the garbage collector
+	// skips them and hundreds of thousands of IDs stay cheap to probe.
+	order entryQueue
+	uuids map[[16]byte]uint64
+	texts map[string]uint64
 
 	duplicates, malformed atomic.Uint64
-}
-
-type appliedWrite struct {
-	index  uint64
-	result any
-	known  bool // result is the real outcome (false after Restore)
 }
 
 var _ raft.FSM = (*DedupFSM)(nil)
@@ -137,7 +137,15 @@ func NewDedupFSM(inner raft.FSM, window time.Duration, maxEntries int) *DedupFSM
 	if maxEntries <= 0 {
 		maxEntries = DefaultDedupMaxEntries
 	}
-	return &DedupFSM{inner: inner, window: window, maxEntries: maxEntries, table: make(map[reqKey]appliedWrite)}
+	d := &DedupFSM{inner: inner, window: window, maxEntries: maxEntries}
+	d.resetTable()
+	return d
+}
+
+func (d *DedupFSM) resetTable() {
+	d.order = entryQueue{}
+	d.uuids = make(map[[16]byte]uint64)
+	d.texts = make(map[string]uint64)
 }
 
 // Apply implements raft.FSM. A command without the envelope is malformed:
@@ -163,7 +171,7 @@ func (d *DedupFSM) Apply(e raft.Entry) any {
 	defer d.mu.Unlock()
 	d.expire(proposedAt)
 	if len(id) > 0 {
-		if prev, dup := d.table[key]; dup {
+		if prev := d.lookup(&key); prev != nil {
 			d.duplicates.Add(1)
 			return Duplicate{Index: prev.index, Result: prev.result, ResultKnown: prev.known}
 		}
@@ -172,9 +180,35 @@ func (d *DedupFSM) Apply(e raft.Entry) any {
 	inner.Data = cmd
 	result := d.inner.Apply(inner)
 	if len(id) > 0 {
-		d.remember(key, proposedAt, appliedWrite{index: e.Index, result: result, known: true})
+		d.remember(tableEntry{key: key, proposedAt: proposedAt, index: e.Index, result: result, known: true})
+		d.expire(proposedAt)
 	}
 	return result
+}
+
+// lookup returns the remembered write of key, or nil. Caller holds mu.
+func (d *DedupFSM) lookup(key *reqKey) *tableEntry {
+	var seq uint64
+	var ok bool
+	if key.text == "" {
+		seq, ok = d.uuids[key.uuid]
+	} else {
+		seq, ok = d.texts[key.text]
+	}
+	if !ok {
+		return nil
+	}
+	return d.order.at(seq)
+}
+
+// remember adds e, whose ID is not in the table. Caller holds mu.
+func (d *DedupFSM) remember(e tableEntry) {
+	seq := d.order.push(e)
+	if e.key.text == "" {
+		d.uuids[e.key.uuid] = seq
+	} else {
+		d.texts[e.key.text] = seq
+	}
 }
 
 // expire drops IDs proposed more than window before nowNanos, and the
@@ -182,19 +216,21 @@ func (d *DedupFSM) Apply(e raft.Entry) any {
 func (d *DedupFSM) expire(nowNanos int64) {
 	cutoff := nowNanos - d.window.Nanoseconds()
 	for d.order.len() > 0 {
-		e := d.order.front()
+		e, seq := d.order.front()
 		if e.proposedAt >= cutoff && d.order.len() <= d.maxEntries {
 			break
 		}
-		delete(d.table, e.key)
+		// Only if the map still points here: a restored snapshot may
+		// name an ID twice, and the later copy is the one mapped.
+		if e.key.text == "" {
+			if d.uuids[e.key.uuid] == seq {
+				delete(d.uuids, e.key.uuid)
+			}
+		} else if d.texts[e.key.text] == seq {
+			delete(d.texts, e.key.text)
+		}
 		d.order.pop()
 	}
-}
-
-func (d *DedupFSM) remember(key reqKey, proposedAt int64, w appliedWrite) {
-	d.table[key] = w
-	d.order.push(tableEntry{key: key, proposedAt: proposedAt})
-	d.expire(proposedAt)
 }
 
 // DedupStats are the table's counters.
@@ -208,5 +244,5 @@ type DedupStats struct {
 func (d *DedupFSM) Stats() DedupStats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return DedupStats{Entries: len(d.table), Duplicates: d.duplicates.Load(), Malformed: d.malformed.Load()}
+	return DedupStats{Entries: len(d.uuids) + len(d.texts), Duplicates: d.duplicates.Load(), Malformed: d.malformed.Load()}
 }

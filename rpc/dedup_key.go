@@ -86,57 +86,105 @@ func lowerHex(c byte) (byte, bool) {
 	return 0, false
 }
 
-// tableEntry is one remembered ID in apply order.
+// tableEntry is one remembered ID in apply order. It carries the
+// entry's log index too, so a snapshot reads the queue alone and never
+// looks the table up.
 type tableEntry struct {
 	key        reqKey
 	proposedAt int64 // unix nanos, from the log
+	index      uint64
+	// result is what the inner FSM answered, if known (false for entries
+	// restored from a snapshot, which keeps IDs and indexes only).
+	result any
+	known  bool
 }
 
 // entryQueue is the table's FIFO, kept in fixed-size chunks: a single
 // slice grown by append and compacted by copying moved hundreds of
 // thousands of entries at a time once the table was full.
+//
+// A written entry never changes: push appends into the last chunk's
+// spare capacity (a chunk is allocated at its full size and never moves)
+// and pop only advances head. So view can hand a snapshot the live
+// chunks themselves, in O(chunks) under the FSM's lock, and the snapshot
+// reads them while Apply goes on; an entry popped meanwhile stays
+// readable, its chunk kept alive by the view.
+//
+// Every entry has a sequence number, one more than the entry pushed
+// before it; the table's maps name entries by it (at).
 type entryQueue struct {
 	chunks [][]tableEntry // chunks[0][head:] is the oldest live part
 	head   int
 	n      int
+	first  uint64 // the sequence number of chunks[0][0]
 }
 
 const queueChunk = 4096
 
 func (q *entryQueue) len() int { return q.n }
 
-func (q *entryQueue) push(e tableEntry) {
+// push appends e and returns its sequence number.
+func (q *entryQueue) push(e tableEntry) uint64 {
 	last := len(q.chunks) - 1
 	if last < 0 || len(q.chunks[last]) == queueChunk {
 		q.chunks = append(q.chunks, make([]tableEntry, 0, queueChunk))
 		last++
 	}
 	q.chunks[last] = append(q.chunks[last], e)
+	seq := q.first + uint64(q.head+q.n)
 	q.n++
+	return seq
 }
 
-// front is the oldest entry; the queue must not be empty.
-func (q *entryQueue) front() tableEntry { return q.chunks[0][q.head] }
+// front is the oldest entry and its sequence number; the queue must not
+// be empty.
+func (q *entryQueue) front() (*tableEntry, uint64) {
+	return &q.chunks[0][q.head], q.first + uint64(q.head)
+}
 
+// at returns the live entry with sequence number seq, or nil. Every chunk
+// but the last holds queueChunk entries, so seq's chunk is found by
+// division.
+func (q *entryQueue) at(seq uint64) *tableEntry {
+	if seq < q.first+uint64(q.head) || seq-q.first >= uint64(q.head+q.n) {
+		return nil
+	}
+	i := seq - q.first
+	return &q.chunks[i/queueChunk][i%queueChunk]
+}
+
+// pop drops the oldest entry. It does not clear the slot (views may be
+// reading it); a non-UUID ID's text is released with its whole chunk.
 func (q *entryQueue) pop() {
-	q.chunks[0][q.head] = tableEntry{}
 	q.head++
 	q.n--
 	if q.head == len(q.chunks[0]) && (len(q.chunks) > 1 || q.head == queueChunk) {
 		q.chunks[0] = nil
 		q.chunks = q.chunks[1:]
 		q.head = 0
+		q.first += queueChunk
 	}
+}
+
+// view returns the live entries, oldest first, as read-only slices that
+// stay valid whatever the queue does afterwards.
+func (q *entryQueue) view() [][]tableEntry {
+	v := make([][]tableEntry, 0, len(q.chunks))
+	for i, c := range q.chunks {
+		if i == 0 {
+			c = c[q.head:]
+		}
+		if len(c) > 0 {
+			v = append(v, c[:len(c):len(c)])
+		}
+	}
+	return v
 }
 
 // each calls f for every entry, oldest first.
 func (q *entryQueue) each(f func(tableEntry)) {
-	for i, c := range q.chunks {
-		start := 0
-		if i == 0 {
-			start = q.head
-		}
-		for _, e := range c[start:] {
+	for _, c := range q.view() {
+		for _, e := range c {
 			f(e)
 		}
 	}

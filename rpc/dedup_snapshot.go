@@ -13,60 +13,79 @@ import (
 // A DedupFSM snapshot is the request-ID table followed by the inner FSM's
 // own snapshot bytes:
 //
-//	"RDD1" uvarint(count) { uvarint(len(id)) id varint(proposedAtNanos) uvarint(index) }*count
+//	"RDD2" uvarint(count) { id varint(proposedAtNanos) uvarint(index) }*count
 //	<inner snapshot>
+//
+// where an id is 0x10 and the 16 bytes of a canonical UUID (reqKey.uuid),
+// or 0x00, uvarint(len) and the text of any other ID. Restore also reads
+// the first form, "RDD1", in which every id is uvarint(len) and its text:
+// a generated ID took 37 bytes there instead of 17.
 
-var dedupSnapshotMagic = [4]byte{'R', 'D', 'D', '1'}
+var (
+	dedupSnapshotMagic   = [4]byte{'R', 'D', 'D', '2'}
+	dedupSnapshotMagicV1 = [4]byte{'R', 'D', 'D', '1'}
+)
 
-type dedupSnapshotEntry struct {
-	key        reqKey
-	proposedAt int64
-	index      uint64
-}
+// The id tags of an RDD2 entry.
+const (
+	idTagText = 0x00
+	idTagUUID = 0x10
+)
 
 type dedupSnapshot struct {
-	entries []dedupSnapshotEntry
+	entries [][]tableEntry // entryQueue.view: shared, read-only
+	count   int
 	inner   raft.FSMSnapshot
 }
 
-// Snapshot implements raft.FSM: a copy of the live table plus the inner
+// Snapshot implements raft.FSM: a view of the live table plus the inner
 // FSM's snapshot, both taken under mu so no Apply falls between them (see
-// Apply). The inner Snapshot is cheap by the raft.FSM contract; the
-// expensive Persist runs later, outside the lock.
+// Apply). The view costs O(chunks), not O(entries): Apply waits for the
+// lock while Snapshot holds it, so a copy of the whole table (hundreds of
+// thousands of IDs at a few thousand writes a second) stalled every write
+// of the server at each snapshot. The inner Snapshot is cheap by the
+// raft.FSM contract; the expensive Persist runs later, outside the lock.
 func (d *DedupFSM) Snapshot() (raft.FSMSnapshot, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	entries := make([]dedupSnapshotEntry, 0, d.order.len())
-	d.order.each(func(e tableEntry) {
-		entries = append(entries, dedupSnapshotEntry{key: e.key, proposedAt: e.proposedAt, index: d.table[e.key].index})
-	})
 	inner, err := d.inner.Snapshot()
 	if err != nil {
 		return nil, err
 	}
-	return &dedupSnapshot{entries: entries, inner: inner}, nil
+	return &dedupSnapshot{entries: d.order.view(), count: d.order.len(), inner: inner}, nil
 }
 
 func (s *dedupSnapshot) Persist(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	bw.Write(dedupSnapshotMagic[:])
-	var buf [3*binary.MaxVarintLen64 + maxRequestIDBytes]byte
-	var text [maxRequestIDBytes]byte
-	bw.Write(binary.AppendUvarint(buf[:0], uint64(len(s.entries))))
-	for _, e := range s.entries {
-		id := e.key.appendText(text[:0])
-		b := binary.AppendUvarint(buf[:0], uint64(len(id)))
-		b = append(b, id...)
-		b = binary.AppendVarint(b, e.proposedAt)
-		b = binary.AppendUvarint(b, e.index)
-		if _, err := bw.Write(b); err != nil {
-			return fmt.Errorf("rpc: writing request-ID table: %w", err)
+	var buf [2 + 3*binary.MaxVarintLen64 + maxRequestIDBytes]byte
+	bw.Write(binary.AppendUvarint(buf[:0], uint64(s.count)))
+	for _, chunk := range s.entries {
+		for i := range chunk {
+			e := &chunk[i]
+			b := appendTableID(buf[:0], &e.key)
+			b = binary.AppendVarint(b, e.proposedAt)
+			b = binary.AppendUvarint(b, e.index)
+			if _, err := bw.Write(b); err != nil {
+				return fmt.Errorf("rpc: writing request-ID table: %w", err)
+			}
 		}
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("rpc: writing request-ID table: %w", err)
 	}
 	return s.inner.Persist(w)
+}
+
+// appendTableID appends k in RDD2's id form.
+func appendTableID(b []byte, k *reqKey) []byte {
+	if k.text == "" {
+		b = append(b, idTagUUID)
+		return append(b, k.uuid[:]...)
+	}
+	b = append(b, idTagText)
+	b = binary.AppendUvarint(b, uint64(len(k.text)))
+	return append(b, k.text...)
 }
 
 func (s *dedupSnapshot) Release() { s.inner.Release() }
@@ -84,11 +103,9 @@ func (d *DedupFSM) Restore(r io.Reader) error {
 	if err := d.inner.Restore(br); err != nil {
 		return err
 	}
-	d.table = make(map[reqKey]appliedWrite, len(entries))
-	d.order = entryQueue{}
+	d.resetTable()
 	for _, e := range entries {
-		d.table[e.key] = appliedWrite{index: e.index}
-		d.order.push(tableEntry{key: e.key, proposedAt: e.proposedAt})
+		d.remember(e)
 	}
 	return nil
 }
@@ -102,10 +119,14 @@ const maxSnapshotTableEntries = 1 << 24
 // restore here (refusing it would leave this replica unable to catch up
 // at all); dropping the oldest IDs is what this server's own Apply would
 // have done with the same log.
-func (d *DedupFSM) readTable(br *bufio.Reader) ([]dedupSnapshotEntry, error) {
+func (d *DedupFSM) readTable(br *bufio.Reader) ([]tableEntry, error) {
 	var magic [4]byte
-	if _, err := io.ReadFull(br, magic[:]); err != nil || magic != dedupSnapshotMagic {
-		return nil, errors.New("rpc: snapshot does not start with the request-ID table (RDD1); was it written by a DedupFSM?")
+	if _, err := io.ReadFull(br, magic[:]); err != nil || (magic != dedupSnapshotMagic && magic != dedupSnapshotMagicV1) {
+		return nil, errors.New("rpc: snapshot does not start with the request-ID table (RDD2 or RDD1); was it written by a DedupFSM?")
+	}
+	readID := readTableID
+	if magic == dedupSnapshotMagicV1 {
+		readID = readTableIDV1
 	}
 	count, err := binary.ReadUvarint(br)
 	if err != nil || count > maxSnapshotTableEntries {
@@ -114,10 +135,10 @@ func (d *DedupFSM) readTable(br *bufio.Reader) ([]dedupSnapshotEntry, error) {
 	// Capacity from the count only up to our own limit: the count is
 	// untrusted input until the entries have been read.
 	// Once full, entries is a ring whose oldest element is at next.
-	entries := make([]dedupSnapshotEntry, 0, min(count, uint64(d.maxEntries)))
+	entries := make([]tableEntry, 0, min(count, uint64(d.maxEntries)))
 	next := 0
 	for i := uint64(0); i < count; i++ {
-		e, err := readTableEntry(br)
+		e, err := readTableEntry(br, readID)
 		if err != nil {
 			return nil, fmt.Errorf("rpc: snapshot request-ID table entry %d: %w", i, err)
 		}
@@ -131,25 +152,62 @@ func (d *DedupFSM) readTable(br *bufio.Reader) ([]dedupSnapshotEntry, error) {
 	return append(entries[next:], entries[:next]...), nil
 }
 
-func readTableEntry(br *bufio.Reader) (dedupSnapshotEntry, error) {
-	idLen, err := binary.ReadUvarint(br)
-	if err != nil || idLen > maxRequestIDBytes {
-		return dedupSnapshotEntry{}, fmt.Errorf("bad request ID length %d", idLen)
-	}
-	id := make([]byte, idLen)
-	if _, err := io.ReadFull(br, id); err != nil {
-		return dedupSnapshotEntry{}, err
+func readTableEntry(br *bufio.Reader, readID func(*bufio.Reader) (reqKey, error)) (tableEntry, error) {
+	key, err := readID(br)
+	if err != nil {
+		return tableEntry{}, err
 	}
 	proposedAt, err := binary.ReadVarint(br)
 	if err != nil {
-		return dedupSnapshotEntry{}, err
+		return tableEntry{}, err
 	}
 	index, err := binary.ReadUvarint(br)
 	if err != nil {
-		return dedupSnapshotEntry{}, err
+		return tableEntry{}, err
 	}
-	if idLen == 0 {
-		return dedupSnapshotEntry{}, errors.New("empty request ID")
+	return tableEntry{key: key, proposedAt: proposedAt, index: index}, nil
+}
+
+// readTableID reads an RDD2 id.
+func readTableID(br *bufio.Reader) (reqKey, error) {
+	tag, err := br.ReadByte()
+	if err != nil {
+		return reqKey{}, err
 	}
-	return dedupSnapshotEntry{key: keyOf(id), proposedAt: proposedAt, index: index}, nil
+	switch tag {
+	case idTagUUID:
+		var k reqKey
+		_, err := io.ReadFull(br, k.uuid[:])
+		return k, err
+	case idTagText:
+		text, err := readIDText(br)
+		if err != nil {
+			return reqKey{}, err
+		}
+		// keyOf, not reqKey{text}: a text that is a canonical UUID must
+		// map to the same key Apply gives it.
+		return keyOf(text), nil
+	}
+	return reqKey{}, fmt.Errorf("unknown request ID tag 0x%02x", tag)
+}
+
+// readTableIDV1 reads an RDD1 id: its length and text.
+func readTableIDV1(br *bufio.Reader) (reqKey, error) {
+	text, err := readIDText(br)
+	if err != nil {
+		return reqKey{}, err
+	}
+	return keyOf(text), nil
+}
+
+func readIDText(br *bufio.Reader) ([]byte, error) {
+	idLen, err := binary.ReadUvarint(br)
+	if err != nil || idLen == 0 || idLen > maxRequestIDBytes {
+		return nil, fmt.Errorf("bad request ID length %d", idLen)
+	}
+	id := make([]byte, idLen)
+	if _, err := io.ReadFull(br, id); err != nil {
+		return nil, err
+	}
+	return id, nil
 }

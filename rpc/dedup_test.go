@@ -124,7 +124,8 @@ func TestDedup_SnapshotRestoreKeepsTable(t *testing.T) {
 
 func TestDedup_RestoreRejectsForeignSnapshot(t *testing.T) {
 	d := NewDedupFSM(newKV(), 0, 0)
-	for _, in := range []string{"", "a=1\n", "RDD1\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", "RDD1\x01\xff\x01"} {
+	for _, in := range []string{"", "a=1\n", "RDD1\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", "RDD1\x01\xff\x01",
+		"RDD2\x01\x07\x00\x01", "RDD2\x01\x10\x00\x01", "RDD2\x01\x00\x00\x00\x01"} {
 		if err := d.Restore(bytes.NewReader([]byte(in))); err == nil {
 			t.Fatalf("Restore(%q) accepted", in)
 		}
@@ -180,6 +181,8 @@ func FuzzDecodeCommand(f *testing.F) {
 func FuzzDedupRestore(f *testing.F) {
 	f.Add([]byte("RDD1\x01\x02id\x00\x01a=1\n"))
 	f.Add([]byte("RDD1\xff\xff\x03"))
+	f.Add([]byte("RDD2\x02\x00\x02id\x00\x01\x10\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x00\x02a=1\n"))
+	f.Add([]byte("RDD2\x01\x07"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d := NewDedupFSM(newKV(), 0, 1<<10)
 		if d.Restore(bytes.NewReader(data)) == nil {

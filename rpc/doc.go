@@ -60,7 +60,9 @@
 //     wrapper around the catalog's) applies an ID at most once (Raft
 //     thesis §6.3) and forgets IDs by log time, identically on every
 //     replica. The table and the inner FSM are snapshotted under one lock
-//     with Apply, so a snapshot never holds a write without its ID.
+//     with Apply, so a snapshot never holds a write without its ID; the
+//     table's part is a view of its append-only chunks, so that lock is
+//     held for O(chunks), and generated IDs are stored as 16 bytes.
 //
 //  8. blocking.go: Blocker.Query gives endpoints Consul's blocking queries
 //     (wait for index > MinQueryIndex, up to 5m by default, 10m at most,
