@@ -104,9 +104,10 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 			// ends a request's context when its connection closes): nobody
 			// reads an answer, and a 500 and a logged warning for each of
 			// thousands of watchers leaving at once would only flood the
-			// log and spend a write on a dead socket.
+			// log. ErrAbortHandler closes the connection without the empty
+			// 200 net/http would otherwise write to the dead socket.
 			w.status = statusClientClosed
-			return
+			panic(http.ErrAbortHandler)
 		}
 		s.writeResult(w, req, v, err)
 	}
