@@ -70,6 +70,9 @@ func cachedRead[R any](s *Server, w http.ResponseWriter, r *http.Request, opts *
 	key, method string, args any, answer func(reply *R) (*rpc.QueryMeta, any)) (any, error) {
 	orig := *opts
 	_, changed, _ := s.waitLocally(r, opts, watch, nil)
+	if err := r.Context().Err(); err != nil {
+		return nil, err // the client left while it waited
+	}
 	resp, done := s.hotRead(w, r, opts, key, watch)
 	if resp != nil {
 		return resp, nil
@@ -129,6 +132,9 @@ func (s *Server) blockingRead(w http.ResponseWriter, r *http.Request, opts *rpc.
 	changed := false
 	if watch != (catalog.Watch{}) {
 		_, changed, _ = s.waitLocally(r, opts, watch, nil)
+		if err := r.Context().Err(); err != nil {
+			return err // the client left while it waited
+		}
 	}
 	if err := s.rpc(r, method, args, reply); err != nil {
 		return err

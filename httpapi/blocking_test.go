@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -221,5 +223,54 @@ func coarseWakeWaits(t *testing.T, read func(s *Server, r *http.Request, args *r
 	b.apply(&catalog.KVRequest{Verb: catalog.KVSet, Key: "a", Value: []byte("2")})
 	if res := <-done; res.err != nil || res.index <= idx || res.value != "2" {
 		t.Fatalf("after the key changed: %+v, want value 2 past index %d", res, idx)
+	}
+}
+
+// A watcher that hangs up mid-wait is not answered and not logged: when a
+// herd of them leaves at once (clients restarting), a 500 and a warning
+// each would flood the log. The request is counted as 499.
+func TestDeltaBlocking_ClientThatHangsUpIsNeitherAnsweredNorLogged(t *testing.T) {
+	b := newStoreRPC()
+	log := &testkit.LockedBuffer{}
+	s, err := New(Config{Agent: testAgent(), RPC: b, Local: storeLocal{Store: b.store, leader: true},
+		Logger: slog.New(slog.NewTextHandler(log, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	b.apply(&catalog.RegisterRequest{Node: catalog.Node{Node: "n1", Address: "10.0.0.1"},
+		Service: &catalog.NodeService{ID: "web-1", Service: "web"}})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET",
+		fmt.Sprintf("%s/v1/roster/registry/delta?since=%d&wait=30s", srv.URL, b.store.LastIndex()), nil)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	testkit.WaitFor(t, 10*time.Second, "the pull to block", func() error {
+		if n := b.store.Stats().Waiters; n < 1 {
+			return fmt.Errorf("%d pulls waiting", n)
+		}
+		return nil
+	})
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("the canceled pull got an answer")
+	}
+	testkit.WaitFor(t, 10*time.Second, "the departed pull to be counted", func() error {
+		for _, m := range s.stats.metrics() {
+			if m.Name == "roster.http.requests" && m.Labels["code"] == "499" && m.Value == 1 {
+				return nil
+			}
+		}
+		return fmt.Errorf("no request counted as 499 yet: %+v", s.stats.metrics())
+	})
+	if strings.Contains(log.String(), "request failed") {
+		t.Fatalf("a client hanging up was logged as a failure:\n%s", log.String())
 	}
 }

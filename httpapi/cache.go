@@ -184,7 +184,10 @@ func (s *Server) hotLookup(w http.ResponseWriter, opts *rpc.QueryOptions, key st
 		return nil, false
 	}
 	resp = s.cache.get(key, meta.Index)
-	if resp != nil {
+	if resp != nil && !resp.lean {
+		// (A lean answer, the compact delta, goes out without X-Consul-*
+		// headers: setting four only for writeResult to strip them again
+		// was a cost every woken watcher paid.)
 		setMeta(w, &meta)
 	}
 	return resp, true

@@ -94,6 +94,9 @@ func (s *Server) rosterDelta(w http.ResponseWriter, r *http.Request, _ string) (
 		// RPC, the copy of the changes and the encode then happen once per
 		// change (hotRead coalesces them) rather than once per waiter.
 		if waited, changed, peak := s.waitLocally(r, &opts, catalog.WatchRegistry(), &s.deltaWaiters); waited {
+			if err := r.Context().Err(); err != nil {
+				return nil, err // the client left: no read for nobody
+			}
 			blocking = false // the change is here (or the wait is over): read it as a plain pull
 			if changed {
 				sleepCtx(r.Context(), wakeJitter(peak))

@@ -99,9 +99,23 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		s.writeError(w, errorf(http.StatusMethodNotAllowed, "method %s not allowed", req.Method))
 	default:
 		v, err := s.call(rt, w, req, arg)
+		if req.Context().Err() != nil {
+			// The client hung up first (a watcher gone mid-wait; net/http
+			// ends a request's context when its connection closes): nobody
+			// reads an answer, and a 500 and a logged warning for each of
+			// thousands of watchers leaving at once would only flood the
+			// log. ErrAbortHandler closes the connection without the empty
+			// 200 net/http would otherwise write to the dead socket.
+			w.status = statusClientClosed
+			panic(http.ErrAbortHandler)
+		}
 		s.writeResult(w, req, v, err)
 	}
 }
+
+// statusClientClosed is the status recorded (never sent) for a request
+// whose client left before its answer: nginx's 499 Client Closed Request.
+const statusClientClosed = 499
 
 // call runs a handler, turning a panic into a 500 so that one bad request
 // can never take the agent down; the panic is logged with its stack.

@@ -19,7 +19,9 @@
 //     agent announces its departure in gossip.
 //   - httplisten.go: each HTTP address is four sockets sharing the port
 //     (SO_REUSEPORT on Linux), so a reconnect storm of 10,000 clients fits
-//     the kernel's accept queues instead of waiting out SYN retransmits.
+//     the kernel's accept queues instead of waiting out SYN retransmits;
+//     keep-alive is set on those sockets once and inherited by every
+//     connection they accept (no system calls for it per connection).
 //   - server.go: the server stack: one listener for net/rpc endpoints and
 //     Raft's transport (told apart by the first byte), raft.Node on bbolt
 //     (memory in -dev), the catalog as the FSM behind the request-ID
