@@ -120,3 +120,23 @@ func TestConfig_AutopilotBlock(t *testing.T) {
 		t.Fatalf("unknown autopilot key: %v", err)
 	}
 }
+
+// -node-meta is repeatable, splits at the first ':' (a pair without one has
+// an empty value, as Consul's flag) and adds to node_meta from files, a
+// flag winning for the same key.
+func TestConfig_NodeMetaFlagAddsToFileMeta(t *testing.T) {
+	p := writeFile(t, t.TempDir(), "m.json", `{"node_meta":{"rack":"file","env":"file"}}`)
+	cfg, err := buildAgentConfig([]string{"-config-file", p, "-node-meta", "rack:r1", "-node-meta", "url:http://x:80", "-node-meta", "bare"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"rack": "r1", "env": "file", "url": "http://x:80", "bare": ""}
+	if len(cfg.Meta) != len(want) {
+		t.Fatalf("Meta = %v, want %v", cfg.Meta, want)
+	}
+	for k, v := range want {
+		if got, ok := cfg.Meta[k]; !ok || got != v {
+			t.Fatalf("Meta = %v, want %v", cfg.Meta, want)
+		}
+	}
+}

@@ -180,6 +180,9 @@ func (c *Config) Validate() error {
 	if err := c.validateAddrs(); err != nil {
 		return err
 	}
+	if err := ValidateNodeMeta(c.Meta); err != nil {
+		return err
+	}
 	if c.Encrypt != "" {
 		if _, err := swim.ParseKey(c.Encrypt); err != nil {
 			return fmt.Errorf("-encrypt: %v", err)
