@@ -186,16 +186,14 @@ func (a *Agent) ensureRaftServer(s serverInfo) {
 	a.nonvoterSince[s.ID] = time.Now()
 }
 
-// maxTrailingEntries is how far behind the leader's log a nonvoter may be
-// and still be promoted (autopilot's max_trailing_logs).
-const maxTrailingEntries = 250
-
 // promoteNonvoters gives a vote to every nonvoter that is alive in the
-// pool, has been a member for ServerStabilizationTime and whose log is
-// within maxTrailingEntries of the leader's (autopilot's rules). Adding
+// pool, has been a member for the autopilot ServerStabilizationTime and
+// whose log is within MaxTrailingLogs of the leader's (autopilot's rules,
+// from the replicated configuration). Adding
 // the vote of a server still catching up would leave the quorum waiting
 // for it.
 func (a *Agent) promoteNonvoters() {
+	ap := a.autopilotSettings()
 	conf, _ := a.srv.raft.Configuration()
 	alive := map[string]bool{}
 	for _, s := range aliveServers(a.lanNode().Members(), a.cfg.Datacenter) {
@@ -212,13 +210,13 @@ func (a *Agent) promoteNonvoters() {
 			a.nonvoterSince[srv.ID] = time.Now()
 			continue
 		}
-		if !alive[srv.ID] || time.Since(since) < a.cfg.ServerStabilizationTime {
+		if !alive[srv.ID] || time.Since(since) < ap.ServerStabilizationTime {
 			continue
 		}
 		if match == nil {
 			match = a.srv.raft.FollowerMatch()
 		}
-		if last := a.srv.raft.CommitIndex(); match[srv.ID]+maxTrailingEntries < last {
+		if last := a.srv.raft.CommitIndex(); match[srv.ID]+ap.MaxTrailingLogs < last {
 			a.log.Debug("leader: nonvoter still catching up", nodeAttr(a.cfg.NodeName), slog.String("id", srv.ID),
 				slog.Uint64("match", match[srv.ID]), slog.Uint64("commit", last))
 			continue
