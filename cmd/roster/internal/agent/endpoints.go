@@ -86,6 +86,8 @@ func (a *Agent) serfStatus(id string) string {
 		return "failed"
 	case swim.StateLeft:
 		return "left"
+	case swim.StateLeaving:
+		return "leaving"
 	}
 	return "alive"
 }

@@ -27,6 +27,9 @@ func (a *Agent) reconcileMember(m swim.Member) {
 		a.reconcileRegistration(m, catalog.HealthCritical)
 	case swim.StateLeft:
 		a.handleLeft(m)
+	case swim.StateLeaving:
+		// As Consul's leader: a leaving member keeps its catalog entry
+		// until it has left (or refuted a force-leave and is alive).
 	}
 }
 

@@ -133,7 +133,8 @@ func (m membership) Leave() error {
 // pool) as left and tells the pool, as `consul force-leave` does. The
 // leader then treats it as a member that left: it deregisters the node
 // and, for a server, removes it from the Raft configuration (handleLeft).
-// An alive member is refused by the gossip layer. prune is accepted for
+// An alive member is marked leaving and refutes (swim's ForceLeave), so
+// its catalog entry stays. prune is accepted for
 // Consul's API; the left member is forgotten at the pool's next reap
 // (swim's ReapInterval) rather than at once.
 func (m membership) ForceLeave(node string, prune, wan bool) error {
@@ -150,7 +151,7 @@ func (m membership) ForceLeave(node string, prune, wan bool) error {
 	if err := pool.ForceLeave(node); err != nil {
 		return err
 	}
-	m.a.log.Info("forced a failed member to leave", nodeAttr(m.a.cfg.NodeName), slog.String("member", node), slog.Bool("wan", wan), slog.Bool("prune", prune))
+	m.a.log.Info("forced a member to leave", nodeAttr(m.a.cfg.NodeName), slog.String("member", node), slog.Bool("wan", wan), slog.Bool("prune", prune))
 	return nil
 }
 
