@@ -55,10 +55,10 @@ type Core struct {
 
 	// Graceful leave (leave.go): intending while the leave intent goes
 	// out, then leaving once the "left" announcement is queued.
-	intending   bool
-	intentBcast uint64 // broadcast id of our leave intent
-	leaving     bool
-	leaveBcast  uint64 // broadcast id of our leave announcement
+	intending      bool
+	intentGossiped bool // a gossip round carried the intent
+	leaving        bool
+	leaveBcast     uint64 // broadcast id of our leave announcement
 
 	events userEvents
 	names  nameConflicts
@@ -455,6 +455,9 @@ func (c *Core) gossip() {
 		}
 		return false
 	})
+	if c.intending && len(targets) > 0 {
+		c.intentGossiped = true // our leave intent is in this round (leave.go)
+	}
 	for _, m := range targets {
 		if c.queue.len() == 0 {
 			return

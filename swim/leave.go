@@ -8,8 +8,11 @@ import "fmt"
 //  1. Leave broadcasts a leave intent (msgLeaving) at a raised
 //     incarnation; every member that hears it marks the leaver "leaving",
 //     which is still a live member (probed, gossiped to, counted).
-//  2. Once the intent has been transmitted, the next Tick broadcasts the
-//     "left" announcement (a dead message naming the leaver as its own
+//  2. Once a gossip round has carried the intent to GossipNodes members
+//     (Serf waits for the intent's broadcast, bounded by a timeout; one
+//     round keeps a leave as quick as before while the members told
+//     first, and those they relay to, see "leaving" first), Tick
+//     broadcasts the "left" announcement (a dead message naming the leaver as its own
 //     source), which turns "leaving" (or anything short of gone) into
 //     "left". LeaveSent reports when that has gone out.
 //
@@ -40,17 +43,18 @@ func (c *Core) Leave() {
 	c.self.incarnation++
 	c.setState(c.self, StateLeaving)
 	l := leaving{Incarnation: c.self.incarnation, Node: c.cfg.Name, From: c.cfg.Name}
-	c.intentBcast = c.queue.push(c.cfg.Name, encodeLeaving(nil, l))
+	c.queue.push(c.cfg.Name, encodeLeaving(nil, l))
 	c.emit(EventLeaving, c.self, c.cfg.Name, 0)
 	if c.intentSent() {
 		c.announceLeft()
 	}
 }
 
-// intentSent reports whether the leave intent has gone out (trivially so
-// with nobody else alive to tell).
+// intentSent reports whether a gossip round has carried the leave intent
+// (trivially so with nobody else alive to tell). Piggy-backing on a probe
+// is not enough: that reaches one member.
 func (c *Core) intentSent() bool {
-	return c.numAlive <= 1 || c.queue.transmitted(c.intentBcast)
+	return c.numAlive <= 1 || c.intentGossiped
 }
 
 // announceLeft is the second step of Leave: the local member becomes left
