@@ -129,3 +129,24 @@ func (c *Core) handleLeaving(l leaving) {
 	c.queue.push(m.name, encodeLeaving(nil, l))
 	c.emit(EventLeaving, m, l.From, 0)
 }
+
+// Prune forgets a member that has left or failed at once, as Serf's
+// force-leave -prune erases it, instead of after ReapInterval: it
+// disappears from Members with an EventReap. Only this member's table is
+// pruned; the others forget it at their own reap. A member that is not
+// gone (it may be refuting a force-leave) is kept, and an unknown one is
+// not an error.
+func (c *Core) Prune(name string) error {
+	if name == c.cfg.Name {
+		return fmt.Errorf("swim: Prune(%q) names the local member", name)
+	}
+	m := c.table.get(name)
+	if m == nil || !m.gone() {
+		return nil
+	}
+	c.emit(EventReap, m, c.cfg.Name, 0)
+	delete(c.firstAccuser, m.name)
+	delete(c.suspicions, m.name)
+	c.table.remove(m)
+	return nil
+}

@@ -91,3 +91,35 @@ func TestUDP_GracefulLeaveIsLeavingThenLeft(t *testing.T) {
 		t.Fatalf("u0's events about u2: %v; want leaving, then left, never dead", kinds)
 	}
 }
+
+// TestUDP_ForceLeavePruneForgetsAFailedMember: -prune makes the member
+// that handles the force-leave forget a failed member at once (an
+// EventReap) while the others record it left; an alive member is never
+// pruned.
+func TestUDP_ForceLeavePruneForgetsAFailedMember(t *testing.T) {
+	nodes := startUDPPool(t, 3)
+	if err := nodes[0].ForceLeavePrune("u1"); err != nil {
+		t.Fatalf("prune of an alive member: %v", err)
+	}
+	if _, ok := memberOf(nodes[0], "u1"); !ok {
+		t.Fatal("an alive member was pruned")
+	}
+	nodes[2].Shutdown()
+	testkit.WaitFor(t, 20*time.Second, "u2 dead", func() error {
+		return agree(nodes[:2], map[string]State{"u2": StateDead})
+	})
+	obs := nodes[0].Subscribe(0)
+	defer obs.Close()
+	if err := nodes[0].ForceLeavePrune("u2"); err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := memberOf(nodes[0], "u2"); ok {
+		t.Fatalf("u2 still listed after -prune: %+v", m)
+	}
+	if kinds := kindsAbout(drain(obs), "u2"); !slices.Equal(kinds, []EventKind{EventLeft, EventReap}) {
+		t.Fatalf("u0's events about u2: %v, want left then reap", kinds)
+	}
+	testkit.WaitFor(t, 10*time.Second, "u1 sees u2 left", func() error {
+		return agree(nodes[1:2], map[string]State{"u2": StateLeft})
+	})
+}

@@ -300,6 +300,17 @@ func (n *Node) ForceLeave(name string) error {
 	return n.doErr(func(c *Core) error { return c.ForceLeave(name) })
 }
 
+// ForceLeavePrune is ForceLeave followed by Prune: a failed member is
+// marked left and forgotten here at once (`consul force-leave -prune`).
+func (n *Node) ForceLeavePrune(name string) error {
+	return n.doErr(func(c *Core) error {
+		if err := c.ForceLeave(name); err != nil {
+			return err
+		}
+		return c.Prune(name)
+	})
+}
+
 // Yielded reports whether this node gave up its name: a majority of the
 // cluster holds the name for another address (EventConflict says which).
 // Like Serf's agent, the caller should then shut down and fix the name.

@@ -234,6 +234,12 @@ func (a *Agent) reconcileNames(ctx context.Context, names []string) {
 		if i, ok := byName[name]; ok {
 			a.reconcileMember(members[i])
 		} else if name != a.cfg.NodeName && a.hasSerfCheck(name) {
+			// Reaped (or pruned by force-leave -prune) before this leader
+			// handled its leave: the gossip tags are gone, but the
+			// catalog's node ID is the server's Raft ID.
+			if ns, _ := a.srv.store.NodeServices(name); ns != nil {
+				a.removeRaftServer(ns.Node.ID, name)
+			}
 			a.logApplyErr("deregister reaped node "+name, a.applyCatalog(&catalog.DeregisterRequest{Node: name}))
 		}
 	}

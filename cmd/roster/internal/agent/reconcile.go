@@ -145,16 +145,24 @@ func (a *Agent) handleLeft(m swim.Member) {
 		a.log.Info("leader: deregistering member that left", nodeAttr(a.cfg.NodeName), slog.String("member", m.Name))
 		a.logApplyErr("deregister member "+m.Name, a.applyCatalog(&catalog.DeregisterRequest{Node: m.Name}))
 	}
-	s, ok := parseServer(m)
-	if !ok {
+	if s, ok := parseServer(m); ok {
+		a.removeRaftServer(s.ID, m.Name)
+	}
+}
+
+// removeRaftServer takes server id (member name) out of the Raft
+// configuration, if it is there and not this server: a server that left
+// or was reaped (Consul's handleDeregisterMember).
+func (a *Agent) removeRaftServer(id, name string) {
+	if id == "" || id == a.nodeID() {
 		return
 	}
 	conf, _ := a.srv.raft.Configuration()
 	for _, srv := range conf.Servers {
-		if srv.ID == s.ID && srv.ID != a.nodeID() {
-			a.log.Info("leader: removing server that left from raft", nodeAttr(a.cfg.NodeName), slog.String("member", m.Name), slog.String("id", s.ID))
-			a.logApplyErr("remove raft server "+m.Name, a.srv.raft.RemoveServer(s.ID, leaderApplyWait).Error())
-			delete(a.nonvoterSince, s.ID)
+		if srv.ID == id {
+			a.log.Info("leader: removing server that left from raft", nodeAttr(a.cfg.NodeName), slog.String("member", name), slog.String("id", id))
+			a.logApplyErr("remove raft server "+name, a.srv.raft.RemoveServer(id, leaderApplyWait).Error())
+			delete(a.nonvoterSince, id)
 		}
 	}
 }
