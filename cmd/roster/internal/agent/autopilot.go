@@ -46,7 +46,21 @@ type AutopilotConfig struct {
 	// autopilot.min_quorum). Default: a quorum of BootstrapExpect
 	// (BootstrapExpect/2+1), or no floor beyond the rules above.
 	MinQuorum int
+	// LastContactThreshold and MaxTrailingLogs judge server health and
+	// gate promotion (Consul's keys). Defaults 200ms and 250.
+	LastContactThreshold time.Duration
+	MaxTrailingLogs      uint64
+	// RedundancyZoneTag, UpgradeVersionTag and DisableUpgradeMigration
+	// are stored for Consul's tools; roster has no redundancy zones or
+	// upgrade migrations.
+	RedundancyZoneTag       string
+	UpgradeVersionTag       string
+	DisableUpgradeMigration bool
 }
+
+// These settings seed the replicated autopilot configuration: the first
+// leader stores its own (autopilot_state.go); later changes go through
+// PUT /v1/operator/autopilot/configuration.
 
 // raftMember is one server of the configuration as cleanup sees it.
 type raftMember struct {
@@ -190,14 +204,24 @@ const (
 // and flags give: what the first leader stores.
 func (a *Agent) configuredAutopilot() AutopilotSettings {
 	ap := a.cfg.Autopilot
-	return AutopilotSettings{
+	s := AutopilotSettings{
 		CleanupDeadServers:      !ap.DisableCleanupDeadServers,
-		LastContactThreshold:    defaultLastContactThreshold,
-		MaxTrailingLogs:         defaultMaxTrailingLogs,
+		LastContactThreshold:    ap.LastContactThreshold,
+		MaxTrailingLogs:         ap.MaxTrailingLogs,
 		MinQuorum:               uint(max(ap.MinQuorum, 0)),
 		ServerStabilizationTime: a.cfg.ServerStabilizationTime,
+		RedundancyZoneTag:       ap.RedundancyZoneTag,
+		DisableUpgradeMigration: ap.DisableUpgradeMigration,
+		UpgradeVersionTag:       ap.UpgradeVersionTag,
 		DeadServerGracePeriod:   ap.DeadServerGrace,
 	}
+	if s.LastContactThreshold == 0 {
+		s.LastContactThreshold = defaultLastContactThreshold
+	}
+	if s.MaxTrailingLogs == 0 {
+		s.MaxTrailingLogs = defaultMaxTrailingLogs
+	}
+	return s
 }
 
 // autopilotSettings is the configuration autopilot applies: the
