@@ -9,9 +9,13 @@ import (
 
 // The autopilot configuration round-trips through the official client:
 // get, set, then check-and-set, which refuses a stale ModifyIndex, as
-// `consul operator autopilot get-config` / `set-config` use it.
+// `consul operator autopilot get-config` / `set-config` use it. The
+// cluster run sends it to a follower, which forwards to the leader.
 func TestAutopilot_GetSetAndCASConfiguration(t *testing.T) {
-	c := devAgent(t, "compat-autopilot")
+	checkAutopilotGetSetAndCAS(t, devAgent(t, "compat-autopilot"), "compat-autopilot")
+}
+
+func checkAutopilotGetSetAndCAS(t *testing.T, c *api.Client, _ string) {
 	op := c.Operator()
 	var conf *api.AutopilotConfiguration
 	waitFor(t, 10*time.Second, "the stored autopilot configuration", func() error {
