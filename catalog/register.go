@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // Registration and deregistration of nodes, services and checks, with
@@ -19,6 +20,17 @@ import (
 var ErrNotFound = errors.New("not found")
 
 func (t *tx) register(r *RegisterRequest) error {
+	asked := r.Node.Node
+	if r.SkipNodeUpdate {
+		r.Node.Node = t.st.nodeName(asked) // the node is not written
+	} else if _, err := t.claimNodeName(&r.Node); err != nil {
+		return fmt.Errorf("catalog: register: %w", err)
+	}
+	for i := range r.Checks {
+		if c := &r.Checks[i]; c.Node != r.Node.Node && strings.EqualFold(c.Node, asked) {
+			c.Node = r.Node.Node // checks name their node in any case, as in Consul
+		}
+	}
 	if err := t.validateRegister(r); err != nil {
 		return err
 	}
@@ -231,6 +243,7 @@ func (t *tx) deregister(r *DeregisterRequest) error {
 	if r.Node == "" {
 		return errors.New("catalog: deregister: Must provide node (the Node field is empty)")
 	}
+	r.Node = t.st.nodeName(r.Node) // node names ignore case (nodename.go)
 	switch {
 	case r.CheckID != "":
 		t.deleteCheck(r.Node, r.CheckID)

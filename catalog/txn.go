@@ -133,6 +133,14 @@ func (t *tx) txnKV(r *KVRequest, maxValueBytes int) ([]TxnResult, error) {
 }
 
 func (t *tx) txnNode(op *TxnNodeOp) ([]TxnResult, error) {
+	// Node names ignore case (nodename.go); only a write can be refused.
+	if op.Verb == OpSet || op.Verb == OpCAS {
+		if _, err := t.claimNodeName(&op.Node); err != nil {
+			return nil, err
+		}
+	} else {
+		op.Node.Node = t.st.nodeName(op.Node.Node)
+	}
 	name := op.Node.Node
 	old := t.st.nodes[name]
 	switch op.Verb {

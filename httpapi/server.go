@@ -265,7 +265,7 @@ func (s *Server) routes() []route {
 		{path: "/v1/operator/raft/peer", methods: del, handle: s.raftRemovePeer},
 		{path: "/v1/operator/raft/transfer-leader", methods: []string{"POST", "PUT"}, handle: s.raftTransferLeader},
 		{path: "/v1/snapshot", methods: []string{"GET", "PUT"}, handle: s.snapshot},
-		{path: "/v1/operator/autopilot/configuration", methods: get, handle: s.autopilotConfiguration},
+		{path: "/v1/operator/autopilot/configuration", methods: []string{"GET", "PUT"}, handle: s.autopilotConfiguration},
 		{path: "/v1/operator/autopilot/health", methods: get, handle: s.autopilotHealth},
 		{path: "/v1/coordinate/datacenters", methods: get, handle: s.coordinateDatacenters},
 		{path: "/v1/coordinate/nodes", methods: get, handle: s.coordinateNodes},

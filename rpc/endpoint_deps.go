@@ -111,6 +111,11 @@ type EndpointDeps struct {
 	SerfStatus func(id string) string
 	// Sessions are the leader's TTL clocks. Optional (nil: no TTL expiry).
 	Sessions SessionTimers
+	// AutopilotThresholds are the autopilot settings server health is
+	// judged by (LastContactThreshold, MaxTrailingLogs), from the
+	// replicated autopilot configuration. Optional: default Consul's 200ms
+	// and 250.
+	AutopilotThresholds func() (lastContact time.Duration, maxTrailingLogs uint64)
 	// Clock is the wall clock, stamped on proposals (ProposedAt for the
 	// dedup window) and used for autopilot's StableSince. Default time.Now.
 	Clock func() time.Time

@@ -112,8 +112,9 @@ func (e *Operator) RaftTransferLeader(args *RaftTransferLeaderRequest, reply *bo
 	})
 }
 
-// Autopilot's health thresholds (Consul's defaults: LastContactThreshold
-// 200ms, MaxTrailingLogs 250).
+// Autopilot's default health thresholds (Consul's LastContactThreshold
+// 200ms, MaxTrailingLogs 250); EndpointDeps.AutopilotThresholds replaces
+// them with the replicated configuration's.
 const (
 	healthLastContactThreshold = 200 * time.Millisecond
 	healthMaxTrailingLogs      = 250
@@ -122,8 +123,9 @@ const (
 
 // AutopilotServerHealth asks every server of the configuration for its
 // Raft stats (Status.RaftStats) and judges each as Consul's autopilot
-// does: healthy if it answered, heard from the leader within 200ms, is in
-// the leader's term and at most 250 entries behind.
+// does: healthy if it answered, heard from the leader within
+// LastContactThreshold, is in the leader's term and at most
+// MaxTrailingLogs entries behind.
 func (e *Operator) AutopilotServerHealth(args *DCSpecificRequest, reply *OperatorHealthReply) error {
 	args.AllowStale, args.RequireConsistent = false, false // the leader's view
 	if done, err := e.c.d.Forwarder.Forward(e.c.d.Ctx, "Operator.AutopilotServerHealth", args, args, reply); done {
@@ -135,8 +137,12 @@ func (e *Operator) AutopilotServerHealth(args *DCSpecificRequest, reply *Operato
 	leader := stats[leaderID]
 	voters, healthyVoters := 0, 0
 	reply.Servers = make([]ServerHealth, 0, len(conf.Servers))
+	th := healthThresholds{lastContact: healthLastContactThreshold, maxTrailing: healthMaxTrailingLogs}
+	if f := e.c.d.AutopilotThresholds; f != nil {
+		th.lastContact, th.maxTrailing = f()
+	}
 	for _, s := range conf.Servers {
-		h := e.judge(s, stats[s.ID], leader, s.ID == leaderID)
+		h := e.judge(s, stats[s.ID], leader, s.ID == leaderID, th)
 		if h.Voter {
 			voters++
 			if h.Healthy {
@@ -181,18 +187,25 @@ func (e *Operator) probeAll(conf raft.Configuration) map[string]*RaftStats {
 	return out
 }
 
+// healthThresholds are the autopilot settings a server's health is
+// judged by.
+type healthThresholds struct {
+	lastContact time.Duration
+	maxTrailing uint64
+}
+
 // judge builds one server's ServerHealth from its stats (nil: no answer).
-func (e *Operator) judge(s raft.Server, st, leader *RaftStats, isLeader bool) ServerHealth {
+func (e *Operator) judge(s raft.Server, st, leader *RaftStats, isLeader bool, th healthThresholds) ServerHealth {
 	h := ServerHealth{ID: s.ID, Name: e.c.d.ServerName(s.ID), Address: s.Address,
 		Leader: isLeader, Voter: s.Suffrage == raft.Voter, SerfStatus: "failed"}
 	if st != nil {
 		h.SerfStatus, h.Version = "alive", st.Version
 		h.LastTerm, h.LastIndex = st.LastTerm, st.LastIndex
 		h.LastContact = st.LastContact.String()
-		h.Healthy = isLeader || st.LastContact >= 0 && st.LastContact <= healthLastContactThreshold
+		h.Healthy = isLeader || st.LastContact >= 0 && st.LastContact <= th.lastContact
 		if leader != nil {
 			h.Healthy = h.Healthy && st.LastTerm == leader.LastTerm &&
-				leader.LastIndex <= st.LastIndex+healthMaxTrailingLogs
+				leader.LastIndex <= st.LastIndex+th.maxTrailing
 		}
 	}
 	if e.c.d.SerfStatus != nil {

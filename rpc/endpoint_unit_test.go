@@ -143,9 +143,22 @@ func TestOperatorJudge_AutopilotHealthRules(t *testing.T) {
 		{"old term", &RaftStats{LastTerm: 2, LastIndex: 1000, LastContact: time.Millisecond}, false},
 		{"trailing", &RaftStats{LastTerm: 3, LastIndex: 700, LastContact: time.Millisecond}, false},
 	} {
-		h := op.judge(voter, tc.st, leader, false)
+		h := op.judge(voter, tc.st, leader, false, healthThresholds{healthLastContactThreshold, healthMaxTrailingLogs})
 		if h.Healthy != tc.healthy || !h.Voter || h.StableSince == "" {
 			t.Errorf("%s: %+v, want healthy=%v", tc.name, h, tc.healthy)
 		}
+	}
+	// The thresholds come from the autopilot configuration: looser ones
+	// accept the silent and the trailing server, tighter ones refuse the
+	// current one.
+	loose := healthThresholds{lastContact: 2 * time.Second, maxTrailing: 500}
+	for _, st := range []*RaftStats{{LastTerm: 3, LastIndex: 1000, LastContact: time.Second}, {LastTerm: 3, LastIndex: 700, LastContact: time.Millisecond}} {
+		if h := op.judge(voter, st, leader, false, loose); !h.Healthy {
+			t.Errorf("%+v with LastContactThreshold 2s, MaxTrailingLogs 500: unhealthy", st)
+		}
+	}
+	tight := healthThresholds{lastContact: 10 * time.Millisecond, maxTrailing: 5}
+	if h := op.judge(voter, &RaftStats{LastTerm: 3, LastIndex: 990, LastContact: 20 * time.Millisecond}, leader, false, tight); h.Healthy {
+		t.Error("a server 20ms and 10 entries behind is healthy with LastContactThreshold 10ms, MaxTrailingLogs 5")
 	}
 }

@@ -53,8 +53,12 @@ type Core struct {
 	nextReconnTick   int64
 	nextReapTick     int64
 
-	leaving    bool
-	leaveBcast uint64 // broadcast id of our leave announcement
+	// Graceful leave (leave.go): intending while the leave intent goes
+	// out, then leaving once the "left" announcement is queued.
+	intending      bool
+	intentGossiped bool // a gossip round carried the intent
+	leaving        bool
+	leaveBcast     uint64 // broadcast id of our leave announcement
 
 	events userEvents
 	names  nameConflicts
@@ -180,6 +184,9 @@ func (c *Core) Tick() {
 		c.nextReapTick = c.now + c.reapCheckTicks()
 		c.reap()
 	}
+	if c.intending && !c.leaving && c.intentSent() {
+		c.announceLeft()
+	}
 }
 
 // Ready returns and clears everything the core wants done.
@@ -250,6 +257,8 @@ func (c *Core) handle(from netip.AddrPort, m any) {
 		c.handleUser(m)
 	case conflict:
 		c.handleConflict(m)
+	case leaving:
+		c.handleLeaving(m)
 	}
 }
 
@@ -303,57 +312,6 @@ func (c *Core) SetTags(tags map[string]string) error {
 	c.broadcastAlive(c.self)
 	c.emit(EventUpdate, c.self, c.cfg.Name, 0)
 	return nil
-}
-
-// Leave announces a graceful departure: the local member becomes left
-// with a higher incarnation and broadcasts a dead message naming itself,
-// which others record as "left" rather than "failed". The core stops
-// probing and refuting afterwards. LeaveSent reports when the
-// announcement has gone out at least once.
-func (c *Core) Leave() {
-	if c.leaving {
-		return
-	}
-	c.leaving = true
-	c.self = c.table.own(c.self)
-	c.self.incarnation++
-	c.setState(c.self, StateLeft)
-	d := dead{Incarnation: c.self.incarnation, Node: c.cfg.Name, From: c.cfg.Name}
-	c.leaveBcast = c.queue.push(c.cfg.Name, encodeDead(nil, d))
-	c.emit(EventLeft, c.self, c.cfg.Name, 0)
-	c.probe, c.late = probeState{}, probeState{}
-}
-
-// ForceLeave marks a failed member as left, as `consul force-leave` (Serf's
-// RemoveFailedNode) does: the member, suspect or dead here, becomes "left"
-// at its current incarnation and a left message is broadcast, so every
-// member (and the agent, which deregisters left nodes) stops treating it
-// as a failure to recover from. A member that is in fact alive and hears
-// it refutes with a higher incarnation and comes back, so force-leave can
-// never evict a healthy member for good. An alive member is refused, as
-// Serf refuses: it should leave by itself. An already left member is not
-// an error.
-func (c *Core) ForceLeave(name string) error {
-	m := c.table.get(name)
-	switch {
-	case name == c.cfg.Name:
-		return fmt.Errorf("swim: ForceLeave(%q) names the local member; call Leave instead", name)
-	case m == nil:
-		return fmt.Errorf("swim: ForceLeave: no member named %q is known", name)
-	case m.state == StateAlive:
-		return fmt.Errorf("swim: ForceLeave: member %q is alive; only failed (suspect or dead) members can be forced to leave", name)
-	case m.state == StateLeft:
-		return nil
-	}
-	c.stats.ForcedLeaves++
-	c.handleDead(dead{Incarnation: m.incarnation, Node: name, From: name})
-	return nil
-}
-
-// LeaveSent reports whether Leave's announcement has been transmitted.
-// With nobody left to tell it is trivially sent.
-func (c *Core) LeaveSent() bool {
-	return c.leaving && (c.numAlive == 0 || c.queue.transmitted(c.leaveBcast))
 }
 
 // Stats returns a copy of the counters.
@@ -490,13 +448,16 @@ func (c *Core) gossip() {
 	deadTicks := c.cfg.ticks(c.cfg.GossipToDeadTime)
 	targets := c.randomMembers(c.cfg.GossipNodes, func(m *memberState) bool {
 		switch m.state {
-		case StateAlive, StateSuspect:
+		case StateAlive, StateSuspect, StateLeaving:
 			return true
 		case StateDead:
 			return c.now-m.stateTick < deadTicks
 		}
 		return false
 	})
+	if c.intending && len(targets) > 0 {
+		c.intentGossiped = true // our leave intent is in this round (leave.go)
+	}
 	for _, m := range targets {
 		if c.queue.len() == 0 {
 			return

@@ -45,7 +45,9 @@
 //  4. probe.go — failure detection: round-robin probing, ping, ping-req,
 //     ack, nack, the probe verdict and local health.
 //  5. state.go — the SWIM §4.2 merge rules for alive/suspect/dead/left,
-//     refutation, and where verdicts are traced to their first accuser.
+//     refutation, and where verdicts are traced to their first accuser;
+//     leave.go — graceful leave in two steps (Serf's leave intent:
+//     "leaving", then "left") and ForceLeave.
 //  6. suspicion.go — Lifeguard's dynamic suspicion timeout and awareness.
 //  7. broadcast.go — the piggy-back queue and its retransmit limit.
 //  8. pushpull.go — full-state exchange for joins, anti-entropy and
@@ -109,13 +111,13 @@
 //	obs := node.Subscribe(0)              // join/alive/suspect/dead/left/update/user...
 //	n, err := node.Join([]string{"10.0.0.1:8301"})
 //	...
-//	err = node.ForceLeave("web-7")        // a failed member: mark it left everywhere
+//	err = node.ForceLeave("web-7")        // failed: left everywhere; alive: leaving, then it refutes
 //	node.Leave(5 * time.Second)
 //	node.Shutdown()
 //
 // Invariants worth knowing: only a member raises its own incarnation; a
 // higher incarnation always wins, and at equal incarnation
-// dead/left > suspect > alive; the Core never blocks, allocates no
+// dead/left > suspect > leaving > alive; the Core never blocks, allocates no
 // goroutines and never panics on input — bad packets are counted in Stats
 // and dropped.
 package swim

@@ -13,8 +13,8 @@ const (
 	// EventJoin: a member was seen for the first time (or again after
 	// being reaped).
 	EventJoin EventKind = iota + 1
-	// EventAlive: a suspect, dead or left member is alive again (it
-	// refuted, or rejoined with a higher incarnation).
+	// EventAlive: a suspect, dead, left or leaving member is alive again
+	// (it refuted, or rejoined with a higher incarnation).
 	EventAlive
 	// EventSuspect: a member is suspected (From is the accuser).
 	EventSuspect
@@ -46,10 +46,14 @@ const (
 	// not reach it either and said so (Lifeguard §IV-A); From is the
 	// helper.
 	EventNack
+	// EventLeaving: a leave intent about a member arrived (From is the
+	// member itself, or whoever forced it to leave); "left" follows if it
+	// really leaves, "alive" if it refutes.
+	EventLeaving
 )
 
 func (k EventKind) String() string {
-	names := [...]string{"?", "join", "alive", "suspect", "confirm", "dead", "left", "update", "refute", "user", "reap", "health", "conflict", "nack"}
+	names := [...]string{"?", "join", "alive", "suspect", "confirm", "dead", "left", "update", "refute", "user", "reap", "health", "conflict", "nack", "leaving"}
 	if int(k) < len(names) {
 		return names[k]
 	}

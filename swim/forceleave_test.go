@@ -47,19 +47,56 @@ func TestCore_ForceLeaveTurnsFailedIntoLeft(t *testing.T) {
 	}
 }
 
-// TestCore_ForceLeaveRefusesAliveUnknownAndSelf: as Serf, only failed
-// members can be forced out; the errors say why.
-func TestCore_ForceLeaveRefusesAliveUnknownAndSelf(t *testing.T) {
+// TestCore_ForceLeaveRefusesUnknownAndSelf: the errors say why.
+func TestCore_ForceLeaveRefusesUnknownAndSelf(t *testing.T) {
 	s := newSim(3, DefaultLANConfig(), testkit.Seed(t))
 	s.run(2 * time.Second)
-	for name, want := range map[string]string{"n1": "is alive", "nobody": "no member named", "n0": "local member"} {
+	for name, want := range map[string]string{"nobody": "no member named", "n0": "local member"} {
 		err := s.cores[0].ForceLeave(name)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ForceLeave(%q) = %v, want an error containing %q", name, err, want)
 		}
 	}
-	if s.stateOf(0, 1) != StateAlive {
-		t.Fatalf("refused force-leave changed n1: %s", s.view(0))
+}
+
+// TestCore_ForceLeaveOfAliveMemberRefutes: Serf accepts force-leave of an
+// alive member. It is "leaving" (Consul's serf status 2) where the intent
+// arrives, then refutes with a higher incarnation and is alive everywhere
+// again; nobody ever records it left or dead.
+func TestCore_ForceLeaveOfAliveMemberRefutes(t *testing.T) {
+	s := newSim(5, DefaultLANConfig(), testkit.Seed(t))
+	if !s.runUntil(10*time.Second, func() bool { return s.allSee(3, StateAlive) }) {
+		t.Fatalf("n3 not alive everywhere: %s", s.view(0))
+	}
+	inc := s.cores[0].table.get("n3").incarnation
+	kinds := map[EventKind]int{}
+	s.onEvent = func(e Event) {
+		if e.Member.Name == "n3" {
+			kinds[e.Kind]++
+		}
+	}
+	if err := s.cores[0].ForceLeave("n3"); err != nil {
+		t.Fatalf("force-leave of an alive member: %v", err)
+	}
+	if m, _ := s.cores[0].Member("n3"); m.State != StateLeaving || m.State.SerfStatus() != SerfStatusLeaving {
+		t.Fatalf("n0 sees n3 %v right after force-leave, want leaving (serf status 2)", m.State)
+	}
+	s.drain(0)
+	if !s.runUntil(10*time.Second, func() bool {
+		for i := range 5 {
+			if m, _ := s.cores[i].Member("n3"); m.State != StateAlive || m.Incarnation <= inc {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatalf("n3 did not come back alive at a higher incarnation: %s", s.view(1))
+	}
+	if s.cores[3].Stats().Refutations == 0 || kinds[EventLeaving] == 0 || kinds[EventAlive] == 0 {
+		t.Fatalf("refutations %d, events %v: want a refutation, leaving and alive events", s.cores[3].Stats().Refutations, kinds)
+	}
+	if kinds[EventLeft] != 0 || kinds[EventDead] != 0 {
+		t.Fatalf("events %v: an alive member forced out was recorded left or dead", kinds)
 	}
 }
 
@@ -112,9 +149,15 @@ func TestMem_NodeForceLeave(t *testing.T) {
 	}
 	all := map[string]State{"f0": StateAlive, "f1": StateAlive, "f2": StateAlive}
 	testkit.WaitFor(t, 10*time.Second, "all alive", func() error { return agree(nodes, all) })
-	if err := nodes[0].ForceLeave("f2"); err == nil || !strings.Contains(err.Error(), "alive") {
+	if err := nodes[0].ForceLeave("f2"); err != nil {
 		t.Fatalf("force-leave of an alive member: %v", err)
 	}
+	testkit.WaitFor(t, 10*time.Second, "f2 alive again", func() error {
+		if m, ok := memberOf(nodes[1], "f2"); !ok || m.Incarnation == 0 {
+			return fmt.Errorf("f2 at incarnation %d: not refuted yet", m.Incarnation)
+		}
+		return agree(nodes, all)
+	})
 	nodes[2].Shutdown()
 	testkit.WaitFor(t, 20*time.Second, "f2 dead", func() error { return agree(nodes[:2], map[string]State{"f2": StateDead}) })
 	if err := nodes[0].ForceLeave("f2"); err != nil {
@@ -124,4 +167,14 @@ func TestMem_NodeForceLeave(t *testing.T) {
 	if err := nodes[0].ForceLeave("nobody"); err == nil {
 		t.Fatal("force-leave of an unknown member succeeded")
 	}
+}
+
+// memberOf is n's record of name.
+func memberOf(n *Node, name string) (Member, bool) {
+	for _, m := range n.Members() {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return Member{}, false
 }

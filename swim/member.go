@@ -15,6 +15,10 @@ const (
 	StateSuspect                  // missed a probe; will be declared dead unless it refutes
 	StateDead                     // suspicion expired: failed
 	StateLeft                     // announced a graceful leave
+	// StateLeaving: a leave intent was heard (Serf's StatusLeaving): the
+	// member is leaving gracefully, or was forced to leave while alive
+	// and will refute. It is still a live member, probed as any other.
+	StateLeaving
 )
 
 func (s State) String() string {
@@ -27,6 +31,8 @@ func (s State) String() string {
 		return "dead"
 	case StateLeft:
 		return "left"
+	case StateLeaving:
+		return "leaving"
 	}
 	return "state(" + strconv.Itoa(int(s)) + ")"
 }
@@ -47,6 +53,8 @@ func (s State) SerfStatus() int {
 		return SerfStatusFailed
 	case StateLeft:
 		return SerfStatusLeft
+	case StateLeaving:
+		return SerfStatusLeaving
 	}
 	return SerfStatusAlive
 }

@@ -274,8 +274,9 @@ func resolve(a string) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
 }
 
-// Leave announces a graceful leave and waits until the announcement has
-// been sent or timeout passes. Call Shutdown afterwards.
+// Leave announces a graceful leave (the intent, then "left"; leave.go)
+// and waits until the announcement has been sent or timeout passes. Call
+// Shutdown afterwards.
 func (n *Node) Leave(timeout time.Duration) error {
 	if err := n.do(func(c *Core) { c.Leave() }); err != nil {
 		return err
@@ -292,11 +293,22 @@ func (n *Node) Leave(timeout time.Duration) error {
 
 // ForceLeave marks a failed (suspect or dead) member as left and tells
 // the cluster, as `consul force-leave` does, so it can be deregistered
-// instead of waiting for the reap interval. It fails for an unknown name,
-// for the local member and for an alive member (Serf only force-leaves
-// failed members). A member that is alive after all refutes and returns.
+// instead of waiting for the reap interval. An alive member is marked
+// leaving and refutes, as in Serf (Core.ForceLeave). It fails for an
+// unknown name and for the local member.
 func (n *Node) ForceLeave(name string) error {
 	return n.doErr(func(c *Core) error { return c.ForceLeave(name) })
+}
+
+// ForceLeavePrune is ForceLeave followed by Prune: a failed member is
+// marked left and forgotten here at once (`consul force-leave -prune`).
+func (n *Node) ForceLeavePrune(name string) error {
+	return n.doErr(func(c *Core) error {
+		if err := c.ForceLeave(name); err != nil {
+			return err
+		}
+		return c.Prune(name)
+	})
 }
 
 // Yielded reports whether this node gave up its name: a majority of the

@@ -164,7 +164,7 @@ func decodePushPullBody(body []byte) (pushPullState, error) {
 	st.Members = make([]memberRecord, 0, n)
 	for i := 0; i < n && r.err == nil; i++ {
 		rec := memberRecord{Name: r.str8(), Addr: r.addr(), Tags: r.tags(), State: State(r.u8()), Incarnation: r.u32(), First: r.str8()}
-		if r.err == nil && (rec.State < StateAlive || rec.State > StateLeft || rec.Name == "") {
+		if r.err == nil && (rec.State < StateAlive || rec.State > StateLeaving || rec.Name == "") {
 			return st, fmt.Errorf("swim: push-pull member %q has bad state %d", rec.Name, rec.State)
 		}
 		st.Members = append(st.Members, rec)
@@ -197,6 +197,8 @@ func (c *Core) mergeState(st pushPullState, join bool) {
 			c.handleSuspect(suspect{Incarnation: r.Incarnation, Node: r.Name, From: st.Sender, First: r.First})
 		case StateLeft:
 			c.handleDead(dead{Incarnation: r.Incarnation, Node: r.Name, From: r.Name})
+		case StateLeaving:
+			c.handleLeaving(leaving{Incarnation: r.Incarnation, Node: r.Name, From: st.Sender})
 		}
 	}
 }

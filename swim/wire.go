@@ -46,11 +46,12 @@ const (
 	msgDead
 	msgUser
 	msgConflict
+	msgLeaving
 	msgTypeEnd // first unused value
 )
 
 func (t msgType) String() string {
-	names := [...]string{"?", "ping", "ping-req", "ack", "nack", "alive", "suspect", "dead", "user", "conflict"}
+	names := [...]string{"?", "ping", "ping-req", "ack", "nack", "alive", "suspect", "dead", "user", "conflict", "leaving"}
 	if t < msgTypeEnd {
 		return names[t]
 	}
@@ -113,6 +114,15 @@ type dead struct {
 	Node        string
 	From        string
 	First       string
+}
+
+// leaving is a leave intent (Serf's messageLeave): Node, at Incarnation,
+// is leaving. From is Node itself for a graceful leave, or the member that
+// forced it to leave (ForceLeave of an alive member).
+type leaving struct {
+	Incarnation uint32
+	Node        string
+	From        string
 }
 
 // conflict tells a member that the sender already holds its name for
@@ -356,6 +366,14 @@ func encodeDead(b []byte, m dead) []byte {
 	})
 }
 
+func encodeLeaving(b []byte, m leaving) []byte {
+	return appendMsg(b, msgLeaving, func(w *writer) {
+		w.u32(m.Incarnation)
+		w.str8(m.Node)
+		w.str8(m.From)
+	})
+}
+
 func encodeConflict(b []byte, m conflict) []byte {
 	return appendMsg(b, msgConflict, func(w *writer) {
 		w.str8(m.Node)
@@ -397,6 +415,8 @@ func decodeMsg(t msgType, p []byte) (any, error) {
 		m = userMsg{LTime: r.u64(), Name: r.str8(), Payload: r.bytes16()}
 	case msgConflict:
 		m = conflict{Node: r.str8(), Holder: r.addr(), HolderIncarnation: r.u32(), From: r.str8()}
+	case msgLeaving:
+		m = leaving{Incarnation: r.u32(), Node: r.str8(), From: r.str8()}
 	default:
 		return nil, fmt.Errorf("swim: unknown message type %d", uint8(t))
 	}

@@ -52,6 +52,19 @@ func (af *agentFlags) list(name, usage string, set func(*agent.Config, []string)
 	af.apply[name] = func(c *agent.Config) { set(c, v) }
 }
 
+// setNodeMeta adds -node-meta pairs to the node meta from config files
+// (a flag wins over a file for the same key). Consul splits each pair at
+// its first ':'; Config.Validate checks keys and values.
+func setNodeMeta(c *agent.Config, pairs []string) {
+	if c.Meta == nil {
+		c.Meta = make(map[string]string, len(pairs))
+	}
+	for _, p := range pairs {
+		k, v, _ := strings.Cut(p, ":")
+		c.Meta[k] = v
+	}
+}
+
 // stringList is a repeatable flag.
 type stringList []string
 
@@ -71,6 +84,7 @@ func newAgentFlags(stderr io.Writer) (*agentFlags, *stringList, *stringList) {
 	af.str("datacenter", "Datacenter of this agent (default dc1).", func(c *agent.Config, v string) { c.Datacenter = v })
 	af.str("node", "Node name (default: the host name).", func(c *agent.Config, v string) { c.NodeName = v })
 	af.str("node-id", "Node UUID (default: random, persisted in -data-dir).", func(c *agent.Config, v string) { c.NodeID = v })
+	af.list("node-meta", "Node meta pair key:value for this node (repeatable; a pair without ':' has an empty value).", setNodeMeta)
 	af.list("join", "Address of an agent to join at start (repeatable).", func(c *agent.Config, v []string) { c.StartJoin = append(c.StartJoin, v...) })
 	af.list("retry-join", "Like -join, retrying until it succeeds (repeatable).", func(c *agent.Config, v []string) { c.RetryJoin = append(c.RetryJoin, v...) })
 	af.duration("retry-interval", agent.DefaultRetryJoinInterval, "Time between -retry-join attempts.", func(c *agent.Config, v time.Duration) { c.RetryJoinInterval = v })

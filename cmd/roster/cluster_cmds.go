@@ -193,9 +193,9 @@ func runLeave(args []string, stdout, stderr io.Writer) int {
 }
 
 // runOperator dispatches `operator raft list-peers|remove-peer|transfer-leader`
-// and `operator autopilot get-config`.
+// and `operator autopilot get-config|set-config` (autopilot_cmds.go).
 func runOperator(args []string, stdout, stderr io.Writer) int {
-	usage := "Usage: roster operator raft <list-peers|remove-peer|transfer-leader> [options]\n       roster operator autopilot get-config [options]"
+	usage := "Usage: roster operator raft <list-peers|remove-peer|transfer-leader> [options]\n       roster operator autopilot <get-config|set-config> [options]"
 	type cmdFunc = func([]string, io.Writer, io.Writer) int
 	group := func(name string, subs map[string]cmdFunc) cmdFunc {
 		return func(args []string, stdout, stderr io.Writer) int {
@@ -206,7 +206,7 @@ func runOperator(args []string, stdout, stderr io.Writer) int {
 		"raft": group("raft", map[string]cmdFunc{
 			"list-peers": runListPeers, "remove-peer": runRemovePeer, "transfer-leader": runTransferLeader,
 		}),
-		"autopilot": group("autopilot", map[string]cmdFunc{"get-config": runAutopilotGetConfig}),
+		"autopilot": group("autopilot", map[string]cmdFunc{"get-config": runAutopilotGetConfig, "set-config": runAutopilotSetConfig}),
 	}, args, stdout, stderr)
 }
 
@@ -317,35 +317,5 @@ func runForceLeave(args []string, stdout, stderr io.Writer) int {
 	if err := client().do("PUT", "/v1/agent/force-leave/"+url.PathEscape(fs.Arg(0)), q, nil); err != nil {
 		return fail(stderr, "force leaving: %v", err)
 	}
-	return 0
-}
-
-// runAutopilotGetConfig prints the leader's autopilot settings as Consul's
-// `operator autopilot get-config` does.
-func runAutopilotGetConfig(args []string, stdout, stderr io.Writer) int {
-	fs, client := newCmdFlags("operator autopilot get-config", "Prints the autopilot configuration the leader applies.", stderr)
-	if err := fs.Parse(args); err != nil {
-		return exitUsage(err)
-	}
-	var c struct {
-		CleanupDeadServers                                          bool
-		LastContactThreshold, ServerStabilizationTime               string
-		MaxTrailingLogs                                             uint64
-		MinQuorum                                                   uint
-		RedundancyZoneTag, UpgradeVersionTag, DeadServerGracePeriod string
-		DisableUpgradeMigration                                     bool
-	}
-	if err := client().do("GET", "/v1/operator/autopilot/configuration", nil, &c); err != nil {
-		return fail(stderr, "querying Autopilot configuration: %v", err)
-	}
-	fmt.Fprintf(stdout, "CleanupDeadServers = %t\n", c.CleanupDeadServers)
-	fmt.Fprintf(stdout, "LastContactThreshold = %s\n", c.LastContactThreshold)
-	fmt.Fprintf(stdout, "MaxTrailingLogs = %d\n", c.MaxTrailingLogs)
-	fmt.Fprintf(stdout, "MinQuorum = %d\n", c.MinQuorum)
-	fmt.Fprintf(stdout, "ServerStabilizationTime = %s\n", c.ServerStabilizationTime)
-	fmt.Fprintf(stdout, "RedundancyZoneTag = %q\n", c.RedundancyZoneTag)
-	fmt.Fprintf(stdout, "DisableUpgradeMigration = %t\n", c.DisableUpgradeMigration)
-	fmt.Fprintf(stdout, "UpgradeVersionTag = %q\n", c.UpgradeVersionTag)
-	fmt.Fprintf(stdout, "DeadServerGracePeriod = %s\n", c.DeadServerGracePeriod)
 	return 0
 }

@@ -49,12 +49,19 @@ type fileConfig struct {
 		SerfLAN *int `json:"serf_lan"`
 		SerfWAN *int `json:"serf_wan"`
 	} `json:"ports"`
-	// Autopilot is Consul's autopilot block (cleanup_dead_servers,
-	// min_quorum) plus roster's dead_server_grace_period.
+	// Autopilot is Consul's autopilot block plus roster's
+	// dead_server_grace_period: the settings the first leader stores in
+	// the replicated autopilot configuration.
 	Autopilot *struct {
-		CleanupDeadServers    *bool         `json:"cleanup_dead_servers"`
-		MinQuorum             *int          `json:"min_quorum"`
-		DeadServerGracePeriod *jsonDuration `json:"dead_server_grace_period"`
+		CleanupDeadServers      *bool         `json:"cleanup_dead_servers"`
+		MinQuorum               *int          `json:"min_quorum"`
+		DeadServerGracePeriod   *jsonDuration `json:"dead_server_grace_period"`
+		LastContactThreshold    *jsonDuration `json:"last_contact_threshold"`
+		MaxTrailingLogs         *uint64       `json:"max_trailing_logs"`
+		ServerStabilizationTime *jsonDuration `json:"server_stabilization_time"`
+		RedundancyZoneTag       *string       `json:"redundancy_zone_tag"`
+		DisableUpgradeMigration *bool         `json:"disable_upgrade_migration"`
+		UpgradeVersionTag       *string       `json:"upgrade_version_tag"`
 	} `json:"autopilot"`
 	localKeys // service(s), check(s), script-check switches: configfile_local.go
 }
@@ -186,6 +193,7 @@ func (fc *fileConfig) applyTo(c *agent.Config) {
 		if ap.DeadServerGracePeriod != nil {
 			c.Autopilot.DeadServerGrace = time.Duration(*ap.DeadServerGracePeriod)
 		}
+		applyAutopilotExtras(c, fc)
 	}
 	if p := fc.Ports; p != nil {
 		setInt(&c.Ports.HTTP, p.HTTP)
@@ -211,4 +219,23 @@ func (d *jsonDuration) UnmarshalJSON(b []byte) error {
 	}
 	*d = jsonDuration(v)
 	return nil
+}
+
+// applyAutopilotExtras applies the autopilot keys beyond cleanup, quorum
+// and grace (Consul's names; server_stabilization_time is the agent's
+// ServerStabilizationTime).
+func applyAutopilotExtras(c *agent.Config, fc *fileConfig) {
+	ap := fc.Autopilot
+	if ap.LastContactThreshold != nil {
+		c.Autopilot.LastContactThreshold = time.Duration(*ap.LastContactThreshold)
+	}
+	if ap.MaxTrailingLogs != nil {
+		c.Autopilot.MaxTrailingLogs = *ap.MaxTrailingLogs
+	}
+	if ap.ServerStabilizationTime != nil {
+		c.ServerStabilizationTime = time.Duration(*ap.ServerStabilizationTime)
+	}
+	setString(&c.Autopilot.RedundancyZoneTag, ap.RedundancyZoneTag)
+	setBool(&c.Autopilot.DisableUpgradeMigration, ap.DisableUpgradeMigration)
+	setString(&c.Autopilot.UpgradeVersionTag, ap.UpgradeVersionTag)
 }

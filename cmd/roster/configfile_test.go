@@ -115,8 +115,39 @@ func TestConfig_AutopilotBlock(t *testing.T) {
 	if ap := cfg.Autopilot; !ap.DisableCleanupDeadServers || ap.MinQuorum != 3 || ap.DeadServerGrace != 45*time.Second {
 		t.Fatalf("autopilot %+v", ap)
 	}
+	// Consul's other autopilot keys seed the replicated configuration.
+	p = writeFile(t, t.TempDir(), "ap2.json", `{"autopilot":{"last_contact_threshold":"1s","max_trailing_logs":500,
+		"server_stabilization_time":"3s","redundancy_zone_tag":"zone","disable_upgrade_migration":true,"upgrade_version_tag":"build"}}`)
+	cfg, err = buildAgentConfig([]string{"-config-file", p}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ap := cfg.Autopilot; ap.LastContactThreshold != time.Second || ap.MaxTrailingLogs != 500 || cfg.ServerStabilizationTime != 3*time.Second ||
+		ap.RedundancyZoneTag != "zone" || !ap.DisableUpgradeMigration || ap.UpgradeVersionTag != "build" {
+		t.Fatalf("autopilot %+v, stabilization %v", ap, cfg.ServerStabilizationTime)
+	}
 	bad := writeFile(t, t.TempDir(), "bad.json", `{"autopilot":{"cleanup_dead":true}}`)
 	if _, err := buildAgentConfig([]string{"-config-file", bad}, io.Discard); err == nil || !strings.Contains(err.Error(), "cleanup_dead") {
 		t.Fatalf("unknown autopilot key: %v", err)
+	}
+}
+
+// -node-meta is repeatable, splits at the first ':' (a pair without one has
+// an empty value, as Consul's flag) and adds to node_meta from files, a
+// flag winning for the same key.
+func TestConfig_NodeMetaFlagAddsToFileMeta(t *testing.T) {
+	p := writeFile(t, t.TempDir(), "m.json", `{"node_meta":{"rack":"file","env":"file"}}`)
+	cfg, err := buildAgentConfig([]string{"-config-file", p, "-node-meta", "rack:r1", "-node-meta", "url:http://x:80", "-node-meta", "bare"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"rack": "r1", "env": "file", "url": "http://x:80", "bare": ""}
+	if len(cfg.Meta) != len(want) {
+		t.Fatalf("Meta = %v, want %v", cfg.Meta, want)
+	}
+	for k, v := range want {
+		if got, ok := cfg.Meta[k]; !ok || got != v {
+			t.Fatalf("Meta = %v, want %v", cfg.Meta, want)
+		}
 	}
 }

@@ -21,7 +21,8 @@
 //     and -stale, applied to every request in one place.
 //   - cluster_cmds.go: members, info, join, leave, force-leave, operator
 //     raft list-peers|remove-peer|transfer-leader (output column for
-//     column as Consul's CLI).
+//     column as Consul's CLI). autopilot_cmds.go: operator autopilot
+//     get-config|set-config (a check-and-set, as Consul's).
 //   - snapshot_cmd.go: snapshot save|restore|inspect.
 //   - lock_cmd.go, semaphore.go, lock_session.go: roster lock (Consul's
 //     api.Lock and api.Semaphore key layout) and kv put -acquire/-release.

@@ -22,7 +22,8 @@ func catalogHasNode(base, node string) (bool, error) {
 
 // force-leave turns a crashed client and a crashed server from failed
 // into left: the leader deregisters both nodes and removes the server
-// from the Raft configuration. Alive and unknown members are refused.
+// from the Raft configuration. An alive member refutes and stays; an
+// unknown one is refused.
 func TestProcess_ForceLeaveRemovesFailedClientAndServer(t *testing.T) {
 	servers := startServerProcs(t, 3)
 	waitLeaderAll(t, servers)
@@ -39,9 +40,23 @@ func TestProcess_ForceLeaveRemovesFailedClientAndServer(t *testing.T) {
 		rest = append(rest, p)
 	}
 	env := []string{"CONSUL_HTTP_ADDR=" + rest[0].base()}
-	if code, _, stderr := runRosterEnv(t, env, "force-leave", "proc-c1"); code != 1 || !strings.Contains(stderr, "alive") {
-		t.Fatalf("force-leave of an alive member: exit %d, stderr %q", code, stderr)
+	// An alive member is accepted, as Consul accepts it: it is leaving
+	// for a moment, refutes and stays alive and registered.
+	if code, out, stderr := runRosterEnv(t, env, "force-leave", "proc-c1"); code != 0 || out != "" {
+		t.Fatalf("force-leave of an alive member: exit %d, stdout %q, stderr %q", code, out, stderr)
 	}
+	onEveryServer(t, servers, "proc-c1 alive again", func(base string) error {
+		var ms []member
+		if err := getJSON(base, "/v1/agent/members", &ms); err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.Name == "proc-c1" && m.Status == 1 {
+				return serfHealth("proc-c1", "passing")(base)
+			}
+		}
+		return fmt.Errorf("proc-c1 not alive in %+v", ms)
+	})
 	if code, _, stderr := runRosterEnv(t, env, "force-leave", "nosuchnode"); code != 1 || !strings.Contains(stderr, "nosuchnode") {
 		t.Fatalf("force-leave of an unknown member: exit %d, stderr %q", code, stderr)
 	}

@@ -74,6 +74,8 @@ func TestAgentCmd_InvalidCombinationsFailWithOneLineNamingTheFlag(t *testing.T) 
 		{[]string{"agent", "-server"}, "-data-dir is required"},
 		{[]string{"agent", "-dev", "-log-level", "loud"}, "-log-level"},
 		{[]string{"agent", "-dev", "stray"}, "unexpected argument"},
+		{[]string{"agent", "-dev", "-node-meta", "consul-segment:x"}, "node_meta invalid: Couldn't load metadata pair ('consul-segment', 'x'): Key prefix 'consul-' is reserved"},
+		{[]string{"agent", "-dev", "-node-meta", "bad key:x"}, "Key contains invalid characters"},
 	}
 	for _, tc := range cases {
 		code, _, stderr := runRoster(t, tc.args...)

@@ -111,7 +111,7 @@ func TestProcess_SIGHUPReloadsLogLevelAndServices(t *testing.T) {
 // values included.
 func TestCLI_AutopilotGetConfigShowsTheConfiguredValues(t *testing.T) {
 	conf := filepath.Join(t.TempDir(), "ap.json")
-	os.WriteFile(conf, []byte(`{"autopilot":{"cleanup_dead_servers":false,"min_quorum":2,"dead_server_grace_period":"45s"}}`), 0o600)
+	os.WriteFile(conf, []byte(`{"autopilot":{"cleanup_dead_servers":false,"min_quorum":2,"dead_server_grace_period":"45s","max_trailing_logs":300}}`), 0o600)
 	p := testkit.FreePorts(t, 5)
 	cmd := exec.Command(rosterBin, append(devArgs(p), "-config-file", conf)...)
 	if err := cmd.Start(); err != nil {
@@ -128,7 +128,7 @@ func TestCLI_AutopilotGetConfigShowsTheConfiguredValues(t *testing.T) {
 		out = o
 		return nil
 	})
-	for _, want := range []string{"CleanupDeadServers = false\n", "MinQuorum = 2\n", "DeadServerGracePeriod = 45s\n", "MaxTrailingLogs = 250\n"} {
+	for _, want := range []string{"CleanupDeadServers = false\n", "MinQuorum = 2\n", "DeadServerGracePeriod = 45s\n", "MaxTrailingLogs = 300\n", "LastContactThreshold = 200ms\n"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("get-config lacks %q:\n%s", want, out)
 		}

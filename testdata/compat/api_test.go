@@ -51,6 +51,7 @@ var scenarios = []struct {
 	{"CatalogAndHealth_RegisterListPassing", checkCatalogAndHealthRegisterListPassing},
 	{"BlockingQuery_WakesOnChange", checkBlockingQueryWakesOnChange},
 	{"Status_LeaderAndPeers", checkStatusLeaderAndPeers},
+	{"Autopilot_GetSetAndCAS", checkAutopilotGetSetAndCAS},
 }
 
 // These tests drive the HTTP API's Consul-compatible endpoints with the

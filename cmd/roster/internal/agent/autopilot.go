@@ -5,8 +5,8 @@ import (
 	"slices"
 	"time"
 
-	"roster/httpapi"
 	"roster/raft"
+	"roster/rpc"
 	"roster/swim"
 )
 
@@ -46,7 +46,21 @@ type AutopilotConfig struct {
 	// autopilot.min_quorum). Default: a quorum of BootstrapExpect
 	// (BootstrapExpect/2+1), or no floor beyond the rules above.
 	MinQuorum int
+	// LastContactThreshold and MaxTrailingLogs judge server health and
+	// gate promotion (Consul's keys). Defaults 200ms and 250.
+	LastContactThreshold time.Duration
+	MaxTrailingLogs      uint64
+	// RedundancyZoneTag, UpgradeVersionTag and DisableUpgradeMigration
+	// are stored for Consul's tools; roster has no redundancy zones or
+	// upgrade migrations.
+	RedundancyZoneTag       string
+	UpgradeVersionTag       string
+	DisableUpgradeMigration bool
 }
+
+// These settings seed the replicated autopilot configuration: the first
+// leader stores its own (autopilot_state.go); later changes go through
+// PUT /v1/operator/autopilot/configuration.
 
 // raftMember is one server of the configuration as cleanup sees it.
 type raftMember struct {
@@ -110,10 +124,11 @@ func newDeadServerCleanup() *deadServerCleanup {
 
 // cleanupDeadServers runs one round on the leader.
 func (a *Agent) cleanupDeadServers(st *deadServerCleanup, now time.Time) {
-	ap := a.cfg.Autopilot
-	if ap.DisableCleanupDeadServers {
+	ap := a.autopilotSettings()
+	if !ap.CleanupDeadServers {
 		return
 	}
+	grace, minQuorum := ap.deadServerGrace(), a.minQuorum(ap)
 	conf, _ := a.srv.raft.Configuration()
 	members := make([]raftMember, 0, len(conf.Servers))
 	names := map[string]swim.Member{}
@@ -132,13 +147,13 @@ func (a *Agent) cleanupDeadServers(st *deadServerCleanup, now time.Time) {
 		members = append(members, raftMember{ID: s.ID, Voter: s.Suffrage == raft.Voter, Failed: failed,
 			FailedFor: now.Sub(st.failedSince[s.ID])})
 	}
-	remove, held := pickDeadServers(members, a.nodeID(), ap.DeadServerGrace, a.minQuorum())
+	remove, held := pickDeadServers(members, a.nodeID(), grace, minQuorum)
 	for _, id := range held {
 		a.autopilotHeld.Add(1)
 		if !st.heldLogged[id] {
 			st.heldLogged[id] = true
 			a.log.Warn("autopilot: not removing a dead server: it would leave too few voters for a safe quorum",
-				nodeAttr(a.cfg.NodeName), slog.String("id", id), slog.Int("min_quorum", a.minQuorum()))
+				nodeAttr(a.cfg.NodeName), slog.String("id", id), slog.Int("min_quorum", minQuorum))
 		}
 	}
 	for _, id := range remove {
@@ -166,10 +181,11 @@ func (a *Agent) removeDeadServer(id string, m swim.Member, failedFor time.Durati
 	}
 }
 
-// minQuorum is AutopilotConfig.MinQuorum or its default.
-func (a *Agent) minQuorum() int {
-	if q := a.cfg.Autopilot.MinQuorum; q > 0 {
-		return q
+// minQuorum is the settings' MinQuorum or, when 0, a quorum of
+// BootstrapExpect (0 without one: no floor beyond pickDeadServers' rules).
+func (a *Agent) minQuorum(ap AutopilotSettings) int {
+	if ap.MinQuorum > 0 {
+		return int(ap.MinQuorum)
 	}
 	if e := a.cfg.BootstrapExpect; e > 0 {
 		return e/2 + 1
@@ -177,27 +193,63 @@ func (a *Agent) minQuorum() int {
 	return 0
 }
 
-// autopilotEndpoint is the "Autopilot" RPC endpoint of servers.
-type autopilotEndpoint struct{ a *Agent }
+// Consul's autopilot defaults for the settings roster's config has no key
+// for.
+const (
+	defaultLastContactThreshold = 200 * time.Millisecond
+	defaultMaxTrailingLogs      = 250
+)
 
-// GetConfiguration answers the leader's autopilot settings (the Forwarder
-// sends the call there unless ?stale).
-func (e *autopilotEndpoint) GetConfiguration(args *httpapi.AutopilotConfigRequest, reply *httpapi.AutopilotConfiguration) error {
-	s := e.a.srv
-	if done, err := s.fwd.Forward(s.ctx, "Autopilot.GetConfiguration", args, args, reply); done {
-		return err
+// configuredAutopilot is the autopilot configuration this server's files
+// and flags give: what the first leader stores.
+func (a *Agent) configuredAutopilot() AutopilotSettings {
+	ap := a.cfg.Autopilot
+	s := AutopilotSettings{
+		CleanupDeadServers:      !ap.DisableCleanupDeadServers,
+		LastContactThreshold:    ap.LastContactThreshold,
+		MaxTrailingLogs:         ap.MaxTrailingLogs,
+		MinQuorum:               uint(max(ap.MinQuorum, 0)),
+		ServerStabilizationTime: a.cfg.ServerStabilizationTime,
+		RedundancyZoneTag:       ap.RedundancyZoneTag,
+		DisableUpgradeMigration: ap.DisableUpgradeMigration,
+		UpgradeVersionTag:       ap.UpgradeVersionTag,
+		DeadServerGracePeriod:   ap.DeadServerGrace,
 	}
-	if err := args.Validate(); err != nil {
-		return err
+	if s.LastContactThreshold == 0 {
+		s.LastContactThreshold = defaultLastContactThreshold
 	}
-	cfg := e.a.cfg
-	*reply = httpapi.AutopilotConfiguration{
-		CleanupDeadServers:      !cfg.Autopilot.DisableCleanupDeadServers,
-		LastContactThreshold:    "200ms",
-		MaxTrailingLogs:         maxTrailingEntries,
-		MinQuorum:               uint(e.a.minQuorum()),
-		ServerStabilizationTime: cfg.ServerStabilizationTime.String(),
-		DeadServerGracePeriod:   cfg.Autopilot.DeadServerGrace.String(),
+	if s.MaxTrailingLogs == 0 {
+		s.MaxTrailingLogs = defaultMaxTrailingLogs
 	}
-	return nil
+	return s
+}
+
+// autopilotSettings is the configuration autopilot applies: the
+// replicated one, or this server's own until a leader stored one.
+func (a *Agent) autopilotSettings() AutopilotSettings {
+	if s, ok := a.srv.ap.stored(); ok {
+		return s
+	}
+	return a.configuredAutopilot()
+}
+
+// deadServerGrace is DeadServerGracePeriod or its default.
+func (s AutopilotSettings) deadServerGrace() time.Duration {
+	if s.DeadServerGracePeriod > 0 {
+		return s.DeadServerGracePeriod
+	}
+	return DefaultDeadServerGrace
+}
+
+// initAutopilot stores this server's configured settings unless some are
+// stored already (the leader, after its barrier; Consul's leader does
+// the same when it establishes leadership).
+func (a *Agent) initAutopilot() {
+	if _, ok := a.srv.ap.stored(); ok {
+		return
+	}
+	data := rpc.EncodeCommand("", time.Now(), encodeAutopilot(autopilotInit, a.configuredAutopilot()))
+	if err := a.srv.raft.Apply(data, leaderApplyWait).Error(); err != nil {
+		a.logApplyErr("store the autopilot configuration", err)
+	}
 }

@@ -42,6 +42,9 @@
 //     removed), and expire TTL sessions. autopilot.go: servers failed for
 //     longer than a grace period are removed from Raft and force-left,
 //     never below a safe quorum (pickDeadServers is the pure decision).
+//     autopilot_state.go, autopilot_endpoint.go: the autopilot settings
+//     are replicated state (an FSM layer under rpc.DedupFSM, in the
+//     snapshot), read and changed by the Autopilot endpoint.
 //   - snapshot.go, snapshot_archive.go: /v1/snapshot save and restore; a
 //     restore is verified on the leader and committed as one log entry
 //     that every server's FSM (restoringFSM) applies.

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"slices"
+	"time"
 
 	"roster/rpc"
 	"roster/swim"
@@ -29,7 +30,11 @@ func (a *Agent) registerEndpoints(s *serverStack) error {
 		Cluster: s.view, Forwarder: s.fwd, Blocker: s.blocker, Caller: a.pool,
 		Datacenters: a.datacenters, ServerName: a.serverName, SerfStatus: a.serfStatus,
 		Sessions: leaderSessionTimers{a: a},
-		Logger:   a.log, Ctx: s.ctx,
+		AutopilotThresholds: func() (time.Duration, uint64) {
+			ap := a.autopilotSettings()
+			return ap.LastContactThreshold, ap.MaxTrailingLogs
+		},
+		Logger: a.log, Ctx: s.ctx,
 	})
 }
 
@@ -81,6 +86,8 @@ func (a *Agent) serfStatus(id string) string {
 		return "failed"
 	case swim.StateLeft:
 		return "left"
+	case swim.StateLeaving:
+		return "leaving"
 	}
 	return "alive"
 }

@@ -110,10 +110,11 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 	defer a.sessions.Store(nil)
 	sessions.resetAll()
 
+	a.initAutopilot()
 	a.reconcileAll(ctx)
 	full := time.NewTicker(a.cfg.ReconcileInterval)
 	defer full.Stop()
-	promote := time.NewTicker(a.cfg.ServerStabilizationTime/4 + time.Millisecond)
+	promote := time.NewTicker(promoteInterval(a.autopilotSettings().ServerStabilizationTime))
 	defer promote.Stop()
 	dead := newDeadServerCleanup()
 	// New sessions get their TTL clock within a second (TTLs are >= 10s);
@@ -147,6 +148,14 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 			sessions.invalidate(id)
 		}
 	}
+}
+
+// promoteInterval is how often the leader looks for nonvoters to promote
+// and dead servers to remove: a quarter of the stabilization time, within
+// [10ms, 2.5s] so that a stabilization time set to 0 at runtime cannot
+// spin the loop and a long one still checks for dead servers.
+func promoteInterval(stabilization time.Duration) time.Duration {
+	return min(max(stabilization/4, 10*time.Millisecond), 2500*time.Millisecond)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
@@ -225,6 +234,12 @@ func (a *Agent) reconcileNames(ctx context.Context, names []string) {
 		if i, ok := byName[name]; ok {
 			a.reconcileMember(members[i])
 		} else if name != a.cfg.NodeName && a.hasSerfCheck(name) {
+			// Reaped (or pruned by force-leave -prune) before this leader
+			// handled its leave: the gossip tags are gone, but the
+			// catalog's node ID is the server's Raft ID.
+			if ns, _ := a.srv.store.NodeServices(name); ns != nil {
+				a.removeRaftServer(ns.Node.ID, name)
+			}
 			a.logApplyErr("deregister reaped node "+name, a.applyCatalog(&catalog.DeregisterRequest{Node: name}))
 		}
 	}

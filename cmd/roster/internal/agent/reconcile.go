@@ -27,6 +27,9 @@ func (a *Agent) reconcileMember(m swim.Member) {
 		a.reconcileRegistration(m, catalog.HealthCritical)
 	case swim.StateLeft:
 		a.handleLeft(m)
+	case swim.StateLeaving:
+		// As Consul's leader: a leaving member keeps its catalog entry
+		// until it has left (or refuted a force-leave and is alive).
 	}
 }
 
@@ -142,16 +145,24 @@ func (a *Agent) handleLeft(m swim.Member) {
 		a.log.Info("leader: deregistering member that left", nodeAttr(a.cfg.NodeName), slog.String("member", m.Name))
 		a.logApplyErr("deregister member "+m.Name, a.applyCatalog(&catalog.DeregisterRequest{Node: m.Name}))
 	}
-	s, ok := parseServer(m)
-	if !ok {
+	if s, ok := parseServer(m); ok {
+		a.removeRaftServer(s.ID, m.Name)
+	}
+}
+
+// removeRaftServer takes server id (member name) out of the Raft
+// configuration, if it is there and not this server: a server that left
+// or was reaped (Consul's handleDeregisterMember).
+func (a *Agent) removeRaftServer(id, name string) {
+	if id == "" || id == a.nodeID() {
 		return
 	}
 	conf, _ := a.srv.raft.Configuration()
 	for _, srv := range conf.Servers {
-		if srv.ID == s.ID && srv.ID != a.nodeID() {
-			a.log.Info("leader: removing server that left from raft", nodeAttr(a.cfg.NodeName), slog.String("member", m.Name), slog.String("id", s.ID))
-			a.logApplyErr("remove raft server "+m.Name, a.srv.raft.RemoveServer(s.ID, leaderApplyWait).Error())
-			delete(a.nonvoterSince, s.ID)
+		if srv.ID == id {
+			a.log.Info("leader: removing server that left from raft", nodeAttr(a.cfg.NodeName), slog.String("member", name), slog.String("id", id))
+			a.logApplyErr("remove raft server "+name, a.srv.raft.RemoveServer(id, leaderApplyWait).Error())
+			delete(a.nonvoterSince, id)
 		}
 	}
 }
@@ -186,16 +197,14 @@ func (a *Agent) ensureRaftServer(s serverInfo) {
 	a.nonvoterSince[s.ID] = time.Now()
 }
 
-// maxTrailingEntries is how far behind the leader's log a nonvoter may be
-// and still be promoted (autopilot's max_trailing_logs).
-const maxTrailingEntries = 250
-
 // promoteNonvoters gives a vote to every nonvoter that is alive in the
-// pool, has been a member for ServerStabilizationTime and whose log is
-// within maxTrailingEntries of the leader's (autopilot's rules). Adding
+// pool, has been a member for the autopilot ServerStabilizationTime and
+// whose log is within MaxTrailingLogs of the leader's (autopilot's rules,
+// from the replicated configuration). Adding
 // the vote of a server still catching up would leave the quorum waiting
 // for it.
 func (a *Agent) promoteNonvoters() {
+	ap := a.autopilotSettings()
 	conf, _ := a.srv.raft.Configuration()
 	alive := map[string]bool{}
 	for _, s := range aliveServers(a.lanNode().Members(), a.cfg.Datacenter) {
@@ -212,13 +221,13 @@ func (a *Agent) promoteNonvoters() {
 			a.nonvoterSince[srv.ID] = time.Now()
 			continue
 		}
-		if !alive[srv.ID] || time.Since(since) < a.cfg.ServerStabilizationTime {
+		if !alive[srv.ID] || time.Since(since) < ap.ServerStabilizationTime {
 			continue
 		}
 		if match == nil {
 			match = a.srv.raft.FollowerMatch()
 		}
-		if last := a.srv.raft.CommitIndex(); match[srv.ID]+maxTrailingEntries < last {
+		if last := a.srv.raft.CommitIndex(); match[srv.ID]+ap.MaxTrailingLogs < last {
 			a.log.Debug("leader: nonvoter still catching up", nodeAttr(a.cfg.NodeName), slog.String("id", srv.ID),
 				slog.Uint64("match", match[srv.ID]), slog.Uint64("commit", last))
 			continue

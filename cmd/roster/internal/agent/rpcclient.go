@@ -133,9 +133,11 @@ func (m membership) Leave() error {
 // pool) as left and tells the pool, as `consul force-leave` does. The
 // leader then treats it as a member that left: it deregisters the node
 // and, for a server, removes it from the Raft configuration (handleLeft).
-// An alive member is refused by the gossip layer. prune is accepted for
-// Consul's API; the left member is forgotten at the pool's next reap
-// (swim's ReapInterval) rather than at once.
+// An alive member is marked leaving and refutes (swim's ForceLeave), so
+// its catalog entry stays. With prune a failed member is also forgotten
+// by this agent at once (swim's Prune; the others forget it at their next
+// reap), and the leader, seeing it reaped, deregisters it and removes a
+// server from Raft.
 func (m membership) ForceLeave(node string, prune, wan bool) error {
 	pool := m.a.lanNode()
 	if wan {
@@ -147,10 +149,14 @@ func (m membership) ForceLeave(node string, prune, wan bool) error {
 	if pool == nil {
 		return errors.New("force-leave: the agent is not running")
 	}
-	if err := pool.ForceLeave(node); err != nil {
+	force := pool.ForceLeave
+	if prune {
+		force = pool.ForceLeavePrune
+	}
+	if err := force(node); err != nil {
 		return err
 	}
-	m.a.log.Info("forced a failed member to leave", nodeAttr(m.a.cfg.NodeName), slog.String("member", node), slog.Bool("wan", wan), slog.Bool("prune", prune))
+	m.a.log.Info("forced a member to leave", nodeAttr(m.a.cfg.NodeName), slog.String("member", node), slog.Bool("wan", wan), slog.Bool("prune", prune))
 	return nil
 }
 

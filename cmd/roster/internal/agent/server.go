@@ -26,7 +26,7 @@ import (
 //	           └─ ProtoRaft ─► raft.NetTransport ─► raft.Node
 //	                                               │ commits
 //	                                               ▼
-//	                 restoringFSM ─► rpc.DedupFSM ─► catalog.Store
+//	                 restoringFSM ─► rpc.DedupFSM ─► autopilotFSM ─► catalog.Store
 type serverStack struct {
 	rpcSrv  *rpc.Server
 	rpcLn   net.Listener
@@ -34,6 +34,7 @@ type serverStack struct {
 	raft    *raft.Node
 	bolt    *raft.BoltStore // nil in -dev (memory stores)
 	store   *catalog.Store
+	ap      *autopilotFSM // the replicated autopilot configuration
 	fsm     *rpc.DedupFSM
 	view    *raftView
 	fwd     *rpc.Forwarder
@@ -81,7 +82,8 @@ func (a *Agent) startServer() error {
 	if s.store, err = catalog.New(catalog.Config{}); err != nil {
 		return err
 	}
-	s.fsm = rpc.NewDedupFSM(s.store, 0, 0)
+	s.ap = &autopilotFSM{inner: s.store}
+	s.fsm = rpc.NewDedupFSM(s.ap, 0, 0)
 	if err := a.startRaft(s); err != nil {
 		return err
 	}

@@ -121,7 +121,7 @@ func InspectSnapshotState(state []byte) (SnapshotContents, error) {
 	if err != nil {
 		return SnapshotContents{}, err
 	}
-	if err := rpc.NewDedupFSM(store, 0, 0).Restore(bytes.NewReader(state)); err != nil {
+	if err := rpc.NewDedupFSM(&autopilotFSM{inner: store}, 0, 0).Restore(bytes.NewReader(state)); err != nil {
 		return SnapshotContents{}, fmt.Errorf("%w: %v", ErrBadSnapshotArchive, err)
 	}
 	var c SnapshotContents

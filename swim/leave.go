@@ -1,0 +1,152 @@
+package swim
+
+import "fmt"
+
+// Leaving, as Serf does it on top of memberlist. A graceful leave has two
+// steps, so that peers report "leaving" and then "left":
+//
+//  1. Leave broadcasts a leave intent (msgLeaving) at a raised
+//     incarnation; every member that hears it marks the leaver "leaving",
+//     which is still a live member (probed, gossiped to, counted).
+//  2. Once a gossip round has carried the intent to GossipNodes members
+//     (Serf waits for the intent's broadcast, bounded by a timeout; one
+//     round keeps a leave as quick as before while the members told
+//     first, and those they relay to, see "leaving" first), Tick
+//     broadcasts the "left" announcement (a dead message naming the leaver as its own
+//     source), which turns "leaving" (or anything short of gone) into
+//     "left". LeaveSent reports when that has gone out.
+//
+// ForceLeave reuses both messages: a failed member is marked left at once
+// (Serf's RemoveFailedNode on a failed member); an alive member is marked
+// leaving, and since it is not leaving it refutes with a higher
+// incarnation and is alive everywhere again, exactly as Serf's member
+// refutes a leave intent about itself by re-broadcasting its join.
+//
+// Merge rules for the intent (i is the local incarnation of the member):
+// leaving(j) overrides alive(i) iff j >= i and suspect(i) iff j > i;
+// alive(j) overrides leaving(i) iff j > i; suspect, dead and left apply to
+// a leaving member as to an alive one. A member gone (dead or left)
+// ignores the intent. At equal incarnation, then, dead/left > suspect >
+// leaving > alive, so a suspicion of a leaver that went silent runs its
+// course instead of being reset by relayed intents.
+
+// Leave announces a graceful departure: first the leave intent, then
+// (from Tick, once the intent is out) the "left" announcement. The core
+// keeps probing and answering until the second step, and stops probing,
+// refuting and syncing after it.
+func (c *Core) Leave() {
+	if c.intending || c.leaving {
+		return
+	}
+	c.intending = true
+	c.self = c.table.own(c.self)
+	c.self.incarnation++
+	c.setState(c.self, StateLeaving)
+	l := leaving{Incarnation: c.self.incarnation, Node: c.cfg.Name, From: c.cfg.Name}
+	c.queue.push(c.cfg.Name, encodeLeaving(nil, l))
+	c.emit(EventLeaving, c.self, c.cfg.Name, 0)
+	if c.intentSent() {
+		c.announceLeft()
+	}
+}
+
+// intentSent reports whether a gossip round has carried the leave intent
+// (trivially so with nobody else alive to tell). Piggy-backing on a probe
+// is not enough: that reaches one member.
+func (c *Core) intentSent() bool {
+	return c.numAlive <= 1 || c.intentGossiped
+}
+
+// announceLeft is the second step of Leave: the local member becomes left
+// at the intent's incarnation and broadcasts a dead message naming
+// itself, which others record as "left" rather than "failed".
+func (c *Core) announceLeft() {
+	c.leaving = true
+	c.self = c.table.own(c.self)
+	c.setState(c.self, StateLeft)
+	d := dead{Incarnation: c.self.incarnation, Node: c.cfg.Name, From: c.cfg.Name}
+	c.leaveBcast = c.queue.push(c.cfg.Name, encodeDead(nil, d))
+	c.emit(EventLeft, c.self, c.cfg.Name, 0)
+	c.probe, c.late = probeState{}, probeState{}
+}
+
+// LeaveSent reports whether Leave's "left" announcement has been
+// transmitted. With nobody left to tell it is trivially sent.
+func (c *Core) LeaveSent() bool {
+	return c.leaving && (c.numAlive == 0 || c.queue.transmitted(c.leaveBcast))
+}
+
+// ForceLeave is `consul force-leave` (Serf's RemoveFailedNode). A failed
+// member (suspect or dead here) becomes "left" at its current incarnation
+// and a left message is broadcast, so every member (and the agent, which
+// deregisters left nodes) stops treating it as a failure to recover from.
+// An alive member is accepted too, as Serf accepts it: it becomes
+// "leaving" and, being in fact alive, refutes with a higher incarnation
+// and comes back; force-leave never evicts a healthy member for good.
+// An already left member is not an error.
+func (c *Core) ForceLeave(name string) error {
+	m := c.table.get(name)
+	switch {
+	case name == c.cfg.Name:
+		return fmt.Errorf("swim: ForceLeave(%q) names the local member; call Leave instead", name)
+	case m == nil:
+		return fmt.Errorf("swim: ForceLeave: no member named %q is known", name)
+	case m.state == StateLeft:
+		return nil
+	}
+	c.stats.ForcedLeaves++
+	if m.state == StateAlive || m.state == StateLeaving {
+		l := leaving{Incarnation: m.incarnation, Node: name, From: c.cfg.Name}
+		c.handleLeaving(l)
+		// Tell the member itself at once: its refutation is what ends
+		// the episode, and gossip might pick it only later.
+		c.sendRaw(m.addr, encodeLeaving(nil, l))
+		return nil
+	}
+	c.handleDead(dead{Incarnation: m.incarnation, Node: name, From: name})
+	return nil
+}
+
+// handleLeaving applies a leave intent.
+func (c *Core) handleLeaving(l leaving) {
+	m := c.table.get(l.Node)
+	if m == nil || l.Incarnation < m.incarnation || m.gone() ||
+		(m.state != StateAlive && l.Incarnation == m.incarnation) {
+		return
+	}
+	if m == c.self {
+		// An intent about us that we did not send (a force-leave, or a
+		// previous life's): we are not leaving, so refute.
+		if !c.intending && !c.leaving {
+			c.refute(l.Incarnation)
+		}
+		return
+	}
+	m = c.table.own(m)
+	m.incarnation = l.Incarnation
+	delete(c.suspicions, m.name)
+	c.setState(m, StateLeaving)
+	c.queue.push(m.name, encodeLeaving(nil, l))
+	c.emit(EventLeaving, m, l.From, 0)
+}
+
+// Prune forgets a member that has left or failed at once, as Serf's
+// force-leave -prune erases it, instead of after ReapInterval: it
+// disappears from Members with an EventReap. Only this member's table is
+// pruned; the others forget it at their own reap. A member that is not
+// gone (it may be refuting a force-leave) is kept, and an unknown one is
+// not an error.
+func (c *Core) Prune(name string) error {
+	if name == c.cfg.Name {
+		return fmt.Errorf("swim: Prune(%q) names the local member", name)
+	}
+	m := c.table.get(name)
+	if m == nil || !m.gone() {
+		return nil
+	}
+	c.emit(EventReap, m, c.cfg.Name, 0)
+	delete(c.firstAccuser, m.name)
+	delete(c.suspicions, m.name)
+	c.table.remove(m)
+	return nil
+}
