@@ -45,5 +45,5 @@ func (t *tx) claimNodeName(n *Node) (asked string, err error) {
 // critical.
 func (t *tx) nodeAlive(node string) bool {
 	c := t.st.check(node, serfCheckID)
-	return c != nil && c.Status != HealthCritical
+	return c != nil && c.status != codeCritical
 }
