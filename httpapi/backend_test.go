@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"time"
 
@@ -18,12 +19,15 @@ import (
 type storeRPC struct {
 	store *catalog.Store
 
-	// mu guards idx, calls and fail.
+	// mu guards idx, calls, minIndex, fail and count.
 	mu    sync.Mutex
 	idx   uint64
 	calls map[string]any // last args per method
-	fail  map[string]error
-	count map[string]int
+	// minIndex is the last call's MinQueryIndex per method, read when the
+	// call was made: the caller may change its args while the call runs.
+	minIndex map[string]uint64
+	fail     map[string]error
+	count    map[string]int
 }
 
 func newStoreRPC() *storeRPC { return newStoreRPCWith(catalog.Config{}) }
@@ -33,13 +37,36 @@ func newStoreRPCWith(cfg catalog.Config) *storeRPC {
 	if err != nil {
 		panic(err)
 	}
-	return &storeRPC{store: st, calls: map[string]any{}, fail: map[string]error{}, count: map[string]int{}}
+	return &storeRPC{store: st, calls: map[string]any{}, minIndex: map[string]uint64{}, fail: map[string]error{}, count: map[string]int{}}
 }
 
 func (b *storeRPC) lastArgs(method string) any {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.calls[method]
+}
+
+// lastMinIndex is the MinQueryIndex the last call of method carried when
+// it was made (false: no call, or args without QueryOptions).
+func (b *storeRPC) lastMinIndex(method string) (uint64, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	idx, ok := b.minIndex[method]
+	return idx, ok
+}
+
+// queryOptionsOf returns args' embedded rpc.QueryOptions, if it has one.
+func queryOptionsOf(args any) *rpc.QueryOptions {
+	v := reflect.ValueOf(args)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	f := v.Elem().FieldByName("QueryOptions")
+	if !f.IsValid() || !f.CanAddr() {
+		return nil
+	}
+	q, _ := f.Addr().Interface().(*rpc.QueryOptions)
+	return q
 }
 
 func (b *storeRPC) callCount(method string) int {
@@ -98,6 +125,11 @@ func (b *storeRPC) query(ctx context.Context, opts *rpc.QueryOptions, meta *rpc.
 func (b *storeRPC) RPC(ctx context.Context, method string, args, reply any) error {
 	b.mu.Lock()
 	b.calls[method] = args
+	if q := queryOptionsOf(args); q != nil {
+		b.minIndex[method] = q.MinQueryIndex
+	} else {
+		delete(b.minIndex, method)
+	}
 	b.count[method]++
 	err := b.fail[method]
 	b.mu.Unlock()

@@ -210,8 +210,9 @@ func coarseWakeWaits(t *testing.T, read func(s *Server, r *http.Request, args *r
 	})
 	b.apply(&catalog.KVRequest{Verb: catalog.KVSet, Key: "b", Value: []byte("1")})
 	testkit.WaitFor(t, 10*time.Second, "the read to block in the RPC", func() error {
-		if args, _ := b.lastArgs("KVS.Get").(*rpc.KeyRequest); args == nil || args.MinQueryIndex != idx {
-			return fmt.Errorf("last KVS.Get args %+v", args)
+		// Read at call time: the read may rewrite its args while it blocks.
+		if got, ok := b.lastMinIndex("KVS.Get"); !ok || got != idx {
+			return fmt.Errorf("last KVS.Get carried MinQueryIndex %d (%v), want %d", got, ok, idx)
 		}
 		return nil
 	})
