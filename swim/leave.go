@@ -8,11 +8,11 @@ import "fmt"
 //  1. Leave broadcasts a leave intent (msgLeaving) at a raised
 //     incarnation; every member that hears it marks the leaver "leaving",
 //     which is still a live member (probed, gossiped to, counted).
-//  2. Once a gossip round has carried the intent to GossipNodes members
-//     (Serf waits for the intent's broadcast, bounded by a timeout; one
-//     round keeps a leave as quick as before while the members told
-//     first, and those they relay to, see "leaving" first), Tick
-//     broadcasts the "left" announcement (a dead message naming the leaver as its own
+//  2. One tick after a gossip round has carried the intent to GossipNodes
+//     members (Serf waits for the intent's broadcast, bounded by a
+//     timeout; one round keeps a leave about as quick as before while the
+//     members told first, and those they relay to, see "leaving" first),
+//     Tick gossips the "left" announcement at once (a dead message naming the leaver as its own
 //     source), which turns "leaving" (or anything short of gone) into
 //     "left". LeaveSent reports when that has gone out.
 //
@@ -54,7 +54,7 @@ func (c *Core) Leave() {
 // (trivially so with nobody else alive to tell). Piggy-backing on a probe
 // is not enough: that reaches one member.
 func (c *Core) intentSent() bool {
-	return c.numAlive <= 1 || c.intentGossiped
+	return c.numAlive <= 1 || (c.intentDue > 0 && c.now >= c.intentDue)
 }
 
 // announceLeft is the second step of Leave: the local member becomes left
@@ -68,6 +68,10 @@ func (c *Core) announceLeft() {
 	c.leaveBcast = c.queue.push(c.cfg.Name, encodeDead(nil, d))
 	c.emit(EventLeft, c.self, c.cfg.Name, 0)
 	c.probe, c.late = probeState{}, probeState{}
+	// Gossip it now rather than at the next gossip tick: the intent
+	// already cost one round, and a leave should take no longer than it
+	// did before intents existed.
+	c.gossip()
 }
 
 // LeaveSent reports whether Leave's "left" announcement has been
