@@ -32,6 +32,8 @@
 //   - the endpoints, one file per family: kv_endpoints.go, txn_endpoint.go,
 //     catalog_endpoints.go, health_endpoints.go, session_endpoints.go,
 //     status_endpoints.go (status, operator, coordinates),
+//     autopilot_endpoint.go (the replicated autopilot configuration, GET
+//     and PUT with ?cas=),
 //     agent_endpoints.go, metrics.go (/v1/agent/metrics: Consul's JSON or
 //     Prometheus text), agent_local.go (the agent's own services and
 //     checks: register, TTL updates, maintenance, agent health; no RPC,

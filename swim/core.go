@@ -55,10 +55,12 @@ type Core struct {
 
 	// Graceful leave (leave.go): intending while the leave intent goes
 	// out, then leaving once the "left" announcement is queued.
-	intending      bool
-	intentGossiped bool // a gossip round carried the intent
-	leaving        bool
-	leaveBcast     uint64 // broadcast id of our leave announcement
+	intending bool
+	// intentDue is the tick after the first gossip round that carried
+	// the intent (0: none yet); the left announcement goes out then.
+	intentDue  int64
+	leaving    bool
+	leaveBcast uint64 // broadcast id of our leave announcement
 
 	events userEvents
 	names  nameConflicts
@@ -455,8 +457,8 @@ func (c *Core) gossip() {
 		}
 		return false
 	})
-	if c.intending && len(targets) > 0 {
-		c.intentGossiped = true // our leave intent is in this round (leave.go)
+	if c.intending && c.intentDue == 0 && len(targets) > 0 {
+		c.intentDue = c.now + 1 // our leave intent is in this round (leave.go)
 	}
 	for _, m := range targets {
 		if c.queue.len() == 0 {

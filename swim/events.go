@@ -137,7 +137,7 @@ type Stats struct {
 	DeadVerdicts   uint64 // members this node declared or accepted dead
 	Refutations    uint64 // times this node refuted a suspicion of itself
 	NameConflicts  uint64 // alive claims of a held name from another address
-	ForcedLeaves   uint64 // failed members this node forced to leave (ForceLeave)
+	ForcedLeaves   uint64 // members this node forced to leave (ForceLeave)
 	NacksSent      uint64
 	NacksReceived  uint64
 	MissedNacks    uint64 // nacks expected but not received (health signal)
@@ -185,7 +185,7 @@ func (s Stats) Metrics() []StatMetric {
 		c("confirmations", "independent suspicions received for suspects (Lifeguard)", s.Confirmations),
 		c("dead_verdicts", "members declared or accepted dead", s.DeadVerdicts),
 		c("refutations", "suspicions of this node it refuted", s.Refutations),
-		c("forced_leaves", "failed members forced to leave", s.ForcedLeaves),
+		c("forced_leaves", "members forced to leave", s.ForcedLeaves),
 		c("name_conflicts", "claims of a held name from another address", s.NameConflicts),
 		c("nacks_sent", "nacks sent for unreachable ping-req targets", s.NacksSent),
 		c("nacks_received", "nacks received from ping-req helpers", s.NacksReceived),

@@ -8,11 +8,11 @@ import "fmt"
 //  1. Leave broadcasts a leave intent (msgLeaving) at a raised
 //     incarnation; every member that hears it marks the leaver "leaving",
 //     which is still a live member (probed, gossiped to, counted).
-//  2. Once a gossip round has carried the intent to GossipNodes members
-//     (Serf waits for the intent's broadcast, bounded by a timeout; one
-//     round keeps a leave as quick as before while the members told
-//     first, and those they relay to, see "leaving" first), Tick
-//     broadcasts the "left" announcement (a dead message naming the leaver as its own
+//  2. One tick after a gossip round has carried the intent to GossipNodes
+//     members (Serf waits for the intent's broadcast, bounded by a
+//     timeout; one round keeps a leave about as quick as before while the
+//     members told first, and those they relay to, see "leaving" first),
+//     Tick gossips the "left" announcement at once (a dead message naming the leaver as its own
 //     source), which turns "leaving" (or anything short of gone) into
 //     "left". LeaveSent reports when that has gone out.
 //
@@ -54,7 +54,7 @@ func (c *Core) Leave() {
 // (trivially so with nobody else alive to tell). Piggy-backing on a probe
 // is not enough: that reaches one member.
 func (c *Core) intentSent() bool {
-	return c.numAlive <= 1 || c.intentGossiped
+	return c.numAlive <= 1 || (c.intentDue > 0 && c.now >= c.intentDue)
 }
 
 // announceLeft is the second step of Leave: the local member becomes left
@@ -68,6 +68,10 @@ func (c *Core) announceLeft() {
 	c.leaveBcast = c.queue.push(c.cfg.Name, encodeDead(nil, d))
 	c.emit(EventLeft, c.self, c.cfg.Name, 0)
 	c.probe, c.late = probeState{}, probeState{}
+	// Gossip it now rather than at the next gossip tick: the intent
+	// already cost one round, and a leave should take no longer than it
+	// did before intents existed.
+	c.gossip()
 }
 
 // LeaveSent reports whether Leave's "left" announcement has been
@@ -110,6 +114,10 @@ func (c *Core) ForceLeave(name string) error {
 // handleLeaving applies a leave intent.
 func (c *Core) handleLeaving(l leaving) {
 	m := c.table.get(l.Node)
+	if l.Prune && m != nil && m != c.self && m.gone() && l.Incarnation >= m.incarnation {
+		c.handlePrune(m, l)
+		return
+	}
 	if m == nil || l.Incarnation < m.incarnation || m.gone() ||
 		(m.state != StateAlive && l.Incarnation == m.incarnation) {
 		return
@@ -130,23 +138,42 @@ func (c *Core) handleLeaving(l leaving) {
 	c.emit(EventLeaving, m, l.From, 0)
 }
 
-// Prune forgets a member that has left or failed at once, as Serf's
-// force-leave -prune erases it, instead of after ReapInterval: it
-// disappears from Members with an EventReap. Only this member's table is
-// pruned; the others forget it at their own reap. A member that is not
-// gone (it may be refuting a force-leave) is kept, and an unknown one is
-// not an error.
-func (c *Core) Prune(name string) error {
-	if name == c.cfg.Name {
-		return fmt.Errorf("swim: Prune(%q) names the local member", name)
+// ForceLeavePrune is ForceLeave with Serf's prune: a failed member is
+// marked left and forgotten here at once (an EventReap), and a leave
+// intent with Prune asks every member that holds it as failed or left to
+// forget it too, instead of keeping it until ReapInterval. An alive member
+// is only forced to leave (it refutes, and is never pruned).
+func (c *Core) ForceLeavePrune(name string) error {
+	if err := c.ForceLeave(name); err != nil {
+		return err
 	}
 	m := c.table.get(name)
 	if m == nil || !m.gone() {
 		return nil
 	}
+	l := leaving{Incarnation: m.incarnation, Node: name, From: c.cfg.Name, Prune: true}
+	c.forget(m)
+	c.queue.push(name, encodeLeaving(nil, l)) // replaces the left broadcast: it says more
+	return nil
+}
+
+// forget drops a gone member from the table at once (Serf's eraseNode).
+func (c *Core) forget(m *memberState) {
 	c.emit(EventReap, m, c.cfg.Name, 0)
 	delete(c.firstAccuser, m.name)
 	delete(c.suspicions, m.name)
 	c.table.remove(m)
-	return nil
+}
+
+// handlePrune applies a pruning intent to a member held as failed or
+// left: it is recorded left (if it was failed), then forgotten, and the
+// intent is passed on.
+func (c *Core) handlePrune(m *memberState, l leaving) {
+	if m.state == StateDead {
+		m = c.table.own(m)
+		c.setState(m, StateLeft)
+		c.emit(EventLeft, m, l.From, 0)
+	}
+	c.forget(m)
+	c.queue.push(l.Node, encodeLeaving(nil, l))
 }

@@ -300,15 +300,11 @@ func (n *Node) ForceLeave(name string) error {
 	return n.doErr(func(c *Core) error { return c.ForceLeave(name) })
 }
 
-// ForceLeavePrune is ForceLeave followed by Prune: a failed member is
-// marked left and forgotten here at once (`consul force-leave -prune`).
+// ForceLeavePrune is ForceLeave with prune (`consul force-leave -prune`):
+// a failed member is marked left and forgotten at once, here and by every
+// member that hears of it (Core.ForceLeavePrune).
 func (n *Node) ForceLeavePrune(name string) error {
-	return n.doErr(func(c *Core) error {
-		if err := c.ForceLeave(name); err != nil {
-			return err
-		}
-		return c.Prune(name)
-	})
+	return n.doErr(func(c *Core) error { return c.ForceLeavePrune(name) })
 }
 
 // Yielded reports whether this node gave up its name: a majority of the

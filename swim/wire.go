@@ -118,11 +118,13 @@ type dead struct {
 
 // leaving is a leave intent (Serf's messageLeave): Node, at Incarnation,
 // is leaving. From is Node itself for a graceful leave, or the member that
-// forced it to leave (ForceLeave of an alive member).
+// forced it to leave. Prune (force-leave -prune) asks every member that
+// holds Node as failed or left to forget it at once.
 type leaving struct {
 	Incarnation uint32
 	Node        string
 	From        string
+	Prune       bool
 }
 
 // conflict tells a member that the sender already holds its name for
@@ -371,6 +373,11 @@ func encodeLeaving(b []byte, m leaving) []byte {
 		w.u32(m.Incarnation)
 		w.str8(m.Node)
 		w.str8(m.From)
+		prune := uint8(0)
+		if m.Prune {
+			prune = 1
+		}
+		w.u8(prune)
 	})
 }
 
@@ -416,7 +423,7 @@ func decodeMsg(t msgType, p []byte) (any, error) {
 	case msgConflict:
 		m = conflict{Node: r.str8(), Holder: r.addr(), HolderIncarnation: r.u32(), From: r.str8()}
 	case msgLeaving:
-		m = leaving{Incarnation: r.u32(), Node: r.str8(), From: r.str8()}
+		m = leaving{Incarnation: r.u32(), Node: r.str8(), From: r.str8(), Prune: r.u8() != 0}
 	default:
 		return nil, fmt.Errorf("swim: unknown message type %d", uint8(t))
 	}

@@ -21,6 +21,8 @@ func sampleBody() []byte {
 	b = encodeDead(b, dead{Incarnation: 5, Node: "f", From: "f"})
 	b = encodeUser(b, userMsg{LTime: 11, Name: "deploy", Payload: []byte("v2")})
 	b = encodeConflict(b, conflict{Node: "g", Holder: addr, HolderIncarnation: 6, From: "a"})
+	b = encodeLeaving(b, leaving{Incarnation: 12, Node: "i", From: "a", Prune: true})
+	b = encodeLeaving(b, leaving{Incarnation: 13, Node: "j", From: "j"})
 	return b
 }
 
@@ -38,6 +40,8 @@ func TestWire_RoundTrip(t *testing.T) {
 		dead{Incarnation: 5, Node: "f", From: "f"},
 		userMsg{LTime: 11, Name: "deploy", Payload: []byte("v2")},
 		conflict{Node: "g", Holder: netip.MustParseAddrPort("10.1.2.3:8301"), HolderIncarnation: 6, From: "a"},
+		leaving{Incarnation: 12, Node: "i", From: "a", Prune: true},
+		leaving{Incarnation: 13, Node: "j", From: "j"},
 	}
 	if !reflect.DeepEqual(msgs, want) {
 		t.Fatalf("round trip:\n got %#v\nwant %#v", msgs, want)

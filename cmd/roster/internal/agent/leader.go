@@ -135,6 +135,7 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 			a.reconcileAll(ctx)
 		case <-a.restored:
 			a.log.Info("leader: snapshot restored; reconciling members and sessions again", nodeAttr(a.cfg.NodeName))
+			a.initAutopilot() // a snapshot from before replicated autopilot settings holds none
 			a.reconcileAll(ctx)
 			sessions.resetAll()
 		case <-promote.C:

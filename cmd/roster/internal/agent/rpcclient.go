@@ -135,9 +135,9 @@ func (m membership) Leave() error {
 // and, for a server, removes it from the Raft configuration (handleLeft).
 // An alive member is marked leaving and refutes (swim's ForceLeave), so
 // its catalog entry stays. With prune a failed member is also forgotten
-// by this agent at once (swim's Prune; the others forget it at their next
-// reap), and the leader, seeing it reaped, deregisters it and removes a
-// server from Raft.
+// at once by every member the pruning intent reaches (swim's
+// ForceLeavePrune), and the leader, seeing it reaped, deregisters it and
+// removes a server from Raft.
 func (m membership) ForceLeave(node string, prune, wan bool) error {
 	pool := m.a.lanNode()
 	if wan {
