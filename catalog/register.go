@@ -199,16 +199,14 @@ func (t *tx) ensureCheck(c *HealthCheck, pending *NodeService, pendingSlot *inst
 	if !look.current(t.st, c.Node) {
 		*look = t.st.lookupCheck(c.Node, c.CheckID)
 	}
-	var svc *NodeService   // c's service, if it is a service check
-	var target *instSlot   // the slot c goes into, if known
-	var serviceName string // svc.Service
+	var svc *NodeService // c's service, if it is a service check
+	var target *instSlot // the slot c goes into, if known
 	if c.ServiceID != "" {
 		if pending != nil && pending.ID == c.ServiceID {
-			svc, target, serviceName = pending, pendingSlot, pending.Service
+			svc, target = pending, pendingSlot
 		} else {
 			target = look.serviceSlot(t.st, c.ServiceID) // validated: it exists
 			svc = target.svc
-			serviceName = svc.Service
 		}
 	}
 	old := look.cell
@@ -221,7 +219,7 @@ func (t *tx) ensureCheck(c *HealthCheck, pending *NodeService, pendingSlot *inst
 		c.CreateIndex = old.createIndex()
 	}
 	rec := newCheckRec(c, svc, t.lent)
-	t.setCheck(c.Node, rec, look, target, serviceName)
+	t.setCheck(c.Node, rec, look, target)
 	if status == codeCritical && (old.rec == nil || old.status() != status) {
 		t.invalidateCheckSessions(c.Node, rec.checkID())
 	}
