@@ -183,35 +183,10 @@ func BenchmarkHashUpdate(b *testing.B) {
 			slots[k] = append(slots[k], stores[k].st.slots[benchNodes[i%1000]]["web-"+strconv.Itoa(i)])
 		}
 	}
-	// spread maps the i-th update of a run to an instance of an n-instance
-	// registry, spread over all of it.
-	spread := func(i, n int) int { return (i * 7919) % n }
-	// flipRound applies round's updates to store k.
-	flipRound := func(k, round int) {
-		s, n := stores[k], sizes[k]
-		idx := s.LastIndex()
-		for j := range updateRound {
-			i := round*updateRound + j
-			inst := spread(i, n)
-			status := HealthCritical
-			if (i/n)%2 == 1 {
-				status = HealthPassing
-			}
-			idx++
-			// Fresh strings, as a command decoded from a raft entry
-			// has: names kept in a table would be cold in the cache
-			// at 100k and bill the registry for the benchmark's input.
-			id := "web-" + strconv.Itoa(inst)
-			r := s.ApplyCommand(idx, &RegisterRequest{Node: Node{Node: benchNodes[inst%1000]}, SkipNodeUpdate: true,
-				Checks: []HealthCheck{{CheckID: "service:" + id, ServiceID: id, Status: status, Type: "ttl", Name: "web alive"}}})
-			if r.Err != nil {
-				b.Fatal(r.Err)
-			}
-		}
-	}
+	flipRound := func(k, round int) { flipChecks(b, stores[k], sizes[k], round, updateRound) }
 	// hashRound does the hashcode part of round's updates to store k, on
-	// copies of the slots: instances of the second half of the spread,
-	// which flipRound's rounds reach last.
+	// copies of the slots, for instances at another place in the spread
+	// than the update rounds', which no update has just touched.
 	var sum sum256
 	var scratch []byte
 	todo := make([]*instSlot, updateRound)
@@ -246,6 +221,34 @@ func BenchmarkHashUpdate(b *testing.B) {
 	b.StopTimer()
 	reportFlat(b, sizes, rounds, "update", "flatness")
 	reportFlat(b, sizes, hashRounds, "hash", "hash-flatness")
+}
+
+// spread maps the i-th update of a run to an instance of an n-instance
+// registry, spread over all of it.
+func spread(i, n int) int { return (i * 7919) % n }
+
+// flipChecks applies round's perRound check flips to s, a registry of
+// benchRegister's first n instances.
+func flipChecks(b *testing.B, s *Store, n, round, perRound int) {
+	idx := s.LastIndex()
+	for j := range perRound {
+		i := round*perRound + j
+		inst := spread(i, n)
+		status := HealthCritical
+		if (i/n)%2 == 1 {
+			status = HealthPassing
+		}
+		idx++
+		// Fresh strings, as a command decoded from a raft entry has:
+		// names kept in a table would be cold in the cache at 100k and
+		// bill the registry for the benchmark's input.
+		id := "web-" + strconv.Itoa(inst)
+		r := s.ApplyCommand(idx, &RegisterRequest{Node: Node{Node: benchNodes[inst%1000]}, SkipNodeUpdate: true,
+			Checks: []HealthCheck{{CheckID: "service:" + id, ServiceID: id, Status: status, Type: "ttl", Name: "web alive"}}})
+		if r.Err != nil {
+			b.Fatal(r.Err)
+		}
+	}
 }
 
 // reportFlat reports the median ns per operation and the CPU time per

@@ -28,14 +28,16 @@
 //  4. state.go — the tables and their derived indexes. Records are
 //     copy-on-write: never changed in place once installed. That one
 //     invariant is what makes snapshots cheap and reads safe. Derived data
-//     per instance (its checks, its cached content and digest) lives in one
-//     slot per key, allocated from a slab; each check's cell in the checks
-//     table points at its slot and repeats its status and create index, so
-//     a status update finds everything with the one lookup of the check and
-//     reads no old record. checkrec.go: a check is stored in a compact
-//     form (its strings packed in one allocation, its status a byte, its
-//     service's name and tags by pointer) and built into the public
-//     HealthCheck only when a read hands it out.
+//     per instance (its service record, its checks, its cached content as
+//     the records it was built from, and its digest) lives in one slot per
+//     key, allocated from a slab and indexed per node; each check's cell
+//     in the checks table points at its slot and packs its status and
+//     create index, so a status update finds everything with the one
+//     lookup of the check (made once, by validation) and reads no old
+//     record. checkrec.go: a check is stored in a compact form (its
+//     strings packed in one allocation, its status a byte, its service's
+//     ID, name and tags by pointer) and built into the public HealthCheck
+//     only when a read hands it out.
 //  5. tx.go — the write path every command takes: journal for rollback,
 //     bookkeeping of what was touched, and at commit the registry changes
 //     (which instances' content moved) that feed the delta log and hash.

@@ -204,23 +204,21 @@ func (t *tx) ensureService(node string, svc *NodeService) (*NodeService, *instSl
 // A status update of an existing check is the most frequent write of all,
 // and in a large registry every record it could read is cold in the CPU
 // caches. So it reads the old check's status and create index from its
-// cell, and the service's name from the instance's slot: neither the old
-// check record nor the service record is touched. look is what validating
-// c found (validateCheck), used if it is still current.
+// cell, not from the old record, and finds the service through the slot
+// the cell points at. look is what validating c found (validateCheck),
+// used if it is still current.
 func (t *tx) ensureCheck(c *HealthCheck, pending *NodeService, pendingSlot *instSlot, look *checkLookup) {
 	if !look.current(t.st, c.Node) {
 		*look = t.st.lookupCheck(c.Node, c.CheckID)
 	}
-	var svc *NodeService   // c's service, if it is a service check
-	var target *instSlot   // the slot c goes into, if known
-	var serviceName string // svc.Service, read without touching svc
+	var svc *NodeService // c's service, if it is a service check
+	var target *instSlot // the slot c goes into, if known
 	if c.ServiceID != "" {
 		if pending != nil && pending.ID == c.ServiceID {
-			svc, target, serviceName = pending, pendingSlot, pending.Service
+			svc, target = pending, pendingSlot
 		} else {
 			target = look.serviceSlot(t.st, c.ServiceID) // validated: it exists
 			svc = target.svc
-			serviceName = svc.Service
 		}
 	}
 	old := look.cell
@@ -233,7 +231,7 @@ func (t *tx) ensureCheck(c *HealthCheck, pending *NodeService, pendingSlot *inst
 		c.CreateIndex = old.createIndex()
 	}
 	rec := newCheckRec(c, svc, t.lent)
-	t.setCheck(c.Node, rec, look, target, serviceName)
+	t.setCheck(c.Node, rec, look, target)
 	if status == codeCritical && (old.rec == nil || old.status() != status) {
 		t.invalidateCheckSessions(c.Node, rec.checkID())
 	}

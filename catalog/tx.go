@@ -318,10 +318,9 @@ func (t *tx) removeService(node, id string) {
 }
 
 // setCheck installs c on node (the stored name); look is the current
-// lookup of c (its cell the one c replaces, zero if none), target the slot
-// c goes into, if the caller knows it, and serviceName the name of c's
-// service (the caller has it at hand, c's service record may be cold).
-func (t *tx) setCheck(node string, c *checkRec, look *checkLookup, target *instSlot, serviceName string) {
+// lookup of c (its cell the one c replaces, zero if none) and target the
+// slot c goes into, if the caller knows it.
+func (t *tx) setCheck(node string, c *checkRec, look *checkLookup, target *instSlot) {
 	old := look.cell
 	serviceID := c.serviceID()
 	t.journal = append(t.journal, undoRec{kind: undoCheck, a: node, b: c.checkID(), old: old.rec})
@@ -342,7 +341,7 @@ func (t *tx) setCheck(node string, c *checkRec, look *checkLookup, target *instS
 		t.touchCheck(node, "")
 		return
 	}
-	t.touchService(node, serviceID, serviceName, checksOnly)
+	t.touchService(node, serviceID, c.serviceName(), checksOnly)
 	t.hintSlot(InstanceKey{Node: node, ID: serviceID}, slot)
 }
 
