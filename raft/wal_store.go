@@ -37,8 +37,8 @@ import (
 // A crash can leave a partly written tail in the newest segment: opening
 // the store stops at the first record that is short or fails its checksum
 // there and cuts the file back to the last whole record (nothing after it
-// was acknowledged, as it was not yet synced). A bad record in an older
-// segment is corruption and an error.
+// was acknowledged, as it was not yet synced), then writes on in a new
+// segment. A bad record in an older segment is corruption and an error.
 type WALStore struct {
 	dir      string
 	segBytes int64
@@ -114,11 +114,17 @@ func openWALStore(dir string, segBytes int64) (*WALStore, error) {
 			return nil, err
 		}
 	}
-	if len(s.segs) == 0 {
-		if err := s.newSegment(1); err != nil {
-			return nil, err
-		}
+	// Write to a fresh segment, headed by every stable key: the newest
+	// one may end in a cut-off tail, or even inside its own header.
+	next := uint64(1)
+	if len(seqs) > 0 {
+		next = seqs[len(seqs)-1] + 1
 	}
+	if err := s.newSegment(next); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	s.dropDeadSegments()
 	return s, nil
 }
 
@@ -154,6 +160,11 @@ func (s *WALStore) replaySegment(seq uint64, newest bool) error {
 	f, err := os.OpenFile(path, os.O_RDWR, 0o600)
 	if err != nil {
 		return fmt.Errorf("raft: opening log segment %s: %w", path, err)
+	}
+	if newest && len(data) < len(walMagic) {
+		// Created, but the crash came before its first sync: never used.
+		f.Close()
+		return os.Remove(path)
 	}
 	seg := &walSegment{seq: seq, f: f}
 	s.segs = append(s.segs, seg)
