@@ -446,14 +446,21 @@ func (s *WALStore) commit() error {
 
 // dropDeadSegments deletes the oldest segments while they hold no stored
 // entry (never the one being written). A delete that does not survive a
-// crash only leaves a segment whose entries replay and are deleted again.
+// crash only leaves a segment whose entries replay and are deleted again
+// (or, with a later segment gone, are dropped at the gap), so errors here
+// cost disk space, not correctness, and are not reported.
 func (s *WALStore) dropDeadSegments() {
+	dropped := false
 	for len(s.segs) > 1 && s.segs[0].live == 0 {
 		seg := s.segs[0]
 		seg.f.Close()
 		os.Remove(seg.f.Name())
 		s.segs[0] = nil
 		s.segs = s.segs[1:]
+		dropped = true
+	}
+	if dropped {
+		syncDir(s.dir)
 	}
 }
 
