@@ -37,8 +37,12 @@ import (
 // A crash can leave a partly written tail in the newest segment: opening
 // the store stops at the first record that is short or fails its checksum
 // there and cuts the file back to the last whole record (nothing after it
-// was acknowledged, as it was not yet synced). A bad record in an older
-// segment is corruption and an error.
+// was acknowledged, as it was not yet synced). A write is one record, or a
+// stable key followed by entries marked as written with it, so a crash
+// keeps the key without the entries or both, never entries of a term the
+// stored term is below. A bad record that a whole record of a later write
+// follows, or a bad record in an older segment, is corruption and an
+// error.
 type WALStore struct {
 	dir      string
 	segBytes int64
@@ -89,6 +93,14 @@ const (
 	walRecState    byte = 2
 	walRecTruncate byte = 3 // delete entries >= index
 	walRecCompact  byte = 4 // delete entries <= index
+	// walRecEntriesWithState: entries written in the same write as the
+	// stable-key record just before them.
+	walRecEntriesWithState byte = 5
+	// walTornScanBytes bounds the checksum work spent looking for whole
+	// records after a bad one (see walTailIsTorn).
+	walTornScanBytes = 64 << 20
+	// walRepairHint says what to do with a damaged log.
+	walRepairHint = "restore the data dir from a backup, or remove this server from the cluster (roster operator raft remove-peer), delete its data dir and join it again"
 )
 
 var walCRC = crc32.MakeTable(crc32.Castagnoli)
@@ -158,7 +170,7 @@ func (s *WALStore) replaySegment(seq uint64, newest bool) error {
 	seg := &walSegment{seq: seq, f: f}
 	s.segs = append(s.segs, seg)
 	if len(data) < len(walMagic) || string(data[:len(walMagic)]) != walMagic {
-		return fmt.Errorf("raft: log segment %s does not start with %q; it is not a roster log or is damaged", path, walMagic)
+		return fmt.Errorf("raft: log segment %s does not start with %q; it is not a roster log or is damaged: move it away if it does not belong there, else %s", path, walMagic, walRepairHint)
 	}
 	off := int64(len(walMagic))
 	for off < int64(len(data)) {
@@ -176,13 +188,43 @@ func (s *WALStore) replaySegment(seq uint64, newest bool) error {
 		return nil
 	}
 	if !newest {
-		return fmt.Errorf("raft: log segment %s is damaged at offset %d (a newer segment follows, so this is not a torn write); restore the data dir from a backup", path, off)
+		return fmt.Errorf("raft: log segment %s is damaged at offset %d (a newer segment follows, so this is not a torn write); %s", path, off, walRepairHint)
+	}
+	if !walTailIsTorn(data, int(off)) {
+		return fmt.Errorf("raft: log segment %s is damaged at offset %d (whole records written later follow, so this is not a torn write); %s", path, off, walRepairHint)
 	}
 	// A torn write: drop what follows the last whole record.
 	if err := f.Truncate(off); err != nil {
 		return fmt.Errorf("raft: cutting the torn tail of %s: %w", path, err)
 	}
 	return f.Sync()
+}
+
+// walTailIsTorn reports whether the bad record at data[off:] can be the
+// unsynced last write cut short by a crash: no whole record of a later
+// write follows it. The entries of a write that starts with a stable key
+// follow that key's record, so a whole walRecEntriesWithState record that
+// ends the file may follow the bad one. Finding no whole record within
+// walTornScanBytes of checksummed candidates counts as torn.
+func walTailIsTorn(data []byte, off int) bool {
+	budget := walTornScanBytes
+	for p := off + 1; p+walRecHeader < len(data); p++ {
+		n := binary.LittleEndian.Uint32(data[p:])
+		if n == 0 || uint64(n) > uint64(len(data)-p-walRecHeader) {
+			continue
+		}
+		kind := data[p+walRecHeader]
+		if kind < walRecEntries || kind > walRecEntriesWithState || ((kind == walRecTruncate || kind == walRecCompact) && n != 9) {
+			continue
+		}
+		if budget -= int(n); budget < 0 {
+			return true
+		}
+		if _, ok := walRecord(data[p:]); ok {
+			return kind == walRecEntriesWithState && p+walRecHeader+int(n) == len(data)
+		}
+	}
+	return true
 }
 
 // walRecord returns the body of the record at the start of b, or false if
@@ -207,7 +249,7 @@ func walRecord(b []byte) ([]byte, bool) {
 // the stored ones (see the type's comment).
 func (s *WALStore) applyRecord(seg *walSegment, off int64, body []byte, replay bool) error {
 	switch body[0] {
-	case walRecEntries:
+	case walRecEntries, walRecEntriesWithState:
 		return s.applyEntries(seg, off, body, replay)
 	case walRecState:
 		if len(body) < 3 {
@@ -374,10 +416,10 @@ func appendWALState(b, key, val []byte) []byte {
 	return finishWALRecord(b, start)
 }
 
-func appendWALEntries(b []byte, entries []Entry) []byte {
+func appendWALEntries(b []byte, kind byte, entries []Entry) []byte {
 	start := len(b)
 	b = append(b, make([]byte, walRecHeader)...)
-	b = append(b, walRecEntries)
+	b = append(b, kind)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(entries)))
 	for _, e := range entries {
 		b = binary.LittleEndian.AppendUint64(b, e.Index)
@@ -455,19 +497,25 @@ func (s *WALStore) StoreLogsAndState(entries []Entry, key, val []byte) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(entries) > 0 {
-		if err := s.checkAppend(entries); err != nil {
-			return err
-		}
-		s.buf = appendWALEntries(s.buf[:0], entries)
-	} else {
-		s.buf = s.buf[:0]
-	}
+	// The key goes first: a crash that tears this write keeps at most the
+	// key (a raised term without the entries is a state the node could
+	// have been in), never entries above the stored term, which NewCore
+	// refuses as corruption. The entries record is marked as belonging to
+	// this write so that replay can tell the two cases apart.
+	s.buf = s.buf[:0]
+	kind := walRecEntries
 	if key != nil {
 		if len(key) > 1<<16-1 {
 			return fmt.Errorf("raft: stable key of %d bytes is too long (max 65535)", len(key))
 		}
 		s.buf = appendWALState(s.buf, key, val)
+		kind = walRecEntriesWithState
+	}
+	if len(entries) > 0 {
+		if err := s.checkAppend(entries); err != nil {
+			return err
+		}
+		s.buf = appendWALEntries(s.buf, kind, entries)
 	}
 	return s.commit()
 }
