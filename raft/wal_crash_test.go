@@ -339,6 +339,74 @@ func assertDamageRefused(t *testing.T, dir, path string, clean []byte, at int) {
 	}
 }
 
+// walThreeSegments writes entries 1..20 into small segments (nothing
+// compacted, so every segment is live) and returns the files and the
+// sequence numbers of the middle and newest segments.
+func walThreeSegments(t *testing.T) (files map[string][]byte, mid, newest uint64) {
+	t.Helper()
+	dir := t.TempDir()
+	s := openWALT(t, dir, 200)
+	for i := uint64(1); i <= 20; i++ {
+		if err := s.StoreLogs(walEntries(i, i, 1, "x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(s.segs) < 3 {
+		t.Fatalf("want 3+ segments, have %d", len(s.segs))
+	}
+	mid, newest = s.segs[1].seq, s.segs[len(s.segs)-1].seq
+	s.Close()
+	return readDir(t, dir), mid, newest
+}
+
+// Segments are deleted oldest first, each delete durable before the next,
+// so the files on disk are a contiguous run; a missing one in the middle
+// lost live entries and is refused instead of replayed around (which
+// reported a log starting after the gap, as if compacted).
+func TestWALCrash_MissingSegmentIsRefused(t *testing.T) {
+	files, mid, _ := walThreeSegments(t)
+	delete(files, walSegmentName(mid))
+	s, err := openWALStore(writeDir(t, files), 200)
+	if err == nil {
+		st := readWALState(t, s)
+		s.Close()
+		t.Fatalf("opened a log with segment %d missing: %v", mid, st)
+	}
+	if !strings.Contains(err.Error(), "missing") || !strings.Contains(err.Error(), "backup") {
+		t.Fatalf("error does not say what happened and what to do: %v", err)
+	}
+}
+
+// A new segment is written whole under a temporary name before it gets
+// its own: a crash while creating it leaves that file, which open removes
+// (nothing was written to the segment yet), never a segment whose header
+// of stable keys is cut short.
+func TestWALCrash_UnfinishedSegmentIsRemoved(t *testing.T) {
+	files, _, newest := walThreeSegments(t)
+	tmp := walSegmentName(newest+1) + ".tmp"
+	for cut := range len(walMagic) + 3 {
+		files[tmp] = []byte(walMagic + "\x10\x00\x00")[:cut]
+		dir := writeDir(t, files)
+		if st := reopenState(t, dir, 200); st.first != 1 || st.last != 20 {
+			t.Fatalf("with an unfinished segment of %d bytes: %v", cut, st)
+		}
+		if _, err := os.Stat(filepath.Join(dir, tmp)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("the unfinished segment is still there: %v", err)
+		}
+	}
+	s := openWALT(t, t.TempDir(), 200)
+	for i := uint64(1); i <= 20; i++ {
+		if err := s.StoreLogs(walEntries(i, i, 1, "x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name := range readDir(t, s.dir) {
+		if !strings.HasSuffix(name, ".wal") {
+			t.Fatalf("rolling segments left %s behind", name)
+		}
+	}
+}
+
 // Files that cannot be a segment, and records that pass their checksum but
 // do not parse, are refused with an error, never a panic, and never make
 // open allocate more than a small multiple of the file.

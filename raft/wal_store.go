@@ -41,8 +41,11 @@ import (
 // stable key followed by entries marked as written with it, so a crash
 // keeps the key without the entries or both, never entries of a term the
 // stored term is below. A bad record that a whole record of a later write
-// follows, or a bad record in an older segment, is corruption and an
-// error.
+// follows, a bad record in an older segment, or a missing segment is
+// corruption and an error. Segment files are created whole (written under
+// a temporary name, then renamed) and deleted oldest first, each delete
+// made durable before the next, so the files on disk are always a
+// contiguous run of whole segments.
 type WALStore struct {
 	dir      string
 	segBytes int64
@@ -120,6 +123,12 @@ func openWALStore(dir string, segBytes int64) (*WALStore, error) {
 	if err != nil {
 		return nil, err
 	}
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			return nil, fmt.Errorf("raft: log segment %s is missing (%s and %s are present); %s",
+				walSegmentName(seqs[i-1]+1), walSegmentName(seqs[i-1]), walSegmentName(seqs[i]), walRepairHint)
+		}
+	}
 	for i, seq := range seqs {
 		if err := s.replaySegment(seq, i == len(seqs)-1); err != nil {
 			s.closeFiles()
@@ -135,7 +144,15 @@ func openWALStore(dir string, segBytes int64) (*WALStore, error) {
 }
 
 // walSegmentSeqs lists the segment files in dir by sequence number.
+// A segment whose creation a crash interrupted is left under its temporary
+// name and removed: nothing was written to it yet.
 func walSegmentSeqs(dir string) ([]uint64, error) {
+	tmps, _ := filepath.Glob(filepath.Join(dir, "*.wal.tmp"))
+	for _, name := range tmps {
+		if err := os.Remove(name); err != nil {
+			return nil, fmt.Errorf("raft: removing the unfinished log segment %s: %w", name, err)
+		}
+	}
 	names, err := filepath.Glob(filepath.Join(dir, "*.wal"))
 	if err != nil {
 		return nil, err
@@ -367,10 +384,14 @@ func (s *WALStore) compactThrough(i uint64) {
 }
 
 // newSegment starts segment seq with the stable keys, durably (file and
-// directory entry), and makes it the one written to.
+// directory entry), and makes it the one written to. The file is written
+// and synced under a temporary name and then renamed, so a crash never
+// leaves a segment whose header (stable keys) is cut short: once older
+// segments are deleted, such a header would have lost keys.
 func (s *WALStore) newSegment(seq uint64) error {
 	path := filepath.Join(s.dir, walSegmentName(seq))
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("raft: creating log segment %s: %w", path, err)
 	}
@@ -383,14 +404,23 @@ func (s *WALStore) newSegment(seq uint64) error {
 	for _, k := range keys {
 		b = appendWALState(b, []byte(k), s.kv[k])
 	}
-	if _, err := f.Write(b); err == nil {
+	if _, err = f.Write(b); err == nil {
 		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
 	}
 	if err == nil {
 		err = syncDir(s.dir)
 	}
+	if err == nil {
+		f, err = os.OpenFile(path, os.O_RDWR, 0o600)
+	}
 	if err != nil {
-		f.Close()
+		os.Remove(tmp)
 		os.Remove(path)
 		return fmt.Errorf("raft: creating log segment %s: %w", path, err)
 	}
@@ -476,15 +506,23 @@ func (s *WALStore) commit() error {
 }
 
 // dropDeadSegments deletes the oldest segments while they hold no stored
-// entry (never the one being written). A delete that does not survive a
-// crash only leaves a segment whose entries replay and are deleted again.
+// entry (never the one being written). Each delete is made durable before
+// the next, so a crash leaves a contiguous run of segments (open refuses a
+// gap as damage); a delete that does not survive a crash only leaves a
+// segment whose entries replay and are deleted again. A failed delete is
+// retried after the next write.
 func (s *WALStore) dropDeadSegments() {
 	for len(s.segs) > 1 && s.segs[0].live == 0 {
 		seg := s.segs[0]
+		if err := os.Remove(filepath.Join(s.dir, walSegmentName(seg.seq))); err != nil {
+			return
+		}
 		seg.f.Close()
-		os.Remove(seg.f.Name())
 		s.segs[0] = nil
 		s.segs = s.segs[1:]
+		if syncDir(s.dir) != nil {
+			return
+		}
 	}
 }
 
