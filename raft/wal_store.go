@@ -37,8 +37,18 @@ import (
 // A crash can leave a partly written tail in the newest segment: opening
 // the store stops at the first record that is short or fails its checksum
 // there and cuts the file back to the last whole record (nothing after it
-// was acknowledged, as it was not yet synced), then writes on in a new
-// segment. A bad record in an older segment is corruption and an error.
+// was acknowledged, as it was not yet synced, and the cut is synced before
+// anything else is written), then writes on in a new segment headed by
+// every stable key. A write is one record, or a stable key followed by
+// entries marked as written with it, so a crash keeps the key without the
+// entries or both, never entries of a term the stored term is below. A bad
+// record that a whole record of a later write follows, a bad record in an
+// older segment, or a missing segment is corruption and an error. Segment
+// files are created whole (written under a temporary name, then renamed)
+// and deleted oldest first, each delete made durable before the next, so
+// the files on disk are always a contiguous run of whole segments, and
+// only the newest can end in a torn write: an older one was cut back to
+// its last whole record before the next was created.
 type WALStore struct {
 	dir      string
 	segBytes int64
@@ -89,6 +99,14 @@ const (
 	walRecState    byte = 2
 	walRecTruncate byte = 3 // delete entries >= index
 	walRecCompact  byte = 4 // delete entries <= index
+	// walRecEntriesWithState: entries written in the same write as the
+	// stable-key record just before them.
+	walRecEntriesWithState byte = 5
+	// walTornScanBytes bounds the checksum work spent looking for whole
+	// records after a bad one (see walTailIsTorn).
+	walTornScanBytes = 64 << 20
+	// walRepairHint says what to do with a damaged log.
+	walRepairHint = "restore the data dir from a backup, or remove this server from the cluster (roster operator raft remove-peer), delete its data dir and join it again"
 )
 
 var walCRC = crc32.MakeTable(crc32.Castagnoli)
@@ -108,14 +126,22 @@ func openWALStore(dir string, segBytes int64) (*WALStore, error) {
 	if err != nil {
 		return nil, err
 	}
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			return nil, fmt.Errorf("raft: log segment %s is missing (%s and %s are present); %s",
+				walSegmentName(seqs[i-1]+1), walSegmentName(seqs[i-1]), walSegmentName(seqs[i]), walRepairHint)
+		}
+	}
 	for i, seq := range seqs {
 		if err := s.replaySegment(seq, i == len(seqs)-1); err != nil {
 			s.closeFiles()
 			return nil, err
 		}
 	}
-	// Write to a fresh segment, headed by every stable key: the newest
-	// one may end in a cut-off tail, or even inside its own header.
+	// Write on in a fresh segment, headed by every stable key. A torn
+	// tail of the newest one was cut and synced above, before this new
+	// segment can follow it: from here on it is an older segment, where a
+	// bad record is damage.
 	next := uint64(1)
 	if len(seqs) > 0 {
 		next = seqs[len(seqs)-1] + 1
@@ -129,7 +155,15 @@ func openWALStore(dir string, segBytes int64) (*WALStore, error) {
 }
 
 // walSegmentSeqs lists the segment files in dir by sequence number.
+// A segment whose creation a crash interrupted is left under its temporary
+// name and removed: nothing was written to it yet.
 func walSegmentSeqs(dir string) ([]uint64, error) {
+	tmps, _ := filepath.Glob(filepath.Join(dir, "*.wal.tmp"))
+	for _, name := range tmps {
+		if err := os.Remove(name); err != nil {
+			return nil, fmt.Errorf("raft: removing the unfinished log segment %s: %w", name, err)
+		}
+	}
 	names, err := filepath.Glob(filepath.Join(dir, "*.wal"))
 	if err != nil {
 		return nil, err
@@ -161,15 +195,10 @@ func (s *WALStore) replaySegment(seq uint64, newest bool) error {
 	if err != nil {
 		return fmt.Errorf("raft: opening log segment %s: %w", path, err)
 	}
-	if newest && len(data) < len(walMagic) {
-		// Created, but the crash came before its first sync: never used.
-		f.Close()
-		return os.Remove(path)
-	}
 	seg := &walSegment{seq: seq, f: f}
 	s.segs = append(s.segs, seg)
 	if len(data) < len(walMagic) || string(data[:len(walMagic)]) != walMagic {
-		return fmt.Errorf("raft: log segment %s does not start with %q; it is not a roster log or is damaged", path, walMagic)
+		return fmt.Errorf("raft: log segment %s does not start with %q; it is not a roster log or is damaged: move it away if it does not belong there, else %s", path, walMagic, walRepairHint)
 	}
 	off := int64(len(walMagic))
 	for off < int64(len(data)) {
@@ -187,13 +216,43 @@ func (s *WALStore) replaySegment(seq uint64, newest bool) error {
 		return nil
 	}
 	if !newest {
-		return fmt.Errorf("raft: log segment %s is damaged at offset %d (a newer segment follows, so this is not a torn write); restore the data dir from a backup", path, off)
+		return fmt.Errorf("raft: log segment %s is damaged at offset %d (a newer segment follows, so this is not a torn write); %s", path, off, walRepairHint)
+	}
+	if !walTailIsTorn(data, int(off)) {
+		return fmt.Errorf("raft: log segment %s is damaged at offset %d (whole records written later follow, so this is not a torn write); %s", path, off, walRepairHint)
 	}
 	// A torn write: drop what follows the last whole record.
 	if err := f.Truncate(off); err != nil {
 		return fmt.Errorf("raft: cutting the torn tail of %s: %w", path, err)
 	}
 	return f.Sync()
+}
+
+// walTailIsTorn reports whether the bad record at data[off:] can be the
+// unsynced last write cut short by a crash: no whole record of a later
+// write follows it. The entries of a write that starts with a stable key
+// follow that key's record, so a whole walRecEntriesWithState record that
+// ends the file may follow the bad one. Finding no whole record within
+// walTornScanBytes of checksummed candidates counts as torn.
+func walTailIsTorn(data []byte, off int) bool {
+	budget := walTornScanBytes
+	for p := off + 1; p+walRecHeader < len(data); p++ {
+		n := binary.LittleEndian.Uint32(data[p:])
+		if n == 0 || uint64(n) > uint64(len(data)-p-walRecHeader) {
+			continue
+		}
+		kind := data[p+walRecHeader]
+		if kind < walRecEntries || kind > walRecEntriesWithState || ((kind == walRecTruncate || kind == walRecCompact) && n != 9) {
+			continue
+		}
+		if budget -= int(n); budget < 0 {
+			return true
+		}
+		if _, ok := walRecord(data[p:]); ok {
+			return kind == walRecEntriesWithState && p+walRecHeader+int(n) == len(data)
+		}
+	}
+	return true
 }
 
 // walRecord returns the body of the record at the start of b, or false if
@@ -218,7 +277,7 @@ func walRecord(b []byte) ([]byte, bool) {
 // the stored ones (see the type's comment).
 func (s *WALStore) applyRecord(seg *walSegment, off int64, body []byte, replay bool) error {
 	switch body[0] {
-	case walRecEntries:
+	case walRecEntries, walRecEntriesWithState:
 		return s.applyEntries(seg, off, body, replay)
 	case walRecState:
 		if len(body) < 3 {
@@ -336,10 +395,14 @@ func (s *WALStore) compactThrough(i uint64) {
 }
 
 // newSegment starts segment seq with the stable keys, durably (file and
-// directory entry), and makes it the one written to.
+// directory entry), and makes it the one written to. The file is written
+// and synced under a temporary name and then renamed, so a crash never
+// leaves a segment whose header (stable keys) is cut short: once older
+// segments are deleted, such a header would have lost keys.
 func (s *WALStore) newSegment(seq uint64) error {
 	path := filepath.Join(s.dir, walSegmentName(seq))
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("raft: creating log segment %s: %w", path, err)
 	}
@@ -352,14 +415,23 @@ func (s *WALStore) newSegment(seq uint64) error {
 	for _, k := range keys {
 		b = appendWALState(b, []byte(k), s.kv[k])
 	}
-	if _, err := f.Write(b); err == nil {
+	if _, err = f.Write(b); err == nil {
 		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
 	}
 	if err == nil {
 		err = syncDir(s.dir)
 	}
+	if err == nil {
+		f, err = os.OpenFile(path, os.O_RDWR, 0o600)
+	}
 	if err != nil {
-		f.Close()
+		os.Remove(tmp)
 		os.Remove(path)
 		return fmt.Errorf("raft: creating log segment %s: %w", path, err)
 	}
@@ -385,10 +457,10 @@ func appendWALState(b, key, val []byte) []byte {
 	return finishWALRecord(b, start)
 }
 
-func appendWALEntries(b []byte, entries []Entry) []byte {
+func appendWALEntries(b []byte, kind byte, entries []Entry) []byte {
 	start := len(b)
 	b = append(b, make([]byte, walRecHeader)...)
-	b = append(b, walRecEntries)
+	b = append(b, kind)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(entries)))
 	for _, e := range entries {
 		b = binary.LittleEndian.AppendUint64(b, e.Index)
@@ -445,22 +517,23 @@ func (s *WALStore) commit() error {
 }
 
 // dropDeadSegments deletes the oldest segments while they hold no stored
-// entry (never the one being written). A delete that does not survive a
-// crash only leaves a segment whose entries replay and are deleted again
-// (or, with a later segment gone, are dropped at the gap), so errors here
-// cost disk space, not correctness, and are not reported.
+// entry (never the one being written). Each delete is made durable before
+// the next, so a crash leaves a contiguous run of segments (open refuses a
+// gap as damage); a delete that does not survive a crash only leaves a
+// segment whose entries replay and are deleted again. A failed delete is
+// retried after the next write.
 func (s *WALStore) dropDeadSegments() {
-	dropped := false
 	for len(s.segs) > 1 && s.segs[0].live == 0 {
 		seg := s.segs[0]
+		if err := os.Remove(filepath.Join(s.dir, walSegmentName(seg.seq))); err != nil {
+			return
+		}
 		seg.f.Close()
-		os.Remove(seg.f.Name())
 		s.segs[0] = nil
 		s.segs = s.segs[1:]
-		dropped = true
-	}
-	if dropped {
-		syncDir(s.dir)
+		if syncDir(s.dir) != nil {
+			return
+		}
 	}
 }
 
@@ -473,19 +546,25 @@ func (s *WALStore) StoreLogsAndState(entries []Entry, key, val []byte) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(entries) > 0 {
-		if err := s.checkAppend(entries); err != nil {
-			return err
-		}
-		s.buf = appendWALEntries(s.buf[:0], entries)
-	} else {
-		s.buf = s.buf[:0]
-	}
+	// The key goes first: a crash that tears this write keeps at most the
+	// key (a raised term without the entries is a state the node could
+	// have been in), never entries above the stored term, which NewCore
+	// refuses as corruption. The entries record is marked as belonging to
+	// this write so that replay can tell the two cases apart.
+	s.buf = s.buf[:0]
+	kind := walRecEntries
 	if key != nil {
 		if len(key) > 1<<16-1 {
 			return fmt.Errorf("raft: stable key of %d bytes is too long (max 65535)", len(key))
 		}
 		s.buf = appendWALState(s.buf, key, val)
+		kind = walRecEntriesWithState
+	}
+	if len(entries) > 0 {
+		if err := s.checkAppend(entries); err != nil {
+			return err
+		}
+		s.buf = appendWALEntries(s.buf, kind, entries)
 	}
 	return s.commit()
 }

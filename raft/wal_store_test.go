@@ -231,7 +231,8 @@ func TestWALStore_RefusesStrangeFiles(t *testing.T) {
 }
 
 // A crash while a segment was being started (its header not yet synced)
-// leaves a short file behind; opening removes it and loses nothing.
+// leaves a short file under the segment's temporary name; opening removes
+// it and loses nothing.
 func TestWALStore_CrashWhileStartingASegment(t *testing.T) {
 	dir := t.TempDir()
 	s := openWALT(t, dir, walSegmentBytes)
@@ -240,7 +241,7 @@ func TestWALStore_CrashWhileStartingASegment(t *testing.T) {
 	}
 	next := s.segs[len(s.segs)-1].seq + 1
 	s.Close()
-	if err := os.WriteFile(filepath.Join(dir, walSegmentName(next)), []byte(walMagic[:3]), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, walSegmentName(next)+".tmp"), []byte(walMagic[:3]), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	s = openWALT(t, dir, walSegmentBytes)
