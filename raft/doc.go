@@ -100,9 +100,17 @@
 //     against the group-commit limit clients/(F+R).
 //   - config.go: Config with the shipped timing (10 ms ticks, 50 ms
 //     heartbeats, 300–600 ms election timeouts) and Validate.
-//   - storage.go, bolt_store.go, mem_store.go: LogStore and StableStore, a
-//     bbolt implementation (one file; one transaction and one fsync per
-//     disk-writer group) and an in-memory one for tests and -dev.
+//   - storage.go, wal_store.go, bolt_store.go, mem_store.go: LogStore and
+//     StableStore. WALStore, what servers run on: an append-only log of
+//     checksummed records in segment files, one append and one fdatasync
+//     per disk-writer group; on open a torn last write is cut off, and
+//     damage a later write follows or a missing segment is refused with
+//     what to do (wal_crash_test.go crash-simulates this). A lone write
+//     waits for it on the leader and a follower, so its one sync (where a
+//     bbolt transaction syncs twice, data pages then meta page) is most of
+//     a single client's latency. BoltStore (one bbolt file; data dirs of
+//     earlier releases keep using it) and an in-memory one for tests and
+//     -dev.
 //   - transport.go, rpc_transport.go, mem_transport.go: Transport, the
 //     net/rpc implementation (service "Raft": AppendEntries, RequestVote,
 //     TimeoutNow; a reused connection per peer, per-call deadlines, an

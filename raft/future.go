@@ -3,8 +3,10 @@ package raft
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 var (
@@ -64,10 +66,11 @@ type applyFuture struct {
 	err   error
 	done  chan struct{}
 	once  sync.Once
+	start time.Time // when Apply was called, for Stats' apply latency
 }
 
 func newApplyFuture(typ EntryType, data []byte) *applyFuture {
-	return &applyFuture{typ: typ, data: data, done: make(chan struct{})}
+	return &applyFuture{typ: typ, data: data, done: make(chan struct{}), start: time.Now()}
 }
 
 func (f *applyFuture) finish(resp any, err error) {
@@ -83,6 +86,22 @@ func (f *applyFuture) finish(resp any, err error) {
 func (f *applyFuture) Error() error  { <-f.done; return f.err }
 func (f *applyFuture) Index() uint64 { <-f.done; return f.index }
 func (f *applyFuture) Response() any { <-f.done; return f.resp }
+
+// ewma is a moving average of durations (weight 1/8 for the newest),
+// written by one goroutine and read by any.
+type ewma struct{ micros atomic.Uint64 }
+
+func (e *ewma) add(d time.Duration) {
+	us := uint64(max(d, 0) / time.Microsecond)
+	old := e.micros.Load()
+	if old == 0 {
+		e.micros.Store(max(us, 1))
+		return
+	}
+	e.micros.Store(max((old*7+us)/8, 1))
+}
+
+func (e *ewma) String() string { return strconv.FormatUint(e.micros.Load(), 10) }
 
 // errorFuture is an already-failed future.
 type errorFuture struct{ err error }
@@ -114,6 +133,9 @@ type applier struct {
 	stop    chan struct{}
 	done    chan struct{}
 	applied atomic.Uint64
+	// latency is a moving average of Apply-to-applied times of commands
+	// proposed here, for Stats.
+	latency ewma
 	// waitMu guards waiters: ReadIndex callers waiting for an index.
 	waitMu  sync.Mutex
 	waiters []appliedWaiter
@@ -242,6 +264,7 @@ func (a *applier) applyBatch(b commitBatch) {
 		a.applied.Store(e.Index)
 		a.pending.Add(-1)
 		if f := b.futures[i]; f != nil {
+			a.latency.add(time.Since(f.start))
 			f.finish(resp, nil)
 		}
 	}

@@ -250,6 +250,10 @@ func (n *Node) Stats() map[string]string {
 		"snapshot_version_max":       "1",
 		"dropped_messages":           u(n.droppedMsgs.Load()),
 		"dropped_sends":              u(n.droppedSends.Load()),
+		// Where a write's time goes (moving averages, µs): making the
+		// log durable on this server, and Apply to applied here.
+		"disk_write_us":    n.diskWriteMicros.String(),
+		"apply_latency_us": n.applier.latency.String(),
 	}
 }
 

@@ -32,6 +32,8 @@ type diskState struct {
 	// Counters for benchmarks and Stats: groups written (one fsync each),
 	// writes coalesced into them, entries written.
 	diskGroups, diskWrites, diskEntries atomic.Uint64
+	// diskWriteMicros is a moving average of lastWrite, for Stats.
+	diskWriteMicros ewma
 }
 
 // heldMessage is a message that may leave once write seq is durable; req,
@@ -80,6 +82,7 @@ func (n *Node) diskWritten(d diskDone) error {
 	n.diskDone = d.seq
 	now := time.Now()
 	n.lastWrite, n.diskSince = now.Sub(n.diskSince), now
+	n.diskWriteMicros.add(n.lastWrite)
 	if d.lastIndex > 0 {
 		n.core.Persisted(d.lastIndex, d.lastTerm)
 	}

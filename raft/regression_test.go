@@ -3,6 +3,7 @@ package raft
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -162,6 +163,12 @@ func TestNode_BootstrapSingleNode(t *testing.T) {
 	}
 	if st["state"] != "Leader" || st["num_peers"] != "0" || st["last_contact"] != "0" {
 		t.Errorf("stats = %v", st)
+	}
+	// After a write, the latency averages say where its time went.
+	for _, k := range []string{"disk_write_us", "apply_latency_us"} {
+		if us, err := strconv.ParseUint(st[k], 10, 64); err != nil || us == 0 {
+			t.Errorf("Stats()[%q] = %q after a write, want a positive number of µs", k, st[k])
+		}
 	}
 }
 

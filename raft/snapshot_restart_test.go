@@ -11,20 +11,20 @@ import (
 	"roster/internal/testkit"
 )
 
-// diskNode is one server on bbolt and a FileSnapshotStore in dir.
+// diskNode is one server on a WALStore and a FileSnapshotStore in dir.
 type diskNode struct {
 	t     *testing.T
 	dir   string
 	cfg   Config
 	node  *Node
 	fsm   *listFSM
-	bolt  *BoltStore
+	store *WALStore
 	snaps *FileSnapshotStore
 }
 
 func openDiskNode(t *testing.T, dir string, cfg Config, fsm *listFSM) *diskNode {
 	t.Helper()
-	b, err := OpenBoltStore(filepath.Join(dir, "raft.db"))
+	b, err := OpenWALStore(filepath.Join(dir, "wal"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func openDiskNode(t *testing.T, dir string, cfg Config, fsm *listFSM) *diskNode 
 		b.Close()
 		t.Fatalf("starting node: %v", err)
 	}
-	d := &diskNode{t: t, dir: dir, cfg: cfg, node: n, fsm: fsm, bolt: b, snaps: fs}
+	d := &diskNode{t: t, dir: dir, cfg: cfg, node: n, fsm: fsm, store: b, snaps: fs}
 	t.Cleanup(d.stop)
 	return d
 }
@@ -46,7 +46,7 @@ func openDiskNode(t *testing.T, dir string, cfg Config, fsm *listFSM) *diskNode 
 func (d *diskNode) stop() {
 	if d.node != nil {
 		d.node.Shutdown()
-		d.bolt.Close()
+		d.store.Close()
 		d.node = nil
 	}
 }
@@ -113,7 +113,7 @@ func TestSnapshot_RestartFromSnapshotAndLog(t *testing.T) {
 	if !slices.Equal(got[:len(want)], want) {
 		t.Fatalf("state after restart differs: %d commands, want %d", len(got), len(want))
 	}
-	if first, _ := d.bolt.FirstIndex(); first <= 1 {
+	if first, _ := d.store.FirstIndex(); first <= 1 {
 		t.Fatalf("stored log starts at %d; it was never compacted", first)
 	}
 }

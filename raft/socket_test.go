@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -14,8 +15,9 @@ import (
 	"roster/internal/testkit"
 )
 
-// socketCluster is three Nodes on 127.0.0.1 with bbolt stores on disk and
-// the net/rpc transport: the production stack.
+// socketCluster is three Nodes on 127.0.0.1 with stores on disk (the WAL;
+// bbolt with ROSTER_RAFT_STORE=bolt, to compare) and the net/rpc
+// transport: the production stack.
 type socketCluster struct {
 	t      testing.TB
 	dir    string
@@ -25,7 +27,7 @@ type socketCluster struct {
 	lns    map[string]net.Listener
 	nodes  map[string]*Node
 	trans  map[string]*NetTransport
-	stores map[string]*BoltStore
+	stores map[string]diskStore
 	fsms   map[string]*testFSM
 	inv    *shellInvariants
 }
@@ -33,7 +35,7 @@ type socketCluster struct {
 func newSocketCluster(t testing.TB, n int, cfg Config) *socketCluster {
 	t.Helper()
 	c := &socketCluster{t: t, dir: t.TempDir(), cfg: cfg, addrs: map[string]string{}, lns: map[string]net.Listener{},
-		nodes: map[string]*Node{}, trans: map[string]*NetTransport{}, stores: map[string]*BoltStore{},
+		nodes: map[string]*Node{}, trans: map[string]*NetTransport{}, stores: map[string]diskStore{},
 		fsms: map[string]*testFSM{}, inv: newShellInvariants()}
 	var servers []Server
 	for i := 1; i <= n; i++ {
@@ -68,7 +70,7 @@ func (c *socketCluster) start(id string, l net.Listener) {
 			c.t.Fatalf("relisten %s: %v", c.addrs[id], err)
 		}
 	}
-	store, err := OpenBoltStore(filepath.Join(c.dir, id+".db"))
+	store, err := openDiskStore(filepath.Join(c.dir, id))
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -85,6 +87,22 @@ func (c *socketCluster) start(id string, l net.Listener) {
 		c.t.Fatal(err)
 	}
 	c.nodes[id], c.trans[id], c.stores[id], c.fsms[id] = n, trans, store, fsm
+}
+
+// diskStore is a log and stable store on disk.
+type diskStore interface {
+	LogStore
+	StableStore
+	Close() error
+}
+
+// openDiskStore opens the store the socket tests and benchmarks run on at
+// path: the WALStore, or the BoltStore with ROSTER_RAFT_STORE=bolt.
+func openDiskStore(path string) (diskStore, error) {
+	if os.Getenv("ROSTER_RAFT_STORE") == "bolt" {
+		return OpenBoltStore(path + ".db")
+	}
+	return OpenWALStore(path + ".wal")
 }
 
 func (c *socketCluster) stop(id string) {
@@ -124,7 +142,7 @@ func TestSocket_ThreeNodesReplicateAndFailOver(t *testing.T) {
 	if err := f.Error(); err != nil {
 		t.Fatalf("apply after failover: %v", err)
 	}
-	// The old leader restarts from its bbolt file and catches up.
+	// The old leader restarts from its log on disk and catches up.
 	c.start(l, nil)
 	c.waitApplied(f.Index(), l)
 	c.inv.mu.Lock()

@@ -41,7 +41,7 @@ func (a *Agent) Metrics() []httpapi.Metric {
 	if a.srv == nil || a.srv.raft == nil {
 		return out
 	}
-	for _, k := range []string{"term", "commit_index", "applied_index", "last_log_index", "num_peers", "fsm_pending"} {
+	for _, k := range []string{"term", "commit_index", "applied_index", "last_log_index", "num_peers", "fsm_pending", "disk_write_us", "apply_latency_us"} {
 		if v, err := strconv.ParseFloat(a.srv.raft.Stats()[k], 64); err == nil {
 			gauge("roster.raft."+k, "raft "+k, v)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -32,7 +33,7 @@ type serverStack struct {
 	rpcLn   net.Listener
 	trans   *raft.NetTransport
 	raft    *raft.Node
-	bolt    *raft.BoltStore // nil in -dev (memory stores)
+	logFile io.Closer // the raft log on disk; nil in -dev (memory stores)
 	store   *catalog.Store
 	ap      *autopilotFSM // the replicated autopilot configuration
 	fsm     *rpc.DedupFSM
@@ -114,11 +115,11 @@ func (a *Agent) startRaft(s *serverStack) error {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("-data-dir: cannot create %s: %w", dir, err)
 		}
-		b, err := raft.OpenBoltStore(filepath.Join(dir, "raft.db"))
+		st, err := openRaftLog(dir)
 		if err != nil {
 			return fmt.Errorf("-data-dir: opening the raft log: %w", err)
 		}
-		s.bolt, logs, stable = b, b, b
+		s.logFile, logs, stable = st, st, st
 		if snaps, err = raft.NewFileSnapshotStore(filepath.Join(dir, "snapshots"), snapshotsRetained); err != nil {
 			return fmt.Errorf("-data-dir: opening the raft snapshots: %w", err)
 		}
@@ -148,6 +149,24 @@ func (a *Agent) startRaft(s *serverStack) error {
 	}
 	s.raft = node
 	return nil
+}
+
+// raftLogStore is the raft log and stable state on disk.
+type raftLogStore interface {
+	raft.LogStore
+	raft.StableStore
+	io.Closer
+}
+
+// openRaftLog opens the raft log in dir: the write-ahead log (raft/wal,
+// one data sync per write), or the bbolt file raft.db of a data dir
+// written by an earlier release, which keeps working as it was.
+func openRaftLog(dir string) (raftLogStore, error) {
+	bolt := filepath.Join(dir, "raft.db")
+	if _, err := os.Stat(bolt); err == nil {
+		return raft.OpenBoltStore(bolt)
+	}
+	return raft.OpenWALStore(filepath.Join(dir, "wal"))
 }
 
 // startRPC wires forwarding, blocking and the endpoints, then serves.
@@ -208,8 +227,8 @@ func (a *Agent) stopServer(ctx context.Context) error {
 	if s.trans != nil {
 		s.trans.Close()
 	}
-	if s.bolt != nil {
-		if err := s.bolt.Close(); err != nil {
+	if s.logFile != nil {
+		if err := s.logFile.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing the raft log: %w", err))
 		}
 	}

@@ -1,0 +1,681 @@
+package raft
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// WALStore keeps the log and the stable state in an append-only write-ahead
+// log: a directory of segment files, each a run of checksummed records.
+// A write appends one buffer and makes it durable with one fdatasync, where
+// a bbolt transaction needs two (data pages, then the meta page) plus the
+// page writes of its B+tree: on a disk whose fsync takes F, a lone write
+// costs about F here and 2F+ in BoltStore, and that is most of what one
+// client waits for a commit (the leader's write and a follower's, in
+// parallel). The log is short (snapshots compact it), so the store keeps an
+// index of every stored entry's place in memory and the stable keys
+// themselves.
+//
+// Records: length (4) | CRC-32C of the body (4) | body. Body kinds:
+// entries (a StoreLogs: every entry replaces the stored ones from its
+// index on, as in Raft §5.3), a stable key, "delete from index i on",
+// "delete through index i". Each is defined by log indexes alone, so
+// replaying the records of segments k, k+1, ... from an empty log yields
+// every entry written in them that is still stored — which is every entry
+// once segments before k hold none (then they are deleted). Each segment
+// starts with the stable keys as they were when it was created, so
+// deleting old segments never loses them.
+//
+// A crash can leave a partly written tail in the newest segment: opening
+// the store stops at the first record that is short or fails its checksum
+// there and cuts the file back to the last whole record (nothing after it
+// was acknowledged, as it was not yet synced, and the cut is synced before
+// anything else is written), then writes on in a new segment headed by
+// every stable key. A write is one record, or a stable key followed by
+// entries marked as written with it, so a crash keeps the key without the
+// entries or both, never entries of a term the stored term is below. A bad
+// record that a whole record of a later write follows, a bad record in an
+// older segment, or a missing segment is corruption and an error. Segment
+// files are created whole (written under a temporary name, then renamed)
+// and deleted oldest first, each delete made durable before the next, so
+// the files on disk are always a contiguous run of whole segments, and
+// only the newest can end in a torn write: an older one was cut back to
+// its last whole record before the next was created.
+type WALStore struct {
+	dir      string
+	segBytes int64
+
+	// mu guards every field below: the disk writer appends while the raft
+	// loop compacts and reads indexes.
+	mu          sync.Mutex
+	segs        []*walSegment // ascending; the last is written to
+	first, last uint64        // stored entries (0, 0: none)
+	locs        []walLoc      // locs[i] is entry first+i
+	kv          map[string][]byte
+	buf         []byte // the record being written
+	closed      bool
+}
+
+var (
+	_ LogStore        = (*WALStore)(nil)
+	_ StableStore     = (*WALStore)(nil)
+	_ hardStateWriter = (*WALStore)(nil)
+)
+
+// walSegment is one file of the log.
+type walSegment struct {
+	seq  uint64
+	f    *os.File
+	size int64
+	live int // stored entries whose record is in this file
+}
+
+// walLoc is where an entry's encoding (index | term | type | length | data)
+// sits.
+type walLoc struct {
+	seg *walSegment
+	off int64
+	n   uint32
+}
+
+const (
+	walMagic = "RSTRWAL1"
+	// walSegmentBytes: a new segment starts once the current one holds
+	// this much (64k 100-byte writes); whole segments are deleted once the
+	// log is compacted past them.
+	walSegmentBytes = 32 << 20
+	walRecHeader    = 8
+	walEntryHeader  = 8 + 8 + 1 + 4 // index, term, type, data length
+
+	walRecEntries  byte = 1
+	walRecState    byte = 2
+	walRecTruncate byte = 3 // delete entries >= index
+	walRecCompact  byte = 4 // delete entries <= index
+	// walRecEntriesWithState: entries written in the same write as the
+	// stable-key record just before them.
+	walRecEntriesWithState byte = 5
+	// walTornScanBytes bounds the checksum work spent looking for whole
+	// records after a bad one (see walTailIsTorn).
+	walTornScanBytes = 64 << 20
+	// walRepairHint says what to do with a damaged log.
+	walRepairHint = "restore the data dir from a backup, or remove this server from the cluster (roster operator raft remove-peer), delete its data dir and join it again"
+)
+
+var walCRC = crc32.MakeTable(crc32.Castagnoli)
+
+// OpenWALStore opens (creating if needed) the log in dir, e.g.
+// <data-dir>/raft/wal, and replays it.
+func OpenWALStore(dir string) (*WALStore, error) {
+	return openWALStore(dir, walSegmentBytes)
+}
+
+func openWALStore(dir string, segBytes int64) (*WALStore, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("raft: creating the log directory %s: %w", dir, err)
+	}
+	s := &WALStore{dir: dir, segBytes: segBytes, kv: map[string][]byte{}}
+	seqs, err := walSegmentSeqs(dir)
+	if err != nil {
+		return nil, err
+	}
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			return nil, fmt.Errorf("raft: log segment %s is missing (%s and %s are present); %s",
+				walSegmentName(seqs[i-1]+1), walSegmentName(seqs[i-1]), walSegmentName(seqs[i]), walRepairHint)
+		}
+	}
+	for i, seq := range seqs {
+		if err := s.replaySegment(seq, i == len(seqs)-1); err != nil {
+			s.closeFiles()
+			return nil, err
+		}
+	}
+	// Write on in a fresh segment, headed by every stable key. A torn
+	// tail of the newest one was cut and synced above, before this new
+	// segment can follow it: from here on it is an older segment, where a
+	// bad record is damage.
+	next := uint64(1)
+	if len(seqs) > 0 {
+		next = seqs[len(seqs)-1] + 1
+	}
+	if err := s.newSegment(next); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	s.dropDeadSegments()
+	return s, nil
+}
+
+// walSegmentSeqs lists the segment files in dir by sequence number.
+// A segment whose creation a crash interrupted is left under its temporary
+// name and removed: nothing was written to it yet.
+func walSegmentSeqs(dir string) ([]uint64, error) {
+	tmps, _ := filepath.Glob(filepath.Join(dir, "*.wal.tmp"))
+	for _, name := range tmps {
+		if err := os.Remove(name); err != nil {
+			return nil, fmt.Errorf("raft: removing the unfinished log segment %s: %w", name, err)
+		}
+	}
+	names, err := filepath.Glob(filepath.Join(dir, "*.wal"))
+	if err != nil {
+		return nil, err
+	}
+	var seqs []uint64
+	for _, name := range names {
+		var seq uint64
+		base := filepath.Base(name)
+		if _, err := fmt.Sscanf(base, "%020d.wal", &seq); err != nil || base != walSegmentName(seq) {
+			return nil, fmt.Errorf("raft: unexpected file %s in the log directory; remove it", name)
+		}
+		seqs = append(seqs, seq)
+	}
+	slices.Sort(seqs)
+	return seqs, nil
+}
+
+func walSegmentName(seq uint64) string { return fmt.Sprintf("%020d.wal", seq) }
+
+// replaySegment reads one segment's records into the store's state; the
+// newest segment's torn tail is cut off.
+func (s *WALStore) replaySegment(seq uint64, newest bool) error {
+	path := filepath.Join(s.dir, walSegmentName(seq))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("raft: reading log segment %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("raft: opening log segment %s: %w", path, err)
+	}
+	seg := &walSegment{seq: seq, f: f}
+	s.segs = append(s.segs, seg)
+	if len(data) < len(walMagic) || string(data[:len(walMagic)]) != walMagic {
+		return fmt.Errorf("raft: log segment %s does not start with %q; it is not a roster log or is damaged: move it away if it does not belong there, else %s", path, walMagic, walRepairHint)
+	}
+	off := int64(len(walMagic))
+	for off < int64(len(data)) {
+		body, ok := walRecord(data[off:])
+		if !ok {
+			break
+		}
+		if err := s.applyRecord(seg, off+walRecHeader, body, true); err != nil {
+			return fmt.Errorf("raft: log segment %s at offset %d: %w", path, off, err)
+		}
+		off += walRecHeader + int64(len(body))
+	}
+	seg.size = off
+	if off == int64(len(data)) {
+		return nil
+	}
+	if !newest {
+		return fmt.Errorf("raft: log segment %s is damaged at offset %d (a newer segment follows, so this is not a torn write); %s", path, off, walRepairHint)
+	}
+	if !walTailIsTorn(data, int(off)) {
+		return fmt.Errorf("raft: log segment %s is damaged at offset %d (whole records written later follow, so this is not a torn write); %s", path, off, walRepairHint)
+	}
+	// A torn write: drop what follows the last whole record.
+	if err := f.Truncate(off); err != nil {
+		return fmt.Errorf("raft: cutting the torn tail of %s: %w", path, err)
+	}
+	return f.Sync()
+}
+
+// walTailIsTorn reports whether the bad record at data[off:] can be the
+// unsynced last write cut short by a crash: no whole record of a later
+// write follows it. The entries of a write that starts with a stable key
+// follow that key's record, so a whole walRecEntriesWithState record that
+// ends the file may follow the bad one. Finding no whole record within
+// walTornScanBytes of checksummed candidates counts as torn.
+func walTailIsTorn(data []byte, off int) bool {
+	budget := walTornScanBytes
+	for p := off + 1; p+walRecHeader < len(data); p++ {
+		n := binary.LittleEndian.Uint32(data[p:])
+		if n == 0 || uint64(n) > uint64(len(data)-p-walRecHeader) {
+			continue
+		}
+		kind := data[p+walRecHeader]
+		if kind < walRecEntries || kind > walRecEntriesWithState || ((kind == walRecTruncate || kind == walRecCompact) && n != 9) {
+			continue
+		}
+		if budget -= int(n); budget < 0 {
+			return true
+		}
+		if _, ok := walRecord(data[p:]); ok {
+			return kind == walRecEntriesWithState && p+walRecHeader+int(n) == len(data)
+		}
+	}
+	return true
+}
+
+// walRecord returns the body of the record at the start of b, or false if
+// b holds no whole record with a matching checksum.
+func walRecord(b []byte) ([]byte, bool) {
+	if len(b) < walRecHeader {
+		return nil, false
+	}
+	n := binary.LittleEndian.Uint32(b)
+	if n == 0 || uint64(n) > uint64(len(b)-walRecHeader) {
+		return nil, false
+	}
+	body := b[walRecHeader : walRecHeader+int(n)]
+	if crc32.Checksum(body, walCRC) != binary.LittleEndian.Uint32(b[4:]) {
+		return nil, false
+	}
+	return body, true
+}
+
+// applyRecord applies one record's body, which starts at offset off of seg,
+// to the in-memory state. replay relaxes the check that new entries follow
+// the stored ones (see the type's comment).
+func (s *WALStore) applyRecord(seg *walSegment, off int64, body []byte, replay bool) error {
+	switch body[0] {
+	case walRecEntries, walRecEntriesWithState:
+		return s.applyEntries(seg, off, body, replay)
+	case walRecState:
+		if len(body) < 3 {
+			return errors.New("short stable-key record")
+		}
+		kl := int(binary.LittleEndian.Uint16(body[1:]))
+		if 3+kl > len(body) {
+			return errors.New("stable-key record shorter than its key")
+		}
+		s.kv[string(body[3:3+kl])] = append([]byte(nil), body[3+kl:]...)
+	case walRecTruncate, walRecCompact:
+		if len(body) != 9 {
+			return errors.New("bad delete record")
+		}
+		i := binary.LittleEndian.Uint64(body[1:])
+		if body[0] == walRecTruncate {
+			s.truncateFrom(i)
+		} else {
+			s.compactThrough(i)
+		}
+	default:
+		return fmt.Errorf("unknown record kind %d (written by a newer release?)", body[0])
+	}
+	return nil
+}
+
+// applyEntries stores the entries of an entries record: count (4), then
+// per entry index | term | type | length | data.
+func (s *WALStore) applyEntries(seg *walSegment, off int64, body []byte, replay bool) error {
+	if len(body) < 5 {
+		return errors.New("short entries record")
+	}
+	count := binary.LittleEndian.Uint32(body[1:])
+	p := 5
+	for k := uint32(0); k < count; k++ {
+		if p+walEntryHeader > len(body) {
+			return errors.New("entries record shorter than its entries")
+		}
+		index := binary.LittleEndian.Uint64(body[p:])
+		n := walEntryHeader + int(binary.LittleEndian.Uint32(body[p+17:]))
+		if p+n > len(body) {
+			return errors.New("entry longer than its record")
+		}
+		if err := s.place(index, walLoc{seg: seg, off: off + int64(p), n: uint32(n)}, replay); err != nil {
+			return err
+		}
+		p += n
+	}
+	return nil
+}
+
+// place stores the entry at index, deleting every stored entry from index
+// on first.
+func (s *WALStore) place(index uint64, loc walLoc, replay bool) error {
+	switch {
+	case index == 0:
+		return errors.New("entry with index 0")
+	case s.last == 0:
+		s.first = index
+	case index == s.last+1:
+	case index <= s.last && index >= s.first:
+		s.truncateFrom(index)
+		if s.last == 0 {
+			s.first = index
+		}
+	case index < s.first || replay:
+		// Replaying from a later segment: what preceded is gone.
+		s.truncateFrom(0)
+		s.first = index
+	default:
+		return fmt.Errorf("entry %d would leave a gap after the last stored entry %d", index, s.last)
+	}
+	s.locs = append(s.locs, loc)
+	s.last = index
+	loc.seg.live++
+	return nil
+}
+
+// truncateFrom deletes the stored entries with index >= i.
+func (s *WALStore) truncateFrom(i uint64) {
+	if s.last == 0 || i > s.last {
+		return
+	}
+	keep := 0
+	if i > s.first {
+		keep = int(i - s.first)
+	}
+	for _, l := range s.locs[keep:] {
+		l.seg.live--
+	}
+	clear(s.locs[keep:])
+	s.locs = s.locs[:keep]
+	if keep == 0 {
+		s.first, s.last = 0, 0
+		return
+	}
+	s.last = i - 1
+}
+
+// compactThrough deletes the stored entries with index <= i.
+func (s *WALStore) compactThrough(i uint64) {
+	if s.last == 0 || i < s.first {
+		return
+	}
+	if i >= s.last {
+		s.truncateFrom(0)
+		return
+	}
+	drop := int(i - s.first + 1)
+	for _, l := range s.locs[:drop] {
+		l.seg.live--
+	}
+	s.locs = slices.Clone(s.locs[drop:])
+	s.first = i + 1
+}
+
+// newSegment starts segment seq with the stable keys, durably (file and
+// directory entry), and makes it the one written to. The file is written
+// and synced under a temporary name and then renamed, so a crash never
+// leaves a segment whose header (stable keys) is cut short: once older
+// segments are deleted, such a header would have lost keys.
+func (s *WALStore) newSegment(seq uint64) error {
+	path := filepath.Join(s.dir, walSegmentName(seq))
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("raft: creating log segment %s: %w", path, err)
+	}
+	b := []byte(walMagic)
+	keys := make([]string, 0, len(s.kv))
+	for k := range s.kv {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		b = appendWALState(b, []byte(k), s.kv[k])
+	}
+	if _, err = f.Write(b); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = syncDir(s.dir)
+	}
+	if err == nil {
+		f, err = os.OpenFile(path, os.O_RDWR, 0o600)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		os.Remove(path)
+		return fmt.Errorf("raft: creating log segment %s: %w", path, err)
+	}
+	s.segs = append(s.segs, &walSegment{seq: seq, f: f, size: int64(len(b))})
+	return nil
+}
+
+// finishWALRecord frames the body that starts at b[start+walRecHeader:].
+func finishWALRecord(b []byte, start int) []byte {
+	body := b[start+walRecHeader:]
+	binary.LittleEndian.PutUint32(b[start:], uint32(len(body)))
+	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(body, walCRC))
+	return b
+}
+
+func appendWALState(b, key, val []byte) []byte {
+	start := len(b)
+	b = append(b, make([]byte, walRecHeader)...)
+	b = append(b, walRecState)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(key)))
+	b = append(b, key...)
+	b = append(b, val...)
+	return finishWALRecord(b, start)
+}
+
+func appendWALEntries(b []byte, kind byte, entries []Entry) []byte {
+	start := len(b)
+	b = append(b, make([]byte, walRecHeader)...)
+	b = append(b, kind)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(entries)))
+	for _, e := range entries {
+		b = binary.LittleEndian.AppendUint64(b, e.Index)
+		b = binary.LittleEndian.AppendUint64(b, e.Term)
+		b = append(b, byte(e.Type))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(e.Data)))
+		b = append(b, e.Data...)
+	}
+	return finishWALRecord(b, start)
+}
+
+func appendWALDelete(b []byte, kind byte, index uint64) []byte {
+	start := len(b)
+	b = append(b, make([]byte, walRecHeader)...)
+	b = append(b, kind)
+	b = binary.LittleEndian.AppendUint64(b, index)
+	return finishWALRecord(b, start)
+}
+
+// commit appends the records in s.buf to the current segment (starting a
+// new one first if it is full), makes them durable with one data sync and
+// then applies them to the in-memory state. Called with mu held.
+func (s *WALStore) commit() error {
+	if s.closed {
+		return errors.New("raft: the log store is closed")
+	}
+	seg := s.segs[len(s.segs)-1]
+	if seg.size >= s.segBytes {
+		if err := s.newSegment(seg.seq + 1); err != nil {
+			return err
+		}
+		seg = s.segs[len(s.segs)-1]
+	}
+	if _, err := seg.f.WriteAt(s.buf, seg.size); err != nil {
+		return fmt.Errorf("raft: appending to the log: %w", err)
+	}
+	if err := fdatasync(seg.f); err != nil {
+		return fmt.Errorf("raft: syncing the log: %w", err)
+	}
+	base := seg.size
+	seg.size += int64(len(s.buf))
+	for off := 0; off < len(s.buf); {
+		body, _ := walRecord(s.buf[off:])
+		if err := s.applyRecord(seg, base+int64(off+walRecHeader), body, false); err != nil {
+			return err
+		}
+		off += walRecHeader + len(body)
+	}
+	if cap(s.buf) > 1<<20 {
+		s.buf = nil // a large batch is over: do not keep its buffer
+	}
+	s.dropDeadSegments()
+	return nil
+}
+
+// dropDeadSegments deletes the oldest segments while they hold no stored
+// entry (never the one being written). Each delete is made durable before
+// the next, so a crash leaves a contiguous run of segments (open refuses a
+// gap as damage); a delete that does not survive a crash only leaves a
+// segment whose entries replay and are deleted again. A failed delete is
+// retried after the next write.
+func (s *WALStore) dropDeadSegments() {
+	for len(s.segs) > 1 && s.segs[0].live == 0 {
+		seg := s.segs[0]
+		if err := os.Remove(filepath.Join(s.dir, walSegmentName(seg.seq))); err != nil {
+			return
+		}
+		seg.f.Close()
+		s.segs[0] = nil
+		s.segs = s.segs[1:]
+		if syncDir(s.dir) != nil {
+			return
+		}
+	}
+}
+
+// StoreLogsAndState writes entries (replacing any stored suffix from
+// entries[0].Index) and, if key is non-nil, one stable key: one append and
+// one data sync.
+func (s *WALStore) StoreLogsAndState(entries []Entry, key, val []byte) error {
+	if len(entries) == 0 && key == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The key goes first: a crash that tears this write keeps at most the
+	// key (a raised term without the entries is a state the node could
+	// have been in), never entries above the stored term, which NewCore
+	// refuses as corruption. The entries record is marked as belonging to
+	// this write so that replay can tell the two cases apart.
+	s.buf = s.buf[:0]
+	kind := walRecEntries
+	if key != nil {
+		if len(key) > 1<<16-1 {
+			return fmt.Errorf("raft: stable key of %d bytes is too long (max 65535)", len(key))
+		}
+		s.buf = appendWALState(s.buf, key, val)
+		kind = walRecEntriesWithState
+	}
+	if len(entries) > 0 {
+		if err := s.checkAppend(entries); err != nil {
+			return err
+		}
+		s.buf = appendWALEntries(s.buf, kind, entries)
+	}
+	return s.commit()
+}
+
+// checkAppend refuses entries that are not consecutive or would leave a
+// gap after the stored log, before anything is written.
+func (s *WALStore) checkAppend(entries []Entry) error {
+	for i := 1; i < len(entries); i++ {
+		if entries[i].Index != entries[i-1].Index+1 {
+			return fmt.Errorf("raft: storing entries %d and then %d: indexes must be consecutive", entries[i-1].Index, entries[i].Index)
+		}
+	}
+	if i := entries[0].Index; i == 0 || (s.last != 0 && i > s.last+1) {
+		return fmt.Errorf("raft: storing entry %d after the last stored entry %d would leave a gap", i, s.last)
+	}
+	return nil
+}
+
+func (s *WALStore) StoreLogs(entries []Entry) error {
+	return s.StoreLogsAndState(entries, nil, nil)
+}
+
+// DeleteRange removes the entries in [lo, hi]: a prefix (compaction) or a
+// suffix (everything from lo on); a range in the middle is refused.
+func (s *WALStore) DeleteRange(lo, hi uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.last == 0 || hi < s.first || lo > s.last || lo > hi:
+		return nil
+	case hi >= s.last:
+		s.buf = appendWALDelete(s.buf[:0], walRecTruncate, lo)
+	case lo <= s.first:
+		s.buf = appendWALDelete(s.buf[:0], walRecCompact, hi)
+	default:
+		return fmt.Errorf("raft: deleting entries %d..%d from the middle of the log %d..%d is not supported", lo, hi, s.first, s.last)
+	}
+	return s.commit()
+}
+
+func (s *WALStore) FirstIndex() (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.first, nil
+}
+
+func (s *WALStore) LastIndex() (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last, nil
+}
+
+// GetLog reads the entry at index from its segment.
+func (s *WALStore) GetLog(index uint64) (Entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.last == 0 || index < s.first || index > s.last {
+		return Entry{}, ErrLogNotFound
+	}
+	l := s.locs[index-s.first]
+	b := make([]byte, l.n)
+	if _, err := l.seg.f.ReadAt(b, l.off); err != nil {
+		return Entry{}, fmt.Errorf("raft: reading log entry %d: %w", index, err)
+	}
+	if got := binary.LittleEndian.Uint64(b); got != index {
+		return Entry{}, fmt.Errorf("raft: log entry %d is stored as %d; the log is corrupt", index, got)
+	}
+	return Entry{Index: index, Term: binary.LittleEndian.Uint64(b[8:]), Type: EntryType(b[16]), Data: b[walEntryHeader:]}, nil
+}
+
+func (s *WALStore) Set(key, val []byte) error {
+	if len(key) > 1<<16-1 {
+		return fmt.Errorf("raft: stable key of %d bytes is too long (max 65535)", len(key))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buf = appendWALState(s.buf[:0], key, val)
+	return s.commit()
+}
+
+// Get returns nil, nil for an absent key.
+func (s *WALStore) Get(key []byte) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.kv[string(key)]
+	if !ok {
+		return nil, nil
+	}
+	return append([]byte(nil), v...), nil
+}
+
+// Close releases the files.
+func (s *WALStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.closeFiles()
+}
+
+func (s *WALStore) closeFiles() error {
+	var errs []error
+	for _, seg := range s.segs {
+		if err := seg.f.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// String names the store for log lines.
+func (s *WALStore) String() string { return "wal:" + strings.TrimSuffix(s.dir, "/") }
