@@ -90,7 +90,7 @@ func (c Config) Validate() error {
 type Store struct {
 	cfg Config
 
-	// mu guards st, ring, lockDelay, tx, maps, dec, reg and results. Apply and
+	// mu guards st, ring, lockDelay, tx, maps, dec and reg. Apply and
 	// Restore hold it for writing; reads, Snapshot and the registration
 	// step of Wait for reading.
 	mu        sync.RWMutex
@@ -102,7 +102,6 @@ type Store struct {
 	dec       decoder              // reused by every Apply
 	reg       RegisterRequest      // reused by every Apply of a registration (decodeRegister)
 	regBuf    registerSvcCheck     // reg's service and check, when it has one of each
-	results   resultBoxes          // where Apply boxes its results (resultbox.go)
 
 	watches watchSet
 	events  fanout.Hub[Event]
@@ -173,7 +172,7 @@ func (s *Store) Apply(e raft.Entry) any {
 	}
 	res := s.applyLocked(e.Index, cmd)
 	s.reg = RegisterRequest{} // its strings are the entry's (decodeRegister)
-	return s.results.box(res)
+	return res
 }
 
 // ErrStaleIndex is returned for a command at or below the applied index.
