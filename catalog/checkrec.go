@@ -81,6 +81,17 @@ func statusName(code uint8) string {
 	return ""
 }
 
+// checkRecRoom is the room for a check's strings inside its record: 48
+// bytes take a usual service check (ID "service:<id>", a name, a type and
+// the 18 length bytes) and keep the record in the 112-byte size class.
+const checkRecRoom = 48
+
+// roomyCheckRec is a check record with room for its strings.
+type roomyCheckRec struct {
+	checkRec
+	strs [checkRecRoom]byte
+}
+
 // newCheckRec returns the record to store for c (validated, its Node the
 // stored node's name) with service record svc (whose ID is c's
 // ServiceID; nil if c has none). It copies c's strings
@@ -92,12 +103,19 @@ func newCheckRec(c *HealthCheck, svc *NodeService, ownHeader bool) *checkRec {
 	for _, f := range fields {
 		n += uvarintLen(len(*f)) + len(*f)
 	}
-	buf := make([]byte, 0, n)
+	var rec *checkRec
+	var buf []byte
+	if n <= checkRecRoom { // the record and its strings in one allocation
+		r := new(roomyCheckRec)
+		rec, buf = &r.checkRec, r.strs[:0]
+	} else {
+		rec, buf = new(checkRec), make([]byte, 0, n)
+	}
 	for _, f := range fields {
 		buf = binary.AppendUvarint(buf, uint64(len(*f)))
 		buf = append(buf, *f...)
 	}
-	rec := &checkRec{
+	*rec = checkRec{
 		strs:        unsafe.String(unsafe.SliceData(buf), len(buf)),
 		header:      c.Definition.Header,
 		exposedPort: c.ExposedPort,

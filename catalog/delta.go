@@ -220,15 +220,70 @@ type deltaRing struct {
 	pushed uint64
 }
 
-// ringEntry is a Change as the ring keeps it: the instance by value and
-// the patched fields as a set, so appending a change allocates nothing.
-// since turns entries into Changes (copies) for the caller.
+// ringEntry is a Change as the ring keeps it: an instance change as the
+// node and service records its content was built from (records never
+// change, see instSlot) with its health, the patched fields as a set, so
+// appending a change allocates nothing and an entry is 48 bytes, not the
+// 190 of an Instance by value: the ring's 4,096 entries then stay in the
+// CPU caches while registrations stream in. since turns entries into
+// Changes (copies) for the caller.
 type ringEntry struct {
 	index  uint64
+	n      *Node        // instance changes: the node record
+	svc    *NodeService // instance changes: the service record
+	node   string       // node changes
 	kind   ChangeKind
 	fields fieldSet // InstanceUpdated: the fields of the patch
-	node   string   // node changes
-	inst   Instance // instance changes
+	health uint8    // instance changes: the health (a statusCode)
+}
+
+// instEntry returns the ring entry of an instance change of kind at idx,
+// whose content is n, svc and health.
+func instEntry(idx uint64, kind ChangeKind, n *Node, svc *NodeService, health uint8, fields fieldSet) ringEntry {
+	return ringEntry{index: idx, kind: kind, n: n, svc: svc, health: health, fields: fields}
+}
+
+// instance returns the entry's instance as its Change carries it: the
+// whole content for an addition or removal, the key, name and health for
+// a health change, the key, name and patched fields for an update
+// (diffInstance). It shares the records' slices and maps.
+func (e *ringEntry) instance() Instance {
+	in := buildInstance(e.n, e.svc, e.health)
+	switch e.kind {
+	case InstanceAdded, InstanceRemoved:
+		return in
+	case HealthChanged:
+		return Instance{Node: in.Node, ID: in.ID, Service: in.Service, Health: in.Health}
+	}
+	return patchOf(&in, e.fields)
+}
+
+// patchOf is the patch diffInstance returns for new content in whose
+// changed fields are fs.
+func patchOf(in *Instance, fs fieldSet) Instance {
+	p := Instance{Node: in.Node, ID: in.ID, Service: in.Service}
+	if fs&setNodeAddress != 0 {
+		p.NodeAddress = in.NodeAddress
+	}
+	if fs&setDatacenter != 0 {
+		p.Datacenter = in.Datacenter
+	}
+	if fs&setTags != 0 {
+		p.Tags = in.Tags
+	}
+	if fs&setAddress != 0 {
+		p.Address = in.Address
+	}
+	if fs&setPort != 0 {
+		p.Port = in.Port
+	}
+	if fs&setMeta != 0 {
+		p.Meta = in.Meta
+	}
+	if fs&setHealth != 0 {
+		p.Health = in.Health
+	}
+	return p
 }
 
 // change returns the entry as a Change the caller owns.
@@ -236,7 +291,7 @@ func (e *ringEntry) change() Change {
 	c := Change{Index: e.index, Kind: e.kind, Node: e.node}
 	switch e.kind {
 	case InstanceAdded, InstanceUpdated, InstanceRemoved, HealthChanged:
-		in := e.inst.Clone()
+		in := e.instance().Clone()
 		c.Instance = &in
 	}
 	if e.kind == InstanceUpdated {

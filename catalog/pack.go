@@ -43,11 +43,19 @@ func (p *packer) add(s *string) {
 
 // finish copies the gathered strings into one buffer, each distinct value
 // once, and repoints them there.
-func (p *packer) finish() {
+func (p *packer) finish() { p.finishInto(nil) }
+
+// finishInto is finish copying into room, a buffer that lives in the same
+// allocation as the record being packed, when the strings fit there: a
+// record and its strings then cost one allocation instead of two.
+func (p *packer) finishInto(room []byte) {
 	if p.n == 0 {
 		return
 	}
-	buf := make([]byte, 0, p.total)
+	buf := room[:0]
+	if p.total > cap(room) {
+		buf = make([]byte, 0, p.total)
+	}
 	ptrs := p.ptrs[:p.n]
 	for i, s := range ptrs {
 		if j := indexEqual(ptrs[:i], *s); j >= 0 {
@@ -70,10 +78,21 @@ func indexEqual(ptrs []*string, s string) int {
 	return -1
 }
 
+// ownedSvcRoom is the room for a stored service's strings inside its
+// record: 40 bytes take the usual ID, name and a few tags, and keep the
+// record in the 224-byte size class.
+const ownedSvcRoom = 40
+
+// ownedSvc is a stored service record with room for its strings.
+type ownedSvc struct {
+	registerSvc
+	strs [ownedSvcRoom]byte
+}
+
 // ownService returns a copy of the lent service svc to store, its
 // strings in one allocation of their own.
 func ownService(svc *NodeService) *NodeService {
-	b := &registerSvc{svc: *svc}
+	b := &ownedSvc{registerSvc: registerSvc{svc: *svc}}
 	s := &b.svc
 	if n := len(s.Tags); n > 0 && n <= len(b.tags) {
 		copy(b.tags[:], s.Tags)
@@ -89,7 +108,7 @@ func ownService(svc *NodeService) *NodeService {
 		p.add(&s.Tags[i])
 	}
 	p.add(&s.Address)
-	p.finish()
+	p.finishInto(b.strs[:])
 	if len(s.TaggedAddresses) > 0 {
 		m := make(map[string]ServiceAddress, len(s.TaggedAddresses))
 		for k, v := range s.TaggedAddresses {

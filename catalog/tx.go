@@ -505,29 +505,30 @@ func (t *tx) refresh(k dirtyKey, ring *deltaRing) {
 	if !slot.hasInst() {
 		slot.instNode, slot.instSvc, slot.health, slot.digest = n, svc, health, digest
 		st.numInstances++
-		ring.push(&ringEntry{index: t.index, kind: InstanceAdded, inst: in})
+		e := instEntry(t.index, InstanceAdded, n, svc, health, 0)
+		ring.push(&e)
 		return
 	}
 	st.hash.sub(&slot.digest)
 	// An update carries only what moved (delta.go): the most frequent one
 	// by far, a health flip, is a kind of its own that names no fields.
 	old := slot.cachedInstance()
-	patch, fields := diffInstance(&old, &in)
+	_, fields := diffInstance(&old, &in)
 	slot.instNode, slot.instSvc, slot.health, slot.digest = n, svc, health, digest
+	kind := InstanceUpdated
 	if fields == setHealth {
-		ring.push(&ringEntry{index: t.index, kind: HealthChanged, inst: patch})
-		return
+		kind = HealthChanged
 	}
-	ring.push(&ringEntry{index: t.index, kind: InstanceUpdated, inst: patch, fields: fields})
+	e := instEntry(t.index, kind, n, svc, health, fields)
+	ring.push(&e)
 }
 
 // changeHealth moves the slot's cached instance, whose records are
 // current, to health.
 func (t *tx) changeHealth(slot *instSlot, health uint8, ring *deltaRing) {
-	var in Instance
-	in, t.scratch = t.st.hash.moveHealth(slot, health, t.scratch)
-	ring.push(&ringEntry{index: t.index, kind: HealthChanged,
-		inst: Instance{Node: in.Node, ID: in.ID, Service: in.Service, Health: in.Health}})
+	_, t.scratch = t.st.hash.moveHealth(slot, health, t.scratch)
+	e := instEntry(t.index, HealthChanged, slot.instNode, slot.instSvc, health, 0)
+	ring.push(&e)
 }
 
 // moveHealth is the hashcode's part of a health change: the digest of the
@@ -552,7 +553,8 @@ func (t *tx) removeInstance(k InstanceKey, slot *instSlot, ring *deltaRing) {
 		return
 	}
 	t.st.hash.sub(&slot.digest)
-	ring.push(&ringEntry{index: t.index, kind: InstanceRemoved, inst: slot.cachedInstance()})
+	e := instEntry(t.index, InstanceRemoved, slot.instNode, slot.instSvc, slot.health, 0)
+	ring.push(&e)
 	slot.clearInst()
 	t.st.numInstances--
 	t.st.dropIfEmpty(k, slot)
