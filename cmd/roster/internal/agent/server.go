@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -160,13 +161,39 @@ type raftLogStore interface {
 
 // openRaftLog opens the raft log in dir: the write-ahead log (raft/wal,
 // one data sync per write), or the bbolt file raft.db of a data dir
-// written by an earlier release, which keeps working as it was.
+// written by an earlier release, which keeps working as it was. Anything
+// but a clear answer is refused: opening an empty log where the real one
+// could not be read would make the server forget its term and vote.
 func openRaftLog(dir string) (raftLogStore, error) {
-	bolt := filepath.Join(dir, "raft.db")
-	if _, err := os.Stat(bolt); err == nil {
+	bolt, wal := filepath.Join(dir, "raft.db"), filepath.Join(dir, "wal")
+	hasBolt, err := pathExists(bolt)
+	if err != nil {
+		return nil, err
+	}
+	hasWAL, err := pathExists(wal)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case hasBolt && hasWAL:
+		return nil, fmt.Errorf("%s holds two raft logs, raft.db and wal/; keep the one this server last ran with (the newer files) and move the other away", dir)
+	case hasBolt:
 		return raft.OpenBoltStore(bolt)
 	}
-	return raft.OpenWALStore(filepath.Join(dir, "wal"))
+	return raft.OpenWALStore(wal)
+}
+
+// pathExists reports whether path exists; an error other than "does not
+// exist" (permissions, I/O) is returned, not taken for absence.
+func pathExists(path string) (bool, error) {
+	_, err := os.Stat(path)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return false, fmt.Errorf("cannot tell whether %s exists: %w", path, err)
 }
 
 // startRPC wires forwarding, blocking and the endpoints, then serves.
