@@ -99,3 +99,28 @@ func TestNodeName_FoldedWritesSurviveSnapshotRestore(t *testing.T) {
 		t.Fatal("restored state or hash differs from the original")
 	}
 }
+
+// Txn service and check ops and session creation find a node under any
+// case too; before they folded, "n1" was "Missing node registration" while
+// "N1" was stored.
+func TestNodeName_TxnAndSessionsFoldTheNodeName(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.ok(&RegisterRequest{Node: Node{Node: "N1", Address: "10.0.0.1"}})
+	res := h.apply(&TxnRequest{Ops: []TxnOp{
+		{Service: &TxnServiceOp{Verb: OpSet, Node: "n1", Service: NodeService{ID: "web-1", Service: "web"}}},
+		{Check: &TxnCheckOp{Verb: OpSet, Check: HealthCheck{Node: "n1", CheckID: "c1", Name: "c1", Status: HealthPassing}}},
+	}})
+	if res.Err != nil || res.Txn == nil || len(res.Txn.Errors) != 0 {
+		t.Fatalf("txn on n1: %+v", res)
+	}
+	if ns, _ := h.s.NodeServices("N1"); ns == nil || len(ns.Services) != 1 {
+		t.Fatalf("NodeServices(N1) = %+v, want web-1", ns)
+	}
+	if checks, _ := h.s.NodeChecks("N1"); len(checks) != 1 || checks[0].Node != "N1" {
+		t.Fatalf("NodeChecks(N1) = %+v, want c1 on N1", checks)
+	}
+	h.ok(&SessionRequest{Verb: SessionCreate, Session: SessionEntry{ID: "11111111-2222-3333-4444-555555555555", Node: "n1"}})
+	if ss, _ := h.s.NodeSessions("N1"); len(ss) != 1 || ss[0].Node != "N1" {
+		t.Fatalf("NodeSessions(N1) = %+v, want the session on N1", ss)
+	}
+}

@@ -83,6 +83,7 @@ func (t *tx) validateSession(s *SessionEntry) error {
 	if t.st.sessions[s.ID] != nil {
 		return fmt.Errorf("session %q already exists", s.ID)
 	}
+	s.Node = t.st.nodeName(s.Node) // node names are case-insensitive (nodename.go)
 	if t.st.nodes[s.Node] == nil {
 		return fmt.Errorf("Missing node registration: node %q is %w", s.Node, ErrNotFound)
 	}

@@ -170,6 +170,7 @@ func (t *tx) txnNode(op *TxnNodeOp) ([]TxnResult, error) {
 }
 
 func (t *tx) txnService(op *TxnServiceOp) ([]TxnResult, error) {
+	op.Node = t.st.nodeName(op.Node) // node names are case-insensitive (nodename.go)
 	svc := &op.Service
 	old := t.st.service(op.Node, svc.ID)
 	switch op.Verb {
@@ -206,6 +207,7 @@ func (t *tx) txnService(op *TxnServiceOp) ([]TxnResult, error) {
 
 func (t *tx) txnCheck(op *TxnCheckOp) ([]TxnResult, error) {
 	c := &op.Check
+	c.Node = t.st.nodeName(c.Node) // node names are case-insensitive (nodename.go)
 	old := t.st.check(c.Node, c.CheckID)
 	switch op.Verb {
 	case OpGet:
