@@ -62,6 +62,11 @@ type WALStore struct {
 	kv          map[string][]byte
 	buf         []byte // the record being written
 	closed      bool
+	// failed is the first write or sync error: after it the file's state
+	// is unknown (a failed fdatasync may have dropped the dirty pages, and
+	// a retry would report success for data that is gone), so every later
+	// write returns it and the server must restart and replay the log.
+	failed error
 }
 
 var (
@@ -487,6 +492,9 @@ func (s *WALStore) commit() error {
 	if s.closed {
 		return errors.New("raft: the log store is closed")
 	}
+	if s.failed != nil {
+		return s.failed
+	}
 	seg := s.segs[len(s.segs)-1]
 	if seg.size >= s.segBytes {
 		if err := s.newSegment(seg.seq + 1); err != nil {
@@ -495,10 +503,12 @@ func (s *WALStore) commit() error {
 		seg = s.segs[len(s.segs)-1]
 	}
 	if _, err := seg.f.WriteAt(s.buf, seg.size); err != nil {
-		return fmt.Errorf("raft: appending to the log: %w", err)
+		s.failed = fmt.Errorf("raft: appending to the log failed; restart the server to replay it: %w", err)
+		return s.failed
 	}
 	if err := fdatasync(seg.f); err != nil {
-		return fmt.Errorf("raft: syncing the log: %w", err)
+		s.failed = fmt.Errorf("raft: syncing the log failed; restart the server to replay it: %w", err)
+		return s.failed
 	}
 	base := seg.size
 	seg.size += int64(len(s.buf))

@@ -262,3 +262,38 @@ func TestWALStore_CrashWhileStartingASegment(t *testing.T) {
 		t.Fatalf("hard state after compaction and reopen: %q", v)
 	}
 }
+
+// After a failed write the store refuses every later one, even once the
+// file works again: a failed fdatasync may have dropped the pages it was
+// syncing, and a retry that succeeds would claim they are durable. The
+// log stored before the failure replays on reopen.
+func TestWALStore_AFailedWriteStopsAllLaterWrites(t *testing.T) {
+	dir := t.TempDir()
+	s := openWALT(t, dir, walSegmentBytes)
+	if err := s.StoreLogs(walEntries(1, 3, 1, "a")); err != nil {
+		t.Fatal(err)
+	}
+	seg := s.segs[len(s.segs)-1]
+	good := seg.f
+	ro, err := os.Open(good.Name()) // read-only: WriteAt fails
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg.f = ro
+	if err := s.StoreLogs(walEntries(4, 4, 1, "a")); err == nil {
+		t.Fatal("a write to a read-only segment succeeded")
+	}
+	seg.f = good
+	ro.Close()
+	if err := s.StoreLogs(walEntries(4, 4, 1, "a")); err == nil {
+		t.Fatal("a write after a failed one succeeded")
+	}
+	if err := s.Set([]byte("k"), []byte("v")); err == nil {
+		t.Fatal("a stable write after a failed one succeeded")
+	}
+	s.Close()
+	s = openWALT(t, dir, walSegmentBytes)
+	if last, _ := s.LastIndex(); last != 3 {
+		t.Fatalf("last index after reopen = %d, want 3", last)
+	}
+}
