@@ -178,3 +178,29 @@ func memberOf(n *Node, name string) (Member, bool) {
 	}
 	return Member{}, false
 }
+
+// TestCore_LeavingHolderOfANameIsAConflict: a member that is leaving is
+// still up, so an alive claim for its name from another address is a name
+// conflict (reported, and the claimant told), as for an alive holder.
+func TestCore_LeavingHolderOfANameIsAConflict(t *testing.T) {
+	s := newSim(5, DefaultLANConfig(), testkit.Seed(t))
+	if !s.runUntil(10*time.Second, func() bool { return s.allSee(3, StateAlive) }) {
+		t.Fatalf("n3 not alive everywhere: %s", s.view(0))
+	}
+	if err := s.cores[0].ForceLeave("n3"); err != nil {
+		t.Fatal(err)
+	}
+	m := s.cores[0].table.get("n3")
+	if m.state != StateLeaving {
+		t.Fatalf("n0 sees n3 %v, want leaving", m.state)
+	}
+	before := s.cores[0].Stats().NameConflicts
+	other := netip.MustParseAddrPort("127.0.0.99:7946")
+	s.cores[0].handleAlive(alive{Incarnation: m.incarnation + 5, Node: "n3", Addr: other})
+	if n := s.cores[0].Stats().NameConflicts - before; n != 1 {
+		t.Fatalf("%d name conflicts counted for a claim on a leaving member's name, want 1", n)
+	}
+	if got := s.cores[0].table.get("n3"); got.addr == other {
+		t.Fatal("the claimant took the leaving member's address")
+	}
+}

@@ -36,8 +36,9 @@ func (c *Core) handleAlive(a alive) {
 	if a.Addr != m.addr && !m.gone() {
 		// Two addresses for one name. A suspect holder may be the
 		// claimant's own previous life (restarted elsewhere): its claim
-		// wins once the old record is dead. An alive holder is a conflict.
-		if m.state == StateAlive {
+		// wins once the old record is dead. An alive holder is a conflict,
+		// and so is a leaving one: it is still up until it has left.
+		if m.state == StateAlive || m.state == StateLeaving {
 			c.conflictSeen(m, a)
 		}
 		return
