@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
 	"time"
 
 	"roster/catalog"
 	"roster/raft"
 	"roster/rpc"
+	"roster/swim"
 )
 
 // The leader routine (Consul's agent/consul/leader.go). Whichever server
@@ -236,14 +240,83 @@ func (a *Agent) reconcileNames(ctx context.Context, names []string) {
 			a.reconcileMember(members[i])
 		} else if name != a.cfg.NodeName && a.hasSerfCheck(name) {
 			// Reaped (or pruned by force-leave -prune) before this leader
-			// handled its leave: the gossip tags are gone, but the
-			// catalog's node ID is the server's Raft ID.
+			// handled its leave: the gossip tags are gone, and only the
+			// catalog entry says which Raft server it was.
 			if ns, _ := a.srv.store.NodeServices(name); ns != nil {
-				a.removeRaftServer(ns.Node.ID, name)
+				a.removeReapedRaftServer(ns, members)
 			}
 			a.logApplyErr("deregister reaped node "+name, a.applyCatalog(&catalog.DeregisterRequest{Node: name}))
 		}
 	}
+}
+
+// removeReapedRaftServer removes the Raft server a reaped catalog node
+// stood for, but only when the evidence agrees. The catalog node (ID,
+// address, services) is writable by anyone through /v1/catalog/register
+// and its ID may change after a name takeover, so the ID alone must not
+// remove a live server: the Raft configuration must hold a server with
+// that ID at the node's address, the node must carry the `consul` service
+// on that server's port (as memberRegistration writes it), and no member
+// still in the pool may claim the ID (a live server is reconciled by its
+// own gossip entry instead).
+func (a *Agent) removeReapedRaftServer(ns *catalog.NodeServices, members []swim.Member) {
+	if why := a.reapedServerMismatch(ns, members); why != "" {
+		if why != "not a raft server" {
+			a.log.Warn("leader: not removing a raft server for a reaped node", nodeAttr(a.cfg.NodeName),
+				slog.String("member", ns.Node.Node), slog.String("id", ns.Node.ID), slog.String("reason", why))
+		}
+		return
+	}
+	a.removeRaftServer(ns.Node.ID, ns.Node.Node)
+}
+
+// reapedServerMismatch is why ns is not evidence enough to remove the Raft
+// server with its node ID, or "" if it is.
+func (a *Agent) reapedServerMismatch(ns *catalog.NodeServices, members []swim.Member) string {
+	id := ns.Node.ID
+	if id == "" || id == a.nodeID() {
+		return "not a raft server"
+	}
+	conf, _ := a.srv.raft.Configuration()
+	var raftAddr string
+	for _, srv := range conf.Servers {
+		if srv.ID == id {
+			raftAddr = srv.Address
+		}
+	}
+	if raftAddr == "" {
+		return "not a raft server"
+	}
+	host, port, err := net.SplitHostPort(raftAddr)
+	if err != nil || !sameHost(host, ns.Node.Address) {
+		return fmt.Sprintf("raft server address %s does not match the node address %s", raftAddr, ns.Node.Address)
+	}
+	carries := false
+	for _, svc := range ns.Services {
+		if svc.ID == consulServiceName && svc.Service == consulServiceName && strconv.Itoa(svc.Port) == port {
+			carries = true
+		}
+	}
+	if !carries {
+		return "the node does not carry the consul service on the raft server's port"
+	}
+	for _, m := range members {
+		if m.Tags["id"] == id {
+			return "member " + m.Name + " in the pool carries the same id"
+		}
+	}
+	return ""
+}
+
+// sameHost compares two IP addresses by value (so "::ffff:127.0.0.1" and
+// "127.0.0.1" agree), and anything else as text.
+func sameHost(a, b string) bool {
+	x, errX := netip.ParseAddr(a)
+	y, errY := netip.ParseAddr(b)
+	if errX == nil && errY == nil {
+		return x.Unmap() == y.Unmap()
+	}
+	return a == b
 }
 
 func (a *Agent) hasSerfCheck(node string) bool {
