@@ -66,6 +66,9 @@ type Agent struct {
 
 	// Owned by the leader routine, one term at a time.
 	nonvoterSince map[string]time.Time
+	// promoteEvery is the leader's current promote-pass interval in
+	// nanoseconds (0 before the first term), for tests and debugging.
+	promoteEvery atomic.Int64
 	// autopilotRemoved and autopilotHeld count dead servers removed, and
 	// removals held back by the quorum rules (autopilot.go).
 	autopilotRemoved, autopilotHeld atomic.Uint64

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"roster/internal/testkit"
+	"roster/rpc"
 )
 
 func TestAutopilot_PickDeadServersKeepsAQuorum(t *testing.T) {
@@ -91,5 +92,37 @@ func TestAutopilot_MinQuorumHoldsRemovalBack(t *testing.T) {
 	})
 	if n := raftServerCount(tc.agents[l]); n != 3 || tc.agents[l].autopilotRemoved.Load() != 0 {
 		t.Fatalf("raft has %d servers, %d removed; want 3 and none", n, tc.agents[l].autopilotRemoved.Load())
+	}
+}
+
+// A runtime set-config of ServerStabilizationTime changes the leader's
+// promote interval within the current term, not only after an election.
+func TestAutopilot_SetConfigChangesThePromoteIntervalInTheSameTerm(t *testing.T) {
+	tc := newTestCluster(t, 1)
+	l := tc.startSettled()
+	a := tc.agents[l]
+	want := promoteInterval(tc.cfgs[l].ServerStabilizationTime)
+	testkit.WaitFor(t, 5*time.Second, "the configured promote interval", func() error {
+		if got := time.Duration(a.promoteEvery.Load()); got != want {
+			return fmt.Errorf("promote interval %v, want %v", got, want)
+		}
+		return nil
+	})
+	term := a.srv.raft.Term()
+	conf := a.autopilotSettings()
+	conf.ServerStabilizationTime = 2 * time.Second
+	data := rpc.EncodeCommand("", time.Now(), encodeAutopilot(autopilotSet, conf))
+	if err := a.srv.raft.Apply(data, leaderApplyWait).Error(); err != nil {
+		t.Fatal(err)
+	}
+	want = promoteInterval(conf.ServerStabilizationTime)
+	testkit.WaitFor(t, 5*time.Second, "the new promote interval", func() error {
+		if got := time.Duration(a.promoteEvery.Load()); got != want {
+			return fmt.Errorf("promote interval %v, want %v", got, want)
+		}
+		return nil
+	})
+	if now := a.srv.raft.Term(); now != term {
+		t.Fatalf("term changed from %d to %d: the test did not measure a change within one term", term, now)
 	}
 }

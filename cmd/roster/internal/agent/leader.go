@@ -118,8 +118,9 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 	a.reconcileAll(ctx)
 	full := time.NewTicker(a.cfg.ReconcileInterval)
 	defer full.Stop()
-	promote := time.NewTicker(promoteInterval(a.autopilotSettings().ServerStabilizationTime))
-	defer promote.Stop()
+	promote := newPromoteTicker(a.autopilotSettings().ServerStabilizationTime)
+	defer promote.t.Stop()
+	a.promoteEvery.Store(int64(promote.every))
 	dead := newDeadServerCleanup()
 	// New sessions get their TTL clock within a second (TTLs are >= 10s);
 	// the Session endpoint re-arms it on every renewal (leaderSessionTimers).
@@ -142,9 +143,11 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 			a.initAutopilot() // a snapshot from before replicated autopilot settings holds none
 			a.reconcileAll(ctx)
 			sessions.resetAll()
-		case <-promote.C:
+		case <-promote.t.C:
 			a.promoteNonvoters()
 			a.cleanupDeadServers(dead, time.Now())
+			promote.follow(a.autopilotSettings().ServerStabilizationTime)
+			a.promoteEvery.Store(int64(promote.every))
 		case <-sessionScan.C:
 			sessions.resetAll()
 		case <-gcTick.C:
@@ -161,6 +164,28 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 // spin the loop and a long one still checks for dead servers.
 func promoteInterval(stabilization time.Duration) time.Duration {
 	return min(max(stabilization/4, 10*time.Millisecond), 2500*time.Millisecond)
+}
+
+// promoteTicker drives the promote/dead-server pass at promoteInterval of
+// the stored stabilization time. The leader re-reads the setting after
+// every pass, so a runtime set-config takes effect within one interval
+// (at most 2.5s) rather than at the next election.
+type promoteTicker struct {
+	t     *time.Ticker
+	every time.Duration
+}
+
+func newPromoteTicker(stabilization time.Duration) *promoteTicker {
+	every := promoteInterval(stabilization)
+	return &promoteTicker{t: time.NewTicker(every), every: every}
+}
+
+// follow resets the ticker if stabilization now calls for another interval.
+func (p *promoteTicker) follow(stabilization time.Duration) {
+	if every := promoteInterval(stabilization); every != p.every {
+		p.every = every
+		p.t.Reset(every)
+	}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
