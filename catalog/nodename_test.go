@@ -124,3 +124,14 @@ func TestNodeName_TxnAndSessionsFoldTheNodeName(t *testing.T) {
 		t.Fatalf("NodeSessions(N1) = %+v, want the session on N1", ss)
 	}
 }
+
+// A coordinate sent for "n1" is stored for the node registered as "N1",
+// not dropped as a coordinate of an unknown node.
+func TestNodeName_CoordinatesFoldTheNodeName(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.ok(&RegisterRequest{Node: Node{Node: "N1", Address: "10.0.0.1"}})
+	h.ok(&CoordinateBatchRequest{Updates: []CoordinateEntry{{Node: "n1", Coord: Coordinate{Vec: []float64{0.5}}}}})
+	if coords, _ := h.s.Coordinates(); len(coords) != 1 || coords[0].Node != "N1" {
+		t.Fatalf("coordinates = %+v, want one for N1", coords)
+	}
+}

@@ -409,9 +409,11 @@ func (t *tx) removeCoordinate(node string) {
 
 // updateCoordinates stores a batch; coordinates of unknown nodes are
 // ignored, as Consul does (the node may have been deregistered meanwhile).
+// A node is found under any case of its name (nodename.go).
 func (t *tx) updateCoordinates(r *CoordinateBatchRequest) {
 	for i := range r.Updates {
 		c := &r.Updates[i]
+		c.Node = t.st.nodeName(c.Node)
 		if t.st.nodes[c.Node] != nil {
 			t.setCoordinate(c)
 		}
