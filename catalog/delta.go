@@ -123,36 +123,35 @@ func (fs fieldSet) names() []string {
 	return out
 }
 
-// diffInstance returns the patch from a to b (same key): b's identity and
-// the fields that differ, with their set (0 if none differ). The patch
-// shares b's slices and maps.
-func diffInstance(a, b *Instance) (patch Instance, fs fieldSet) {
-	patch = Instance{Node: b.Node, ID: b.ID, Service: b.Service}
+// changedFields returns the set of fields that differ between a and b
+// (same key; 0 if none differ). The patch an update carries is patchOf(b,
+// changedFields(a, b)).
+func changedFields(a, b *Instance) (fs fieldSet) {
 	if a.NodeAddress != b.NodeAddress {
-		patch.NodeAddress, fs = b.NodeAddress, fs|setNodeAddress
+		fs |= setNodeAddress
 	}
 	if a.Datacenter != b.Datacenter {
-		patch.Datacenter, fs = b.Datacenter, fs|setDatacenter
+		fs |= setDatacenter
 	}
 	if a.Service != b.Service {
 		fs |= setService
 	}
 	if !slices.Equal(a.Tags, b.Tags) {
-		patch.Tags, fs = b.Tags, fs|setTags
+		fs |= setTags
 	}
 	if a.Address != b.Address {
-		patch.Address, fs = b.Address, fs|setAddress
+		fs |= setAddress
 	}
 	if a.Port != b.Port {
-		patch.Port, fs = b.Port, fs|setPort
+		fs |= setPort
 	}
 	if !strMapsEqual(a.Meta, b.Meta) {
-		patch.Meta, fs = b.Meta, fs|setMeta
+		fs |= setMeta
 	}
 	if a.Health != b.Health {
-		patch.Health, fs = b.Health, fs|setHealth
+		fs |= setHealth
 	}
-	return patch, fs
+	return fs
 }
 
 // applyPatch copies the named fields of patch into dst. It reports false
@@ -246,7 +245,7 @@ func instEntry(idx uint64, kind ChangeKind, n *Node, svc *NodeService, health ui
 // instance returns the entry's instance as its Change carries it: the
 // whole content for an addition or removal, the key, name and health for
 // a health change, the key, name and patched fields for an update
-// (diffInstance). It shares the records' slices and maps.
+// (changedFields, patchOf). It shares the records' slices and maps.
 func (e *ringEntry) instance() Instance {
 	in := buildInstance(e.n, e.svc, e.health)
 	switch e.kind {
@@ -258,8 +257,8 @@ func (e *ringEntry) instance() Instance {
 	return patchOf(&in, e.fields)
 }
 
-// patchOf is the patch diffInstance returns for new content in whose
-// changed fields are fs.
+// patchOf is the patch of an update to content in whose changed fields
+// are fs: in's identity and those fields.
 func patchOf(in *Instance, fs fieldSet) Instance {
 	p := Instance{Node: in.Node, ID: in.ID, Service: in.Service}
 	if fs&setNodeAddress != 0 {

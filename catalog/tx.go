@@ -515,7 +515,7 @@ func (t *tx) refresh(k dirtyKey, ring *deltaRing) {
 	// An update carries only what moved (delta.go): the most frequent one
 	// by far, a health flip, is a kind of its own that names no fields.
 	old := slot.cachedInstance()
-	_, fields := diffInstance(&old, &in)
+	fields := changedFields(&old, &in)
 	slot.instNode, slot.instSvc, slot.health, slot.digest = n, svc, health, digest
 	kind := InstanceUpdated
 	if fields == setHealth {
