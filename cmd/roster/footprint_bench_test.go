@@ -79,8 +79,7 @@ func footprintRun(b *testing.B, bin string, sampleRSS bool) (startMs, leaderMs, 
 		}
 	}
 	if sampleRSS {
-		time.Sleep(2 * time.Second)
-		rssMB = vmRSSMB(cmd.Process.Pid)
+		rssMB = settledRSSMB(b, cmd.Process.Pid)
 	}
 	t1 := time.Now()
 	cmd.Process.Signal(syscall.SIGINT)
@@ -88,6 +87,26 @@ func footprintRun(b *testing.B, bin string, sampleRSS bool) (startMs, leaderMs, 
 		b.Fatalf("agent exit after SIGINT: %v", err)
 	}
 	return startMs, leaderMs, msSince(t1), rssMB
+}
+
+// settledRSSMB samples the agent's RSS until start-up has settled: two
+// samples 250 ms apart within 0.5 MB of each other (at most 10 s; then the
+// last sample, with a log line).
+func settledRSSMB(b *testing.B, pid int) float64 {
+	last := -1.0
+	err := testkit.PollEvery(250*time.Millisecond, 10*time.Second, func() error {
+		cur := vmRSSMB(pid)
+		prev := last
+		last = cur
+		if prev < 0 || cur-prev > 0.5 || prev-cur > 0.5 {
+			return fmt.Errorf("RSS %.1f MB, was %.1f MB", cur, prev)
+		}
+		return nil
+	})
+	if err != nil {
+		b.Logf("RSS did not settle: %v", err)
+	}
+	return last
 }
 
 // mustPoll polls every millisecond: the startup figures are in ms.
