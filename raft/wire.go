@@ -230,14 +230,10 @@ func (r *wireReader) uvarint() uint64 {
 	return v
 }
 
+// varint reads a zig-zag encoded int64 (binary.AppendVarint's format).
 func (r *wireReader) varint() int64 {
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.fail(errShortFrame)
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
+	u := r.uvarint()
+	return int64(u>>1) ^ -int64(u&1)
 }
 
 // bytes returns the next length-prefixed field, pointing into the frame.
