@@ -90,16 +90,9 @@ func TestDedup_UUIDKeysSurviveSnapshot(t *testing.T) {
 	for i, id := range ids {
 		d.Apply(entry(uint64(i+1), id, t0, "a=1"))
 	}
-	snap, err := d.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := snap.Persist(&buf); err != nil {
-		t.Fatal(err)
-	}
+	buf := persistSnapshot(t, d)
 	r := NewDedupFSM(newKV(), time.Minute, 0)
-	if err := r.Restore(&buf); err != nil {
+	if err := r.Restore(buf); err != nil {
 		t.Fatal(err)
 	}
 	for i, id := range ids {

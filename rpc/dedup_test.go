@@ -98,19 +98,11 @@ func TestDedup_SnapshotRestoreKeepsTable(t *testing.T) {
 	d := NewDedupFSM(kv, 0, 0)
 	d.Apply(entry(1, "req-a", t0, "a=1"))
 	d.Apply(entry(2, "req-b", t0, "b=2"))
-	snap, err := d.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := snap.Persist(&buf); err != nil {
-		t.Fatal(err)
-	}
-	snap.Release()
+	buf := persistSnapshot(t, d)
 
 	kv2 := newKV()
 	d2 := NewDedupFSM(kv2, 0, 0)
-	if err := d2.Restore(&buf); err != nil {
+	if err := d2.Restore(buf); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(kv2.data, kv.data) {
@@ -178,6 +170,21 @@ func FuzzDecodeCommand(f *testing.F) {
 	})
 }
 
+// persistSnapshot takes f's snapshot and returns what it persists.
+func persistSnapshot(t *testing.T, f raft.FSM) *bytes.Buffer {
+	t.Helper()
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Release()
+	var buf bytes.Buffer
+	if err := snap.Persist(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return &buf
+}
+
 func FuzzDedupRestore(f *testing.F) {
 	f.Add([]byte("RDD1\x01\x02id\x00\x01a=1\n"))
 	f.Add([]byte("RDD1\xff\xff\x03"))
@@ -226,14 +233,7 @@ func TestDedup_SnapshotConcurrentWithApplyIsConsistent(t *testing.T) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	snap, err := d.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := snap.Persist(&buf); err != nil {
-		t.Fatal(err)
-	}
+	buf := persistSnapshot(t, d)
 	testkit.WaitFor(t, 5*time.Second, "the racing Apply to finish", func() error {
 		if n := kv.count(); n != 2 {
 			return fmt.Errorf("%d applies", n)
@@ -243,7 +243,7 @@ func TestDedup_SnapshotConcurrentWithApplyIsConsistent(t *testing.T) {
 
 	kv2 := newKV()
 	d2 := NewDedupFSM(kv2, 0, 0)
-	if err := d2.Restore(&buf); err != nil {
+	if err := d2.Restore(buf); err != nil {
 		t.Fatal(err)
 	}
 	_, inState := kv2.data["b"]
@@ -264,17 +264,10 @@ func TestDedup_RestoreFromLargerTableKeepsNewest(t *testing.T) {
 	for i := range 10 {
 		big.Apply(entry(uint64(i+1), fmt.Sprintf("req-%d", i), t0, fmt.Sprintf("k%d=v", i)))
 	}
-	snap, err := big.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := snap.Persist(&buf); err != nil {
-		t.Fatal(err)
-	}
+	buf := persistSnapshot(t, big)
 	kv := newKV()
 	small := NewDedupFSM(kv, 0, 4)
-	if err := small.Restore(&buf); err != nil {
+	if err := small.Restore(buf); err != nil {
 		t.Fatalf("Restore of a 10-entry table into a 4-entry FSM: %v", err)
 	}
 	if n := small.Stats().Entries; n != 4 {
