@@ -143,7 +143,7 @@ func membershipAction(s *sim, l string, rng *rand.Rand) {
 	conf := c.conf.Clone()
 	target := s.ids[rng.IntN(len(s.ids))]
 	var next Configuration
-	switch _, in := conf.server(target); {
+	switch _, in := conf.Server(target); {
 	case !in:
 		next = upsertServer(conf, Server{ID: target, Address: target, Suffrage: Suffrage(rng.IntN(2))})
 	case conf.isVoter(target) && len(conf.voters()) > 1 && rng.IntN(2) == 0:
@@ -153,7 +153,7 @@ func membershipAction(s *sim, l string, rng *rand.Rand) {
 			}
 		}
 	default:
-		srv, _ := conf.server(target)
+		srv, _ := conf.Server(target)
 		srv.Suffrage = 1 - srv.Suffrage
 		next = upsertServer(conf, srv)
 	}

@@ -600,6 +600,6 @@ func (c *Core) CommitIndex() uint64 { return c.log.committed }
 func (c *Core) LastIndex() uint64   { return c.log.lastIndex() }
 func (c *Core) soleVoter() bool     { v := c.conf.voters(); return len(v) == 1 && v[0] == c.cfg.ID }
 func (c *Core) serverAddr(id string) string {
-	s, _ := c.conf.server(id)
+	s, _ := c.conf.Server(id)
 	return s.Address
 }

@@ -249,8 +249,8 @@ func (c Configuration) Clone() Configuration {
 	return Configuration{Servers: append([]Server(nil), c.Servers...)}
 }
 
-// server returns the member with id.
-func (c Configuration) server(id string) (Server, bool) {
+// Server returns the member with id.
+func (c Configuration) Server(id string) (Server, bool) {
 	for _, s := range c.Servers {
 		if s.ID == id {
 			return s, true
@@ -261,7 +261,7 @@ func (c Configuration) server(id string) (Server, bool) {
 
 // isVoter reports whether id is a voter.
 func (c Configuration) isVoter(id string) bool {
-	s, ok := c.server(id)
+	s, ok := c.Server(id)
 	return ok && s.Suffrage == Voter
 }
 

@@ -35,7 +35,7 @@ func (n *Node) AddNonvoter(id, addr string, timeout time.Duration) Future {
 // DemoteVoter keeps server id in the cluster without a vote.
 func (n *Node) DemoteVoter(id string, timeout time.Duration) Future {
 	return n.changeServers(func(c Configuration) (Configuration, error) {
-		s, ok := c.server(id)
+		s, ok := c.Server(id)
 		if !ok {
 			return c, fmt.Errorf("raft: DemoteVoter: %q is not in the configuration", id)
 		}

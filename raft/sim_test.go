@@ -306,7 +306,7 @@ func (s *sim) stableLeader() string {
 	term := s.nodes[l].core.Term()
 	for _, id := range s.ids {
 		n := s.nodes[id]
-		if _, member := s.nodes[l].core.conf.server(id); !member || !n.up || !s.plan.Connected(l, id) {
+		if _, member := s.nodes[l].core.conf.Server(id); !member || !n.up || !s.plan.Connected(l, id) {
 			continue
 		}
 		if n.core.Term() != term || n.core.Leader() != l {

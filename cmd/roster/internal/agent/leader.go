@@ -303,15 +303,11 @@ func (a *Agent) reapedServerMismatch(ns *catalog.NodeServices, members []swim.Me
 		return "not a raft server"
 	}
 	conf, _ := a.srv.raft.Configuration()
-	var raftAddr string
-	for _, srv := range conf.Servers {
-		if srv.ID == id {
-			raftAddr = srv.Address
-		}
-	}
-	if raftAddr == "" {
+	srv, ok := conf.Server(id)
+	if !ok {
 		return "not a raft server"
 	}
+	raftAddr := srv.Address
 	host, port, err := net.SplitHostPort(raftAddr)
 	if err != nil || !sameHost(host, ns.Node.Address) {
 		return fmt.Sprintf("raft server address %s does not match the node address %s", raftAddr, ns.Node.Address)

@@ -158,12 +158,10 @@ func (a *Agent) removeRaftServer(id, name string) {
 		return
 	}
 	conf, _ := a.srv.raft.Configuration()
-	for _, srv := range conf.Servers {
-		if srv.ID == id {
-			a.log.Info("leader: removing server that left from raft", nodeAttr(a.cfg.NodeName), slog.String("member", name), slog.String("id", id))
-			a.logApplyErr("remove raft server "+name, a.srv.raft.RemoveServer(id, leaderApplyWait).Error())
-			delete(a.nonvoterSince, id)
-		}
+	if _, ok := conf.Server(id); ok {
+		a.log.Info("leader: removing server that left from raft", nodeAttr(a.cfg.NodeName), slog.String("member", name), slog.String("id", id))
+		a.logApplyErr("remove raft server "+name, a.srv.raft.RemoveServer(id, leaderApplyWait).Error())
+		delete(a.nonvoterSince, id)
 	}
 }
 
@@ -175,10 +173,7 @@ func (a *Agent) ensureRaftServer(s serverInfo) {
 		return
 	}
 	conf, _ := a.srv.raft.Configuration()
-	for _, srv := range conf.Servers {
-		if srv.ID != s.ID {
-			continue
-		}
+	if srv, ok := conf.Server(s.ID); ok {
 		if srv.Address == s.RPCAddr {
 			return
 		}
