@@ -285,29 +285,24 @@ func (a *Agent) reconcileNames(ctx context.Context, names []string) {
 // still in the pool may claim the ID (a live server is reconciled by its
 // own gossip entry instead).
 func (a *Agent) removeReapedRaftServer(ns *catalog.NodeServices, members []swim.Member) {
-	if why := a.reapedServerMismatch(ns, members); why != "" {
-		if why != "not a raft server" {
-			a.log.Warn("leader: not removing a raft server for a reaped node", nodeAttr(a.cfg.NodeName),
-				slog.String("member", ns.Node.Node), slog.String("id", ns.Node.ID), slog.String("reason", why))
-		}
+	id := ns.Node.ID
+	conf, _ := a.srv.raft.Configuration()
+	srv, ok := conf.Server(id)
+	if id == "" || id == a.nodeID() || !ok {
+		return // not a raft server (other than this one)
+	}
+	if why := reapedServerMismatch(ns, srv.Address, members); why != "" {
+		a.log.Warn("leader: not removing a raft server for a reaped node", nodeAttr(a.cfg.NodeName),
+			slog.String("member", ns.Node.Node), slog.String("id", id), slog.String("reason", why))
 		return
 	}
-	a.removeRaftServer(ns.Node.ID, ns.Node.Node)
+	a.removeRaftServer(id, ns.Node.Node)
 }
 
 // reapedServerMismatch is why ns is not evidence enough to remove the Raft
-// server with its node ID, or "" if it is.
-func (a *Agent) reapedServerMismatch(ns *catalog.NodeServices, members []swim.Member) string {
+// server at raftAddr that has its node ID, or "" if it is.
+func reapedServerMismatch(ns *catalog.NodeServices, raftAddr string, members []swim.Member) string {
 	id := ns.Node.ID
-	if id == "" || id == a.nodeID() {
-		return "not a raft server"
-	}
-	conf, _ := a.srv.raft.Configuration()
-	srv, ok := conf.Server(id)
-	if !ok {
-		return "not a raft server"
-	}
-	raftAddr := srv.Address
 	host, port, err := net.SplitHostPort(raftAddr)
 	if err != nil || !sameHost(host, ns.Node.Address) {
 		return fmt.Sprintf("raft server address %s does not match the node address %s", raftAddr, ns.Node.Address)
