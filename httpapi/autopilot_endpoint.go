@@ -142,3 +142,18 @@ func jsonDuration(raw json.RawMessage) (time.Duration, error) {
 	}
 	return time.Duration(n), nil
 }
+
+// autopilotState serves GET /v1/operator/autopilot/state: Consul's
+// api.AutopilotState, from the leader or, with ?stale, from the server
+// that receives it. Voters and Servers are never null, as in Consul.
+func (s *Server) autopilotState(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
+	reply, err := dcCall[rpc.AutopilotStateReply](s, r, "Operator.AutopilotState")
+	if err != nil {
+		return nil, err
+	}
+	reply.Voters = nonNil(reply.Voters)
+	if reply.Servers == nil {
+		reply.Servers = map[string]rpc.AutopilotServer{}
+	}
+	return reply, nil
+}

@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // autopilotRPC is a leader holding one autopilot configuration: what the
@@ -76,4 +79,39 @@ func TestAutopilotConfiguration_PutCASAndGet(t *testing.T) {
 		}
 	}
 	a.must(405, "DELETE", "/v1/operator/autopilot/configuration", nil)
+}
+
+// GET /v1/operator/autopilot/state answers Consul's api.AutopilotState
+// through the real RPC stack: exactly its field names, durations as
+// strings, StableSince as RFC 3339, and no enterprise-only fields.
+func TestStack_AutopilotStateInConsulShape(t *testing.T) {
+	a, _ := stackAPI(t)
+	for _, path := range []string{"/v1/operator/autopilot/state", "/v1/operator/autopilot/state?stale"} {
+		_, body := a.must(200, "GET", path, nil)
+		var st map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(body), &st); err != nil {
+			t.Fatalf("%s: %v in %s", path, err, body)
+		}
+		want := []string{"FailureTolerance", "Healthy", "Leader", "OptimisticFailureTolerance", "Servers", "Voters"}
+		if got := slices.Sorted(maps.Keys(st)); !slices.Equal(got, want) {
+			t.Fatalf("%s: fields %v, want %v", path, got, want)
+		}
+		if string(st["Healthy"]) != "true" || string(st["FailureTolerance"]) != "0" ||
+			string(st["Leader"]) != `"server-1"` || string(st["Voters"]) != `["server-1"]` {
+			t.Fatalf("%s: %s", path, body)
+		}
+		var servers map[string]map[string]any
+		if err := json.Unmarshal(st["Servers"], &servers); err != nil {
+			t.Fatal(err)
+		}
+		s := servers["server-1"]
+		if len(servers) != 1 || s["ID"] != "server-1" || s["Status"] != "leader" || s["LastContact"] != "0s" ||
+			s["NodeType"] != "voter" || s["Healthy"] != true || s["ReadReplica"] != false {
+			t.Fatalf("%s: servers %v", path, servers)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, s["StableSince"].(string)); err != nil {
+			t.Fatalf("%s: StableSince %v: %v", path, s["StableSince"], err)
+		}
+	}
+	a.must(405, "PUT", "/v1/operator/autopilot/state", nil)
 }

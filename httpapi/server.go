@@ -267,6 +267,7 @@ func (s *Server) routes() []route {
 		{path: "/v1/snapshot", methods: []string{"GET", "PUT"}, handle: s.snapshot},
 		{path: "/v1/operator/autopilot/configuration", methods: []string{"GET", "PUT"}, handle: s.autopilotConfiguration},
 		{path: "/v1/operator/autopilot/health", methods: get, handle: s.autopilotHealth},
+		{path: "/v1/operator/autopilot/state", methods: get, handle: s.autopilotState},
 		{path: "/v1/coordinate/datacenters", methods: get, handle: s.coordinateDatacenters},
 		{path: "/v1/coordinate/nodes", methods: get, handle: s.coordinateNodes},
 

@@ -109,6 +109,11 @@ type EndpointDeps struct {
 	// "failed", ...) by Raft ID. Optional: default "alive" for servers that
 	// answered the health probe, "failed" for those that did not.
 	SerfStatus func(id string) string
+	// ServerVersion reports a server's build version by Raft ID (the
+	// Version of autopilot's health and state, as Consul reports its
+	// own). Optional: default the Raft protocol version the server's
+	// stats carry.
+	ServerVersion func(id string) string
 	// Sessions are the leader's TTL clocks. Optional (nil: no TTL expiry).
 	Sessions SessionTimers
 	// AutopilotThresholds are the autopilot settings server health is

@@ -131,30 +131,55 @@ func (e *Operator) AutopilotServerHealth(args *DCSpecificRequest, reply *Operato
 	if done, err := e.c.d.Forwarder.Forward(e.c.d.Ctx, "Operator.AutopilotServerHealth", args, args, reply); done {
 		return err
 	}
+	r := e.assess()
+	reply.Healthy, reply.FailureTolerance, reply.Servers = r.healthy, r.failureTolerance, r.servers
+	return nil
+}
+
+// autopilotRound is one look at the cluster, as raft-autopilot's State
+// is: every server of the configuration judged against the leader's
+// stats. The health and the state endpoints both answer from one.
+type autopilotRound struct {
+	conf     raft.Configuration
+	leaderID string
+	// servers are in configuration order, one per conf.Servers entry.
+	servers []ServerHealth
+	// healthy: every server is (raft-autopilot's State.Healthy, non-voters
+	// included) and there is a voter at all.
+	healthy bool
+	// failureTolerance is how many healthy voters can fail before the
+	// voters lose their quorum.
+	failureTolerance int
+}
+
+// assess probes every server and judges it. On the leader (every call
+// but a ?stale one) the leader's stats are local; elsewhere they come
+// from the leader's answer, and without it no server is healthy.
+func (e *Operator) assess() autopilotRound {
 	conf, _ := e.c.d.Operator.Configuration()
-	leaderID := e.c.d.Operator.LeaderID()
+	r := autopilotRound{conf: conf, leaderID: e.c.d.Operator.LeaderID(), servers: make([]ServerHealth, 0, len(conf.Servers))}
 	stats := e.probeAll(conf)
-	leader := stats[leaderID]
-	voters, healthyVoters := 0, 0
-	reply.Servers = make([]ServerHealth, 0, len(conf.Servers))
 	th := healthThresholds{lastContact: healthLastContactThreshold, maxTrailing: healthMaxTrailingLogs}
 	if f := e.c.d.AutopilotThresholds; f != nil {
 		th.lastContact, th.maxTrailing = f()
 	}
+	voters, healthyVoters, unhealthy := 0, 0, 0
 	for _, s := range conf.Servers {
-		h := e.judge(s, stats[s.ID], leader, s.ID == leaderID, th)
+		h := e.judge(s, stats[s.ID], stats[r.leaderID], s.ID == r.leaderID, th)
+		if !h.Healthy {
+			unhealthy++
+		}
 		if h.Voter {
 			voters++
 			if h.Healthy {
 				healthyVoters++
 			}
 		}
-		reply.Servers = append(reply.Servers, h)
+		r.servers = append(r.servers, h)
 	}
-	quorum := voters/2 + 1
-	reply.Healthy = healthyVoters == voters && voters > 0
-	reply.FailureTolerance = max(healthyVoters-quorum, 0)
-	return nil
+	r.healthy = unhealthy == 0 && voters > 0
+	r.failureTolerance = max(healthyVoters-(voters/2+1), 0)
+	return r
 }
 
 // probeAll collects Status.RaftStats from every server in parallel; the
@@ -194,23 +219,28 @@ type healthThresholds struct {
 	maxTrailing uint64
 }
 
-// judge builds one server's ServerHealth from its stats (nil: no answer).
+// judge builds one server's ServerHealth from its stats (nil: no answer)
+// and the leader's (nil: unknown, so nothing is healthy, as in
+// raft-autopilot). LastContact is "0s" when unknown or never: Consul's
+// value for a server it has no stats of.
 func (e *Operator) judge(s raft.Server, st, leader *RaftStats, isLeader bool, th healthThresholds) ServerHealth {
 	h := ServerHealth{ID: s.ID, Name: e.c.d.ServerName(s.ID), Address: s.Address,
-		Leader: isLeader, Voter: s.Suffrage == raft.Voter, SerfStatus: "failed"}
+		Leader: isLeader, Voter: s.Suffrage == raft.Voter, SerfStatus: "failed", LastContact: "0s"}
 	if st != nil {
 		h.SerfStatus, h.Version = "alive", st.Version
 		h.LastTerm, h.LastIndex = st.LastTerm, st.LastIndex
-		h.LastContact = st.LastContact.String()
-		h.Healthy = isLeader || st.LastContact >= 0 && st.LastContact <= th.lastContact
-		if leader != nil {
-			h.Healthy = h.Healthy && st.LastTerm == leader.LastTerm &&
-				leader.LastIndex <= st.LastIndex+th.maxTrailing
-		}
+		h.LastContact = max(st.LastContact, 0).String()
+		h.Healthy = leader != nil && (isLeader || st.LastContact >= 0 && st.LastContact <= th.lastContact) &&
+			st.LastTerm == leader.LastTerm && leader.LastIndex <= st.LastIndex+th.maxTrailing
 	}
 	if e.c.d.SerfStatus != nil {
 		h.SerfStatus = e.c.d.SerfStatus(s.ID)
 		h.Healthy = h.Healthy && h.SerfStatus == "alive"
+	}
+	if e.c.d.ServerVersion != nil {
+		if v := e.c.d.ServerVersion(s.ID); v != "" {
+			h.Version = v
+		}
 	}
 	h.StableSince = e.stableSince(s.ID, h.Healthy).UTC().Format(time.RFC3339)
 	return h

@@ -1,6 +1,8 @@
 package rpc
 
 import (
+	"time"
+
 	"roster/catalog"
 )
 
@@ -268,6 +270,46 @@ type OperatorHealthReply struct {
 	Healthy          bool
 	FailureTolerance int
 	Servers          []ServerHealth
+}
+
+// AutopilotStateReply is Operator.AutopilotState's reply (argument
+// *DCSpecificRequest) in the JSON shape of Consul's api.AutopilotState
+// (GET /v1/operator/autopilot/state). Consul's community edition leaves
+// out ReadReplicas, RedundancyZones and Upgrade (enterprise features), and
+// so does roster: the fields are absent, as they are from Consul's JSON.
+type AutopilotStateReply struct {
+	Healthy          bool
+	FailureTolerance int
+	// OptimisticFailureTolerance equals FailureTolerance without
+	// redundancy zones (Consul's community edition sets it so).
+	OptimisticFailureTolerance int
+	Servers                    map[string]AutopilotServer // by Raft ID
+	Leader                     string
+	// Voters are the voting servers' IDs in raft-autopilot's order (the
+	// leader first, then healthy before unhealthy; sortVoters).
+	Voters []string
+}
+
+// AutopilotServer is one server of AutopilotStateReply (Consul's
+// api.AutopilotServer).
+type AutopilotServer struct {
+	ID         string
+	Name       string
+	Address    string
+	NodeStatus string // alive, failed, left or unknown, from gossip
+	Version    string // the server's build version
+	// LastContact is a Go duration string: time since the server last
+	// heard from the leader ("0s" for the leader, and for a server that
+	// never did or did not answer the probe).
+	LastContact string
+	LastTerm    uint64
+	LastIndex   uint64
+	Healthy     bool
+	StableSince time.Time // when Healthy last changed
+	ReadReplica bool
+	Status      string            // leader, voter or non-voter
+	Meta        map[string]string // the server node's catalog meta
+	NodeType    string            // "voter": every server may vote
 }
 
 // ---- Delta pulls (roster's own) -------------------------------------------

@@ -28,7 +28,7 @@ func (a *Agent) registerEndpoints(s *serverStack) error {
 		Datacenter: a.cfg.Datacenter, NodeName: a.cfg.NodeName,
 		Store: s.store, Raft: ra, Operator: ra,
 		Cluster: s.view, Forwarder: s.fwd, Blocker: s.blocker, Caller: a.pool,
-		Datacenters: a.datacenters, ServerName: a.serverName, SerfStatus: a.serfStatus,
+		Datacenters: a.datacenters, ServerName: a.serverName, SerfStatus: a.serfStatus, ServerVersion: a.serverVersion,
 		Sessions: leaderSessionTimers{a: a},
 		AutopilotThresholds: func() (time.Duration, uint64) {
 			ap := a.autopilotSettings()
@@ -73,6 +73,15 @@ func (a *Agent) serverName(id string) string {
 		return m.Name
 	}
 	return id
+}
+
+// serverVersion is a server's build version, from its gossip "build" tag
+// ("" if gossip does not know it).
+func (a *Agent) serverVersion(id string) string {
+	if m, ok := a.serverByID(id); ok {
+		return buildVersion(m.Tags["build"])
+	}
+	return ""
 }
 
 // serfStatus is a server's LAN membership status in Consul's words.
