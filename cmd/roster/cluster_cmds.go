@@ -193,9 +193,10 @@ func runLeave(args []string, stdout, stderr io.Writer) int {
 }
 
 // runOperator dispatches `operator raft list-peers|remove-peer|transfer-leader`
-// and `operator autopilot get-config|set-config` (autopilot_cmds.go).
+// and `operator autopilot get-config|set-config|state` (autopilot_cmds.go,
+// autopilot_state_cmd.go).
 func runOperator(args []string, stdout, stderr io.Writer) int {
-	usage := "Usage: roster operator raft <list-peers|remove-peer|transfer-leader> [options]\n       roster operator autopilot <get-config|set-config> [options]"
+	usage := "Usage: roster operator raft <list-peers|remove-peer|transfer-leader> [options]\n       roster operator autopilot <get-config|set-config|state> [options]"
 	type cmdFunc = func([]string, io.Writer, io.Writer) int
 	group := func(name string, subs map[string]cmdFunc) cmdFunc {
 		return func(args []string, stdout, stderr io.Writer) int {
@@ -206,7 +207,8 @@ func runOperator(args []string, stdout, stderr io.Writer) int {
 		"raft": group("raft", map[string]cmdFunc{
 			"list-peers": runListPeers, "remove-peer": runRemovePeer, "transfer-leader": runTransferLeader,
 		}),
-		"autopilot": group("autopilot", map[string]cmdFunc{"get-config": runAutopilotGetConfig, "set-config": runAutopilotSetConfig}),
+		"autopilot": group("autopilot", map[string]cmdFunc{"get-config": runAutopilotGetConfig, "set-config": runAutopilotSetConfig,
+			"state": runAutopilotState}),
 	}, args, stdout, stderr)
 }
 

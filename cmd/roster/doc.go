@@ -22,7 +22,8 @@
 //   - cluster_cmds.go: members, info, join, leave, force-leave, operator
 //     raft list-peers|remove-peer|transfer-leader (output column for
 //     column as Consul's CLI). autopilot_cmds.go: operator autopilot
-//     get-config|set-config (a check-and-set, as Consul's).
+//     get-config|set-config (a check-and-set, as Consul's);
+//     autopilot_state_cmd.go: operator autopilot state (Consul's layout).
 //   - snapshot_cmd.go: snapshot save|restore|inspect.
 //   - lock_cmd.go, semaphore.go, lock_session.go: roster lock (Consul's
 //     api.Lock and api.Semaphore key layout) and kv put -acquire/-release.
