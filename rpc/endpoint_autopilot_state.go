@@ -13,12 +13,14 @@ import (
 // It is built from the same round as AutopilotServerHealth (assess), so
 // the two never disagree on who is healthy.
 //
-// Consul answers from the state its leader's autopilot keeps; ForwardRPC
-// sends the call to the leader unless ?stale, when the receiving server
-// answers from its own. roster does the same: ?stale is answered by the
-// server that receives it, from its own Raft configuration and the leader
-// it knows, judging health against the stats that leader reports (none
-// are healthy if it does not answer, as in raft-autopilot).
+// Every Consul server runs autopilot (only the leader reconciles), and
+// ForwardRPC sends the call to the leader unless ?stale, when the
+// receiving server answers from its own autopilot. roster does the same:
+// ?stale is answered by the server that receives it, from its own Raft
+// configuration and the leader it knows, judging health against the
+// stats that leader reports (none are healthy if it does not answer, as
+// in raft-autopilot). roster computes the state on request instead of
+// every 10s, so it is never older than the call.
 func (e *Operator) AutopilotState(args *DCSpecificRequest, reply *AutopilotStateReply) error {
 	args.RequireConsistent = false // no follower reads: the leader's view or this server's
 	if done, err := e.c.d.Forwarder.Forward(e.c.d.Ctx, "Operator.AutopilotState", args, args, reply); done {
