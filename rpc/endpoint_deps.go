@@ -32,7 +32,8 @@ import (
 // endpoint_catalog.go (Catalog, Health), endpoint_kvs.go (KVS and the
 // lock-delay rule), endpoint_txn.go (Txn), endpoint_session.go (Session),
 // endpoint_misc.go (Coordinate, Roster's delta pulls), endpoint_operator.go
-// (Operator, autopilot health, Status.RaftStats), endpoint_filter.go
+// (Operator, autopilot health, Status.RaftStats),
+// endpoint_autopilot_state.go (autopilot's state), endpoint_filter.go
 // (?filter=, node-meta, ?near=) and endpoint_raft.go (the *raft.Node
 // adapter). The tests run three real servers: endpoint_harness_test.go.
 //
