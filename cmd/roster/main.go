@@ -32,7 +32,7 @@ func init() {
 		"leave":       {"Makes the agent leave the cluster and shut down", runLeave},
 		"members":     {"Lists the members of the cluster", runMembers},
 		"watch":       {"Prints registry changes live, using incremental pulls", runWatch},
-		"operator":    {"Raft operations: operator raft list-peers|remove-peer|transfer-leader", runOperator},
+		"operator":    {"Raft and autopilot: operator raft list-peers|remove-peer|transfer-leader, operator autopilot get-config|set-config|state", runOperator},
 		"force-leave": {"Forces a failed member of the cluster to leave", runForceLeave},
 		"version":     {"Prints the roster version", runVersion},
 		"snapshot":    {"Saves, restores and inspects snapshots of the servers' state", runSnapshot},
