@@ -170,6 +170,13 @@ func BenchmarkCommandCodec(b *testing.B) {
 // map, the same bytes at every size; what grows with the registry is the
 // rest of an update: the map lookups of the check, the check records and
 // the slot, which no longer sit in the CPU caches.
+//
+// ns/slot-load (and cpu-ns/slot-load) is the yardstick for that growth:
+// the latency of one load from a slot, timed as a chain of loads each of
+// which needs the one before (so none overlap), over the same spread of
+// slots; slot-load-growth is its largest median over the smallest. At 100k
+// the hash part costs its 1k time plus about one slot-load: its two lines
+// arrive together, and nothing else it reads is cold.
 func BenchmarkHashUpdate(b *testing.B) {
 	const updateRound = 20_000
 	sizes := []int{1_000, 10_000, 100_000}
@@ -205,12 +212,25 @@ func BenchmarkHashUpdate(b *testing.B) {
 		}
 		times.stop(updateRound)
 	}
+	var chained int
+	loadRound := func(k, round int, times *roundTimes) {
+		n, next := sizes[k], 0
+		times.start()
+		for j := range updateRound {
+			// health is at most codeCritical, so next stays 0, but the
+			// next load's address waits for this one.
+			next = int(slots[k][spread(n/4+round*updateRound+j+next, n)].health >> 7)
+		}
+		times.stop(updateRound)
+		chained += next
+	}
 	for k := range sizes {
 		flipRound(k, 0) // warm-up, not measured
 	}
 	runtime.GC()
 	rounds := make([]roundTimes, len(sizes))
 	hashRounds := make([]roundTimes, len(sizes))
+	loadRounds := make([]roundTimes, len(sizes))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for round := range max(b.N, 3) {
@@ -219,11 +239,16 @@ func BenchmarkHashUpdate(b *testing.B) {
 			flipRound(k, round+1)
 			rounds[k].stop(updateRound)
 			hashRound(k, round, &hashRounds[k])
+			loadRound(k, round, &loadRounds[k])
 		}
 	}
 	b.StopTimer()
 	reportFlat(b, sizes, rounds, "update", "flatness")
 	reportFlat(b, sizes, hashRounds, "hash", "hash-flatness")
+	if chained != 0 {
+		b.Fatalf("a slot's health is %d, above any status code", chained<<7)
+	}
+	reportFlat(b, sizes, loadRounds, "slot-load", "slot-load-growth")
 }
 
 // spread maps the i-th update of a run to an instance of an n-instance
