@@ -340,8 +340,8 @@ func (st *state) restoreRecord(tag byte, body []byte) error {
 	return d.done(fmt.Sprintf("snapshot record tag %d", tag))
 }
 
-// rebuildInstances recomputes every instance's content, its two digests and the
-// hashcode from the tables (the one full scan, at restore).
+// rebuildInstances recomputes every instance's content, its two digests
+// and the hashcode from the tables (the one full scan, at restore).
 func (st *state) rebuildInstances() {
 	for node, m := range st.slots {
 		for id, slot := range m {

@@ -121,11 +121,10 @@ type instSlot struct {
 	// gen counts the slot's releases, which lets a remembered slot
 	// pointer be checked before it is trusted (hintedSlot).
 	gen uint32
-	// instHash is the instance's health and digests, last and together:
-	// a health flip's hash work reads these 65 bytes and nothing else
-	// (moveHealth). The content digest costs a slot 32 bytes (136 in
-	// all, so it always spans three cache lines, and the hashed part
-	// two).
+	// instHash is the instance's health and digests, together: a health
+	// flip's hash work reads these 65 bytes and nothing else
+	// (moveHealth), at most two cache lines wherever the slot lies. The
+	// content digest costs a slot 32 bytes (136 on amd64).
 	instHash
 }
 
