@@ -251,6 +251,31 @@ func BenchmarkHashUpdate(b *testing.B) {
 	reportFlat(b, sizes, loadRounds, "slot-load", "slot-load-growth")
 }
 
+// BenchmarkHealthFlip is BenchmarkHashUpdate's whole update at one size
+// per sub-benchmark, for profiling where an update's time grows with the
+// registry: go test -run '^$' -bench 'HealthFlip/instances=100000'
+// -cpuprofile cpu.out ./catalog, then the same at 1000, and compare
+// go tool pprof -top -cum for validateCheck, refresh and moveHealth.
+func BenchmarkHealthFlip(b *testing.B) {
+	for _, n := range []int{1_000, 100_000} {
+		b.Run(fmt.Sprintf("instances=%d", n), func(b *testing.B) {
+			s, _ := New(Config{})
+			for i := range n {
+				s.Apply(raft.Entry{Index: uint64(i + 1), Type: raft.EntryCommand, Data: EncodeCommand(benchRegister(i))})
+			}
+			const perRound = 10_000
+			flipChecks(b, s, n, 0, perRound) // warm-up
+			b.ReportAllocs()
+			b.ResetTimer()
+			rounds := (b.N + perRound - 1) / perRound // whole rounds: every flip changes health
+			for round := 1; round <= rounds; round++ {
+				flipChecks(b, s, n, round, perRound)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(rounds*perRound), "ns/flip")
+		})
+	}
+}
+
 // spread maps the i-th update of a run to an instance of an n-instance
 // registry, spread over all of it.
 func spread(i, n int) int { return (i * 7919) % n }

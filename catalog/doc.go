@@ -112,6 +112,10 @@
 //     digests; what grows is cache misses: at 100k every instance an
 //     update meets is cold in the CPU caches. The check's cell and the
 //     instance's slot keep the rest to the check's lookup and one slot.
+//   - BenchmarkHealthFlip: the same health flip at one size per
+//     sub-benchmark, to profile (-cpuprofile) where an update's time grows:
+//     at 100k it is the check's lookup and the slot and service it leads
+//     to (validation), and GC marking a larger heap; the hash part is flat.
 //   - BenchmarkKVPrefix: list, keys with a separator, watch index and
 //     delete-tree on a 100-key prefix in stores of 1k and 100k keys.
 //   - BenchmarkWatchers10k: 10,000 blocked waiters, one change; cold-wakes
