@@ -161,12 +161,22 @@ func BenchmarkCommandCodec(b *testing.B) {
 // and cpu-ns/update the process CPU time per update; flatness is the
 // largest median over the smallest (1.0 is perfectly flat). ns/hash and
 // hash-flatness are the same for the hashcode maintenance alone (moveHealth:
-// digest the instance's content with its new health, subtract the old
-// digest, add the new), done in rounds of its own on other instances, as
-// cold as an update meets them; it changes nothing in the store. The hash
-// part does the same work at every size; what grows with the registry is
-// the rest: the map lookups of the check, the records and strings of an
-// instance that no longer sit in the CPU caches.
+// read the slot's health, content digest and digest, one SHA-256 block over
+// the content digest and the new health, subtract the old digest, add the
+// new), done in rounds of its own on other instances, as cold as an update
+// meets them: each reads the 65 bytes of its slot's instHash (two cache
+// lines) from memory at 100k. It works on a copy of them, so it changes
+// nothing in the store. The hash part reads no record, string, tag or meta
+// map, the same bytes at every size; what grows with the registry is the
+// rest of an update: the map lookups of the check, the check records and
+// the slot, which no longer sit in the CPU caches.
+//
+// ns/slot-load (and cpu-ns/slot-load) is the yardstick for that growth:
+// the latency of one load from a slot, timed as a chain of loads each of
+// which needs the one before (so none overlap), over the same spread of
+// slots; slot-load-growth is its largest median over the smallest. At 100k
+// the hash part costs its 1k time plus about one slot-load: its two lines
+// arrive together, and nothing else it reads is cold.
 func BenchmarkHashUpdate(b *testing.B) {
 	const updateRound = 20_000
 	sizes := []int{1_000, 10_000, 100_000}
@@ -185,10 +195,10 @@ func BenchmarkHashUpdate(b *testing.B) {
 	}
 	flipRound := func(k, round int) { flipChecks(b, stores[k], sizes[k], round, updateRound) }
 	// hashRound does the hashcode part of round's updates to store k, on
-	// copies of the slots, for instances at another place in the spread
+	// copies of the slots' instHash (copying reads exactly what
+	// moveHealth reads), for instances at another place in the spread
 	// than the update rounds', which no update has just touched.
 	var sum sum256
-	var scratch []byte
 	todo := make([]*instSlot, updateRound)
 	hashRound := func(k, round int, times *roundTimes) {
 		n := sizes[k]
@@ -197,10 +207,22 @@ func BenchmarkHashUpdate(b *testing.B) {
 		}
 		times.start()
 		for _, slot := range todo {
-			cp := *slot
-			_, scratch = sum.moveHealth(&cp, codeCritical+codePassing-cp.health, scratch)
+			cp := slot.instHash
+			sum.moveHealth(&cp, codeCritical+codePassing-cp.health)
 		}
 		times.stop(updateRound)
+	}
+	var chained int
+	loadRound := func(k, round int, times *roundTimes) {
+		n, next := sizes[k], 0
+		times.start()
+		for j := range updateRound {
+			// health is at most codeCritical, so next stays 0, but the
+			// next load's address waits for this one.
+			next = int(slots[k][spread(n/4+round*updateRound+j+next, n)].health >> 7)
+		}
+		times.stop(updateRound)
+		chained += next
 	}
 	for k := range sizes {
 		flipRound(k, 0) // warm-up, not measured
@@ -208,6 +230,7 @@ func BenchmarkHashUpdate(b *testing.B) {
 	runtime.GC()
 	rounds := make([]roundTimes, len(sizes))
 	hashRounds := make([]roundTimes, len(sizes))
+	loadRounds := make([]roundTimes, len(sizes))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for round := range max(b.N, 3) {
@@ -216,11 +239,41 @@ func BenchmarkHashUpdate(b *testing.B) {
 			flipRound(k, round+1)
 			rounds[k].stop(updateRound)
 			hashRound(k, round, &hashRounds[k])
+			loadRound(k, round, &loadRounds[k])
 		}
 	}
 	b.StopTimer()
 	reportFlat(b, sizes, rounds, "update", "flatness")
 	reportFlat(b, sizes, hashRounds, "hash", "hash-flatness")
+	if chained != 0 {
+		b.Fatalf("a slot's health is %d, above any status code", chained<<7)
+	}
+	reportFlat(b, sizes, loadRounds, "slot-load", "slot-load-growth")
+}
+
+// BenchmarkHealthFlip is BenchmarkHashUpdate's whole update at one size
+// per sub-benchmark, for profiling where an update's time grows with the
+// registry: go test -run '^$' -bench 'HealthFlip/instances=100000'
+// -cpuprofile cpu.out ./catalog, then the same at 1000, and compare
+// go tool pprof -top -cum for validateCheck, refresh and moveHealth.
+func BenchmarkHealthFlip(b *testing.B) {
+	for _, n := range []int{1_000, 100_000} {
+		b.Run(fmt.Sprintf("instances=%d", n), func(b *testing.B) {
+			s, _ := New(Config{})
+			for i := range n {
+				s.Apply(raft.Entry{Index: uint64(i + 1), Type: raft.EntryCommand, Data: EncodeCommand(benchRegister(i))})
+			}
+			const perRound = 10_000
+			flipChecks(b, s, n, 0, perRound) // warm-up
+			b.ReportAllocs()
+			b.ResetTimer()
+			rounds := (b.N + perRound - 1) / perRound // whole rounds: every flip changes health
+			for round := 1; round <= rounds; round++ {
+				flipChecks(b, s, n, round, perRound)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(rounds*perRound), "ns/flip")
+		})
+	}
 }
 
 // spread maps the i-th update of a run to an instance of an n-instance
@@ -273,40 +326,49 @@ var benchNodes = func() (names []string) {
 	return names
 }()
 
-// BenchmarkHashArithmetic isolates the hashcode's own work per change —
-// canonical encoding, SHA-256, subtract the old digest, add the new — for
-// instances drawn from registries of 1k to 100k. It is flat by
-// construction; BenchmarkHashUpdate shows the whole apply path around it,
-// whose growth with size is map and cache cost, not hashing.
+// BenchmarkHashArithmetic isolates the hashcode's own work per change for
+// instances drawn from registries of 1k to 100k, held in a plain array:
+// kind=health is a health flip (one SHA-256 block over the content digest
+// and the health, subtract the old digest, add the new), kind=content a
+// change of content (canonical encoding and both digest levels). Both are
+// flat by construction; BenchmarkHashUpdate shows the whole apply path
+// around them, whose growth with size is map and cache cost, not hashing.
 func BenchmarkHashArithmetic(b *testing.B) {
-	for _, n := range []int{1_000, 10_000, 100_000} {
-		b.Run(fmt.Sprintf("instances=%d", n), func(b *testing.B) {
-			recs := make([]instanceRec, n)
-			var sum sum256
-			var scratch []byte
-			for i := range recs {
-				r := benchRegister(i)
-				recs[i].inst = Instance{Node: r.Node.Node, NodeAddress: r.Node.Address, ID: r.Service.ID,
-					Service: r.Service.Service, Tags: r.Service.Tags, Port: r.Service.Port, Meta: r.Service.Meta, Health: HealthPassing}
-				recs[i].digest, scratch = digestInstance(scratch, &recs[i].inst)
-				sum.add(&recs[i].digest)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				rec := &recs[(i*7919)%n]
-				sum.sub(&rec.digest)
-				if rec.inst.Health == HealthPassing {
-					rec.inst.Health = HealthCritical
-				} else {
-					rec.inst.Health = HealthPassing
-				}
-				rec.digest, scratch = digestInstance(scratch, &rec.inst)
-				sum.add(&rec.digest)
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/update")
-		})
+	for _, kind := range []string{"health", "content"} {
+		for _, n := range []int{1_000, 10_000, 100_000} {
+			b.Run(fmt.Sprintf("kind=%s/instances=%d", kind, n), func(b *testing.B) { benchHashArithmetic(b, kind, n) })
+		}
 	}
+}
+
+func benchHashArithmetic(b *testing.B, kind string, n int) {
+	recs := make([]instanceRec, n)
+	hashes := make([]instHash, n)
+	var sum sum256
+	var scratch []byte
+	for i := range recs {
+		r := benchRegister(i)
+		recs[i].inst = Instance{Node: r.Node.Node, NodeAddress: r.Node.Address, ID: r.Service.ID,
+			Service: r.Service.Service, Tags: r.Service.Tags, Port: r.Service.Port, Meta: r.Service.Meta, Health: HealthPassing}
+		recs[i].content, recs[i].digest, scratch = digestInstance(scratch, &recs[i].inst)
+		hashes[i] = instHash{health: codePassing, content: recs[i].content, digest: recs[i].digest}
+		sum.add(&recs[i].digest)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		j := (i * 7919) % n
+		if kind == "health" {
+			sum.moveHealth(&hashes[j], codeCritical+codePassing-hashes[j].health)
+			continue
+		}
+		rec := &recs[j]
+		sum.sub(&rec.digest)
+		rec.inst.Port++
+		rec.content, rec.digest, scratch = digestInstance(scratch, &rec.inst)
+		sum.add(&rec.digest)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/update")
 }
 
 // BenchmarkDeltaVsFull compares the JSON size of a full registry pull with

@@ -29,7 +29,7 @@
 //     copy-on-write: never changed in place once installed. That one
 //     invariant is what makes snapshots cheap and reads safe. Derived data
 //     per instance (its service record, its checks, its cached content as
-//     the records it was built from, and its digest) lives in one slot per
+//     the records it was built from, and its digests) lives in one slot per
 //     key, allocated from a slab and indexed per node; each check's cell
 //     in the checks table points at its slot and packs its status and
 //     create index, so a status update finds everything with the one
@@ -56,10 +56,14 @@
 //  8. read.go — Reader and its parts: every read returns copies and the
 //     index that Wait uses for the same data.
 //  9. hash.go, delta.go, mirror.go — the registry hashcode (sum mod 2^256 of
-//     SHA-256 digests of each instance's canonical encoding, updated in
-//     O(1) per change), the delta ring with its (From, To] ranges and its
-//     compact changes (an update is a patch of the fields that moved), and
-//     the client-side Mirror that applies deltas and verifies both.
+//     one SHA-256 digest per instance, updated in O(1) per change), the
+//     delta ring with its (From, To] ranges and its compact changes (an
+//     update is a patch of the fields that moved), and the client-side
+//     Mirror that applies deltas and verifies both. An instance's digest
+//     has two levels: a content digest over the canonical encoding of all
+//     but its health, then SHA-256 of that and the health. A health flip
+//     hashes one block from the content digest kept in the slot and reads
+//     none of the instance's records.
 //  10. snapshot.go — raft snapshots: pointers copied under the lock, bytes
 //     written without it; Restore rebuilds derived state and the hash.
 //  11. events.go — every applied entry as an Event for observers.
@@ -104,10 +108,14 @@
 //     flatness (slowest size over fastest), and the same for the
 //     hashcode's own part of the flip (ns/hash, hash-flatness: moveHealth
 //     on instances as cold as an update meets them). The hash work is the
-//     same at every size; what grows is cache misses: at 100k every
-//     instance an update meets is cold in the CPU caches, the records its
-//     digest reads included. The check's cell and the instance's slot keep
-//     the rest to the check's lookup and one small slot.
+//     same at every size and reads only the slot's 65 bytes of health and
+//     digests; what grows is cache misses: at 100k every instance an
+//     update meets is cold in the CPU caches. The check's cell and the
+//     instance's slot keep the rest to the check's lookup and one slot.
+//   - BenchmarkHealthFlip: the same health flip at one size per
+//     sub-benchmark, to profile (-cpuprofile) where an update's time grows:
+//     at 100k it is the check's lookup and the slot and service it leads
+//     to (validation), and GC marking a larger heap; the hash part is flat.
 //   - BenchmarkKVPrefix: list, keys with a separator, watch index and
 //     delete-tree on a 100-key prefix in stores of 1k and 100k keys.
 //   - BenchmarkWatchers10k: 10,000 blocked waiters, one change; cold-wakes

@@ -108,3 +108,35 @@ func TestHash_CanonicalEncodingSeparatesFields(t *testing.T) {
 		t.Errorf("hashing modified the instance")
 	}
 }
+
+// TestHash_HealthFlipNeedsOnlyTheContentDigest checks the two-level
+// digest a health flip relies on: moving a kept instHash to a new health
+// gives the digest of the whole instance with that health, and the
+// instance level of every stored health fits one SHA-256 block (at most
+// 55 bytes of message), which is what makes a flip cost one block.
+func TestHash_HealthFlipNeedsOnlyTheContentDigest(t *testing.T) {
+	in := Instance{Node: "n1", NodeAddress: "10.0.0.1", Datacenter: "dc1", ID: "web-1", Service: "web",
+		Tags: []string{"v1"}, Port: 8080, Meta: map[string]string{"version": "1"}, Health: HealthPassing}
+	content, digest, _ := digestInstance(nil, &in)
+	h := instHash{health: codePassing, content: content, digest: digest}
+	var sum sum256
+	sum.add(&h.digest)
+	for _, code := range []uint8{codeCritical, codeWarning, codePassing} {
+		sum.moveHealth(&h, code)
+		want := in
+		want.Health = statusName(code)
+		wantContent, wantDigest, _ := digestInstance(nil, &want)
+		if wantContent != content {
+			t.Fatalf("content digest depends on health %s", want.Health)
+		}
+		if h.digest != wantDigest || h.health != code {
+			t.Fatalf("flip to %s: digest %x, full digest %x", want.Health, h.digest, wantDigest)
+		}
+		if got := sum.String(); got != HashInstances([]Instance{want}) {
+			t.Fatalf("flip to %s: sum %s, from scratch %s", want.Health, got, HashInstances([]Instance{want}))
+		}
+		if n := len(instanceVersion) + sha256.Size + 1 + len(want.Health); n > 55 {
+			t.Errorf("instance level of %s is %d bytes, more than one SHA-256 block holds", want.Health, n)
+		}
+	}
+}

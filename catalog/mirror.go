@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"cmp"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -97,27 +96,32 @@ func (m *Mirror) patch(c *Change) error {
 	if rec == nil {
 		return nil
 	}
-	in, fields := rec.inst, c.Fields
 	if c.Kind == HealthChanged {
-		fields = healthOnly
+		m.moveHealth(rec, c.Instance.Health)
+		return nil
 	}
-	if !applyPatch(&in, c.Instance, fields) {
+	in := rec.inst
+	if !applyPatch(&in, c.Instance, c.Fields) {
 		return fmt.Errorf("%w: change at index %d patches unknown fields %q", ErrHashMismatch, c.Index, c.Fields)
 	}
 	m.put(in)
 	return nil
 }
 
-// healthOnly is what a HealthChanged change patches.
-var healthOnly = []string{fieldHealth}
+// moveHealth gives rec the health, as the server's moveHealth does: its
+// content digest stands, only the instance level is digested again.
+func (m *Mirror) moveHealth(rec *instanceRec, health string) {
+	digest := healthDigest(&rec.content, health)
+	m.sum.sub(&rec.digest)
+	m.sum.add(&digest)
+	rec.inst.Health, rec.digest = health, digest
+}
 
 func (m *Mirror) put(in Instance) {
 	k := in.Key()
 	m.remove(k)
 	rec := &instanceRec{inst: in}
-	var d [sha256.Size]byte
-	d, m.scratch = digestInstance(m.scratch, &rec.inst)
-	rec.digest = d
+	rec.content, rec.digest, m.scratch = digestInstance(m.scratch, &rec.inst)
 	m.instances[k] = rec
 	m.sum.add(&rec.digest)
 }

@@ -340,8 +340,8 @@ func (st *state) restoreRecord(tag byte, body []byte) error {
 	return d.done(fmt.Sprintf("snapshot record tag %d", tag))
 }
 
-// rebuildInstances recomputes every instance's content and digest and the
-// hashcode from the tables (the one full scan, at restore).
+// rebuildInstances recomputes every instance's content, its two digests
+// and the hashcode from the tables (the one full scan, at restore).
 func (st *state) rebuildInstances() {
 	for node, m := range st.slots {
 		for id, slot := range m {
@@ -364,7 +364,7 @@ func (st *state) rebuildInstances() {
 			health := st.instanceHealth(InstanceKey{Node: node, ID: slot.svc.ID}, slot)
 			in := buildInstance(n, slot.svc, health)
 			slot.instNode, slot.instSvc, slot.health = n, slot.svc, health
-			slot.digest, scratch = digestInstance(scratch, &in)
+			slot.content, slot.digest, scratch = digestInstance(scratch, &in)
 			st.numInstances++
 			st.hash.add(&slot.digest)
 		}

@@ -497,15 +497,16 @@ func (t *tx) refresh(k dirtyKey, ring *deltaRing) {
 		return
 	}
 	in := buildInstance(n, svc, health)
-	var digest [sha256.Size]byte
-	digest, t.scratch = digestInstance(t.scratch, &in)
+	var content, digest [sha256.Size]byte
+	content, digest, t.scratch = digestInstance(t.scratch, &in)
 	if slot.hasInst() && slot.digest == digest {
 		slot.instNode, slot.instSvc = n, svc // equal content, newer records
 		return
 	}
 	st.hash.add(&digest)
+	h := instHash{health: health, content: content, digest: digest}
 	if !slot.hasInst() {
-		slot.instNode, slot.instSvc, slot.health, slot.digest = n, svc, health, digest
+		slot.instNode, slot.instSvc, slot.instHash = n, svc, h
 		st.numInstances++
 		e := instEntry(t.index, InstanceAdded, n, svc, health, 0)
 		ring.push(&e)
@@ -516,7 +517,7 @@ func (t *tx) refresh(k dirtyKey, ring *deltaRing) {
 	// by far, a health flip, is a kind of its own that names no fields.
 	old := slot.cachedInstance()
 	fields := changedFields(&old, &in)
-	slot.instNode, slot.instSvc, slot.health, slot.digest = n, svc, health, digest
+	slot.instNode, slot.instSvc, slot.instHash = n, svc, h
 	kind := InstanceUpdated
 	if fields == setHealth {
 		kind = HealthChanged
@@ -526,26 +527,13 @@ func (t *tx) refresh(k dirtyKey, ring *deltaRing) {
 }
 
 // changeHealth moves the slot's cached instance, whose records are
-// current, to health.
+// current, to health. The hashcode's part reads the slot's digests only
+// (moveHealth); the records are the ring entry's, read when a delta is
+// served.
 func (t *tx) changeHealth(slot *instSlot, health uint8, ring *deltaRing) {
-	_, t.scratch = t.st.hash.moveHealth(slot, health, t.scratch)
+	t.st.hash.moveHealth(&slot.instHash, health)
 	e := instEntry(t.index, HealthChanged, slot.instNode, slot.instSvc, health, 0)
 	ring.push(&e)
-}
-
-// moveHealth is the hashcode's part of a health change: the digest of the
-// slot's instance with its new health replaces the old one in the sum and
-// in the slot. It returns the new content; scratch is the encoding buffer,
-// returned grown. BenchmarkHashUpdate times it apart from the rest of an
-// update.
-func (sum *sum256) moveHealth(slot *instSlot, health uint8, scratch []byte) (Instance, []byte) {
-	in := buildInstance(slot.instNode, slot.instSvc, health)
-	var digest [sha256.Size]byte
-	digest, scratch = digestInstance(scratch, &in)
-	sum.sub(&slot.digest)
-	sum.add(&digest)
-	slot.health, slot.digest = health, digest
-	return in, scratch
 }
 
 // removeInstance drops k's cached instance, if it had one: its service or
