@@ -77,14 +77,19 @@ func (e *encoder) strMap(m map[string]string) {
 	}
 }
 
-// decoder reads from b; the first error sticks and zero values follow.
+// decoder reads b from off on; the first error sticks and zero values
+// follow. It advances an offset rather than reslicing b: Apply's decoder
+// lives in the heap, and while the GC marks, every pointer written there
+// (a resliced b) costs a write barrier, an integer none. A registration
+// reads some sixty fields.
 type decoder struct {
 	b   []byte
+	off int
 	err error
-	// whole, if set, is the input (from b's start to its end) as one
-	// string: str then returns substrings of it instead of allocating one
-	// string per field. Used for small inputs only, where keeping the whole
-	// input alive for as long as any one field lives costs nothing.
+	// whole, if set, is b as one string: str then returns substrings of
+	// it instead of allocating one string per field. Used for small
+	// inputs only, where keeping the whole input alive for as long as any
+	// one field lives costs nothing.
 	whole string
 	// maps, if set, shares decoded string maps between records (see
 	// mapIntern). Only Apply sets it.
@@ -115,6 +120,9 @@ func lendingDecoder(b []byte) decoder {
 	return decoder{b: b, whole: unsafe.String(unsafe.SliceData(b), len(b)), borrowed: true}
 }
 
+// rest is the input not read yet.
+func (d *decoder) rest() []byte { return d.b[d.off:] }
+
 // own returns s, copied if it is borrowed from the input.
 func (d *decoder) own(s string) string {
 	if d.borrowed {
@@ -127,26 +135,26 @@ func (d *decoder) fail(err error) {
 	if d.err == nil {
 		d.err = err
 	}
-	d.b = nil
+	d.off = len(d.b)
 }
 
 // uvarint reads an unsigned varint. Most are lengths and counts below 128,
 // one byte: that case is short, the rest takes a further call.
 func (d *decoder) uvarint() uint64 {
-	if b := d.b; len(b) > 0 && b[0] < 0x80 {
-		d.b = b[1:]
-		return uint64(b[0])
+	if off := d.off; off < len(d.b) && d.b[off] < 0x80 {
+		d.off = off + 1
+		return uint64(d.b[off])
 	}
 	return d.uvarintLong()
 }
 
 func (d *decoder) uvarintLong() uint64 {
-	v, n := binary.Uvarint(d.b)
+	v, n := binary.Uvarint(d.rest())
 	if n <= 0 {
 		d.fail(errShort)
 		return 0
 	}
-	d.b = d.b[n:]
+	d.off += n
 	return v
 }
 
@@ -162,12 +170,12 @@ func (d *decoder) varint() int64 {
 }
 
 func (d *decoder) byte1() byte {
-	if len(d.b) < 1 {
+	if d.off >= len(d.b) {
 		d.fail(errShort)
 		return 0
 	}
-	b := d.b[0]
-	d.b = d.b[1:]
+	b := d.b[d.off]
+	d.off++
 	return b
 }
 
@@ -186,7 +194,7 @@ func (d *decoder) boolean() bool {
 // count reads a collection length and checks it against the input left.
 func (d *decoder) count() int {
 	n := d.uvarint()
-	if n > uint64(len(d.b)) {
+	if n > uint64(len(d.b)-d.off) {
 		d.fail(errShort)
 		return 0
 	}
@@ -197,13 +205,16 @@ func (d *decoder) count() int {
 // strings, most of them empty or short, so the usual case — a one-byte
 // length and a shared input — is handled here without further calls.
 func (d *decoder) str() string {
-	b := d.b
-	if len(b) == 0 || b[0] >= 0x80 || int(b[0]) >= len(b) || d.whole == "" {
-		return d.strSlow() // long, truncated or not shared: the general path
+	off := d.off
+	if off >= len(d.b) || d.whole == "" {
+		return d.strSlow() // at the end or not shared: the general path
 	}
-	n := int(b[0])
-	off := len(d.whole) - len(b) + 1
-	d.b = b[n+1:]
+	n := int(d.b[off])
+	if n >= 0x80 || n >= len(d.b)-off {
+		return d.strSlow() // long or truncated
+	}
+	off++
+	d.off = off + n
 	return d.whole[off : off+n]
 }
 
@@ -214,12 +225,11 @@ func (d *decoder) strSlow() string {
 	}
 	var s string
 	if d.whole != "" {
-		off := len(d.whole) - len(d.b)
-		s = d.whole[off : off+n]
+		s = d.whole[d.off : d.off+n]
 	} else {
-		s = string(d.b[:n])
+		s = string(d.b[d.off : d.off+n])
 	}
-	d.b = d.b[n:]
+	d.off += n
 	return s
 }
 
@@ -229,25 +239,25 @@ func (d *decoder) bytes() []byte {
 		return nil
 	}
 	n--
-	if n > uint64(len(d.b)) {
+	if n > uint64(len(d.b)-d.off) {
 		d.fail(errShort)
 		return nil
 	}
-	b := slices.Clone(d.b[:n])
+	b := slices.Clone(d.b[d.off : d.off+int(n)])
 	if b == nil {
 		b = []byte{}
 	}
-	d.b = d.b[n:]
+	d.off += int(n)
 	return b
 }
 
 func (d *decoder) float() float64 {
-	if len(d.b) < 8 {
+	if len(d.b)-d.off < 8 {
 		d.fail(errShort)
 		return 0
 	}
-	v := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
-	d.b = d.b[8:]
+	v := math.Float64frombits(binary.LittleEndian.Uint64(d.rest()))
+	d.off += 8
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		d.fail(errors.New("float is NaN or infinite"))
 		return 0
@@ -309,14 +319,13 @@ const mapInternMax = 8192
 // d.maps. ok is false when the bytes are malformed, leaving d unmoved so
 // the plain decoder reports the error.
 func (d *decoder) internedMap(n int) (map[string]string, bool) {
-	end, ok := strMapEnd(d.b, n)
+	end, ok := strMapEnd(d.rest(), n)
 	if !ok {
 		return nil, false
 	}
-	off := len(d.whole) - len(d.b)
-	key := d.whole[off : off+end] // shares the input: no copy
+	key := d.whole[d.off : d.off+end] // shares the input: no copy
 	if m, ok := d.maps.m[key]; ok {
-		d.b = d.b[end:]
+		d.off += end
 		return m, true
 	}
 	// The map is kept, so a lent encoding is copied, once: the table's
@@ -331,7 +340,7 @@ func (d *decoder) internedMap(n int) (map[string]string, bool) {
 	if sub.err != nil {
 		return nil, false
 	}
-	d.b = d.b[end:]
+	d.off += end
 	if d.maps.m == nil || len(d.maps.m) >= mapInternMax {
 		d.maps.m = make(map[string]map[string]string, 64)
 	}
@@ -371,8 +380,8 @@ func (d *decoder) done(what string) error {
 	if d.err != nil {
 		return fmt.Errorf("decode %s: %w", what, d.err)
 	}
-	if len(d.b) != 0 {
-		return fmt.Errorf("decode %s: %d unexpected trailing bytes", what, len(d.b))
+	if left := len(d.b) - d.off; left != 0 {
+		return fmt.Errorf("decode %s: %d unexpected trailing bytes", what, left)
 	}
 	return nil
 }

@@ -328,6 +328,10 @@ func decodeRegister(d *decoder, r *RegisterRequest, buf *registerSvcCheck) *Regi
 	decNode(d, &r.Node)
 	r.SkipNodeUpdate = d.boolean()
 	hasSvc := d.boolean()
+	if buf != nil {
+		decodeRegisterInto(d, r, buf, hasSvc)
+		return r
+	}
 	var svc NodeService
 	var tags [2]string
 	nTags := 0 // tags held in the array rather than svc.Tags
@@ -337,20 +341,10 @@ func decodeRegister(d *decoder, r *RegisterRequest, buf *registerSvcCheck) *Regi
 	n := d.count()
 	switch {
 	case hasSvc && n == 1:
-		b := buf
-		if b == nil {
-			b = new(registerSvcCheck)
-		}
-		*b = registerSvcCheck{svc: svc, tags: tags}
+		b := &registerSvcCheck{svc: svc, tags: tags}
 		r.Service, r.Checks = &b.svc, b.chk[:]
 		if nTags > 0 {
 			b.svc.Tags = b.tags[:nTags:nTags]
-		}
-	case hasSvc && buf != nil:
-		*buf = registerSvcCheck{svc: svc, tags: tags}
-		r.Service = &buf.svc
-		if nTags > 0 {
-			buf.svc.Tags = buf.tags[:nTags:nTags]
 		}
 	case hasSvc:
 		b := &registerSvc{svc: svc, tags: tags}
@@ -366,6 +360,33 @@ func decodeRegister(d *decoder, r *RegisterRequest, buf *registerSvcCheck) *Regi
 		decCheck(d, &r.Checks[i])
 	}
 	return r
+}
+
+// decodeRegisterInto is the rest of decodeRegister (the node and the two
+// flags are read) decoding into buf, Apply's reused buffer, which holds
+// any shape of service and single check. The service is decoded in place:
+// buf lives in the heap, so copying a service decoded elsewhere into it
+// would pay the GC's write barrier for each of its pointers once more.
+func decodeRegisterInto(d *decoder, r *RegisterRequest, buf *registerSvcCheck, hasSvc bool) {
+	if hasSvc {
+		buf.svc = NodeService{}
+		buf.tags = [2]string{}
+		if nTags := decServiceTags(d, &buf.svc, &buf.tags); nTags > 0 {
+			buf.svc.Tags = buf.tags[:nTags:nTags]
+		}
+		r.Service = &buf.svc
+	}
+	switch n := d.count(); n {
+	case 0:
+	case 1:
+		buf.chk[0] = HealthCheck{}
+		r.Checks = buf.chk[:]
+	default:
+		r.Checks = make([]HealthCheck, n)
+	}
+	for i := range r.Checks {
+		decCheck(d, &r.Checks[i])
+	}
 }
 
 func (r *DeregisterRequest) encodeBody(e *encoder) {

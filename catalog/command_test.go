@@ -54,6 +54,40 @@ func TestCommand_RoundTrip(t *testing.T) {
 	}
 }
 
+// TestCommand_ApplyDecoderMatches: Apply's decoder, which reuses one
+// request and one service-and-check buffer, decodes every command as
+// DecodeCommand does, whatever the command decoded before it left there.
+func TestCommand_ApplyDecoderMatches(t *testing.T) {
+	cmds := sampleCommands()
+	checkOnly := &RegisterRequest{Node: Node{Node: "n3"}, SkipNodeUpdate: true,
+		Checks: []HealthCheck{{Node: "n3", CheckID: "c", Status: HealthWarning}}}
+	plain := benchRegister(3)
+	plain.Service.Tags = []string{"only"}
+	twoChecks := benchRegister(4)
+	twoChecks.Checks = append(twoChecks.Checks, HealthCheck{CheckID: "c2", Status: HealthPassing})
+	cmds = append(cmds, checkOnly, plain, cmds[0], twoChecks, plain, checkOnly)
+	var (
+		d    decoder
+		maps mapIntern
+		reg  RegisterRequest
+		buf  registerSvcCheck
+	)
+	for i, c := range cmds {
+		b := EncodeCommand(c)
+		want, err := DecodeCommand(b)
+		if err != nil {
+			t.Fatalf("command %d (%T): %v", i, c, err)
+		}
+		got, err := decodeCommandWith(&d, b, &maps, &reg, &buf)
+		if err != nil {
+			t.Fatalf("command %d (%T): %v", i, c, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("command %d (%T) through the reused buffers:\n got %+v\nwant %+v", i, c, got, want)
+		}
+	}
+}
+
 func TestCommand_DecodeRefusesBadInput(t *testing.T) {
 	good := EncodeCommand(sampleCommands()[0])
 	cases := map[string][]byte{

@@ -26,19 +26,19 @@ const serfCheckID = "serfHealth"
 
 // claimNodeName rewrites n.Node to the name of the stored node it folds
 // to, if there is one, and refuses a takeover Consul refuses (n is about
-// to be written). It returns the name n was written with.
-func (t *tx) claimNodeName(n *Node) (asked string, err error) {
-	asked = n.Node
-	stored := t.st.nodeName(asked)
-	old := t.st.nodes[stored]
+// to be written). It returns that stored node (nil if there is none), for
+// ensureNode.
+func (t *tx) claimNodeName(n *Node) (*Node, error) {
+	asked := n.Node
+	old := t.st.findNode(asked)
 	if old == nil {
-		return asked, nil
+		return nil, nil
 	}
-	if n.ID != "" && old.ID != "" && !strings.EqualFold(n.ID, old.ID) && t.nodeAlive(stored) {
-		return asked, fmt.Errorf("Node name %s is reserved by node %s with name %s (%s)", asked, old.ID, old.Node, old.Address)
+	if n.ID != "" && old.ID != "" && !strings.EqualFold(n.ID, old.ID) && t.nodeAlive(old.Node) {
+		return nil, fmt.Errorf("Node name %s is reserved by node %s with name %s (%s)", asked, old.ID, old.Node, old.Address)
 	}
-	n.Node = stored
-	return asked, nil
+	n.Node = old.Node
+	return old, nil
 }
 
 // nodeAlive reports whether node has a serfHealth check that is not

@@ -21,28 +21,36 @@ var ErrNotFound = errors.New("not found")
 
 func (t *tx) register(r *RegisterRequest) error {
 	asked := r.Node.Node
+	// stored is the node the request names, under any case of its name
+	// (nodename.go); nil if there is none yet.
+	var stored *Node
 	if r.SkipNodeUpdate {
-		r.Node.Node = t.st.nodeName(asked) // the node is not written
-	} else if _, err := t.claimNodeName(&r.Node); err != nil {
-		return fmt.Errorf("catalog: register: %w", err)
+		if stored = t.st.findNode(asked); stored != nil {
+			r.Node.Node = stored.Node // the node is not written
+		}
+	} else {
+		var err error
+		if stored, err = t.claimNodeName(&r.Node); err != nil {
+			return fmt.Errorf("catalog: register: %w", err)
+		}
 	}
 	for i := range r.Checks {
 		if c := &r.Checks[i]; c.Node != r.Node.Node && strings.EqualFold(c.Node, asked) {
 			c.Node = r.Node.Node // checks name their node in any case, as in Consul
 		}
 	}
-	if err := t.validateRegister(r); err != nil {
+	if err := t.validateRegister(r, stored); err != nil {
 		return err
 	}
 	// From here on the node's name is the stored node's string, as it is
 	// in the keys of the maps: a lookup whose key shares the stored key's
 	// bytes compares them without reading them (one cache miss fewer per
 	// lookup in a large registry).
-	name := r.Node.Node
+	var name string
 	if r.SkipNodeUpdate {
-		name = t.st.nodes[name].Node
+		name = stored.Node // validated: there is one
 	} else {
-		name = t.ensureNode(&r.Node).Node
+		name = t.ensureNode(&r.Node, stored).Node
 	}
 	for i := range r.Checks {
 		r.Checks[i].Node = name
@@ -63,14 +71,15 @@ func (t *tx) register(r *RegisterRequest) error {
 }
 
 // validateRegister checks r and fills Consul's defaults (service ID from its
-// name, check node and status) in place.
-func (t *tx) validateRegister(r *RegisterRequest) error {
+// name, check node and status) in place. stored is the node r names (nil:
+// none yet).
+func (t *tx) validateRegister(r *RegisterRequest, stored *Node) error {
 	name := r.Node.Node
 	if name == "" {
 		return errors.New("catalog: register: Must provide node (the Node field is empty)")
 	}
 	if r.SkipNodeUpdate {
-		if t.st.nodes[name] == nil {
+		if stored == nil {
 			return fmt.Errorf("catalog: register: node %q is %w; register it with an address before using SkipNodeUpdate", name, ErrNotFound)
 		}
 	} else if r.Node.Address == "" {
@@ -135,10 +144,9 @@ func (t *tx) validateCheck(c *HealthCheck, pending *NodeService, look *checkLook
 	return nil
 }
 
-// ensureNode upserts n unless the stored node already equals it, and
-// returns the record stored afterwards.
-func (t *tx) ensureNode(n *Node) *Node {
-	old := t.st.nodes[n.Node]
+// ensureNode upserts n unless the stored node old (nil if none; its name is
+// n.Node) already equals it, and returns the record stored afterwards.
+func (t *tx) ensureNode(n, old *Node) *Node {
 	if old != nil && nodeContentEqual(old, n) {
 		return old
 	}
@@ -170,10 +178,11 @@ func ownNodeStrings(n *Node) {
 // ensureService upserts svc on node unless the stored one equals it, and
 // returns the record stored afterwards and its slot.
 func (t *tx) ensureService(node string, svc *NodeService) (*NodeService, *instSlot) {
-	slot := t.svcLook.slot
-	if !t.svcLook.current(t.st, node, svc.ID) {
-		slot = t.st.slots[node][svc.ID]
+	look := &t.svcLook
+	if !look.current(t.st, node, svc.ID) {
+		*look = t.st.lookupSlot(node, svc.ID)
 	}
+	slot := look.slot
 	var old *NodeService
 	if slot != nil {
 		old = slot.svc
@@ -190,7 +199,7 @@ func (t *tx) ensureService(node string, svc *NodeService) (*NodeService, *instSl
 		rec.CreateIndex = old.CreateIndex
 	}
 	if slot == nil { // known absent: no second lookup to find that out
-		slot = t.st.newSlot(InstanceKey{Node: node, ID: rec.ID})
+		slot = t.st.newSlot(InstanceKey{Node: node, ID: rec.ID}, look.slots)
 	}
 	return rec, t.setService(node, rec, old, slot)
 }

@@ -261,21 +261,23 @@ func (st *state) slotFor(k InstanceKey) *instSlot {
 	if slot := st.slot(k); slot != nil {
 		return slot
 	}
-	return st.newSlot(k)
+	return st.newSlot(k, nil)
 }
 
-// slotLookup is the result of looking up an instance's slot (nil: none),
-// current as long as no slot is created or released (and no check
-// written) since.
+// slotLookup is the result of looking up an instance's slot (nil: none)
+// in its node's slots (nil: the node has none), current as long as no
+// slot is created or released (and no check written) since.
 type slotLookup struct {
 	node, id  string
+	slots     map[string]*instSlot
 	slot      *instSlot
 	writes    uint64
 	slotsMade uint64
 }
 
 func (st *state) lookupSlot(node, id string) slotLookup {
-	return slotLookup{node: node, id: id, slot: st.slots[node][id], writes: st.writes, slotsMade: st.slotsMade}
+	slots := st.slots[node]
+	return slotLookup{node: node, id: id, slots: slots, slot: slots[id], writes: st.writes, slotsMade: st.slotsMade}
 }
 
 // current reports whether the lookup is of node's id and still holds.
@@ -283,15 +285,19 @@ func (l *slotLookup) current(st *state, node, id string) bool {
 	return l.writes == st.writes && l.slotsMade == st.slotsMade && l.node == node && l.id == id
 }
 
-// newSlot creates k's slot; k has none.
-func (st *state) newSlot(k InstanceKey) *instSlot {
+// newSlot creates k's slot; k has none. slots is k.Node's slots, if the
+// caller has them (nil: looked up here).
+func (st *state) newSlot(k InstanceKey, slots map[string]*instSlot) *instSlot {
 	st.slotsMade++
 	slot := st.slab.alloc()
 	if k.ID == "" {
 		st.nodeSlots[k.Node] = slot
 		return slot
 	}
-	m := st.slots[k.Node]
+	m := slots
+	if m == nil {
+		m = st.slots[k.Node]
+	}
 	if m == nil {
 		m = map[string]*instSlot{}
 		st.slots[k.Node] = m
@@ -372,13 +378,23 @@ func unfold(index map[string][]string, name string) {
 // the exact name if such a node exists, else the smallest stored name that
 // equals it ignoring case, else name itself.
 func (st *state) nodeName(name string) string {
-	if st.nodes[name] != nil {
-		return name
-	}
-	if names := st.nodeFold[foldName(name)]; len(names) > 0 {
-		return slices.Min(names)
+	if n := st.findNode(name); n != nil {
+		return n.Node
 	}
 	return name
+}
+
+// findNode returns the stored node that name resolves to (nodeName), or
+// nil if there is none. A write that goes on to use the record takes it
+// from here rather than looking its name up again.
+func (st *state) findNode(name string) *Node {
+	if n := st.nodes[name]; n != nil {
+		return n
+	}
+	if names := st.nodeFold[foldName(name)]; len(names) > 0 {
+		return st.nodes[slices.Min(names)]
+	}
+	return nil
 }
 
 // putService installs s on node and returns its slot. slot is that slot,
@@ -558,7 +574,10 @@ func (st *state) putCheckIn(node string, c *checkRec, look *checkLookup, target 
 	if old.rec != nil {
 		st.unindexCheck(node, old)
 	}
-	slot := st.slotFor(InstanceKey{Node: node, ID: c.serviceID()})
+	slot := target
+	if slot == nil {
+		slot = st.slotFor(InstanceKey{Node: node, ID: c.serviceID()})
+	}
 	if slot.checks == nil {
 		slot.checks = slot.checkBuf[:0]
 	}

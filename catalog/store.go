@@ -266,17 +266,21 @@ func (s *Store) commit(t *tx) {
 			st.tableIndex[tbl] = idx
 		}
 	}
+	// The service and node indexes are keyed by the folded name
+	// (WatchService, WatchNode): the index of "web" moves when any of
+	// "web", "Web", ... changes, and goes when the last of them does. A
+	// name still stored keeps its fold alive, and asking the table the
+	// transaction has just written is cheaper than asking the fold index,
+	// whose entry is cold in the CPU caches in a large registry.
 	for _, name := range t.services.list() {
-		// Keyed by the folded name (WatchService): the index of "web"
-		// moves when any of "web", "Web", ... changes.
-		if fold := foldName(name); len(st.serviceFold[fold]) > 0 {
+		if fold := foldName(name); st.byService[name] != nil || len(st.serviceFold[fold]) > 0 {
 			st.serviceIndex[fold] = idx
 		} else {
 			delete(st.serviceIndex, fold)
 		}
 	}
 	for _, name := range t.nodes.list() {
-		if fold := foldName(name); len(st.nodeFold[fold]) > 0 {
+		if fold := foldName(name); st.nodes[name] != nil || len(st.nodeFold[fold]) > 0 {
 			st.nodeIndex[fold] = idx
 		} else {
 			delete(st.nodeIndex, fold)

@@ -155,7 +155,7 @@ func (t *tx) txnNode(op *TxnNodeOp) ([]TxnResult, error) {
 		if name == "" || op.Node.Address == "" {
 			return nil, fmt.Errorf("node %q: a node needs a name and an address", name)
 		}
-		t.ensureNode(&op.Node)
+		t.ensureNode(&op.Node, old)
 	case OpDelete, OpDeleteCAS:
 		if op.Verb == OpDeleteCAS && (old == nil || old.ModifyIndex != op.Node.ModifyIndex) {
 			return nil, fmt.Errorf("failed to delete node %q: index is stale", name)
