@@ -496,21 +496,31 @@ func TestWALCrash_BadInput(t *testing.T) {
 // node another test left winding down), and an fsync in open gives them
 // milliseconds to do it; a stack is only ever f's. While f runs every
 // allocation is profiled (MemProfileRate 1, which the runtime honours from
-// the next allocation on); runtime.GC publishes the profile before and
-// after.
+// the next allocation on); runtime.GC publishes the profile. Nothing
+// allocates under walMeasuredCall between measurements, so the total
+// after one is the next one's starting point: one GC per measurement.
 func bytesAllocated(f func()) uint64 {
-	walAllocMu.Lock()
-	defer walAllocMu.Unlock()
-	before := walMeasuredBytes()
+	walAlloc.Lock()
+	defer walAlloc.Unlock()
+	if !walAlloc.known {
+		walAlloc.total, walAlloc.known = walMeasuredBytes(), true
+	}
+	before := walAlloc.total
 	rate := runtime.MemProfileRate
 	runtime.MemProfileRate = 1
 	walMeasuredCall(f)
 	runtime.MemProfileRate = rate
-	return walMeasuredBytes() - before
+	walAlloc.total = walMeasuredBytes()
+	return walAlloc.total - before
 }
 
-// walAllocMu serializes measurements: the profile rate is global.
-var walAllocMu sync.Mutex
+// walAlloc serializes measurements (the profile rate is global) and
+// guards the profiled total under walMeasuredCall so far.
+var walAlloc struct {
+	sync.Mutex
+	known bool
+	total uint64
+}
 
 // walMeasuredCall is the frame that marks f's allocations in the profile.
 //

@@ -42,8 +42,10 @@ import (
 // every stable key. A write is one record, or a stable key followed by
 // entries marked as written with it, so a crash keeps the key without the
 // entries or both, never entries of a term the stored term is below. A bad
-// record that a whole record of a later write follows, a bad record in an
-// older segment, or a missing segment is corruption and an error. Segment
+// record that a whole record of a later write follows (one that continues
+// the log: checksums cover only a record's body, so bytes inside the torn
+// write or stale blocks can pass one too, see tailIsTorn), a bad record in
+// an older segment, or a missing segment is corruption and an error. Segment
 // files are created whole (written under a temporary name, then renamed)
 // and deleted oldest first, each delete made durable before the next, so
 // the files on disk are always a contiguous run of whole segments, and
@@ -59,6 +61,7 @@ type WALStore struct {
 	segs        []*walSegment // ascending; the last is written to
 	first, last uint64        // stored entries (0, 0: none)
 	locs        []walLoc      // locs[i] is entry first+i
+	top         uint64        // the highest index ever placed (see continuesLog)
 	kv          map[string][]byte
 	buf         []byte // the record being written
 	closed      bool
@@ -223,7 +226,7 @@ func (s *WALStore) replaySegment(seq uint64, newest bool) error {
 	if !newest {
 		return fmt.Errorf("raft: log segment %s is damaged at offset %d (a newer segment follows, so this is not a torn write); %s", path, off, walRepairHint)
 	}
-	if !walTailIsTorn(data, int(off)) {
+	if !s.tailIsTorn(data, int(off)) {
 		return fmt.Errorf("raft: log segment %s is damaged at offset %d (whole records written later follow, so this is not a torn write); %s", path, off, walRepairHint)
 	}
 	// A torn write: drop what follows the last whole record.
@@ -231,33 +234,6 @@ func (s *WALStore) replaySegment(seq uint64, newest bool) error {
 		return fmt.Errorf("raft: cutting the torn tail of %s: %w", path, err)
 	}
 	return f.Sync()
-}
-
-// walTailIsTorn reports whether the bad record at data[off:] can be the
-// unsynced last write cut short by a crash: no whole record of a later
-// write follows it. The entries of a write that starts with a stable key
-// follow that key's record, so a whole walRecEntriesWithState record that
-// ends the file may follow the bad one. Finding no whole record within
-// walTornScanBytes of checksummed candidates counts as torn.
-func walTailIsTorn(data []byte, off int) bool {
-	budget := walTornScanBytes
-	for p := off + 1; p+walRecHeader < len(data); p++ {
-		n := binary.LittleEndian.Uint32(data[p:])
-		if n == 0 || uint64(n) > uint64(len(data)-p-walRecHeader) {
-			continue
-		}
-		kind := data[p+walRecHeader]
-		if kind < walRecEntries || kind > walRecEntriesWithState || ((kind == walRecTruncate || kind == walRecCompact) && n != 9) {
-			continue
-		}
-		if budget -= int(n); budget < 0 {
-			return true
-		}
-		if _, ok := walRecord(data[p:]); ok {
-			return kind == walRecEntriesWithState && p+walRecHeader+int(n) == len(data)
-		}
-	}
-	return true
 }
 
 // walRecord returns the body of the record at the start of b, or false if
@@ -357,6 +333,7 @@ func (s *WALStore) place(index uint64, loc walLoc, replay bool) error {
 	}
 	s.locs = append(s.locs, loc)
 	s.last = index
+	s.top = max(s.top, index)
 	loc.seg.live++
 	return nil
 }
