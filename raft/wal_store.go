@@ -39,7 +39,8 @@ import (
 // there and cuts the file back to the last whole record (nothing after it
 // was acknowledged, as it was not yet synced, and the cut is synced before
 // anything else is written), then writes on in a new segment headed by
-// every stable key. A write is one record, or a stable key followed by
+// every stable key (or in the newest one if it holds every stable key and
+// nothing else, so restarts without writes add no files). A write is one record, or a stable key followed by
 // entries marked as written with it, so a crash keeps the key without the
 // entries or both, never entries of a term the stored term is below. A bad
 // record that a whole record of a later write follows (one that continues
@@ -140,23 +141,33 @@ func openWALStore(dir string, segBytes int64) (*WALStore, error) {
 				walSegmentName(seqs[i-1]+1), walSegmentName(seqs[i-1]), walSegmentName(seqs[i]), walRepairHint)
 		}
 	}
+	keysOnly := false
 	for i, seq := range seqs {
-		if err := s.replaySegment(seq, i == len(seqs)-1); err != nil {
+		newest := i == len(seqs)-1
+		only, err := s.replaySegment(seq, newest)
+		if err != nil {
 			s.closeFiles()
 			return nil, err
 		}
+		keysOnly = newest && only
 	}
 	// Write on in a fresh segment, headed by every stable key. A torn
 	// tail of the newest one was cut and synced above, before this new
 	// segment can follow it: from here on it is an older segment, where a
-	// bad record is damage.
-	next := uint64(1)
-	if len(seqs) > 0 {
-		next = seqs[len(seqs)-1] + 1
-	}
-	if err := s.newSegment(next); err != nil {
-		s.closeFiles()
-		return nil, err
+	// bad record is damage. If the newest segment holds nothing but every
+	// stable key (it was started by an open that nothing was written
+	// after, or only keys), write on in it instead: it is what a fresh one
+	// would be, and a server that restarts in a loop adds no files. Its
+	// cut, if any, is synced, so a later write's torn tail is the only one.
+	if !keysOnly {
+		next := uint64(1)
+		if len(seqs) > 0 {
+			next = seqs[len(seqs)-1] + 1
+		}
+		if err := s.newSegment(next); err != nil {
+			s.closeFiles()
+			return nil, err
+		}
 	}
 	s.dropDeadSegments()
 	return s, nil
@@ -192,22 +203,25 @@ func walSegmentSeqs(dir string) ([]uint64, error) {
 func walSegmentName(seq uint64) string { return fmt.Sprintf("%020d.wal", seq) }
 
 // replaySegment reads one segment's records into the store's state; the
-// newest segment's torn tail is cut off.
-func (s *WALStore) replaySegment(seq uint64, newest bool) error {
+// newest segment's torn tail is cut off. keysOnly reports that the
+// segment's whole records are stable keys alone, every stored key among
+// them (so no older segment is needed for any).
+func (s *WALStore) replaySegment(seq uint64, newest bool) (keysOnly bool, err error) {
 	path := filepath.Join(s.dir, walSegmentName(seq))
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("raft: reading log segment %s: %w", path, err)
+		return false, fmt.Errorf("raft: reading log segment %s: %w", path, err)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0o600)
 	if err != nil {
-		return fmt.Errorf("raft: opening log segment %s: %w", path, err)
+		return false, fmt.Errorf("raft: opening log segment %s: %w", path, err)
 	}
 	seg := &walSegment{seq: seq, f: f}
 	s.segs = append(s.segs, seg)
 	if len(data) < len(walMagic) || string(data[:len(walMagic)]) != walMagic {
-		return fmt.Errorf("raft: log segment %s does not start with %q; it is not a roster log or is damaged: move it away if it does not belong there, else %s", path, walMagic, walRepairHint)
+		return false, fmt.Errorf("raft: log segment %s does not start with %q; it is not a roster log or is damaged: move it away if it does not belong there, else %s", path, walMagic, walRepairHint)
 	}
+	keys := map[string]bool{} // nil once a record is not a stable key
 	off := int64(len(walMagic))
 	for off < int64(len(data)) {
 		body, ok := walRecord(data[off:])
@@ -215,25 +229,31 @@ func (s *WALStore) replaySegment(seq uint64, newest bool) error {
 			break
 		}
 		if err := s.applyRecord(seg, off+walRecHeader, body, true); err != nil {
-			return fmt.Errorf("raft: log segment %s at offset %d: %w", path, off, err)
+			return false, fmt.Errorf("raft: log segment %s at offset %d: %w", path, off, err)
+		}
+		if body[0] != walRecState {
+			keys = nil
+		} else if keys != nil {
+			keys[string(body[3:3+int(binary.LittleEndian.Uint16(body[1:]))])] = true
 		}
 		off += walRecHeader + int64(len(body))
 	}
 	seg.size = off
+	keysOnly = keys != nil && len(keys) == len(s.kv)
 	if off == int64(len(data)) {
-		return nil
+		return keysOnly, nil
 	}
 	if !newest {
-		return fmt.Errorf("raft: log segment %s is damaged at offset %d (a newer segment follows, so this is not a torn write); %s", path, off, walRepairHint)
+		return false, fmt.Errorf("raft: log segment %s is damaged at offset %d (a newer segment follows, so this is not a torn write); %s", path, off, walRepairHint)
 	}
 	if !s.tailIsTorn(data, int(off)) {
-		return fmt.Errorf("raft: log segment %s is damaged at offset %d (whole records written later follow, so this is not a torn write); %s", path, off, walRepairHint)
+		return false, fmt.Errorf("raft: log segment %s is damaged at offset %d (whole records written later follow, so this is not a torn write); %s", path, off, walRepairHint)
 	}
 	// A torn write: drop what follows the last whole record.
 	if err := f.Truncate(off); err != nil {
-		return fmt.Errorf("raft: cutting the torn tail of %s: %w", path, err)
+		return false, fmt.Errorf("raft: cutting the torn tail of %s: %w", path, err)
 	}
-	return f.Sync()
+	return keysOnly, f.Sync()
 }
 
 // walRecord returns the body of the record at the start of b, or false if
