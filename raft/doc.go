@@ -100,12 +100,16 @@
 //     against the group-commit limit clients/(F+R).
 //   - config.go: Config with the shipped timing (10 ms ticks, 50 ms
 //     heartbeats, 300–600 ms election timeouts) and Validate.
-//   - storage.go, wal_store.go, bolt_store.go, mem_store.go: LogStore and
-//     StableStore. WALStore, what servers run on: an append-only log of
-//     checksummed records in segment files, one append and one fdatasync
-//     per disk-writer group; on open a torn last write is cut off, and
-//     damage a later write follows or a missing segment is refused with
-//     what to do (wal_crash_test.go crash-simulates this). A lone write
+//   - storage.go, wal_store.go, wal_tail.go, bolt_store.go, mem_store.go:
+//     LogStore and StableStore. WALStore, what servers run on: an
+//     append-only log of checksummed records in segment files, one append
+//     and one fdatasync per disk-writer group; on open a torn last write
+//     is cut off, and damage that records continuing the log follow
+//     (records restating older state, e.g. stale blocks, are not
+//     evidence) or a missing segment is refused with what to do
+//     (wal_crash_test.go and wal_tail_test.go crash-simulate this); an
+//     open writes on in a new segment unless the newest holds only the
+//     stable keys, so restarts without writes add no files. A lone write
 //     waits for it on the leader and a follower, so its one sync (where a
 //     bbolt transaction syncs twice, data pages then meta page) is most of
 //     a single client's latency. BoltStore (one bbolt file; data dirs of

@@ -10,10 +10,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"roster/internal/testkit"
@@ -202,9 +204,10 @@ func TestWALCrash_EveryCutOfTheLastWrite(t *testing.T) {
 		if got := reopenState(t, writeDir(t, readDir(t, dir)), segBytes); !got.equal(post) {
 			t.Fatalf("step %d (%s): reopened %v, live store had %v", step, op.name, got, post)
 		}
-		// Every open writes on in a fresh segment: reopen the live store
-		// now and then, so that later writes are cut both in a segment an
-		// open started and in ones that filled up and rolled.
+		// An open writes on in a fresh segment (or in the newest, if it
+		// holds only stable keys): reopen the live store now and then, so
+		// that later writes are cut both in a segment an open started or
+		// reused and in ones that filled up and rolled.
 		if step%4 == 3 {
 			s.Close()
 			s = openWALT(t, dir, segBytes)
@@ -487,15 +490,104 @@ func TestWALCrash_BadInput(t *testing.T) {
 	}
 }
 
-// bytesAllocated is the heap allocated while f runs (tests in this file
-// do not run in parallel).
+// bytesAllocated is the heap that f allocates, on its own goroutine: the
+// bytes of every allocation whose call stack passes through
+// walMeasuredCall. The process-wide counters (MemStats.TotalAlloc) also
+// count whatever other goroutines allocate meanwhile (a parallel test, a
+// node another test left winding down), and an fsync in open gives them
+// milliseconds to do it; a stack is only ever f's. While f runs every
+// allocation is profiled (MemProfileRate 1, which the runtime honours from
+// the next allocation on); runtime.GC publishes the profile. Nothing
+// allocates under walMeasuredCall between measurements, so the total
+// after one is the next one's starting point: one GC per measurement.
 func bytesAllocated(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
+	walAlloc.Lock()
+	defer walAlloc.Unlock()
+	if !walAlloc.known {
+		walAlloc.total, walAlloc.known = walMeasuredBytes(), true
+	}
+	before := walAlloc.total
+	rate := runtime.MemProfileRate
+	runtime.MemProfileRate = 1
+	walMeasuredCall(f)
+	runtime.MemProfileRate = rate
+	walAlloc.total = walMeasuredBytes()
+	return walAlloc.total - before
 }
+
+// walAlloc serializes measurements (the profile rate is global) and
+// guards the profiled total under walMeasuredCall so far.
+var walAlloc struct {
+	sync.Mutex
+	known bool
+	total uint64
+}
+
+// walMeasuredCall is the frame that marks f's allocations in the profile.
+//
+//go:noinline
+func walMeasuredCall(f func()) { f() }
+
+// walMeasuredBytes sums the published profile over the stacks that pass
+// through walMeasuredCall.
+func walMeasuredBytes() uint64 {
+	runtime.GC()
+	entry := runtime.FuncForPC(reflect.ValueOf(walMeasuredCall).Pointer()).Entry()
+	var recs []runtime.MemProfileRecord
+	n, _ := runtime.MemProfile(nil, true)
+	for range 100 {
+		recs = make([]runtime.MemProfileRecord, n+64)
+		var ok bool
+		if n, ok = runtime.MemProfile(recs, true); ok {
+			break
+		}
+	}
+	var total uint64
+	for _, r := range recs[:n] {
+		for _, pc := range r.Stack() {
+			if fn := runtime.FuncForPC(pc - 1); fn != nil && fn.Entry() == entry {
+				total += uint64(r.AllocBytes)
+				break
+			}
+		}
+	}
+	return total
+}
+
+// bytesAllocated counts what f allocates, however much another goroutine
+// allocates meanwhile: the bounds above cannot be tripped (or met) by
+// other tests.
+func TestWALCrash_AllocationMeasureIgnoresOtherGoroutines(t *testing.T) {
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		n := 0
+		for ; ; n++ {
+			select {
+			case <-stop:
+				done <- n
+				return
+			default:
+				walAllocSink.Store(&[64 << 10]byte{})
+			}
+		}
+	}()
+	var own []byte
+	quiet := bytesAllocated(func() {})
+	busy := bytesAllocated(func() { own = make([]byte, 1<<20) })
+	close(stop)
+	if n := <-done; n == 0 {
+		t.Fatal("the other goroutine allocated nothing; the test proves nothing")
+	}
+	if quiet > 4<<10 {
+		t.Errorf("an empty call measured %d bytes", quiet)
+	}
+	if busy < uint64(len(own)) || busy > uint64(len(own))+4<<10 {
+		t.Errorf("a 1 MiB allocation measured %d bytes", busy)
+	}
+}
+
+var walAllocSink atomic.Pointer[[64 << 10]byte]
 
 // The disk writer appends (rolling segments) while the raft loop reads
 // entries and compacts (deleting segments); run with -race. Every read

@@ -39,11 +39,14 @@ import (
 // there and cuts the file back to the last whole record (nothing after it
 // was acknowledged, as it was not yet synced, and the cut is synced before
 // anything else is written), then writes on in a new segment headed by
-// every stable key. A write is one record, or a stable key followed by
+// every stable key (or in the newest one if it holds every stable key and
+// nothing else, so restarts without writes add no files). A write is one record, or a stable key followed by
 // entries marked as written with it, so a crash keeps the key without the
 // entries or both, never entries of a term the stored term is below. A bad
-// record that a whole record of a later write follows, a bad record in an
-// older segment, or a missing segment is corruption and an error. Segment
+// record that a whole record of a later write follows (one that continues
+// the log: checksums cover only a record's body, so bytes inside the torn
+// write or stale blocks can pass one too, see tailIsTorn), a bad record in
+// an older segment, or a missing segment is corruption and an error. Segment
 // files are created whole (written under a temporary name, then renamed)
 // and deleted oldest first, each delete made durable before the next, so
 // the files on disk are always a contiguous run of whole segments, and
@@ -59,6 +62,7 @@ type WALStore struct {
 	segs        []*walSegment // ascending; the last is written to
 	first, last uint64        // stored entries (0, 0: none)
 	locs        []walLoc      // locs[i] is entry first+i
+	top         uint64        // the highest index ever placed (see continuesLog)
 	kv          map[string][]byte
 	buf         []byte // the record being written
 	closed      bool
@@ -137,23 +141,33 @@ func openWALStore(dir string, segBytes int64) (*WALStore, error) {
 				walSegmentName(seqs[i-1]+1), walSegmentName(seqs[i-1]), walSegmentName(seqs[i]), walRepairHint)
 		}
 	}
+	keysOnly := false
 	for i, seq := range seqs {
-		if err := s.replaySegment(seq, i == len(seqs)-1); err != nil {
+		newest := i == len(seqs)-1
+		only, err := s.replaySegment(seq, newest)
+		if err != nil {
 			s.closeFiles()
 			return nil, err
 		}
+		keysOnly = newest && only
 	}
 	// Write on in a fresh segment, headed by every stable key. A torn
 	// tail of the newest one was cut and synced above, before this new
 	// segment can follow it: from here on it is an older segment, where a
-	// bad record is damage.
-	next := uint64(1)
-	if len(seqs) > 0 {
-		next = seqs[len(seqs)-1] + 1
-	}
-	if err := s.newSegment(next); err != nil {
-		s.closeFiles()
-		return nil, err
+	// bad record is damage. If the newest segment holds nothing but every
+	// stable key (it was started by an open that nothing was written
+	// after, or only keys), write on in it instead: it is what a fresh one
+	// would be, and a server that restarts in a loop adds no files. Its
+	// cut, if any, is synced, so a later write's torn tail is the only one.
+	if !keysOnly {
+		next := uint64(1)
+		if len(seqs) > 0 {
+			next = seqs[len(seqs)-1] + 1
+		}
+		if err := s.newSegment(next); err != nil {
+			s.closeFiles()
+			return nil, err
+		}
 	}
 	s.dropDeadSegments()
 	return s, nil
@@ -189,22 +203,25 @@ func walSegmentSeqs(dir string) ([]uint64, error) {
 func walSegmentName(seq uint64) string { return fmt.Sprintf("%020d.wal", seq) }
 
 // replaySegment reads one segment's records into the store's state; the
-// newest segment's torn tail is cut off.
-func (s *WALStore) replaySegment(seq uint64, newest bool) error {
+// newest segment's torn tail is cut off. keysOnly reports that the
+// segment's whole records are stable keys alone, every stored key among
+// them (so no older segment is needed for any).
+func (s *WALStore) replaySegment(seq uint64, newest bool) (keysOnly bool, err error) {
 	path := filepath.Join(s.dir, walSegmentName(seq))
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("raft: reading log segment %s: %w", path, err)
+		return false, fmt.Errorf("raft: reading log segment %s: %w", path, err)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0o600)
 	if err != nil {
-		return fmt.Errorf("raft: opening log segment %s: %w", path, err)
+		return false, fmt.Errorf("raft: opening log segment %s: %w", path, err)
 	}
 	seg := &walSegment{seq: seq, f: f}
 	s.segs = append(s.segs, seg)
 	if len(data) < len(walMagic) || string(data[:len(walMagic)]) != walMagic {
-		return fmt.Errorf("raft: log segment %s does not start with %q; it is not a roster log or is damaged: move it away if it does not belong there, else %s", path, walMagic, walRepairHint)
+		return false, fmt.Errorf("raft: log segment %s does not start with %q; it is not a roster log or is damaged: move it away if it does not belong there, else %s", path, walMagic, walRepairHint)
 	}
+	keys := map[string]bool{} // nil once a record is not a stable key
 	off := int64(len(walMagic))
 	for off < int64(len(data)) {
 		body, ok := walRecord(data[off:])
@@ -212,52 +229,31 @@ func (s *WALStore) replaySegment(seq uint64, newest bool) error {
 			break
 		}
 		if err := s.applyRecord(seg, off+walRecHeader, body, true); err != nil {
-			return fmt.Errorf("raft: log segment %s at offset %d: %w", path, off, err)
+			return false, fmt.Errorf("raft: log segment %s at offset %d: %w", path, off, err)
+		}
+		if body[0] != walRecState {
+			keys = nil
+		} else if keys != nil {
+			keys[string(body[3:3+int(binary.LittleEndian.Uint16(body[1:]))])] = true
 		}
 		off += walRecHeader + int64(len(body))
 	}
 	seg.size = off
+	keysOnly = keys != nil && len(keys) == len(s.kv)
 	if off == int64(len(data)) {
-		return nil
+		return keysOnly, nil
 	}
 	if !newest {
-		return fmt.Errorf("raft: log segment %s is damaged at offset %d (a newer segment follows, so this is not a torn write); %s", path, off, walRepairHint)
+		return false, fmt.Errorf("raft: log segment %s is damaged at offset %d (a newer segment follows, so this is not a torn write); %s", path, off, walRepairHint)
 	}
-	if !walTailIsTorn(data, int(off)) {
-		return fmt.Errorf("raft: log segment %s is damaged at offset %d (whole records written later follow, so this is not a torn write); %s", path, off, walRepairHint)
+	if !s.tailIsTorn(data, int(off)) {
+		return false, fmt.Errorf("raft: log segment %s is damaged at offset %d (whole records written later follow, so this is not a torn write); %s", path, off, walRepairHint)
 	}
 	// A torn write: drop what follows the last whole record.
 	if err := f.Truncate(off); err != nil {
-		return fmt.Errorf("raft: cutting the torn tail of %s: %w", path, err)
+		return false, fmt.Errorf("raft: cutting the torn tail of %s: %w", path, err)
 	}
-	return f.Sync()
-}
-
-// walTailIsTorn reports whether the bad record at data[off:] can be the
-// unsynced last write cut short by a crash: no whole record of a later
-// write follows it. The entries of a write that starts with a stable key
-// follow that key's record, so a whole walRecEntriesWithState record that
-// ends the file may follow the bad one. Finding no whole record within
-// walTornScanBytes of checksummed candidates counts as torn.
-func walTailIsTorn(data []byte, off int) bool {
-	budget := walTornScanBytes
-	for p := off + 1; p+walRecHeader < len(data); p++ {
-		n := binary.LittleEndian.Uint32(data[p:])
-		if n == 0 || uint64(n) > uint64(len(data)-p-walRecHeader) {
-			continue
-		}
-		kind := data[p+walRecHeader]
-		if kind < walRecEntries || kind > walRecEntriesWithState || ((kind == walRecTruncate || kind == walRecCompact) && n != 9) {
-			continue
-		}
-		if budget -= int(n); budget < 0 {
-			return true
-		}
-		if _, ok := walRecord(data[p:]); ok {
-			return kind == walRecEntriesWithState && p+walRecHeader+int(n) == len(data)
-		}
-	}
-	return true
+	return keysOnly, f.Sync()
 }
 
 // walRecord returns the body of the record at the start of b, or false if
@@ -357,6 +353,7 @@ func (s *WALStore) place(index uint64, loc walLoc, replay bool) error {
 	}
 	s.locs = append(s.locs, loc)
 	s.last = index
+	s.top = max(s.top, index)
 	loc.seg.live++
 	return nil
 }

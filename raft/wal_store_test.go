@@ -2,8 +2,10 @@ package raft
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"roster/internal/testkit"
@@ -298,5 +300,108 @@ func TestWALStore_AFailedWriteStopsAllLaterWrites(t *testing.T) {
 	s = openWALT(t, dir, walSegmentBytes)
 	if last, _ := s.LastIndex(); last != 3 {
 		t.Fatalf("last index after reopen = %d, want 3", last)
+	}
+}
+
+func walSegmentFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "*.wal*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// A server that restarts in a loop (nothing written, or only its hard
+// state, as an election bumps it) adds no segment files: an open writes
+// on in a newest segment that holds only every stable key. What is
+// written between the opens all replays.
+func TestWALStore_RestartsWithoutWritesAddNoSegments(t *testing.T) {
+	dir := t.TempDir()
+	m := NewMemStore()
+	s := openWALT(t, dir, walSegmentBytes)
+	es := walEntries(1, 3, 1, "a")
+	mustBoth(t, s.StoreLogs(es), m.StoreLogs(es))
+	mustBoth(t, s.Set([]byte("k0"), []byte("v0")), m.Set([]byte("k0"), []byte("v0")))
+	s.Close()
+	s = openWALT(t, dir, walSegmentBytes) // the entries' segment is followed by a header-only one
+	s.Close()
+	files := walSegmentFiles(t, dir)
+	if len(files) != 2 {
+		t.Fatalf("after one restart: %v, want the first segment and one header-only one", files)
+	}
+	for i := range 20 {
+		s = openWALT(t, dir, walSegmentBytes)
+		if i%2 == 1 { // only stable keys written: still nothing else in the segment
+			k, v := []byte(fmt.Sprint("k", i%3)), []byte(fmt.Sprint("v", i))
+			mustBoth(t, s.Set(k, v), m.Set(k, v))
+		}
+		compareStores(t, i, s, m)
+		s.Close()
+		if got := walSegmentFiles(t, dir); !slices.Equal(got, files) {
+			t.Fatalf("restart %d: segments %v, were %v", i, got, files)
+		}
+	}
+	// Entries written between restarts replay; an open after them starts
+	// a segment again, which the next restarts reuse.
+	next := uint64(4)
+	for i := range 6 {
+		s = openWALT(t, dir, walSegmentBytes)
+		compareStores(t, 100+i, s, m)
+		if i%3 == 0 {
+			es := walEntries(next, next, 2, "b")
+			next++
+			mustBoth(t, s.StoreLogs(es), m.StoreLogs(es))
+		}
+		s.Close()
+	}
+	if got := walSegmentFiles(t, dir); len(got) != 4 {
+		t.Fatalf("after two writes of entries, restarts left %d segments (%v), want 4", len(got), got)
+	}
+	s = openWALT(t, dir, walSegmentBytes)
+	compareStores(t, 200, s, m)
+}
+
+// A write to a reused segment that a crash tears is cut off like any
+// other: the next open has the state before it, or after it when it is
+// whole, and still adds no segment.
+func TestWALCrash_TornWriteToAReusedSegment(t *testing.T) {
+	dir := t.TempDir()
+	s := openWALT(t, dir, walSegmentBytes)
+	if err := s.StoreLogsAndState(walEntries(1, 2, 1, "a"), keyHardState, encodeHardState(HardState{Term: 1})); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	openWALT(t, dir, walSegmentBytes).Close()
+	s = openWALT(t, dir, walSegmentBytes)
+	if n := len(s.segs); n != 2 {
+		t.Fatalf("%d segments open, want the first one and the reused header-only one", n)
+	}
+	preFiles, pre := readDir(t, dir), readWALState(t, s)
+	if err := s.StoreLogsAndState(walEntries(3, 3, 2, "b"), keyHardState, encodeHardState(HardState{Term: 2, Vote: "n1"})); err != nil {
+		t.Fatal(err)
+	}
+	post := readWALState(t, s)
+	name := walSegmentName(s.segs[1].seq)
+	data, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyOnly := pre
+	keyOnly.kv = post.kv
+	for cut := len(data) - len(s.buf); cut <= len(data); cut++ {
+		files := maps.Clone(preFiles)
+		files[name] = data[:cut]
+		crashed := writeDir(t, files)
+		got := reopenState(t, crashed, walSegmentBytes)
+		if !got.equal(pre) && !got.equal(keyOnly) && (cut < len(data) || !got.equal(post)) {
+			t.Fatalf("cut at byte %d of %d: got %v, want %v", cut, len(data), got, pre)
+		}
+		if again := reopenState(t, crashed, walSegmentBytes); !again.equal(got) {
+			t.Fatalf("cut at byte %d of %d: reopened %v, then %v", cut, len(data), got, again)
+		}
+		if n := len(walSegmentFiles(t, crashed)); n != 2 && cut < len(data) {
+			t.Fatalf("cut at byte %d of %d: %d segments after two opens, want 2", cut, len(data), n)
+		}
 	}
 }

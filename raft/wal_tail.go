@@ -1,0 +1,159 @@
+package raft
+
+import (
+	"bytes"
+	"encoding/binary"
+)
+
+// Telling a torn last write from damage, for WALStore's open.
+
+// tailIsTorn reports whether the bad record at data[off:] can be the
+// unsynced last write cut short by a crash: no whole record of a later
+// write follows it. A whole record counts as a later write only if it
+// continues the log replayed so far (continuesLog): bytes that merely
+// pass a checksum — a record framed inside an entry's data of the torn
+// write, stale blocks of a deleted segment that the crash left in the
+// unsynced tail — restate older state, and refusing to open over them
+// would cost the server for nothing. The entries of a write that starts
+// with a stable key follow that key's record, so a whole
+// walRecEntriesWithState record that ends the file may follow the bad
+// one. Finding no such record within walTornScanBytes of checksummed
+// candidates counts as torn. Called during replay, so s holds the log as
+// it was just before the bad record.
+func (s *WALStore) tailIsTorn(data []byte, off int) bool {
+	budget := walTornScanBytes
+	for p := off + 1; p+walRecHeader < len(data); p++ {
+		n := binary.LittleEndian.Uint32(data[p:])
+		if n == 0 || uint64(n) > uint64(len(data)-p-walRecHeader) {
+			continue
+		}
+		kind := data[p+walRecHeader]
+		if kind < walRecEntries || kind > walRecEntriesWithState || ((kind == walRecTruncate || kind == walRecCompact) && n != 9) {
+			continue
+		}
+		if budget -= int(n); budget < 0 {
+			return true
+		}
+		body, ok := walRecord(data[p:])
+		if !ok || (kind == walRecEntriesWithState && p+walRecHeader+int(n) == len(data)) {
+			continue
+		}
+		if s.continuesLog(body) {
+			return false
+		}
+	}
+	return true
+}
+
+// continuesLog reports whether a record found after a bad one is one a
+// later write could have put there, whatever the bad records held, given
+// how Raft writes (§5.3, §7): entries that follow the stored log (the bad
+// records may have appended more) or replace a suffix of it, see
+// entriesContinue; with no stored entry, entries above every index
+// replayed (after a snapshot install or a compaction of everything); a
+// hard state later than the stored one (terms only grow, a vote is cast
+// once per term); another key changed; a delete naming a stored or later
+// index. Records of older writes name compacted indexes, lower terms or
+// what is stored already.
+func (s *WALStore) continuesLog(body []byte) bool {
+	floor := max(s.first, 1) // the lowest index a later write names
+	if s.last == 0 {
+		floor = s.top + 1
+	}
+	switch body[0] {
+	case walRecEntries, walRecEntriesWithState:
+		first, terms, ok := walEntryTerms(body)
+		return ok && first >= floor && s.entriesContinue(first, terms)
+	case walRecState:
+		return s.stateChanges(body)
+	case walRecTruncate, walRecCompact:
+		return len(body) == 9 && binary.LittleEndian.Uint64(body[1:]) >= floor
+	}
+	return false
+}
+
+// stateChanges reports whether a stable-key record sets a value a later
+// write could: for the hard state a later one, for another key a
+// different one.
+func (s *WALStore) stateChanges(body []byte) bool {
+	if len(body) < 3 || 3+int(binary.LittleEndian.Uint16(body[1:])) > len(body) {
+		return false
+	}
+	kl := int(binary.LittleEndian.Uint16(body[1:]))
+	key, val := string(body[3:3+kl]), body[3+kl:]
+	cur, stored := s.kv[key]
+	if key != string(keyHardState) {
+		return !stored || !bytes.Equal(cur, val)
+	}
+	hs, err := decodeHardState(val)
+	if err != nil {
+		return false
+	}
+	was, err := decodeHardState(cur)
+	return err != nil || hs.Term > was.Term || (hs.Term == was.Term && was.Vote == "" && hs.Vote != "")
+}
+
+// entriesContinue reports whether entries first.. with these terms,
+// found after a bad record, continue the stored log: they follow the
+// stored entry before them (a term not below its), and they change the
+// log (end after it, or conflict with a stored entry, as a §5.3
+// replacement does); stale copies of stored entries do not. An
+// unreadable stored term counts as continuing.
+func (s *WALStore) entriesContinue(first uint64, terms []uint64) bool {
+	if s.last == 0 {
+		return true
+	}
+	if first > s.first {
+		prev, ok := s.termAt(min(first-1, s.last))
+		if ok && terms[0] < prev {
+			return false
+		}
+	}
+	if first+uint64(len(terms))-1 > s.last {
+		return true
+	}
+	for k, term := range terms {
+		if stored, ok := s.termAt(first + uint64(k)); !ok || stored != term {
+			return true
+		}
+	}
+	return false
+}
+
+// walEntryTerms returns an entries record's first index and its entries'
+// terms if the record is well formed: every entry inside it, the indexes
+// consecutive and the terms not decreasing, as every write makes them.
+func walEntryTerms(body []byte) (first uint64, terms []uint64, ok bool) {
+	if len(body) < 5 {
+		return 0, nil, false
+	}
+	count := binary.LittleEndian.Uint32(body[1:])
+	p := 5
+	for k := uint32(0); k < count; k++ {
+		if p+walEntryHeader > len(body) {
+			return 0, nil, false
+		}
+		i, t := binary.LittleEndian.Uint64(body[p:]), binary.LittleEndian.Uint64(body[p+8:])
+		if k == 0 {
+			first = i
+		} else if i != first+uint64(k) || t < terms[k-1] {
+			return 0, nil, false
+		}
+		terms = append(terms, t)
+		p += walEntryHeader + int(binary.LittleEndian.Uint32(body[p+17:]))
+	}
+	return first, terms, count > 0 && p == len(body)
+}
+
+// termAt reads the term of stored entry i from its segment.
+func (s *WALStore) termAt(i uint64) (uint64, bool) {
+	if s.last == 0 || i < s.first || i > s.last {
+		return 0, false
+	}
+	l := s.locs[i-s.first]
+	var b [8]byte
+	if _, err := l.seg.f.ReadAt(b[:], l.off+8); err != nil {
+		return 0, false
+	}
+	return binary.LittleEndian.Uint64(b[:]), true
+}

@@ -1,0 +1,161 @@
+package raft
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// Crash tests for telling a torn last write from damage when whole
+// records follow the bad one: only records that continue the log are
+// evidence of later (acknowledged) writes.
+
+// walOlderRecords are whole, checksummed records that restate what the
+// log of walTornTailLog already holds or held: entries below its first
+// index, the stored hard state and an older one, deletes of compacted
+// indexes, an append whose term is below the last entry's, a
+// replacement whose term is below the entry it follows, and a copy of
+// stored entries. A client's value
+// can carry such bytes, and so can the stale blocks of a deleted segment.
+func walOlderRecords() [][]byte {
+	return [][]byte{
+		appendWALEntries(nil, walRecEntries, walEntries(2, 3, 1, "old")),
+		appendWALState(nil, keyHardState, encodeHardState(HardState{Term: 2, Vote: "n1"})),
+		appendWALState(nil, keyHardState, encodeHardState(HardState{Term: 1})),
+		appendWALDelete(nil, walRecCompact, 2),
+		appendWALDelete(nil, walRecTruncate, 3),
+		appendWALEntries(nil, walRecEntries, walEntries(9, 9, 1, "low")),
+		appendWALEntries(nil, walRecEntries, walEntries(6, 7, 1, "low")),
+		appendWALState(nil, []byte("k0"), []byte("x")),
+		appendWALEntries(nil, walRecEntries, walEntries(7, 8, 2, "a")),
+	}
+}
+
+// walTornTailLog writes term 2 (vote n1), entries 4..8 (1..3 compacted)
+// and key k0, and returns the store's directory and files.
+func walTornTailLog(t *testing.T) (string, *WALStore) {
+	t.Helper()
+	dir := t.TempDir()
+	s := openWALT(t, dir, walSegmentBytes)
+	for _, op := range []walOp{hsOp(2, "n1", walEntries(1, 6, 2, "a")), deleteOp(1, 3), logsOp(walEntries(7, 8, 2, "a")), setOp("k0", "x")} {
+		if err := op.do(s); err != nil {
+			t.Fatalf("%s: %v", op.name, err)
+		}
+	}
+	return dir, s
+}
+
+// A torn last write whose surviving bytes hold whole records that do not
+// continue the log (framed inside an entry's data, or stale blocks the
+// crash left in the unsynced tail) is cut back: the store opens with
+// everything before that write, and so does the next open.
+func TestWALCrash_TornTailWithOlderRecordsIsCutBack(t *testing.T) {
+	dir, s := walTornTailLog(t)
+	pre, preFiles := readWALState(t, s), readDir(t, dir)
+	older := walOlderRecords()
+	value := slices.Concat(older...)
+	es := walEntries(9, 11, 2, "b")
+	es[1].Data = value
+	if err := s.StoreLogs(es); err != nil {
+		t.Fatal(err)
+	}
+	name := walSegmentName(s.segs[len(s.segs)-1].seq)
+	data, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := len(data) - len(s.buf)
+	s.Close()
+	at := start + bytesIndex(t, data[start:], value)
+	crashes := map[string][]byte{}
+	// Cut just after each framed record: it is whole, the write is not.
+	end := at
+	for i, rec := range older {
+		end += len(rec)
+		crashes[fmt.Sprintf("cut after framed record %d", i)] = data[:end]
+	}
+	// Every byte on disk, but the page with the write's header never was.
+	unwritten := slices.Clone(data)
+	clear(unwritten[start : start+walRecHeader])
+	crashes["header page not written"] = unwritten
+	// The write's first bytes reached the disk, its later pages hold
+	// stale blocks: here, records of this segment older than the log.
+	stale := slices.Concat(data[:start+walRecHeader+5], data[len(walMagic):start])
+	crashes["stale blocks of an older segment"] = stale
+	for what, newest := range crashes {
+		files := maps.Clone(preFiles)
+		files[name] = newest
+		crashed := writeDir(t, files)
+		s, err := openWALStore(crashed, walSegmentBytes)
+		if err != nil {
+			t.Errorf("%s: %v", what, err)
+			continue
+		}
+		got := readWALState(t, s)
+		s.Close()
+		if !got.equal(pre) {
+			t.Errorf("%s: opened as %v, want %v", what, got, pre)
+		} else if again := reopenState(t, crashed, walSegmentBytes); !again.equal(pre) {
+			t.Errorf("%s: reopened as %v, want %v", what, again, pre)
+		}
+	}
+}
+
+func bytesIndex(t *testing.T, b, sub []byte) int {
+	t.Helper()
+	for i := 0; i+len(sub) <= len(b); i++ {
+		if string(b[i:i+len(sub)]) == string(sub) {
+			return i
+		}
+	}
+	t.Fatal("the framed records are not in the segment")
+	return 0
+}
+
+// Damage to a record that later writes continuing the log follow is
+// refused, whatever that later write is: entries after those the damaged
+// record held (so not right after the stored log), a §5.3 suffix
+// replacement, a later hard state, a new key, a compaction, a suffix
+// delete.
+func TestWALCrash_DamageBeforeRecordsThatContinueIsRefused(t *testing.T) {
+	lastWrites := []walOp{
+		logsOp(walEntries(10, 11, 2, "z")),
+		logsOp(walEntries(5, 6, 3, "z")),
+		hsOp(3, "n2", nil),
+		hsOp(3, "", walEntries(10, 10, 3, "z")),
+		setOp("k9", "v"),
+		deleteOp(1, 2),
+		deleteOp(8, 9),
+	}
+	for _, last := range lastWrites {
+		t.Run(last.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := openWALT(t, dir, walSegmentBytes)
+			for _, op := range []walOp{hsOp(2, "n1", walEntries(1, 3, 1, "a")), logsOp(walEntries(4, 6, 1, "a"))} {
+				if err := op.do(s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			damagedAt := int(s.segs[0].size)
+			if err := s.StoreLogs(walEntries(7, 9, 2, "d")); err != nil {
+				t.Fatal(err)
+			}
+			damagedEnd := int(s.segs[0].size)
+			if err := last.do(s); err != nil {
+				t.Fatal(err)
+			}
+			path := s.segs[0].f.Name()
+			s.Close()
+			clean, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, at := range []int{damagedAt + 1, damagedAt + 5, damagedAt + walRecHeader + 5, damagedEnd - 1} {
+				assertDamageRefused(t, dir, path, clean, at)
+			}
+		})
+	}
+}
