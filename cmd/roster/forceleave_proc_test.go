@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"roster/internal/testkit"
 )
 
 // catalogHasNode reports whether base's catalog lists node.
@@ -20,6 +23,26 @@ func catalogHasNode(base, node string) (bool, error) {
 	return false, nil
 }
 
+// memberStatusIs checks base's own gossip view (/v1/agent/members, never
+// forwarded) for node with serf status want (1 alive ... 4 failed).
+func memberStatusIs(node string, want int) func(string) error {
+	return func(base string) error {
+		var ms []member
+		if err := getJSON(base, "/v1/agent/members", &ms); err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.Name == node {
+				if m.Status != want {
+					return fmt.Errorf("%s is %s here, want %s", node, memberStatus[m.Status], memberStatus[want])
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("%s not in this agent's members %+v", node, ms)
+	}
+}
+
 // force-leave turns a crashed client and a crashed server from failed
 // into left: the leader deregisters both nodes and removes the server
 // from the Raft configuration. An alive member refutes and stays; an
@@ -29,7 +52,14 @@ func TestProcess_ForceLeaveRemovesFailedClientAndServer(t *testing.T) {
 	waitLeaderAll(t, servers)
 	client := newClientProc(t, "proc-c1", servers[0])
 	onEveryServer(t, servers, "proc-c1 alive", serfHealth("proc-c1", "passing"))
-	leader, _ := statusLeader(servers[0].base())
+	var leader string
+	testkit.WaitFor(t, 15*time.Second, "the leader's address", func() (err error) {
+		leader, err = statusLeader(servers[0].base())
+		if err == nil && leader == "" {
+			err = fmt.Errorf("no leader")
+		}
+		return err
+	})
 	var victim *serverProc
 	var rest []*serverProc
 	for _, p := range servers {
@@ -46,16 +76,10 @@ func TestProcess_ForceLeaveRemovesFailedClientAndServer(t *testing.T) {
 		t.Fatalf("force-leave of an alive member: exit %d, stdout %q, stderr %q", code, out, stderr)
 	}
 	onEveryServer(t, servers, "proc-c1 alive again", func(base string) error {
-		var ms []member
-		if err := getJSON(base, "/v1/agent/members", &ms); err != nil {
+		if err := memberStatusIs("proc-c1", 1)(base); err != nil {
 			return err
 		}
-		for _, m := range ms {
-			if m.Name == "proc-c1" && m.Status == 1 {
-				return serfHealth("proc-c1", "passing")(base)
-			}
-		}
-		return fmt.Errorf("proc-c1 not alive in %+v", ms)
+		return serfHealth("proc-c1", "passing")(base)
 	})
 	if code, _, stderr := runRosterEnv(t, env, "force-leave", "nosuchnode"); code != 1 || !strings.Contains(stderr, "nosuchnode") {
 		t.Fatalf("force-leave of an unknown member: exit %d, stderr %q", code, stderr)
@@ -66,7 +90,16 @@ func TestProcess_ForceLeaveRemovesFailedClientAndServer(t *testing.T) {
 		p.done <- err
 	}
 	for _, p := range []*serverProc{client, victim} {
-		onEveryServer(t, rest, p.name+" failed", serfHealth(p.name, "critical"))
+		onEveryServer(t, rest, p.name+" critical", serfHealth(p.name, "critical"))
+		// force-leave acts on the gossip view of the agent it is sent
+		// to, and turns only a member that agent holds as failed (or
+		// suspect) into left; one it still holds as alive is merely
+		// asked to leave, and when it is then found dead it stays
+		// failed. The catalog read above is answered by the leader, so
+		// it says nothing about rest[0]'s own view, which can lag the
+		// leader's by a suspicion timeout on a loaded host: wait for
+		// rest[0] itself to hold the member failed.
+		onEveryServer(t, rest[:1], p.name+" failed in the local view", memberStatusIs(p.name, 4))
 		if code, out, stderr := runRosterEnv(t, env, "force-leave", p.name); code != 0 || out != "" {
 			t.Fatalf("force-leave %s: exit %d, stdout %q, stderr %q", p.name, code, out, stderr)
 		}

@@ -1,9 +1,7 @@
 package compat
 
 import (
-	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,53 +39,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePorts returns n distinct loopback ports free for TCP and UDP.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var held []net.Listener
-	defer func() {
-		for _, l := range held {
-			l.Close()
-		}
-	}()
-	for len(ports) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, l)
-		p := l.Addr().(*net.TCPAddr).Port
-		if u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
-			u.Close()
-			ports = append(ports, p)
-		}
-	}
-	return ports
-}
-
 // devAgent starts `roster agent -dev` and returns a Consul client for it.
 func devAgent(t *testing.T, node string, extraArgs ...string) *api.Client {
 	t.Helper()
-	p := freePorts(t, 5)
-	var stderr bytes.Buffer
-	args := append([]string{"agent", "-dev", "-node", node,
-		"-http-port", fmt.Sprint(p[0]), "-dns-port", fmt.Sprint(p[1]), "-server-port", fmt.Sprint(p[2]),
-		"-serf-lan-port", fmt.Sprint(p[3]), "-serf-wan-port", fmt.Sprint(p[4])}, extraArgs...)
-	cmd := exec.Command(rosterBin, args...)
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("agent log:\n%s", stderr.String())
-		}
-	})
+	p := startAgent(t, node, append([]string{"-dev", "-node", node}, extraArgs...)...)
 	cfg := api.DefaultConfig()
-	cfg.Address = fmt.Sprintf("127.0.0.1:%d", p[0])
+	cfg.Address = fmt.Sprintf("127.0.0.1:%d", p.ports[0])
 	client, err := api.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -108,19 +65,22 @@ func devAgent(t *testing.T, node string, extraArgs ...string) *api.Client {
 	return client
 }
 
-// waitFor polls cond until it returns nil or the deadline passes.
+// waitFor polls cond every 10ms until it returns nil, or fails the test
+// with cond's last error once the deadline has passed.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		err := cond()
 		if err == nil {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s: %v", what, err)
+			t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
 		}
-		time.Sleep(10 * time.Millisecond)
+		<-tick.C
 	}
 }
 

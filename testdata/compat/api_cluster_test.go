@@ -1,11 +1,8 @@
 package compat
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +59,7 @@ func TestCluster_FollowerServesEveryScenario(t *testing.T) {
 
 type clusterServer struct {
 	name   string
-	ports  []int // http, dns, server, serf-lan, serf-wan
+	ports  []int // http, dns, server, serf-lan, serf-wan, as the agent logged them
 	client *api.Client
 }
 
@@ -72,27 +69,13 @@ func startCluster(t *testing.T, n int) []*clusterServer {
 	t.Helper()
 	var out []*clusterServer
 	for i := range n {
-		s := &clusterServer{name: fmt.Sprintf("compat-s%d", i+1), ports: freePorts(t, 5)}
-		dir := t.TempDir()
-		args := []string{"agent", "-server", "-bootstrap-expect", fmt.Sprint(n), "-node", s.name, "-bind", "127.0.0.1",
-			"-data-dir", dir, "-http-port", fmt.Sprint(s.ports[0]), "-dns-port", fmt.Sprint(s.ports[1]),
-			"-server-port", fmt.Sprint(s.ports[2]), "-serf-lan-port", fmt.Sprint(s.ports[3]), "-serf-wan-port", fmt.Sprint(s.ports[4])}
+		s := &clusterServer{name: fmt.Sprintf("compat-s%d", i+1)}
+		args := []string{"-server", "-bootstrap-expect", fmt.Sprint(n), "-node", s.name, "-bind", "127.0.0.1",
+			"-data-dir", t.TempDir()}
 		if i > 0 {
 			args = append(args, "-retry-join", fmt.Sprintf("127.0.0.1:%d", out[0].ports[3]), "-retry-interval", "100ms")
 		}
-		var stderr bytes.Buffer
-		cmd := exec.Command(rosterBin, args...)
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			cmd.Process.Signal(os.Kill)
-			cmd.Wait()
-			if t.Failed() {
-				t.Logf("%s log:\n%s", s.name, stderr.String())
-			}
-		})
+		s.ports = startAgent(t, s.name, args...).ports
 		cfg := api.DefaultConfig()
 		cfg.Address = fmt.Sprintf("127.0.0.1:%d", s.ports[0])
 		c, err := api.NewClient(cfg)

@@ -267,10 +267,12 @@ func (a *Agent) bindListeners() error {
 	if a.lanSocks, err = bindGossip("-serf-lan-port", a.cfg.BindAddr, a.cfg.Ports.SerfLAN); err != nil {
 		return err
 	}
+	a.cfg.Ports.SerfLAN = a.lanSocks.port() // port 0 resolved (anyport.go)
 	if a.cfg.Server && a.cfg.Ports.SerfWAN != -1 {
 		if a.wanSocks, err = bindGossip("-serf-wan-port", a.cfg.BindAddr, a.cfg.Ports.SerfWAN); err != nil {
 			return err
 		}
+		a.cfg.Ports.SerfWAN = a.wanSocks.port()
 	}
 	if a.cfg.Server {
 		if err := a.bindServer(); err != nil {
@@ -283,15 +285,31 @@ func (a *Agent) bindListeners() error {
 	if a.cfg.Ports.HTTP == -1 {
 		return nil
 	}
+	for tries := 1; ; tries++ {
+		err := a.bindHTTP()
+		if err == nil || !retryAnyPort(a.cfg.Ports.HTTP, tries, err) {
+			return err
+		}
+	}
+}
+
+// bindHTTP binds the HTTP port on every client address. With port 0 the
+// first address takes the kernel's pick and the others the same number
+// (anyport.go); on failure nothing stays bound and the port stays 0.
+func (a *Agent) bindHTTP() error {
+	port := a.cfg.Ports.HTTP
+	var lns, queues []net.Listener
 	for _, ip := range a.cfg.ClientAddrs {
-		addr := net.JoinHostPort(ip, strconv.Itoa(a.cfg.Ports.HTTP))
+		addr := net.JoinHostPort(ip, strconv.Itoa(port))
 		l, extra, err := listenHTTP(addr)
 		if err != nil {
+			closeAll(append(lns, queues...))
 			return fmt.Errorf("-http-port: cannot listen on %s: %w", addr, err)
 		}
-		a.httpLns = append(a.httpLns, l)
-		a.httpQueues = append(a.httpQueues, extra...)
+		lns, queues = append(lns, l), append(queues, extra...)
+		port = l.Addr().(*net.TCPAddr).Port
 	}
+	a.httpLns, a.httpQueues, a.cfg.Ports.HTTP = lns, queues, port
 	return nil
 }
 

@@ -114,6 +114,52 @@ func TestAgent_PortInUseNamesTheFlag(t *testing.T) {
 	}
 }
 
+// Port 0 binds the kernel's pick, and the agent publishes the port it got
+// wherever the configured one would go, so a process started with port 0
+// is as reachable as one given numbers (anyport.go).
+func TestAgent_PortZeroBindsKernelPicksAndPublishesThem(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Ports = Ports{}
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := a.Subscribe(16)
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shutdown(t, a) })
+	p := a.cfg.Ports
+	served := map[string]string{}
+	timeout := time.After(10 * time.Second)
+	for len(served) < 5 {
+		select {
+		case e := <-obs.C:
+			if e.Kind == EventServing {
+				served[e.Component] = e.Addr
+			}
+		case <-timeout:
+			t.Fatalf("serving events %v, want one per listener", served)
+		}
+	}
+	for comp, port := range map[string]int{"http": p.HTTP, "dns": p.DNS, "rpc": p.Server, "serf_lan": p.SerfLAN, "serf_wan": p.SerfWAN} {
+		if port == 0 || served[comp] != net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) {
+			t.Errorf("%s serving on %q, published port %d", comp, served[comp], port)
+		}
+	}
+	self := a.Self().Member
+	if int(self.Port) != p.SerfLAN || self.Tags["port"] != strconv.Itoa(p.Server) || self.Tags["wan_join_port"] != strconv.Itoa(p.SerfWAN) {
+		t.Errorf("member %+v, want port %d and tags port=%d wan_join_port=%d", self, p.SerfLAN, p.Server, p.SerfWAN)
+	}
+	// Gossip and DNS hold the number for UDP as well as TCP.
+	for _, port := range []int{p.SerfLAN, p.SerfWAN, p.DNS} {
+		if c, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+			c.Close()
+			t.Errorf("udp port %d is free: the agent bound only tcp there", port)
+		}
+	}
+}
+
 func TestAgent_DataDirLockedAgainstSecondAgent(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(t)
@@ -176,6 +222,7 @@ func TestConfig_ValidateNamesTheFlag(t *testing.T) {
 		{"bad datacenter", func(c *Config) { c.Datacenter = "DC 1" }, "-datacenter"},
 		{"bad bind", func(c *Config) { c.BindAddr = "nope" }, "-bind"},
 		{"bad port", func(c *Config) { c.Ports.Server = 70000 }, "-server-port"},
+		{"negative port", func(c *Config) { c.Ports.HTTP = -2 }, "-http-port"},
 		{"disabled serf lan", func(c *Config) { c.Ports.SerfLAN = -1 }, "-serf-lan-port"},
 		{"no node name", func(c *Config) { c.NodeName = "" }, "-node"},
 		{"bad gossip key", func(c *Config) { c.Encrypt = "c2hvcnQ=" }, "-encrypt"},

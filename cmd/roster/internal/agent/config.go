@@ -259,8 +259,8 @@ func (c *Config) validatePorts() error {
 		if p.port == -1 && p.canSkip {
 			continue
 		}
-		if p.port < 1 || p.port > 65535 {
-			return fmt.Errorf("%s: %d is not a port (1-65535%s)", p.flag, p.port, map[bool]string{true: ", or -1 to disable"}[p.canSkip])
+		if p.port < 0 || p.port > 65535 {
+			return fmt.Errorf("%s: %d is not a port (1-65535, 0 for any free one%s)", p.flag, p.port, map[bool]string{true: ", or -1 to disable"}[p.canSkip])
 		}
 	}
 	return nil

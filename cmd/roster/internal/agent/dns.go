@@ -30,26 +30,46 @@ func (d *dnsSockets) close() {
 	}
 }
 
-// bindDNS binds UDP and TCP on every client address.
+// bindDNS binds UDP and TCP on every client address. Port 0 takes the
+// kernel's pick for the first address and that number for the rest
+// (anyport.go).
 func (a *Agent) bindDNS() error {
 	if a.cfg.Ports.DNS == -1 {
 		return nil
 	}
-	a.dnsSocks = &dnsSockets{}
-	for _, ip := range a.cfg.ClientAddrs {
-		addr := net.JoinHostPort(ip, strconv.Itoa(a.cfg.Ports.DNS))
+	for tries := 1; ; tries++ {
+		socks, port, err := bindDNSSockets(a.cfg.ClientAddrs, a.cfg.Ports.DNS)
+		if err == nil {
+			a.dnsSocks, a.cfg.Ports.DNS = socks, port
+			return nil
+		}
+		if !retryAnyPort(a.cfg.Ports.DNS, tries, err) {
+			return err
+		}
+	}
+}
+
+// bindDNSSockets binds one attempt; on failure nothing stays bound.
+func bindDNSSockets(ips []string, port int) (*dnsSockets, int, error) {
+	socks := &dnsSockets{}
+	for _, ip := range ips {
+		addr := net.JoinHostPort(ip, strconv.Itoa(port))
 		udp, err := net.ListenPacket("udp", addr)
 		if err != nil {
-			return fmt.Errorf("-dns-port: cannot listen on %s (udp): %w", addr, err)
+			socks.close()
+			return nil, 0, fmt.Errorf("-dns-port: cannot listen on %s (udp): %w", addr, err)
 		}
-		a.dnsSocks.udp = append(a.dnsSocks.udp, udp)
+		socks.udp = append(socks.udp, udp)
+		port = udp.LocalAddr().(*net.UDPAddr).Port
+		addr = net.JoinHostPort(ip, strconv.Itoa(port))
 		tcp, err := net.Listen("tcp", addr)
 		if err != nil {
-			return fmt.Errorf("-dns-port: cannot listen on %s (tcp): %w", addr, err)
+			socks.close()
+			return nil, 0, fmt.Errorf("-dns-port: cannot listen on %s (tcp): %w", addr, err)
 		}
-		a.dnsSocks.tcp = append(a.dnsSocks.tcp, tcp)
+		socks.tcp = append(socks.tcp, tcp)
 	}
-	return nil
+	return socks, port, nil
 }
 
 // startDNS serves the bound DNS sockets. A server builds its DNS answerer

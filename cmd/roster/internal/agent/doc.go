@@ -17,6 +17,9 @@
 //     Shutdown stops everything in reverse. Leave is the graceful variant
 //     that Consul runs on SIGINT: a leader hands leadership over, then the
 //     agent announces its departure in gossip.
+//   - anyport.go: port 0 on any port binds the kernel's pick, which the
+//     agent logs ("serving") and publishes in place of the configured
+//     port, so tests that start the binary never race for a port.
 //   - httplisten.go: each HTTP address is four sockets sharing the port
 //     (SO_REUSEPORT on Linux), so a reconnect storm of 10,000 clients fits
 //     the kernel's accept queues instead of waiting out SYN retransmits;

@@ -42,7 +42,20 @@ func (g *gossipSockets) close() {
 
 // bindGossip binds TCP and UDP on the same port (TCP first: a port taken
 // by another TCP listener is the common conflict and names the flag).
+// Port 0 takes the kernel's pick (anyport.go).
 func bindGossip(flagName, ip string, port int) (*gossipSockets, error) {
+	for tries := 1; ; tries++ {
+		s, err := bindGossipOnce(flagName, ip, port)
+		if err == nil || !retryAnyPort(port, tries, err) {
+			return s, err
+		}
+	}
+}
+
+// port is the port number the sockets are bound to.
+func (g *gossipSockets) port() int { return g.udp.LocalAddr().(*net.UDPAddr).Port }
+
+func bindGossipOnce(flagName, ip string, port int) (*gossipSockets, error) {
 	addr := net.JoinHostPort(ip, strconv.Itoa(port))
 	tcp, err := net.Listen("tcp", addr)
 	if err != nil {

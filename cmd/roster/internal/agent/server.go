@@ -71,6 +71,7 @@ func (a *Agent) bindServer() error {
 		return fmt.Errorf("-server-port: cannot listen on %s: %w", addr, err)
 	}
 	a.srv = &serverStack{rpcLn: l}
+	a.cfg.Ports.Server = l.Addr().(*net.TCPAddr).Port // port 0 resolved (anyport.go)
 	return nil
 }
 

@@ -1,0 +1,28 @@
+package agent
+
+import (
+	"errors"
+	"syscall"
+)
+
+// Port 0 on any of the agent's ports binds a port the kernel picks, as a
+// server under test binds ":0" (DESIGN.md rule 8). The agent logs each
+// port it got (the "serving" lines, one per listener) and publishes it
+// wherever the configured port would go (gossip tags, /v1/agent/self), so
+// a test that starts the binary reads its ports from the log instead of
+// naming ports that were free a moment ago, which any other process may
+// take before the agent binds them.
+//
+// Gossip and DNS need one number for TCP and UDP alike: the kernel picks
+// it for one protocol, and the other may hold it already. With port 0 such
+// a bind is retried on a fresh pick, a bounded number of times; a port
+// given by number is never retried, since in use is then the user's error.
+
+// anyPortTries bounds the picks for a port 0 that must be free twice.
+const anyPortTries = 16
+
+// retryAnyPort reports whether a bind of the configured port that failed
+// with err on attempt tries should be tried again with a fresh pick.
+func retryAnyPort(port, tries int, err error) bool {
+	return port == 0 && tries < anyPortTries && errors.Is(err, syscall.EADDRINUSE)
+}
