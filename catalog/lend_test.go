@@ -50,6 +50,10 @@ func TestApply_KeepsNoPartOfTheEntry(t *testing.T) {
 			Status: HealthPassing, Definition: HealthCheckDefinition{HTTP: fmt.Sprintf("http://h/%d", i)}})
 	}
 	apply(many)
+	long := benchRegister(100) // a node whose strings overflow its record's room
+	long.Node.Node = "node-with-a-long-name-" + fmt.Sprint(make([]int, 20))
+	long.Node.ID = "6f1c2a9e-5d4b-4c3a-9f8e-7d6c5b4a3f2e"
+	apply(long)
 	read := func() string {
 		nodes, _ := s.Nodes()
 		checks, _, _ := s.ChecksInState(HealthAny)

@@ -41,13 +41,11 @@ func (p *packer) add(s *string) {
 	p.total += len(*s)
 }
 
-// finish copies the gathered strings into one buffer, each distinct value
-// once, and repoints them there.
-func (p *packer) finish() { p.finishInto(nil) }
-
-// finishInto is finish copying into room, a buffer that lives in the same
-// allocation as the record being packed, when the strings fit there: a
-// record and its strings then cost one allocation instead of two.
+// finishInto copies the gathered strings into one buffer, each distinct
+// value once, and repoints them there. The buffer is room, which lives in
+// the same allocation as the record being packed, when the strings fit
+// there (a record and its strings then cost one allocation instead of
+// two), else a new one.
 func (p *packer) finishInto(room []byte) {
 	if p.n == 0 {
 		return

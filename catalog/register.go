@@ -152,9 +152,9 @@ func (t *tx) ensureNode(n, old *Node) *Node {
 	}
 	// A copy: the request may be Apply's reused one. Nodes change rarely,
 	// so the allocation is off the hot path.
-	rec := new(Node)
-	*rec = *n
-	ownNodeStrings(rec)
+	b := &ownedNode{Node: *n}
+	rec := &b.Node
+	ownNodeStrings(rec, b.strs[:])
 	rec.CreateIndex, rec.ModifyIndex = t.index, t.index
 	if old != nil {
 		rec.CreateIndex = old.CreateIndex
@@ -163,16 +163,32 @@ func (t *tx) ensureNode(n, old *Node) *Node {
 	return rec
 }
 
-// ownNodeStrings gives n's strings one backing allocation of their own:
-// Apply's decoder lends them from the raft entry (decodeRegister). Its
-// maps need none: the decoder never lends those.
-func ownNodeStrings(n *Node) {
+// ownedNodeRoom is the room for a stored node's strings inside its
+// record. An agent's node (a UUID, a name, an address, the datacenter)
+// fits, and the record then fills the 176-byte size class, as the record
+// and a separate allocation of those strings did.
+const ownedNodeRoom = 80
+
+// ownedNode is a stored node record with room for its strings. Every
+// registration compares its node with the stored one (ensureNode) after
+// finding it by name (findNode): with the strings next to the fields, both
+// read one place rather than two, which in a large registry is one cache
+// miss fewer.
+type ownedNode struct {
+	Node
+	strs [ownedNodeRoom]byte
+}
+
+// ownNodeStrings gives n's strings one backing allocation of their own,
+// room if they fit there: Apply's decoder lends them from the raft entry
+// (decodeRegister). Its maps need none: the decoder never lends those.
+func ownNodeStrings(n *Node, room []byte) {
 	var p packer
 	p.add(&n.ID)
 	p.add(&n.Node)
 	p.add(&n.Address)
 	p.add(&n.Datacenter)
-	p.finish()
+	p.finishInto(room)
 }
 
 // ensureService upserts svc on node unless the stored one equals it, and
