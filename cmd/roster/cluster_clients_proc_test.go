@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -18,12 +17,10 @@ import (
 // a client agent that joins the first server's LAN port.
 func startClientProc(t *testing.T, p *serverProc, join *serverProc) {
 	t.Helper()
-	args := []string{"agent", "-node", p.name, "-bind", "127.0.0.1", "-data-dir", p.dataDir,
-		"-http-port", fmt.Sprint(p.ports[0]), "-dns-port", fmt.Sprint(p.ports[1]), "-server-port", fmt.Sprint(p.ports[2]),
-		"-serf-lan-port", fmt.Sprint(p.ports[3]), "-serf-wan-port", fmt.Sprint(p.ports[4]),
-		"-retry-join", fmt.Sprintf("127.0.0.1:%d", join.ports[3]), "-retry-interval", "100ms"}
+	args := append([]string{"agent", "-node", p.name, "-bind", "127.0.0.1", "-data-dir", p.dataDir}, portArgs(p.ports)...)
+	args = append(args, "-retry-join", fmt.Sprintf("127.0.0.1:%d", join.ports[3]), "-retry-interval", "100ms")
 	p.cmd, p.done = exec.Command(rosterBin, args...), make(chan error, 1)
-	p.stderr.Reset()
+	p.stderr = new(testkit.LockedBuffer)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -37,7 +34,10 @@ func newClientProc(t *testing.T, name string, join *serverProc) *serverProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &serverProc{name: name, ports: testkit.FreePorts(t, 5), dataDir: dir, stderr: new(bytes.Buffer)}
+	// Named ports, unlike the servers' port 0: a client is restarted on
+	// the same ports, and testkit's ports lie below the kernel's
+	// ephemeral range, where no other process is handed them meanwhile.
+	p := &serverProc{name: name, ports: testkit.FreePorts(t, 5), dataDir: dir}
 	startClientProc(t, p, join)
 	t.Cleanup(func() {
 		stopProcs([]*serverProc{p})

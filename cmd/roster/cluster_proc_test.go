@@ -18,13 +18,14 @@ import (
 
 // Process-level tests: the real binary, started as a user would.
 
-// serverProc is one `roster agent -server` process.
+// serverProc is one `roster agent -server` process (or a client agent's,
+// cluster_clients_proc_test.go).
 type serverProc struct {
 	name    string
 	ports   []int // http, dns, server, serf-lan, serf-wan
 	dataDir string
 	cmd     *exec.Cmd
-	stderr  *bytes.Buffer
+	stderr  *testkit.LockedBuffer
 	done    chan error
 }
 
@@ -46,19 +47,28 @@ func startServerProcs(t *testing.T, n int) []*serverProc {
 	return procs
 }
 
+// startServerProcsTB starts the servers on ports the kernel picks, read
+// back from each one's log (ports_proc_test.go) before the next starts,
+// since the others join the first one's LAN port.
 func startServerProcsTB(tb testing.TB, n int) []*serverProc {
 	tb.Helper()
 	var procs []*serverProc
+	fail := func(err error) {
+		tb.Helper()
+		stopProcs(procs)
+		for _, p := range procs {
+			tb.Logf("%s stderr:\n%s", p.name, p.stderr)
+		}
+		tb.Fatal(err)
+	}
 	for i := range n {
 		dir, err := os.MkdirTemp("", "roster-proc-")
 		if err != nil {
-			tb.Fatal(err)
+			fail(err)
 		}
-		p := &serverProc{name: fmt.Sprintf("proc-s%d", i+1), ports: testkit.FreePorts(tb, 5), dataDir: dir, stderr: new(bytes.Buffer), done: make(chan error, 1)}
-		args := []string{"agent", "-server", "-bootstrap-expect", fmt.Sprint(n), "-node", p.name,
-			"-bind", "127.0.0.1", "-data-dir", dir,
-			"-http-port", fmt.Sprint(p.ports[0]), "-dns-port", fmt.Sprint(p.ports[1]), "-server-port", fmt.Sprint(p.ports[2]),
-			"-serf-lan-port", fmt.Sprint(p.ports[3]), "-serf-wan-port", fmt.Sprint(p.ports[4])}
+		p := &serverProc{name: fmt.Sprintf("proc-s%d", i+1), dataDir: dir, stderr: new(testkit.LockedBuffer), done: make(chan error, 1)}
+		args := append([]string{"agent", "-server", "-bootstrap-expect", fmt.Sprint(n), "-node", p.name,
+			"-bind", "127.0.0.1", "-data-dir", dir}, portArgs(nil)...)
 		if i > 0 {
 			args = append(args, "-retry-join", fmt.Sprintf("127.0.0.1:%d", procs[0].ports[3]), "-retry-interval", "100ms")
 		}
@@ -68,11 +78,14 @@ func startServerProcsTB(tb testing.TB, n int) []*serverProc {
 		}
 		p.cmd.Stderr = p.stderr
 		if err := p.cmd.Start(); err != nil {
-			stopProcs(procs)
-			tb.Fatal(err)
+			os.RemoveAll(dir)
+			fail(err)
 		}
 		go func() { p.done <- p.cmd.Wait() }()
 		procs = append(procs, p)
+		if p.ports, err = waitLoggedPorts(p.stderr, p.done, true); err != nil {
+			fail(fmt.Errorf("%s: %v", p.name, err))
+		}
 	}
 	return procs
 }
@@ -157,8 +170,8 @@ func TestProcess_ThreeServersBootstrapExpectAnswerStatusLeader(t *testing.T) {
 }
 
 func TestProcess_DevElectsItselfAndAnswersStatusLeader(t *testing.T) {
-	p := testkit.FreePorts(t, 5)
-	a := startDevAgent(t, p)
+	a := startDevAgent(t, nil)
+	p := a.ports
 	testkit.WaitFor(t, 5*time.Second, "the dev agent to know its leader", func() error {
 		leader, err := statusLeader(a.base)
 		if err != nil {
@@ -224,8 +237,8 @@ func runRosterEnv(t *testing.T, env []string, args ...string) (code int, stdout,
 }
 
 func TestCLI_InfoMembersJoinLeaveAgainstDevAgent(t *testing.T) {
-	p := testkit.FreePorts(t, 5)
-	a := startDevAgent(t, p)
+	a := startDevAgent(t, nil)
+	p := a.ports
 	addr := fmt.Sprintf("127.0.0.1:%d", p[0])
 	code, out, stderr := runRoster(t, "info", "-http-addr", addr)
 	if code != 0 || !strings.Contains(out, "raft:\n") || !strings.Contains(out, "\tstate = Leader\n") || !strings.Contains(out, "serf_lan:\n") {

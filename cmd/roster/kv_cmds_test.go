@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"roster/internal/testkit"
 )
 
 // kvRun runs `roster kv <args>` against addr and fails the test unless
@@ -24,7 +22,7 @@ func kvRun(t *testing.T, addr string, wantCode int, args ...string) (stdout, std
 }
 
 func TestKVCmds_PutGetDeleteAgainstADevAgent(t *testing.T) {
-	a := startDevAgent(t, testkit.FreePorts(t, 5))
+	a := startDevAgent(t, nil)
 	addr := strings.TrimPrefix(a.base, "http://")
 
 	if out, _ := kvRun(t, addr, 0, "put", "app/name", "web"); out != "Success! Data written to: app/name\n" {
@@ -90,7 +88,7 @@ func detailedField(t *testing.T, out, name string) string {
 }
 
 func TestKVCmds_ExportImportRoundTrip(t *testing.T) {
-	a := startDevAgent(t, testkit.FreePorts(t, 5))
+	a := startDevAgent(t, nil)
 	addr := strings.TrimPrefix(a.base, "http://")
 	kvRun(t, addr, 0, "put", "-flags=3", "x/one", "1")
 	kvRun(t, addr, 0, "put", "x/two", "two\nlines")
@@ -149,7 +147,7 @@ func TestKVCmds_UsageErrorsExitLikeConsul(t *testing.T) {
 }
 
 func TestKVCmds_DashReadsTheValueAndTheImportFromStdin(t *testing.T) {
-	a := startDevAgent(t, testkit.FreePorts(t, 5))
+	a := startDevAgent(t, nil)
 	addr := strings.TrimPrefix(a.base, "http://")
 	withStdin := func(stdin string, args ...string) string {
 		t.Helper()

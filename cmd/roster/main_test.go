@@ -89,11 +89,12 @@ func TestAgentCmd_InvalidCombinationsFailWithOneLineNamingTheFlag(t *testing.T) 
 	}
 }
 
+// A second agent on the ports the first one logged finds them taken: the
+// logged ports are the ones the agent holds.
 func TestAgentCmd_PortInUseFailsNamingTheFlag(t *testing.T) {
-	p := testkit.FreePorts(t, 5)
-	a := startDevAgent(t, p)
+	a := startDevAgent(t, nil)
 	defer stopAgent(t, a, syscall.SIGTERM)
-	code, _, stderr := runRoster(t, devArgs(p)...)
+	code, _, stderr := runRoster(t, devArgs(a.ports)...)
 	// Gossip binds first, so its port is the one reported.
 	if code != 1 || !strings.Contains(stderr, "-serf-lan-port: cannot listen") {
 		t.Fatalf("second agent on the same ports: exit %d, stderr %q", code, stderr)
@@ -125,31 +126,38 @@ func TestHelp_ListsCommandsAndEachCommandHasUsage(t *testing.T) {
 // devNode is the node name of the dev agents tests start.
 const devNode = "proc-test"
 
+// devArgs are the arguments of a dev agent on ports p (nil: every port 0).
 func devArgs(p []int) []string {
-	return []string{"agent", "-dev", "-node", devNode,
-		"-http-port", fmt.Sprint(p[0]), "-dns-port", fmt.Sprint(p[1]), "-server-port", fmt.Sprint(p[2]),
-		"-serf-lan-port", fmt.Sprint(p[3]), "-serf-wan-port", fmt.Sprint(p[4])}
+	return append([]string{"agent", "-dev", "-node", devNode}, portArgs(p)...)
 }
 
 type agentProc struct {
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *testkit.LockedBuffer
 	base   string
+	ports  []int // http, dns, server, serf-lan, serf-wan
 	done   chan error
 }
 
-// startDevAgent starts `roster agent -dev` on the given ports and waits
-// until its HTTP API answers.
+// startDevAgent starts `roster agent -dev` on ports p, or with nil on
+// ports the kernel picks (read back from its log, ports_proc_test.go), and
+// waits until its HTTP API answers.
 func startDevAgent(t *testing.T, p []int) *agentProc {
 	t.Helper()
-	a := &agentProc{cmd: exec.Command(rosterBin, devArgs(p)...), stderr: new(bytes.Buffer), done: make(chan error, 1)}
+	a := &agentProc{cmd: exec.Command(rosterBin, devArgs(p)...), stderr: new(testkit.LockedBuffer), ports: p, done: make(chan error, 1)}
 	a.cmd.Stderr = a.stderr
-	a.base = fmt.Sprintf("http://127.0.0.1:%d", p[0])
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() { a.done <- a.cmd.Wait() }()
 	t.Cleanup(func() { a.cmd.Process.Kill() })
+	if p == nil {
+		var err error
+		if a.ports, err = waitLoggedPorts(a.stderr, a.done, true); err != nil {
+			t.Fatalf("dev agent: %v; stderr:\n%s", err, a.stderr)
+		}
+	}
+	a.base = fmt.Sprintf("http://127.0.0.1:%d", a.ports[0])
 	testkit.WaitFor(t, 10*time.Second, "the dev agent's HTTP API", func() error {
 		resp, err := http.Get(a.base + "/v1/agent/self")
 		if err != nil {
@@ -182,7 +190,7 @@ func stopAgent(t *testing.T, a *agentProc, sig syscall.Signal) {
 }
 
 func TestAgentCmd_DevServesSelfAndSIGINTLeavesCleanly(t *testing.T) {
-	a := startDevAgent(t, testkit.FreePorts(t, 5))
+	a := startDevAgent(t, nil)
 	resp, err := http.Get(a.base + "/v1/agent/self")
 	if err != nil {
 		t.Fatal(err)

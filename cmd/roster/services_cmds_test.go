@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-
-	"roster/internal/testkit"
 )
 
 func agentServiceIDs(t *testing.T, base string) map[string]bool {
@@ -30,7 +28,7 @@ func agentServiceIDs(t *testing.T, base string) map[string]bool {
 }
 
 func TestServicesMaintReload_AgainstADevAgent(t *testing.T) {
-	a := startDevAgent(t, testkit.FreePorts(t, 5))
+	a := startDevAgent(t, nil)
 	addr := strings.TrimPrefix(a.base, "http://")
 	code, out, errOut := runRoster(t, "services", "register", "-http-addr", addr, "-name", "web", "-port", "80", "-tag", "v1")
 	if code != 0 || !strings.Contains(out, "Registered service: web") {

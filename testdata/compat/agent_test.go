@@ -53,14 +53,23 @@ func devAgent(t *testing.T, node string, extraArgs ...string) *api.Client {
 		_, err := client.Agent().Self()
 		return err
 	})
-	// Sessions need their node in the catalog; like Consul's test server,
-	// hand the agent out once the leader or anti-entropy registered it.
-	waitFor(t, 10*time.Second, "agent's node in the catalog", func() error {
-		n, _, err := client.Catalog().Node(node, nil)
-		if err == nil && (n == nil || n.Node == nil) {
-			err = fmt.Errorf("node %q not registered yet", node)
+	// A session is created with the node's serfHealth check unless told
+	// otherwise, and fails ("Missing check 'serfHealth' registration")
+	// until the leader has registered that check. The node alone is not
+	// enough: anti-entropy may register it first, without the check. So,
+	// as Consul's test server does (testutil's WaitForSerfCheck), hand
+	// the agent out once its serfHealth check is passing.
+	waitFor(t, 10*time.Second, "the agent's serfHealth check", func() error {
+		checks, _, err := client.Health().Node(node, nil)
+		if err != nil {
+			return err
 		}
-		return err
+		for _, c := range checks {
+			if c.CheckID == "serfHealth" && c.Status == api.HealthPassing {
+				return nil
+			}
+		}
+		return fmt.Errorf("node %q checks %+v, want serfHealth passing", node, checks)
 	})
 	return client
 }
