@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -14,13 +13,7 @@ import (
 // a check-and-set, and get-config shows the result; a bad value fails
 // naming the flag and changes nothing.
 func TestCLI_AutopilotSetConfigChangesOnlyTheGivenSettings(t *testing.T) {
-	p := testkit.FreePorts(t, 5)
-	cmd := exec.Command(rosterBin, devArgs(p)...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	addr := fmt.Sprintf("127.0.0.1:%d", p[0])
+	addr := strings.TrimPrefix(startDevAgent(t, nil).base, "http://")
 	testkit.WaitFor(t, 10*time.Second, "set-config to apply", func() error {
 		code, out, stderr := runRoster(t, "operator", "autopilot", "set-config", "-http-addr", addr,
 			"-min-quorum", "2", "-cleanup-dead-servers=false", "-server-stabilization-time", "3s")

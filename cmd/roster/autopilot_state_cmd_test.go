@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -67,13 +66,7 @@ Servers:
 // healthy leader; -format=json is the JSON of Consul's api.AutopilotState;
 // an unknown format is refused.
 func TestCLI_AutopilotStateShowsTheLeader(t *testing.T) {
-	p := testkit.FreePorts(t, 5)
-	cmd := exec.Command(rosterBin, devArgs(p)...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	addr := fmt.Sprintf("127.0.0.1:%d", p[0])
+	addr := strings.TrimPrefix(startDevAgent(t, nil).base, "http://")
 	var out string
 	testkit.WaitFor(t, 10*time.Second, "a healthy autopilot state", func() error {
 		code, stdout, stderr := runRoster(t, "operator", "autopilot", "state", "-http-addr", addr)
