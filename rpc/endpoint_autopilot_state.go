@@ -10,8 +10,8 @@ import (
 // AutopilotState answers autopilot's view of the servers in the shape of
 // Consul's Operator.AutopilotState (raft-autopilot's State as Consul's
 // community edition converts it for GET /v1/operator/autopilot/state).
-// It is built from the same round as AutopilotServerHealth (assess), so
-// the two never disagree on who is healthy.
+// It judges the servers with the same code as AutopilotServerHealth
+// (assess), so the two apply the same rules of health.
 //
 // Every Consul server runs autopilot (only the leader reconciles), and
 // ForwardRPC sends the call to the leader unless ?stale, when the
@@ -22,7 +22,6 @@ import (
 // in raft-autopilot). roster computes the state on request instead of
 // every 10s, so it is never older than the call.
 func (e *Operator) AutopilotState(args *DCSpecificRequest, reply *AutopilotStateReply) error {
-	args.RequireConsistent = false // no follower reads: the leader's view or this server's
 	if done, err := e.c.d.Forwarder.Forward(e.c.d.Ctx, "Operator.AutopilotState", args, args, reply); done {
 		return err
 	}

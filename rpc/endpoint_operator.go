@@ -235,7 +235,9 @@ func (e *Operator) judge(s raft.Server, st, leader *RaftStats, isLeader bool, th
 	}
 	if e.c.d.SerfStatus != nil {
 		h.SerfStatus = e.c.d.SerfStatus(s.ID)
-		h.Healthy = h.Healthy && h.SerfStatus == "alive"
+		// Leaving counts as alive, as in Consul's autopilot delegate: a
+		// server on its way out through a graceful leave is not failed.
+		h.Healthy = h.Healthy && nodeStatus(h.SerfStatus) == "alive"
 	}
 	if e.c.d.ServerVersion != nil {
 		if v := e.c.d.ServerVersion(s.ID); v != "" {

@@ -162,3 +162,20 @@ func TestOperatorJudge_AutopilotHealthRules(t *testing.T) {
 		t.Error("a server 20ms and 10 entries behind is healthy with LastContactThreshold 10ms, MaxTrailingLogs 5")
 	}
 }
+
+// A server's gossip status gates its health as in Consul's autopilot
+// delegate: alive and leaving (a graceful leave in progress) count as
+// alive, failed and left do not, whatever its Raft stats say.
+func TestOperatorJudge_GossipStatusGatesHealth(t *testing.T) {
+	leader := &RaftStats{ID: "l", LastTerm: 3, LastIndex: 1000}
+	current := &RaftStats{LastTerm: 3, LastIndex: 1000, LastContact: time.Millisecond}
+	voter := raft.Server{ID: "f", Address: "f:8300", Suffrage: raft.Voter}
+	for status, want := range map[string]bool{"alive": true, "leaving": true, "failed": false, "left": false, "none": false} {
+		op := newOperator(&endpointCore{d: EndpointDeps{Datacenter: "dc1",
+			SerfStatus: func(string) string { return status }}.withDefaults()})
+		h := op.judge(voter, current, leader, false, healthThresholds{healthLastContactThreshold, healthMaxTrailingLogs})
+		if h.Healthy != want || h.SerfStatus != status {
+			t.Errorf("gossip status %q: %+v, want healthy=%v", status, h, want)
+		}
+	}
+}
