@@ -35,12 +35,17 @@ func (s *WALStore) tailIsTorn(data []byte, off int) bool {
 			return true
 		}
 		body, ok := walRecord(data[p:])
-		if !ok || (kind == walRecEntriesWithState && p+walRecHeader+int(n) == len(data)) {
+		switch {
+		case !ok:
 			continue
-		}
-		if s.continuesLog(body) {
+		case kind == walRecEntriesWithState && p+walRecHeader+int(n) == len(data):
+			return true // the torn write's own entries
+		case s.continuesLog(body):
 			return false
 		}
+		// Its bytes are its own: a record framed inside them is no more
+		// a later write than it is.
+		p += walRecHeader + int(n) - 1
 	}
 	return true
 }

@@ -17,10 +17,14 @@ import (
 // log of walTornTailLog already holds or held: entries below its first
 // index, the stored hard state and an older one, deletes of compacted
 // indexes, an append whose term is below the last entry's, a
-// replacement whose term is below the entry it follows, and a copy of
-// stored entries. A client's value
-// can carry such bytes, and so can the stale blocks of a deleted segment.
+// replacement whose term is below the entry it follows, a copy of
+// stored entries, and compacted entries that frame a later record. A
+// client's value can carry such bytes, and so can the stale blocks of a
+// deleted segment.
 func walOlderRecords() [][]byte {
+	// A record inside another one's bytes is part of it, not a write:
+	// compacted entries whose data frames a later hard state.
+	later := appendWALState(nil, keyHardState, encodeHardState(HardState{Term: 9}))
 	return [][]byte{
 		appendWALEntries(nil, walRecEntries, walEntries(2, 3, 1, "old")),
 		appendWALState(nil, keyHardState, encodeHardState(HardState{Term: 2, Vote: "n1"})),
@@ -31,6 +35,7 @@ func walOlderRecords() [][]byte {
 		appendWALEntries(nil, walRecEntries, walEntries(6, 7, 1, "low")),
 		appendWALState(nil, []byte("k0"), []byte("x")),
 		appendWALEntries(nil, walRecEntries, walEntries(7, 8, 2, "a")),
+		appendWALEntries(nil, walRecEntries, []Entry{{Index: 1, Term: 1, Type: EntryCommand, Data: later}}),
 	}
 }
 
