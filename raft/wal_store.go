@@ -40,18 +40,19 @@ import (
 // was acknowledged, as it was not yet synced, and the cut is synced before
 // anything else is written), then writes on in a new segment headed by
 // every stable key (or in the newest one if it holds every stable key and
-// nothing else, so restarts without writes add no files). A write is one record, or a stable key followed by
-// entries marked as written with it, so a crash keeps the key without the
-// entries or both, never entries of a term the stored term is below. A bad
-// record that a whole record of a later write follows (one that continues
-// the log: checksums cover only a record's body, so bytes inside the torn
-// write or stale blocks can pass one too, see tailIsTorn), a bad record in
-// an older segment, or a missing segment is corruption and an error. Segment
-// files are created whole (written under a temporary name, then renamed)
-// and deleted oldest first, each delete made durable before the next, so
-// the files on disk are always a contiguous run of whole segments, and
-// only the newest can end in a torn write: an older one was cut back to
-// its last whole record before the next was created.
+// nothing else, so restarts without writes add no files). A write is one
+// record, or a stable key followed by entries marked as written with it,
+// so a crash keeps the key without the entries or both, never entries of
+// a term the stored term is below. A bad record that a whole record of a
+// later write follows (one that continues the log: a checksum covers only
+// its record's body, so bytes inside the torn write or stale blocks can
+// pass one too; see tailIsTorn), a bad record in an older segment, or a
+// missing segment is corruption and an error. Segment files are created
+// whole (written under a temporary name, then renamed) and deleted oldest
+// first, each delete made durable before the next, so the files on disk
+// are always a contiguous run of whole segments, and only the newest can
+// end in a torn write: an older one was cut back to its last whole record
+// before the next was created.
 type WALStore struct {
 	dir      string
 	segBytes int64

@@ -81,10 +81,13 @@ func (s *WALStore) continuesLog(body []byte) bool {
 // write could: for the hard state a later one, for another key a
 // different one.
 func (s *WALStore) stateChanges(body []byte) bool {
-	if len(body) < 3 || 3+int(binary.LittleEndian.Uint16(body[1:])) > len(body) {
+	if len(body) < 3 {
 		return false
 	}
 	kl := int(binary.LittleEndian.Uint16(body[1:]))
+	if 3+kl > len(body) {
+		return false
+	}
 	key, val := string(body[3:3+kl]), body[3+kl:]
 	cur, stored := s.kv[key]
 	if key != string(keyHardState) {
