@@ -44,9 +44,10 @@ import (
 // record, or a stable key followed by entries marked as written with it,
 // so a crash keeps the key without the entries or both, never entries of
 // a term the stored term is below. A bad record that a whole record of a
-// later write follows (one that continues the log: a checksum covers only
-// its record's body, so bytes inside the torn write or stale blocks can
-// pass one too; see tailIsTorn), a bad record in an older segment, or a
+// later write follows (one that does not merely restate stored or older
+// state: a checksum covers only its record's body, so bytes inside the
+// torn write or stale blocks can pass one too; see tailIsTorn), a bad
+// record in an older segment, or a
 // missing segment is corruption and an error. Segment files are created
 // whole (written under a temporary name, then renamed) and deleted oldest
 // first, each delete made durable before the next, so the files on disk
@@ -63,7 +64,10 @@ type WALStore struct {
 	segs        []*walSegment // ascending; the last is written to
 	first, last uint64        // stored entries (0, 0: none)
 	locs        []walLoc      // locs[i] is entry first+i
-	top         uint64        // the highest index ever placed (see continuesLog)
+	// emptiedFrom is the first index the log held when it last became
+	// empty: with no stored entry, a later write names no lower index
+	// (see continuesLog).
+	emptiedFrom uint64
 	kv          map[string][]byte
 	buf         []byte // the record being written
 	closed      bool
@@ -354,7 +358,6 @@ func (s *WALStore) place(index uint64, loc walLoc, replay bool) error {
 	}
 	s.locs = append(s.locs, loc)
 	s.last = index
-	s.top = max(s.top, index)
 	loc.seg.live++
 	return nil
 }
@@ -374,7 +377,7 @@ func (s *WALStore) truncateFrom(i uint64) {
 	clear(s.locs[keep:])
 	s.locs = s.locs[:keep]
 	if keep == 0 {
-		s.first, s.last = 0, 0
+		s.emptiedFrom, s.first, s.last = s.first, 0, 0
 		return
 	}
 	s.last = i - 1
