@@ -117,7 +117,8 @@ const (
 	// stable-key record just before them.
 	walRecEntriesWithState byte = 5
 	// walTornScanBytes bounds the checksum work spent looking for whole
-	// records after a bad one (see walTailIsTorn).
+	// records after a bad one; past it the bad record counts as damage
+	// (see tailIsTorn).
 	walTornScanBytes = 64 << 20
 	// walRepairHint says what to do with a damaged log.
 	walRepairHint = "restore the data dir from a backup, or remove this server from the cluster (roster operator raft remove-peer), delete its data dir and join it again"
@@ -251,7 +252,7 @@ func (s *WALStore) replaySegment(seq uint64, newest bool) (keysOnly bool, err er
 	if !newest {
 		return false, fmt.Errorf("raft: log segment %s is damaged at offset %d (a newer segment follows, so this is not a torn write); %s", path, off, walRepairHint)
 	}
-	if !s.tailIsTorn(data, int(off)) {
+	if !s.tailIsTorn(data, int(off), walTornScanBytes) {
 		return false, fmt.Errorf("raft: log segment %s is damaged at offset %d (whole records written later follow, so this is not a torn write); %s", path, off, walRepairHint)
 	}
 	// A torn write: drop what follows the last whole record.

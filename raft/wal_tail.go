@@ -21,12 +21,13 @@ import (
 // of a write that starts with a stable key follow that key's record, so
 // a whole walRecEntriesWithState record that ends the file may be the
 // torn write's own — unless the whole key record of its write comes
-// right before it, which makes that write a whole later one. Finding no
-// later write within walTornScanBytes of checksummed candidates counts
-// as torn. Called during replay, so s holds the log as it was just
-// before the bad record.
-func (s *WALStore) tailIsTorn(data []byte, off int) bool {
-	budget := walTornScanBytes
+// right before it, which makes that write a whole later one. Only
+// candidates whose body is well formed (walWellFormed: cheap, and random
+// bytes rarely are) cost checksum work; when budget bytes of it
+// (walTornScanBytes) find no answer, the bad record counts as damage,
+// not as torn, for the reason above. Called during replay, so s holds
+// the log as it was just before the bad record.
+func (s *WALStore) tailIsTorn(data []byte, off, budget int) bool {
 	keyEnd := -1 // where the last whole stable-key record found ends
 	for p := off + 1; p+walRecHeader < len(data); p++ {
 		n := binary.LittleEndian.Uint32(data[p:])
@@ -37,8 +38,11 @@ func (s *WALStore) tailIsTorn(data []byte, off int) bool {
 		if kind < walRecEntries || kind > walRecEntriesWithState || ((kind == walRecTruncate || kind == walRecCompact) && n != 9) {
 			continue
 		}
+		if !walWellFormed(data[p+walRecHeader : p+walRecHeader+int(n)]) {
+			continue
+		}
 		if budget -= int(n); budget < 0 {
-			return true
+			return false
 		}
 		body, ok := walRecord(data[p:])
 		switch {
@@ -85,7 +89,7 @@ func (s *WALStore) continuesLog(body []byte) bool {
 	}
 	switch body[0] {
 	case walRecEntries, walRecEntriesWithState:
-		first, terms, ok := walEntryTerms(body)
+		first, terms, ok := walEntryTerms(body, true)
 		return ok && first >= floor && !s.storedCopy(first, terms)
 	case walRecState:
 		return s.stateChanges(body)
@@ -134,15 +138,31 @@ func (s *WALStore) storedCopy(first uint64, terms []uint64) bool {
 	return true
 }
 
-// walEntryTerms returns an entries record's first index and its entries'
-// terms if the record is well formed: every entry inside it, the indexes
-// consecutive and the terms not decreasing, as every write makes them.
-func walEntryTerms(body []byte) (first uint64, terms []uint64, ok bool) {
+// walWellFormed reports whether a candidate record body (kind checked)
+// has the shape every write gives its kind, before its checksum is
+// computed: a delete 9 bytes, a stable key inside the record, entries as
+// walEntryTerms wants them.
+func walWellFormed(body []byte) bool {
+	switch body[0] {
+	case walRecState:
+		return len(body) >= 3 && 3+int(binary.LittleEndian.Uint16(body[1:])) <= len(body)
+	case walRecEntries, walRecEntriesWithState:
+		_, _, ok := walEntryTerms(body, false)
+		return ok
+	}
+	return len(body) == 9
+}
+
+// walEntryTerms returns an entries record's first index and, if collect,
+// its entries' terms, if the record is well formed: every entry inside
+// it, the indexes consecutive and the terms not decreasing, as every
+// write makes them.
+func walEntryTerms(body []byte, collect bool) (first uint64, terms []uint64, ok bool) {
 	if len(body) < 5 {
 		return 0, nil, false
 	}
 	count := binary.LittleEndian.Uint32(body[1:])
-	p := 5
+	p, prev := 5, uint64(0)
 	for k := uint32(0); k < count; k++ {
 		if p+walEntryHeader > len(body) {
 			return 0, nil, false
@@ -150,10 +170,12 @@ func walEntryTerms(body []byte) (first uint64, terms []uint64, ok bool) {
 		i, t := binary.LittleEndian.Uint64(body[p:]), binary.LittleEndian.Uint64(body[p+8:])
 		if k == 0 {
 			first = i
-		} else if i != first+uint64(k) || t < terms[k-1] {
+		} else if i != first+uint64(k) || t < prev {
 			return 0, nil, false
 		}
-		terms = append(terms, t)
+		if prev = t; collect {
+			terms = append(terms, t)
+		}
 		p += walEntryHeader + int(binary.LittleEndian.Uint32(body[p+17:]))
 	}
 	return first, terms, count > 0 && p == len(body)

@@ -3,6 +3,7 @@ package raft
 import (
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -236,5 +237,63 @@ func TestWALCrash_DamageBeforeLowerTermWritesIsRefused(t *testing.T) {
 				assertDamageRefused(t, dir, path, clean, at)
 			}
 		})
+	}
+}
+
+// The search for later writes spends checksum work only on well-formed
+// candidates, and once its budget is spent without an answer the bad
+// record counts as damage: giving up must not cut back what may be
+// durable. Here the candidates are well-formed deletes whose checksums
+// fail, costing their length each.
+func TestWALTail_SpentScanBudgetCountsAsDamage(t *testing.T) {
+	_, s := walTornTailLog(t)
+	defer s.Close()
+	bad := appendWALDelete(nil, walRecTruncate, 9)
+	bad[5] ^= 0xff // the checksum
+	tail := slices.Clone(bad)
+	for range 10 {
+		tail = append(tail, bad...)
+	}
+	cost := 10 * (len(bad) - walRecHeader)
+	if !s.tailIsTorn(tail, 0, cost) {
+		t.Errorf("%d bytes of budget: damage, want torn (every candidate checked)", cost)
+	}
+	if s.tailIsTorn(tail, 0, cost-1) {
+		t.Errorf("%d bytes of budget: torn, want damage (the search gave up)", cost-1)
+	}
+}
+
+// A torn write of high-entropy data (a client's binary values) is cut
+// back: its bytes rarely look like well-formed records, so the search
+// ends within its budget.
+func TestWALCrash_TornWriteOfRandomDataIsCutBack(t *testing.T) {
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 2))
+	dir, s := walTornTailLog(t)
+	pre, preFiles := readWALState(t, s), readDir(t, dir)
+	es := walEntries(9, 10, 2, "")
+	for i := range es {
+		es[i].Data = make([]byte, 512<<10)
+		for j := range es[i].Data {
+			es[i].Data[j] = byte(rng.Uint32())
+		}
+	}
+	if err := s.StoreLogs(es); err != nil {
+		t.Fatal(err)
+	}
+	seg := s.segs[len(s.segs)-1]
+	name := walSegmentName(seg.seq)
+	s.Close()
+	data, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := maps.Clone(preFiles)
+	files[name] = data[:len(data)-1]
+	crashed := writeDir(t, files)
+	st := reopenState(t, crashed, walSegmentBytes)
+	if !st.equal(pre) {
+		t.Errorf("opened as %v, want %v", st, pre)
 	}
 }
