@@ -35,10 +35,7 @@ func (s *WALStore) tailIsTorn(data []byte, off, budget int) bool {
 			continue
 		}
 		kind := data[p+walRecHeader]
-		if kind < walRecEntries || kind > walRecEntriesWithState || ((kind == walRecTruncate || kind == walRecCompact) && n != 9) {
-			continue
-		}
-		if !walWellFormed(data[p+walRecHeader : p+walRecHeader+int(n)]) {
+		if kind < walRecEntries || kind > walRecEntriesWithState || !walWellFormed(data[p+walRecHeader:p+walRecHeader+int(n)]) {
 			continue
 		}
 		if budget -= int(n); budget < 0 {
@@ -71,7 +68,8 @@ func (s *WALStore) tailIsTorn(data []byte, off, budget int) bool {
 //     index (compacted: committed, never written again), or below the
 //     first index the log held when it became empty if none is stored
 //     (a snapshot install or a compaction discarded them; entries go on
-//     above the snapshot, which covers that log's start), or if they are
+//     right after the snapshot, whose index is at least the one before
+//     that log's first), or if they are
 //     a copy of stored entries (same indexes and terms: by Log Matching,
 //     the same entries). Whatever their term: a §5.3 replacement can
 //     install entries of a lower term than those it replaces, and the
