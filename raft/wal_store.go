@@ -120,6 +120,12 @@ const (
 	// records after a bad one; past it the bad record counts as damage
 	// (see tailIsTorn).
 	walTornScanBytes = 64 << 20
+	// walMaxStateBody bounds a stable-key record's body (kind, key length,
+	// key, value). Stable keys hold Raft's hard state and a few small
+	// settings; the bound lets the tail search skip any candidate longer
+	// than it (walWellFormed) without computing its checksum, so a torn
+	// write of megabytes of random values costs no more than its length.
+	walMaxStateBody = 64 << 10
 	// walRepairHint says what to do with a damaged log.
 	walRepairHint = "restore the data dir from a backup, or remove this server from the cluster (roster operator raft remove-peer), delete its data dir and join it again"
 )
@@ -566,8 +572,8 @@ func (s *WALStore) StoreLogsAndState(entries []Entry, key, val []byte) error {
 	s.buf = s.buf[:0]
 	kind := walRecEntries
 	if key != nil {
-		if len(key) > 1<<16-1 {
-			return fmt.Errorf("raft: stable key of %d bytes is too long (max 65535)", len(key))
+		if err := checkStableSize(key, val); err != nil {
+			return err
 		}
 		s.buf = appendWALState(s.buf, key, val)
 		kind = walRecEntriesWithState
@@ -648,8 +654,8 @@ func (s *WALStore) GetLog(index uint64) (Entry, error) {
 }
 
 func (s *WALStore) Set(key, val []byte) error {
-	if len(key) > 1<<16-1 {
-		return fmt.Errorf("raft: stable key of %d bytes is too long (max 65535)", len(key))
+	if err := checkStableSize(key, val); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -691,3 +697,15 @@ func (s *WALStore) closeFiles() error {
 
 // String names the store for log lines.
 func (s *WALStore) String() string { return "wal:" + strings.TrimSuffix(s.dir, "/") }
+
+// checkStableSize refuses a stable key and value whose record body would
+// exceed walMaxStateBody (or whose key length does not fit its field).
+func checkStableSize(key, val []byte) error {
+	if len(key) > 1<<16-1 {
+		return fmt.Errorf("raft: stable key of %d bytes is too long (max 65535)", len(key))
+	}
+	if n := 3 + len(key) + len(val); n > walMaxStateBody {
+		return fmt.Errorf("raft: stable key %q with a %d-byte value is too large (at most %d bytes in all)", key, len(val), walMaxStateBody)
+	}
+	return nil
+}

@@ -138,12 +138,12 @@ func (s *WALStore) storedCopy(first uint64, terms []uint64) bool {
 
 // walWellFormed reports whether a candidate record body (kind checked)
 // has the shape every write gives its kind, before its checksum is
-// computed: a delete 9 bytes, a stable key inside the record, entries as
-// walEntryTerms wants them.
+// computed: a delete 9 bytes, a stable key inside a record of at most
+// walMaxStateBody, entries as walEntryTerms wants them.
 func walWellFormed(body []byte) bool {
 	switch body[0] {
 	case walRecState:
-		return len(body) >= 3 && 3+int(binary.LittleEndian.Uint16(body[1:])) <= len(body)
+		return len(body) >= 3 && len(body) <= walMaxStateBody && 3+int(binary.LittleEndian.Uint16(body[1:])) <= len(body)
 	case walRecEntries, walRecEntriesWithState:
 		_, _, ok := walEntryTerms(body, false)
 		return ok

@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -272,11 +273,14 @@ func TestWALCrash_TornWriteOfRandomDataIsCutBack(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 2))
 	dir, s := walTornTailLog(t)
 	pre, preFiles := readWALState(t, s), readDir(t, dir)
-	es := walEntries(9, 10, 2, "")
+	// 32 values of 512 KiB, the largest KV value: a 16 MiB write, twice
+	// what the checksum budget would cover if random stable-key
+	// candidates were not bounded by walMaxStateBody.
+	es := walEntries(9, 40, 2, "")
 	for i := range es {
 		es[i].Data = make([]byte, 512<<10)
-		for j := range es[i].Data {
-			es[i].Data[j] = byte(rng.Uint32())
+		for j := 0; j < len(es[i].Data); j += 8 {
+			binary.LittleEndian.PutUint64(es[i].Data[j:], rng.Uint64())
 		}
 	}
 	if err := s.StoreLogs(es); err != nil {
@@ -295,5 +299,26 @@ func TestWALCrash_TornWriteOfRandomDataIsCutBack(t *testing.T) {
 	st := reopenState(t, crashed, walSegmentBytes)
 	if !st.equal(pre) {
 		t.Errorf("opened as %v, want %v", st, pre)
+	}
+}
+
+// A stable record larger than walMaxStateBody, which the tail search
+// would not recognise, is refused when written, alone or with entries,
+// and the store keeps working.
+func TestWALStore_RefusesOversizedStableRecords(t *testing.T) {
+	s := openWALT(t, t.TempDir(), walSegmentBytes)
+	defer s.Close()
+	big := make([]byte, walMaxStateBody)
+	if err := s.Set([]byte("k"), big); err == nil {
+		t.Fatal("Set of a 64 KiB value: no error")
+	}
+	if err := s.StoreLogsAndState(walEntries(1, 1, 1, ""), []byte("k"), big); err == nil {
+		t.Fatal("StoreLogsAndState with a 64 KiB value: no error")
+	}
+	if err := s.Set([]byte("k"), big[:walMaxStateBody-4]); err != nil {
+		t.Fatalf("Set of the largest value: %v", err)
+	}
+	if v, err := s.Get([]byte("k")); err != nil || len(v) != walMaxStateBody-4 {
+		t.Fatalf("Get: %d bytes, %v", len(v), err)
 	}
 }
