@@ -104,9 +104,10 @@
 //     LogStore and StableStore. WALStore, what servers run on: an
 //     append-only log of checksummed records in segment files, one append
 //     and one fdatasync per disk-writer group; on open a torn last write
-//     is cut off, and damage that records continuing the log follow
-//     (records restating older state, e.g. stale blocks, are not
-//     evidence) or a missing segment is refused with what to do
+//     is cut off, and damage that whole records of a later write follow
+//     (only records restating stored or older state, e.g. stale blocks,
+//     are not evidence; doubt counts as damage, as cutting acknowledged
+//     records breaks safety) or a missing segment is refused with what to do
 //     (wal_crash_test.go and wal_tail_test.go crash-simulate this); an
 //     open writes on in a new segment unless the newest holds only the
 //     stable keys, so restarts without writes add no files. A lone write

@@ -40,18 +40,20 @@ import (
 // was acknowledged, as it was not yet synced, and the cut is synced before
 // anything else is written), then writes on in a new segment headed by
 // every stable key (or in the newest one if it holds every stable key and
-// nothing else, so restarts without writes add no files). A write is one record, or a stable key followed by
-// entries marked as written with it, so a crash keeps the key without the
-// entries or both, never entries of a term the stored term is below. A bad
-// record that a whole record of a later write follows (one that continues
-// the log: checksums cover only a record's body, so bytes inside the torn
-// write or stale blocks can pass one too, see tailIsTorn), a bad record in
-// an older segment, or a missing segment is corruption and an error. Segment
-// files are created whole (written under a temporary name, then renamed)
-// and deleted oldest first, each delete made durable before the next, so
-// the files on disk are always a contiguous run of whole segments, and
-// only the newest can end in a torn write: an older one was cut back to
-// its last whole record before the next was created.
+// nothing else, so restarts without writes add no files). A write is one
+// record, or a stable key followed by entries marked as written with it,
+// so a crash keeps the key without the entries or both, never entries of
+// a term the stored term is below. A bad record that a whole record of a
+// later write follows (one that does not merely restate stored or older
+// state: a checksum covers only its record's body, so bytes inside the
+// torn write or stale blocks can pass one too; see tailIsTorn), a bad
+// record in an older segment, or a
+// missing segment is corruption and an error. Segment files are created
+// whole (written under a temporary name, then renamed) and deleted oldest
+// first, each delete made durable before the next, so the files on disk
+// are always a contiguous run of whole segments, and only the newest can
+// end in a torn write: an older one was cut back to its last whole record
+// before the next was created.
 type WALStore struct {
 	dir      string
 	segBytes int64
@@ -62,7 +64,10 @@ type WALStore struct {
 	segs        []*walSegment // ascending; the last is written to
 	first, last uint64        // stored entries (0, 0: none)
 	locs        []walLoc      // locs[i] is entry first+i
-	top         uint64        // the highest index ever placed (see continuesLog)
+	// emptiedFrom is the first index the log held when it last became
+	// empty: with no stored entry, a later write names no lower index
+	// (see continuesLog).
+	emptiedFrom uint64
 	kv          map[string][]byte
 	buf         []byte // the record being written
 	closed      bool
@@ -112,8 +117,15 @@ const (
 	// stable-key record just before them.
 	walRecEntriesWithState byte = 5
 	// walTornScanBytes bounds the checksum work spent looking for whole
-	// records after a bad one (see walTailIsTorn).
+	// records after a bad one; past it the bad record counts as damage
+	// (see tailIsTorn).
 	walTornScanBytes = 64 << 20
+	// walMaxStateBody bounds a stable-key record's body (kind, key length,
+	// key, value). Stable keys hold Raft's hard state and a few small
+	// settings; the bound lets the tail search skip any candidate longer
+	// than it (walWellFormed) without computing its checksum, so a torn
+	// write of megabytes of random values costs no more than its length.
+	walMaxStateBody = 64 << 10
 	// walRepairHint says what to do with a damaged log.
 	walRepairHint = "restore the data dir from a backup, or remove this server from the cluster (roster operator raft remove-peer), delete its data dir and join it again"
 )
@@ -246,7 +258,7 @@ func (s *WALStore) replaySegment(seq uint64, newest bool) (keysOnly bool, err er
 	if !newest {
 		return false, fmt.Errorf("raft: log segment %s is damaged at offset %d (a newer segment follows, so this is not a torn write); %s", path, off, walRepairHint)
 	}
-	if !s.tailIsTorn(data, int(off)) {
+	if !s.tailIsTorn(data, int(off), walTornScanBytes) {
 		return false, fmt.Errorf("raft: log segment %s is damaged at offset %d (whole records written later follow, so this is not a torn write); %s", path, off, walRepairHint)
 	}
 	// A torn write: drop what follows the last whole record.
@@ -353,7 +365,6 @@ func (s *WALStore) place(index uint64, loc walLoc, replay bool) error {
 	}
 	s.locs = append(s.locs, loc)
 	s.last = index
-	s.top = max(s.top, index)
 	loc.seg.live++
 	return nil
 }
@@ -373,7 +384,7 @@ func (s *WALStore) truncateFrom(i uint64) {
 	clear(s.locs[keep:])
 	s.locs = s.locs[:keep]
 	if keep == 0 {
-		s.first, s.last = 0, 0
+		s.emptiedFrom, s.first, s.last = s.first, 0, 0
 		return
 	}
 	s.last = i - 1
@@ -561,8 +572,8 @@ func (s *WALStore) StoreLogsAndState(entries []Entry, key, val []byte) error {
 	s.buf = s.buf[:0]
 	kind := walRecEntries
 	if key != nil {
-		if len(key) > 1<<16-1 {
-			return fmt.Errorf("raft: stable key of %d bytes is too long (max 65535)", len(key))
+		if err := checkStableSize(key, val); err != nil {
+			return err
 		}
 		s.buf = appendWALState(s.buf, key, val)
 		kind = walRecEntriesWithState
@@ -643,8 +654,8 @@ func (s *WALStore) GetLog(index uint64) (Entry, error) {
 }
 
 func (s *WALStore) Set(key, val []byte) error {
-	if len(key) > 1<<16-1 {
-		return fmt.Errorf("raft: stable key of %d bytes is too long (max 65535)", len(key))
+	if err := checkStableSize(key, val); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -686,3 +697,15 @@ func (s *WALStore) closeFiles() error {
 
 // String names the store for log lines.
 func (s *WALStore) String() string { return "wal:" + strings.TrimSuffix(s.dir, "/") }
+
+// checkStableSize refuses a stable key and value whose record body would
+// exceed walMaxStateBody (or whose key length does not fit its field).
+func checkStableSize(key, val []byte) error {
+	if len(key) > 1<<16-1 {
+		return fmt.Errorf("raft: stable key of %d bytes is too long (max 65535)", len(key))
+	}
+	if n := 3 + len(key) + len(val); n > walMaxStateBody {
+		return fmt.Errorf("raft: stable key %q with a %d-byte value is too large (at most %d bytes in all)", key, len(val), walMaxStateBody)
+	}
+	return nil
+}

@@ -9,61 +9,86 @@ import (
 
 // tailIsTorn reports whether the bad record at data[off:] can be the
 // unsynced last write cut short by a crash: no whole record of a later
-// write follows it. A whole record counts as a later write only if it
-// continues the log replayed so far (continuesLog): bytes that merely
-// pass a checksum — a record framed inside an entry's data of the torn
-// write, stale blocks of a deleted segment that the crash left in the
-// unsynced tail — restate older state, and refusing to open over them
-// would cost the server for nothing. The entries of a write that starts
-// with a stable key follow that key's record, so a whole
-// walRecEntriesWithState record that ends the file may follow the bad
-// one. Finding no such record within walTornScanBytes of checksummed
-// candidates counts as torn. Called during replay, so s holds the log as
-// it was just before the bad record.
-func (s *WALStore) tailIsTorn(data []byte, off int) bool {
-	budget := walTornScanBytes
+// write follows it. A whole record counts as a later write unless it
+// restates state the log replayed so far holds or held (continuesLog):
+// bytes that merely pass a checksum — a record framed inside an entry's
+// data of the torn write, stale blocks of a deleted segment that the
+// crash left in the unsynced tail — restate older state, and refusing to
+// open over them would cost the server for nothing. The doubt is settled
+// towards damage: a false "damage" costs availability (the operator
+// restores the server or has it rejoin), a false "torn" cuts back
+// durable, acknowledged records, which breaks Raft's safety. The entries
+// of a write that starts with a stable key follow that key's record, so
+// a whole walRecEntriesWithState record that ends the file may be the
+// torn write's own — unless the whole key record of its write comes
+// right before it, which makes that write a whole later one. Only
+// candidates whose body is well formed (walWellFormed: cheap, and random
+// bytes rarely are) cost checksum work; when budget bytes of it
+// (walTornScanBytes) find no answer, the bad record counts as damage,
+// not as torn, for the reason above. Called during replay, so s holds
+// the log as it was just before the bad record.
+func (s *WALStore) tailIsTorn(data []byte, off, budget int) bool {
+	keyEnd := -1 // where the last whole stable-key record found ends
 	for p := off + 1; p+walRecHeader < len(data); p++ {
 		n := binary.LittleEndian.Uint32(data[p:])
 		if n == 0 || uint64(n) > uint64(len(data)-p-walRecHeader) {
 			continue
 		}
 		kind := data[p+walRecHeader]
-		if kind < walRecEntries || kind > walRecEntriesWithState || ((kind == walRecTruncate || kind == walRecCompact) && n != 9) {
+		if kind < walRecEntries || kind > walRecEntriesWithState || !walWellFormed(data[p+walRecHeader:p+walRecHeader+int(n)]) {
 			continue
 		}
 		if budget -= int(n); budget < 0 {
-			return true
+			return false
 		}
 		body, ok := walRecord(data[p:])
-		if !ok || (kind == walRecEntriesWithState && p+walRecHeader+int(n) == len(data)) {
+		switch {
+		case !ok:
 			continue
-		}
-		if s.continuesLog(body) {
+		case kind == walRecEntriesWithState && p+walRecHeader+int(n) == len(data) && keyEnd != p:
+			return true // the torn write's own entries
+		case s.continuesLog(body):
 			return false
+		}
+		// Its bytes are its own: a record framed inside them is no more
+		// a later write than it is.
+		p += walRecHeader + int(n) - 1
+		if kind == walRecState {
+			keyEnd = p + 1
 		}
 	}
 	return true
 }
 
-// continuesLog reports whether a record found after a bad one is one a
-// later write could have put there, whatever the bad records held, given
-// how Raft writes (§5.3, §7): entries that follow the stored log (the bad
-// records may have appended more) or replace a suffix of it, see
-// entriesContinue; with no stored entry, entries above every index
-// replayed (after a snapshot install or a compaction of everything); a
-// hard state later than the stored one (terms only grow, a vote is cast
-// once per term); another key changed; a delete naming a stored or later
-// index. Records of older writes name compacted indexes, lower terms or
-// what is stored already.
+// continuesLog reports whether a whole record found after a bad one may
+// be one a later write put there, given how Raft writes (§5.3, §7) and
+// that the bad records may have held any writes before it. It is false
+// only for what older writes restate:
+//   - entries: false only if they start below the stored log's first
+//     index (compacted: committed, never written again), or below the
+//     first index the log held when it became empty if none is stored
+//     (a snapshot install or a compaction discarded them; entries go on
+//     right after the snapshot, whose index is at least the one before
+//     that log's first), or if they are
+//     a copy of stored entries (same indexes and terms: by Log Matching,
+//     the same entries). Whatever their term: a §5.3 replacement can
+//     install entries of a lower term than those it replaces, and the
+//     bad records may have appended or replaced any suffix first.
+//   - the hard state: false only for the stored one or an older one
+//     (a lower term, or the same term without a vote): terms only grow
+//     and a vote is cast once per term.
+//   - another stable key: false only for the stored value.
+//   - a delete (suffix or prefix): false only below the index floor that
+//     entries have; a later one names a stored or later index.
 func (s *WALStore) continuesLog(body []byte) bool {
-	floor := max(s.first, 1) // the lowest index a later write names
+	floor := max(s.first, 1)
 	if s.last == 0 {
-		floor = s.top + 1
+		floor = max(s.emptiedFrom, 1)
 	}
 	switch body[0] {
 	case walRecEntries, walRecEntriesWithState:
-		first, terms, ok := walEntryTerms(body)
-		return ok && first >= floor && s.entriesContinue(first, terms)
+		first, terms, ok := walEntryTerms(body, true)
+		return ok && first >= floor && !s.storedCopy(first, terms)
 	case walRecState:
 		return s.stateChanges(body)
 	case walRecTruncate, walRecCompact:
@@ -73,13 +98,16 @@ func (s *WALStore) continuesLog(body []byte) bool {
 }
 
 // stateChanges reports whether a stable-key record sets a value a later
-// write could: for the hard state a later one, for another key a
-// different one.
+// write could: for the hard state one that is not older than the stored
+// one, for another key a different one.
 func (s *WALStore) stateChanges(body []byte) bool {
-	if len(body) < 3 || 3+int(binary.LittleEndian.Uint16(body[1:])) > len(body) {
+	if len(body) < 3 {
 		return false
 	}
 	kl := int(binary.LittleEndian.Uint16(body[1:]))
+	if 3+kl > len(body) {
+		return false
+	}
 	key, val := string(body[3:3+kl]), body[3+kl:]
 	cur, stored := s.kv[key]
 	if key != string(keyHardState) {
@@ -90,45 +118,49 @@ func (s *WALStore) stateChanges(body []byte) bool {
 		return false
 	}
 	was, err := decodeHardState(cur)
-	return err != nil || hs.Term > was.Term || (hs.Term == was.Term && was.Vote == "" && hs.Vote != "")
+	return err != nil || hs.Term > was.Term || (hs.Term == was.Term && hs.Vote != "" && hs.Vote != was.Vote)
 }
 
-// entriesContinue reports whether entries first.. with these terms,
-// found after a bad record, continue the stored log: they follow the
-// stored entry before them (a term not below its), and they change the
-// log (end after it, or conflict with a stored entry, as a §5.3
-// replacement does); stale copies of stored entries do not. An
-// unreadable stored term counts as continuing.
-func (s *WALStore) entriesContinue(first uint64, terms []uint64) bool {
-	if s.last == 0 {
-		return true
-	}
-	if first > s.first {
-		prev, ok := s.termAt(min(first-1, s.last))
-		if ok && terms[0] < prev {
-			return false
-		}
-	}
-	if first+uint64(len(terms))-1 > s.last {
-		return true
+// storedCopy reports whether entries first.. with these terms are stored
+// already, each at its index with its term. An unreadable stored term
+// counts as different.
+func (s *WALStore) storedCopy(first uint64, terms []uint64) bool {
+	if s.last == 0 || first < s.first || first+uint64(len(terms))-1 > s.last {
+		return false
 	}
 	for k, term := range terms {
 		if stored, ok := s.termAt(first + uint64(k)); !ok || stored != term {
-			return true
+			return false
 		}
 	}
-	return false
+	return true
 }
 
-// walEntryTerms returns an entries record's first index and its entries'
-// terms if the record is well formed: every entry inside it, the indexes
-// consecutive and the terms not decreasing, as every write makes them.
-func walEntryTerms(body []byte) (first uint64, terms []uint64, ok bool) {
+// walWellFormed reports whether a candidate record body (kind checked)
+// has the shape every write gives its kind, before its checksum is
+// computed: a delete 9 bytes, a stable key inside a record of at most
+// walMaxStateBody, entries as walEntryTerms wants them.
+func walWellFormed(body []byte) bool {
+	switch body[0] {
+	case walRecState:
+		return len(body) >= 3 && len(body) <= walMaxStateBody && 3+int(binary.LittleEndian.Uint16(body[1:])) <= len(body)
+	case walRecEntries, walRecEntriesWithState:
+		_, _, ok := walEntryTerms(body, false)
+		return ok
+	}
+	return len(body) == 9
+}
+
+// walEntryTerms returns an entries record's first index and, if collect,
+// its entries' terms, if the record is well formed: every entry inside
+// it, the indexes consecutive and the terms not decreasing, as every
+// write makes them.
+func walEntryTerms(body []byte, collect bool) (first uint64, terms []uint64, ok bool) {
 	if len(body) < 5 {
 		return 0, nil, false
 	}
 	count := binary.LittleEndian.Uint32(body[1:])
-	p := 5
+	p, prev := 5, uint64(0)
 	for k := uint32(0); k < count; k++ {
 		if p+walEntryHeader > len(body) {
 			return 0, nil, false
@@ -136,10 +168,12 @@ func walEntryTerms(body []byte) (first uint64, terms []uint64, ok bool) {
 		i, t := binary.LittleEndian.Uint64(body[p:]), binary.LittleEndian.Uint64(body[p+8:])
 		if k == 0 {
 			first = i
-		} else if i != first+uint64(k) || t < terms[k-1] {
+		} else if i != first+uint64(k) || t < prev {
 			return 0, nil, false
 		}
-		terms = append(terms, t)
+		if prev = t; collect {
+			terms = append(terms, t)
+		}
 		p += walEntryHeader + int(binary.LittleEndian.Uint32(body[p+17:]))
 	}
 	return first, terms, count > 0 && p == len(body)
