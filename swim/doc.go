@@ -111,13 +111,14 @@
 //	obs := node.Subscribe(0)              // join/alive/suspect/dead/left/update/user...
 //	n, err := node.Join([]string{"10.0.0.1:8301"})
 //	...
-//	err = node.ForceLeave("web-7")        // failed: left everywhere; alive: leaving, then it refutes
+//	err = node.ForceLeave("web-7")        // failed: left; alive: leaving, then alive (refutes) or left (dies)
 //	node.Leave(5 * time.Second)
 //	node.Shutdown()
 //
 // Invariants worth knowing: only a member raises its own incarnation; a
 // higher incarnation always wins, and at equal incarnation
-// dead/left > suspect > leaving > alive; the Core never blocks, allocates no
-// goroutines and never panics on input — bad packets are counted in Stats
-// and dropped.
+// dead/left > suspect > leaving > alive; a leaving member declared dead
+// becomes left, not dead (Serf's rule: it meant to leave); the Core
+// never blocks, allocates no goroutines and never panics on input — bad
+// packets are counted in Stats and dropped.
 package swim

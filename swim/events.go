@@ -24,7 +24,9 @@ const (
 	// EventDead: suspicion expired or a dead verdict arrived; the member
 	// failed. SuspectedBy on the Member names the first accuser.
 	EventDead
-	// EventLeft: a member left gracefully.
+	// EventLeft: a member left gracefully, was forced out, or died while
+	// leaving (Serf records that as a leave, not a failure; From is then
+	// who declared it dead).
 	EventLeft
 	// EventUpdate: a member's tags or address changed.
 	EventUpdate

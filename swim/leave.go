@@ -24,11 +24,24 @@ import "fmt"
 //
 // Merge rules for the intent (i is the local incarnation of the member):
 // leaving(j) overrides alive(i) iff j >= i and suspect(i) iff j > i;
-// alive(j) overrides leaving(i) iff j > i; suspect, dead and left apply to
-// a leaving member as to an alive one. A member gone (dead or left)
+// alive(j) overrides leaving(i) iff j > i (the member refuted: Serf's
+// newer join intent turning StatusLeaving back into StatusAlive); suspect
+// and left apply to a leaving member as to an alive one. A left member
 // ignores the intent. At equal incarnation, then, dead/left > suspect >
 // leaving > alive, so a suspicion of a leaver that went silent runs its
 // course instead of being reset by relayed intents.
+//
+// A leaver that dies before its "left" is heard is recorded left, not
+// failed, as in Serf (leaverDied in state.go): Serf's handleNodeLeave
+// turns StatusLeaving into StatusLeft, not StatusFailed, when memberlist
+// reports the member gone, and its handleNodeLeaveIntent turns a
+// StatusFailed member left when the intent comes after the death. Here
+// the intent is remembered through a suspicion at its incarnation (also
+// when it arrives during the suspicion), a dead verdict at that
+// incarnation becomes "left", and an intent at or above a dead member's
+// incarnation makes it left. So force-leave of a member that has crashed
+// but is still seen alive ends with it left everywhere once failure
+// detection catches up.
 
 // Leave announces a graceful departure: first the leave intent, then
 // (from Tick, once the intent is out) the "left" announcement. The core
@@ -85,8 +98,10 @@ func (c *Core) LeaveSent() bool {
 // and a left message is broadcast, so every member (and the agent, which
 // deregisters left nodes) stops treating it as a failure to recover from.
 // An alive member is accepted too, as Serf accepts it: it becomes
-// "leaving" and, being in fact alive, refutes with a higher incarnation
-// and comes back; force-leave never evicts a healthy member for good.
+// "leaving" and, if it is in fact alive, refutes with a higher
+// incarnation and comes back (force-leave never evicts a healthy member
+// for good); if it has crashed unnoticed, it is declared dead while
+// leaving and so becomes "left" (leaverDied).
 // An already left member is not an error.
 func (c *Core) ForceLeave(name string) error {
 	m := c.table.get(name)
@@ -118,16 +133,32 @@ func (c *Core) handleLeaving(l leaving) {
 		c.handlePrune(m, l)
 		return
 	}
-	if m == nil || l.Incarnation < m.incarnation || m.gone() ||
-		(m.state != StateAlive && l.Incarnation == m.incarnation) {
+	if m == nil || l.Incarnation < m.incarnation || m.state == StateLeft {
 		return
 	}
-	if m == c.self {
+	switch {
+	case m == c.self:
 		// An intent about us that we did not send (a force-leave, or a
 		// previous life's): we are not leaving, so refute.
 		if !c.intending && !c.leaving {
 			c.refute(l.Incarnation)
 		}
+		return
+	case m.state == StateDead:
+		// Heard after its death: Serf's handleNodeLeaveIntent turns a
+		// StatusFailed member left, as leaverDied does when the order
+		// is the other way round.
+		c.leaverDied(m, l.Incarnation, l.From)
+		return
+	case m.state == StateSuspect && l.Incarnation == m.incarnation:
+		// Serf keeps a leave intent through memberlist's suspicion; so
+		// do we, without resetting the suspicion (leaverDied decides).
+		if !m.leaveIntent {
+			c.table.own(m).leaveIntent = true
+			c.queue.push(m.name, encodeLeaving(nil, l))
+		}
+		return
+	case m.state != StateAlive && l.Incarnation == m.incarnation:
 		return
 	}
 	m = c.table.own(m)

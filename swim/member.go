@@ -17,7 +17,8 @@ const (
 	StateLeft                     // announced a graceful leave
 	// StateLeaving: a leave intent was heard (Serf's StatusLeaving): the
 	// member is leaving gracefully, or was forced to leave while alive
-	// and will refute. It is still a live member, probed as any other.
+	// and will refute. It is still a live member, probed as any other;
+	// if it is declared dead before it refutes, it becomes left, not dead.
 	StateLeaving
 )
 
@@ -93,6 +94,11 @@ type memberState struct {
 	state       State
 	// inProbeOrder: the slot is in Core.probeOrder (at most once).
 	inProbeOrder bool
+	// leaveIntent: a leave intent at the current incarnation was heard
+	// (the member was StateLeaving), and it survives a suspicion at that
+	// incarnation, so a leaver that then dies is recorded left rather
+	// than failed (handleDead). Any newer word from the member clears it.
+	leaveIntent bool
 }
 
 // member returns an independent copy for callers.

@@ -13,6 +13,10 @@ import (
 //	suspect(j) overrides alive(i) iff j >= i; confirms suspect(i) iff j >= i
 //	dead(j)    overrides alive/suspect(i) iff j >= i; left wins over dead
 //
+// except that dead(i) about a member whose leave intent at i was heard
+// (leaving(i), or suspect(i) after it) makes it left, not dead: Serf's
+// rule for a leaving member that fails (leaverDied).
+//
 // Only M itself ever raises its incarnation (to refute, or to announce new
 // tags), so "higher incarnation" means "newer word from M itself".
 
@@ -117,6 +121,9 @@ func (c *Core) handleSuspect(s suspect) {
 	// suspicion (we may have missed the alive) and this is a new one, with
 	// a fresh timer, not a confirmation of the refuted one.
 	m = c.table.own(m)
+	if s.Incarnation > m.incarnation {
+		m.leaveIntent = false // the member spoke since its intent: it refuted it
+	}
 	m.incarnation = s.Incarnation
 	c.firstAccuser[m.name] = s.First
 	c.setState(m, StateSuspect)
@@ -194,6 +201,10 @@ func (c *Core) handleDead(d dead) {
 		}
 		return
 	}
+	if !left && m.leaveIntent && d.Incarnation == m.incarnation {
+		c.leaverDied(m, m.incarnation, d.From)
+		return
+	}
 	conf := 0
 	if sus := c.suspicions[m.name]; sus != nil {
 		conf = sus.confirmations()
@@ -220,6 +231,28 @@ func (c *Core) handleDead(d dead) {
 	c.setState(m, StateDead)
 	c.stats.DeadVerdicts++
 	c.emit(EventDead, m, d.From, conf)
+}
+
+// leaverDied records as left, at incarnation inc, a member that was
+// leaving when it was declared dead (its suspicion expired here, or a dead
+// verdict about it arrived), or that was dead when its leave intent
+// arrived. This is Serf's handleNodeLeave: when memberlist reports a
+// member gone, a member in StatusLeaving becomes StatusLeft and only one
+// in StatusAlive becomes StatusFailed (and handleNodeLeaveIntent turns a
+// StatusFailed member StatusLeft). It meant to leave (gracefully, or by
+// force-leave while still seen alive), so it is not reconnected to, it is
+// reaped as left, and the agent deregisters it, exactly as after a
+// completed leave. The "left" announcement goes out in the leaver's name,
+// as ForceLeave's does, so members that never heard the intent agree
+// (left wins over dead). from, who declared it dead or sent the intent,
+// is what the EventLeft reports.
+func (c *Core) leaverDied(m *memberState, inc uint32, from string) {
+	delete(c.suspicions, m.name)
+	m = c.table.own(m)
+	m.incarnation = inc
+	c.setState(m, StateLeft)
+	c.queue.push(m.name, encodeDead(nil, dead{Incarnation: m.incarnation, Node: m.name, From: m.name}))
+	c.emit(EventLeft, m, from, 0)
 }
 
 // refute answers a suspicion or death verdict about ourselves by raising

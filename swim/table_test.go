@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+	"unsafe"
 
 	"roster/internal/testkit"
 )
@@ -87,5 +88,13 @@ func TestProbe_EveryMemberOncePerRound(t *testing.T) {
 				t.Fatalf("round %d: %s probed %d times (%v)", round, n, seen[n], seen)
 			}
 		}
+	}
+}
+
+// TestMemberState_Is32Bytes: the record stays 32 bytes (table.go's
+// budget; the 10,000-member simulations depend on it) as fields are added.
+func TestMemberState_Is32Bytes(t *testing.T) {
+	if got := unsafe.Sizeof(memberState{}); got != 32 {
+		t.Fatalf("memberState is %d bytes, want 32", got)
 	}
 }
