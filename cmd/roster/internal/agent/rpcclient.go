@@ -134,7 +134,8 @@ func (m membership) Leave() error {
 // leader then treats it as a member that left: it deregisters the node
 // and, for a server, removes it from the Raft configuration (handleLeft).
 // An alive member is marked leaving and refutes (swim's ForceLeave), so
-// its catalog entry stays. With prune a failed member is also forgotten
+// its catalog entry stays; if it had crashed and is declared dead while
+// leaving, it becomes left, as in Serf, and is deregistered. With prune a failed member is also forgotten
 // at once by every member the pruning intent reaches (swim's
 // ForceLeavePrune), and the leader, seeing it reaped, deregisters it and
 // removes a server from Raft.
