@@ -183,20 +183,24 @@ func applyPatch(dst, patch *Instance, fields []string) bool {
 }
 
 // Delta is the answer to Since: the changes in (From, To] and the registry
-// hashcode at To.
+// hashcode at To. HashScheme is the scheme Hash was computed with (always
+// HashScheme from a Store; 0 from a server older than the field): a Mirror
+// refuses a delta of another scheme rather than report a hash mismatch.
 type Delta struct {
-	From    uint64
-	To      uint64
-	Hash    string
-	Changes []Change
+	From       uint64
+	To         uint64
+	Hash       string
+	HashScheme int
+	Changes    []Change
 }
 
 // Registry is a full copy of the registry at Index, sorted by service name,
-// node and ID.
+// node and ID, with its hashcode and the scheme of that hashcode (see Delta).
 type Registry struct {
-	Index     uint64
-	Hash      string
-	Instances []Instance
+	Index      uint64
+	Hash       string
+	HashScheme int
+	Instances  []Instance
 }
 
 // ErrTruncated reports that the delta log no longer covers the requested

@@ -90,8 +90,13 @@
 // then repeatedly Wait(ctx, WatchRegistry(), index) and Since(index), which
 // returns the changes in (index, To] with the hash at To, or ErrTruncated
 // (HTTP 410) when the ring no longer reaches back — then one full pull.
-// Mirror.Apply checks From against its index (a gap is caught before any
-// content is compared) and its own incremental hash against Hash.
+// Both answers carry HashScheme, the number of the way Hash is computed
+// (2: the two-level digests above); Mirror.Load and Apply first refuse
+// another scheme, or none (a server older than the field), with
+// ErrHashScheme, since no pull can reconcile two schemes: one side must be
+// upgraded. Mirror.Apply then checks From against its index (a gap is
+// caught before any content is compared) and its own incremental hash
+// against Hash.
 //
 // # Measuring it (bench_test.go)
 //

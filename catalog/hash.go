@@ -93,6 +93,15 @@ type instHash struct {
 	digest  [sha256.Size]byte
 }
 
+// HashScheme numbers the way the registry hashcode is computed, so that a
+// client and a server that compute it differently find out from a number
+// instead of from hashes that never match. Registry and Delta carry it;
+// Mirror refuses any other. 1 digested each instance in one level over its
+// canonical encoding with health; 2 is the two-level scheme above. Change
+// it with canonicalVersion and instanceVersion, and with anything else that
+// changes the digest of some instance.
+const HashScheme = 2
+
 // canonicalVersion and instanceVersion separate this scheme's two levels
 // from each other and from any later scheme (v1 digested health together
 // with the content in one level). instanceVersion is short so that the

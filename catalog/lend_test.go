@@ -3,6 +3,7 @@ package catalog
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"testing"
 
 	"roster/raft"
@@ -43,7 +44,7 @@ func TestApply_KeepsNoPartOfTheEntry(t *testing.T) {
 		apply(&RegisterRequest{Node: Node{Node: r.Node.Node}, SkipNodeUpdate: true,
 			Checks: []HealthCheck{{CheckID: fmt.Sprintf("n%d", i), Name: "node", Status: HealthWarning}}})
 	}
-	many := benchRegister(99) // more strings than packRegister gathers at once
+	many := benchRegister(99) // many checks: decoded into a new slice, not the reused buffer (decodeRegisterInto)
 	for i := range 12 {
 		many.Checks = append(many.Checks, HealthCheck{CheckID: fmt.Sprintf("c%d", i), Name: "n", Notes: "x",
 			Output: fmt.Sprint(i), ServiceID: many.Service.ID, Type: "http", Interval: "1s", Timeout: "2s",
@@ -72,6 +73,30 @@ func TestApply_KeepsNoPartOfTheEntry(t *testing.T) {
 	}
 	if after := read(); after != before {
 		t.Fatalf("reads changed after the entries were overwritten:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+// TestApply_HoldsNoEntryAfterward checks that Apply's reused registration
+// and the buffer behind it are cleared once it returns, for a registration
+// with a service and one check, one check without a service, and one that
+// fails to decode: what they held was borrowed from the entry, and kept it
+// alive until the next registration.
+func TestApply_HoldsNoEntryAfterward(t *testing.T) {
+	s, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeCheck := &RegisterRequest{Node: Node{Node: "node-0"}, SkipNodeUpdate: true,
+		Checks: []HealthCheck{{CheckID: "n", Name: "node", Status: HealthWarning}}}
+	bad := EncodeCommand(benchRegister(1))
+	for i, b := range [][]byte{EncodeCommand(benchRegister(0)), EncodeCommand(nodeCheck), bad[:len(bad)-3]} {
+		s.Apply(raft.Entry{Index: uint64(i + 1), Type: raft.EntryCommand, Data: b})
+		if !reflect.ValueOf(s.reg).IsZero() || !reflect.ValueOf(s.regBuf).IsZero() {
+			t.Fatalf("entry %d: after Apply, reg %+v, regBuf %+v", i, s.reg, s.regBuf)
+		}
+	}
+	if st := s.Stats(); st.Malformed != 1 {
+		t.Fatalf("stats %+v: want the truncated entry refused as malformed", st)
 	}
 }
 

@@ -25,11 +25,26 @@ type Mirror struct {
 	scratch   []byte
 }
 
-// Errors a Mirror reports; both mean "pull the full registry".
+// Errors a Mirror reports. ErrGap and ErrHashMismatch mean "pull the full
+// registry"; ErrHashScheme means a full pull would not help either.
 var (
 	ErrGap          = errors.New("catalog mirror: delta does not start at the mirror's index")
 	ErrHashMismatch = errors.New("catalog mirror: hashcode differs from the server's after applying")
+	ErrHashScheme   = errors.New("catalog mirror: the server computes the registry hashcode with another scheme")
 )
+
+// checkScheme refuses a response whose hashcode scheme is not this code's.
+func checkScheme(scheme int) error {
+	if scheme == HashScheme {
+		return nil
+	}
+	server := fmt.Sprintf("scheme %d", scheme)
+	if scheme == 0 {
+		server = "an older scheme (the response names none: the server predates hashcode schemes)"
+	}
+	return fmt.Errorf("%w: the server uses %s, this client uses scheme %d; "+
+		"upgrade the older side so that client and server run the same scheme", ErrHashScheme, server, HashScheme)
+}
 
 // NewMirror returns an empty mirror at index 0.
 func NewMirror() *Mirror {
@@ -37,8 +52,11 @@ func NewMirror() *Mirror {
 }
 
 // Load replaces the mirror's content with a full registry and checks its
-// hashcode.
+// hashcode. On ErrHashScheme nothing changed.
 func (m *Mirror) Load(r Registry) error {
+	if err := checkScheme(r.HashScheme); err != nil {
+		return err
+	}
 	clear(m.instances)
 	m.sum = sum256{}
 	for i := range r.Instances {
@@ -51,9 +69,12 @@ func (m *Mirror) Load(r Registry) error {
 	return nil
 }
 
-// Apply applies a delta. On ErrGap nothing changed; on ErrHashMismatch the
-// mirror holds the (wrong) result and must be reloaded.
+// Apply applies a delta. On ErrHashScheme or ErrGap nothing changed; on
+// ErrHashMismatch the mirror holds the (wrong) result and must be reloaded.
 func (m *Mirror) Apply(d Delta) error {
+	if err := checkScheme(d.HashScheme); err != nil {
+		return err
+	}
 	if d.From != m.index {
 		return fmt.Errorf("%w: delta covers (%d, %d], mirror is at %d", ErrGap, d.From, d.To, m.index)
 	}

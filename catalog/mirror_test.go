@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -100,5 +101,48 @@ func TestMirror_PatchesCarryOnlyWhatMoved(t *testing.T) {
 	d.Changes[0].Fields = []string{"Port", "Bogus"}
 	if err := bad.Apply(d); !errors.Is(err, ErrHashMismatch) {
 		t.Fatalf("patch with an unknown field: %v, want ErrHashMismatch", err)
+	}
+}
+
+// TestMirror_RefusesAnotherHashScheme checks the scheme gate: the store
+// stamps its responses with HashScheme, they survive JSON, a mirror takes
+// them; a response of another scheme, or of none (a server predating the
+// field), is refused with ErrHashScheme telling to upgrade, before any
+// hash is compared, and leaves the mirror as it was.
+func TestMirror_RefusesAnotherHashScheme(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.ok(regService("n1", "web1", "web", 80))
+	reg := roundTrip(t, h.s.Registry())
+	if reg.HashScheme != HashScheme {
+		t.Fatalf("registry carries scheme %d, want %d", reg.HashScheme, HashScheme)
+	}
+	m := NewMirror()
+	if err := m.Load(reg); err != nil {
+		t.Fatalf("Load of the same scheme: %v", err)
+	}
+	index, hash := m.Index(), m.Hash()
+	h.ok(regService("n2", "web2", "web", 81))
+	d := roundTrip(t, mustSince(t, h.s, index))
+	if d.HashScheme != HashScheme {
+		t.Fatalf("delta carries scheme %d, want %d", d.HashScheme, HashScheme)
+	}
+	for _, scheme := range []int{0, 1, HashScheme + 1} {
+		other := d
+		other.HashScheme = scheme
+		err := m.Apply(other)
+		if !errors.Is(err, ErrHashScheme) || errors.Is(err, ErrHashMismatch) || !strings.Contains(err.Error(), "upgrade the older side") {
+			t.Fatalf("Apply of scheme %d: %v, want ErrHashScheme saying to upgrade", scheme, err)
+		}
+		r := reg
+		r.HashScheme = scheme
+		if err := m.Load(r); !errors.Is(err, ErrHashScheme) {
+			t.Fatalf("Load of scheme %d: %v, want ErrHashScheme", scheme, err)
+		}
+		if m.Index() != index || m.Hash() != hash || m.Len() != 1 {
+			t.Fatalf("refused scheme %d moved the mirror to index %d, %d instances", scheme, m.Index(), m.Len())
+		}
+	}
+	if err := m.Apply(d); err != nil || m.Hash() != h.s.Hash() {
+		t.Fatalf("Apply of the same scheme after refusals: %v (mirror %s, server %s)", err, m.Hash(), h.s.Hash())
 	}
 }

@@ -10,14 +10,16 @@ import (
 // entry (lendingDecoder), and its service and check into a reused buffer:
 // the entry may only be read during the call (raft.FSM), so whatever the
 // store keeps must be copied, and only that is: ensureNode, ensureService
-// and ensureCheck copy a record when they store it (ownNodeStrings,
-// ownService, ownCheck), each record's strings in one allocation. Copying
+// and ensureCheck copy a record when they store it (ownNodeStrings and
+// ownService here, newCheckRec in checkrec.go), each record's strings in
+// one allocation. Copying
 // the whole entry would keep its node section, map encodings, varints and
 // status bytes alive with every new instance, and re-registering an
 // unchanged instance (an agent's anti-entropy sync) now allocates nothing.
 
-// maxPacked bounds the fields packRegister gathers without allocating;
-// a registration with more (many checks) packs the rest one by one.
+// maxPacked bounds the strings one packer gathers without allocating
+// (ownNodeStrings, ownService); a record with more (a service with many
+// tags) has the rest cloned one by one.
 const maxPacked = 48
 
 // packer gathers pointers to borrowed strings, then repoints them into

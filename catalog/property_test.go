@@ -204,7 +204,7 @@ func followMirror(t *testing.T, s *Store, m *Mirror, r *rand.Rand) (detected int
 			detected++
 		}
 		skipper := copyMirror(m)
-		next := Delta{From: d.To, To: d.To + 1, Hash: d.Hash}
+		next := Delta{From: d.To, To: d.To + 1, Hash: d.Hash, HashScheme: d.HashScheme}
 		if err := skipper.Apply(next); !errors.Is(err, ErrGap) && d.To != m.Index() {
 			t.Fatalf("mirror skipping (%d, %d] applied the next delta: %v", d.From, d.To, err)
 		}
@@ -217,7 +217,7 @@ func followMirror(t *testing.T, s *Store, m *Mirror, r *rand.Rand) (detected int
 
 func copyMirror(m *Mirror) *Mirror {
 	c := NewMirror()
-	if err := c.Load(Registry{Index: m.Index(), Hash: m.Hash(), Instances: m.Instances("")}); err != nil {
+	if err := c.Load(Registry{Index: m.Index(), Hash: m.Hash(), HashScheme: HashScheme, Instances: m.Instances("")}); err != nil {
 		panic(err) // a mirror's own content always hashes to its own hash
 	}
 	return c

@@ -363,7 +363,7 @@ func (s *Store) Coordinates() ([]CoordinateEntry, uint64) {
 func (s *Store) Registry() Registry {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := Registry{Index: s.st.index, Hash: s.st.hash.String(),
+	out := Registry{Index: s.st.index, Hash: s.st.hash.String(), HashScheme: HashScheme,
 		Instances: make([]Instance, 0, s.st.numInstances)}
 	for _, m := range s.st.slots {
 		for _, slot := range m {
@@ -399,5 +399,5 @@ func (s *Store) Since(index uint64) (Delta, error) {
 	if !ok {
 		return Delta{}, fmt.Errorf("%w (index %d is older than the log's start %d)", ErrTruncated, index, s.ring.floor)
 	}
-	return Delta{From: index, To: s.st.index, Hash: s.st.hash.String(), Changes: changes}, nil
+	return Delta{From: index, To: s.st.index, Hash: s.st.hash.String(), HashScheme: HashScheme, Changes: changes}, nil
 }

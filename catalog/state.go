@@ -552,6 +552,13 @@ func (st *state) putCheck(node string, c *checkRec) {
 // putCheckIn installs c on node (the stored node's name) and returns the
 // slot it is listed in. look is the current lookup of c, and target, if
 // set, the slot c goes into (the caller found it already).
+//
+// target, when set, must be a slot holding a service (c's): moving c out
+// of its old slot (unindexCheck) drops and releases that slot to the slab
+// if it is left empty, and only a slot with a service is never empty, so
+// only then is target certain to still be a live slot when c is appended
+// to it. A caller with a check of no service passes nil and the slot is
+// looked up after the removal.
 func (st *state) putCheckIn(node string, c *checkRec, look *checkLookup, target *instSlot) *instSlot {
 	st.writes++
 	m := look.m

@@ -101,7 +101,10 @@ type Store struct {
 	maps      mapIntern            // string maps shared by decoded records (codec.go)
 	dec       decoder              // reused by every Apply
 	reg       RegisterRequest      // reused by every Apply of a registration (decodeRegister)
-	regBuf    registerSvcCheck     // reg's service and check, when it has one of each
+	// regBuf backs reg's parts (decodeRegisterInto): the service of any
+	// registration that has one, and the check of a registration with
+	// exactly one, with or without a service.
+	regBuf registerSvcCheck
 
 	watches watchSet
 	events  fanout.Hub[Event]
@@ -162,7 +165,7 @@ func (s *Store) Apply(e raft.Entry) any {
 	cmd, err := decodeCommandWith(&s.dec, e.Data, &s.maps, &s.reg, &s.regBuf)
 	s.dec = decoder{} // drop references to the entry
 	if err != nil {
-		s.reg = RegisterRequest{} // it may borrow the entry's strings (decodeRegister)
+		s.dropBorrowed()
 		s.malformed.Add(1)
 		if e.Index > s.st.index {
 			s.st.index = e.Index
@@ -171,8 +174,17 @@ func (s *Store) Apply(e raft.Entry) any {
 		return Result{Index: e.Index, Err: err}
 	}
 	res := s.applyLocked(e.Index, cmd)
-	s.reg = RegisterRequest{} // its strings are the entry's (decodeRegister)
+	s.dropBorrowed()
 	return res
+}
+
+// dropBorrowed clears Apply's reused registration and the buffer behind
+// it: their strings are the raft entry's (decodeRegister), and holding them
+// past the apply would keep the whole entry alive. regBuf stays the
+// store's, so the next registration decodes into it without allocating.
+func (s *Store) dropBorrowed() {
+	s.reg = RegisterRequest{}
+	s.regBuf = registerSvcCheck{}
 }
 
 // ErrStaleIndex is returned for a command at or below the applied index.

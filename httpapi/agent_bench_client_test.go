@@ -10,7 +10,11 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"testing"
 	"time"
+
+	"roster/catalog"
+	"roster/httpapi/client"
 )
 
 // benchConn is the agent benchmarks' client: one HTTP/1.1 keep-alive
@@ -144,13 +148,31 @@ func mustOK(path string, resp *http.Response, body []byte, err error) error {
 // opening (client/compact.go), without decoding the changes: the light
 // watchers keep no mirror to apply them to.
 func compactRange(body []byte) (from, to uint64, ok bool) {
-	if len(body) < 1 || body[0] != 0x01 {
+	if len(body) < 1 || body[0] != 0x02 {
 		return 0, 0, false
 	}
-	from, n := binary.Uvarint(body[1:])
+	_, k := binary.Uvarint(body[1:]) // the hash scheme
+	if k <= 0 {
+		return 0, 0, false
+	}
+	body = body[1+k:]
+	from, n := binary.Uvarint(body)
 	if n <= 0 {
 		return 0, 0, false
 	}
-	span, m := binary.Uvarint(body[1+n:])
+	span, m := binary.Uvarint(body[n:])
 	return from, from + span, m > 0
+}
+
+// TestCompactRange_ReadsTheClientsEncoding keeps compactRange in step with
+// the compact form's opening, which the benchmarks alone would not notice.
+func TestCompactRange_ReadsTheClientsEncoding(t *testing.T) {
+	d := catalog.Delta{From: 300, To: 1000, Hash: strings.Repeat("ab", 32), HashScheme: catalog.HashScheme}
+	b, err := client.AppendCompactDelta(nil, &d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from, to, ok := compactRange(b); !ok || from != d.From || to != d.To {
+		t.Fatalf("compactRange = (%d, %d], %v; want (%d, %d]", from, to, ok, d.From, d.To)
+	}
 }

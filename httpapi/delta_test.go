@@ -107,7 +107,7 @@ func TestDelta_HashMismatchCostsExactlyOneFullPull(t *testing.T) {
 	h := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/delta") && b.store.LastIndex() > 1 && tampered.CompareAndSwap(false, true) {
 			rw.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(rw, `{"From":%s,"To":%d,"Hash":"bogus","Changes":[]}`, r.URL.Query().Get("since"), b.store.LastIndex())
+			fmt.Fprintf(rw, `{"From":%s,"To":%d,"Hash":"bogus","HashScheme":%d,"Changes":[]}`, r.URL.Query().Get("since"), b.store.LastIndex(), catalog.HashScheme)
 			return
 		}
 		s.ServeHTTP(rw, r)

@@ -58,8 +58,8 @@
 //
 // Delta pulls on the wire (roster_endpoints.go, client/compact.go):
 //
-//	GET /v1/roster/registry                     {Index, Hash, Instances}, ETag "hash"
-//	GET /v1/roster/registry/delta?since=N       {From, To, Hash, Changes}, ETag "hash"
+//	GET /v1/roster/registry                     {Index, Hash, HashScheme, Instances}, ETag "hash"
+//	GET /v1/roster/registry/delta?since=N       {From, To, Hash, HashScheme, Changes}, ETag "hash"
 //	    &format=compact                         the same delta in binary, lean headers
 //	    &wait=5m                                block until a change after N
 //	    If-None-Match: "hash"                   304 when nothing changed

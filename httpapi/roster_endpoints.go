@@ -16,8 +16,8 @@ import (
 
 // Delta pulls, roster's own endpoints (DESIGN.md "Beyond Consul"):
 //
-//	GET /v1/roster/registry               the full registry: {Index, Hash, Instances}
-//	GET /v1/roster/registry/delta?since=N the changes in (N, To]: {From, To, Hash, Changes},
+//	GET /v1/roster/registry               the full registry: {Index, Hash, HashScheme, Instances}
+//	GET /v1/roster/registry/delta?since=N the changes in (N, To]: {From, To, Hash, HashScheme, Changes},
 //	                                      or 410 Gone when N fell out of the delta ring
 //
 // Both block like any Consul read: the registry with ?index=, the delta

@@ -25,7 +25,8 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 		return exitUsage(err)
 	}
 	c := api() // -stale, -datacenter and -token are the common HTTP options
-	w, err := client.New(client.Config{Address: c.base, Stale: c.stale, Datacenter: c.dc, Token: c.token})
+	w, err := client.New(client.Config{Address: c.base, Stale: c.stale, Datacenter: c.dc, Token: c.token,
+		OnError: errorReporter(stderr)})
 	if err != nil {
 		return fail(stderr, "starting the watch: %v", err)
 	}
@@ -39,6 +40,20 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "watching: %v", err)
 	}
 	return 0
+}
+
+// errorReporter prints a failed pull to stderr when its error differs from
+// the previous one, so a lasting error (an agent down, or one computing the
+// hashcode with another scheme: upgrade the older side) is said once, not
+// on every retry.
+func errorReporter(stderr io.Writer) func(error) {
+	last := ""
+	return func(err error) {
+		if msg := err.Error(); msg != last {
+			last = msg
+			fmt.Fprintf(stderr, "roster watch: %s (retrying)\n", msg)
+		}
+	}
 }
 
 // printUpdate prints a full pull as the instance list, a delta as its changes.

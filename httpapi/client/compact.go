@@ -21,7 +21,9 @@ import (
 // name), ~200 bytes on the wire for ten flips. Layout, integers as
 // unsigned varints (encoding/binary) unless noted:
 //
-//	version   byte 0x01 (a JSON body starts with '{'; the first byte tells them apart)
+//	version   byte 0x02 (a JSON body starts with '{'; the first byte tells them apart)
+//	scheme    uvarint: HashScheme, the scheme of Hash (absent in version 0x01,
+//	          which decodes as scheme 0, "older than schemes")
 //	From      uvarint
 //	To-From   uvarint
 //	Hash      32 bytes: the SHA-256 sum the hex Hash spells
@@ -45,7 +47,12 @@ import (
 // Port is a signed varint; Tags a count and raw strings; Meta a count and
 // key, value raw strings in key order.
 
-const compactVersion = 0x01
+// compactVersion is the version this package writes; it also reads
+// compactVersionNoScheme, the layout before the scheme field.
+const (
+	compactVersion         = 0x02
+	compactVersionNoScheme = 0x01
+)
 
 // Bits of a change's head byte.
 const (
@@ -91,7 +98,8 @@ func healthCode(h string) byte {
 type slots struct{ node, id, service string }
 
 // AppendCompactDelta appends d's compact encoding to dst. It fails only
-// when d.Hash is not a hex SHA-256 sum or the changes go back in index.
+// when d.Hash is not a hex SHA-256 sum, d.HashScheme is negative or the
+// changes go back in index.
 func AppendCompactDelta(dst []byte, d *catalog.Delta) ([]byte, error) {
 	sum, err := hex.DecodeString(d.Hash)
 	if err != nil || len(sum) != 32 {
@@ -100,7 +108,11 @@ func AppendCompactDelta(dst []byte, d *catalog.Delta) ([]byte, error) {
 	if d.To < d.From {
 		return dst, fmt.Errorf("client: compact delta: To %d is before From %d", d.To, d.From)
 	}
+	if d.HashScheme < 0 {
+		return dst, fmt.Errorf("client: compact delta: hash scheme %d is negative", d.HashScheme)
+	}
 	dst = append(dst, compactVersion)
+	dst = binary.AppendUvarint(dst, uint64(d.HashScheme))
 	dst = binary.AppendUvarint(dst, d.From)
 	dst = binary.AppendUvarint(dst, d.To-d.From)
 	dst = append(dst, sum...)

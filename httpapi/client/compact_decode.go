@@ -91,10 +91,16 @@ func (r *decoder) strings(what string) []string {
 // wrapping errCompact, never a panic.
 func DecodeCompactDelta(b []byte) (catalog.Delta, error) {
 	r := &decoder{b: b}
-	if v := r.byte("version"); r.err == nil && v != compactVersion {
+	v := r.byte("version")
+	if r.err == nil && v != compactVersion && v != compactVersionNoScheme {
 		return catalog.Delta{}, fmt.Errorf("%w: version %d, this client reads %d", errCompact, v, compactVersion)
 	}
 	var d catalog.Delta
+	if v == compactVersion {
+		// Kept as sent (bounded so it fits an int): the Mirror, not the
+		// decoder, says what a scheme it does not know means.
+		d.HashScheme = int(min(r.uvarint("HashScheme"), 1<<31-1))
+	}
 	d.From = r.uvarint("From")
 	d.To = d.From + r.uvarint("To")
 	if len(r.b) < 32 {

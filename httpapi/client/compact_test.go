@@ -16,7 +16,7 @@ const testHash = "00112233445566778899aabbccddeeff00112233445566778899aabbccddee
 func sampleDelta() catalog.Delta {
 	full := &catalog.Instance{Node: "node-0001", NodeAddress: "10.0.0.1", Datacenter: "dc1", ID: "web-1", Service: "web",
 		Tags: []string{"v1", "primary"}, Address: "10.0.0.9", Port: -8080, Meta: map[string]string{"b": "2", "a": ""}, Health: "passing"}
-	return catalog.Delta{From: 100, To: 190, Hash: testHash, Changes: []catalog.Change{
+	return catalog.Delta{From: 100, To: 190, Hash: testHash, HashScheme: catalog.HashScheme, Changes: []catalog.Change{
 		{Index: 101, Kind: catalog.NodeAdded, Node: "node-0001"},
 		{Index: 101, Kind: catalog.InstanceAdded, Instance: full},
 		{Index: 102, Kind: catalog.HealthChanged, Instance: &catalog.Instance{Node: "node-0001", ID: "web-2", Service: "web", Health: "warning"}},
@@ -56,7 +56,7 @@ func TestCompactDelta_RoundTripsEveryKindAndField(t *testing.T) {
 }
 
 func TestCompactDelta_HealthFlipCostsAFewBytes(t *testing.T) {
-	d := catalog.Delta{From: 1000, To: 1010, Hash: testHash}
+	d := catalog.Delta{From: 1000, To: 1010, Hash: testHash, HashScheme: catalog.HashScheme}
 	for i := range 10 {
 		d.Changes = append(d.Changes, catalog.Change{Index: uint64(1001 + i), Kind: catalog.HealthChanged,
 			Instance: &catalog.Instance{Node: "node-0000", ID: "web-" + string(rune('0'+i)), Service: "web", Health: "warning"}})
@@ -65,9 +65,9 @@ func TestCompactDelta_HealthFlipCostsAFewBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// header 38 bytes; the first change spells its strings, each later one
+	// header 39 bytes; the first change spells its strings, each later one
 	// is head, same node, 3-byte ID, same service: 6 bytes.
-	if len(b) > 38+25+9*6 {
+	if len(b) > 39+25+9*6 {
 		t.Fatalf("ten health flips take %d bytes", len(b))
 	}
 }
@@ -76,6 +76,7 @@ func TestCompactDelta_RejectsWhatItCannotCarry(t *testing.T) {
 	for name, d := range map[string]catalog.Delta{
 		"hash not hex":      {From: 1, To: 2, Hash: "xyz"},
 		"To before From":    {From: 5, To: 2, Hash: testHash},
+		"negative scheme":   {From: 1, To: 2, Hash: testHash, HashScheme: -1},
 		"index goes back":   {From: 5, To: 9, Hash: testHash, Changes: []catalog.Change{{Index: 4, Kind: catalog.NodeAdded}}},
 		"kind out of range": {From: 5, To: 9, Hash: testHash, Changes: []catalog.Change{{Index: 6, Kind: 9}}},
 	} {
@@ -96,8 +97,37 @@ func TestDecodeCompactDelta_BadInputIsAnError(t *testing.T) {
 	if _, err := DecodeCompactDelta(append(good, 0)); err == nil || !strings.Contains(err.Error(), "after the last change") {
 		t.Fatalf("trailing byte: %v", err)
 	}
-	if _, err := DecodeCompactDelta([]byte{2}); err == nil || !strings.Contains(err.Error(), "version 2") {
+	if _, err := DecodeCompactDelta([]byte{3}); err == nil || !strings.Contains(err.Error(), "version 3") {
 		t.Fatalf("unknown version: %v", err)
+	}
+}
+
+// TestDecodeCompactDelta_SchemeAsSent checks the scheme field: any value
+// comes back as sent, for the Mirror to judge, and a version 1 body (the
+// layout before the field) decodes as scheme 0, which the Mirror refuses
+// as "server older than schemes" rather than failing to decode.
+func TestDecodeCompactDelta_SchemeAsSent(t *testing.T) {
+	for _, scheme := range []int{0, 1, catalog.HashScheme, 300} {
+		d := sampleDelta()
+		d.HashScheme = scheme
+		b, err := AppendCompactDelta(nil, &d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := DecodeCompactDelta(b); err != nil || got.HashScheme != scheme {
+			t.Fatalf("scheme %d came back as %d (err %v)", scheme, got.HashScheme, err)
+		}
+	}
+	d := sampleDelta()
+	d.HashScheme = 0 // one byte: dropping it leaves the version 1 layout
+	b, _ := AppendCompactDelta(nil, &d)
+	v1 := append([]byte{compactVersionNoScheme}, b[2:]...)
+	got, err := DecodeCompactDelta(v1)
+	if err != nil || got.HashScheme != 0 || got.From != d.From || len(got.Changes) != len(d.Changes) {
+		t.Fatalf("version 1 body: scheme %d, From %d, %d changes, err %v", got.HashScheme, got.From, len(got.Changes), err)
+	}
+	if err := catalog.NewMirror().Apply(got); !errors.Is(err, catalog.ErrHashScheme) {
+		t.Fatalf("mirror applying a version 1 body: %v, want ErrHashScheme", err)
 	}
 }
 
@@ -106,6 +136,7 @@ func FuzzDecodeCompactDelta(f *testing.F) {
 	good, _ := AppendCompactDelta(nil, &d)
 	f.Add(good)
 	f.Add([]byte{1, 0, 0})
+	f.Add([]byte{2, 2, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := DecodeCompactDelta(b)
 		if err != nil {

@@ -13,7 +13,14 @@
 //     or misapplied change shows as a mismatch at once. On a mismatch, a
 //     gap, or 410 Gone (the server's delta ring no longer reaches back to
 //     N) the watcher pulls the full registry exactly once and carries on.
-//     Watch is Sync in a loop with jittered backoff on errors.
+//     Responses name their hash scheme (catalog.HashScheme); one of another
+//     scheme, or none (an older server), is refused with
+//     catalog.ErrHashScheme, which says to upgrade the older side. It costs
+//     no fallback (a full pull could not match either); the mirror stays
+//     as it was, and a refused full registry is asked for again with
+//     If-None-Match, so while nothing changes the retries are 304s.
+//     Watch is Sync in a loop with jittered backoff on errors, each
+//     reported to Config.OnError.
 //   - compact.go, compact_decode.go: the compact binary delta form the
 //     watcher asks for (?format=compact): ~7 bytes per health flip, sent
 //     with lean headers, about a tenth of the JSON form. Both sides live

@@ -46,6 +46,11 @@ type Config struct {
 	// binary one (compact.go). Both carry the same changes; the compact
 	// form is ~10× smaller on the wire.
 	JSONDeltas bool
+	// OnError, if set, is called by Watch with the error of every failed
+	// pull before it backs off (on Watch's goroutine; keep it short). Watch
+	// retries every error, including ones that need an operator, such as
+	// catalog.ErrHashScheme (client and server on different releases).
+	OnError func(error)
 }
 
 // Validate names the first bad field.
@@ -89,6 +94,11 @@ type Metrics struct {
 	Fallbacks, Truncated, Gaps, HashMismatches uint64
 	// Errors counts failed pulls (network, server errors).
 	Errors uint64
+	// SchemeMismatches counts responses refused because the server
+	// computes the hashcode with another scheme (catalog.ErrHashScheme);
+	// they cause no fallback, and a full registry refused once is asked
+	// for again with If-None-Match, so while it stands the retries are 304s.
+	SchemeMismatches uint64
 	// Bytes is the response body bytes received (compressed, as sent),
 	// and DeltaBytes the part of it spent on delta pulls.
 	Bytes, DeltaBytes uint64
@@ -126,6 +136,11 @@ type Watcher struct {
 	loaded  bool
 	metrics Metrics
 	rnd     *rand.Rand
+
+	// refused is the hash of the last full registry refused for its hash
+	// scheme and refusedErr why; only Sync's goroutine uses them.
+	refused    string
+	refusedErr error
 }
 
 // New validates cfg and returns a Watcher with an empty mirror.
@@ -215,8 +230,8 @@ var errFallback = errors.New("client: delta unusable; pulling the full registry"
 
 // Watch runs Sync until ctx ends, calling fn after every update that
 // changed the mirror (fn runs on Watch's goroutine; keep it short). Failed
-// pulls are retried after a jittered exponential backoff. It returns
-// ctx.Err().
+// pulls are reported to Config.OnError and retried after a jittered
+// exponential backoff. It returns ctx.Err().
 func (w *Watcher) Watch(ctx context.Context, fn func(Update)) error {
 	failures := 0
 	for ctx.Err() == nil {
@@ -224,6 +239,9 @@ func (w *Watcher) Watch(ctx context.Context, fn func(Update)) error {
 		if err != nil {
 			if ctx.Err() != nil {
 				break
+			}
+			if w.cfg.OnError != nil {
+				w.cfg.OnError(err)
 			}
 			failures++
 			if !sleepCtx(ctx, w.backoff(failures)) {
@@ -262,10 +280,18 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// fullPull pulls the full registry and loads it. A registry refused for
+// its hash scheme is remembered: the next full pull sends its hash as
+// If-None-Match, and a 304 (the server's registry, so its scheme, is as it
+// was) is refused again without a body.
 func (w *Watcher) fullPull(ctx context.Context) (Update, error) {
-	resp, body, _, err := w.get(ctx, "/v1/roster/registry", nil, "")
+	resp, body, _, err := w.get(ctx, "/v1/roster/registry", nil, w.refused)
 	if err != nil {
 		return Update{}, err
+	}
+	if resp.StatusCode == http.StatusNotModified && w.refused != "" {
+		w.count(func(m *Metrics) { m.SchemeMismatches++ })
+		return Update{}, w.refusedErr
 	}
 	if resp.StatusCode != http.StatusOK {
 		w.count(func(m *Metrics) { m.Errors++ })
@@ -279,10 +305,22 @@ func (w *Watcher) fullPull(ctx context.Context) (Update, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.metrics.FullPulls++
+	w.refused, w.refusedErr = "", nil
 	if err := w.mirror.Load(reg); err != nil {
+		err = fmt.Errorf("client: full pull: %w", err)
+		if errors.Is(err, catalog.ErrHashScheme) {
+			// The mirror is untouched (and stays loaded if it was). An
+			// empty registry hashes to zero in every scheme, so its hash
+			// cannot tell an upgraded server: it is pulled again, cheaply.
+			w.metrics.SchemeMismatches++
+			if len(reg.Instances) > 0 {
+				w.refused, w.refusedErr = reg.Hash, err
+			}
+			return Update{}, err
+		}
 		w.loaded = false
 		w.metrics.HashMismatches++
-		return Update{}, fmt.Errorf("client: full pull: %w", err)
+		return Update{}, err
 	}
 	w.loaded = true
 	return Update{Index: w.mirror.Index(), Hash: w.mirror.Hash(), Full: true}, nil
@@ -330,7 +368,8 @@ func decodeDelta(body []byte) (catalog.Delta, error) {
 
 // notModified handles 304: no registry change; the index moves to the
 // server's (X-Consul-Index) by applying an empty delta, which also checks
-// that the hash still holds.
+// that the hash still holds. The server's hash equals the mirror's, so its
+// scheme is taken to be the mirror's too.
 func (w *Watcher) notModified(resp *http.Response, index uint64, hash string) (Update, error) {
 	w.count(func(m *Metrics) { m.NotModified++ })
 	to, err := strconv.ParseUint(resp.Header.Get("X-Consul-Index"), 10, 64)
@@ -338,7 +377,7 @@ func (w *Watcher) notModified(resp *http.Response, index uint64, hash string) (U
 		w.count(func(m *Metrics) { m.DeltaPulls++ })
 		return Update{Index: index, Hash: hash}, nil
 	}
-	return w.apply(catalog.Delta{From: index, To: to, Hash: hash})
+	return w.apply(catalog.Delta{From: index, To: to, Hash: hash, HashScheme: catalog.HashScheme})
 }
 
 func (w *Watcher) apply(d catalog.Delta) (Update, error) {
@@ -346,6 +385,12 @@ func (w *Watcher) apply(d catalog.Delta) (Update, error) {
 	defer w.mu.Unlock()
 	w.metrics.DeltaPulls++
 	if err := w.mirror.Apply(d); err != nil {
+		if errors.Is(err, catalog.ErrHashScheme) {
+			// Not a fallback: a full pull would be refused as well. The
+			// mirror is untouched; Watch backs off and asks again.
+			w.metrics.SchemeMismatches++
+			return Update{}, fmt.Errorf("client: delta pull: %w", err)
+		}
 		if errors.Is(err, catalog.ErrGap) {
 			w.metrics.Gaps++
 		} else {
