@@ -110,6 +110,38 @@ func TestWALCrash_TornTailWithOlderRecordsIsCutBack(t *testing.T) {
 	}
 }
 
+// assertDamagedWriteRefused writes setup, then damaged, then latest to a
+// new log, and checks that damage at four places in damaged's record
+// (its header, its first entry, its end) is refused on open: latest is a
+// whole later write.
+func assertDamagedWriteRefused(t *testing.T, setup []walOp, damaged, latest walOp) {
+	t.Helper()
+	dir := t.TempDir()
+	s := openWALT(t, dir, walSegmentBytes)
+	for _, op := range setup {
+		if err := op.do(s); err != nil {
+			t.Fatalf("%s: %v", op.name, err)
+		}
+	}
+	damagedAt := int(s.segs[0].size)
+	if err := damaged.do(s); err != nil {
+		t.Fatal(err)
+	}
+	damagedEnd := int(s.segs[0].size)
+	if err := latest.do(s); err != nil {
+		t.Fatal(err)
+	}
+	path := s.segs[0].f.Name()
+	s.Close()
+	clean, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []int{damagedAt + 1, damagedAt + 5, damagedAt + walRecHeader + 5, damagedEnd - 1} {
+		assertDamageRefused(t, dir, path, clean, at)
+	}
+}
+
 func bytesIndex(t *testing.T, b, sub []byte) int {
 	t.Helper()
 	for i := 0; i+len(sub) <= len(b); i++ {
@@ -138,30 +170,8 @@ func TestWALCrash_DamageBeforeRecordsThatContinueIsRefused(t *testing.T) {
 	}
 	for _, last := range lastWrites {
 		t.Run(last.name, func(t *testing.T) {
-			dir := t.TempDir()
-			s := openWALT(t, dir, walSegmentBytes)
-			for _, op := range []walOp{hsOp(2, "n1", walEntries(1, 3, 1, "a")), logsOp(walEntries(4, 6, 1, "a"))} {
-				if err := op.do(s); err != nil {
-					t.Fatal(err)
-				}
-			}
-			damagedAt := int(s.segs[0].size)
-			if err := s.StoreLogs(walEntries(7, 9, 2, "d")); err != nil {
-				t.Fatal(err)
-			}
-			damagedEnd := int(s.segs[0].size)
-			if err := last.do(s); err != nil {
-				t.Fatal(err)
-			}
-			path := s.segs[0].f.Name()
-			s.Close()
-			clean, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, at := range []int{damagedAt + 1, damagedAt + 5, damagedAt + walRecHeader + 5, damagedEnd - 1} {
-				assertDamageRefused(t, dir, path, clean, at)
-			}
+			assertDamagedWriteRefused(t, []walOp{hsOp(2, "n1", walEntries(1, 3, 1, "a")), logsOp(walEntries(4, 6, 1, "a"))},
+				logsOp(walEntries(7, 9, 2, "d")), last)
 		})
 	}
 }
@@ -213,30 +223,7 @@ func TestWALCrash_DamageBeforeLowerTermWritesIsRefused(t *testing.T) {
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			dir := t.TempDir()
-			s := openWALT(t, dir, walSegmentBytes)
-			for _, op := range c.setup {
-				if err := op.do(s); err != nil {
-					t.Fatalf("%s: %v", op.name, err)
-				}
-			}
-			damagedAt := int(s.segs[0].size)
-			if err := c.damaged.do(s); err != nil {
-				t.Fatal(err)
-			}
-			damagedEnd := int(s.segs[0].size)
-			if err := c.latest.do(s); err != nil {
-				t.Fatal(err)
-			}
-			path := s.segs[0].f.Name()
-			s.Close()
-			clean, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, at := range []int{damagedAt + 1, damagedAt + 5, damagedAt + walRecHeader + 5, damagedEnd - 1} {
-				assertDamageRefused(t, dir, path, clean, at)
-			}
+			assertDamagedWriteRefused(t, c.setup, c.damaged, c.latest)
 		})
 	}
 }
