@@ -38,8 +38,11 @@ import "fmt"
 // StatusFailed member left when the intent comes after the death. Here
 // the intent is remembered through a suspicion at its incarnation (also
 // when it arrives during the suspicion), a dead verdict at that
-// incarnation becomes "left", and an intent at or above a dead member's
-// incarnation makes it left. So force-leave of a member that has crashed
+// incarnation becomes "left", and an intent at a dead member's
+// incarnation makes it left. An intent at a higher incarnation than a
+// death we hold means the member was alive after that death, and nobody
+// has convicted it since: it becomes leaving at that incarnation, as any
+// newer word revives a dead member, and is probed again. So force-leave of a member that has crashed
 // but is still seen alive ends with it left everywhere once failure
 // detection catches up.
 
@@ -144,10 +147,13 @@ func (c *Core) handleLeaving(l leaving) {
 			c.refute(l.Incarnation)
 		}
 		return
-	case m.state == StateDead:
+	case m.state == StateDead && l.Incarnation == m.incarnation:
 		// Heard after its death: Serf's handleNodeLeaveIntent turns a
 		// StatusFailed member left, as leaverDied does when the order
-		// is the other way round.
+		// is the other way round. Only at the incarnation it died at:
+		// a newer intent was sent about a member alive after that
+		// death, and "left" at an incarnation no one convicted would
+		// evict it from every member that holds it alive there.
 		c.leaverDied(m, l.Incarnation, l.From)
 		return
 	case m.state == StateSuspect && l.Incarnation == m.incarnation:
@@ -161,10 +167,14 @@ func (c *Core) handleLeaving(l leaving) {
 	case m.state != StateAlive && l.Incarnation == m.incarnation:
 		return
 	}
+	revived := m.state == StateDead // at a newer incarnation (above)
 	m = c.table.own(m)
 	m.incarnation = l.Incarnation
 	delete(c.suspicions, m.name)
 	c.setState(m, StateLeaving)
+	if revived {
+		c.insertProbeOrder(m)
+	}
 	c.queue.push(m.name, encodeLeaving(nil, l))
 	c.emit(EventLeaving, m, l.From, 0)
 }

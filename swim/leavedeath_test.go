@@ -267,3 +267,38 @@ func applyStep(c *Core, kind string, inc uint32, addr netip.AddrPort) {
 		}
 	}
 }
+
+// An intent at a higher incarnation than a death a member holds was sent
+// about a member seen alive after that death, which nobody convicted at
+// the newer incarnation: it makes the member leaving there, never left,
+// so no "left" in its name evicts it from members that hold it alive.
+func TestCore_NewerIntentThanAStaleDeathDoesNotForgeLeft(t *testing.T) {
+	s := newSim(4, DefaultLANConfig(), 1)
+	c0, c3 := s.cores[0], s.cores[3]
+	c0.handleDead(dead{Incarnation: 0, Node: "n2", From: "n1"}) // a stale verdict
+	c3.handleAlive(alive{Incarnation: 1, Node: "n2", Addr: s.addrs[2]})
+	c0.handleLeaving(leaving{Incarnation: 1, Node: "n2", From: "n1"})
+	if m, _ := c0.Member("n2"); m.State != StateLeaving || m.Incarnation != 1 {
+		t.Fatalf("n0 holds n2 as %v at %d, want leaving at 1", m.State, m.Incarnation)
+	}
+	relayed := 0
+	for _, it := range c0.queue.items {
+		if it.key != "n2" {
+			continue
+		}
+		msgs, err := decodeBody(it.msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			c3.handle(c0.self.addr, m)
+			relayed++
+		}
+	}
+	if relayed == 0 {
+		t.Fatal("n0 queued nothing about n2")
+	}
+	if m, _ := c3.Member("n2"); m.State == StateLeft {
+		t.Fatalf("n3 holds n2 (alive at 1, never suspected at 1) %v after n0's gossip", m.State)
+	}
+}
