@@ -159,9 +159,11 @@ func (c *Core) handleLeaving(l leaving) {
 	case m.state == StateSuspect && l.Incarnation == m.incarnation:
 		// Serf keeps a leave intent through memberlist's suspicion; so
 		// do we, without resetting the suspicion (leaverDied decides).
+		// The intent is not queued: the queue keeps one broadcast per
+		// member, and it would replace the suspicion's, which must go
+		// on spreading. The verdict's "left" tells everyone anyway.
 		if !m.leaveIntent {
 			c.table.own(m).leaveIntent = true
-			c.queue.push(m.name, encodeLeaving(nil, l))
 		}
 		return
 	case m.state != StateAlive && l.Incarnation == m.incarnation:
