@@ -132,6 +132,10 @@ const (
 
 var walCRC = crc32.MakeTable(crc32.Castagnoli)
 
+// walTornScanBudget is the budget open gives tailIsTorn: walTornScanBytes,
+// lowered by tests that show what happens past it without writing 64 MiB.
+var walTornScanBudget = walTornScanBytes
+
 // OpenWALStore opens (creating if needed) the log in dir, e.g.
 // <data-dir>/raft/wal, and replays it.
 func OpenWALStore(dir string) (*WALStore, error) {
@@ -258,7 +262,7 @@ func (s *WALStore) replaySegment(seq uint64, newest bool) (keysOnly bool, err er
 	if !newest {
 		return false, fmt.Errorf("raft: log segment %s is damaged at offset %d (a newer segment follows, so this is not a torn write); %s", path, off, walRepairHint)
 	}
-	if !s.tailIsTorn(data, int(off), walTornScanBytes) {
+	if !s.tailIsTorn(data, int(off), walTornScanBudget) {
 		return false, fmt.Errorf("raft: log segment %s is damaged at offset %d (whole records written later follow, so this is not a torn write); %s", path, off, walRepairHint)
 	}
 	// A torn write: drop what follows the last whole record.

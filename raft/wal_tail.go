@@ -21,7 +21,9 @@ import (
 // of a write that starts with a stable key follow that key's record, so
 // a whole walRecEntriesWithState record that ends the file may be the
 // torn write's own — unless the whole key record of its write comes
-// right before it, which makes that write a whole later one. Only
+// right before it, which makes that write a whole later one; its
+// checksum is not charged, so a group commit larger than the budget
+// torn before its entries still opens. Only
 // candidates whose body is well formed (walWellFormed: cheap, and random
 // bytes rarely are) cost checksum work; when budget bytes of it
 // (walTornScanBytes) find no answer, the bad record counts as damage,
@@ -29,6 +31,7 @@ import (
 // the log as it was just before the bad record.
 func (s *WALStore) tailIsTorn(data []byte, off, budget int) bool {
 	keyEnd := -1 // where the last whole stable-key record found ends
+	ownSeen := false
 	for p := off + 1; p+walRecHeader < len(data); p++ {
 		n := binary.LittleEndian.Uint32(data[p:])
 		if n == 0 || uint64(n) > uint64(len(data)-p-walRecHeader) {
@@ -38,14 +41,21 @@ func (s *WALStore) tailIsTorn(data []byte, off, budget int) bool {
 		if kind < walRecEntries || kind > walRecEntriesWithState || !walWellFormed(data[p+walRecHeader:p+walRecHeader+int(n)]) {
 			continue
 		}
-		if budget -= int(n); budget < 0 {
+		// The first candidate for the torn write's own entries is not
+		// charged: a group commit's entries may exceed the budget on
+		// their own, and they end the search either way. Only the first
+		// one, so nested candidates cannot make the search quadratic.
+		own := !ownSeen && kind == walRecEntriesWithState && p+walRecHeader+int(n) == len(data) && keyEnd != p
+		if own {
+			ownSeen = true
+		} else if budget -= int(n); budget < 0 {
 			return false
 		}
 		body, ok := walRecord(data[p:])
 		switch {
 		case !ok:
 			continue
-		case kind == walRecEntriesWithState && p+walRecHeader+int(n) == len(data) && keyEnd != p:
+		case own:
 			return true // the torn write's own entries
 		case s.continuesLog(body):
 			return false
