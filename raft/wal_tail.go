@@ -25,11 +25,20 @@ import (
 // checksum is not charged, so a group commit larger than the budget
 // torn before its entries still opens. Only
 // candidates whose body is well formed (walWellFormed: cheap, and random
-// bytes rarely are) cost checksum work; when budget bytes of it
-// (walTornScanBytes) find no answer, the bad record counts as damage,
+// bytes rarely are) cost checksum work; the entry headers walked to tell
+// are charged too. When budget bytes of work (walTornScanBytes) find no
+// answer, the bad record counts as damage,
 // not as torn, for the reason above. Called during replay, so s holds
 // the log as it was just before the bad record.
 func (s *WALStore) tailIsTorn(data []byte, off, budget int) bool {
+	return s.tailSearch(data, off, &budget)
+}
+
+// tailSearch is tailIsTorn charging its work to *budget: the bytes of
+// every candidate's checksum and of every entry header walEntryTerms
+// reads, so crafted chains of entry headers that many candidates walk
+// cost no more than the budget either.
+func (s *WALStore) tailSearch(data []byte, off int, budget *int) bool {
 	keyEnd := -1 // where the last whole stable-key record found ends
 	ownSeen := false
 	for p := off + 1; p+walRecHeader < len(data); p++ {
@@ -38,7 +47,14 @@ func (s *WALStore) tailIsTorn(data []byte, off, budget int) bool {
 			continue
 		}
 		kind := data[p+walRecHeader]
-		if kind < walRecEntries || kind > walRecEntriesWithState || !walWellFormed(data[p+walRecHeader:p+walRecHeader+int(n)]) {
+		if kind < walRecEntries || kind > walRecEntriesWithState {
+			continue
+		}
+		formed := walWellFormed(data[p+walRecHeader:p+walRecHeader+int(n)], budget)
+		if *budget < 0 {
+			return false
+		}
+		if !formed {
 			continue
 		}
 		// The first candidate for the torn write's own entries is not
@@ -48,7 +64,7 @@ func (s *WALStore) tailIsTorn(data []byte, off, budget int) bool {
 		own := !ownSeen && kind == walRecEntriesWithState && p+walRecHeader+int(n) == len(data) && keyEnd != p
 		if own {
 			ownSeen = true
-		} else if budget -= int(n); budget < 0 {
+		} else if *budget -= int(n); *budget < 0 {
 			return false
 		}
 		body, ok := walRecord(data[p:])
@@ -97,7 +113,7 @@ func (s *WALStore) continuesLog(body []byte) bool {
 	}
 	switch body[0] {
 	case walRecEntries, walRecEntriesWithState:
-		first, terms, ok := walEntryTerms(body, true)
+		first, terms, ok := walEntryTerms(body, true, nil) // walked (and charged) by walWellFormed
 		return ok && first >= floor && !s.storedCopy(first, terms)
 	case walRecState:
 		return s.stateChanges(body)
@@ -149,13 +165,14 @@ func (s *WALStore) storedCopy(first uint64, terms []uint64) bool {
 // walWellFormed reports whether a candidate record body (kind checked)
 // has the shape every write gives its kind, before its checksum is
 // computed: a delete 9 bytes, a stable key inside a record of at most
-// walMaxStateBody, entries as walEntryTerms wants them.
-func walWellFormed(body []byte) bool {
+// walMaxStateBody, entries as walEntryTerms wants them (charging its walk
+// to budget).
+func walWellFormed(body []byte, budget *int) bool {
 	switch body[0] {
 	case walRecState:
 		return len(body) >= 3 && len(body) <= walMaxStateBody && 3+int(binary.LittleEndian.Uint16(body[1:])) <= len(body)
 	case walRecEntries, walRecEntriesWithState:
-		_, _, ok := walEntryTerms(body, false)
+		_, _, ok := walEntryTerms(body, false, budget)
 		return ok
 	}
 	return len(body) == 9
@@ -164,8 +181,10 @@ func walWellFormed(body []byte) bool {
 // walEntryTerms returns an entries record's first index and, if collect,
 // its entries' terms, if the record is well formed: every entry inside
 // it, the indexes consecutive and the terms not decreasing, as every
-// write makes them.
-func walEntryTerms(body []byte, collect bool) (first uint64, terms []uint64, ok bool) {
+// write makes them. If budget is not nil, each entry header read costs
+// walEntryHeader bytes of it, and the walk stops (not well formed) once
+// it is spent.
+func walEntryTerms(body []byte, collect bool, budget *int) (first uint64, terms []uint64, ok bool) {
 	if len(body) < 5 {
 		return 0, nil, false
 	}
@@ -174,6 +193,11 @@ func walEntryTerms(body []byte, collect bool) (first uint64, terms []uint64, ok 
 	for k := uint32(0); k < count; k++ {
 		if p+walEntryHeader > len(body) {
 			return 0, nil, false
+		}
+		if budget != nil {
+			if *budget -= walEntryHeader; *budget < 0 {
+				return 0, nil, false
+			}
 		}
 		i, t := binary.LittleEndian.Uint64(body[p:]), binary.LittleEndian.Uint64(body[p+8:])
 		if k == 0 {

@@ -1,9 +1,12 @@
 package raft
 
 import (
+	"encoding/binary"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -56,6 +59,93 @@ func TestWALCrash_TornGroupCommitLargerThanBudgetIsCutBack(t *testing.T) {
 	files[name] = data
 	st := reopenState(t, writeDir(t, files), walSegmentBytes)
 	if !st.equal(pre) {
+		t.Errorf("opened as %v, want %v", st, pre)
+	}
+}
+
+// walHeaderChains is size bytes of interleaved chains of entry headers:
+// row after row of c headers, each one's data reaching the same column
+// of the next row, with term and type bytes that frame, at every header,
+// a candidate entries record whose walk follows its chain. Each of the
+// size/21 candidates walks about sqrt(size)/21 headers before it fails.
+func walHeaderChains(size int) []byte {
+	c := 1
+	for 21*c*21*c < size {
+		c++
+	}
+	stride := 21 * c
+	data := make([]byte, size)
+	for r := 0; r < size/stride-1; r++ {
+		for j := range c {
+			x := r*stride + j*21
+			binary.LittleEndian.PutUint64(data[x:], uint64(j*1000000+r+1))
+			binary.LittleEndian.PutUint64(data[x+8:], uint64(size/2))
+			data[x+16] = 1
+			binary.LittleEndian.PutUint32(data[x+17:], uint32(stride-21))
+		}
+	}
+	return data
+}
+
+// Crafted bytes after a bad record whose candidates walk long chains of
+// entry headers cost the search no more than its budget: the headers
+// walked are charged as checksum work is, and once the budget is spent
+// the bad record counts as damage.
+func TestWALTail_EntryWalksAreChargedToTheBudget(t *testing.T) {
+	_, s := walTornTailLog(t)
+	defer s.Close()
+	tail := append([]byte{0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0}, walHeaderChains(1<<20)...)
+	const budget = 4 << 20
+	left := budget
+	if s.tailSearch(tail, 0, &left) {
+		t.Errorf("crafted header chains: torn, want damage (the budget is spent)")
+	}
+	if left >= 0 {
+		t.Errorf("crafted header chains: %d of %d budget bytes left, want it spent", left, budget)
+	}
+	dir := t.TempDir()
+	seg := append([]byte(walMagic), tail...)
+	if err := os.WriteFile(filepath.Join(dir, walSegmentName(1)), seg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenWALStore(dir); err == nil || !strings.Contains(err.Error(), "is damaged at offset") {
+		t.Errorf("open over crafted header chains: %v, want the damage error", err)
+	}
+}
+
+// A torn batch of many small commands, whose entry headers and data
+// frame many candidates, is cut back, and the search spends a small part
+// of its budget on it.
+func TestWALCrash_TornBatchOfSmallCommandsIsCutBack(t *testing.T) {
+	const walBatchLast = 1008
+	dir, s := walTornTailLog(t)
+	pre, preFiles := readWALState(t, s), readDir(t, dir)
+	es := walEntries(9, walBatchLast, 2, "")
+	for i := range es {
+		es[i].Data = fmt.Appendf(nil, "SET service/web-%d/health passing-%d", i, i*7)
+	}
+	if err := s.StoreLogs(es); err != nil {
+		t.Fatal(err)
+	}
+	seg := s.segs[len(s.segs)-1]
+	name := walSegmentName(seg.seq)
+	s.Close()
+	data, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	torn := data[:len(data)-1]
+	start := len(data) - len(appendWALEntries(nil, walRecEntries, es))
+	left := walTornScanBytes // searched with the log as it was before the write
+	if !openWALT(t, writeDir(t, preFiles), walSegmentBytes).tailSearch(torn, start, &left) {
+		t.Fatalf("torn batch: damage, want torn (%d left)", left)
+	}
+	if spent := walTornScanBytes - left; spent > walTornScanBytes/16 {
+		t.Errorf("torn batch of %d bytes: the search spent %d bytes of work, want at most %d", len(torn)-start, spent, walTornScanBytes/16)
+	}
+	files := maps.Clone(preFiles)
+	files[name] = torn
+	if st := reopenState(t, writeDir(t, files), walSegmentBytes); !st.equal(pre) {
 		t.Errorf("opened as %v, want %v", st, pre)
 	}
 }
