@@ -32,7 +32,9 @@ import (
 // every entry written in them that is still stored — which is every entry
 // once segments before k hold none (then they are deleted). Each segment
 // starts with the stable keys as they were when it was created, so
-// deleting old segments never loses them.
+// deleting old segments never loses them; a header-end marker (see
+// walHeaderEnd) closes that header, so damage inside it is refused rather
+// than cut back as a torn write.
 //
 // A crash can leave a partly written tail in the newest segment: opening
 // the store stops at the first record that is short or fails its checksum
@@ -131,6 +133,16 @@ const (
 )
 
 var walCRC = crc32.MakeTable(crc32.Castagnoli)
+
+// walHeaderEnd is the reserved stable key of the record that ends a
+// segment's header (value: the header's length before it). A header is
+// written whole (see newSegment), so a bad record before this marker is
+// never a torn write, and a whole marker after a bad record, at the
+// offset its value names, proves the bad record was inside a header:
+// damage. Releases that predate it
+// replay it as one more stable key, which nothing reads. It is never
+// stored among the keys (Get, newSegment's header) and Set refuses it.
+const walHeaderEnd = "\x00wal-header-end"
 
 // walTornScanBudget is the budget open gives tailIsTorn: walTornScanBytes,
 // lowered by tests that show what happens past it without writing 64 MiB.
@@ -238,6 +250,7 @@ func (s *WALStore) replaySegment(seq uint64, newest bool) (keysOnly bool, err er
 		return false, fmt.Errorf("raft: log segment %s does not start with %q; it is not a roster log or is damaged: move it away if it does not belong there, else %s", path, walMagic, walRepairHint)
 	}
 	keys := map[string]bool{} // nil once a record is not a stable key
+	headerEnd := false        // the header-end marker was replayed
 	off := int64(len(walMagic))
 	for off < int64(len(data)) {
 		body, ok := walRecord(data[off:])
@@ -249,13 +262,17 @@ func (s *WALStore) replaySegment(seq uint64, newest bool) (keysOnly bool, err er
 		}
 		if body[0] != walRecState {
 			keys = nil
+		} else if key := string(body[3 : 3+int(binary.LittleEndian.Uint16(body[1:]))]); key == walHeaderEnd {
+			headerEnd = true
 		} else if keys != nil {
-			keys[string(body[3:3+int(binary.LittleEndian.Uint16(body[1:]))])] = true
+			keys[key] = true
 		}
 		off += walRecHeader + int64(len(body))
 	}
 	seg.size = off
-	keysOnly = keys != nil && len(keys) == len(s.kv)
+	// Reused only with its header-end marker, so that damage inside
+	// its header is told from a torn write.
+	keysOnly = keys != nil && headerEnd && len(keys) == len(s.kv)
 	if off == int64(len(data)) {
 		return keysOnly, nil
 	}
@@ -265,11 +282,12 @@ func (s *WALStore) replaySegment(seq uint64, newest bool) (keysOnly bool, err er
 	if !s.tailIsTorn(data, int(off), walTornScanBudget) {
 		return false, fmt.Errorf("raft: log segment %s is damaged at offset %d (whole records written later follow, so this is not a torn write); %s", path, off, walRepairHint)
 	}
-	// A torn write: drop what follows the last whole record.
+	// A torn write: drop what follows the last whole record. The segment
+	// is not reused (keysOnly false): writes go on in a new one.
 	if err := f.Truncate(off); err != nil {
 		return false, fmt.Errorf("raft: cutting the torn tail of %s: %w", path, err)
 	}
-	return keysOnly, f.Sync()
+	return false, f.Sync()
 }
 
 // walRecord returns the body of the record at the start of b, or false if
@@ -304,7 +322,9 @@ func (s *WALStore) applyRecord(seg *walSegment, off int64, body []byte, replay b
 		if 3+kl > len(body) {
 			return errors.New("stable-key record shorter than its key")
 		}
-		s.kv[string(body[3:3+kl])] = append([]byte(nil), body[3+kl:]...)
+		if key := string(body[3 : 3+kl]); key != walHeaderEnd {
+			s.kv[key] = append([]byte(nil), body[3+kl:]...)
+		}
 	case walRecTruncate, walRecCompact:
 		if len(body) != 9 {
 			return errors.New("bad delete record")
@@ -432,6 +452,7 @@ func (s *WALStore) newSegment(seq uint64) error {
 	for _, k := range keys {
 		b = appendWALState(b, []byte(k), s.kv[k])
 	}
+	b = appendWALState(b, []byte(walHeaderEnd), binary.LittleEndian.AppendUint64(nil, uint64(len(b))))
 	if _, err = f.Write(b); err == nil {
 		err = f.Sync()
 	}
@@ -705,6 +726,9 @@ func (s *WALStore) String() string { return "wal:" + strings.TrimSuffix(s.dir, "
 // checkStableSize refuses a stable key and value whose record body would
 // exceed walMaxStateBody (or whose key length does not fit its field).
 func checkStableSize(key, val []byte) error {
+	if string(key) == walHeaderEnd {
+		return fmt.Errorf("raft: stable key %q is reserved for the log's own use", key)
+	}
 	if len(key) > 1<<16-1 {
 		return fmt.Errorf("raft: stable key of %d bytes is too long (max 65535)", len(key))
 	}

@@ -397,11 +397,14 @@ func TestWALCrash_TornWriteToAReusedSegment(t *testing.T) {
 		if !got.equal(pre) && !got.equal(keyOnly) && (cut < len(data) || !got.equal(post)) {
 			t.Fatalf("cut at byte %d of %d: got %v, want %v", cut, len(data), got, pre)
 		}
+		// A segment whose tail was cut is not reused: the first open may
+		// add one, the second adds none.
+		n := len(walSegmentFiles(t, crashed))
 		if again := reopenState(t, crashed, walSegmentBytes); !again.equal(got) {
 			t.Fatalf("cut at byte %d of %d: reopened %v, then %v", cut, len(data), got, again)
 		}
-		if n := len(walSegmentFiles(t, crashed)); n != 2 && cut < len(data) {
-			t.Fatalf("cut at byte %d of %d: %d segments after two opens, want 2", cut, len(data), n)
+		if n2 := len(walSegmentFiles(t, crashed)); (n2 != 2 && n2 != 3) || n2 != n {
+			t.Fatalf("cut at byte %d of %d: %d segments after one open, %d after two, want 2 or 3 both times", cut, len(data), n, n2)
 		}
 	}
 }

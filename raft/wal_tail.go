@@ -71,6 +71,8 @@ func (s *WALStore) tailSearch(data []byte, off int, budget *int) bool {
 		switch {
 		case !ok:
 			continue
+		case walHeaderEndAt(body, p):
+			return false // a header, written whole, holds the bad record
 		case own:
 			return true // the torn write's own entries
 		case s.continuesLog(body):
@@ -103,7 +105,9 @@ func (s *WALStore) tailSearch(data []byte, off int, budget *int) bool {
 //   - the hard state: false only for the stored one or an older one
 //     (a lower term, or the same term without a vote): terms only grow
 //     and a vote is cast once per term.
-//   - another stable key: false only for the stored value.
+//   - another stable key: false only for the stored value; the
+//     header-end marker is never a later write (walHeaderEndAt decides
+//     what one written where it is found means).
 //   - a delete (suffix or prefix): false only below the index floor that
 //     entries have; a later one names a stored or later index.
 func (s *WALStore) continuesLog(body []byte) bool {
@@ -135,6 +139,9 @@ func (s *WALStore) stateChanges(body []byte) bool {
 		return false
 	}
 	key, val := string(body[3:3+kl]), body[3+kl:]
+	if key == walHeaderEnd {
+		return false // not where it was written: see walHeaderEndAt
+	}
 	cur, stored := s.kv[key]
 	if key != string(keyHardState) {
 		return !stored || !bytes.Equal(cur, val)
@@ -224,4 +231,16 @@ func (s *WALStore) termAt(i uint64) (uint64, bool) {
 		return 0, false
 	}
 	return binary.LittleEndian.Uint64(b[:]), true
+}
+
+// walHeaderEndAt reports whether a record body is a header-end marker
+// (see walHeaderEnd) written where it is found, at offset p of its
+// segment: then the header before it, written whole, holds the bad
+// record. A marker elsewhere (stale blocks of a deleted segment, a
+// client's value) is not evidence: it is treated as any other record.
+func walHeaderEndAt(body []byte, p int) bool {
+	n := 3 + len(walHeaderEnd)
+	return body[0] == walRecState && len(body) == n+8 &&
+		int(binary.LittleEndian.Uint16(body[1:])) == len(walHeaderEnd) && string(body[3:n]) == walHeaderEnd &&
+		binary.LittleEndian.Uint64(body[n:]) == uint64(p)
 }
