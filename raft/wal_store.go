@@ -66,6 +66,9 @@ type WALStore struct {
 	segs        []*walSegment // ascending; the last is written to
 	first, last uint64        // stored entries (0, 0: none)
 	locs        []walLoc      // locs[i] is entry first+i
+	// locsDropped counts the places compactThrough dropped from the
+	// front of locs' array since it last copied locs out.
+	locsDropped int
 	// emptiedFrom is the first index the log held when it last became
 	// empty: with no stored entry, a later write names no lower index
 	// (see continuesLog).
@@ -427,7 +430,14 @@ func (s *WALStore) compactThrough(i uint64) {
 	for _, l := range s.locs[:drop] {
 		l.seg.live--
 	}
-	s.locs = slices.Clone(s.locs[drop:])
+	// Drop the prefix in place, and copy the rest out (freeing the
+	// prefix) only once it holds as many places as are stored: a copy
+	// per compaction made replaying many small ones quadratic.
+	clear(s.locs[:drop])
+	s.locs = s.locs[drop:]
+	if s.locsDropped += drop; s.locsDropped > len(s.locs) {
+		s.locs, s.locsDropped = slices.Clone(s.locs), 0
+	}
 	s.first = i + 1
 }
 

@@ -10,7 +10,8 @@ import (
 	"testing"
 )
 
-// Crash tests for the work budget of the torn-tail search.
+// Tests that opening the log does bounded work: the torn-tail search
+// within its budget, replay linear in the log.
 
 // withTornScanBudget lowers the search budget for one test, so that
 // writes larger than it stay small enough for a fast test.
@@ -147,5 +148,37 @@ func TestWALCrash_TornBatchOfSmallCommandsIsCutBack(t *testing.T) {
 	files[name] = torn
 	if st := reopenState(t, writeDir(t, files), walSegmentBytes); !st.equal(pre) {
 		t.Errorf("opened as %v, want %v", st, pre)
+	}
+}
+
+// Replaying many one-entry compactions costs memory linear in the log,
+// not a copy of the index per compaction.
+func TestWALStore_ReplayOfManyCompactionsIsLinear(t *testing.T) {
+	const n = 20000
+	dir := t.TempDir()
+	es := make([]Entry, n)
+	for i := range es {
+		es[i] = Entry{Index: uint64(i + 1), Term: 1, Type: EntryCommand}
+	}
+	b := appendWALEntries([]byte(walMagic), walRecEntries, es)
+	for i := 1; i < n; i++ {
+		b = appendWALDelete(b, walRecCompact, uint64(i))
+	}
+	if err := os.WriteFile(filepath.Join(dir, walSegmentName(1)), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var s *WALStore
+	var err error
+	allocs := bytesAllocated(func() { s, err = openWALStore(dir, walSegmentBytes) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if first, _ := s.FirstIndex(); first != n {
+		t.Fatalf("first index %d, want %d", first, n)
+	}
+	// A copy per compaction would allocate about n*n/2 places (24 bytes each).
+	if limit := uint64(1<<20 + 8*len(b)); allocs > limit {
+		t.Errorf("replaying %d compactions allocated %d bytes, want at most %d", n-1, allocs, limit)
 	}
 }
