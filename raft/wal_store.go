@@ -130,7 +130,11 @@ const (
 	// settings; the bound lets the tail search skip any candidate longer
 	// than it (walWellFormed) without computing its checksum, so a torn
 	// write of megabytes of random values costs no more than its length.
-	walMaxStateBody = 64 << 10
+	// Every entry header frames such a candidate (length: the low half of
+	// its index; kind: its term's low byte), so a torn batch of many
+	// small entries at indexes up to the bound costs up to its square
+	// over two: 8 MiB at 4 KiB, where 64 KiB cost 2 GiB, past the budget.
+	walMaxStateBody = 4 << 10
 	// walRepairHint says what to do with a damaged log.
 	walRepairHint = "restore the data dir from a backup, or remove this server from the cluster (roster operator raft remove-peer), delete its data dir and join it again"
 )

@@ -297,10 +297,10 @@ func TestWALStore_RefusesOversizedStableRecords(t *testing.T) {
 	defer s.Close()
 	big := make([]byte, walMaxStateBody)
 	if err := s.Set([]byte("k"), big); err == nil {
-		t.Fatal("Set of a 64 KiB value: no error")
+		t.Fatal("Set of a walMaxStateBody value: no error")
 	}
 	if err := s.StoreLogsAndState(walEntries(1, 1, 1, ""), []byte("k"), big); err == nil {
-		t.Fatal("StoreLogsAndState with a 64 KiB value: no error")
+		t.Fatal("StoreLogsAndState with a walMaxStateBody value: no error")
 	}
 	if err := s.Set([]byte("k"), big[:walMaxStateBody-4]); err != nil {
 		t.Fatalf("Set of the largest value: %v", err)
