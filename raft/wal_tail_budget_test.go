@@ -43,13 +43,7 @@ func TestWALCrash_TornGroupCommitLargerThanBudgetIsCutBack(t *testing.T) {
 	if err := s.StoreLogsAndState(es, keyHardState, hs); err != nil {
 		t.Fatal(err)
 	}
-	seg := s.segs[len(s.segs)-1]
-	name := walSegmentName(seg.seq)
-	s.Close()
-	data, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	name, data := closeAndReadNewest(t, dir, s)
 	write := len(appendWALState(nil, keyHardState, hs)) + len(appendWALEntries(nil, walRecEntriesWithState, es))
 	hsOff := len(data) - write
 	if data[hsOff+walRecHeader] != walRecState {
@@ -128,13 +122,7 @@ func TestWALCrash_TornBatchOfSmallCommandsIsCutBack(t *testing.T) {
 	if err := s.StoreLogs(es); err != nil {
 		t.Fatal(err)
 	}
-	seg := s.segs[len(s.segs)-1]
-	name := walSegmentName(seg.seq)
-	s.Close()
-	data, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	name, data := closeAndReadNewest(t, dir, s)
 	torn := data[:len(data)-1]
 	start := len(data) - len(appendWALEntries(nil, walRecEntries, es))
 	left := walTornScanBytes // searched with the log as it was before the write

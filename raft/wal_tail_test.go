@@ -273,13 +273,7 @@ func TestWALCrash_TornWriteOfRandomDataIsCutBack(t *testing.T) {
 	if err := s.StoreLogs(es); err != nil {
 		t.Fatal(err)
 	}
-	seg := s.segs[len(s.segs)-1]
-	name := walSegmentName(seg.seq)
-	s.Close()
-	data, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	name, data := closeAndReadNewest(t, dir, s)
 	files := maps.Clone(preFiles)
 	files[name] = data[:len(data)-1]
 	crashed := writeDir(t, files)
@@ -308,4 +302,17 @@ func TestWALStore_RefusesOversizedStableRecords(t *testing.T) {
 	if v, err := s.Get([]byte("k")); err != nil || len(v) != walMaxStateBody-4 {
 		t.Fatalf("Get: %d bytes, %v", len(v), err)
 	}
+}
+
+// closeAndReadNewest closes s, the store in dir, and returns the name and
+// bytes of its newest segment, the one its last write went to.
+func closeAndReadNewest(t *testing.T, dir string, s *WALStore) (string, []byte) {
+	t.Helper()
+	name := walSegmentName(s.segs[len(s.segs)-1].seq)
+	s.Close()
+	data, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return name, data
 }
