@@ -108,9 +108,12 @@
 //     (only records restating stored or older state, e.g. stale blocks,
 //     are not evidence; doubt counts as damage, as cutting acknowledged
 //     records breaks safety) or a missing segment is refused with what to do
-//     (wal_crash_test.go and wal_tail_test.go crash-simulate this); an
-//     open writes on in a new segment unless the newest holds only the
-//     stable keys, so restarts without writes add no files. A lone write
+//     (wal_crash_test.go and wal_tail_test.go crash-simulate this). A
+//     segment's header (every stable key, written whole) ends with a
+//     marker record, so damage inside a header is refused, not cut as a
+//     torn write; stable records are at most 4 KiB, which bounds the
+//     search. An open writes on in a new segment unless the newest holds
+//     only its marked header, so restarts without writes add no files. A lone write
 //     waits for it on the leader and a follower, so its one sync (where a
 //     bbolt transaction syncs twice, data pages then meta page) is most of
 //     a single client's latency. BoltStore (one bbolt file; data dirs of
