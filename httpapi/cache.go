@@ -146,7 +146,8 @@ func (s *Server) cachedJSON(r *http.Request, key string, index uint64, v any) (a
 // together and all make the RPC and the encode. The first request for key
 // gets a non-nil done, reads and caches as usual and then calls done; the
 // others wait for it and take its cached answer (or, if it did not cache
-// one, read for themselves).
+// one, read for themselves). A request that misses just as a fill ends
+// finds the fill's answer when it looks again after joining.
 func (s *Server) hotRead(w http.ResponseWriter, r *http.Request, opts *rpc.QueryOptions, key string, watch catalog.Watch) (resp *encodedJSON, done func()) {
 	resp, eligible := s.hotLookup(w, opts, key, watch)
 	if resp != nil || !eligible {
@@ -154,6 +155,12 @@ func (s *Server) hotRead(w http.ResponseWriter, r *http.Request, opts *rpc.Query
 	}
 	wait, done := s.flights.join(key)
 	if wait == nil {
+		// A fill may have ended between the miss above and the join:
+		// look again before making the RPC it already made.
+		if resp, _ = s.hotLookup(w, opts, key, watch); resp != nil {
+			done()
+			return resp, nil
+		}
 		return nil, done
 	}
 	select {
