@@ -214,35 +214,11 @@ func (c *socketCluster) checkAckedIn(id string) {
 // A bolt store reopened on the same file resumes term, vote and log.
 func TestBoltStore_ResumesAfterReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "raft.db")
-	s, err := OpenBoltStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	es := []Entry{{Index: 1, Term: 1, Type: EntryConfiguration, Data: []byte("{}")}, {Index: 2, Term: 3, Type: EntryCommand, Data: []byte("a")}, {Index: 3, Term: 3, Type: EntryCommand, Data: []byte("b")}}
-	if err := s.StoreLogsAndState(es, keyHardState, encodeHardState(HardState{Term: 4, Vote: "x"})); err != nil {
-		t.Fatal(err)
-	}
-	// Replace the suffix from 3 on, as a follower repairing its log does.
-	if err := s.StoreLogs([]Entry{{Index: 3, Term: 4, Type: EntryCommand, Data: []byte("c")}}); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	s, err = OpenBoltStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	hs, got, err := loadState(s, s, SnapshotMeta{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if hs != (HardState{Term: 4, Vote: "x"}) || len(got) != 3 || string(got[2].Data) != "c" || got[2].Term != 4 {
-		t.Fatalf("reopened: %+v %+v", hs, got)
-	}
-	if err := s.DeleteRange(1, 2); err != nil {
-		t.Fatal(err)
-	}
-	if first, _ := s.FirstIndex(); first != 3 {
-		t.Fatalf("first index after DeleteRange = %d, want 3", first)
-	}
+	testStoreResumesAfterReopen(t, func() durableStore {
+		s, err := OpenBoltStore(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
 }

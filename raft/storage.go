@@ -9,8 +9,9 @@ import (
 // ErrLogNotFound is returned by LogStore.GetLog for an absent index.
 var ErrLogNotFound = errors.New("raft: log entry not found")
 
-// LogStore is durable storage for log entries. Implementations: BoltStore
-// (one bbolt file) and MemStore (tests, -dev).
+// LogStore is durable storage for log entries. Implementations: WALStore
+// (segment files, what servers run on), BoltStore (one bbolt file, data
+// dirs that have one) and MemStore (tests, -dev).
 type LogStore interface {
 	// FirstIndex is the lowest stored index (0 if empty).
 	FirstIndex() (uint64, error)
