@@ -285,12 +285,7 @@ func (a *Agent) bindListeners() error {
 	if a.cfg.Ports.HTTP == -1 {
 		return nil
 	}
-	for tries := 1; ; tries++ {
-		err := a.bindHTTP()
-		if err == nil || !retryAnyPort(a.cfg.Ports.HTTP, tries, err) {
-			return err
-		}
-	}
+	return bindAnyPort(a.cfg.Ports.HTTP, a.bindHTTP)
 }
 
 // bindHTTP binds the HTTP port on every client address. With port 0 the

@@ -21,8 +21,14 @@ import (
 // anyPortTries bounds the picks for a port 0 that must be free twice.
 const anyPortTries = 16
 
-// retryAnyPort reports whether a bind of the configured port that failed
-// with err on attempt tries should be tried again with a fresh pick.
-func retryAnyPort(port, tries int, err error) bool {
-	return port == 0 && tries < anyPortTries && errors.Is(err, syscall.EADDRINUSE)
+// bindAnyPort calls bind, a bind of the configured port, until it
+// succeeds; with port 0 a failure because the pick was in use is retried,
+// at most anyPortTries times in all, and any other failure is returned.
+func bindAnyPort(port int, bind func() error) error {
+	for tries := 1; ; tries++ {
+		err := bind()
+		if err == nil || port != 0 || tries >= anyPortTries || !errors.Is(err, syscall.EADDRINUSE) {
+			return err
+		}
+	}
 }

@@ -37,16 +37,13 @@ func (a *Agent) bindDNS() error {
 	if a.cfg.Ports.DNS == -1 {
 		return nil
 	}
-	for tries := 1; ; tries++ {
+	return bindAnyPort(a.cfg.Ports.DNS, func() error {
 		socks, port, err := bindDNSSockets(a.cfg.ClientAddrs, a.cfg.Ports.DNS)
 		if err == nil {
 			a.dnsSocks, a.cfg.Ports.DNS = socks, port
-			return nil
 		}
-		if !retryAnyPort(a.cfg.Ports.DNS, tries, err) {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 // bindDNSSockets binds one attempt; on failure nothing stays bound.

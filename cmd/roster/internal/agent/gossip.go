@@ -44,12 +44,12 @@ func (g *gossipSockets) close() {
 // by another TCP listener is the common conflict and names the flag).
 // Port 0 takes the kernel's pick (anyport.go).
 func bindGossip(flagName, ip string, port int) (*gossipSockets, error) {
-	for tries := 1; ; tries++ {
-		s, err := bindGossipOnce(flagName, ip, port)
-		if err == nil || !retryAnyPort(port, tries, err) {
-			return s, err
-		}
-	}
+	var s *gossipSockets
+	err := bindAnyPort(port, func() (err error) {
+		s, err = bindGossipOnce(flagName, ip, port)
+		return err
+	})
+	return s, err
 }
 
 // port is the port number the sockets are bound to.
