@@ -88,9 +88,12 @@ type roundTimes struct {
 
 func (r *roundTimes) start() { r.wall0, r.cpu0 = time.Now(), processCPU() }
 
-func (r *roundTimes) stop(ops int) {
-	r.cpuUsed += processCPU() - r.cpu0
-	r.perOp = append(r.perOp, time.Since(r.wall0).Seconds()/float64(ops))
+func (r *roundTimes) stop(ops int) { r.record(time.Since(r.wall0), processCPU()-r.cpu0, ops) }
+
+// record adds a round of ops operations that took wall and cpu.
+func (r *roundTimes) record(wall, cpu time.Duration, ops int) {
+	r.cpuUsed += cpu
+	r.perOp = append(r.perOp, wall.Seconds()/float64(ops))
 	r.ops += ops
 }
 
@@ -146,42 +149,49 @@ func BenchmarkCommandCodec(b *testing.B) {
 // BenchmarkHashUpdate flips one instance's check between passing and
 // critical in registries of 1k, 10k and 100k instances, through the whole
 // apply path (validate, install, refresh the instance, subtract the old
-// digest and add the new, append to the delta log), and times the
-// hashcode's own part of such an update apart.
+// digest and add the new, append to the delta log), and measures the
+// hashcode's own share of such an update.
 //
 // The three registries are built first, then measured in interleaved
-// rounds of updateRound updates each (at least three rounds per size, after
-// one unmeasured warm-up round per size that grows the transaction's
-// buffers and settles the heap), so a noisy neighbour disturbs all sizes
-// alike. Every round does the same work at every size: updateRound
-// updates of instances spread over the whole registry, so at 100k each
-// update meets its instance cold in the CPU caches, as a real update would.
+// rounds of updateRound updates each (at least ten rounds per size, after
+// unmeasured warm-up rounds that grow the transaction's buffers and settle
+// the heap), so a noisy neighbour disturbs all sizes alike. Every round
+// does the same work at every size: updateRound updates of instances
+// spread over the whole registry, so at 100k each update meets its
+// instance cold in the CPU caches, as a real update would.
 //
-// Metrics per size: ns/update is the median round's time per whole update
+// A round is made of pairs of slices of pairSlice updates: one slice as
+// the store does them, and one of the same kind of updates (the next ones
+// in the spread) with the hashcode left out (state.skipHash), in
+// alternating order, so a disturbance lands on both alike. The hashcode's
+// share of an update is the difference within a pair: what the update
+// costs because it keeps the hashcode, its memory accesses included. A
+// hashcode that scanned the registry, or read instances the update does
+// not touch, would show here as growth with the registry. Ours reads 65
+// bytes of the slot the update has just looked up and written (instHash),
+// so its share is one SHA-256 block and two 256-bit additions at every
+// size.
+//
+// Metrics per size: ns/update is the median slice's time per whole update
 // and cpu-ns/update the process CPU time per update; flatness is the
-// largest median over the smallest (1.0 is perfectly flat). ns/hash and
-// hash-flatness are the same for the hashcode maintenance alone (moveHealth:
-// read the slot's health, content digest and digest, one SHA-256 block over
-// the content digest and the new health, subtract the old digest, add the
-// new), done in rounds of its own on other instances, as cold as an update
-// meets them: each reads the 65 bytes of its slot's instHash (two cache
-// lines) from memory at 100k. It works on a copy of them, so it changes
-// nothing in the store. The hash part reads no record, string, tag or meta
-// map, the same bytes at every size; what grows with the registry is the
-// rest of an update: the map lookups of the check, the check records and
-// the slot, which no longer sit in the CPU caches.
+// largest median over the smallest (1.0 is perfectly flat). ns/hash is the
+// median pair's difference per update (cpu-ns/hash the same in CPU time
+// over all pairs, which GC workers make noisy) and hash-flatness its
+// largest over its smallest: the acceptance figure. What grows with the
+// registry is the rest of an update: the map lookups of the check, the
+// check records and the slot, which no longer sit in the CPU caches, and
+// GC marking a larger heap.
 //
 // ns/slot-load (and cpu-ns/slot-load) is the yardstick for that growth:
 // the latency of one load from a slot, timed as a chain of loads each of
 // which needs the one before (so none overlap), over the same spread of
-// slots; slot-load-growth is its largest median over the smallest. At 100k
-// the hash part costs its 1k time plus about one slot-load: its two lines
-// arrive together, and nothing else it reads is cold.
+// slots; slot-load-growth is its largest median over the smallest.
+// BenchmarkHashArithmetic times the hashcode's work on its own.
 func BenchmarkHashUpdate(b *testing.B) {
-	const updateRound = 20_000
+	const updateRound, pairSlice = 20_000, 500
 	sizes := []int{1_000, 10_000, 100_000}
 	stores := make([]*Store, len(sizes))
-	slots := make([][]*instSlot, len(sizes)) // instance i's slot, for the hash rounds
+	slots := make([][]*instSlot, len(sizes)) // instance i's slot, for the slot loads
 	for k, n := range sizes {
 		// Registered through Apply, as raft delivers them, so records
 		// share what the decoder shares in production (mapIntern).
@@ -193,24 +203,29 @@ func BenchmarkHashUpdate(b *testing.B) {
 			slots[k] = append(slots[k], stores[k].st.slots[benchNodes[i%1000]]["web-"+strconv.Itoa(i)])
 		}
 	}
-	flipRound := func(k, round int) { flipChecks(b, stores[k], sizes[k], round, updateRound) }
-	// hashRound does the hashcode part of round's updates to store k, on
-	// copies of the slots' instHash (copying reads exactly what
-	// moveHealth reads), for instances at another place in the spread
-	// than the update rounds', which no update has just touched.
-	var sum sum256
-	todo := make([]*instSlot, updateRound)
-	hashRound := func(k, round int, times *roundTimes) {
-		n := sizes[k]
-		for j := range todo {
-			todo[j] = slots[k][spread(n/2+round*updateRound+j, n)]
+	// Consecutive slices of a store visit each instance in turn, so
+	// every update flips its instance's health.
+	next := make([]int, len(sizes))
+	flipSlice := func(k int, skipHash bool) (wall, cpu time.Duration) {
+		stores[k].st.skipHash = skipHash
+		wall0, cpu0 := time.Now(), processCPU()
+		flipChecks(b, stores[k], sizes[k], next[k], pairSlice)
+		next[k]++
+		return time.Since(wall0), processCPU() - cpu0
+	}
+	// pairRound is a round of updates, done as pairs of slices: one of
+	// updates, one of controls, in alternating order.
+	pairRound := func(k int, rounds, controls *roundTimes) {
+		for p := range updateRound / pairSlice {
+			for _, skip := range [2]bool{p%2 == 1, p%2 == 0} {
+				wall, cpu := flipSlice(k, skip)
+				if skip {
+					controls.record(wall, cpu, pairSlice)
+				} else {
+					rounds.record(wall, cpu, pairSlice)
+				}
+			}
 		}
-		times.start()
-		for _, slot := range todo {
-			cp := slot.instHash
-			sum.moveHealth(&cp, codeCritical+codePassing-cp.health)
-		}
-		times.stop(updateRound)
 	}
 	var chained int
 	loadRound := func(k, round int, times *roundTimes) {
@@ -224,31 +239,51 @@ func BenchmarkHashUpdate(b *testing.B) {
 		times.stop(updateRound)
 		chained += next
 	}
+	var unmeasured roundTimes
 	for k := range sizes {
-		flipRound(k, 0) // warm-up, not measured
+		pairRound(k, &unmeasured, &unmeasured)
 	}
 	runtime.GC()
 	rounds := make([]roundTimes, len(sizes))
-	hashRounds := make([]roundTimes, len(sizes))
+	controls := make([]roundTimes, len(sizes))
 	loadRounds := make([]roundTimes, len(sizes))
 	b.ReportAllocs()
 	b.ResetTimer()
-	for round := range max(b.N, 3) {
+	for round := range max(b.N, 10) {
 		for k := range sizes {
-			rounds[k].start()
-			flipRound(k, round+1)
-			rounds[k].stop(updateRound)
-			hashRound(k, round, &hashRounds[k])
+			pairRound(k, &rounds[k], &controls[k])
 			loadRound(k, round, &loadRounds[k])
 		}
 	}
 	b.StopTimer()
 	reportFlat(b, sizes, rounds, "update", "flatness")
-	reportFlat(b, sizes, hashRounds, "hash", "hash-flatness")
+	reportShare(b, sizes, rounds, controls, "hash", "hash-flatness")
 	if chained != 0 {
 		b.Fatalf("a slot's health is %d, above any status code", chained<<7)
 	}
 	reportFlat(b, sizes, loadRounds, "slot-load", "slot-load-growth")
+}
+
+// reportShare reports, per size, the median over pairs of the difference
+// per operation between a round and its control (the share of an
+// operation that the controls leave out; the median, so that a pair a GC
+// cycle or a neighbour hit on one side only does not count), the same in
+// CPU time over all pairs, and the flatness of the medians: the largest
+// over the smallest.
+func reportShare(b *testing.B, sizes []int, rounds, controls []roundTimes, what, flatness string) {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for k, n := range sizes {
+		diff := make([]float64, len(rounds[k].perOp))
+		for i := range diff {
+			diff[i] = rounds[k].perOp[i] - controls[k].perOp[i]
+		}
+		slices.Sort(diff)
+		ns := diff[len(diff)/2] * 1e9
+		lo, hi = min(lo, ns), max(hi, ns)
+		b.ReportMetric(ns, fmt.Sprintf("ns/%s-%dk", what, n/1000))
+		b.ReportMetric(rounds[k].cpuNs()-controls[k].cpuNs(), fmt.Sprintf("cpu-ns/%s-%dk", what, n/1000))
+	}
+	b.ReportMetric(hi/lo, flatness)
 }
 
 // BenchmarkHealthFlip is BenchmarkHashUpdate's whole update at one size

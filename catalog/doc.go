@@ -111,12 +111,14 @@
 //   - BenchmarkHashUpdate: a health flip through the whole apply path in
 //     registries of 1k, 10k and 100k instances; ns/update per size and
 //     flatness (slowest size over fastest), and the same for the
-//     hashcode's own part of the flip (ns/hash, hash-flatness: moveHealth
-//     on instances as cold as an update meets them). The hash work is the
-//     same at every size and reads only the slot's 65 bytes of health and
-//     digests; what grows is cache misses: at 100k every instance an
-//     update meets is cold in the CPU caches. The check's cell and the
-//     instance's slot keep the rest to the check's lookup and one slot.
+//     hashcode's share of the flip (ns/hash, hash-flatness: the difference
+//     between flips and the same flips with the hashcode left out, paired
+//     slice by slice). The hash work is the same at every size and reads
+//     only the slot's 65 bytes of health and digests, which the flip has
+//     just brought in; what grows is the rest of the update's cache
+//     misses: at 100k every instance an update meets is cold in the CPU
+//     caches. The check's cell and the instance's slot keep those to the
+//     check's lookup and one slot.
 //   - BenchmarkHealthFlip: the same health flip at one size per
 //     sub-benchmark, to profile (-cpuprofile) where an update's time grows:
 //     at 100k it is the check's lookup and the slot and service it leads

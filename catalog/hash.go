@@ -173,7 +173,7 @@ func healthDigest(content *[sha256.Size]byte, health string) [sha256.Size]byte {
 // moveHealth is the hashcode's part of a health change: the digest of h's
 // instance with health (a statusCode) replaces the old one in the sum and
 // in h. It reads h alone, none of the instance's records.
-// BenchmarkHashUpdate times it apart from the rest of an update.
+// BenchmarkHashUpdate measures its share of an update.
 func (s *sum256) moveHealth(h *instHash, health uint8) {
 	digest := healthDigest(&h.content, statusName(health))
 	s.sub(&h.digest)

@@ -531,7 +531,11 @@ func (t *tx) refresh(k dirtyKey, ring *deltaRing) {
 // (moveHealth); the records are the ring entry's, read when a delta is
 // served.
 func (t *tx) changeHealth(slot *instSlot, health uint8, ring *deltaRing) {
-	t.st.hash.moveHealth(&slot.instHash, health)
+	if t.st.skipHash {
+		slot.health = health
+	} else {
+		t.st.hash.moveHealth(&slot.instHash, health)
+	}
 	e := instEntry(t.index, HealthChanged, slot.instNode, slot.instSvc, health, 0)
 	ring.push(&e)
 }
