@@ -62,6 +62,10 @@ type Core struct {
 	leaving    bool
 	leaveBcast uint64 // broadcast id of our leave announcement
 
+	// prunes holds pending prunes of live members and the tombstones of
+	// pruned ones (prune.go).
+	prunes pruneState
+
 	events userEvents
 	names  nameConflicts
 
@@ -164,6 +168,9 @@ func (c *Core) Tick() {
 	}
 	if len(c.suspicions) > 0 && c.now >= c.suspicionDue {
 		c.expireSuspicions()
+	}
+	if len(c.prunes.pending) > 0 && c.now >= c.prunes.dueMin {
+		c.runPrunes()
 	}
 	if c.now >= c.nextGossipTick {
 		c.nextGossipTick = c.now + c.cfg.ticks(c.cfg.GossipInterval)
@@ -396,6 +403,7 @@ func (c *Core) reap() {
 		}
 	}
 	c.gone = kept
+	c.expireTombs()
 }
 
 func (c *Core) reapCheckTicks() int64 {

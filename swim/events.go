@@ -140,9 +140,12 @@ type Stats struct {
 	Refutations    uint64 // times this node refuted a suspicion of itself
 	NameConflicts  uint64 // alive claims of a held name from another address
 	ForcedLeaves   uint64 // members this node forced to leave (ForceLeave)
-	NacksSent      uint64
-	NacksReceived  uint64
-	MissedNacks    uint64 // nacks expected but not received (health signal)
+	// StalePruned counts alive news dropped as stale because it was
+	// about a member pruned at that incarnation or later (prune.go).
+	StalePruned   uint64
+	NacksSent     uint64
+	NacksReceived uint64
+	MissedNacks   uint64 // nacks expected but not received (health signal)
 
 	PacketsSent     uint64
 	BytesSent       uint64
@@ -188,6 +191,7 @@ func (s Stats) Metrics() []StatMetric {
 		c("dead_verdicts", "members declared or accepted dead", s.DeadVerdicts),
 		c("refutations", "suspicions of this node it refuted", s.Refutations),
 		c("forced_leaves", "members forced to leave", s.ForcedLeaves),
+		c("stale_pruned", "alive news about a pruned member dropped as stale", s.StalePruned),
 		c("name_conflicts", "claims of a held name from another address", s.NameConflicts),
 		c("nacks_sent", "nacks sent for unreachable ping-req targets", s.NacksSent),
 		c("nacks_received", "nacks received from ping-req helpers", s.NacksReceived),

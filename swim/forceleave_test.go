@@ -3,6 +3,7 @@ package swim
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -202,5 +203,96 @@ func TestCore_LeavingHolderOfANameIsAConflict(t *testing.T) {
 	}
 	if got := s.cores[0].table.get("n3"); got.addr == other {
 		t.Fatal("the claimant took the leaving member's address")
+	}
+}
+
+// TestCore_ForceLeaveOfSuspectIsLeavingThenLeft: force-leave of a crashed
+// member that is only suspected yet does not forge "left" at once. As in
+// Serf, where a member memberlist suspects is still StatusAlive, the
+// intent makes it leaving (serf status 2) and its suspicion runs on; when
+// the suspicion ends it is left, not failed, on every member.
+func TestCore_ForceLeaveOfSuspectIsLeavingThenLeft(t *testing.T) {
+	s := newSim(5, DefaultLANConfig(), testkit.Seed(t))
+	if !s.runUntil(10*time.Second, func() bool { return s.allSee(3, StateAlive) }) {
+		t.Fatalf("n3 not alive everywhere: %s", s.view(0))
+	}
+	s.kill(3)
+	if !s.runUntil(20*time.Second, func() bool { return s.stateOf(0, 3) == StateSuspect }) {
+		t.Fatalf("n0 never suspected the crashed n3: %s", s.view(0))
+	}
+	log := leaveLog{}
+	s.onEvent = func(e Event) {
+		if e.Member.Name == "n3" {
+			log[e.Node] = append(log[e.Node], e.Kind)
+		}
+	}
+	inc := s.cores[0].table.get("n3").incarnation
+	if err := s.cores[0].ForceLeave("n3"); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := s.cores[0].Member("n3")
+	if m.State != StateLeaving || m.State.SerfStatus() != SerfStatusLeaving || m.Incarnation != inc {
+		t.Fatalf("n0 sees n3 %v/%d right after force-leave, want leaving/%d", m.State, m.Incarnation, inc)
+	}
+	if s.cores[0].suspicions["n3"] == nil {
+		t.Fatal("the force-leave ended n0's suspicion of n3")
+	}
+	s.drain(0)
+	if !s.runUntil(30*time.Second, func() bool { return s.allSee(3, StateLeft) }) {
+		t.Fatalf("n3 not left everywhere: %s", s.view(1))
+	}
+	log.checkLeftNotFailed(t, 4)
+	changes := slices.DeleteFunc(slices.Clone(log["n0"]), func(k EventKind) bool {
+		return k != EventAlive && k != EventSuspect && k != EventDead && k != EventLeaving && k != EventLeft
+	})
+	if !slices.Equal(changes, []EventKind{EventLeaving, EventLeft}) {
+		t.Fatalf("n0's events about n3: %v, want leaving then left", log["n0"])
+	}
+	heard := 0
+	for node, kinds := range log {
+		if node != "n0" && slices.Contains(kinds, EventLeaving) {
+			heard++
+		}
+	}
+	if heard == 0 {
+		t.Fatalf("no other member heard the intent before n3 was left: %v", log)
+	}
+}
+
+// TestCore_ForceLeaveOfSuspectThatIsAliveRefutes: a member that is
+// suspected but alive, forced out, hears the intent and refutes: alive
+// everywhere at a higher incarnation, never left or dead, and the
+// suspicion that was running ends with the refutation.
+func TestCore_ForceLeaveOfSuspectThatIsAliveRefutes(t *testing.T) {
+	s := newSim(5, DefaultLANConfig(), testkit.Seed(t))
+	if !s.runUntil(10*time.Second, func() bool { return s.allSee(3, StateAlive) }) {
+		t.Fatalf("n3 not alive everywhere: %s", s.view(0))
+	}
+	c0 := s.cores[0]
+	inc := c0.table.get("n3").incarnation
+	c0.handleSuspect(suspect{Incarnation: inc, Node: "n3", From: "n1"}) // a false suspicion
+	kinds := eventsAbout(s, "n3")
+	if err := c0.ForceLeave("n3"); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.stateOf(0, 3); got != StateLeaving {
+		t.Fatalf("n0 sees the suspect n3 %v after force-leave, want leaving", got)
+	}
+	s.drain(0)
+	if !s.runUntil(10*time.Second, func() bool {
+		for i := range 5 {
+			if m := s.cores[i].table.get("n3"); m.state != StateAlive || m.incarnation <= inc {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatalf("n3 did not refute: %s", s.view(0))
+	}
+	if kinds[EventLeft] != 0 || kinds[EventDead] != 0 || kinds[EventAlive] == 0 {
+		t.Fatalf("events about n3 %v: want it back alive, never left or dead", kinds)
+	}
+	if c0.suspicions["n3"] != nil {
+		t.Fatal("n0 still suspects n3 after its refutation")
 	}
 }

@@ -96,40 +96,65 @@ func (c *Core) LeaveSent() bool {
 	return c.leaving && (c.numAlive == 0 || c.queue.transmitted(c.leaveBcast))
 }
 
-// ForceLeave is `consul force-leave` (Serf's RemoveFailedNode). A failed
-// member (suspect or dead here) becomes "left" at its current incarnation
-// and a left message is broadcast, so every member (and the agent, which
-// deregisters left nodes) stops treating it as a failure to recover from.
-// An alive member is accepted too, as Serf accepts it: it becomes
-// "leaving" and, if it is in fact alive, refutes with a higher
-// incarnation and comes back (force-leave never evicts a healthy member
-// for good); if it has crashed unnoticed, it is declared dead while
-// leaving and so becomes "left" (leaverDied).
-// An already left member is not an error.
+// ForceLeave is `consul force-leave` (Serf's RemoveFailedNode, which
+// sends a leave intent about the member and applies it locally first).
+// What it does depends on the member's state, as Serf's
+// handleNodeLeaveIntent decides it:
+//
+//   - dead (failed): it becomes "left" at its current incarnation and the
+//     left announcement is broadcast, so every member (and the agent,
+//     which deregisters left nodes) stops treating it as a failure to
+//     recover from.
+//   - alive, suspect or leaving (all "alive" to Serf, for which a
+//     suspicion is memberlist's business): it becomes "leaving" and the
+//     intent is gossiped and sent to the member itself. A member that is
+//     in fact alive refutes with a higher incarnation and is alive again
+//     everywhere (force-leave never evicts a healthy member for good); one
+//     that has crashed is declared dead while leaving, and so becomes
+//     "left" (leaverDied). A running suspicion is kept: a suspect forced
+//     out is leaving until its suspicion ends, left or alive.
+//   - left: nothing to do, not an error.
 func (c *Core) ForceLeave(name string) error {
-	m := c.table.get(name)
-	switch {
-	case name == c.cfg.Name:
-		return fmt.Errorf("swim: ForceLeave(%q) names the local member; call Leave instead", name)
-	case m == nil:
-		return fmt.Errorf("swim: ForceLeave: no member named %q is known", name)
-	case m.state == StateLeft:
-		return nil
+	m, err := c.forceLeaveTarget("ForceLeave", name)
+	if err != nil || m.state == StateLeft {
+		return err
 	}
 	c.stats.ForcedLeaves++
-	if m.state == StateAlive || m.state == StateLeaving {
-		l := leaving{Incarnation: m.incarnation, Node: name, From: c.cfg.Name}
-		c.handleLeaving(l)
-		// Tell the member itself at once: its refutation is what ends
-		// the episode, and gossip might pick it only later.
-		c.sendRaw(m.addr, encodeLeaving(nil, l))
+	if m.state == StateDead {
+		c.handleDead(dead{Incarnation: m.incarnation, Node: name, From: name})
 		return nil
 	}
-	c.handleDead(dead{Incarnation: m.incarnation, Node: name, From: name})
+	c.forceIntent(m, leaving{Incarnation: m.incarnation, Node: name, From: c.cfg.Name})
 	return nil
 }
 
-// handleLeaving applies a leave intent.
+// forceLeaveTarget finds the member a force-leave names, or says why not.
+func (c *Core) forceLeaveTarget(op, name string) (*memberState, error) {
+	m := c.table.get(name)
+	switch {
+	case name == c.cfg.Name:
+		return nil, fmt.Errorf("swim: %s(%q) names the local member; call Leave instead", op, name)
+	case m == nil:
+		return nil, fmt.Errorf("swim: %s: no member named %q is known", op, name)
+	}
+	return m, nil
+}
+
+// forceIntent applies a forced leave intent about a live member here and
+// tells the member itself at once: its refutation is what ends the
+// episode if it is alive, and gossip might pick it only later.
+func (c *Core) forceIntent(m *memberState, l leaving) {
+	c.handleLeaving(l)
+	c.sendRaw(m.addr, encodeLeaving(nil, l))
+}
+
+// intentOf is the leave intent m is leaving by, for relaying.
+func (c *Core) intentOf(m *memberState) leaving {
+	_, prune := c.prunes.pending[m.name]
+	return leaving{Incarnation: m.incarnation, Node: m.name, From: c.cfg.Name, Prune: prune}
+}
+
+// handleLeaving applies a leave intent (Serf's handleNodeLeaveIntent).
 func (c *Core) handleLeaving(l leaving) {
 	m := c.table.get(l.Node)
 	if l.Prune && m != nil && m != c.self && m.gone() && l.Incarnation >= m.incarnation {
@@ -139,6 +164,7 @@ func (c *Core) handleLeaving(l leaving) {
 	if m == nil || l.Incarnation < m.incarnation || m.state == StateLeft {
 		return
 	}
+	same := l.Incarnation == m.incarnation
 	switch {
 	case m == c.self:
 		// An intent about us that we did not send (a force-leave, or a
@@ -147,7 +173,7 @@ func (c *Core) handleLeaving(l leaving) {
 			c.refute(l.Incarnation)
 		}
 		return
-	case m.state == StateDead && l.Incarnation == m.incarnation:
+	case m.state == StateDead && same:
 		// Heard after its death: Serf's handleNodeLeaveIntent turns a
 		// StatusFailed member left, as leaverDied does when the order
 		// is the other way round. Only at the incarnation it died at:
@@ -156,17 +182,25 @@ func (c *Core) handleLeaving(l leaving) {
 		// evict it from every member that holds it alive there.
 		c.leaverDied(m, l.Incarnation, l.From)
 		return
-	case m.state == StateSuspect && l.Incarnation == m.incarnation:
-		// Serf keeps a leave intent through memberlist's suspicion; so
-		// do we, without resetting the suspicion (leaverDied decides).
-		// The intent is not queued: the queue keeps one broadcast per
-		// member, and it would replace the suspicion's, which must go
-		// on spreading. The verdict's "left" tells everyone anyway.
-		if !m.leaveIntent {
-			c.table.own(m).leaveIntent = true
+	case m.state == StateSuspect && same:
+		// Serf's member is StatusAlive while memberlist suspects it, so
+		// the intent makes it leaving; the suspicion runs on
+		// (leaverDied decides if it expires), and its broadcast carries
+		// the intent too (pushSuspicion).
+		m = c.table.own(m)
+		c.setState(m, StateLeaving)
+		if l.Prune {
+			c.schedulePrune(m, l)
 		}
+		c.pushSuspicion(m, c.suspicionOf(m))
+		c.emit(EventLeaving, m, l.From, 0)
 		return
-	case m.state != StateAlive && l.Incarnation == m.incarnation:
+	case m.state != StateAlive && same:
+		// Leaving already. A pruning intent still has work to do (Serf
+		// prunes a StatusLeaving member) and news to spread.
+		if l.Prune && c.schedulePrune(m, l) {
+			c.pushIntent(m, l)
+		}
 		return
 	}
 	revived := m.state == StateDead // at a newer incarnation (above)
@@ -177,46 +211,19 @@ func (c *Core) handleLeaving(l leaving) {
 	if revived {
 		c.insertProbeOrder(m)
 	}
-	c.queue.push(m.name, encodeLeaving(nil, l))
+	if l.Prune {
+		c.schedulePrune(m, l)
+	}
+	c.pushIntent(m, l)
 	c.emit(EventLeaving, m, l.From, 0)
 }
 
-// ForceLeavePrune is ForceLeave with Serf's prune: a failed member is
-// marked left and forgotten here at once (an EventReap), and a leave
-// intent with Prune asks every member that holds it as failed or left to
-// forget it too, instead of keeping it until ReapInterval. An alive member
-// is only forced to leave (it refutes, and is never pruned).
-func (c *Core) ForceLeavePrune(name string) error {
-	if err := c.ForceLeave(name); err != nil {
-		return err
+// pushIntent queues leave intent l about m for gossip, with m's running
+// suspicion if it has one.
+func (c *Core) pushIntent(m *memberState, l leaving) {
+	if c.suspected(m) {
+		c.pushSuspicion(m, c.suspicionOf(m))
+		return
 	}
-	m := c.table.get(name)
-	if m == nil || !m.gone() {
-		return nil
-	}
-	l := leaving{Incarnation: m.incarnation, Node: name, From: c.cfg.Name, Prune: true}
-	c.forget(m)
-	c.queue.push(name, encodeLeaving(nil, l)) // replaces the left broadcast: it says more
-	return nil
-}
-
-// forget drops a gone member from the table at once (Serf's eraseNode).
-func (c *Core) forget(m *memberState) {
-	c.emit(EventReap, m, c.cfg.Name, 0)
-	delete(c.firstAccuser, m.name)
-	delete(c.suspicions, m.name)
-	c.table.remove(m)
-}
-
-// handlePrune applies a pruning intent to a member held as failed or
-// left: it is recorded left (if it was failed), then forgotten, and the
-// intent is passed on.
-func (c *Core) handlePrune(m *memberState, l leaving) {
-	if m.state == StateDead {
-		m = c.table.own(m)
-		c.setState(m, StateLeft)
-		c.emit(EventLeft, m, l.From, 0)
-	}
-	c.forget(m)
-	c.queue.push(l.Node, encodeLeaving(nil, l))
+	c.queue.push(m.name, encodeLeaving(nil, l))
 }

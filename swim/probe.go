@@ -61,7 +61,7 @@ func (c *Core) startProbe() {
 	}
 	c.stats.ProbesSent++
 	body := encodePing(nil, ping{Seq: c.nextSeq, Target: target.name, Source: c.cfg.Name})
-	if c.cfg.Lifeguard && target.state == StateSuspect {
+	if c.cfg.Lifeguard && c.suspected(target) {
 		// Buddy system (Lifeguard §IV-C): tell a suspect it is suspected
 		// on the probe itself, so it can refute at once instead of waiting
 		// for the rumour to reach it by chance.
@@ -174,12 +174,18 @@ func (c *Core) handlePing(from netip.AddrPort, m ping) {
 		return
 	}
 	body := encodeAck(nil, ack{Seq: m.Seq})
-	if src := c.table.get(m.Source); c.cfg.Lifeguard && src != nil && src.state == StateSuspect {
+	src := c.table.get(m.Source)
+	if c.cfg.Lifeguard && src != nil && c.suspected(src) {
 		// The buddy system in reverse: a member we suspect is plainly
 		// alive enough to probe us, so tell it, and it will refute. This
 		// matters for a suspicion we raised while we were the unhealthy
 		// one: our stretched probe interval may not reach it in time.
 		body = encodeSuspect(body, suspect{Incarnation: src.incarnation, Node: src.name, From: c.cfg.Name, First: c.firstAccuser[src.name]})
+	}
+	if t, ok := c.prunes.tombs[m.Source]; ok && src == nil {
+		// A member we pruned is probing us: it is alive and missed its
+		// prune, so tell it; it refutes and rejoins (prune.go).
+		body = encodeLeaving(body, c.tombIntent(m.Source, t))
 	}
 	c.send(from, body)
 }

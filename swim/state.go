@@ -32,6 +32,10 @@ func (c *Core) handleAlive(a alive) {
 	}
 	m := c.table.get(a.Node)
 	if m == nil {
+		if c.prunedNews(a.Node, a.Incarnation, a.Addr) {
+			return
+		}
+		delete(c.prunes.tombs, a.Node) // newer word: it rejoins
 		m = c.addMember(&identity{name: a.Node, addr: a.Addr, tags: a.Tags}, StateAlive, a.Incarnation)
 		c.broadcastAlive(m)
 		c.emit(EventJoin, m, a.Node, 0)
@@ -106,13 +110,13 @@ func (c *Core) handleSuspect(s suspect) {
 	if s.First == "" {
 		s.First = s.From
 	}
-	if m.state == StateSuspect && s.Incarnation == m.incarnation {
+	if c.suspected(m) && s.Incarnation == m.incarnation {
 		sus := c.suspicions[m.name]
-		if sus != nil && sus.confirm(s.From) {
+		if sus.confirm(s.From) {
 			c.suspicionDue = min(c.suspicionDue, sus.deadline)
 			c.stats.Confirmations++
 			s.First = sus.first
-			c.queue.push(m.name, encodeSuspect(nil, s))
+			c.pushSuspicion(m, s)
 			c.emit(EventConfirm, m, s.From, sus.confirmations())
 		}
 		return
@@ -126,7 +130,12 @@ func (c *Core) handleSuspect(s suspect) {
 	}
 	m.incarnation = s.Incarnation
 	c.firstAccuser[m.name] = s.First
-	c.setState(m, StateSuspect)
+	if !(m.state == StateLeaving && m.leaveIntent) {
+		// A leaving member stays leaving while it is suspected, as Serf's
+		// StatusLeaving is untouched by memberlist's suspicion; the
+		// suspicion runs all the same (expireSuspicions).
+		c.setState(m, StateSuspect)
+	}
 	c.stats.Suspicions++
 	sus := c.newSuspicionFor(s.First)
 	sus.confirm(s.From) // the relayed accuser counts too, if another
@@ -135,8 +144,36 @@ func (c *Core) handleSuspect(s suspect) {
 		c.suspicionDue = sus.deadline
 	}
 	c.suspicionDue = min(c.suspicionDue, sus.deadline)
-	c.queue.push(m.name, encodeSuspect(nil, s))
+	c.pushSuspicion(m, s)
 	c.emit(EventSuspect, m, s.From, 0)
+}
+
+// suspected reports whether a suspicion of m is running: m is suspect, or
+// leaving and suspected (a leave intent does not stop a suspicion).
+func (c *Core) suspected(m *memberState) bool {
+	if len(c.suspicions) == 0 || (m.state != StateSuspect && m.state != StateLeaving) {
+		return false
+	}
+	return c.suspicions[m.name] != nil
+}
+
+// pushSuspicion queues suspicion s of m for gossip. The queue keeps one
+// broadcast per member, so for a member that is leaving as well the
+// broadcast carries both the suspicion and the leave intent: neither
+// displaces the other, and every member that hears it ends up with both.
+func (c *Core) pushSuspicion(m *memberState, s suspect) {
+	msg := encodeSuspect(nil, s)
+	if m.state == StateLeaving {
+		msg = encodeLeaving(msg, c.intentOf(m))
+	}
+	c.queue.push(m.name, msg)
+}
+
+// suspicionOf is the suspect message for m's running suspicion, in the
+// name of its first accuser (so relaying it confirms nothing).
+func (c *Core) suspicionOf(m *memberState) suspect {
+	first := c.firstAccuser[m.name]
+	return suspect{Incarnation: m.incarnation, Node: m.name, From: first, First: first}
 }
 
 func (c *Core) newSuspicionFor(first string) *suspicion {
@@ -173,7 +210,7 @@ func (c *Core) expireSuspicions() {
 	slices.Sort(due)
 	for _, name := range due {
 		m := c.table.get(name)
-		if m == nil || m.state != StateSuspect {
+		if m == nil || !c.suspected(m) {
 			delete(c.suspicions, name)
 			continue
 		}
