@@ -1,12 +1,20 @@
 package agent
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"roster/catalog"
+	"roster/httpapi"
 	"roster/internal/testkit"
+	"roster/swim"
 )
 
 // force-leave -prune on the leader: the crashed server is forgotten by
@@ -75,5 +83,124 @@ func TestReconcile_ReapedNodeWithALiveServersIDKeepsTheServer(t *testing.T) {
 		if n := raftServerCount(leader); n != 3 {
 			t.Fatalf("%s: %d servers in raft, want 3", c.name, n)
 		}
+	}
+}
+
+// httpDo sends method path to agent a's HTTP API and returns the status
+// and body.
+func httpDo(t *testing.T, a *Agent, method, path string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+a.HTTPAddrs()[0]+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// membersOverHTTP is GET /v1/agent/members[?wan=1] on a, by name.
+func membersOverHTTP(t *testing.T, a *Agent, wan bool) map[string]httpapi.Member {
+	t.Helper()
+	path := "/v1/agent/members"
+	if wan {
+		path += "?wan=1"
+	}
+	code, body := httpDo(t, a, "GET", path)
+	if code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, code, body)
+	}
+	var list []httpapi.Member
+	if err := json.Unmarshal([]byte(body), &list); err != nil {
+		t.Fatalf("GET %s: %v in %s", path, err, body)
+	}
+	out := map[string]httpapi.Member{}
+	for _, m := range list {
+		out[m.Name] = m
+	}
+	return out
+}
+
+// PUT /v1/agent/force-leave/<node>?prune, as `consul force-leave -prune`
+// sends it, on a crashed client: the agent that serves it lists the node
+// no more at once, every server forgets it as the pruning intent spreads,
+// and the leader deregisters it.
+func TestForceLeave_PruneOverHTTPForgetsACrashedClient(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	tc.startSettled()
+	c := tc.add(tc.clientConfig("c1"))
+	tc.waitSerfHealth("c1", catalog.HealthPassing, 15*time.Second)
+	tc.kill(c)
+	tc.waitSerfHealth("c1", catalog.HealthCritical, 15*time.Second)
+	s := tc.agents[0]
+	if code, body := httpDo(t, s, "PUT", "/v1/agent/force-leave/c1?prune"); code != http.StatusOK {
+		t.Fatalf("force-leave ?prune: %d %s", code, body)
+	}
+	if m, ok := membersOverHTTP(t, s, false)["c1"]; ok {
+		t.Fatalf("c1 still listed by the agent that pruned it: %+v", m)
+	}
+	testkit.WaitFor(t, 15*time.Second, "c1 forgotten and deregistered everywhere", func() error {
+		for _, a := range tc.servers() {
+			if m, ok := membersOverHTTP(t, a, false)["c1"]; ok {
+				return fmt.Errorf("%s still lists c1 (status %d)", a.cfg.NodeName, m.Status)
+			}
+			if ns, _ := a.srv.store.NodeServices("c1"); ns != nil {
+				return fmt.Errorf("%s's catalog still has c1", a.cfg.NodeName)
+			}
+		}
+		return nil
+	})
+	code, body := httpDo(t, s, "PUT", "/v1/agent/force-leave/c1?prune")
+	if code != http.StatusInternalServerError || !strings.Contains(body, "No node found with name 'c1'") {
+		t.Fatalf("force-leave of the pruned c1 again: %d %q, want 500 No node found", code, body)
+	}
+}
+
+// On a server, force-leave without -wan acts on the WAN pool too, where
+// the server is NODE.DC, and with -wan on the WAN pool only (Consul's
+// removeFailedNode).
+func TestForceLeave_OnAServerActsOnTheWANPoolToo(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	for i := 1; i < 3; i++ {
+		tc.cfgs[i].StartJoinWAN = []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(tc.cfgs[0].Ports.SerfWAN))}
+	}
+	l := tc.startSettled()
+	down := (l + 1) % 3
+	name := tc.cfgs[down].NodeName
+	wanName := name + "." + tc.cfgs[down].Datacenter
+	leader := tc.agents[l]
+	testkit.WaitFor(t, 10*time.Second, "3 servers in the WAN pool", func() error {
+		if n := len(membersOverHTTP(t, leader, true)); n != 3 {
+			return fmt.Errorf("%d WAN members", n)
+		}
+		return nil
+	})
+	tc.kill(down)
+	testkit.WaitFor(t, 15*time.Second, name+" failed in both pools", func() error {
+		lan, wan := membersOverHTTP(t, leader, false)[name], membersOverHTTP(t, leader, true)[wanName]
+		if lan.Status != swim.SerfStatusFailed || wan.Status != swim.SerfStatusFailed {
+			return fmt.Errorf("LAN status %d, WAN status %d", lan.Status, wan.Status)
+		}
+		return nil
+	})
+	if code, body := httpDo(t, leader, "PUT", "/v1/agent/force-leave/"+name); code != http.StatusOK {
+		t.Fatalf("force-leave: %d %s", code, body)
+	}
+	lan, wan := membersOverHTTP(t, leader, false)[name], membersOverHTTP(t, leader, true)[wanName]
+	if lan.Status != swim.SerfStatusLeft || wan.Status != swim.SerfStatusLeft {
+		t.Fatalf("after force-leave: LAN status %d, WAN status %d, want left (3) in both", lan.Status, wan.Status)
+	}
+	if code, body := httpDo(t, leader, "PUT", "/v1/agent/force-leave/"+wanName+"?wan&prune"); code != http.StatusOK {
+		t.Fatalf("force-leave -wan -prune: %d %s", code, body)
+	}
+	if _, ok := membersOverHTTP(t, leader, true)[wanName]; ok {
+		t.Fatalf("%s still in the WAN pool after -wan -prune", wanName)
+	}
+	if m := membersOverHTTP(t, leader, false)[name]; m.Status != swim.SerfStatusLeft {
+		t.Fatalf("-wan touched the LAN pool: %s has status %d there", name, m.Status)
 	}
 }

@@ -129,38 +129,6 @@ func (m membership) Leave() error {
 	return err
 }
 
-// ForceLeave marks a failed member of the LAN pool (or, with wan, the WAN
-// pool) as left and tells the pool, as `consul force-leave` does. The
-// leader then treats it as a member that left: it deregisters the node
-// and, for a server, removes it from the Raft configuration (handleLeft).
-// An alive member is marked leaving and refutes (swim's ForceLeave), so
-// its catalog entry stays; if it had crashed and is declared dead while
-// leaving, it becomes left, as in Serf, and is deregistered. With prune a failed member is also forgotten
-// at once by every member the pruning intent reaches (swim's
-// ForceLeavePrune), and the leader, seeing it reaped, deregisters it and
-// removes a server from Raft.
-func (m membership) ForceLeave(node string, prune, wan bool) error {
-	pool := m.a.lanNode()
-	if wan {
-		pool = m.a.wanNode()
-		if pool == nil {
-			return errors.New("force-leave -wan: only servers are members of the WAN pool")
-		}
-	}
-	if pool == nil {
-		return errors.New("force-leave: the agent is not running")
-	}
-	force := pool.ForceLeave
-	if prune {
-		force = pool.ForceLeavePrune
-	}
-	if err := force(node); err != nil {
-		return err
-	}
-	m.a.log.Info("forced a member to leave", nodeAttr(m.a.cfg.NodeName), slog.String("member", node), slog.Bool("wan", wan), slog.Bool("prune", prune))
-	return nil
-}
-
 // Join contacts addrs (gossip addresses, host:port) in the LAN pool or,
 // with wan, the WAN pool.
 func (a *Agent) Join(addrs []string, wan bool) (int, error) {
