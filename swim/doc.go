@@ -47,7 +47,8 @@
 //  5. state.go — the SWIM §4.2 merge rules for alive/suspect/dead/left,
 //     refutation, and where verdicts are traced to their first accuser;
 //     leave.go — graceful leave in two steps (Serf's leave intent:
-//     "leaving", then "left") and ForceLeave.
+//     "leaving", then "left") and ForceLeave; prune.go — force-leave
+//     -prune: erasing the member everywhere, and its tombstones.
 //  6. suspicion.go — Lifeguard's dynamic suspicion timeout and awareness.
 //  7. broadcast.go — the piggy-back queue and its retransmit limit.
 //  8. pushpull.go — full-state exchange for joins, anti-entropy and
@@ -111,13 +112,36 @@
 //	obs := node.Subscribe(0)              // join/alive/suspect/dead/left/update/user...
 //	n, err := node.Join([]string{"10.0.0.1:8301"})
 //	...
-//	err = node.ForceLeave("web-7")        // failed: left; alive: leaving, then alive (refutes) or left (dies)
+//	err = node.ForceLeave("web-7")        // failed: left; alive or suspect: leaving, then alive (refutes) or left (dies)
+//	err = node.ForceLeavePrune("web-7")   // the same, then erased from every member's list
 //	node.Leave(5 * time.Second)
 //	node.Shutdown()
 //
+// # Member status and force-leave
+//
+// A member's State is alive, suspect, leaving, dead (Consul's "failed")
+// or left; SerfStatus maps suspect to alive, as Serf never sees
+// memberlist's suspicion. Force-leave (Serf's handleNodeLeaveIntent)
+// by the member's state:
+//
+//	state          force-leave                            -prune
+//	alive          leaving; alive again if it refutes,    leaving, erased once the intent has
+//	               left if it is declared dead            spread (kept if it refuted first)
+//	suspect        leaving, suspicion kept; then the same as alive
+//	leaving        unchanged                              erased as above
+//	dead (failed)  left at once                           left, erased at once
+//	left           nothing                                erased at once
+//
+// The intent is gossiped (with the suspicion, for a suspect) and sent to
+// the member, so every member converges on the same state. An erased
+// member that was alive after all is told when it next reaches anyone,
+// refutes, and rejoins with its new incarnation; older alive news about
+// it is dropped meanwhile (prune.go).
+//
 // Invariants worth knowing: only a member raises its own incarnation; a
 // higher incarnation always wins, and at equal incarnation
-// dead/left > suspect > leaving > alive; a leaving member declared dead
+// dead/left > suspect > leaving > alive, except that a leaving member
+// stays leaving while suspected; a leaving member declared dead
 // becomes left, not dead (Serf's rule: it meant to leave); the Core
 // never blocks, allocates no goroutines and never panics on input — bad
 // packets are counted in Stats and dropped.

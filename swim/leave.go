@@ -17,19 +17,22 @@ import "fmt"
 //     "left". LeaveSent reports when that has gone out.
 //
 // ForceLeave reuses both messages: a failed member is marked left at once
-// (Serf's RemoveFailedNode on a failed member); an alive member is marked
-// leaving, and since it is not leaving it refutes with a higher
-// incarnation and is alive everywhere again, exactly as Serf's member
-// refutes a leave intent about itself by re-broadcasting its join.
+// (Serf's RemoveFailedNode on a failed member); an alive or suspect
+// member is marked leaving, and since it is not leaving it refutes with a
+// higher incarnation and is alive everywhere again, exactly as Serf's
+// member refutes a leave intent about itself by re-broadcasting its join.
 //
 // Merge rules for the intent (i is the local incarnation of the member):
 // leaving(j) overrides alive(i) iff j >= i and suspect(i) iff j > i;
 // alive(j) overrides leaving(i) iff j > i (the member refuted: Serf's
-// newer join intent turning StatusLeaving back into StatusAlive); suspect
-// and left apply to a leaving member as to an alive one. A left member
-// ignores the intent. At equal incarnation, then, dead/left > suspect >
-// leaving > alive, so a suspicion of a leaver that went silent runs its
-// course instead of being reset by relayed intents.
+// newer join intent turning StatusLeaving back into StatusAlive); left
+// applies to a leaving member as to an alive one, and so does suspect,
+// except that at the intent's incarnation the member stays leaving while
+// the suspicion runs (Serf's StatusLeaving is untouched by memberlist's
+// suspicion), and leaving(i) makes suspect(i) leaving with its suspicion
+// kept. A left member ignores the intent. A suspicion of a leaver that
+// went silent so runs its course instead of being reset by relayed
+// intents, whichever order they come in.
 //
 // A leaver that dies before its "left" is heard is recorded left, not
 // failed, as in Serf (leaverDied in state.go): Serf's handleNodeLeave

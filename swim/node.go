@@ -291,18 +291,20 @@ func (n *Node) Leave(timeout time.Duration) error {
 	}
 }
 
-// ForceLeave marks a failed (suspect or dead) member as left and tells
-// the cluster, as `consul force-leave` does, so it can be deregistered
-// instead of waiting for the reap interval. An alive member is marked
-// leaving and refutes, as in Serf (Core.ForceLeave). It fails for an
-// unknown name and for the local member.
+// ForceLeave marks a failed (dead) member as left and tells the cluster,
+// as `consul force-leave` does, so it can be deregistered instead of
+// waiting for the reap interval. A live (alive or suspect) member is
+// marked leaving: it refutes if it is alive, and is left once declared
+// dead otherwise, as in Serf (Core.ForceLeave). It fails for an unknown
+// name and for the local member.
 func (n *Node) ForceLeave(name string) error {
 	return n.doErr(func(c *Core) error { return c.ForceLeave(name) })
 }
 
 // ForceLeavePrune is ForceLeave with prune (`consul force-leave -prune`):
-// a failed member is marked left and forgotten at once, here and by every
-// member that hears of it (Core.ForceLeavePrune).
+// every member that hears of it forgets the member, a failed one at once,
+// a live one once the intent has spread unless it refuted; one pruned
+// while alive rejoins (Core.ForceLeavePrune, prune.go).
 func (n *Node) ForceLeavePrune(name string) error {
 	return n.doErr(func(c *Core) error { return c.ForceLeavePrune(name) })
 }

@@ -14,8 +14,9 @@ import (
 //	dead(j)    overrides alive/suspect(i) iff j >= i; left wins over dead
 //
 // except that dead(i) about a member whose leave intent at i was heard
-// (leaving(i), or suspect(i) after it) makes it left, not dead: Serf's
-// rule for a leaving member that fails (leaverDied).
+// (it is leaving at i, suspected or not) makes it left, not dead: Serf's
+// rule for a leaving member that fails (leaverDied); and a suspicion at i
+// of a member leaving at i runs without changing its state (leave.go).
 //
 // Only M itself ever raises its incarnation (to refute, or to announce new
 // tags), so "higher incarnation" means "newer word from M itself".

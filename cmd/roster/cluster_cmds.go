@@ -297,11 +297,13 @@ func runTransferLeader(args []string, stdout, stderr io.Writer) int {
 }
 
 // runForceLeave moves a failed member to "left" so the leader deregisters
-// it (and, for a server, removes it from Raft); -prune forgets it at once.
+// it (and, for a server, removes it from Raft); a live one is "leaving"
+// until it refutes or is declared dead. -prune erases it from every
+// member's list; -wan acts on the WAN pool alone.
 func runForceLeave(args []string, stdout, stderr io.Writer) int {
 	fs, client := newCmdFlags("force-leave", "Forces a failed member to leave: roster force-leave [options] NODE", stderr)
-	prune := fs.Bool("prune", false, "Remove the member from the member list at once instead of after the reap interval.")
-	wan := fs.Bool("wan", false, "Act on the WAN pool (servers only).")
+	prune := fs.Bool("prune", false, "Remove the member completely from the list of members (a live one once the intent has spread; it rejoins if it is alive).")
+	wan := fs.Bool("wan", false, "Act on the WAN pool only (servers), where NODE is NODE.DC. Without it a server acts on both pools.")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage(err)
 	}
