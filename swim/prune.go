@@ -133,8 +133,10 @@ func (c *Core) schedulePrune(m *memberState, l leaving) bool {
 }
 
 // runPrunes forgets the members whose prune is due, in name order so
-// seeded runs replay exactly. A member that spoke since (a refutation, a
-// rejoin: any higher incarnation) or is alive again is kept.
+// seeded runs replay exactly: those still leaving at the pruned
+// incarnation, and those gone (left or failed) meanwhile at any
+// incarnation. A member alive or suspect again, or leaving at a higher
+// incarnation, refuted or spoke since, and is kept.
 func (c *Core) runPrunes() {
 	var due []string
 	next := int64(math.MaxInt64)
@@ -151,10 +153,12 @@ func (c *Core) runPrunes() {
 		p := c.prunes.pending[name]
 		delete(c.prunes.pending, name)
 		m := c.table.get(name)
-		if m == nil || m == c.self || m.incarnation != p.incarnation || m.state == StateAlive || m.state == StateSuspect {
+		if m == nil || m == c.self || m.incarnation < p.incarnation {
 			continue
 		}
-		c.prune(m, leaving{Incarnation: p.incarnation, Node: name, From: c.cfg.Name, Prune: true})
+		if m.gone() || (m.state == StateLeaving && m.incarnation == p.incarnation) {
+			c.prune(m, leaving{Incarnation: m.incarnation, Node: name, From: c.cfg.Name, Prune: true})
+		}
 	}
 }
 

@@ -167,3 +167,33 @@ func TestCore_StaleAliveAboutAPrunedMemberIsDropped(t *testing.T) {
 		t.Fatal("the tombstone outlived the rejoin")
 	}
 }
+
+// TestCore_PrunedMemberThatLeavesMeanwhileIsForgotten: a member that
+// refutes its prune but then leaves gracefully before the prune is due
+// is gone when it is due, so it is forgotten then (Serf erases it after
+// its delay whatever happened meanwhile); one that only refuted is kept
+// (TestCore_PruneOfAliveMemberThatRefutesKeepsIt).
+func TestCore_PrunedMemberThatLeavesMeanwhileIsForgotten(t *testing.T) {
+	s := newSim(5, DefaultLANConfig(), testkit.Seed(t))
+	if !s.runUntil(10*time.Second, func() bool { return s.allSee(3, StateAlive) }) {
+		t.Fatalf("n3 not alive everywhere: %s", s.view(0))
+	}
+	if err := s.cores[0].ForceLeavePrune("n3"); err != nil {
+		t.Fatal(err)
+	}
+	s.drain(0)
+	if !s.runUntil(time.Second, func() bool { return s.cores[3].Stats().Refutations > 0 }) {
+		t.Fatal("n3 did not refute its prune")
+	}
+	s.cores[3].Leave()
+	if !s.runUntil(5*time.Second, func() bool { return s.cores[3].LeaveSent() }) {
+		t.Fatal("n3's leave never went out")
+	}
+	s.kill(3)
+	if !s.runUntil(30*time.Second, func() bool { return s.cores[0].table.get("n3") == nil }) {
+		t.Fatalf("n0 keeps the pruned n3 that left: %s", s.view(0))
+	}
+	if len(s.cores[0].prunes.pending) != 0 {
+		t.Fatalf("prunes still pending: %v", s.cores[0].prunes.pending)
+	}
+}
