@@ -1,6 +1,8 @@
 package swim
 
 import (
+	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -196,4 +198,52 @@ func TestCore_PrunedMemberThatLeavesMeanwhileIsForgotten(t *testing.T) {
 	if len(s.cores[0].prunes.pending) != 0 {
 		t.Fatalf("prunes still pending: %v", s.cores[0].prunes.pending)
 	}
+}
+
+// TestMem_PrunedMemberThatIsAliveRejoins runs the shells (goroutines,
+// timers, push-pull streams) on the memory network: a member cut off and
+// pruned is forgotten by the others, and rejoins once the cut heals.
+func TestMem_PrunedMemberThatIsAliveRejoins(t *testing.T) {
+	mem := NewMemNetwork(testkit.Seed(t))
+	var nodes []*Node
+	for i := range 3 {
+		tr, err := mem.Transport(netip.MustParseAddrPort(fmt.Sprintf("10.0.3.%d:8301", i+1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := New(fastConfig(fmt.Sprintf("p%d", i)), tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Shutdown() })
+		nodes = append(nodes, n)
+	}
+	for _, n := range nodes[1:] {
+		if _, err := n.Join([]string{"10.0.3.1:8301"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := map[string]State{"p0": StateAlive, "p1": StateAlive, "p2": StateAlive}
+	testkit.WaitFor(t, 10*time.Second, "all alive", func() error { return agree(nodes, all) })
+	mem.Isolate("10.0.3.3:8301")
+	if err := nodes[0].ForceLeavePrune("p2"); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, 10*time.Second, "p2 forgotten", func() error {
+		for _, n := range nodes[:2] {
+			if m, ok := memberOf(n, "p2"); ok {
+				return fmt.Errorf("%s holds p2 as %v", n.cfg.Name, m.State)
+			}
+		}
+		return nil
+	})
+	mem.Heal()
+	testkit.WaitFor(t, 20*time.Second, "p2 back", func() error {
+		for _, n := range nodes[:2] {
+			if m, ok := memberOf(n, "p2"); !ok || m.State != StateAlive || m.Incarnation == 0 {
+				return fmt.Errorf("%s holds p2 as %+v (listed %v)", n.cfg.Name, m, ok)
+			}
+		}
+		return agree(nodes, all)
+	})
 }
