@@ -241,6 +241,7 @@ func TestCore_ForceLeaveOfSuspectIsLeavingThenLeft(t *testing.T) {
 	if !s.runUntil(30*time.Second, func() bool { return s.allSee(3, StateLeft) }) {
 		t.Fatalf("n3 not left everywhere: %s", s.view(1))
 	}
+	s.drainAll()
 	log.checkLeftNotFailed(t, 4)
 	changes := slices.DeleteFunc(slices.Clone(log["n0"]), func(k EventKind) bool {
 		return k != EventAlive && k != EventSuspect && k != EventDead && k != EventLeaving && k != EventLeft

@@ -87,6 +87,7 @@ func TestCore_ForceLeftMemberThatCrashedEndsLeft(t *testing.T) {
 	if !s.runUntil(60*time.Second, func() bool { return s.allSee(3, StateLeft) }) {
 		t.Fatalf("crashed n3 not left everywhere: %s | %s", s.view(0), s.view(4))
 	}
+	s.drainAll()
 	log.checkLeftNotFailed(t, 4)
 	if !slices.Contains(log["n0"], EventSuspect) {
 		t.Fatalf("n0's events about n3 %v: never suspected, so the rule under test did not run", log["n0"])
@@ -149,6 +150,7 @@ func TestCore_GracefulLeaverThatCrashesEndsLeft(t *testing.T) {
 	if !s.runUntil(60*time.Second, func() bool { return s.allSee(4, StateLeft) }) {
 		t.Fatalf("crashed leaver n4 not left everywhere: %s", s.view(0))
 	}
+	s.drainAll()
 	log.checkLeftNotFailed(t, 4)
 }
 

@@ -50,6 +50,7 @@ func TestCore_PruneOfSuspectIsLeavingThenForgotten(t *testing.T) {
 	if !s.runUntil(30*time.Second, func() bool { return s.forgotten(3) }) {
 		t.Fatalf("n3 not forgotten everywhere: %s | %s", s.view(0), s.view(1))
 	}
+	s.drainAll()
 	for _, n := range []string{"n0", "n1", "n2", "n4"} {
 		if reaps[n] != 1 {
 			t.Fatalf("reap events about n3: %v, want one per live member", reaps)
@@ -77,6 +78,7 @@ func TestCore_PruneOfAliveMemberThatRefutesKeepsIt(t *testing.T) {
 	s.drain(0)
 	delay := time.Duration(s.cores[0].pruneDelay()) * s.cfg.TickInterval
 	s.run(2 * delay)
+	s.drainAll()
 	for i := range 5 {
 		if m := s.cores[i].table.get("n3"); i != 3 && (m == nil || m.state != StateAlive || m.incarnation <= inc) {
 			t.Fatalf("n%d holds n3 as %+v after the prune delay, want alive above %d", i, m, inc)

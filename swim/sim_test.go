@@ -177,6 +177,16 @@ func (s *sim) drain(i int) {
 	}
 }
 
+// drainAll drains every live core: what a push-pull merge produced after
+// its core's drain in the last step (events included) is out.
+func (s *sim) drainAll() {
+	for i := range s.cores {
+		if !s.down[i] {
+			s.drain(i)
+		}
+	}
+}
+
 func (s *sim) sendPacket(from int, p OutPacket) {
 	s.packets++
 	s.bytes += uint64(len(p.Data))
