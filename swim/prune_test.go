@@ -249,3 +249,26 @@ func TestMem_PrunedMemberThatIsAliveRejoins(t *testing.T) {
 		return agree(nodes, all)
 	})
 }
+
+// TestCore_PrunedMemberRestartedRejoins: a crashed member is pruned and
+// then restarted (incarnation 0 again, as a fresh process): its join
+// carries no newer word than the prune, so it is told of the prune,
+// refutes, and is alive everywhere.
+func TestCore_PrunedMemberRestartedRejoins(t *testing.T) {
+	s := newSim(5, DefaultLANConfig(), testkit.Seed(t))
+	s.kill(3)
+	if !s.runUntil(30*time.Second, func() bool { return s.allSee(3, StateDead) }) {
+		t.Fatalf("n3 not dead everywhere: %s", s.view(0))
+	}
+	if err := s.cores[0].ForceLeavePrune("n3"); err != nil {
+		t.Fatal(err)
+	}
+	s.drain(0)
+	if !s.runUntil(10*time.Second, func() bool { return s.forgotten(3) }) {
+		t.Fatalf("n3 not forgotten: %s", s.view(1))
+	}
+	s.restart(3, 1)
+	if !s.runUntil(30*time.Second, func() bool { return s.allSee(3, StateAlive) }) {
+		t.Fatalf("restarted n3 not alive everywhere: %s | n3: %s", s.view(0), s.view(3))
+	}
+}
