@@ -92,13 +92,13 @@ func TestProcess_ForceLeaveRemovesFailedClientAndServer(t *testing.T) {
 	for _, p := range []*serverProc{client, victim} {
 		onEveryServer(t, rest, p.name+" critical", serfHealth(p.name, "critical"))
 		// force-leave acts on the gossip view of the agent it is sent
-		// to, and turns only a member that agent holds as failed (or
-		// suspect) into left; one it still holds as alive is merely
-		// asked to leave, and when it is then found dead it stays
-		// failed. The catalog read above is answered by the leader, so
-		// it says nothing about rest[0]'s own view, which can lag the
-		// leader's by a suspicion timeout on a loaded host: wait for
-		// rest[0] itself to hold the member failed.
+		// to: a member that agent holds as failed is left at once; one
+		// it still holds as alive or suspect is leaving, and left only
+		// once it is found dead. The catalog read above is answered by
+		// the leader, so it says nothing about rest[0]'s own view, which
+		// can lag the leader's by a suspicion timeout on a loaded host:
+		// wait for rest[0] itself to hold the member failed, so that
+		// this covers the at-once path.
 		onEveryServer(t, rest[:1], p.name+" failed in the local view", memberStatusIs(p.name, 4))
 		if code, out, stderr := runRosterEnv(t, env, "force-leave", p.name); code != 0 || out != "" {
 			t.Fatalf("force-leave %s: exit %d, stdout %q, stderr %q", p.name, code, out, stderr)
