@@ -360,6 +360,30 @@ func (c *Core) insertProbeOrder(m *memberState) {
 	c.probeOrder = append(c.probeOrder, m.slot)
 }
 
+// removeProbeOrder takes m's slot out of the probe order at once, for a
+// member forgotten while live (a prune): nextProbeTarget drops only
+// members it finds gone or forgotten, and by then the slot may hold the
+// member again. The round stays a round: a slot already probed is
+// replaced by the last one probed, and the hole is filled from the end.
+func (c *Core) removeProbeOrder(m *memberState) {
+	if !m.inProbeOrder {
+		return
+	}
+	c.table.own(m).inProbeOrder = false
+	i := slices.Index(c.probeOrder, m.slot)
+	if i < 0 {
+		return
+	}
+	if i < c.probeIndex {
+		c.probeIndex--
+		c.probeOrder[i] = c.probeOrder[c.probeIndex]
+		i = c.probeIndex
+	}
+	last := len(c.probeOrder) - 1
+	c.probeOrder[i] = c.probeOrder[last]
+	c.probeOrder = c.probeOrder[:last]
+}
+
 // setState changes m's state keeping numAlive and stateTick right. m must
 // be owned (memberTable.own).
 func (c *Core) setState(m *memberState, s State) {

@@ -87,9 +87,17 @@ func (c *Core) handlePrune(m *memberState, l leaving) {
 
 // prune forgets m for good (Serf's eraseNode), leaves a tombstone and
 // queues the pruning intent, which replaces any other news about m: it
-// says more.
+// says more. A member pruned while still live (leaving) leaves numAlive
+// and the probe order here, as setState and nextProbeTarget do for one
+// that goes gone: otherwise Lifeguard would wait for confirmations from
+// a member that no longer exists, and a rejoin under the same slot would
+// be probed twice a round.
 func (c *Core) prune(m *memberState, l leaving) {
 	c.emit(EventReap, m, l.From, 0)
+	if !m.gone() {
+		c.numAlive--
+	}
+	c.removeProbeOrder(m)
 	delete(c.firstAccuser, m.name)
 	delete(c.suspicions, m.name)
 	delete(c.prunes.pending, m.name)

@@ -1,0 +1,192 @@
+package swim
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"roster/internal/testkit"
+)
+
+// The books a prune must keep: a member erased while still live (leaving)
+// leaves numAlive and the probe order as one that goes gone does.
+
+// countLive recounts the members alive, suspect or leaving (what numAlive
+// counts), self included.
+func countLive(c *Core) int {
+	n := 0
+	c.table.each(func(m *memberState) {
+		if !m.gone() {
+			n++
+		}
+	})
+	return n
+}
+
+// newBareCore is a real core (private directory, reused slots) that
+// knows the named members alive at incarnation 1.
+func newBareCore(t *testing.T, members ...string) *Core {
+	t.Helper()
+	cfg := DefaultLANConfig()
+	cfg.Name = "n0"
+	c, err := NewCore(cfg, netip.MustParseAddrPort("10.0.0.1:8301"), rand.New(rand.NewPCG(1, 2)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range members {
+		addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 2)}), 8301)
+		c.handleAlive(alive{Incarnation: 1, Node: name, Addr: addr})
+	}
+	return c
+}
+
+// TestCore_PruneOfSuspectKeepsNumAliveEverywhere: a crashed member pruned
+// while only suspected is erased as leaving; every member's numAlive
+// drops with it (Lifeguard's confirmations min(K, numAlive-2) and the
+// retransmit limit are taken from it). The suspicion is made long enough
+// to outlast the prune's delay, so the member is erased as leaving, never
+// declared dead first.
+func TestCore_PruneOfSuspectKeepsNumAliveEverywhere(t *testing.T) {
+	cfg := DefaultLANConfig()
+	cfg.SuspicionMult = 10
+	s := newSim(5, cfg, testkit.Seed(t))
+	if !s.runUntil(10*time.Second, func() bool { return s.allSee(3, StateAlive) }) {
+		t.Fatalf("n3 not alive everywhere: %s", s.view(0))
+	}
+	s.kill(3)
+	if !s.runUntil(20*time.Second, func() bool { return s.stateOf(0, 3) == StateSuspect }) {
+		t.Fatalf("n0 never suspected the crashed n3: %s", s.view(0))
+	}
+	if err := s.cores[0].ForceLeavePrune("n3"); err != nil {
+		t.Fatal(err)
+	}
+	s.drain(0)
+	if !s.runUntil(30*time.Second, func() bool { return s.forgotten(3) }) {
+		t.Fatalf("n3 not forgotten everywhere: %s", s.view(0))
+	}
+	for i, c := range s.cores {
+		if i == 3 {
+			continue
+		}
+		if got, want := c.NumAlive(), countLive(c); got != want || got != 4 {
+			t.Errorf("n%d: NumAlive() = %d, holding %d live members (self included), want 4", i, got, want)
+		}
+	}
+}
+
+// TestCore_PruneOfAliveMemberThatNeverRefutesLowersNumAlive: the same on
+// one core whose clock alone runs, so the pruned member cannot refute.
+func TestCore_PruneOfAliveMemberThatNeverRefutesLowersNumAlive(t *testing.T) {
+	c := newBareCore(t, "x", "y", "z")
+	if err := c.ForceLeavePrune("x"); err != nil {
+		t.Fatal(err)
+	}
+	c.now += c.pruneDelay() + 1
+	c.runPrunes()
+	if c.table.get("x") != nil {
+		t.Fatal("x not pruned")
+	}
+	if got := c.NumAlive(); got != 3 || got != countLive(c) {
+		t.Fatalf("NumAlive() = %d after pruning x, want 3 (live members held: %d)", got, countLive(c))
+	}
+}
+
+// TestCore_LastMemberLeavesAtOnceAfterPruningTheOther: in a two-member
+// cluster n1 crashes and n0 prunes it while it is only suspected. n0 is
+// then alone, and its Leave completes at once (nobody left to tell), as
+// it does once n1 is reaped. (A long suspicion: n1 is erased as leaving.)
+func TestCore_LastMemberLeavesAtOnceAfterPruningTheOther(t *testing.T) {
+	cfg := DefaultLANConfig()
+	cfg.SuspicionMult = 10
+	s := newSim(2, cfg, testkit.Seed(t))
+	if !s.runUntil(10*time.Second, func() bool { return s.allSee(1, StateAlive) }) {
+		t.Fatalf("n1 not alive: %s", s.view(0))
+	}
+	s.kill(1)
+	if !s.runUntil(20*time.Second, func() bool { return s.stateOf(0, 1) == StateSuspect }) {
+		t.Fatalf("n0 never suspected n1: %s", s.view(0))
+	}
+	if err := s.cores[0].ForceLeavePrune("n1"); err != nil {
+		t.Fatal(err)
+	}
+	if !s.runUntil(30*time.Second, func() bool { return s.cores[0].table.get("n1") == nil }) {
+		t.Fatalf("n1 not pruned: %s", s.view(0))
+	}
+	s.cores[0].Leave()
+	if !s.runUntil(5*time.Second, func() bool { return s.cores[0].LeaveSent() }) {
+		t.Fatalf("alone after the prune, n0's Leave never completes (NumAlive=%d)", s.cores[0].NumAlive())
+	}
+}
+
+// TestCore_PrunedLiveMemberThatRejoinsIsProbedOncePerRound: a real core
+// (whose slots are reused) prunes a live member, and the member rejoins
+// after refuting: its slot is in the probe order once, not twice.
+func TestCore_PrunedLiveMemberThatRejoinsIsProbedOncePerRound(t *testing.T) {
+	c := newBareCore(t, "x", "y")
+	if err := c.ForceLeavePrune("x"); err != nil {
+		t.Fatal(err)
+	}
+	c.now += c.pruneDelay() + 1
+	c.runPrunes()
+	if c.table.get("x") != nil {
+		t.Fatal("x not pruned")
+	}
+	c.handleAlive(alive{Incarnation: 2, Node: "x", Addr: netip.MustParseAddrPort("10.0.0.2:8301")})
+	m := c.table.get("x")
+	if n := countSlot(c.probeOrder, m.slot); n != 1 {
+		t.Fatalf("x's slot %d is %d times in the probe order %v", m.slot, n, c.probeOrder)
+	}
+	if got := c.NumAlive(); got != 3 {
+		t.Fatalf("NumAlive() = %d, want 3", got)
+	}
+}
+
+func countSlot(order []int32, slot int32) int {
+	n := 0
+	for _, s := range order {
+		if s == slot {
+			n++
+		}
+	}
+	return n
+}
+
+// TestCore_PruneKeepsTheProbeRound: a member pruned in the middle of a
+// probe round leaves it without disturbing the others: those probed this
+// round stay probed, those not yet probed are still to come, once each.
+func TestCore_PruneKeepsTheProbeRound(t *testing.T) {
+	names := []string{"a", "b", "c", "d", "e", "f"}
+	for _, victim := range []int{0, 2, 5} { // probed, first unprobed, later unprobed
+		t.Run(fmt.Sprint(victim), func(t *testing.T) {
+			c := newBareCore(t, names...)
+			for range 2 {
+				if c.nextProbeTarget() == nil {
+					t.Fatal("no probe target")
+				}
+			}
+			probed := slices.Clone(c.probeOrder[:c.probeIndex])
+			rest := slices.Clone(c.probeOrder[c.probeIndex:])
+			order := slices.Concat(probed, rest)
+			gone := c.table.at(order[victim])
+			slot := gone.slot
+			if err := c.ForceLeavePrune(gone.name); err != nil {
+				t.Fatal(err)
+			}
+			c.now += c.pruneDelay() + 1
+			c.runPrunes()
+			probed = slices.DeleteFunc(probed, func(s int32) bool { return s == slot })
+			rest = slices.DeleteFunc(rest, func(s int32) bool { return s == slot })
+			gotProbed := slices.Sorted(slices.Values(c.probeOrder[:c.probeIndex]))
+			gotRest := slices.Sorted(slices.Values(c.probeOrder[c.probeIndex:]))
+			slices.Sort(probed)
+			slices.Sort(rest)
+			if !slices.Equal(gotProbed, probed) || !slices.Equal(gotRest, rest) {
+				t.Fatalf("after pruning slot %d: probed %v, to come %v; want %v, %v",
+					slot, gotProbed, gotRest, probed, rest)
+			}
+		})
+	}
+}
