@@ -151,9 +151,14 @@ func (c *Core) forceIntent(m *memberState, l leaving) {
 	c.sendRaw(m.addr, encodeLeaving(nil, l))
 }
 
-// intentOf is the leave intent m is leaving by, for relaying.
+// intentOf is the leave intent m is leaving by, for relaying. It prunes
+// only if the pending prune is at m's incarnation: one m refuted (it is
+// leaving again at a higher incarnation by a plain intent) must not turn
+// that intent into a prune, or the members that hear it would erase m
+// while this one keeps it.
 func (c *Core) intentOf(m *memberState) leaving {
-	_, prune := c.prunes.pending[m.name]
+	p, ok := c.prunes.pending[m.name]
+	prune := ok && p.incarnation == m.incarnation
 	return leaving{Incarnation: m.incarnation, Node: m.name, From: c.cfg.Name, Prune: prune}
 }
 

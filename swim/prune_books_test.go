@@ -190,3 +190,42 @@ func TestCore_PruneKeepsTheProbeRound(t *testing.T) {
 		})
 	}
 }
+
+// TestCore_RefutedPruneDoesNotTurnALaterPlainForceLeaveIntoAPrune: x
+// refutes a force-leave -prune (incarnation 2), then is force-left
+// without -prune and suspected. The broadcast carrying the suspicion and
+// the plain intent must not say Prune: the prune pending here is at
+// incarnation 1, refuted, and the members that heard it would erase x
+// while this one keeps it.
+func TestCore_RefutedPruneDoesNotTurnALaterPlainForceLeaveIntoAPrune(t *testing.T) {
+	c := newBareCore(t, "x", "y")
+	if err := c.ForceLeavePrune("x"); err != nil {
+		t.Fatal(err)
+	}
+	c.handleAlive(alive{Incarnation: 2, Node: "x", Addr: c.table.get("x").addr}) // x refutes
+	if err := c.ForceLeave("x"); err != nil {
+		t.Fatal(err)
+	}
+	c.handleSuspect(suspect{Incarnation: 2, Node: "x", From: "y"})
+	intents := 0
+	for _, b := range c.queue.items {
+		if b.key != "x" {
+			continue
+		}
+		msgs, err := decodeBody(b.msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			if l, ok := m.(leaving); ok {
+				intents++
+				if l.Prune || l.Incarnation != 2 {
+					t.Fatalf("queued about x: %+v; want the plain intent at incarnation 2", msgs)
+				}
+			}
+		}
+	}
+	if intents != 1 {
+		t.Fatalf("%d leave intents about x queued, want 1 (with the suspicion)", intents)
+	}
+}
