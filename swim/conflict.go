@@ -10,9 +10,10 @@ import "net/netip"
 //     claim from another address while the holder is alive or suspect
 //     (memberlist's aliveNode; only a dead or left holder can be
 //     replaced). If the holder is alive it emits EventConflict and tells
-//     the claimant directly with a conflict message; a suspect holder may
+//     the claimant directly with a conflict message; a suspect holder
+//     (leaving or not: a crashed member force-left while suspected) may
 //     be the claimant's previous life, restarted at a new address, which
-//     takes the name over once the old record is declared dead.
+//     takes the name over once the old record is declared dead or left.
 //   - The claimant counts the distinct members telling it so. Once they
 //     are a majority of the live members it knows, it is the newcomer the
 //     cluster does not recognise: it yields (EventConflict with Yielded),

@@ -297,3 +297,56 @@ func TestCore_ForceLeaveOfSuspectThatIsAliveRefutes(t *testing.T) {
 		t.Fatal("n0 still suspects n3 after its refutation")
 	}
 }
+
+// forceLeftSuspect is a core n0 that knows y and web, suspects web (it
+// crashed) and has force-left it: web is leaving, its suspicion running.
+func forceLeftSuspect(t *testing.T) *Core {
+	t.Helper()
+	c := newBareCore(t, "web", "y")
+	c.handleSuspect(suspect{Incarnation: 1, Node: "web", From: "y"})
+	if err := c.ForceLeave("web"); err != nil {
+		t.Fatal(err)
+	}
+	if m := c.table.get("web"); m.state != StateLeaving || !c.suspected(m) {
+		t.Fatalf("web is %v after force-leave, suspected %v; want leaving and suspected", m.state, c.suspected(m))
+	}
+	c.Ready() // discard the intent packets
+	return c
+}
+
+// TestCore_ReplacementOfAForceLeftSuspectIsNoConflict: web crashed and is
+// suspected; the operator force-leaves it and starts its replacement at
+// a new address. The suspect holder may be the claimant's previous life
+// (conflict.go), leaving or not: no conflict notice may go to the
+// replacement, or a majority of them makes it yield (stop) for good.
+func TestCore_ReplacementOfAForceLeftSuspectIsNoConflict(t *testing.T) {
+	c := forceLeftSuspect(t)
+	c.handleAlive(alive{Incarnation: 0, Node: "web", Addr: netip.MustParseAddrPort("10.0.0.99:8301")})
+	if n := c.Stats().NameConflicts; n != 0 {
+		t.Fatalf("the replacement of a force-left suspect got %d conflict notice(s)", n)
+	}
+	for _, p := range c.Ready().Packets {
+		t.Fatalf("a packet went to %v after the replacement's claim", p.To)
+	}
+}
+
+// TestCore_PushPullCarriesTheSuspicionOfAForceLeftSuspect: a member that
+// learns of the force-left suspect by push-pull learns the suspicion (the
+// record says suspect), so it too leaves the name to the replacement.
+func TestCore_PushPullCarriesTheSuspicionOfAForceLeftSuspect(t *testing.T) {
+	c := forceLeftSuspect(t)
+	peer := newBareCoreAs(t, "p", netip.MustParseAddrPort("10.0.0.50:8301"), "web", "y")
+	peer.handleAlive(alive{Incarnation: 1, Node: "n0", Addr: c.self.addr})
+	if err := peer.MergePushPull(c.LocalState(false), false); err != nil {
+		t.Fatal(err)
+	}
+	m := peer.table.get("web")
+	if !peer.suspected(m) || peer.firstAccuser["web"] != "y" {
+		t.Fatalf("after the push-pull the peer holds web %v, suspected %v, first accuser %q; want suspected by y",
+			m.state, peer.suspected(m), peer.firstAccuser["web"])
+	}
+	peer.handleAlive(alive{Incarnation: 0, Node: "web", Addr: netip.MustParseAddrPort("10.0.0.99:8301")})
+	if n := peer.Stats().NameConflicts; n != 0 {
+		t.Fatalf("the peer told the replacement of a force-left suspect %d time(s) it conflicts", n)
+	}
+}

@@ -26,13 +26,19 @@ func countLive(c *Core) int {
 	return n
 }
 
-// newBareCore is a real core (private directory, reused slots) that
+// newBareCore is a real core n0 (private directory, reused slots) that
 // knows the named members alive at incarnation 1.
 func newBareCore(t *testing.T, members ...string) *Core {
 	t.Helper()
+	return newBareCoreAs(t, "n0", netip.MustParseAddrPort("10.0.0.1:8301"), members...)
+}
+
+// newBareCoreAs is newBareCore for a core of another name and address.
+func newBareCoreAs(t *testing.T, name string, addr netip.AddrPort, members ...string) *Core {
+	t.Helper()
 	cfg := DefaultLANConfig()
-	cfg.Name = "n0"
-	c, err := NewCore(cfg, netip.MustParseAddrPort("10.0.0.1:8301"), rand.New(rand.NewPCG(1, 2)), nil)
+	cfg.Name = name
+	c, err := NewCore(cfg, addr, rand.New(rand.NewPCG(1, 2)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

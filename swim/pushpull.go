@@ -93,9 +93,17 @@ func (c *Core) LocalState(join bool) []byte {
 		w.str8(m.name)
 		w.addr(m.addr)
 		w.tags(m.tags)
-		w.u8(uint8(m.state))
+		// A suspected leaver goes out as suspect: the suspicion is what
+		// a peer must not miss (it decides how the member ends, and
+		// that a claim of its name from a new address is no conflict);
+		// the intent reaches it by gossip, and the verdict says left.
+		state := m.state
+		if state == StateLeaving && c.suspected(m) {
+			state = StateSuspect
+		}
+		w.u8(uint8(state))
 		w.u32(m.incarnation)
-		if m.state == StateSuspect || m.state == StateDead {
+		if state == StateSuspect || state == StateDead {
 			w.str8(c.firstAccuser[m.name])
 		} else {
 			w.u8(0)

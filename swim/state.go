@@ -45,9 +45,12 @@ func (c *Core) handleAlive(a alive) {
 	if a.Addr != m.addr && !m.gone() {
 		// Two addresses for one name. A suspect holder may be the
 		// claimant's own previous life (restarted elsewhere): its claim
-		// wins once the old record is dead. An alive holder is a conflict,
-		// and so is a leaving one: it is still up until it has left.
-		if m.state == StateAlive || m.state == StateLeaving {
+		// wins once the old record is dead (or left). So may a suspected
+		// leaver, such as a crashed member force-left while suspected:
+		// telling its replacement otherwise would make it yield for good.
+		// An alive holder is a conflict, and so is an unsuspected leaving
+		// one: it is still up until it has left.
+		if (m.state == StateAlive || m.state == StateLeaving) && !c.suspected(m) {
 			c.conflictSeen(m, a)
 		}
 		return
