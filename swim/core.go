@@ -464,10 +464,13 @@ func (c *Core) emit(kind EventKind, m *memberState, from string, confirmations i
 // send frames body (already holding the primary messages), fills the rest
 // of the packet with broadcasts and queues it for to.
 func (c *Core) send(to netip.AddrPort, body []byte) {
-	limit := c.cfg.PacketBytes - c.frame.overheadBytes()
-	body = c.queue.fill(body, limit, retransmitLimit(c.cfg.RetransmitMult, c.numAlive))
+	body = c.queue.fill(body, c.broadcastRoom(), retransmitLimit(c.cfg.RetransmitMult, c.numAlive))
 	c.sendRaw(to, body)
 }
+
+// broadcastRoom is the most body a packet can carry: a broadcast longer
+// than this is never sent.
+func (c *Core) broadcastRoom() int { return c.cfg.PacketBytes - c.frame.overheadBytes() }
 
 func (c *Core) sendRaw(to netip.AddrPort, body []byte) {
 	pkt, err := c.frame.seal(body)

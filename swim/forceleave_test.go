@@ -2,6 +2,7 @@ package swim
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"strings"
@@ -348,5 +349,50 @@ func TestCore_PushPullCarriesTheSuspicionOfAForceLeftSuspect(t *testing.T) {
 	peer.handleAlive(alive{Incarnation: 0, Node: "web", Addr: netip.MustParseAddrPort("10.0.0.99:8301")})
 	if n := peer.Stats().NameConflicts; n != 0 {
 		t.Fatalf("the peer told the replacement of a force-left suspect %d time(s) it conflicts", n)
+	}
+}
+
+// TestCore_ForceLeftSuspectWithLongNamesIsStillGossiped: with names at
+// their longest and a cluster label, the suspicion and the leave intent
+// of a force-left suspect do not fit in one packet together. The
+// suspicion must still go out (alone), not wait forever for room.
+func TestCore_ForceLeftSuspectWithLongNamesIsStillGossiped(t *testing.T) {
+	long := func(c byte) string { return strings.Repeat(string(c), maxNameBytes) }
+	cfg := DefaultLANConfig()
+	cfg.Name, cfg.Label = long('n'), long('l')
+	c, err := NewCore(cfg, netip.MustParseAddrPort("10.0.0.1:8301"), rand.New(rand.NewPCG(1, 2)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := long('x'), long('y')
+	c.handleAlive(alive{Incarnation: 1, Node: x, Addr: netip.MustParseAddrPort("10.0.0.2:8301")})
+	c.handleAlive(alive{Incarnation: 1, Node: y, Addr: netip.MustParseAddrPort("10.0.0.3:8301")})
+	c.handleSuspect(suspect{Incarnation: 1, Node: x, From: y})
+	if err := c.ForceLeave(x); err != nil {
+		t.Fatal(err)
+	}
+	c.Ready() // the intent sent to x itself
+	c.gossip()
+	sent := 0
+	for _, p := range c.Ready().Packets {
+		body, err := c.frame.open(p.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := decodeBody(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			if s, ok := m.(suspect); ok && s.Node == x && s.First == y {
+				sent++
+			}
+		}
+	}
+	if sent == 0 {
+		for _, b := range c.queue.items {
+			t.Logf("queued: %d bytes (a packet has room for %d)", len(b.msg), c.broadcastRoom())
+		}
+		t.Fatal("the suspicion of the force-left x was not gossiped")
 	}
 }

@@ -165,10 +165,16 @@ func (c *Core) suspected(m *memberState) bool {
 // broadcast per member, so for a member that is leaving as well the
 // broadcast carries both the suspicion and the leave intent: neither
 // displaces the other, and every member that hears it ends up with both.
+// If the pair cannot fit in a packet (long names, a label, encryption),
+// it would never be sent: the suspicion goes alone then, as it must keep
+// spreading, and the intent's outcome follows with the verdict (left,
+// which wins over dead, or the member's refutation).
 func (c *Core) pushSuspicion(m *memberState, s suspect) {
 	msg := encodeSuspect(nil, s)
 	if m.state == StateLeaving {
-		msg = encodeLeaving(msg, c.intentOf(m))
+		if both := encodeLeaving(msg, c.intentOf(m)); len(both) <= c.broadcastRoom() {
+			msg = both
+		}
 	}
 	c.queue.push(m.name, msg)
 }
