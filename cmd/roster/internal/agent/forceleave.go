@@ -74,7 +74,9 @@ func (m membership) ForceLeave(node string, prune, wan bool) error {
 	return nil
 }
 
-// wanMemberName is a server's name in the WAN pool: NODE.DC.
+// wanMemberName is a server's name in the WAN pool: NODE.DC. So a LAN
+// node literally named "web.dc1" and a server "web" are both hit by
+// force-leave web.dc1, as with Consul's RemoveFailedNode.
 func wanMemberName(node, dc string) string {
 	if strings.HasSuffix(node, "."+dc) {
 		return node
