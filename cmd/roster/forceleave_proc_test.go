@@ -70,6 +70,10 @@ func TestProcess_ForceLeaveRemovesFailedClientAndServer(t *testing.T) {
 		rest = append(rest, p)
 	}
 	env := []string{"CONSUL_HTTP_ADDR=" + rest[0].base()}
+	// The catalog check above is answered by the leader; force-leave acts
+	// on rest[0]'s own gossip view, which may not have heard of the
+	// client yet (it joined through servers[0]).
+	onEveryServer(t, rest[:1], "proc-c1 alive in the local view", memberStatusIs("proc-c1", 1))
 	// An alive member is accepted, as Consul accepts it: it is leaving
 	// for a moment, refutes and stays alive and registered.
 	if code, out, stderr := runRosterEnv(t, env, "force-leave", "proc-c1"); code != 0 || out != "" {
