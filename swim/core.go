@@ -361,9 +361,10 @@ func (c *Core) insertProbeOrder(m *memberState) {
 }
 
 // removeProbeOrder takes m's slot out of the probe order at once, for a
-// member forgotten while live (a prune): nextProbeTarget drops only
-// members it finds gone or forgotten, and by then the slot may hold the
-// member again. The round stays a round: a slot already probed is
+// member being forgotten (pruned while live, or reaped before a probe
+// round dropped it): nextProbeTarget drops a slot only when it finds it
+// gone or forgotten, and by then the slot may hold the member again, or
+// a newcomer (a private directory reuses slots), then listed twice. The round stays a round: a slot already probed is
 // replaced by the last one probed, and the hole is filled from the end.
 func (c *Core) removeProbeOrder(m *memberState) {
 	if !m.inProbeOrder {
@@ -423,6 +424,7 @@ func (c *Core) reap() {
 		default:
 			c.emit(EventReap, m, "", 0)
 			delete(c.firstAccuser, m.name)
+			c.removeProbeOrder(m) // if no probe round has dropped it yet
 			c.table.remove(m)
 		}
 	}

@@ -11,8 +11,9 @@ import (
 	"roster/internal/testkit"
 )
 
-// The books a prune must keep: a member erased while still live (leaving)
-// leaves numAlive and the probe order as one that goes gone does.
+// The books erasing a member must keep: one pruned while still live
+// (leaving) leaves numAlive and the probe order as one that goes gone
+// does, and a forgotten member's slot is never left in the probe order.
 
 // countLive recounts the members alive, suspect or leaving (what numAlive
 // counts), self included.
@@ -233,5 +234,24 @@ func TestCore_RefutedPruneDoesNotTurnALaterPlainForceLeaveIntoAPrune(t *testing.
 	}
 	if intents != 1 {
 		t.Fatalf("%d leave intents about x queued, want 1 (with the suspicion)", intents)
+	}
+}
+
+// TestCore_ReapedMemberThatRejoinsIsProbedOncePerRound: the same for a
+// dead member reaped before any probe round dropped its slot (a short
+// ReapInterval): the slot leaves the probe order with it.
+func TestCore_ReapedMemberThatRejoinsIsProbedOncePerRound(t *testing.T) {
+	c := newBareCore(t, "x", "y")
+	c.cfg.ReapInterval = time.Second
+	c.handleDead(dead{Incarnation: 1, Node: "x", From: "y"})
+	c.now += c.cfg.ticks(c.cfg.ReapInterval) + 1
+	c.reap()
+	if c.table.get("x") != nil {
+		t.Fatal("x not reaped")
+	}
+	c.handleAlive(alive{Incarnation: 2, Node: "x", Addr: netip.MustParseAddrPort("10.0.0.2:8301")})
+	m := c.table.get("x")
+	if n := countSlot(c.probeOrder, m.slot); n != 1 {
+		t.Fatalf("x's slot %d is %d times in the probe order %v", m.slot, n, c.probeOrder)
 	}
 }
