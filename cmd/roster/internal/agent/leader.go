@@ -115,6 +115,7 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 	sessions.resetAll()
 
 	a.initAutopilot()
+	defer a.trackServerHealth(ctx)()
 	a.reconcileAll(ctx)
 	full := time.NewTicker(a.cfg.ReconcileInterval)
 	defer full.Stop()

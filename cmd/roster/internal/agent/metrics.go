@@ -56,6 +56,10 @@ func (a *Agent) Metrics() []httpapi.Metric {
 	counter("roster.rpc.server.malformed_frames", "undecodable or oversized RPC frames", ss.MalformedFrames)
 	ds := a.srv.fsm.Stats()
 	counter("roster.rpc.dedup.duplicates", "repeated writes turned into no-ops", ds.Duplicates)
+	if ap := a.srv.autopilot; ap != nil {
+		counter("roster.autopilot.rounds", "server health rounds the leader completed", ap.Rounds())
+		counter("roster.autopilot.probes", "Status.RaftStats calls the leader's health rounds sent", ap.Probes())
+	}
 	cs := a.srv.store.Stats()
 	counter("roster.catalog.applied", "commands applied to the catalog", cs.Applied)
 	counter("roster.catalog.malformed", "commands the catalog refused to decode", cs.Malformed)
