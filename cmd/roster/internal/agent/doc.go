@@ -48,6 +48,12 @@
 //     autopilot_state.go, autopilot_endpoint.go: the autopilot settings
 //     are replicated state (an FSM layer under rpc.DedupFSM, in the
 //     snapshot), read and changed by the Autopilot endpoint.
+//     autopilot_track.go: for each term the leader runs the
+//     rpc.AutopilotTracker, which probes every server's Raft stats each
+//     ServerHealthInterval (2s) and keeps its health with StableSince =
+//     when that health last changed; /v1/operator/autopilot/state and
+//     /health answer that state (forwarded to the leader, ?stale too)
+//     and probe nothing. Until a term's first round the state is empty.
 //   - snapshot.go, snapshot_archive.go: /v1/snapshot save and restore; a
 //     restore is verified on the leader and committed as one log entry
 //     that every server's FSM (restoringFSM) applies.
