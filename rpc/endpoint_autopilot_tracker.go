@@ -229,7 +229,9 @@ func (e *Operator) assess(ctx context.Context, prev map[string]stableState, prob
 
 // probeAll collects Status.RaftStats from every server in parallel; the
 // local one is read directly. Missing entries did not answer within
-// probeTimeout.
+// probeTimeout, or were not asked: a server gossip says has left (or
+// does not know) is not probed, as raft-autopilot fetches stats only for
+// servers that have not left.
 func (e *Operator) probeAll(ctx context.Context, conf raft.Configuration, probeTimeout time.Duration, probes *atomic.Uint64) map[string]*RaftStats {
 	local := localRaftStats(e.c.d.Operator)
 	out := map[string]*RaftStats{}
@@ -237,6 +239,9 @@ func (e *Operator) probeAll(ctx context.Context, conf raft.Configuration, probeT
 	var wg sync.WaitGroup
 	for _, s := range conf.Servers {
 		if s.ID == local.ID || e.c.d.Caller == nil {
+			continue
+		}
+		if e.c.d.SerfStatus != nil && nodeStatus(e.c.d.SerfStatus(s.ID)) == "left" {
 			continue
 		}
 		probes.Add(1)

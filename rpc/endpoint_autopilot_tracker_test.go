@@ -124,6 +124,31 @@ func TestAutopilotAssess_StableSinceMovesOnlyWithHealth(t *testing.T) {
 	}
 }
 
+// A server that gossip says has left, or does not know, is not probed
+// (raft-autopilot asks only servers that have not left) and is unhealthy;
+// a failed one is still asked, since it may only be cut off from gossip.
+func TestAutopilotAssess_LeftServersAreNotProbed(t *testing.T) {
+	w := newTrackerWorld()
+	op := w.operator(t)
+	status := map[string]string{"me": "alive", "f1": "left", "f2": "failed"}
+	op.c.d.SerfStatus = func(id string) string { return status[id] }
+	var probes atomic.Uint64
+	r := op.assess(context.Background(), nil, time.Second, &probes)
+	if n := probes.Load(); n != 1 {
+		t.Errorf("%d probes, want 1 (f2 only)", n)
+	}
+	for _, h := range r.servers {
+		if h.Healthy != (h.ID == "me") {
+			t.Errorf("%s: %+v", h.ID, h)
+		}
+	}
+	status["f1"] = "none"
+	op.assess(context.Background(), nil, time.Second, &probes)
+	if n := probes.Load(); n != 2 {
+		t.Errorf("%d probes after a second round, want 2: a server gossip does not know was asked", n)
+	}
+}
+
 // The tracker's life: empty before it leads (HTTP answers an unhealthy,
 // empty state), a state from the first round on, one Lead at a time, and
 // empty again once Lead returns.
