@@ -130,6 +130,17 @@ func (t *AutopilotTracker) probeTimeout() time.Duration {
 	return max(t.interval/2, minHealthProbeTimeout)
 }
 
+// Summary is the tracked cluster health and failure tolerance; ok is
+// false while there is no tracked state (not leading, or before the
+// first round), when Consul reports its autopilot gauges as NaN.
+func (t *AutopilotTracker) Summary() (healthy bool, failureTolerance int, ok bool) {
+	s := t.snap.Load()
+	if s == nil {
+		return false, 0, false
+	}
+	return s.state.Healthy, s.state.FailureTolerance, true
+}
+
 // state is a copy of the tracked state (empty without one).
 func (t *AutopilotTracker) state() AutopilotStateReply {
 	s := t.snap.Load()

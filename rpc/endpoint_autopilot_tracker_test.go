@@ -181,6 +181,9 @@ func TestAutopilotTracker_LeadLifecycle(t *testing.T) {
 	if st := tr.state(); !st.Healthy || len(st.Servers) != 3 || st.Leader != "me" || st.FailureTolerance != 1 {
 		t.Fatalf("tracked state %+v", st)
 	}
+	if healthy, tolerance, ok := tr.Summary(); !healthy || tolerance != 1 || !ok {
+		t.Fatalf("summary %v, %d, %v; want healthy, tolerance 1", healthy, tolerance, ok)
+	}
 	copied := tr.state()
 	copied.Voters[0] = "mutated"
 	if tr.state().Voters[0] != "me" {
@@ -197,4 +200,7 @@ func TestAutopilotTracker_LeadLifecycle(t *testing.T) {
 		t.Fatal("still running after Lead returned")
 	}
 	checkEmpty("after Lead")
+	if _, _, ok := tr.Summary(); ok {
+		t.Fatal("a summary without a tracked state")
+	}
 }

@@ -153,10 +153,8 @@ func TestAutopilotTracking_ReadsSendNoProbes(t *testing.T) {
 	if probes != 2*rounds {
 		t.Errorf("%d probes in %d rounds of three servers, want two per round", probes, rounds)
 	}
-	for _, m := range leader.Metrics() {
-		if m.Name == "roster.autopilot.probes" && m.Value != float64(probes) {
-			t.Errorf("metric %s = %v, want %d", m.Name, m.Value, probes)
-		}
+	if got := metricValues(leader, "roster.autopilot.probes"); len(got) != 1 || got[0] != float64(probes) {
+		t.Errorf("metric roster.autopilot.probes = %v, want [%d]", got, probes)
 	}
 	for i, a := range tc.agents {
 		if i != l && (a.srv.autopilot.Probes() != 0 || a.srv.autopilot.Running()) {
@@ -199,4 +197,21 @@ func TestAutopilotTracking_LeadershipChangeRestartsTracking(t *testing.T) {
 	if p := old.srv.autopilot.Probes(); p != probes {
 		t.Fatalf("the old leader sent %d probes after it stopped leading", p-probes)
 	}
+	if got := metricValues(old, "roster.autopilot.healthy"); len(got) != 0 {
+		t.Errorf("the old leader reports autopilot health %v; only the leader does", got)
+	}
+	if got := metricValues(tc.agents[n], "roster.autopilot.healthy"); len(got) != 1 || got[0] != 1 {
+		t.Errorf("the new leader reports autopilot health %v, want [1]", got)
+	}
+}
+
+// metricValues are the values a's metrics report under name.
+func metricValues(a *Agent, name string) []float64 {
+	var out []float64
+	for _, m := range a.Metrics() {
+		if m.Name == name {
+			out = append(out, m.Value)
+		}
+	}
+	return out
 }
