@@ -47,9 +47,8 @@ func exchange(t *testing.T, net, addr, name string, qtype uint16) *dns.Msg {
 // The integration check: services registered over HTTP are
 // answered over real UDP and TCP the way dig sees them.
 func TestAgent_DNSAnswersServicesRegisteredThroughHTTPOverUDPAndTCP(t *testing.T) {
-	cfg := testConfig(t)
-	a := startAgent(t, cfg)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Ports.DNS))
+	a := startAgent(t, testConfig(t))
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(a.Ports().DNS))
 	for i := 1; i <= 5; i++ {
 		httpRegister(t, a, fmt.Sprintf("web%d", i), fmt.Sprintf("10.0.0.%d", i), catalog.HealthPassing)
 	}
