@@ -38,14 +38,21 @@ func Rand(t testing.TB) *rand.Rand {
 // asked, for TCP and UDP alike. They are held open together while
 // choosing, so they are distinct.
 //
+// Do not use it for a roster agent or any server of ours: a port chosen
+// here is released when FreePorts returns, and until the server binds it
+// another process (CI runs test binaries in parallel) may take it, failing
+// the start with "address already in use". Bind port 0 instead and read
+// the bound port back: in-process agents through Agent.Ports, agent
+// processes from their "serving" log lines, listeners from Addr(); a
+// restart then binds the port the first run got. FreePorts stays for
+// programs that must be told every port before any of them starts and
+// cannot report the ports they bound: etcd members, whose
+// --initial-cluster names each peer's URL (the etcd comparison
+// benchmark in cmd/roster).
+//
 // The ports come from below the kernel's ephemeral range when it leaves
-// room: a port the kernel picked for ":0" is released the moment this
-// returns, and until the agent under test binds it, any outgoing
-// connection on the machine may take it as its source port ("bind:
-// address already in use"). Ports below the range are never handed out
-// that way; a random start keeps parallel test binaries apart.
-// Prefer binding ":0" directly; use this only when a port must be named
-// before the listener exists (for example on a command line).
+// room, where no outgoing connection is handed them as a source port; a
+// random start keeps parallel test binaries apart.
 func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
 	ports := make([]int, 0, n)
@@ -107,12 +114,6 @@ func ephemeralLow() int {
 		return 0
 	}
 	return low
-}
-
-// FreePort returns one port as FreePorts does.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	return FreePorts(t, 1)[0]
 }
 
 // PollInterval is how often WaitFor re-checks its condition.

@@ -19,7 +19,8 @@
 //     agent announces its departure in gossip.
 //   - anyport.go: port 0 on any port binds the kernel's pick, which the
 //     agent logs ("serving") and publishes in place of the configured
-//     port, so tests that start the binary never race for a port.
+//     port, and Agent.Ports returns after Start, so tests that start the
+//     binary or an in-process agent never race for a port.
 //   - httplisten.go: each HTTP address is four sockets sharing the port
 //     (SO_REUSEPORT on Linux), so a reconnect storm of 10,000 clients fits
 //     the kernel's accept queues instead of waiting out SYN retransmits;
