@@ -207,18 +207,16 @@ func TestSnapshot_LaggingFollowerCatchesUpBySnapshot(t *testing.T) {
 }
 
 // The same over net/rpc on loopback: the chunks travel as
-// Raft.InstallSnapshot calls. Each node's first listener binds port 0
-// and is held until the node starts, so its address is known to all
-// before any starts; the restarted follower binds its address again,
-// with only the moment since its old listener closed open to others.
+// Raft.InstallSnapshot calls. Each node's first listener is bound
+// up front and held until the node starts, so its address is known to
+// all before any starts; the restarted follower binds its address again,
+// which testkit.ListenStable keeps out of the ports outgoing connections
+// are handed meanwhile.
 func TestSocket_LaggingFollowerCatchesUpBySnapshot(t *testing.T) {
 	addrs := map[string]string{}
 	bound := map[string]net.Listener{}
 	for i := 1; i <= 3; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := testkit.ListenStable(t)
 		id := fmt.Sprintf("n%d", i)
 		addrs[id], bound[id] = l.Addr().String(), l
 	}

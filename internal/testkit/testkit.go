@@ -86,6 +86,30 @@ func FreePorts(t testing.TB, n int) []int {
 	return ports
 }
 
+// ListenStable returns a TCP listener on 127.0.0.1, bound at once, on a
+// port below the kernel's ephemeral range when it leaves room. It is for
+// a test that will close the listener and bind the same address again (a
+// restarted node keeping the address its peers know it by): a port of
+// the ephemeral range, released for that moment, may be taken by any
+// outgoing connection on the machine as its source port, and the rebind
+// then fails with "address already in use". Ports below the range are
+// never handed out that way.
+func ListenStable(t testing.TB) net.Listener {
+	t.Helper()
+	next := quietPorts()
+	for tries := 0; tries <= 10000; tries++ {
+		addr := "127.0.0.1:0"
+		if p := next(); p != 0 {
+			addr = fmt.Sprintf("127.0.0.1:%d", p)
+		}
+		if l, err := net.Listen("tcp", addr); err == nil {
+			return l
+		}
+	}
+	t.Fatalf("testkit: no free loopback port after 10000 tries")
+	return nil
+}
+
 // quietPorts returns a generator of candidate ports below the ephemeral
 // range, from a random start, or one that returns 0 ("let the kernel
 // pick") where the range is unknown or leaves fewer than 2,000 ports.

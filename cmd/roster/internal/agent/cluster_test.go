@@ -122,7 +122,7 @@ func (tc *testCluster) serverConfig(i, expect int) Config {
 	cfg.Server, cfg.BootstrapExpect = true, expect
 	cfg.DataDir = tc.t.TempDir()
 	cfg.BindAddr = "127.0.0.1"
-	cfg.Ports = Ports{DNS: -1} // the others on port 0: the kernel's picks
+	cfg.Ports = Ports{DNS: -1} // the others chosen when it first starts
 	cfg.Version, cfg.Revision = "0.0.0-test", "abc123"
 	cfg.RetryJoinInterval = 100 * time.Millisecond
 	cfg.ReconcileInterval = time.Second
@@ -156,12 +156,19 @@ func (tc *testCluster) startSettled() int {
 }
 
 // start starts agent i, on the ports it had before if it ran already.
+//
 // A restart binds them again right after the test shut the old agent
-// down: only that window of milliseconds, owned by the test, is open to
-// another process (its TCP connections' TIME_WAIT does not block the
-// bind, as Go's listeners set SO_REUSEADDR; UDP keeps no such state).
+// down. Its TCP connections' TIME_WAIT does not block that, as Go's
+// listeners set SO_REUSEADDR, and UDP keeps no such state; but a port of
+// the kernel's ephemeral range, free for that moment, may be taken by any
+// outgoing connection on the machine as its source port. So an agent's
+// first start takes its ports from testkit.FreePorts, below that range,
+// rather than port 0: a member may be restarted by the test, and which
+// one is not known up front. Each start binds before the next one picks,
+// so the members' ports stay distinct.
 func (tc *testCluster) start(i int) {
 	tc.t.Helper()
+	tc.pickPorts(&tc.cfgs[i].Ports)
 	cfg := tc.cfgs[i]
 	cfg.RetryJoin, cfg.StartJoin, cfg.StartJoinWAN = tc.resolveJoins(cfg.RetryJoin), tc.resolveJoins(cfg.StartJoin), tc.resolveJoins(cfg.StartJoinWAN)
 	a, err := New(cfg)
@@ -179,6 +186,17 @@ func (tc *testCluster) start(i int) {
 	}
 	tc.bookMu.Unlock()
 	tc.agents[i] = a
+}
+
+// pickPorts gives each port of p still at 0 (the kernel's pick) a free
+// port below the ephemeral range (see start).
+func (tc *testCluster) pickPorts(p *Ports) {
+	free := testkit.FreePorts(tc.t, 4)
+	for k, port := range []*int{&p.HTTP, &p.Server, &p.SerfLAN, &p.SerfWAN} {
+		if *port == 0 {
+			*port = free[k]
+		}
+	}
 }
 
 // kill stops agent i without leaving, as a crash would look to the others.
