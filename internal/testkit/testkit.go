@@ -38,17 +38,17 @@ func Rand(t testing.TB) *rand.Rand {
 // asked, for TCP and UDP alike. They are held open together while
 // choosing, so they are distinct.
 //
-// Do not use it for a roster agent or any server of ours: a port chosen
-// here is released when FreePorts returns, and until the server binds it
-// another process (CI runs test binaries in parallel) may take it, failing
-// the start with "address already in use". Bind port 0 instead and read
-// the bound port back: in-process agents through Agent.Ports, agent
-// processes from their "serving" log lines, listeners from Addr(); a
-// restart then binds the port the first run got. FreePorts stays for
-// programs that must be told every port before any of them starts and
-// cannot report the ports they bound: etcd members, whose
-// --initial-cluster names each peer's URL (the etcd comparison
-// benchmark in cmd/roster).
+// Prefer port 0 for a server that is never restarted: a port chosen here
+// is released when FreePorts returns, and until the server binds it
+// another test binary's FreePorts may pick it. Bind port 0 instead and
+// read the bound port back: in-process agents through Agent.Ports, agent
+// processes from their "serving" log lines, listeners from Addr().
+// FreePorts is for a server a test restarts on the same ports (a port of
+// the ephemeral range, free between the stop and the restart, may be
+// taken by any outgoing connection; see ListenStable for a listener held
+// from the start), and for programs that must be told every port before
+// any starts: etcd members, whose --initial-cluster names each peer's
+// URL (the etcd comparison benchmark in cmd/roster).
 //
 // The ports come from below the kernel's ephemeral range when it leaves
 // room, where no outgoing connection is handed them as a source port; a
