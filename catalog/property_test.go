@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,8 +22,17 @@ type cmdGen struct {
 }
 
 func (g *cmdGen) pick(xs ...string) string { return xs[g.r.IntN(len(xs))] }
-func (g *cmdGen) node() string             { return fmt.Sprintf("n%d", g.r.IntN(6)) }
-func (g *cmdGen) key() string              { return g.pick("a/", "a/b/", "b/") + g.pick("x", "y", "z") }
+func (g *cmdGen) pickNode() string         { return fmt.Sprintf("n%d", g.r.IntN(6)) }
+
+// node names a node, now and then in another case: a write that changes
+// a node under another case renames it (nodename.go).
+func (g *cmdGen) node() string {
+	if g.r.IntN(5) == 0 {
+		return strings.ToUpper(g.pickNode())
+	}
+	return g.pickNode()
+}
+func (g *cmdGen) key() string { return g.pick("a/", "a/b/", "b/") + g.pick("x", "y", "z") }
 func (g *cmdGen) status() string {
 	return g.pick(HealthPassing, HealthPassing, HealthWarning, HealthCritical)
 }
@@ -63,6 +73,10 @@ func (g *cmdGen) next() Command {
 		for i := range ops {
 			if c, ok := g.check().(*RegisterRequest); ok && g.r.IntN(2) == 0 {
 				ops[i] = TxnOp{Check: &TxnCheckOp{Verb: OpSet, Check: c.Checks[0]}}
+			} else if g.r.IntN(4) == 0 {
+				// A rename inside a transaction that a later op may fail.
+				ops[i] = TxnOp{Node: &TxnNodeOp{Verb: OpSet, Node: Node{Node: g.node(),
+					Address: g.pick("10.0.0.1", "10.0.0.3"), Datacenter: "dc1"}}}
 			} else {
 				ops[i] = TxnOp{KV: g.kv()}
 			}
