@@ -1,6 +1,8 @@
 package catalog
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -174,5 +176,125 @@ func checkNodeCase(t *testing.T, s *Store, want, id string) {
 	}
 	if len(s.st.nodeFold) != 1 || len(s.st.nodeFold[foldName(want)]) != 1 {
 		t.Fatalf("nodeFold = %v, want %s alone", s.st.nodeFold, want)
+	}
+}
+
+// TestNodeName_NodeEventsAreNetPerCommand pins the delta log's node events
+// for commands that remove and re-add a name (delta.go): replaying a
+// command's node events on the node set before it gives the node set after
+// it, whatever the order of the command's own steps. Two renames in one
+// transaction (web-1 to WEB-1 and back) and a node delete followed by a
+// set of the same node leave the node present, so they report nothing;
+// before the events were netted, such a command ended with "node removed"
+// for a node the catalog holds.
+func TestNodeName_NodeEventsAreNetPerCommand(t *testing.T) {
+	nodeSet := func(n Node) TxnOp { return TxnOp{Node: &TxnNodeOp{Verb: OpSet, Node: n}} }
+	nodeDel := func(name string) TxnOp { return TxnOp{Node: &TxnNodeOp{Verb: OpDelete, Node: Node{Node: name}}} }
+	web1 := func(name, addr string) Node {
+		return Node{ID: nodeCaseIDA, Node: name, Address: addr, Datacenter: "dc1"}
+	}
+	cases := []struct {
+		name  string
+		write Command
+		want  []string // the command's node events, kind:node
+	}{
+		{name: "one rename",
+			write: &RegisterRequest{Node: web1("WEB-1", "10.0.0.2")},
+			want:  []string{"node-added:WEB-1", "node-removed:web-1"}},
+		{name: "two renames back to the first case",
+			write: &TxnRequest{Ops: []TxnOp{nodeSet(web1("WEB-1", "10.0.0.2")), nodeSet(web1("web-1", "10.0.0.3"))}}},
+		{name: "two renames to a third case",
+			write: &TxnRequest{Ops: []TxnOp{nodeSet(web1("WEB-1", "10.0.0.2")), nodeSet(web1("Web-1", "10.0.0.3"))}},
+			want:  []string{"node-added:Web-1", "node-removed:web-1"}},
+		{name: "delete then set",
+			write: &TxnRequest{Ops: []TxnOp{nodeDel("web-1"), nodeSet(web1("web-1", "10.0.0.2"))}}},
+		{name: "delete then set in another case",
+			write: &TxnRequest{Ops: []TxnOp{nodeDel("web-1"), nodeSet(web1("WEB-1", "10.0.0.2"))}},
+			want:  []string{"node-added:WEB-1", "node-removed:web-1"}},
+		{name: "rename then delete",
+			write: &TxnRequest{Ops: []TxnOp{nodeSet(web1("WEB-1", "10.0.0.2")), nodeDel("WEB-1")}},
+			want:  []string{"node-removed:web-1"}},
+		{name: "a new node set then deleted",
+			write: &TxnRequest{Ops: []TxnOp{nodeSet(Node{Node: "db-1", Address: "10.0.0.9"}), nodeDel("db-1")}}},
+		{name: "a new node and a delete",
+			write: &TxnRequest{Ops: []TxnOp{nodeSet(Node{Node: "db-1", Address: "10.0.0.9"}), nodeDel("web-1")}},
+			want:  []string{"node-added:db-1", "node-removed:web-1"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, Config{})
+			for _, cmd := range nodeCaseSetup() {
+				h.ok(cmd)
+			}
+			m := NewMirror()
+			if err := m.Load(h.s.Registry()); err != nil {
+				t.Fatal(err)
+			}
+			before := nodeNames(h.s)
+			if res := h.ok(tc.write); res.Txn != nil && len(res.Txn.Errors) > 0 {
+				t.Fatalf("write: %s", res.Txn.Errors[0].What)
+			}
+			d := mustSince(t, h.s, h.idx-1)
+			var got []string
+			for _, c := range d.Changes {
+				if c.Kind == NodeAdded || c.Kind == NodeRemoved {
+					got = append(got, c.Kind.String()+":"+c.Node)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("node events %v, want %v", got, tc.want)
+			}
+			checkNodeEvents(t, d, before, nodeNames(h.s))
+			if err := m.Apply(d); err != nil || m.Hash() != h.s.Hash() {
+				t.Fatalf("mirror: %v; hash %s, store %s", err, m.Hash(), h.s.Hash())
+			}
+		})
+	}
+}
+
+// nodeNames is the set of the store's node names.
+func nodeNames(s *Store) map[string]bool {
+	nodes, _ := s.Nodes()
+	set := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		set[n.Node] = true
+	}
+	return set
+}
+
+// checkNodeEvents checks the delta log's contract for node events
+// (delta.go) on delta d, which took the node set from before to after:
+// each event changes the presence of its node (no "added" for a present
+// node, no "removed" for an absent one), replaying them gives after, and
+// within one index a node's "added" comes before any instance change on
+// it and its "removed" after them. before is updated in place.
+func checkNodeEvents(t *testing.T, d Delta, before, after map[string]bool) {
+	t.Helper()
+	removed := map[string]uint64{} // node -> index of its removal
+	for _, c := range d.Changes {
+		switch c.Kind {
+		case NodeAdded:
+			if before[c.Node] {
+				t.Fatalf("index %d: node-added %s, which is present; changes %+v", c.Index, c.Node, d.Changes)
+			}
+			before[c.Node] = true
+		case NodeRemoved:
+			if !before[c.Node] {
+				t.Fatalf("index %d: node-removed %s, which is absent; changes %+v", c.Index, c.Node, d.Changes)
+			}
+			delete(before, c.Node)
+			removed[c.Node] = c.Index
+		default:
+			node := c.Instance.Node
+			if !before[node] {
+				t.Fatalf("index %d: %s on %s, which is absent; changes %+v", c.Index, c.Kind, node, d.Changes)
+			}
+			if idx, ok := removed[node]; ok && idx == c.Index {
+				t.Fatalf("index %d: %s on %s after its node-removed; changes %+v", c.Index, c.Kind, node, d.Changes)
+			}
+		}
+	}
+	if !maps.Equal(before, after) {
+		t.Fatalf("node events replayed give %v, the store holds %v; changes %+v", sortedKeys(before), sortedKeys(after), d.Changes)
 	}
 }

@@ -77,6 +77,10 @@ func (g *cmdGen) next() Command {
 				// A rename inside a transaction that a later op may fail.
 				ops[i] = TxnOp{Node: &TxnNodeOp{Verb: OpSet, Node: Node{Node: g.node(),
 					Address: g.pick("10.0.0.1", "10.0.0.3"), Datacenter: "dc1"}}}
+			} else if g.r.IntN(6) == 0 {
+				// With a set of the same node, one txn removes and
+				// re-adds it.
+				ops[i] = TxnOp{Node: &TxnNodeOp{Verb: OpDelete, Node: Node{Node: g.node()}}}
 			} else {
 				ops[i] = TxnOp{KV: g.kv()}
 			}
@@ -140,7 +144,8 @@ func recomputeHash(s *Store) string {
 // hashcode; a mirror that misses a delta detects the gap and one that loses
 // a change inside a delta detects it (or provably lost nothing); and a
 // snapshot taken at a random point restores to an identical store that
-// keeps applying identically.
+// keeps applying identically; and the deltas' node events give the
+// store's node set.
 func TestProperty_RandomCommands(t *testing.T) {
 	runs := testkit.ChaosRuns(4)
 	for run := range runs {
@@ -155,7 +160,8 @@ func propertyRun(t *testing.T, steps int) {
 	var restored *harness
 	snapAt := 1 + r.IntN(steps-1)
 	mirror := NewMirror()
-	detected := 0 // lost changes the lossy mirror caught by hash
+	nodes := map[string]bool{} // the node set the mirrored deltas' node events give
+	detected := 0              // lost changes the lossy mirror caught by hash
 	var trace []string
 	defer func() {
 		if t.Failed() {
@@ -176,7 +182,7 @@ func propertyRun(t *testing.T, steps int) {
 			t.Fatalf("step %d: incremental hash %s, recomputed %s", step, got, want)
 		}
 		if r.IntN(4) == 0 || step == steps {
-			detected += followMirror(t, leader.s, mirror, r)
+			detected += followMirror(t, leader.s, mirror, nodes, r)
 		}
 		if step == snapAt {
 			restored = restoreCopy(t, leader)
@@ -195,13 +201,16 @@ func propertyRun(t *testing.T, steps int) {
 }
 
 // followMirror brings m up to date with one delta, first proving that a
-// copy of the mirror which loses a change or a whole delta notices.
-func followMirror(t *testing.T, s *Store, m *Mirror, r *rand.Rand) (detected int) {
+// copy of the mirror which loses a change or a whole delta notices. nodes
+// is the node set m's deltas gave so far: the delta's node events must
+// take it to the store's (checkNodeEvents).
+func followMirror(t *testing.T, s *Store, m *Mirror, nodes map[string]bool, r *rand.Rand) (detected int) {
 	t.Helper()
 	d, err := s.Since(m.Index())
 	if err != nil {
 		t.Fatalf("Since(%d): %v", m.Index(), err)
 	}
+	checkNodeEvents(t, d, nodes, nodeNames(s))
 	if len(d.Changes) > 0 {
 		lossy := copyMirror(m)
 		drop := r.IntN(len(d.Changes))
