@@ -144,8 +144,9 @@ func recomputeHash(s *Store) string {
 // hashcode; a mirror that misses a delta detects the gap and one that loses
 // a change inside a delta detects it (or provably lost nothing); and a
 // snapshot taken at a random point restores to an identical store that
-// keeps applying identically; and the deltas' node events give the
-// store's node set.
+// keeps applying identically; the deltas' node events give the store's
+// node set; a command that did not apply left every map and index as it
+// was; and the derived indexes equal those a restore rebuilds.
 func TestProperty_RandomCommands(t *testing.T) {
 	runs := testkit.ChaosRuns(4)
 	for run := range runs {
@@ -171,7 +172,11 @@ func propertyRun(t *testing.T, steps int) {
 	for step := 1; step <= steps; step++ {
 		cmd := g.next()
 		trace = append(trace, fmt.Sprintf("%d: %T %+v", step, cmd, cmd))
+		before := dumpIndexes(leader.s.st)
 		res := leader.apply(cmd)
+		if after := dumpIndexes(leader.s.st); (!res.OK || res.Err != nil) && after != before {
+			t.Fatalf("step %d: a command that did not apply changed the state:\n%s\n---\n%s", step, before, after)
+		}
 		if restored != nil {
 			again := restored.apply(cloneCommand(t, cmd, leader.idx))
 			if fmt.Sprint(res.OK, res.Err) != fmt.Sprint(again.OK, again.Err) {
@@ -186,6 +191,8 @@ func propertyRun(t *testing.T, steps int) {
 		}
 		if step == snapAt {
 			restored = restoreCopy(t, leader)
+		} else if step%50 == 0 {
+			restoreCopy(t, leader) // the derived indexes match a rebuild
 		}
 	}
 	if restored != nil {
@@ -255,6 +262,11 @@ func restoreCopy(t *testing.T, h *harness) *harness {
 	}
 	c.idx = h.idx
 	assertSameStore(t, h.s, c.s)
+	// The derived indexes kept write by write equal those the restore
+	// built from scratch.
+	if a, b := dumpState(h.s.st), dumpState(c.s.st); a != b {
+		t.Fatalf("derived indexes differ from a restore's:\n%s\n---\n%s", a, b)
+	}
 	if _, err := c.s.Since(h.idx - 1); h.idx > 0 && !errors.Is(err, ErrTruncated) {
 		t.Fatalf("restored store answered Since(%d) = %v; its log starts at %d", h.idx-1, err, h.idx)
 	}
