@@ -112,8 +112,13 @@
 //     segment's header (every stable key, written whole) ends with a
 //     marker record, so damage inside a header is refused, not cut as a
 //     torn write; stable records are at most 4 KiB, which bounds the
-//     search. An open writes on in a new segment unless the newest holds
-//     only its marked header, so restarts without writes add no files. A lone write
+//     search. Each segment has a random salt that every record's CRC
+//     covers (same framing), so bytes a client stores in a value, or
+//     stale blocks of another segment, never pass as a later write and
+//     make open refuse a torn one (wal_salt_test.go); segments of the
+//     first, unsalted format are read but not written to. An open writes
+//     on in a new segment unless the newest is salted and holds only its
+//     marked header, so restarts without writes add no files. A lone write
 //     waits for it on the leader and a follower, so its one sync (where a
 //     bbolt transaction syncs twice, data pages then meta page) is most of
 //     a single client's latency. BoltStore (one bbolt file; data dirs of

@@ -44,12 +44,12 @@ func TestWALCrash_TornGroupCommitLargerThanBudgetIsCutBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	name, data := closeAndReadNewest(t, dir, s)
-	write := len(appendWALState(nil, keyHardState, hs)) + len(appendWALEntries(nil, walRecEntriesWithState, es))
+	write := len(appendWALState(nil, 0, keyHardState, hs)) + len(appendWALEntries(nil, 0, walRecEntriesWithState, es))
 	hsOff := len(data) - write
 	if data[hsOff+walRecHeader] != walRecState {
 		t.Fatalf("no stable-key record at offset %d", hsOff)
 	}
-	clear(data[hsOff : hsOff+len(appendWALState(nil, keyHardState, hs))]) // its page never landed
+	clear(data[hsOff : hsOff+len(appendWALState(nil, 0, keyHardState, hs))]) // its page never landed
 	files := maps.Clone(preFiles)
 	files[name] = data
 	st := reopenState(t, writeDir(t, files), walSegmentBytes)
@@ -92,14 +92,16 @@ func TestWALTail_EntryWalksAreChargedToTheBudget(t *testing.T) {
 	tail := append([]byte{0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0}, walHeaderChains(1<<20)...)
 	const budget = 4 << 20
 	left := budget
-	if s.tailSearch(tail, 0, &left) {
+	if s.tailSearch(tail, 0, 0, &left) {
 		t.Errorf("crafted header chains: torn, want damage (the budget is spent)")
 	}
 	if left >= 0 {
 		t.Errorf("crafted header chains: %d of %d budget bytes left, want it spent", left, budget)
 	}
 	dir := t.TempDir()
-	seg := append([]byte(walMagic), tail...)
+	// In the first format: a salted segment without its header-end
+	// marker is refused before any search.
+	seg := append([]byte(walMagicV1), tail...)
 	if err := os.WriteFile(filepath.Join(dir, walSegmentName(1)), seg, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -124,9 +126,13 @@ func TestWALCrash_TornBatchOfSmallCommandsIsCutBack(t *testing.T) {
 	}
 	name, data := closeAndReadNewest(t, dir, s)
 	torn := data[:len(data)-1]
-	start := len(data) - len(appendWALEntries(nil, walRecEntries, es))
+	start := len(data) - len(appendWALEntries(nil, 0, walRecEntries, es))
+	seed, _, err := walReadHeader(data)
+	if err != nil {
+		t.Fatal(err)
+	}
 	left := walTornScanBytes // searched with the log as it was before the write
-	if !openWALT(t, writeDir(t, preFiles), walSegmentBytes).tailSearch(torn, start, &left) {
+	if !openWALT(t, writeDir(t, preFiles), walSegmentBytes).tailSearch(torn, start, seed, &left) {
 		t.Fatalf("torn batch: damage, want torn (%d left)", left)
 	}
 	if spent := walTornScanBytes - left; spent > walTornScanBytes/4 {
@@ -148,9 +154,10 @@ func TestWALStore_ReplayOfManyCompactionsIsLinear(t *testing.T) {
 	for i := range es {
 		es[i] = Entry{Index: uint64(i + 1), Term: 1, Type: EntryCommand}
 	}
-	b := appendWALEntries([]byte(walMagic), walRecEntries, es)
+	b, seed := walTestHeader(true)
+	b = appendWALEntries(b, seed, walRecEntries, es)
 	for i := 1; i < n; i++ {
-		b = appendWALDelete(b, walRecCompact, uint64(i))
+		b = appendWALDelete(b, seed, walRecCompact, uint64(i))
 	}
 	if err := os.WriteFile(filepath.Join(dir, walSegmentName(1)), b, 0o600); err != nil {
 		t.Fatal(err)
