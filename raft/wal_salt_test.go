@@ -1,7 +1,9 @@
 package raft
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"maps"
 	"os"
 	"path/filepath"
@@ -195,6 +197,69 @@ func TestWALCrash_StaleBlocksOfAnotherSegmentAreNotALaterWrite(t *testing.T) {
 			openCutBack(t, crashed, pre)
 		} else {
 			openRefused(t, crashed, "not a torn write")
+		}
+	}
+}
+
+// A crash at any point of writing a new segment's header loses nothing
+// and, but for damage, never stops the log from opening. The header
+// (magic, salt, stable keys, marker) is written and synced under a
+// temporary name, then renamed: before the rename the temporary file may
+// hold any prefix of it, and open removes it; after the rename the
+// segment holds the whole header, which open reuses. A segment under its
+// own name with a shorter header cannot come from a crash (it was synced
+// before the rename): it is damage, refused and left as it is, since
+// the salt or keys it lost cannot be told from the rest.
+func TestWALCrash_EveryCrashPointOfASegmentHeader(t *testing.T) {
+	dir := t.TempDir()
+	s := openWALT(t, dir, walSegmentBytes)
+	for _, op := range []walOp{hsOp(2, "n1", walEntries(1, 3, 2, "a")), setOp("k0", "x"), logsOp(walEntries(4, 5, 2, "a"))} {
+		if err := op.do(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := readWALState(t, s)
+	s.Close()
+	preFiles := readDir(t, dir)
+	openWALT(t, dir, walSegmentBytes).Close() // starts segment 2, as newSegment writes it
+	name := walSegmentName(2)
+	header := readDir(t, dir)[name]
+	if len(header) <= len(walMagic)+walSaltBytes || len(preFiles) != 1 {
+		t.Fatalf("segment 2 of %d bytes after %d segments; want a header of keys after one", len(header), len(preFiles))
+	}
+	for cut := 0; cut <= len(header); cut++ {
+		files := maps.Clone(preFiles)
+		files[name+".tmp"] = header[:cut]
+		crashed := writeDir(t, files)
+		if got := reopenState(t, crashed, walSegmentBytes); !got.equal(want) {
+			t.Fatalf("%d bytes of the header under the temporary name: opened as %v, want %v", cut, got, want)
+		}
+		if _, err := os.Stat(filepath.Join(crashed, name+".tmp")); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%d bytes of the header under the temporary name: the file is still there (%v)", cut, err)
+		}
+		files = maps.Clone(preFiles)
+		files[name] = header[:cut]
+		crashed = writeDir(t, files)
+		if cut == len(header) {
+			if got := reopenState(t, crashed, walSegmentBytes); !got.equal(want) {
+				t.Fatalf("the whole header renamed: opened as %v, want %v", got, want)
+			}
+			if got := walSegmentFiles(t, crashed); len(got) != 2 {
+				t.Fatalf("the whole header renamed: segments %v, want it reused", got)
+			}
+			continue
+		}
+		s, err := openWALStore(crashed, walSegmentBytes)
+		if err == nil {
+			st := readWALState(t, s)
+			s.Close()
+			t.Fatalf("segment %s of %d header bytes: opened as %v, want it refused", name, cut, st)
+		}
+		if !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "backup") {
+			t.Fatalf("segment %s of %d header bytes: error does not say which file and what to do: %v", name, cut, err)
+		}
+		if now := readDir(t, crashed); !maps.EqualFunc(now, files, bytes.Equal) {
+			t.Fatalf("segment %s of %d header bytes: the refused log was changed", name, cut)
 		}
 	}
 }
