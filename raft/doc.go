@@ -100,7 +100,7 @@
 //     against the group-commit limit clients/(F+R).
 //   - config.go: Config with the shipped timing (10 ms ticks, 50 ms
 //     heartbeats, 300–600 ms election timeouts) and Validate.
-//   - storage.go, wal_store.go, wal_tail.go, bolt_store.go, mem_store.go:
+//   - storage.go, wal_store.go, wal_format.go, wal_tail.go, bolt_store.go, mem_store.go:
 //     LogStore and StableStore. WALStore, what servers run on: an
 //     append-only log of checksummed records in segment files, one append
 //     and one fdatasync per disk-writer group; on open a torn last write

@@ -1,7 +1,6 @@
 package raft
 
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -47,10 +46,10 @@ import (
 // was acknowledged, as it was not yet synced, and the cut is synced before
 // anything else is written), then writes on in a new segment headed by
 // every stable key (or in the newest one if it is salted and holds every
-// stable key and nothing else, so restarts without writes add no files). A write is one
-// record, or a stable key followed by entries marked as written with it,
-// so a crash keeps the key without the entries or both, never entries of
-// a term the stored term is below. A bad record that a whole record of a
+// stable key and nothing else, so restarts without writes add no files).
+// A write is one record, or a stable key followed by entries marked as
+// written with it, so a crash keeps the key without the entries or both,
+// never entries of a term the stored term is below. A bad record that a whole record of a
 // later write follows (one that checks under the segment's salt, which
 // bytes inside the torn write and stale blocks of other segments cannot,
 // and does not merely restate stored or older state; see tailIsTorn), a
@@ -114,28 +113,6 @@ type walLoc struct {
 }
 
 const (
-	// walMagic starts a segment of the current format, followed by
-	// walSaltBytes of salt. Every record's CRC covers the salt and then
-	// the body (the CRC starts from the salt's CRC, the segment's seed):
-	// a record's framing costs what it did, and a record checks only in
-	// the segment it was written to. That matters when open looks past a
-	// bad record for whole ones (tailIsTorn): without a salt, a client's
-	// value stored inside an entry could frame a record with a valid
-	// CRC (or a header-end marker at its own offset), and stale blocks
-	// of a deleted segment would hold valid records, either of which a
-	// crash that tears that write leaves after the bad record, where
-	// they look like evidence of later, acknowledged writes: open would
-	// refuse the log, an outage a client could arm. Neither can know
-	// the salt (random, never sent anywhere) nor carry another
-	// segment's records past it, so only this segment's writes check.
-	walMagic     = "RSTRWAL2"
-	walSaltBytes = 8
-	// walMagicV1 starts a segment of the first format: no salt, each
-	// record's CRC of its body alone. Such segments (from releases before
-	// the salt) are replayed, a torn tail cut as before, but never
-	// written to: an open writes on in a new, salted segment.
-	walMagicV1     = "RSTRWAL1"
-	walMagicPrefix = "RSTRWAL"
 	// walSegmentBytes: a new segment starts once the current one holds
 	// this much (64k 100-byte writes); whole segments are deleted once the
 	// log is compacted past them.
@@ -338,49 +315,6 @@ func (s *WALStore) replaySegment(seq uint64, newest bool) (keysOnly bool, err er
 	return false, f.Sync()
 }
 
-// walReadHeader reads a segment's header: the seed of its records' CRCs
-// (see walSegment) and where its first record starts. The error completes
-// "log segment <path> ...".
-func walReadHeader(data []byte) (seed uint32, start int, err error) {
-	n := len(walMagic)
-	switch {
-	case len(data) >= n && string(data[:n]) == walMagicV1:
-		return 0, n, nil
-	case len(data) >= n && string(data[:n]) == walMagic:
-		if len(data) < n+walSaltBytes {
-			return 0, 0, fmt.Errorf("is damaged: its header ends before its salt (a segment is written whole, so this is not a torn write); %s", walRepairHint)
-		}
-		if seed = walSeed(data[n : n+walSaltBytes]); seed == 0 {
-			return 0, 0, fmt.Errorf("is damaged: its salt is one no release writes; %s", walRepairHint)
-		}
-		return seed, n + walSaltBytes, nil
-	case len(data) >= n && string(data[:len(walMagicPrefix)]) == walMagicPrefix:
-		return 0, 0, fmt.Errorf("starts with %q, a log format this release does not know (written by a newer release?); run a release that does", data[:n])
-	}
-	return 0, 0, fmt.Errorf("does not start with %q; it is not a roster log or is damaged: move it away if it does not belong there, else %s", walMagic, walRepairHint)
-}
-
-// walSeed is the CRC seed of a segment with this salt.
-func walSeed(salt []byte) uint32 { return crc32.Checksum(salt, walCRC) }
-
-// walRecord returns the body of the record at the start of b, or false if
-// b holds no whole record with a matching checksum under seed (its
-// segment's).
-func walRecord(b []byte, seed uint32) ([]byte, bool) {
-	if len(b) < walRecHeader {
-		return nil, false
-	}
-	n := binary.LittleEndian.Uint32(b)
-	if n == 0 || uint64(n) > uint64(len(b)-walRecHeader) {
-		return nil, false
-	}
-	body := b[walRecHeader : walRecHeader+int(n)]
-	if crc32.Update(seed, walCRC, body) != binary.LittleEndian.Uint32(b[4:]) {
-		return nil, false
-	}
-	return body, true
-}
-
 // applyRecord applies one record's body, which starts at offset off of seg,
 // to the in-memory state. replay relaxes the check that new entries follow
 // the stored ones (see the type's comment).
@@ -558,60 +492,6 @@ func (s *WALStore) newSegment(seq uint64) error {
 	}
 	s.segs = append(s.segs, &walSegment{seq: seq, f: f, size: int64(len(b)), seed: seed})
 	return nil
-}
-
-// newWALSalt returns a random salt whose seed is not 0, the seed of an
-// unsalted CRC: so no record checksummed without the salt checks in a
-// salted segment. (crypto/rand does not fail on the systems Go runs on.)
-func newWALSalt() []byte {
-	salt := make([]byte, walSaltBytes)
-	rand.Read(salt)
-	if walSeed(salt) == 0 {
-		salt[0] ^= 1 // a CRC tells any one-bit change: the seed is not 0 now
-	}
-	return salt
-}
-
-// finishWALRecord frames the body that starts at b[start+walRecHeader:]
-// for the segment whose CRC seed is seed.
-func finishWALRecord(b []byte, start int, seed uint32) []byte {
-	body := b[start+walRecHeader:]
-	binary.LittleEndian.PutUint32(b[start:], uint32(len(body)))
-	binary.LittleEndian.PutUint32(b[start+4:], crc32.Update(seed, walCRC, body))
-	return b
-}
-
-func appendWALState(b []byte, seed uint32, key, val []byte) []byte {
-	start := len(b)
-	b = append(b, make([]byte, walRecHeader)...)
-	b = append(b, walRecState)
-	b = binary.LittleEndian.AppendUint16(b, uint16(len(key)))
-	b = append(b, key...)
-	b = append(b, val...)
-	return finishWALRecord(b, start, seed)
-}
-
-func appendWALEntries(b []byte, seed uint32, kind byte, entries []Entry) []byte {
-	start := len(b)
-	b = append(b, make([]byte, walRecHeader)...)
-	b = append(b, kind)
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(entries)))
-	for _, e := range entries {
-		b = binary.LittleEndian.AppendUint64(b, e.Index)
-		b = binary.LittleEndian.AppendUint64(b, e.Term)
-		b = append(b, byte(e.Type))
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(e.Data)))
-		b = append(b, e.Data...)
-	}
-	return finishWALRecord(b, start, seed)
-}
-
-func appendWALDelete(b []byte, seed uint32, kind byte, index uint64) []byte {
-	start := len(b)
-	b = append(b, make([]byte, walRecHeader)...)
-	b = append(b, kind)
-	b = binary.LittleEndian.AppendUint64(b, index)
-	return finishWALRecord(b, start, seed)
 }
 
 // writeSegment returns the segment the next write goes to, starting a new
