@@ -684,7 +684,8 @@ func walReadAndCompact(t *testing.T, s *WALStore, rng *rand.Rand, last uint64) {
 
 // FuzzWALReplay opens a log whose newest segment is the input (raw, or
 // its chunks framed as records with good checksums so that the parser
-// behind the checksum is reached): open never panics and never allocates
+// behind the checksum is reached, salted if the input's length is odd,
+// else in the first format): open never panics and never allocates
 // more than a small multiple of the input, and a log it accepts reads back
 // every entry it reports, and reads the same when opened again.
 func FuzzWALReplay(f *testing.F) {
@@ -709,7 +710,7 @@ func FuzzWALReplay(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte, framed bool) {
 		data := in
 		if framed {
-			data = walFrameChunks(in)
+			data = walFrameChunks(in, len(in)%2 == 1)
 		}
 		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, walSegmentName(1)), data, 0o600); err != nil {
@@ -734,10 +735,10 @@ func FuzzWALReplay(f *testing.F) {
 }
 
 // walFrameChunks makes a segment of records whose bodies are the chunks of
-// in, each prefixed there by its length (one byte); in the first format,
-// whose header (no salt, no header-end marker) does not end the replay.
-func walFrameChunks(in []byte) []byte {
-	out := []byte(walMagicV1)
+// in, each prefixed there by its length (one byte), after the header of
+// walTestHeader(salted).
+func walFrameChunks(in []byte, salted bool) []byte {
+	out, seed := walTestHeader(salted)
 	for len(in) > 0 {
 		n := min(int(in[0]), len(in)-1)
 		body := in[1 : 1+n]
@@ -746,7 +747,7 @@ func walFrameChunks(in []byte) []byte {
 			continue
 		}
 		out = binary.LittleEndian.AppendUint32(out, uint32(n))
-		out = binary.LittleEndian.AppendUint32(out, crc32.Checksum(body, walCRC))
+		out = binary.LittleEndian.AppendUint32(out, crc32.Update(seed, walCRC, body))
 		out = append(out, body...)
 	}
 	return out
