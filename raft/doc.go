@@ -100,9 +100,9 @@
 //     against the group-commit limit clients/(F+R).
 //   - config.go: Config with the shipped timing (10 ms ticks, 50 ms
 //     heartbeats, 300–600 ms election timeouts) and Validate.
-//   - storage.go, wal_store.go, wal_format.go, wal_tail.go, bolt_store.go, mem_store.go:
-//     LogStore and StableStore. WALStore, what servers run on: an
-//     append-only log of checksummed records in segment files, one append
+//   - storage.go, wal_store.go, wal_format.go, wal_tail.go, bolt_store.go,
+//     mem_store.go: LogStore and StableStore. WALStore, what servers run
+//     on: an append-only log of checksummed records in segment files, one append
 //     and one fdatasync per disk-writer group; on open a torn last write
 //     is cut off, and damage that whole records of a later write follow
 //     (only records restating stored or older state, e.g. stale blocks,
@@ -114,9 +114,10 @@
 //     torn write; stable records are at most 4 KiB, which bounds the
 //     search. Each segment has a random salt that every record's CRC
 //     covers (same framing), so bytes a client stores in a value, or
-//     stale blocks of another segment, never pass as a later write and
-//     make open refuse a torn one (wal_salt_test.go); segments of the
-//     first, unsalted format are read but not written to. An open writes
+//     stale blocks of another segment, cannot pass (but by a 2^-32
+//     guess) as a later write and make open refuse a torn one
+//     (wal_salt_test.go); segments of the first, unsalted format are
+//     read but not written to (wal_compat_test.go). An open writes
 //     on in a new segment unless the newest is salted and holds only its
 //     marked header, so restarts without writes add no files. A lone write
 //     waits for it on the leader and a follower, so its one sync (where a
