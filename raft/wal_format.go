@@ -47,6 +47,9 @@ func walReadHeader(data []byte) (seed uint32, start int, err error) {
 	n := len(walMagic)
 	switch {
 	case len(data) >= n && string(data[:n]) == walMagicV1:
+		if walSaltedUnderV1Magic(data) {
+			return 0, 0, fmt.Errorf("starts with %q but is damaged: its first record checks under a salt, as in a segment of the current format (%q, two bits away); %s", walMagicV1, walMagic, walRepairHint)
+		}
 		return 0, n, nil
 	case len(data) >= n && string(data[:n]) == walMagic:
 		if len(data) < n+walSaltBytes {
@@ -60,6 +63,29 @@ func walReadHeader(data []byte) (seed uint32, start int, err error) {
 		return 0, 0, fmt.Errorf("starts with %q, a log format this release does not know (written by a newer release?); run a release that does", data[:n])
 	}
 	return 0, 0, fmt.Errorf("does not start with %q; it is not a roster log or is damaged: move it away if it does not belong there, else %s", walMagic, walRepairHint)
+}
+
+// walSaltedUnderV1Magic reports whether a segment that starts with
+// walMagicV1 is a salted one whose magic was damaged: "RSTRWAL2" is two
+// bits from "RSTRWAL1". Read unsalted, such a segment has no whole record
+// (its salt reads as a bad first record, and no salted record checks
+// without the salt), so open would cut it back to its magic as a torn
+// write and replay older segments' stale hard state: votes cast and
+// entries acknowledged would be lost. Every salted segment starts with a
+// header record right after its salt; in a segment of the first format
+// the bytes there check under those 8 bytes taken as a salt by a chance
+// of 2^-32.
+func walSaltedUnderV1Magic(data []byte) bool {
+	n := len(walMagicV1)
+	if len(data) < n+walSaltBytes {
+		return false
+	}
+	seed := walSeed(data[n : n+walSaltBytes])
+	if seed == 0 {
+		return false
+	}
+	_, ok := walRecord(data[n+walSaltBytes:], seed)
+	return ok
 }
 
 // walSeed is the CRC seed of a segment with this salt.
