@@ -116,6 +116,19 @@ func TestWALStore_SaltedSegmentWithFirstFormatMagicIsRefused(t *testing.T) {
 	}
 }
 
+// A segment of the first format after a salted one is refused: the
+// writer never writes in that order (a first-format segment is only
+// read), so its magic was damaged, even if its records check unsalted.
+func TestWALStore_FirstFormatSegmentAfterASaltedOneIsRefused(t *testing.T) {
+	files, _ := walKnownLog(t, 3)
+	names := slices.Sorted(maps.Keys(files))
+	for _, i := range []int{1, 2} {
+		bad := maps.Clone(files)
+		bad[names[i]] = walAsFirstFormat(t, files[names[i]])
+		openRefused(t, writeDir(t, bad), "follows "+names[i-1])
+	}
+}
+
 // Every one-bit flip in a segment's magic and salt, and in the stable-key
 // records and marker of its header, of a salted log of one segment or of
 // three, and every header byte changed in a seeded random way, is refused

@@ -265,6 +265,13 @@ func (s *WALStore) replaySegment(seq uint64, newest bool) (keysOnly bool, err er
 	if err != nil {
 		return false, fmt.Errorf("raft: log segment %s %w", path, err)
 	}
+	// An open writes on in a salted segment and never in one of the first
+	// format, so a first-format segment after a salted one was never
+	// written: its magic is damaged (a salted one's, two bits away).
+	if prev := len(s.segs) - 2; seed == 0 && prev >= 0 && s.segs[prev].seed != 0 {
+		return false, fmt.Errorf("raft: log segment %s starts with %q but follows %s, a salted segment (%q): no release writes in that order, so it is damaged; %s",
+			path, walMagicV1, walSegmentName(s.segs[prev].seq), walMagic, walRepairHint)
+	}
 	seg.seed = seed
 	keys := map[string]bool{} // nil once a record is not a stable key
 	headerEnd := false        // the header-end marker was replayed
