@@ -60,9 +60,11 @@ func walReadHeader(data []byte) (seed uint32, start int, err error) {
 		}
 		return seed, n + walSaltBytes, nil
 	case len(data) >= n && string(data[:len(walMagicPrefix)]) == walMagicPrefix:
-		return 0, 0, fmt.Errorf("starts with %q, a log format this release does not know (written by a newer release?); run a release that does", data[:n])
+		return 0, 0, fmt.Errorf("starts with %q, a log format this release does not know: either a newer release wrote it (run one that knows it) or it is damaged (then %s)", data[:n], walRepairHint)
 	}
-	return 0, 0, fmt.Errorf("does not start with %q; it is not a roster log or is damaged: move it away if it does not belong there, else %s", walMagic, walRepairHint)
+	// Moving a segment away is never safe: open would replay the others
+	// as if its writes had never happened.
+	return 0, 0, fmt.Errorf("does not start with %q; it is damaged, or a file that is not a roster log was put in the log directory under a segment's name. Never move or delete a segment of the log: %s", walMagic, walRepairHint)
 }
 
 // walSaltedUnderV1Magic reports whether a segment that starts with

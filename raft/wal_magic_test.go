@@ -129,6 +129,25 @@ func TestWALStore_FirstFormatSegmentAfterASaltedOneIsRefused(t *testing.T) {
 	}
 }
 
+// A version digit one bit from the current one reads as a format this
+// release does not know; the error says it may be damage too, and what
+// to do then.
+func TestWALStore_UnknownFormatMaySayDamage(t *testing.T) {
+	files, _ := walKnownLog(t, 1)
+	name := walSegmentName(1)
+	for bit := range 8 {
+		bad := slices.Clone(files[name])
+		bad[len(walMagic)-1] ^= 1 << bit
+		if !strings.HasPrefix(string(bad), walMagicPrefix) {
+			continue
+		}
+		dir := writeDir(t, map[string][]byte{name: bad})
+		openRefused(t, dir, "format this release does not know")
+		openRefused(t, dir, "damaged")
+		openRefused(t, dir, walRepairHint)
+	}
+}
+
 // Every one-bit flip in a segment's magic and salt, and in the stable-key
 // records and marker of its header, of a salted log of one segment or of
 // three, and every header byte changed in a seeded random way, is refused
