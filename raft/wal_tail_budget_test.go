@@ -98,15 +98,19 @@ func TestWALTail_EntryWalksAreChargedToTheBudget(t *testing.T) {
 	if left >= 0 {
 		t.Errorf("crafted header chains: %d of %d budget bytes left, want it spent", left, budget)
 	}
-	dir := t.TempDir()
-	// In the first format: a salted segment without its header-end
-	// marker is refused before any search.
-	seg := append([]byte(walMagicV1), tail...)
-	if err := os.WriteFile(filepath.Join(dir, walSegmentName(1)), seg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := OpenWALStore(dir); err == nil || !strings.Contains(err.Error(), "is damaged at offset") {
-		t.Errorf("open over crafted header chains: %v, want the damage error", err)
+	// Open, in both formats: a salted segment's tail after its whole
+	// header (a bad tail is searched only after it), and the first
+	// format's after its magic.
+	for _, salted := range []bool{true, false} {
+		dir := t.TempDir()
+		header, _ := walTestHeader(salted)
+		if err := os.WriteFile(filepath.Join(dir, walSegmentName(1)), append(header, tail...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("is damaged at offset %d (whole records", len(header))
+		if _, err := OpenWALStore(dir); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("salted %v: open over crafted header chains: %v, want %q", salted, err, want)
+		}
 	}
 }
 
