@@ -49,12 +49,14 @@ import (
 // stable key and nothing else, so restarts without writes add no files).
 // A write is one record, or a stable key followed by entries marked as
 // written with it, so a crash keeps the key without the entries or both,
-// never entries of a term the stored term is below. A bad record that a whole record of a
-// later write follows (one that checks under the segment's salt, which
-// bytes inside the torn write and stale blocks of other segments cannot,
-// and does not merely restate stored or older state; see tailIsTorn), a
-// bad record in an older segment or in a salted segment's header, or a
-// missing segment is corruption and an error. Segment files are created
+// never entries of a term the stored term is below. A bad record that a
+// whole record of a later write follows (one that checks under the
+// segment's salt, which bytes inside the torn write and stale blocks of
+// other segments cannot, and does not merely restate stored or older
+// state; see tailIsTorn), a bad record in an older segment or in a salted
+// segment's header, a damaged magic (a first-format segment after a salted
+// one, or one whose records check under a salt), or a missing segment is
+// corruption and an error. Segment files are created
 // whole (written under a temporary name, then renamed) and deleted oldest
 // first, each delete made durable before the next, so the files on disk
 // are always a contiguous run of whole segments, and only the newest can

@@ -19,22 +19,21 @@ import (
 // for bytes that pass a checksum without being a later write — in a
 // segment of the first format (seed 0, no salt) framed values and stale
 // blocks of any segment, in a salted one its own older records — as
-// refusing to open over them would cost the server for nothing. The doubt is settled
-// towards damage: a false "damage" costs availability (the operator
-// restores the server or has it rejoin), a false "torn" cuts back
-// durable, acknowledged records, which breaks Raft's safety. The entries
-// of a write that starts with a stable key follow that key's record, so
-// a whole walRecEntriesWithState record that ends the file may be the
-// torn write's own — unless the whole key record of its write comes
-// right before it, which makes that write a whole later one; its
-// checksum is not charged, so a group commit larger than the budget
-// torn before its entries still opens. Only
-// candidates whose body is well formed (walWellFormed: cheap, and random
-// bytes rarely are) cost checksum work; the entry headers walked to tell
-// are charged too. When budget bytes of work (walTornScanBytes) find no
-// answer, the bad record counts as damage,
-// not as torn, for the reason above. Called during replay, so s holds
-// the log as it was just before the bad record.
+// refusing to open over them would cost the server for nothing. The
+// doubt is settled towards damage: a false "damage" costs availability
+// (the operator restores the server or has it rejoin), a false "torn"
+// cuts back durable, acknowledged records, which breaks Raft's safety.
+// The entries of a write that starts with a stable key follow that key's
+// record, so a whole walRecEntriesWithState record that ends the file may
+// be the torn write's own — unless the whole key record of its write
+// comes right before it, which makes that write a whole later one; its
+// checksum is not charged, so a group commit larger than the budget torn
+// before its entries still opens. Only candidates whose body is well
+// formed (walWellFormed: cheap, and random bytes rarely are) cost
+// checksum work; the entry headers walked to tell are charged too. When
+// budget bytes of work (walTornScanBytes) find no answer, the bad record
+// counts as damage, not as torn, for the reason above. Called during
+// replay, so s holds the log as it was just before the bad record.
 func (s *WALStore) tailIsTorn(data []byte, off int, seed uint32, budget int) bool {
 	return s.tailSearch(data, off, seed, &budget)
 }
