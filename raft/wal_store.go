@@ -263,16 +263,9 @@ func (s *WALStore) replaySegment(seq uint64, newest bool) (keysOnly bool, err er
 	}
 	seg := &walSegment{seq: seq, f: f}
 	s.segs = append(s.segs, seg)
-	seed, start, err := walReadHeader(data)
+	seed, start, err := s.readSegmentHeader(path, data)
 	if err != nil {
-		return false, fmt.Errorf("raft: log segment %s %w", path, err)
-	}
-	// An open writes on in a salted segment and never in one of the first
-	// format, so a first-format segment after a salted one was never
-	// written: its magic is damaged (a salted one's, two bits away).
-	if prev := len(s.segs) - 2; seed == 0 && prev >= 0 && s.segs[prev].seed != 0 {
-		return false, fmt.Errorf("raft: log segment %s starts with %q but follows %s, a salted segment (%q): no release writes in that order, so it is damaged; %s",
-			path, walMagicV1, walSegmentName(s.segs[prev].seq), walMagic, walRepairHint)
+		return false, err
 	}
 	seg.seed = seed
 	keys := map[string]bool{} // nil once a record is not a stable key
@@ -322,6 +315,23 @@ func (s *WALStore) replaySegment(seq uint64, newest bool) (keysOnly bool, err er
 		return false, fmt.Errorf("raft: cutting the torn tail of %s: %w", path, err)
 	}
 	return false, f.Sync()
+}
+
+// readSegmentHeader reads the header of the segment at path (see
+// walReadHeader), which replay has just appended to s.segs.
+func (s *WALStore) readSegmentHeader(path string, data []byte) (seed uint32, start int, err error) {
+	seed, start, err = walReadHeader(data)
+	if err != nil {
+		return 0, 0, fmt.Errorf("raft: log segment %s %w", path, err)
+	}
+	// An open writes on in a salted segment and never in one of the first
+	// format, so a first-format segment after a salted one was never
+	// written: its magic is damaged (a salted one's, two bits away).
+	if prev := len(s.segs) - 2; seed == 0 && prev >= 0 && s.segs[prev].seed != 0 {
+		return 0, 0, fmt.Errorf("raft: log segment %s starts with %q but follows %s, a salted segment (%q): no release writes in that order, so it is damaged; %s",
+			path, walMagicV1, walSegmentName(s.segs[prev].seq), walMagic, walRepairHint)
+	}
+	return seed, start, nil
 }
 
 // applyRecord applies one record's body, which starts at offset off of seg,
