@@ -68,6 +68,12 @@ func (k *ChangeKind) UnmarshalText(b []byte) error {
 // content, InstanceRemoved its last content, node changes only Node.
 // HealthChanged carries Node, ID, Service and the new Health.
 //
+// A command's node changes are net: NodeAdded for a node it made present,
+// NodeRemoved for one it made absent, none for a node it removed and
+// re-added. They come before (added) and after (removed) the command's
+// instance changes, so replaying a delta never meets an instance of an
+// unknown node.
+//
 // InstanceUpdated is a patch: Instance holds Node, ID and Service (so a
 // client can route it without a lookup) plus the fields named in Fields,
 // with their new values; a field named in Fields but empty in Instance was

@@ -45,6 +45,10 @@
 //     health recomputed, from its slot.
 //  6. register.go, kv.go, session.go, txn.go — Consul's rules for each
 //     command, written as validation first, mutation second.
+//     nodename.go: node names ignore case, as in Consul; a write that
+//     changes a node under another case of its name gives it that case,
+//     and everything stored under the old name moves with it, in the
+//     same transaction (renameNode).
 //     keytree.go is the ordered index of KV keys (a B-tree holding every
 //     live or tombstoned key), so list, keys with a separator, delete-tree
 //     and a prefix's watch index cost O(log n + m) for m keys under the

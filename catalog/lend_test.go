@@ -55,11 +55,25 @@ func TestApply_KeepsNoPartOfTheEntry(t *testing.T) {
 	long.Node.Node = "node-with-a-long-name-" + fmt.Sprint(make([]int, 20))
 	long.Node.ID = "6f1c2a9e-5d4b-4c3a-9f8e-7d6c5b4a3f2e"
 	apply(long)
+	// A rename (nodename.go) rekeys the node, its services, checks,
+	// session and coordinate under the new name, which the entry spells.
+	apply(&SessionRequest{Verb: SessionCreate, Session: SessionEntry{ID: "11111111-2222-3333-4444-555555555555",
+		Node: "node-1", Behavior: SessionRelease}})
+	apply(&CoordinateBatchRequest{Updates: []CoordinateEntry{{Node: "node-1", Coord: Coordinate{Vec: []float64{1}}}}})
+	renamed := benchRegister(1)
+	renamed.Node.Node, renamed.Node.ID = "NODE-1", "id-1"
+	renamed.Node.Meta = map[string]string{"rack": "moved"}
+	apply(renamed)
+	if ns, _ := s.NodeServices("node-1"); ns == nil || ns.Node.Node != "NODE-1" {
+		t.Fatalf("node-1 after the rename: %+v, want it named NODE-1", ns)
+	}
 	read := func() string {
 		nodes, _ := s.Nodes()
 		checks, _, _ := s.ChecksInState(HealthAny)
 		entries, _ := s.CheckServiceNodes("web", nil, false)
-		js, err := json.Marshal([]any{nodes, s.Registry(), checks, entries, s.Hash()})
+		sessions, _ := s.NodeSessions("node-1")
+		coords, _ := s.Coordinates()
+		js, err := json.Marshal([]any{nodes, s.Registry(), checks, entries, s.Hash(), sessions, coords})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,9 +7,10 @@ import (
 )
 
 // A registration under "n1" while "N1" is stored updates that node, as
-// Consul's lower-cased node index makes it do: one node, the new address,
-// both services and a check that named its node in yet another case. Before
-// node writes folded case, "n1" became a second node.
+// Consul's lower-cased node index makes it do: one node, the new address
+// and with it the new case, both services and a check that named its node
+// in yet another case. Before node writes folded case, "n1" became a second
+// node.
 func TestNodeName_RegistrationInOtherCaseUpdatesTheNode(t *testing.T) {
 	h := newHarness(t, Config{})
 	h.ok(&RegisterRequest{Node: Node{Node: "N1", Address: "10.0.0.1", Datacenter: "dc1"},
@@ -18,18 +19,18 @@ func TestNodeName_RegistrationInOtherCaseUpdatesTheNode(t *testing.T) {
 		Service: &NodeService{ID: "web-2", Service: "web", Port: 81},
 		Checks:  []HealthCheck{{Node: "N1", CheckID: "c1", Name: "c1", ServiceID: "web-2", Status: HealthPassing}}})
 	nodes, _ := h.s.Nodes()
-	if len(nodes) != 1 || nodes[0].Node != "N1" || nodes[0].Address != "10.0.0.9" {
-		t.Fatalf("nodes = %+v, want the one node N1 at 10.0.0.9", nodes)
+	if len(nodes) != 1 || nodes[0].Node != "n1" || nodes[0].Address != "10.0.0.9" {
+		t.Fatalf("nodes = %+v, want the one node n1 at 10.0.0.9", nodes)
 	}
 	ns, _ := h.s.NodeServices("n1")
 	if ns == nil || len(ns.Services) != 2 {
 		t.Fatalf("NodeServices(n1) = %+v, want web-1 and web-2", ns)
 	}
-	if checks, _ := h.s.NodeChecks("N1"); len(checks) != 1 || checks[0].Node != "N1" {
-		t.Fatalf("NodeChecks(N1) = %+v, want c1 on N1", checks)
+	if checks, _ := h.s.NodeChecks("N1"); len(checks) != 1 || checks[0].Node != "n1" {
+		t.Fatalf("NodeChecks(N1) = %+v, want c1 on n1", checks)
 	}
 	if entries, _ := h.s.CheckServiceNodes("web", nil, false); len(entries) != 2 || len(entries[1].Checks) != 1 {
-		t.Fatalf("web = %+v, want web-1 and web-2 (with c1) on N1", entries)
+		t.Fatalf("web = %+v, want web-1 and web-2 (with c1) on n1", entries)
 	}
 	// A service or check written on its own under another case lands
 	// on the same node too.
@@ -70,13 +71,14 @@ func TestNodeName_LiveNodeWithOtherIDKeepsItsName(t *testing.T) {
 	h.ok(regCheck("n1", serfCheckID, "", HealthCritical))
 	h.ok(&RegisterRequest{Node: Node{ID: idB, Node: "n1", Address: "10.0.0.2"}})
 	nodes, _ := h.s.Nodes()
-	if len(nodes) != 1 || nodes[0].ID != idB || nodes[0].Node != "N1" {
-		t.Fatalf("nodes = %+v, want N1 taken over by %s", nodes, idB)
+	if len(nodes) != 1 || nodes[0].ID != idB || nodes[0].Node != "n1" {
+		t.Fatalf("nodes = %+v, want N1 taken over by %s as n1", nodes, idB)
 	}
 }
 
 // The catalog never holds two nodes that differ only in case, whatever the
-// order of writes (txn included), and a snapshot of it restores to the
+// order of writes (txn included; each write here changes the address, so
+// the node takes each write's case), and a snapshot of it restores to the
 // same state and hash.
 func TestNodeName_FoldedWritesSurviveSnapshotRestore(t *testing.T) {
 	h := newHarness(t, Config{})
@@ -85,8 +87,8 @@ func TestNodeName_FoldedWritesSurviveSnapshotRestore(t *testing.T) {
 	h.ok(regService("WEB-NODE", "web-1", "web", 82))
 	h.ok(&TxnRequest{Ops: []TxnOp{{Node: &TxnNodeOp{Verb: OpSet, Node: Node{Node: "wEb-NoDe", Address: "10.9.9.9"}}}}})
 	nodes, _ := h.s.Nodes()
-	if len(nodes) != 1 || nodes[0].Node != "Web-Node" || nodes[0].Address != "10.9.9.9" {
-		t.Fatalf("nodes = %+v, want Web-Node alone at 10.9.9.9", nodes)
+	if len(nodes) != 1 || nodes[0].Node != "wEb-NoDe" || nodes[0].Address != "10.9.9.9" {
+		t.Fatalf("nodes = %+v, want wEb-NoDe alone at 10.9.9.9", nodes)
 	}
 	if got, _ := h.s.ServiceNodes("web", nil); len(got) != 2 {
 		t.Fatalf("web instances = %+v, want 2", got)

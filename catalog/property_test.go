@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,8 +22,17 @@ type cmdGen struct {
 }
 
 func (g *cmdGen) pick(xs ...string) string { return xs[g.r.IntN(len(xs))] }
-func (g *cmdGen) node() string             { return fmt.Sprintf("n%d", g.r.IntN(6)) }
-func (g *cmdGen) key() string              { return g.pick("a/", "a/b/", "b/") + g.pick("x", "y", "z") }
+func (g *cmdGen) pickNode() string         { return fmt.Sprintf("n%d", g.r.IntN(6)) }
+
+// node names a node, now and then in another case: a write that changes
+// a node under another case renames it (nodename.go).
+func (g *cmdGen) node() string {
+	if g.r.IntN(5) == 0 {
+		return strings.ToUpper(g.pickNode())
+	}
+	return g.pickNode()
+}
+func (g *cmdGen) key() string { return g.pick("a/", "a/b/", "b/") + g.pick("x", "y", "z") }
 func (g *cmdGen) status() string {
 	return g.pick(HealthPassing, HealthPassing, HealthWarning, HealthCritical)
 }
@@ -63,6 +73,14 @@ func (g *cmdGen) next() Command {
 		for i := range ops {
 			if c, ok := g.check().(*RegisterRequest); ok && g.r.IntN(2) == 0 {
 				ops[i] = TxnOp{Check: &TxnCheckOp{Verb: OpSet, Check: c.Checks[0]}}
+			} else if g.r.IntN(4) == 0 {
+				// A rename inside a transaction that a later op may fail.
+				ops[i] = TxnOp{Node: &TxnNodeOp{Verb: OpSet, Node: Node{Node: g.node(),
+					Address: g.pick("10.0.0.1", "10.0.0.3"), Datacenter: "dc1"}}}
+			} else if g.r.IntN(6) == 0 {
+				// With a set of the same node, one txn removes and
+				// re-adds it.
+				ops[i] = TxnOp{Node: &TxnNodeOp{Verb: OpDelete, Node: Node{Node: g.node()}}}
 			} else {
 				ops[i] = TxnOp{KV: g.kv()}
 			}
@@ -126,7 +144,9 @@ func recomputeHash(s *Store) string {
 // hashcode; a mirror that misses a delta detects the gap and one that loses
 // a change inside a delta detects it (or provably lost nothing); and a
 // snapshot taken at a random point restores to an identical store that
-// keeps applying identically.
+// keeps applying identically; the deltas' node events give the store's
+// node set; a command that did not apply left every map and index as it
+// was; and the derived indexes equal those a restore rebuilds.
 func TestProperty_RandomCommands(t *testing.T) {
 	runs := testkit.ChaosRuns(4)
 	for run := range runs {
@@ -141,7 +161,8 @@ func propertyRun(t *testing.T, steps int) {
 	var restored *harness
 	snapAt := 1 + r.IntN(steps-1)
 	mirror := NewMirror()
-	detected := 0 // lost changes the lossy mirror caught by hash
+	nodes := map[string]bool{} // the node set the mirrored deltas' node events give
+	detected := 0              // lost changes the lossy mirror caught by hash
 	var trace []string
 	defer func() {
 		if t.Failed() {
@@ -151,7 +172,11 @@ func propertyRun(t *testing.T, steps int) {
 	for step := 1; step <= steps; step++ {
 		cmd := g.next()
 		trace = append(trace, fmt.Sprintf("%d: %T %+v", step, cmd, cmd))
+		before := dumpIndexes(leader.s.st)
 		res := leader.apply(cmd)
+		if after := dumpIndexes(leader.s.st); (!res.OK || res.Err != nil) && after != before {
+			t.Fatalf("step %d: a command that did not apply changed the state:\n%s\n---\n%s", step, before, after)
+		}
 		if restored != nil {
 			again := restored.apply(cloneCommand(t, cmd, leader.idx))
 			if fmt.Sprint(res.OK, res.Err) != fmt.Sprint(again.OK, again.Err) {
@@ -162,10 +187,12 @@ func propertyRun(t *testing.T, steps int) {
 			t.Fatalf("step %d: incremental hash %s, recomputed %s", step, got, want)
 		}
 		if r.IntN(4) == 0 || step == steps {
-			detected += followMirror(t, leader.s, mirror, r)
+			detected += followMirror(t, leader.s, mirror, nodes, r)
 		}
 		if step == snapAt {
 			restored = restoreCopy(t, leader)
+		} else if step%50 == 0 {
+			restoreCopy(t, leader) // the derived indexes match a rebuild
 		}
 	}
 	if restored != nil {
@@ -181,13 +208,16 @@ func propertyRun(t *testing.T, steps int) {
 }
 
 // followMirror brings m up to date with one delta, first proving that a
-// copy of the mirror which loses a change or a whole delta notices.
-func followMirror(t *testing.T, s *Store, m *Mirror, r *rand.Rand) (detected int) {
+// copy of the mirror which loses a change or a whole delta notices. nodes
+// is the node set m's deltas gave so far: the delta's node events must
+// take it to the store's (checkNodeEvents).
+func followMirror(t *testing.T, s *Store, m *Mirror, nodes map[string]bool, r *rand.Rand) (detected int) {
 	t.Helper()
 	d, err := s.Since(m.Index())
 	if err != nil {
 		t.Fatalf("Since(%d): %v", m.Index(), err)
 	}
+	checkNodeEvents(t, d, nodes, nodeNames(s))
 	if len(d.Changes) > 0 {
 		lossy := copyMirror(m)
 		drop := r.IntN(len(d.Changes))
@@ -232,6 +262,11 @@ func restoreCopy(t *testing.T, h *harness) *harness {
 	}
 	c.idx = h.idx
 	assertSameStore(t, h.s, c.s)
+	// The derived indexes kept write by write equal those the restore
+	// built from scratch.
+	if a, b := dumpState(h.s.st), dumpState(c.s.st); a != b {
+		t.Fatalf("derived indexes differ from a restore's:\n%s\n---\n%s", a, b)
+	}
 	if _, err := c.s.Since(h.idx - 1); h.idx > 0 && !errors.Is(err, ErrTruncated) {
 		t.Fatalf("restored store answered Since(%d) = %v; its log starts at %d", h.idx-1, err, h.idx)
 	}

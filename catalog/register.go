@@ -50,7 +50,7 @@ func (t *tx) register(r *RegisterRequest) error {
 	if r.SkipNodeUpdate {
 		name = stored.Node // validated: there is one
 	} else {
-		name = t.ensureNode(&r.Node, stored).Node
+		name = t.ensureNode(&r.Node, stored, asked).Node
 	}
 	for i := range r.Checks {
 		r.Checks[i].Node = name
@@ -146,9 +146,16 @@ func (t *tx) validateCheck(c *HealthCheck, pending *NodeService, look *checkLook
 
 // ensureNode upserts n unless the stored node old (nil if none; its name is
 // n.Node) already equals it, and returns the record stored afterwards.
-func (t *tx) ensureNode(n, old *Node) *Node {
+// asked is the name as the request spelled it: if it differs from the
+// stored one in case and the write changes the node, the node takes it, as
+// in Consul (nodename.go); a change of case alone changes nothing.
+func (t *tx) ensureNode(n, old *Node, asked string) *Node {
 	if old != nil && nodeContentEqual(old, n) {
 		return old
+	}
+	rename := old != nil && asked != old.Node
+	if rename {
+		n.Node = asked
 	}
 	// A copy: the request may be Apply's reused one. Nodes change rarely,
 	// so the allocation is off the hot path.
@@ -159,7 +166,11 @@ func (t *tx) ensureNode(n, old *Node) *Node {
 	if old != nil {
 		rec.CreateIndex = old.CreateIndex
 	}
-	t.setNode(rec)
+	if rename {
+		t.renameNode(old, rec)
+	} else {
+		t.setNode(rec)
+	}
 	return rec
 }
 

@@ -436,9 +436,14 @@ func (t *tx) reapTombstones(idx uint64) {
 // appends the changes to the ring. Keys are visited in sorted order so every
 // server appends the same changes in the same order. It reports whether
 // anything was appended.
+//
+// Node events are the command's net ones (netNodeEvents): the nodes it
+// added come first, so a consumer knows a node before its instances, and
+// the nodes it removed last, after their instances.
 func (t *tx) appendRegistryChanges(ring *deltaRing) bool {
 	before := ring.pushed
-	for _, ev := range t.nodeEvents {
+	events := t.netNodeEvents()
+	for _, ev := range events {
 		if ev.Kind == NodeAdded {
 			ring.push(&ringEntry{index: ev.Index, kind: ev.Kind, node: ev.Node})
 		}
@@ -446,12 +451,50 @@ func (t *tx) appendRegistryChanges(ring *deltaRing) bool {
 	for _, k := range t.dirtyKeys() {
 		t.refresh(k, ring)
 	}
-	for _, ev := range t.nodeEvents {
+	for _, ev := range events {
 		if ev.Kind == NodeRemoved {
 			ring.push(&ringEntry{index: ev.Index, kind: ev.Kind, node: ev.Node})
 		}
 	}
 	return ring.pushed != before
+}
+
+// netNodeEvents reduces the command's node events to one per name whose
+// presence the command changed, sorted by name: added if the node is
+// present now and was not before, removed for the reverse, nothing if
+// both or neither. A command may remove and re-add a name (a node delete
+// then a set of it in one transaction, or two renames that come back to
+// the first case; nodename.go), and the delta log promises that replaying
+// a command's node events on the node set before it gives the one after.
+//
+// A name's events alternate (setNode records an addition only of an absent
+// node, removeNode a removal only of a present one), so its first event
+// says whether it was present before the command.
+func (t *tx) netNodeEvents() []Change {
+	evs := t.nodeEvents
+	if len(evs) == 0 {
+		return evs
+	}
+	slices.SortStableFunc(evs, func(a, b Change) int { return cmp.Compare(a.Node, b.Node) })
+	out := evs[:0] // in place: at most one event per name, written behind the reads
+	for i := 0; i < len(evs); {
+		ev := evs[i]
+		i++
+		for i < len(evs) && evs[i].Node == ev.Node {
+			i++
+		}
+		was, is := ev.Kind == NodeRemoved, t.st.nodes[ev.Node] != nil
+		switch {
+		case is && !was:
+			ev.Kind = NodeAdded
+		case was && !is:
+			ev.Kind = NodeRemoved
+		default:
+			continue
+		}
+		out = append(out, ev)
+	}
+	return out
 }
 
 // hintedSlot returns k's slot, trusting hint if it still is k's: a slot

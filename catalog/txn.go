@@ -134,6 +134,7 @@ func (t *tx) txnKV(r *KVRequest, maxValueBytes int) ([]TxnResult, error) {
 
 func (t *tx) txnNode(op *TxnNodeOp) ([]TxnResult, error) {
 	// Node names ignore case (nodename.go); only a write can be refused.
+	asked := op.Node.Node
 	if op.Verb == OpSet || op.Verb == OpCAS {
 		if _, err := t.claimNodeName(&op.Node); err != nil {
 			return nil, err
@@ -155,7 +156,7 @@ func (t *tx) txnNode(op *TxnNodeOp) ([]TxnResult, error) {
 		if name == "" || op.Node.Address == "" {
 			return nil, fmt.Errorf("node %q: a node needs a name and an address", name)
 		}
-		t.ensureNode(&op.Node, old)
+		name = t.ensureNode(&op.Node, old, asked).Node
 	case OpDelete, OpDeleteCAS:
 		if op.Verb == OpDeleteCAS && (old == nil || old.ModifyIndex != op.Node.ModifyIndex) {
 			return nil, fmt.Errorf("failed to delete node %q: index is stale", name)

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,13 +46,14 @@ func startAgentProcess(b *testing.B) *agentProcess {
 	if bin == "" {
 		b.Skip("needs a roster binary: run via make bench, or set ROSTER_BIN=path/to/roster")
 	}
-	p := testkit.FreePorts(b, 5)
-	cmd := exec.Command(bin, "agent", "-dev", "-node", "bench", "-http-port", fmt.Sprint(p[0]), "-dns-port", fmt.Sprint(p[1]),
-		"-server-port", fmt.Sprint(p[2]), "-serf-lan-port", fmt.Sprint(p[3]), "-serf-wan-port", fmt.Sprint(p[4]))
-	var pprofAddr string
-	if os.Getenv("ROSTER_BENCH_PPROF") != "" {
-		pprofAddr = fmt.Sprintf("127.0.0.1:%d", testkit.FreePorts(b, 1)[0])
-		cmd.Env = append(os.Environ(), "ROSTER_PPROF_ADDR="+pprofAddr)
+	// Port 0 everywhere: the agent binds the kernel's picks and logs them,
+	// where this reads them (a port picked free here and released could
+	// be taken by another process before the agent bound it).
+	cmd := exec.Command(bin, "agent", "-dev", "-node", "bench", "-http-port", "0", "-dns-port", "0",
+		"-server-port", "0", "-serf-lan-port", "0", "-serf-wan-port", "0")
+	pprof := os.Getenv("ROSTER_BENCH_PPROF") != ""
+	if pprof {
+		cmd.Env = append(os.Environ(), "ROSTER_PPROF_ADDR=127.0.0.1:0")
 	}
 	stderr := &tailBuffer{}
 	cmd.Stderr = stderr
@@ -64,7 +67,25 @@ func startAgentProcess(b *testing.B) *agentProcess {
 			b.Logf("agent log tail:\n%s", stderr.String())
 		}
 	})
-	a := &agentProcess{base: fmt.Sprintf("http://127.0.0.1:%d", p[0]), pid: cmd.Process.Pid, pprof: pprofAddr}
+	a := &agentProcess{pid: cmd.Process.Pid}
+	err := testkit.Poll(20*time.Second, func() error {
+		head := stderr.Head()
+		m := httpServingLine.FindStringSubmatch(head)
+		if m == nil {
+			return errors.New("the agent has not logged its HTTP address")
+		}
+		a.base = "http://" + m[1]
+		if pprof {
+			if m = pprofServingLine.FindStringSubmatch(head); m == nil {
+				return errors.New("the agent has not logged its profiling address")
+			}
+			a.pprof = m[1]
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatalf("dev agent did not serve: %v", err)
+	}
 	if err := testkit.Poll(20*time.Second, func() error { return getOK(a.base + "/v1/status/leader") }); err != nil {
 		b.Fatalf("dev agent did not serve: %v", err)
 	}
@@ -108,15 +129,33 @@ func (a *agentProcess) profile(b *testing.B, round int, d time.Duration) (wait f
 	}
 }
 
-// tailBuffer keeps the last 4 KB written to it.
+// The agent's log lines for its HTTP listener and its profiling one.
+var (
+	httpServingLine  = regexp.MustCompile(`msg=serving .*component=http addr=(\S+)`)
+	pprofServingLine = regexp.MustCompile(`msg="serving profiling endpoints" addr=(\S+)`)
+)
+
+// tailBuffer keeps the last 4 KB written to it, and the first 16 KB,
+// where the agent logs the addresses it serves on.
 type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
+	mu   sync.Mutex
+	head []byte
+	buf  []byte
+}
+
+// Head returns the first 16 KB written.
+func (t *tailBuffer) Head() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.head)
 }
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if room := 16<<10 - len(t.head); room > 0 {
+		t.head = append(t.head, p[:min(room, len(p))]...)
+	}
 	t.buf = append(t.buf, p...)
 	if len(t.buf) > 4096 {
 		t.buf = t.buf[len(t.buf)-4096:]

@@ -144,8 +144,8 @@ func jsonDuration(raw json.RawMessage) (time.Duration, error) {
 }
 
 // autopilotState serves GET /v1/operator/autopilot/state: Consul's
-// api.AutopilotState, from the leader or, with ?stale, from the server
-// that receives it. Voters and Servers are never null, as in Consul.
+// api.AutopilotState as the leader tracks it (the RPC goes to the leader,
+// ?stale or not). Voters and Servers are never null, as in Consul.
 func (s *Server) autopilotState(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
 	reply, err := dcCall[rpc.AutopilotStateReply](s, r, "Operator.AutopilotState")
 	if err != nil {

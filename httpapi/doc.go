@@ -34,7 +34,7 @@
 //     status_endpoints.go (status, operator, coordinates),
 //     autopilot_endpoint.go (the replicated autopilot configuration, GET
 //     and PUT with ?cas=; GET /v1/operator/autopilot/state, Consul's
-//     api.AutopilotState, from the leader or with ?stale any server),
+//     api.AutopilotState, the leader's tracked state, ?stale or not),
 //     agent_endpoints.go, metrics.go (/v1/agent/metrics: Consul's JSON or
 //     Prometheus text), agent_local.go (the agent's own services and
 //     checks: register, TTL updates, maintenance, agent health; no RPC,

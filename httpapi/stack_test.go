@@ -31,6 +31,9 @@ type stack struct {
 	base  string     // the HTTP API, with Local
 	rpc   RPC        // through the pool to the server
 	local LocalIndex // the server's store and raft view
+	// autopilot tracks server health; the one server leads it for the
+	// whole test, as the agent's leader routine does.
+	autopilot *rpc.AutopilotTracker
 }
 
 // stackCluster is rpc.Cluster over the raft node, as the agent's view.
@@ -128,6 +131,15 @@ func startStackWith(t testing.TB, ccfg catalog.Config) *stack {
 		}
 		return nil
 	})
+	leading := make(chan struct{})
+	go func() { defer close(leading); st.autopilot.Lead(ctx) }()
+	t.Cleanup(func() { cancel(); <-leading })
+	testkit.WaitFor(t, 10*time.Second, "a first autopilot round", func() error {
+		if st.autopilot.Rounds() == 0 {
+			return errors.New("no round yet")
+		}
+		return nil
+	})
 	return st
 }
 
@@ -146,9 +158,10 @@ func startRPCServer(t testing.TB, ctx context.Context, st *stack, cluster stackC
 		t.Fatal(err)
 	}
 	adapter := rpc.NewRaftAdapter(st.node, "server-1")
+	st.autopilot = rpc.NewAutopilotTracker(50 * time.Millisecond)
 	err = rpc.RegisterEndpoints(srv, rpc.EndpointDeps{Datacenter: "dc1", NodeName: "n1", Store: st.store,
 		Raft: adapter, Operator: adapter, Cluster: cluster, Forwarder: fwd, Blocker: blocker, Caller: pool,
-		Logger: quiet(), Ctx: ctx})
+		Autopilot: st.autopilot, Logger: quiet(), Ctx: ctx})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -100,25 +100,36 @@
 //     against the group-commit limit clients/(F+R).
 //   - config.go: Config with the shipped timing (10 ms ticks, 50 ms
 //     heartbeats, 300–600 ms election timeouts) and Validate.
-//   - storage.go, wal_store.go, wal_tail.go, bolt_store.go, mem_store.go:
-//     LogStore and StableStore. WALStore, what servers run on: an
-//     append-only log of checksummed records in segment files, one append
-//     and one fdatasync per disk-writer group; on open a torn last write
-//     is cut off, and damage that whole records of a later write follow
-//     (only records restating stored or older state, e.g. stale blocks,
-//     are not evidence; doubt counts as damage, as cutting acknowledged
-//     records breaks safety) or a missing segment is refused with what to do
+//   - storage.go, wal_store.go, wal_format.go, wal_tail.go,
+//     bolt_store.go, mem_store.go: LogStore and StableStore. WALStore,
+//     what servers run on: an append-only log of checksummed records in
+//     segment files, one append and one fdatasync per disk-writer
+//     group; on open a torn last write is cut off, and damage that
+//     whole records of a later write follow (only records restating
+//     stored or older state, e.g. stale blocks, are not evidence; doubt
+//     counts as damage, as cutting acknowledged records breaks safety)
+//     or a missing segment is refused with what to do
 //     (wal_crash_test.go and wal_tail_test.go crash-simulate this). A
 //     segment's header (every stable key, written whole) ends with a
 //     marker record, so damage inside a header is refused, not cut as a
 //     torn write; stable records are at most 4 KiB, which bounds the
-//     search. An open writes on in a new segment unless the newest holds
-//     only its marked header, so restarts without writes add no files. A lone write
-//     waits for it on the leader and a follower, so its one sync (where a
-//     bbolt transaction syncs twice, data pages then meta page) is most of
-//     a single client's latency. BoltStore (one bbolt file; data dirs of
-//     earlier releases keep using it) and an in-memory one for tests and
-//     -dev.
+//     search. Each segment has a random salt that every record's CRC
+//     covers (same framing), so bytes a client stores in a value, or
+//     stale blocks of another segment, cannot pass (but by a 2^-32
+//     guess) as a later write and make open refuse a torn one
+//     (wal_salt_test.go); segments of the first, unsalted format are
+//     read but not written to (wal_compat_test.go), so one after a
+//     salted segment, or one whose records check under a salt (RSTRWAL2
+//     is two bits from RSTRWAL1), is a damaged magic and refused: cut
+//     back, it would drop the newest hard state (wal_magic_test.go
+//     flips every header bit). An open writes on in a new segment
+//     unless the newest is salted and holds only its marked header, so
+//     restarts without writes add no files. A lone write waits for it
+//     on the leader and a follower, so its one sync (where a bbolt
+//     transaction syncs twice, data pages then meta page) is most of a
+//     single client's latency. BoltStore (one bbolt file; data dirs of
+//     earlier releases keep using it) and an in-memory one for tests
+//     and -dev.
 //   - transport.go, rpc_transport.go, mem_transport.go: Transport, the
 //     net/rpc implementation (service "Raft": AppendEntries, RequestVote,
 //     TimeoutNow; a reused connection per peer, per-call deadlines, an

@@ -148,6 +148,14 @@ func (h *kvHistory) add(client int, in kvInput, out kvOutput, call, ret int64, v
 	h.ops = append(h.ops, porcupine.Operation{ClientId: client, Input: in, Output: out, Call: call, Return: ret, Metadata: via})
 }
 
+// progress counts the reads and writes completed so far with a known
+// outcome.
+func (h *kvHistory) progress() (reads, acked int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return countCompleted(h.ops)
+}
+
 // operations returns the history ready for the checker: an unknown outcome
 // returns after everything else (it may take effect at any later time,
 // and nothing is observed after the last return).

@@ -31,9 +31,10 @@ var linKeys = []string{"x", "y", "z"}
 const linOpInterval = 2 * time.Millisecond
 
 // TestPartition_LinearizableKVUnderChaos: 5 servers, 6 clients on 3 keys
-// (get via ReadIndex, put, cas) for about 3 s while a nemesis isolates
-// leaders, partitions, drops, delays, duplicates and reorders messages,
-// crashes and restarts servers and transfers leadership. Odd seeds run
+// (get via ReadIndex, put, cas) for about 3 s (longer if the faults left
+// too few operations to check) while a nemesis isolates leaders,
+// partitions, drops, delays, duplicates and reorders messages, crashes
+// and restarts servers and transfers leadership. Odd seeds run
 // without check-quorum, so a deposed leader lingers and keeps answering
 // (the hard case for reads: safety must not depend on leases). `make
 // chaos` runs 25 seeds.
@@ -58,10 +59,21 @@ func runLinearizable(t *testing.T, seed uint64, d time.Duration) []porcupine.Ope
 	c.leaderOf(c.ids...)
 	h := newKVHistory()
 	deadline := time.Now().Add(d)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	wg := startClients(ctx, c, h, seed, 6, false)
 	log := runNemesis(c, rand.New(rand.NewPCG(seed, 1000)), deadline)
+	// On a loaded machine (make test runs every package at once, under
+	// -race) the faults can leave too few completed operations to check
+	// anything; the clients then go on against the healed cluster until
+	// there are enough, or linExtraTime has passed.
+	testkit.Poll(linExtraTime, func() error {
+		if reads, acked := h.progress(); reads < linMinReads || acked < linMinAcked {
+			return errors.New("too few operations yet")
+		}
+		return nil
+	})
+	cancel()
 	wg.Wait()
 	t.Logf("nemesis: %s", strings.Join(log, "; "))
 	var snaps []string
@@ -83,16 +95,7 @@ func requireLinearizable(t *testing.T, ops []porcupine.Operation, dir string) {
 	if err != nil {
 		t.Fatalf("checking the history: %v", err)
 	}
-	reads, acked := 0, 0
-	for _, op := range ops {
-		switch {
-		case op.Output.(kvOutput).Unknown:
-		case op.Input.(kvInput).Op == kvGet:
-			reads++
-		default:
-			acked++
-		}
-	}
+	reads, acked := countCompleted(ops)
 	t.Logf("history: %d operations (%d reads, %d acknowledged writes, %d unknown outcomes): %s",
 		v.ops, reads, acked, v.unknown, v.result)
 	switch v.result {
@@ -102,9 +105,33 @@ func requireLinearizable(t *testing.T, ops []porcupine.Operation, dir string) {
 	default:
 		t.Fatalf("the checker could not decide in time; visualization: %s", v.artifact)
 	}
-	if reads < 20 || acked < 20 {
+	if reads < linMinReads || acked < linMinAcked {
 		t.Fatalf("only %d reads and %d acknowledged writes completed: the cluster made too little progress to test anything", reads, acked)
 	}
+}
+
+// A history needs linMinReads completed reads and linMinAcked
+// acknowledged writes to prove anything; runLinearizable lets its
+// clients run up to linExtraTime past the faults to reach them.
+const (
+	linMinReads  = 20
+	linMinAcked  = 20
+	linExtraTime = 20 * time.Second
+)
+
+// countCompleted counts the reads and the writes of ops whose outcome is
+// known.
+func countCompleted(ops []porcupine.Operation) (reads, acked int) {
+	for _, op := range ops {
+		switch {
+		case op.Output.(kvOutput).Unknown:
+		case op.Input.(kvInput).Op == kvGet:
+			reads++
+		default:
+			acked++
+		}
+	}
+	return reads, acked
 }
 
 // startClients starts n clients (the last one stale if asked) that run

@@ -207,17 +207,33 @@ func TestSnapshot_LaggingFollowerCatchesUpBySnapshot(t *testing.T) {
 }
 
 // The same over net/rpc on loopback: the chunks travel as
-// Raft.InstallSnapshot calls.
+// Raft.InstallSnapshot calls. Each node's first listener is bound
+// up front and held until the node starts, so its address is known to
+// all before any starts; the restarted follower binds its address again,
+// which testkit.ListenStable keeps out of the ports outgoing connections
+// are handed meanwhile.
 func TestSocket_LaggingFollowerCatchesUpBySnapshot(t *testing.T) {
 	addrs := map[string]string{}
-	for i, p := range testkit.FreePorts(t, 3) {
-		addrs[fmt.Sprintf("n%d", i+1)] = fmt.Sprintf("127.0.0.1:%d", p)
+	bound := map[string]net.Listener{}
+	for i := 1; i <= 3; i++ {
+		l := testkit.ListenStable(t)
+		id := fmt.Sprintf("n%d", i)
+		addrs[id], bound[id] = l.Addr().String(), l
 	}
+	t.Cleanup(func() {
+		for _, l := range bound { // those no node took
+			l.Close()
+		}
+	})
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	c := newSnapClusterOn(t, 3, snapTestConfig(), addrs, func(id string) Transport {
-		l, err := net.Listen("tcp", addrs[id])
-		if err != nil {
-			t.Fatalf("listen %s: %v", addrs[id], err)
+		l, ok := bound[id]
+		delete(bound, id)
+		if !ok {
+			var err error
+			if l, err = net.Listen("tcp", addrs[id]); err != nil {
+				t.Fatalf("listen %s: %v", addrs[id], err)
+			}
 		}
 		tr, err := ListenNetTransport(l, NetTransportConfig{Logger: quiet})
 		if err != nil {

@@ -40,10 +40,8 @@ func newSocketCluster(t testing.TB, n int, cfg Config) *socketCluster {
 	var servers []Server
 	for i := 1; i <= n; i++ {
 		id := fmt.Sprintf("s%d", i)
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		// A stopped node is restarted on its address (start).
+		l := testkit.ListenStable(t)
 		c.ids = append(c.ids, id)
 		c.lns[id], c.addrs[id] = l, l.Addr().String()
 		servers = append(servers, Server{ID: id, Address: c.addrs[id]})

@@ -275,9 +275,13 @@ func TestWALCrash_TornEntriesAndHardState(t *testing.T) {
 // walRecordOffsets lists where each whole record of a segment starts.
 func walRecordOffsets(t *testing.T, data []byte) []int {
 	t.Helper()
+	seed, start, err := walReadHeader(data)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var offs []int
-	for off := len(walMagic); off < len(data); {
-		body, ok := walRecord(data[off:])
+	for off := start; off < len(data); {
+		body, ok := walRecord(data[off:], seed)
 		if !ok {
 			t.Fatalf("segment has a bad record at %d", off)
 		}
@@ -408,12 +412,13 @@ func TestWALCrash_MissingSegmentIsRefused(t *testing.T) {
 // A new segment is written whole under a temporary name before it gets
 // its own: a crash while creating it leaves that file, which open removes
 // (nothing was written to the segment yet), never a segment whose header
-// of stable keys is cut short.
+// of salt and stable keys is cut short.
 func TestWALCrash_UnfinishedSegmentIsRemoved(t *testing.T) {
 	files, _, newest := walThreeSegments(t)
 	tmp := walSegmentName(newest+1) + ".tmp"
-	for cut := range len(walMagic) + 3 {
-		files[tmp] = []byte(walMagic + "\x10\x00\x00")[:cut]
+	whole, _ := walTestHeader(true)
+	for cut := range len(whole) + 1 {
+		files[tmp] = whole[:cut]
 		dir := writeDir(t, files)
 		if st := reopenState(t, dir, 200); st.first != 1 || st.last != 20 {
 			t.Fatalf("with an unfinished segment of %d bytes: %v", cut, st)
@@ -435,28 +440,39 @@ func TestWALCrash_UnfinishedSegmentIsRemoved(t *testing.T) {
 	}
 }
 
-// Files that cannot be a segment, and records that pass their checksum but
-// do not parse, are refused with an error, never a panic, and never make
-// open allocate more than a small multiple of the file.
-func TestWALCrash_BadInput(t *testing.T) {
-	frame := func(body []byte) []byte { return finishWALRecord(append(make([]byte, walRecHeader), body...), 0) }
+// walBadInput is a file of a TestWALCrash_BadInput case.
+type walBadInput struct {
+	name    string
+	file    string
+	data    []byte
+	wantErr string // "" opens
+}
+
+// walBadInputs are the cases of TestWALCrash_BadInput in segments of the
+// current format (salted) or of the first.
+func walBadInputs(salted bool) []walBadInput {
+	header, seed := walTestHeader(salted)
+	frame := func(body []byte) []byte { return finishWALRecord(append(make([]byte, walRecHeader), body...), 0, seed) }
 	entry := func(index uint64, dataLen uint32) []byte {
 		b := binary.LittleEndian.AppendUint64([]byte{walRecEntries, 1, 0, 0, 0}, index)
 		b = binary.LittleEndian.AppendUint64(b, 1)
 		return binary.LittleEndian.AppendUint32(append(b, byte(EntryCommand)), dataLen)
 	}
-	seg := func(recs ...[]byte) []byte { return slices.Concat(append([][]byte{[]byte(walMagic)}, recs...)...) }
+	seg := func(recs ...[]byte) []byte { return slices.Concat(append([][]byte{header}, recs...)...) }
 	huge := binary.LittleEndian.AppendUint32(nil, 0xfffffff0)
-	cases := []struct {
-		name    string
-		file    string
-		data    []byte
-		wantErr string // "" opens
-	}{
-		{"zero-length segment", walSegmentName(1), nil, "does not start with"},
-		{"wrong magic", walSegmentName(1), []byte("RSTRWAL9xxxxxxxxxxxx"), "does not start with"},
-		{"misnamed segment", "x.wal", seg(), "unexpected file"},
-		{"unrelated file", "notes.txt", []byte("hello"), ""},
+	var files []walBadInput
+	if salted { // the files' names and magic: once
+		files = []walBadInput{
+			{"zero-length segment", walSegmentName(1), nil, "does not start with"},
+			{"foreign file", walSegmentName(1), []byte("PK\x03\x04xxxxxxxxxxxxxxxx"), "does not start with"},
+			{"format of a newer release", walSegmentName(1), []byte("RSTRWAL9xxxxxxxxxxxx"), "format this release does not know"},
+			{"salt cut short", walSegmentName(1), []byte(walMagic + "salt"), "ends before its salt"},
+			{"salt but no header-end marker", walSegmentName(1), []byte(walMagic + "saltsalt"), "inside its header"},
+			{"misnamed segment", "x.wal", seg(), "unexpected file"},
+			{"unrelated file", "notes.txt", []byte("hello"), ""},
+		}
+	}
+	return append(files, []walBadInput{
 		{"huge length at the tail", walSegmentName(1), seg(huge, []byte("abcd")), ""},
 		{"huge length before a record", walSegmentName(1), seg(frame(entry(1, 0)), huge, []byte("abcd"), frame(entry(2, 0))), "not a torn write"},
 		{"huge entry count", walSegmentName(1), seg(frame([]byte{walRecEntries, 0xff, 0xff, 0xff, 0xff})), "shorter than its entries"},
@@ -465,6 +481,17 @@ func TestWALCrash_BadInput(t *testing.T) {
 		{"key longer than record", walSegmentName(1), seg(frame([]byte{walRecState, 0xff, 0xff, 'k'})), "shorter than its key"},
 		{"bad delete record", walSegmentName(1), seg(frame([]byte{walRecCompact, 1})), "bad delete record"},
 		{"unknown kind", walSegmentName(1), seg(frame([]byte{99})), "unknown record kind"},
+	}...)
+}
+
+// Files that cannot be a segment, and records that pass their checksum but
+// do not parse, are refused with an error, never a panic, and never make
+// open allocate more than a small multiple of the file.
+func TestWALCrash_BadInput(t *testing.T) {
+	cases := walBadInputs(true)
+	for _, c := range walBadInputs(false) {
+		c.name = "first format/" + c.name
+		cases = append(cases, c)
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -657,7 +684,8 @@ func walReadAndCompact(t *testing.T, s *WALStore, rng *rand.Rand, last uint64) {
 
 // FuzzWALReplay opens a log whose newest segment is the input (raw, or
 // its chunks framed as records with good checksums so that the parser
-// behind the checksum is reached): open never panics and never allocates
+// behind the checksum is reached, salted if the input's length is odd,
+// else in the first format): open never panics and never allocates
 // more than a small multiple of the input, and a log it accepts reads back
 // every entry it reports, and reads the same when opened again.
 func FuzzWALReplay(f *testing.F) {
@@ -676,13 +704,13 @@ func FuzzWALReplay(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(real, false)
-	f.Add(real[len(walMagic):], true)
+	f.Add(real[len(walMagic)+walSaltBytes:], true)
 	f.Add([]byte{}, false)
 	f.Add([]byte{9, walRecEntries, 1, 0, 0, 0, 1, 0, 0, 0}, true)
 	f.Fuzz(func(t *testing.T, in []byte, framed bool) {
 		data := in
 		if framed {
-			data = walFrameChunks(in)
+			data = walFrameChunks(in, len(in)%2 == 1)
 		}
 		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, walSegmentName(1)), data, 0o600); err != nil {
@@ -707,9 +735,10 @@ func FuzzWALReplay(f *testing.F) {
 }
 
 // walFrameChunks makes a segment of records whose bodies are the chunks of
-// in, each prefixed there by its length (one byte).
-func walFrameChunks(in []byte) []byte {
-	out := []byte(walMagic)
+// in, each prefixed there by its length (one byte), after the header of
+// walTestHeader(salted).
+func walFrameChunks(in []byte, salted bool) []byte {
+	out, seed := walTestHeader(salted)
 	for len(in) > 0 {
 		n := min(int(in[0]), len(in)-1)
 		body := in[1 : 1+n]
@@ -718,7 +747,7 @@ func walFrameChunks(in []byte) []byte {
 			continue
 		}
 		out = binary.LittleEndian.AppendUint32(out, uint32(n))
-		out = binary.LittleEndian.AppendUint32(out, crc32.Checksum(body, walCRC))
+		out = binary.LittleEndian.AppendUint32(out, crc32.Update(seed, walCRC, body))
 		out = append(out, body...)
 	}
 	return out

@@ -34,7 +34,7 @@ func TestWALCrash_DamagedHeaderOfEmptyLogIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b[len(walMagic)+walRecHeader+5] ^= 0xff // inside the hard state record
+	b[len(walMagic)+walSaltBytes+walRecHeader+5] ^= 0xff // inside the hard state record
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -53,8 +53,8 @@ func TestWALCrash_DamagedHeaderOfEmptyLogIsRefused(t *testing.T) {
 func TestWALStore_OpensSegmentsWithoutHeaderEnd(t *testing.T) {
 	dir := t.TempDir()
 	hs := encodeHardState(HardState{Term: 3, Vote: "n1"})
-	old := appendWALState([]byte(walMagic), keyHardState, hs)
-	old = appendWALState(old, []byte("k0"), []byte("x"))
+	old := appendWALState([]byte(walMagicV1), 0, keyHardState, hs)
+	old = appendWALState(old, 0, []byte("k0"), []byte("x"))
 	if err := os.WriteFile(filepath.Join(dir, walSegmentName(1)), old, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,11 @@ import (
 // index of every stored entry's place in memory and the stable keys
 // themselves.
 //
-// Records: length (4) | CRC-32C of the body (4) | body. Body kinds:
+// A segment starts with "RSTRWAL2" and a random 8-byte salt; then come
+// records: length (4) | CRC-32C of salt and body (4) | body. The salt is
+// why a record can be told from bytes that look like one (see walMagic):
+// segments of the first format ("RSTRWAL1", no salt, CRC of the body
+// alone) are still read, never written to. Body kinds:
 // entries (a StoreLogs: every entry replaces the stored ones from its
 // index on, as in Raft §5.3), a stable key, "delete from index i on",
 // "delete through index i". Each is defined by log indexes alone, so
@@ -41,16 +45,18 @@ import (
 // there and cuts the file back to the last whole record (nothing after it
 // was acknowledged, as it was not yet synced, and the cut is synced before
 // anything else is written), then writes on in a new segment headed by
-// every stable key (or in the newest one if it holds every stable key and
-// nothing else, so restarts without writes add no files). A write is one
-// record, or a stable key followed by entries marked as written with it,
-// so a crash keeps the key without the entries or both, never entries of
-// a term the stored term is below. A bad record that a whole record of a
-// later write follows (one that does not merely restate stored or older
-// state: a checksum covers only its record's body, so bytes inside the
-// torn write or stale blocks can pass one too; see tailIsTorn), a bad
-// record in an older segment, or a
-// missing segment is corruption and an error. Segment files are created
+// every stable key (or in the newest one if it is salted and holds every
+// stable key and nothing else, so restarts without writes add no files).
+// A write is one record, or a stable key followed by entries marked as
+// written with it, so a crash keeps the key without the entries or both,
+// never entries of a term the stored term is below. A bad record that a
+// whole record of a later write follows (one that checks under the
+// segment's salt, which bytes inside the torn write and stale blocks of
+// other segments cannot, and does not merely restate stored or older
+// state; see tailIsTorn), a bad record in an older segment or in a salted
+// segment's header, a damaged magic (a first-format segment after a salted
+// one, or one whose records check under a salt), or a missing segment is
+// corruption and an error. Segment files are created
 // whole (written under a temporary name, then renamed) and deleted oldest
 // first, each delete made durable before the next, so the files on disk
 // are always a contiguous run of whole segments, and only the newest can
@@ -95,6 +101,9 @@ type walSegment struct {
 	f    *os.File
 	size int64
 	live int // stored entries whose record is in this file
+	// seed starts the CRC of each of its records: the CRC-32C of its salt,
+	// or 0 in a segment of the first format (walMagicV1), which has none.
+	seed uint32
 }
 
 // walLoc is where an entry's encoding (index | term | type | length | data)
@@ -106,7 +115,6 @@ type walLoc struct {
 }
 
 const (
-	walMagic = "RSTRWAL1"
 	// walSegmentBytes: a new segment starts once the current one holds
 	// this much (64k 100-byte writes); whole segments are deleted once the
 	// log is compacted past them.
@@ -189,11 +197,13 @@ func openWALStore(dir string, segBytes int64) (*WALStore, error) {
 	// Write on in a fresh segment, headed by every stable key. A torn
 	// tail of the newest one was cut and synced above, before this new
 	// segment can follow it: from here on it is an older segment, where a
-	// bad record is damage. If the newest segment holds nothing but every
-	// stable key (it was started by an open that nothing was written
-	// after, or only keys), write on in it instead: it is what a fresh one
-	// would be, and a server that restarts in a loop adds no files. Its
-	// cut, if any, is synced, so a later write's torn tail is the only one.
+	// bad record is damage. If the newest segment is salted and holds
+	// nothing but every stable key (it was started by an open that nothing
+	// was written after, or only keys), write on in it instead: it is what
+	// a fresh one would be, and a server that restarts in a loop adds no
+	// files. Its cut, if any, is synced, so a later write's torn tail is
+	// the only one. A segment of the first format is never written to, so
+	// after an upgrade every torn tail is in a salted segment.
 	if !keysOnly {
 		next := uint64(1)
 		if len(seqs) > 0 {
@@ -253,14 +263,16 @@ func (s *WALStore) replaySegment(seq uint64, newest bool) (keysOnly bool, err er
 	}
 	seg := &walSegment{seq: seq, f: f}
 	s.segs = append(s.segs, seg)
-	if len(data) < len(walMagic) || string(data[:len(walMagic)]) != walMagic {
-		return false, fmt.Errorf("raft: log segment %s does not start with %q; it is not a roster log or is damaged: move it away if it does not belong there, else %s", path, walMagic, walRepairHint)
+	seed, start, err := s.readSegmentHeader(path, data)
+	if err != nil {
+		return false, err
 	}
+	seg.seed = seed
 	keys := map[string]bool{} // nil once a record is not a stable key
 	headerEnd := false        // the header-end marker was replayed
-	off := int64(len(walMagic))
+	off := int64(start)
 	for off < int64(len(data)) {
-		body, ok := walRecord(data[off:])
+		body, ok := walRecord(data[off:], seed)
 		if !ok {
 			break
 		}
@@ -277,16 +289,24 @@ func (s *WALStore) replaySegment(seq uint64, newest bool) (keysOnly bool, err er
 		off += walRecHeader + int64(len(body))
 	}
 	seg.size = off
-	// Reused only with its header-end marker, so that damage inside
-	// its header is told from a torn write.
-	keysOnly = keys != nil && headerEnd && len(keys) == len(s.kv)
+	// A salted segment's header, marker included, was written whole (see
+	// newSegment): a record missing from it is damage, wherever the
+	// segment is, whatever follows. (An unsalted one may predate the
+	// marker: there tailIsTorn looks for it.)
+	if seed != 0 && !headerEnd {
+		return false, fmt.Errorf("raft: log segment %s is damaged at offset %d, inside its header (written whole, so this is not a torn write); %s", path, off, walRepairHint)
+	}
+	// Reused only if salted (the first format is only read) and with its
+	// header-end marker, so that damage inside its header is told from a
+	// torn write.
+	keysOnly = seed != 0 && keys != nil && headerEnd && len(keys) == len(s.kv)
 	if off == int64(len(data)) {
 		return keysOnly, nil
 	}
 	if !newest {
 		return false, fmt.Errorf("raft: log segment %s is damaged at offset %d (a newer segment follows, so this is not a torn write); %s", path, off, walRepairHint)
 	}
-	if !s.tailIsTorn(data, int(off), walTornScanBudget) {
+	if !s.tailIsTorn(data, int(off), seed, walTornScanBudget) {
 		return false, fmt.Errorf("raft: log segment %s is damaged at offset %d (whole records written later follow, so this is not a torn write); %s", path, off, walRepairHint)
 	}
 	// A torn write: drop what follows the last whole record. The segment
@@ -297,21 +317,21 @@ func (s *WALStore) replaySegment(seq uint64, newest bool) (keysOnly bool, err er
 	return false, f.Sync()
 }
 
-// walRecord returns the body of the record at the start of b, or false if
-// b holds no whole record with a matching checksum.
-func walRecord(b []byte) ([]byte, bool) {
-	if len(b) < walRecHeader {
-		return nil, false
+// readSegmentHeader reads the header of the segment at path (see
+// walReadHeader), which replay has just appended to s.segs.
+func (s *WALStore) readSegmentHeader(path string, data []byte) (seed uint32, start int, err error) {
+	seed, start, err = walReadHeader(data)
+	if err != nil {
+		return 0, 0, fmt.Errorf("raft: log segment %s %w", path, err)
 	}
-	n := binary.LittleEndian.Uint32(b)
-	if n == 0 || uint64(n) > uint64(len(b)-walRecHeader) {
-		return nil, false
+	// An open writes on in a salted segment and never in one of the first
+	// format, so a first-format segment after a salted one was never
+	// written: its magic is damaged (a salted one's, two bits away).
+	if prev := len(s.segs) - 2; seed == 0 && prev >= 0 && s.segs[prev].seed != 0 {
+		return 0, 0, fmt.Errorf("raft: log segment %s starts with %q but follows %s, a salted segment (%q): no release writes in that order, so it is damaged; %s",
+			path, walMagicV1, walSegmentName(s.segs[prev].seq), walMagic, walRepairHint)
 	}
-	body := b[walRecHeader : walRecHeader+int(n)]
-	if crc32.Checksum(body, walCRC) != binary.LittleEndian.Uint32(b[4:]) {
-		return nil, false
-	}
-	return body, true
+	return seed, start, nil
 }
 
 // applyRecord applies one record's body, which starts at offset off of seg,
@@ -445,11 +465,12 @@ func (s *WALStore) compactThrough(i uint64) {
 	s.first = i + 1
 }
 
-// newSegment starts segment seq with the stable keys, durably (file and
-// directory entry), and makes it the one written to. The file is written
-// and synced under a temporary name and then renamed, so a crash never
-// leaves a segment whose header (stable keys) is cut short: once older
-// segments are deleted, such a header would have lost keys.
+// newSegment starts segment seq with its magic, a new salt and the stable
+// keys, durably (file and directory entry), and makes it the one written
+// to. The file is written and synced under a temporary name and then
+// renamed, so a crash never leaves a segment whose header (salt, stable
+// keys) is cut short: once older segments are deleted, such a header
+// would have lost keys, and without its salt none of its records check.
 func (s *WALStore) newSegment(seq uint64) error {
 	path := filepath.Join(s.dir, walSegmentName(seq))
 	tmp := path + ".tmp"
@@ -457,16 +478,17 @@ func (s *WALStore) newSegment(seq uint64) error {
 	if err != nil {
 		return fmt.Errorf("raft: creating log segment %s: %w", path, err)
 	}
-	b := []byte(walMagic)
+	b := append([]byte(walMagic), newWALSalt()...)
+	seed := walSeed(b[len(walMagic):])
 	keys := make([]string, 0, len(s.kv))
 	for k := range s.kv {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		b = appendWALState(b, []byte(k), s.kv[k])
+		b = appendWALState(b, seed, []byte(k), s.kv[k])
 	}
-	b = appendWALState(b, []byte(walHeaderEnd), binary.LittleEndian.AppendUint64(nil, uint64(len(b))))
+	b = appendWALState(b, seed, []byte(walHeaderEnd), binary.LittleEndian.AppendUint64(nil, uint64(len(b))))
 	if _, err = f.Write(b); err == nil {
 		err = f.Sync()
 	}
@@ -487,68 +509,32 @@ func (s *WALStore) newSegment(seq uint64) error {
 		os.Remove(path)
 		return fmt.Errorf("raft: creating log segment %s: %w", path, err)
 	}
-	s.segs = append(s.segs, &walSegment{seq: seq, f: f, size: int64(len(b))})
+	s.segs = append(s.segs, &walSegment{seq: seq, f: f, size: int64(len(b)), seed: seed})
 	return nil
 }
 
-// finishWALRecord frames the body that starts at b[start+walRecHeader:].
-func finishWALRecord(b []byte, start int) []byte {
-	body := b[start+walRecHeader:]
-	binary.LittleEndian.PutUint32(b[start:], uint32(len(body)))
-	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(body, walCRC))
-	return b
-}
-
-func appendWALState(b, key, val []byte) []byte {
-	start := len(b)
-	b = append(b, make([]byte, walRecHeader)...)
-	b = append(b, walRecState)
-	b = binary.LittleEndian.AppendUint16(b, uint16(len(key)))
-	b = append(b, key...)
-	b = append(b, val...)
-	return finishWALRecord(b, start)
-}
-
-func appendWALEntries(b []byte, kind byte, entries []Entry) []byte {
-	start := len(b)
-	b = append(b, make([]byte, walRecHeader)...)
-	b = append(b, kind)
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(entries)))
-	for _, e := range entries {
-		b = binary.LittleEndian.AppendUint64(b, e.Index)
-		b = binary.LittleEndian.AppendUint64(b, e.Term)
-		b = append(b, byte(e.Type))
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(e.Data)))
-		b = append(b, e.Data...)
-	}
-	return finishWALRecord(b, start)
-}
-
-func appendWALDelete(b []byte, kind byte, index uint64) []byte {
-	start := len(b)
-	b = append(b, make([]byte, walRecHeader)...)
-	b = append(b, kind)
-	b = binary.LittleEndian.AppendUint64(b, index)
-	return finishWALRecord(b, start)
-}
-
-// commit appends the records in s.buf to the current segment (starting a
-// new one first if it is full), makes them durable with one data sync and
-// then applies them to the in-memory state. Called with mu held.
-func (s *WALStore) commit() error {
+// writeSegment returns the segment the next write goes to, starting a new
+// one first if the current one is full: the write's records are framed
+// with its seed, so it is chosen before they are. Called with mu held.
+func (s *WALStore) writeSegment() (*walSegment, error) {
 	if s.closed {
-		return errors.New("raft: the log store is closed")
+		return nil, errors.New("raft: the log store is closed")
 	}
 	if s.failed != nil {
-		return s.failed
+		return nil, s.failed
 	}
-	seg := s.segs[len(s.segs)-1]
-	if seg.size >= s.segBytes {
+	if seg := s.segs[len(s.segs)-1]; seg.size >= s.segBytes {
 		if err := s.newSegment(seg.seq + 1); err != nil {
-			return err
+			return nil, err
 		}
-		seg = s.segs[len(s.segs)-1]
 	}
+	return s.segs[len(s.segs)-1], nil
+}
+
+// commit appends the records in s.buf, framed for seg (writeSegment's), to
+// seg, makes them durable with one data sync and then applies them to the
+// in-memory state. Called with mu held.
+func (s *WALStore) commit(seg *walSegment) error {
 	if _, err := seg.f.WriteAt(s.buf, seg.size); err != nil {
 		s.failed = fmt.Errorf("raft: appending to the log failed; restart the server to replay it: %w", err)
 		return s.failed
@@ -560,7 +546,7 @@ func (s *WALStore) commit() error {
 	base := seg.size
 	seg.size += int64(len(s.buf))
 	for off := 0; off < len(s.buf); {
-		body, _ := walRecord(s.buf[off:])
+		body, _ := walRecord(s.buf[off:], seg.seed)
 		if err := s.applyRecord(seg, base+int64(off+walRecHeader), body, false); err != nil {
 			return err
 		}
@@ -603,6 +589,20 @@ func (s *WALStore) StoreLogsAndState(entries []Entry, key, val []byte) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if key != nil {
+		if err := checkStableSize(key, val); err != nil {
+			return err
+		}
+	}
+	if len(entries) > 0 {
+		if err := s.checkAppend(entries); err != nil {
+			return err
+		}
+	}
+	seg, err := s.writeSegment()
+	if err != nil {
+		return err
+	}
 	// The key goes first: a crash that tears this write keeps at most the
 	// key (a raised term without the entries is a state the node could
 	// have been in), never entries above the stored term, which NewCore
@@ -611,19 +611,13 @@ func (s *WALStore) StoreLogsAndState(entries []Entry, key, val []byte) error {
 	s.buf = s.buf[:0]
 	kind := walRecEntries
 	if key != nil {
-		if err := checkStableSize(key, val); err != nil {
-			return err
-		}
-		s.buf = appendWALState(s.buf, key, val)
+		s.buf = appendWALState(s.buf, seg.seed, key, val)
 		kind = walRecEntriesWithState
 	}
 	if len(entries) > 0 {
-		if err := s.checkAppend(entries); err != nil {
-			return err
-		}
-		s.buf = appendWALEntries(s.buf, kind, entries)
+		s.buf = appendWALEntries(s.buf, seg.seed, kind, entries)
 	}
-	return s.commit()
+	return s.commit(seg)
 }
 
 // checkAppend refuses entries that are not consecutive or would leave a
@@ -649,17 +643,22 @@ func (s *WALStore) StoreLogs(entries []Entry) error {
 func (s *WALStore) DeleteRange(lo, hi uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	kind, index := walRecTruncate, lo
 	switch {
 	case s.last == 0 || hi < s.first || lo > s.last || lo > hi:
 		return nil
 	case hi >= s.last:
-		s.buf = appendWALDelete(s.buf[:0], walRecTruncate, lo)
 	case lo <= s.first:
-		s.buf = appendWALDelete(s.buf[:0], walRecCompact, hi)
+		kind, index = walRecCompact, hi
 	default:
 		return fmt.Errorf("raft: deleting entries %d..%d from the middle of the log %d..%d is not supported", lo, hi, s.first, s.last)
 	}
-	return s.commit()
+	seg, err := s.writeSegment()
+	if err != nil {
+		return err
+	}
+	s.buf = appendWALDelete(s.buf[:0], seg.seed, kind, index)
+	return s.commit(seg)
 }
 
 func (s *WALStore) FirstIndex() (uint64, error) {
@@ -698,8 +697,12 @@ func (s *WALStore) Set(key, val []byte) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.buf = appendWALState(s.buf[:0], key, val)
-	return s.commit()
+	seg, err := s.writeSegment()
+	if err != nil {
+		return err
+	}
+	s.buf = appendWALState(s.buf[:0], seg.seed, key, val)
+	return s.commit(seg)
 }
 
 // Get returns nil, nil for an absent key.

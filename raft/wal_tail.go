@@ -9,36 +9,40 @@ import (
 
 // tailIsTorn reports whether the bad record at data[off:] can be the
 // unsynced last write cut short by a crash: no whole record of a later
-// write follows it. A whole record counts as a later write unless it
-// restates state the log replayed so far holds or held (continuesLog):
-// bytes that merely pass a checksum — a record framed inside an entry's
-// data of the torn write, stale blocks of a deleted segment that the
-// crash left in the unsynced tail — restate older state, and refusing to
-// open over them would cost the server for nothing. The doubt is settled
-// towards damage: a false "damage" costs availability (the operator
-// restores the server or has it rejoin), a false "torn" cuts back
-// durable, acknowledged records, which breaks Raft's safety. The entries
-// of a write that starts with a stable key follow that key's record, so
-// a whole walRecEntriesWithState record that ends the file may be the
-// torn write's own — unless the whole key record of its write comes
-// right before it, which makes that write a whole later one; its
-// checksum is not charged, so a group commit larger than the budget
-// torn before its entries still opens. Only
-// candidates whose body is well formed (walWellFormed: cheap, and random
-// bytes rarely are) cost checksum work; the entry headers walked to tell
-// are charged too. When budget bytes of work (walTornScanBytes) find no
-// answer, the bad record counts as damage,
-// not as torn, for the reason above. Called during replay, so s holds
-// the log as it was just before the bad record.
-func (s *WALStore) tailIsTorn(data []byte, off, budget int) bool {
-	return s.tailSearch(data, off, &budget)
+// write follows it. A whole record is one whose CRC checks under seed,
+// the segment's: in a salted segment only what was written to it does,
+// never a record a client's value frames inside an entry of the torn
+// write (it cannot know the salt) nor stale blocks of another segment
+// file that the crash left in the unsynced tail (another salt). A whole
+// record counts as a later write unless it restates state the log
+// replayed so far holds or held (continuesLog): that rule still decides
+// for bytes that pass a checksum without being a later write — in a
+// segment of the first format (seed 0, no salt) framed values and stale
+// blocks of any segment, in a salted one its own older records — as
+// refusing to open over them would cost the server for nothing. The
+// doubt is settled towards damage: a false "damage" costs availability
+// (the operator restores the server or has it rejoin), a false "torn"
+// cuts back durable, acknowledged records, which breaks Raft's safety.
+// The entries of a write that starts with a stable key follow that key's
+// record, so a whole walRecEntriesWithState record that ends the file may
+// be the torn write's own — unless the whole key record of its write
+// comes right before it, which makes that write a whole later one; its
+// checksum is not charged, so a group commit larger than the budget torn
+// before its entries still opens. Only candidates whose body is well
+// formed (walWellFormed: cheap, and random bytes rarely are) cost
+// checksum work; the entry headers walked to tell are charged too. When
+// budget bytes of work (walTornScanBytes) find no answer, the bad record
+// counts as damage, not as torn, for the reason above. Called during
+// replay, so s holds the log as it was just before the bad record.
+func (s *WALStore) tailIsTorn(data []byte, off int, seed uint32, budget int) bool {
+	return s.tailSearch(data, off, seed, &budget)
 }
 
 // tailSearch is tailIsTorn charging its work to *budget: the bytes of
 // every candidate's checksum and of every entry header walEntryTerms
 // reads, so crafted chains of entry headers that many candidates walk
 // cost no more than the budget either.
-func (s *WALStore) tailSearch(data []byte, off int, budget *int) bool {
+func (s *WALStore) tailSearch(data []byte, off int, seed uint32, budget *int) bool {
 	keyEnd := -1 // where the last whole stable-key record found ends
 	ownSeen := false
 	for p := off + 1; p+walRecHeader < len(data); p++ {
@@ -67,7 +71,7 @@ func (s *WALStore) tailSearch(data []byte, off int, budget *int) bool {
 		} else if *budget -= int(n); *budget < 0 {
 			return false
 		}
-		body, ok := walRecord(data[p:])
+		body, ok := walRecord(data[p:], seed)
 		switch {
 		case !ok:
 			continue

@@ -44,12 +44,12 @@ func TestWALCrash_TornGroupCommitLargerThanBudgetIsCutBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	name, data := closeAndReadNewest(t, dir, s)
-	write := len(appendWALState(nil, keyHardState, hs)) + len(appendWALEntries(nil, walRecEntriesWithState, es))
+	write := len(appendWALState(nil, 0, keyHardState, hs)) + len(appendWALEntries(nil, 0, walRecEntriesWithState, es))
 	hsOff := len(data) - write
 	if data[hsOff+walRecHeader] != walRecState {
 		t.Fatalf("no stable-key record at offset %d", hsOff)
 	}
-	clear(data[hsOff : hsOff+len(appendWALState(nil, keyHardState, hs))]) // its page never landed
+	clear(data[hsOff : hsOff+len(appendWALState(nil, 0, keyHardState, hs))]) // its page never landed
 	files := maps.Clone(preFiles)
 	files[name] = data
 	st := reopenState(t, writeDir(t, files), walSegmentBytes)
@@ -92,19 +92,25 @@ func TestWALTail_EntryWalksAreChargedToTheBudget(t *testing.T) {
 	tail := append([]byte{0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0}, walHeaderChains(1<<20)...)
 	const budget = 4 << 20
 	left := budget
-	if s.tailSearch(tail, 0, &left) {
+	if s.tailSearch(tail, 0, 0, &left) {
 		t.Errorf("crafted header chains: torn, want damage (the budget is spent)")
 	}
 	if left >= 0 {
 		t.Errorf("crafted header chains: %d of %d budget bytes left, want it spent", left, budget)
 	}
-	dir := t.TempDir()
-	seg := append([]byte(walMagic), tail...)
-	if err := os.WriteFile(filepath.Join(dir, walSegmentName(1)), seg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := OpenWALStore(dir); err == nil || !strings.Contains(err.Error(), "is damaged at offset") {
-		t.Errorf("open over crafted header chains: %v, want the damage error", err)
+	// Open, in both formats: a salted segment's tail after its whole
+	// header (a bad tail is searched only after it), and the first
+	// format's after its magic.
+	for _, salted := range []bool{true, false} {
+		dir := t.TempDir()
+		header, _ := walTestHeader(salted)
+		if err := os.WriteFile(filepath.Join(dir, walSegmentName(1)), append(header, tail...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("is damaged at offset %d (whole records", len(header))
+		if _, err := OpenWALStore(dir); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("salted %v: open over crafted header chains: %v, want %q", salted, err, want)
+		}
 	}
 }
 
@@ -124,9 +130,13 @@ func TestWALCrash_TornBatchOfSmallCommandsIsCutBack(t *testing.T) {
 	}
 	name, data := closeAndReadNewest(t, dir, s)
 	torn := data[:len(data)-1]
-	start := len(data) - len(appendWALEntries(nil, walRecEntries, es))
+	start := len(data) - len(appendWALEntries(nil, 0, walRecEntries, es))
+	seed, _, err := walReadHeader(data)
+	if err != nil {
+		t.Fatal(err)
+	}
 	left := walTornScanBytes // searched with the log as it was before the write
-	if !openWALT(t, writeDir(t, preFiles), walSegmentBytes).tailSearch(torn, start, &left) {
+	if !openWALT(t, writeDir(t, preFiles), walSegmentBytes).tailSearch(torn, start, seed, &left) {
 		t.Fatalf("torn batch: damage, want torn (%d left)", left)
 	}
 	if spent := walTornScanBytes - left; spent > walTornScanBytes/4 {
@@ -148,9 +158,10 @@ func TestWALStore_ReplayOfManyCompactionsIsLinear(t *testing.T) {
 	for i := range es {
 		es[i] = Entry{Index: uint64(i + 1), Term: 1, Type: EntryCommand}
 	}
-	b := appendWALEntries([]byte(walMagic), walRecEntries, es)
+	b, seed := walTestHeader(true)
+	b = appendWALEntries(b, seed, walRecEntries, es)
 	for i := 1; i < n; i++ {
-		b = appendWALDelete(b, walRecCompact, uint64(i))
+		b = appendWALDelete(b, seed, walRecCompact, uint64(i))
 	}
 	if err := os.WriteFile(filepath.Join(dir, walSegmentName(1)), b, 0o600); err != nil {
 		t.Fatal(err)

@@ -20,23 +20,25 @@ import (
 // index, the stored hard state and an older one, deletes of compacted
 // indexes, copies of stored entries, and compacted entries that frame a
 // later record. A client's value can carry such bytes, and so can the
-// stale blocks of a deleted segment. (Entries at or above the first
+// stale blocks of a deleted segment; in a salted segment they check only
+// if framed with its seed (its own stale blocks; a client cannot know the
+// salt), in one of the first format whatever frames them. (Entries at or above the first
 // stored index that are not stored copies count as later writes whatever
 // their terms: see TestWALCrash_DamageBeforeLowerTermWritesIsRefused.)
-func walOlderRecords() [][]byte {
+func walOlderRecords(seed uint32) [][]byte {
 	// A record inside another one's bytes is part of it, not a write:
 	// compacted entries whose data frames a later hard state.
-	later := appendWALState(nil, keyHardState, encodeHardState(HardState{Term: 9}))
+	later := appendWALState(nil, seed, keyHardState, encodeHardState(HardState{Term: 9}))
 	return [][]byte{
-		appendWALEntries(nil, walRecEntries, walEntries(2, 3, 1, "old")),
-		appendWALState(nil, keyHardState, encodeHardState(HardState{Term: 2, Vote: "n1"})),
-		appendWALState(nil, keyHardState, encodeHardState(HardState{Term: 1})),
-		appendWALDelete(nil, walRecCompact, 2),
-		appendWALDelete(nil, walRecTruncate, 3),
-		appendWALEntries(nil, walRecEntries, walEntries(4, 5, 2, "a")),
-		appendWALState(nil, []byte("k0"), []byte("x")),
-		appendWALEntries(nil, walRecEntries, walEntries(7, 8, 2, "a")),
-		appendWALEntries(nil, walRecEntries, []Entry{{Index: 1, Term: 1, Type: EntryCommand, Data: later}}),
+		appendWALEntries(nil, seed, walRecEntries, walEntries(2, 3, 1, "old")),
+		appendWALState(nil, seed, keyHardState, encodeHardState(HardState{Term: 2, Vote: "n1"})),
+		appendWALState(nil, seed, keyHardState, encodeHardState(HardState{Term: 1})),
+		appendWALDelete(nil, seed, walRecCompact, 2),
+		appendWALDelete(nil, seed, walRecTruncate, 3),
+		appendWALEntries(nil, seed, walRecEntries, walEntries(4, 5, 2, "a")),
+		appendWALState(nil, seed, []byte("k0"), []byte("x")),
+		appendWALEntries(nil, seed, walRecEntries, walEntries(7, 8, 2, "a")),
+		appendWALEntries(nil, seed, walRecEntries, []Entry{{Index: 1, Term: 1, Type: EntryCommand, Data: later}}),
 	}
 }
 
@@ -61,7 +63,9 @@ func walTornTailLog(t *testing.T) (string, *WALStore) {
 func TestWALCrash_TornTailWithOlderRecordsIsCutBack(t *testing.T) {
 	dir, s := walTornTailLog(t)
 	pre, preFiles := readWALState(t, s), readDir(t, dir)
-	older := walOlderRecords()
+	// Framed with the segment's own seed, so that they check: the rules
+	// of continuesLog, not the salt, are what this test is about.
+	older := walOlderRecords(s.segs[len(s.segs)-1].seed)
 	value := slices.Concat(older...)
 	es := walEntries(9, 11, 2, "b")
 	es[1].Data = value
@@ -89,7 +93,11 @@ func TestWALCrash_TornTailWithOlderRecordsIsCutBack(t *testing.T) {
 	crashes["header page not written"] = unwritten
 	// The write's first bytes reached the disk, its later pages hold
 	// stale blocks: here, records of this segment older than the log.
-	stale := slices.Concat(data[:start+walRecHeader+5], data[len(walMagic):start])
+	_, hdr, err := walReadHeader(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := slices.Concat(data[:start+walRecHeader+5], data[hdr:start])
 	crashes["stale blocks of an older segment"] = stale
 	for what, newest := range crashes {
 		files := maps.Clone(preFiles)
@@ -236,17 +244,17 @@ func TestWALCrash_DamageBeforeLowerTermWritesIsRefused(t *testing.T) {
 func TestWALTail_SpentScanBudgetCountsAsDamage(t *testing.T) {
 	_, s := walTornTailLog(t)
 	defer s.Close()
-	bad := appendWALDelete(nil, walRecTruncate, 9)
+	bad := appendWALDelete(nil, 0, walRecTruncate, 9)
 	bad[5] ^= 0xff // the checksum
 	tail := slices.Clone(bad)
 	for range 10 {
 		tail = append(tail, bad...)
 	}
 	cost := 10 * (len(bad) - walRecHeader)
-	if !s.tailIsTorn(tail, 0, cost) {
+	if !s.tailIsTorn(tail, 0, 0, cost) {
 		t.Errorf("%d bytes of budget: damage, want torn (every candidate checked)", cost)
 	}
-	if s.tailIsTorn(tail, 0, cost-1) {
+	if s.tailIsTorn(tail, 0, 0, cost-1) {
 		t.Errorf("%d bytes of budget: torn, want damage (the search gave up)", cost-1)
 	}
 }

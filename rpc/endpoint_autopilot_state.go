@@ -3,29 +3,29 @@ package rpc
 import (
 	"cmp"
 	"slices"
+	"time"
 
 	"roster/raft"
 )
 
-// AutopilotState answers autopilot's view of the servers in the shape of
-// Consul's Operator.AutopilotState (raft-autopilot's State as Consul's
-// community edition converts it for GET /v1/operator/autopilot/state).
-// It judges the servers with the same code as AutopilotServerHealth
-// (assess), so the two apply the same rules of health.
+// AutopilotState answers the leader's tracked autopilot state in the
+// shape of Consul's Operator.AutopilotState (raft-autopilot's State as
+// Consul's community edition converts it for GET
+// /v1/operator/autopilot/state). The state and the health endpoint answer
+// from the same rounds (AutopilotTracker), so they apply the same rules
+// of health and never probe a server themselves.
 //
-// Every Consul server runs autopilot (only the leader reconciles), and
-// ForwardRPC sends the call to the leader unless ?stale, when the
-// receiving server answers from its own autopilot. roster does the same:
-// ?stale is answered by the server that receives it, from its own Raft
-// configuration and the leader it knows, judging health against the
-// stats that leader reports (none are healthy if it does not answer, as
-// in raft-autopilot). roster computes the state on request instead of
-// every 10s, so it is never older than the call.
+// Only the leader tracks the state, as Consul's leader ran autopilot
+// before 1.12, so the call always goes to the leader, ?stale or not (as
+// those releases forced it). Consul 1.12 and later track the state on
+// every server and let ?stale read a follower's own view; roster keeps
+// the probes on the leader alone.
 func (e *Operator) AutopilotState(args *DCSpecificRequest, reply *AutopilotStateReply) error {
+	args.AllowStale, args.RequireConsistent = false, false // the leader's view
 	if done, err := e.c.d.Forwarder.Forward(e.c.d.Ctx, "Operator.AutopilotState", args, args, reply); done {
 		return err
 	}
-	*reply = e.stateOf(e.assess())
+	*reply = e.tracker.state()
 	return nil
 }
 
@@ -35,7 +35,7 @@ func (e *Operator) stateOf(r autopilotRound) AutopilotStateReply {
 		OptimisticFailureTolerance: r.failureTolerance, Servers: make(map[string]AutopilotServer, len(r.servers)),
 		Voters: []string{}}
 	for i, h := range r.servers {
-		srv := e.stateServer(r.conf.Servers[i], h, r.leaderID)
+		srv := e.stateServer(r.conf.Servers[i], h, r.leaderID, r.stable[h.ID].since)
 		out.Servers[srv.ID] = srv
 		if srv.Status == autopilotLeader || srv.Status == autopilotVoter {
 			out.Voters = append(out.Voters, srv.ID)
@@ -57,7 +57,7 @@ const (
 )
 
 // stateServer builds one server's entry from its judged health.
-func (e *Operator) stateServer(s raft.Server, h ServerHealth, leaderID string) AutopilotServer {
+func (e *Operator) stateServer(s raft.Server, h ServerHealth, leaderID string, stableSince time.Time) AutopilotServer {
 	status := autopilotNonVoter
 	switch {
 	case s.ID == leaderID:
@@ -67,7 +67,7 @@ func (e *Operator) stateServer(s raft.Server, h ServerHealth, leaderID string) A
 	}
 	return AutopilotServer{ID: h.ID, Name: h.Name, Address: h.Address, NodeStatus: nodeStatus(h.SerfStatus),
 		Version: h.Version, LastContact: h.LastContact, LastTerm: h.LastTerm, LastIndex: h.LastIndex,
-		Healthy: h.Healthy, StableSince: e.stableSince(s.ID, h.Healthy).UTC(), Status: status,
+		Healthy: h.Healthy, StableSince: stableSince.UTC(), Status: status,
 		Meta: e.serverMeta(s.ID, h.Name),
 		// Consul's community edition promotes with raft-autopilot's
 		// StablePromoter, which types every server a voter.

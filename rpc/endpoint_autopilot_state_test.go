@@ -33,48 +33,38 @@ func checkHealthyState(st AutopilotStateReply, leaderID string) error {
 	return nil
 }
 
-// A follower forwards Operator.AutopilotState to the leader; with
-// ?stale it answers itself (no forwarded call), judging every server
-// against the stats the leader reports, and still answers when cut off
-// from every other server, calling all of them unhealthy.
-func TestOperator_AutopilotStateFromTheLeaderOrStale(t *testing.T) {
+// Only the leader tracks the state: a follower forwards the call, ?stale
+// too, and both answer the leader's tracked state. Reading it costs no
+// probes: many calls add no more Status.RaftStats calls than the rounds
+// that ran meanwhile send (two per round in a three-server cluster).
+func TestOperator_AutopilotStateLivesOnTheLeader(t *testing.T) {
 	c := startEPCluster(t, 3, epOpts{})
 	leader, f := c.waitLeader(), c.follower()
-	var st AutopilotStateReply
-	testkit.WaitFor(t, 5*time.Second, "a healthy autopilot state through a follower", func() error {
-		st = AutopilotStateReply{}
-		if err := c.call(f, "Operator.AutopilotState", &DCSpecificRequest{}, &st); err != nil {
-			return err
+	for _, stale := range []bool{false, true} {
+		before := f.calls.get("Operator.AutopilotState")
+		testkit.WaitFor(t, 5*time.Second, fmt.Sprintf("a healthy autopilot state through a follower (stale %v)", stale), func() error {
+			var st AutopilotStateReply
+			if err := c.call(f, "Operator.AutopilotState", &DCSpecificRequest{QueryOptions: QueryOptions{AllowStale: stale}}, &st); err != nil {
+				return err
+			}
+			return checkHealthyState(st, leader.id)
+		})
+		if f.calls.get("Operator.AutopilotState") == before {
+			t.Fatalf("the follower answered the state itself (stale %v); only the leader tracks it", stale)
 		}
-		return checkHealthyState(st, leader.id)
-	})
-	if n := f.calls.get("Operator.AutopilotState"); n == 0 {
-		t.Fatal("the follower answered a default-consistency state itself; it must forward to the leader")
 	}
-
-	forwarded := f.calls.get("Operator.AutopilotState")
-	testkit.WaitFor(t, 5*time.Second, "a healthy stale state from the follower", func() error {
-		st = AutopilotStateReply{}
-		if err := c.call(f, "Operator.AutopilotState", &DCSpecificRequest{QueryOptions: QueryOptions{AllowStale: true}}, &st); err != nil {
-			return err
-		}
-		return checkHealthyState(st, leader.id)
-	})
-	if n := f.calls.get("Operator.AutopilotState"); n != forwarded {
-		t.Fatalf("a ?stale state was forwarded (%d calls, had %d)", n, forwarded)
+	if f.autopilot.Running() || f.autopilot.Rounds() != 0 {
+		t.Fatalf("a follower tracks health: running %v, %d rounds", f.autopilot.Running(), f.autopilot.Rounds())
 	}
-
-	c.net.Isolate(f.addr)
-	defer c.net.Heal()
-	st = AutopilotStateReply{}
-	c.mustCall(f, "Operator.AutopilotState", &DCSpecificRequest{QueryOptions: QueryOptions{AllowStale: true}}, &st)
-	if st.Healthy || st.FailureTolerance != 0 || len(st.Servers) != 3 {
-		t.Fatalf("isolated follower's stale state %+v, want 3 servers, unhealthy, tolerance 0", st)
+	rounds, probes := leader.autopilot.Rounds(), leader.autopilot.Probes()
+	for range 50 {
+		var st AutopilotStateReply
+		c.mustCall(f, "Operator.AutopilotState", &DCSpecificRequest{}, &st)
+		var h OperatorHealthReply
+		c.mustCall(leader, "Operator.AutopilotServerHealth", &DCSpecificRequest{}, &h)
 	}
-	for id, s := range st.Servers {
-		if s.Healthy {
-			t.Errorf("server %s healthy without the leader's stats: %+v", id, s)
-		}
+	if dr, dp := leader.autopilot.Rounds()-rounds, leader.autopilot.Probes()-probes; dp > 2*(dr+1) {
+		t.Fatalf("100 reads sent %d probes over %d rounds; the rounds alone send at most %d", dp, dr, 2*(dr+1))
 	}
 }
 
@@ -87,11 +77,10 @@ func TestOperatorStateOf_StatusesAndVoterOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	op := newOperator(&endpointCore{d: EndpointDeps{Datacenter: "dc1", Store: store, Clock: func() time.Time { return now }}.withDefaults()})
+	op := newOperator(&endpointCore{d: EndpointDeps{Datacenter: "dc1", Store: store, Clock: func() time.Time { return now }}.withDefaults()}, nil)
 	// b became healthy before a; d is an unhealthy voter; n a non-voter.
-	op.stable["b"] = stableState{healthy: true, since: now.Add(-time.Hour)}
-	op.stable["a"] = stableState{healthy: true, since: now.Add(-time.Minute)}
-	r := autopilotRound{leaderID: "l", healthy: false, failureTolerance: 0}
+	r := autopilotRound{leaderID: "l", healthy: false, failureTolerance: 0, stable: map[string]stableState{
+		"b": {healthy: true, since: now.Add(-time.Hour)}, "a": {healthy: true, since: now.Add(-time.Minute)}}}
 	for _, s := range []struct {
 		id      string
 		voter   bool
@@ -127,7 +116,7 @@ func TestOperatorStateOf_StatusesAndVoterOrder(t *testing.T) {
 // The health reply decodes in Consul's client even for a server that did
 // not answer: its LastContact is "0s", never "" or negative.
 func TestOperatorJudge_LastContactAlwaysADuration(t *testing.T) {
-	op := newOperator(&endpointCore{d: EndpointDeps{Datacenter: "dc1"}.withDefaults()})
+	op := newOperator(&endpointCore{d: EndpointDeps{Datacenter: "dc1"}.withDefaults()}, nil)
 	voter := raft.Server{ID: "f", Address: "f:8300", Suffrage: raft.Voter}
 	leader := &RaftStats{LastTerm: 3, LastIndex: 10}
 	for _, st := range []*RaftStats{nil, {LastTerm: 3, LastIndex: 10, LastContact: -1}} {

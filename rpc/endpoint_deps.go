@@ -33,7 +33,9 @@ import (
 // lock-delay rule), endpoint_txn.go (Txn), endpoint_session.go (Session),
 // endpoint_misc.go (Coordinate, Roster's delta pulls), endpoint_operator.go
 // (Operator, autopilot health, Status.RaftStats),
-// endpoint_autopilot_state.go (autopilot's state), endpoint_filter.go
+// endpoint_autopilot_state.go (autopilot's state),
+// endpoint_autopilot_tracker.go (the leader's server health rounds the
+// two answer from), endpoint_filter.go
 // (?filter=, node-meta, ?near=) and endpoint_raft.go (the *raft.Node
 // adapter). The tests run three real servers: endpoint_harness_test.go.
 //
@@ -96,8 +98,8 @@ type EndpointDeps struct {
 	Cluster   Cluster
 	Forwarder *Forwarder
 	Blocker   *Blocker
-	// Caller reaches other servers (Operator.AutopilotServerHealth asks
-	// each for Status.RaftStats). Optional: without it only this server is
+	// Caller reaches other servers (the autopilot tracker asks each for
+	// Status.RaftStats). Optional: without it only this server is
 	// probed and the others are reported unhealthy.
 	Caller Caller
 	// Datacenters lists every known datacenter for Catalog.ListDatacenters.
@@ -122,6 +124,11 @@ type EndpointDeps struct {
 	// replicated autopilot configuration. Optional: default Consul's 200ms
 	// and 250.
 	AutopilotThresholds func() (lastContact time.Duration, maxTrailingLogs uint64)
+	// Autopilot tracks server health while this server leads; the owner
+	// runs its Lead for each term of leadership, and Operator's autopilot
+	// endpoints answer its state. Optional: default a tracker nobody
+	// runs, whose state stays empty.
+	Autopilot *AutopilotTracker
 	// Clock is the wall clock, stamped on proposals (ProposedAt for the
 	// dedup window) and used for autopilot's StableSince. Default time.Now.
 	Clock func() time.Time
@@ -177,6 +184,9 @@ func (d EndpointDeps) withDefaults() EndpointDeps {
 	if d.ServerName == nil {
 		d.ServerName = func(id string) string { return id }
 	}
+	if d.Autopilot == nil {
+		d.Autopilot = NewAutopilotTracker(0)
+	}
 	return d
 }
 
@@ -193,6 +203,10 @@ func RegisterEndpoints(s *Server, d EndpointDeps) error {
 	d.Forwarder.bindLifetime(s.Context())
 	c := &endpointCore{d: d}
 	kvs, txn := &KVS{c: c}, &Txn{c: c}
+	op := newOperator(c, d.Autopilot)
+	if !d.Autopilot.op.CompareAndSwap(nil, op) {
+		return errors.New("rpc: EndpointDeps.Autopilot is already registered with another server")
+	}
 	endpoints := []struct {
 		name string
 		rcvr any
@@ -204,7 +218,7 @@ func RegisterEndpoints(s *Server, d EndpointDeps) error {
 		{"Session", &Session{c: c}},
 		{"Txn", txn},
 		{"Coordinate", &Coordinate{c: c}},
-		{"Operator", newOperator(c)},
+		{"Operator", op},
 		{"Roster", &Roster{c: c}},
 	}
 	for _, e := range endpoints {

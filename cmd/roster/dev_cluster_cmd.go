@@ -29,7 +29,9 @@ import (
 //	dig @127.0.0.2 -p 8600 consul.service.consul
 //
 // With -one-ip every server shares one address and server i's ports are
-// offset by 10*i instead. Ctrl-C makes every server leave and stop.
+// offset by 10*i instead. A port given as 0 is the kernel's pick on each
+// server (the HTTP addresses are printed). Ctrl-C makes every server leave
+// and stop.
 
 type devClusterOpts struct {
 	servers  int
@@ -87,12 +89,15 @@ func (o devClusterOpts) serverConfig(i int) agent.Config {
 		}
 	}
 	cfg.BindAddr, cfg.ClientAddrs = ip.String(), []string{ip.String()}
-	dns := o.ports.DNS
-	if dns != -1 {
-		dns += offset
+	// Port 0 stays 0 on every server: each binds the kernel's pick.
+	off := func(port int) int {
+		if port <= 0 {
+			return port
+		}
+		return port + offset
 	}
-	cfg.Ports = agent.Ports{HTTP: o.ports.HTTP + offset, DNS: dns, Server: o.ports.Server + offset,
-		SerfLAN: o.ports.SerfLAN + offset, SerfWAN: o.ports.SerfWAN + offset}
+	cfg.Ports = agent.Ports{HTTP: off(o.ports.HTTP), DNS: off(o.ports.DNS), Server: off(o.ports.Server),
+		SerfLAN: off(o.ports.SerfLAN), SerfWAN: off(o.ports.SerfWAN)}
 	cfg.LogLevel = o.logLevel
 	cfg.Version, cfg.Revision, cfg.BuildDate = version, commit, buildDate
 	return cfg
@@ -145,9 +150,7 @@ func startDevCluster(o devClusterOpts, stderr io.Writer) ([]*agent.Agent, error)
 			return agents, err
 		}
 		cfg.Logger = logger.With("agent", cfg.NodeName)
-		if i == 0 {
-			firstLAN = net.JoinHostPort(cfg.BindAddr, fmt.Sprint(cfg.Ports.SerfLAN))
-		} else {
+		if i > 0 {
 			cfg.RetryJoin = []string{firstLAN}
 			cfg.RetryJoinInterval = time.Second
 		}
@@ -159,6 +162,9 @@ func startDevCluster(o devClusterOpts, stderr io.Writer) ([]*agent.Agent, error)
 			return agents, fmt.Errorf("%s: %w (on Linux every 127.x.y.z address is local; elsewhere use -one-ip)", cfg.NodeName, err)
 		}
 		agents = append(agents, a)
+		if i == 0 { // the port it bound: with -serf-lan-port 0, the kernel's pick
+			firstLAN = net.JoinHostPort(cfg.BindAddr, fmt.Sprint(a.Ports().SerfLAN))
+		}
 	}
 	return agents, nil
 }

@@ -292,6 +292,8 @@ func (c etcdCluster) bases() []string {
 // system temp dir (the disk roster's benchmark servers use), waits until
 // every member answers a linearizable read, and stops them at cleanup.
 func startEtcdCluster(b *testing.B, bin string, n int) etcdCluster {
+	// Named ports, unlike the roster agents' port 0: every member must be
+	// told all peers' URLs (--initial-cluster) before any of them starts.
 	ports := testkit.FreePorts(b, 2*n)
 	var c etcdCluster
 	var initial []string

@@ -58,15 +58,24 @@ func BenchmarkFootprint_Dev(b *testing.B) {
 // footprintRun starts one dev agent and measures it. RSS is sampled only on
 // the first run, after two idle seconds (a measurement, not a wait).
 func footprintRun(b *testing.B, bin string, sampleRSS bool) (startMs, leaderMs, stopMs, rssMB float64) {
-	p := testkit.FreePorts(b, 5)
-	cmd := exec.Command(bin, devArgs(p)...)
-	cmd.Stderr = io.Discard
-	base := fmt.Sprintf("http://127.0.0.1:%d", p[0])
+	// Port 0: the agent logs the HTTP port it got (ports_proc_test.go),
+	// read at the HTTP poll's own 1 ms resolution.
+	cmd := exec.Command(bin, devArgs(nil)...)
+	log := new(testkit.LockedBuffer)
+	cmd.Stderr = log
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
 	defer cmd.Process.Kill()
+	var base string
+	mustPoll(b, func() error {
+		p, err := loggedPorts(log.String(), true)
+		if err == nil {
+			base = fmt.Sprintf("http://127.0.0.1:%d", p[0])
+		}
+		return err
+	})
 	fast := &http.Client{Timeout: time.Second}
 	mustPoll(b, func() error { return httpOK(fast, base+"/v1/agent/self") })
 	startMs = msSince(t0)

@@ -72,14 +72,26 @@ func benchDuration(b *testing.B) time.Duration {
 	return d
 }
 
+// loggedPprofAddrs reads each server's profiling address from its log.
+// The line comes before the agent starts, so it is there once the
+// servers have logged their ports.
+func loggedPprofAddrs(procs []*serverProc) ([]string, error) {
+	var addrs []string
+	for _, p := range procs {
+		m := pprofServingLine.FindStringSubmatch(p.stderr.String())
+		if m == nil {
+			return nil, fmt.Errorf("%s logged no profiling address:\n%s", p.name, p.stderr)
+		}
+		addrs = append(addrs, m[1])
+	}
+	return addrs, nil
+}
+
 func benchCluster(b *testing.B) []*serverProc {
 	benchOnce.Do(func() {
-		if os.Getenv("ROSTER_BENCH_PPROF") != "" {
-			ports := testkit.FreePorts(b, 3)
-			for _, p := range ports {
-				benchPprof = append(benchPprof, fmt.Sprintf("127.0.0.1:%d", p))
-			}
-			serverProcEnv = func(i int) []string { return []string{pprofAddrEnv + "=" + benchPprof[i]} }
+		pprof := os.Getenv("ROSTER_BENCH_PPROF") != ""
+		if pprof { // on port 0: each server logs the address it got
+			serverProcEnv = func(int) []string { return []string{pprofAddrEnv + "=127.0.0.1:0"} }
 			defer func() { serverProcEnv = nil }()
 		}
 		if env := os.Getenv("ROSTER_BIN"); env != "" {
@@ -88,6 +100,11 @@ func benchCluster(b *testing.B) []*serverProc {
 		}
 		benchProcs = startServerProcsTB(b, 3)
 		afterAll = append(afterAll, func() { stopProcs(benchProcs) })
+		if pprof {
+			if benchPprof, benchErr = loggedPprofAddrs(benchProcs); benchErr != nil {
+				return
+			}
+		}
 		benchErr = testkit.Poll(15*time.Second, func() error {
 			_, err := agreedLeader(benchProcs)
 			return err

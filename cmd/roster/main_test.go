@@ -144,7 +144,14 @@ type agentProc struct {
 // waits until its HTTP API answers.
 func startDevAgent(t *testing.T, p []int) *agentProc {
 	t.Helper()
-	a := &agentProc{cmd: exec.Command(rosterBin, devArgs(p)...), stderr: new(testkit.LockedBuffer), ports: p, done: make(chan error, 1)}
+	return startDevAgentWith(t, p)
+}
+
+// startDevAgentWith is startDevAgent with further agent arguments.
+func startDevAgentWith(t *testing.T, p []int, extra ...string) *agentProc {
+	t.Helper()
+	args := append(devArgs(p), extra...)
+	a := &agentProc{cmd: exec.Command(rosterBin, args...), stderr: new(testkit.LockedBuffer), ports: p, done: make(chan error, 1)}
 	a.cmd.Stderr = a.stderr
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -26,8 +26,12 @@ var (
 	portComponents = []string{"http", "dns", "rpc", "serf_lan", "serf_wan"}
 )
 
-// servingLine matches the agent's log line for one bound listener.
-var servingLine = regexp.MustCompile(`msg=serving .*component=(\S+) addr=(\S+)`)
+// servingLine matches the agent's log line for one bound listener, and
+// pprofServingLine the one for its profiling listener (pprof_env.go).
+var (
+	servingLine      = regexp.MustCompile(`msg=serving .*component=(\S+) addr=(\S+)`)
+	pprofServingLine = regexp.MustCompile(`msg="serving profiling endpoints" addr=(\S+)`)
+)
 
 // portArgs sets every port flag to p's ports, or to 0 if p is nil.
 func portArgs(p []int) []string {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -34,8 +33,9 @@ func agentServices(base string) (map[string]bool, error) {
 }
 
 // SIGHUP re-reads the config directory: the log level changes in place
-// (an info line appears only once the level allows it) and the services
-// become the files' new set.
+// (down: a successful reload's info line is not logged; up again: it is)
+// and the services become the files' new set. The agent starts at info
+// level, whose "serving" lines give the test its ports (port 0).
 func TestProcess_SIGHUPReloadsLogLevelAndServices(t *testing.T) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "agent.json")
@@ -49,26 +49,17 @@ func TestProcess_SIGHUPReloadsLogLevelAndServices(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("error", "web")
-	p := testkit.FreePorts(t, 5)
-	cmd := exec.Command(rosterBin, append(devArgs(p), "-config-dir", dir)...)
-	stderr := new(testkit.LockedBuffer)
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	write("info", "web")
+	a := startDevAgentWith(t, nil, "-config-dir", dir)
 	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
 		if t.Failed() {
-			t.Logf("agent stderr:\n%s", stderr)
+			t.Logf("agent stderr:\n%s", a.stderr)
 		}
 	}()
-	base := fmt.Sprintf("http://127.0.0.1:%d", p[0])
 	waitServices := func(want ...string) {
 		t.Helper()
 		testkit.WaitFor(t, 10*time.Second, fmt.Sprintf("agent services %v", want), func() error {
-			got, err := agentServices(base)
+			got, err := agentServices(a.base)
 			if err != nil {
 				return err
 			}
@@ -83,28 +74,33 @@ func TestProcess_SIGHUPReloadsLogLevelAndServices(t *testing.T) {
 			return nil
 		})
 	}
-	waitServices("web")
-	if log := stderr.String(); strings.Contains(log, "level=INFO") {
-		t.Fatalf("log_level error still logged info lines:\n%s", log)
+	waitLog := func(what, line string) {
+		t.Helper()
+		testkit.WaitFor(t, 5*time.Second, what, func() error {
+			if !strings.Contains(a.stderr.String(), line) {
+				return fmt.Errorf("no %q line yet", line)
+			}
+			return nil
+		})
 	}
-	write("info", "web", "api")
-	cmd.Process.Signal(syscall.SIGHUP)
+	const reloaded = "reloaded services and checks" // logged at info level
+	waitServices("web")
+	write("error", "web", "api")
+	a.cmd.Process.Signal(syscall.SIGHUP)
 	waitServices("web", "api")
-	testkit.WaitFor(t, 5*time.Second, "the reload's info line", func() error {
-		if !strings.Contains(stderr.String(), "reloaded services and checks") {
-			return fmt.Errorf("no info line yet")
-		}
-		return nil
-	})
 	write("loud", "db")
-	cmd.Process.Signal(syscall.SIGHUP)
-	testkit.WaitFor(t, 5*time.Second, "the failed reload's error line", func() error {
-		if !strings.Contains(stderr.String(), "reload failed") {
-			return fmt.Errorf("no error line yet")
-		}
-		return nil
-	})
+	a.cmd.Process.Signal(syscall.SIGHUP)
+	// Reloads run one at a time: once the failed one has logged, the one
+	// before has logged its info line, unless the level hid it.
+	waitLog("the failed reload's error line", "reload failed")
 	waitServices("web", "api") // a bad file changes nothing
+	if log := a.stderr.String(); strings.Contains(log, reloaded) {
+		t.Fatalf("log_level error still logged the reload's info line:\n%s", log)
+	}
+	write("info", "web")
+	a.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog("the reload's info line", reloaded)
+	waitServices("web")
 }
 
 // operator autopilot get-config shows the leader's settings, config-file
@@ -112,13 +108,7 @@ func TestProcess_SIGHUPReloadsLogLevelAndServices(t *testing.T) {
 func TestCLI_AutopilotGetConfigShowsTheConfiguredValues(t *testing.T) {
 	conf := filepath.Join(t.TempDir(), "ap.json")
 	os.WriteFile(conf, []byte(`{"autopilot":{"cleanup_dead_servers":false,"min_quorum":2,"dead_server_grace_period":"45s","max_trailing_logs":300}}`), 0o600)
-	p := testkit.FreePorts(t, 5)
-	cmd := exec.Command(rosterBin, append(devArgs(p), "-config-file", conf)...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	addr := fmt.Sprintf("127.0.0.1:%d", p[0])
+	addr := strings.TrimPrefix(startDevAgentWith(t, nil, "-config-file", conf).base, "http://")
 	var out string
 	testkit.WaitFor(t, 10*time.Second, "get-config to answer", func() error {
 		code, o, stderr := runRoster(t, "operator", "autopilot", "get-config", "-http-addr", addr)

@@ -1,8 +1,9 @@
 // Package testkit holds the few helpers every roster test uses, so that all
 // tests follow the same rules (see DESIGN.md, house rule 11):
 //
-//   - FreePort / FreePorts hand out loopback ports that were free a moment
-//     ago; servers under test should still bind ":0" where they can.
+//   - Servers under test bind ":0" (port 0) and report the port they got;
+//     FreePorts, loopback ports that were free a moment ago, is only for
+//     programs that must be told every port before any starts (etcd).
 //   - WaitFor polls a condition until a deadline instead of sleeping: a test
 //     never sleeps "long enough" for something to happen, it waits for the
 //     thing itself and fails with a message when the deadline passes.

@@ -38,14 +38,21 @@ func Rand(t testing.TB) *rand.Rand {
 // asked, for TCP and UDP alike. They are held open together while
 // choosing, so they are distinct.
 //
+// Prefer port 0 for a server that is never restarted: a port chosen here
+// is released when FreePorts returns, and until the server binds it
+// another test binary's FreePorts may pick it. Bind port 0 instead and
+// read the bound port back: in-process agents through Agent.Ports, agent
+// processes from their "serving" log lines, listeners from Addr().
+// FreePorts is for a server a test restarts on the same ports (a port of
+// the ephemeral range, free between the stop and the restart, may be
+// taken by any outgoing connection; see ListenStable for a listener held
+// from the start), and for programs that must be told every port before
+// any starts: etcd members, whose --initial-cluster names each peer's
+// URL (the etcd comparison benchmark in cmd/roster).
+//
 // The ports come from below the kernel's ephemeral range when it leaves
-// room: a port the kernel picked for ":0" is released the moment this
-// returns, and until the agent under test binds it, any outgoing
-// connection on the machine may take it as its source port ("bind:
-// address already in use"). Ports below the range are never handed out
-// that way; a random start keeps parallel test binaries apart.
-// Prefer binding ":0" directly; use this only when a port must be named
-// before the listener exists (for example on a command line).
+// room, where no outgoing connection is handed them as a source port; a
+// random start keeps parallel test binaries apart.
 func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
 	ports := make([]int, 0, n)
@@ -79,6 +86,30 @@ func FreePorts(t testing.TB, n int) []int {
 	return ports
 }
 
+// ListenStable returns a TCP listener on 127.0.0.1, bound at once, on a
+// port below the kernel's ephemeral range when it leaves room. It is for
+// a test that will close the listener and bind the same address again (a
+// restarted node keeping the address its peers know it by): a port of
+// the ephemeral range, released for that moment, may be taken by any
+// outgoing connection on the machine as its source port, and the rebind
+// then fails with "address already in use". Ports below the range are
+// never handed out that way.
+func ListenStable(t testing.TB) net.Listener {
+	t.Helper()
+	next := quietPorts()
+	for tries := 0; tries <= 10000; tries++ {
+		addr := "127.0.0.1:0"
+		if p := next(); p != 0 {
+			addr = fmt.Sprintf("127.0.0.1:%d", p)
+		}
+		if l, err := net.Listen("tcp", addr); err == nil {
+			return l
+		}
+	}
+	t.Fatalf("testkit: no free loopback port after 10000 tries")
+	return nil
+}
+
 // quietPorts returns a generator of candidate ports below the ephemeral
 // range, from a random start, or one that returns 0 ("let the kernel
 // pick") where the range is unknown or leaves fewer than 2,000 ports.
@@ -107,12 +138,6 @@ func ephemeralLow() int {
 		return 0
 	}
 	return low
-}
-
-// FreePort returns one port as FreePorts does.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	return FreePorts(t, 1)[0]
 }
 
 // PollInterval is how often WaitFor re-checks its condition.

@@ -14,8 +14,8 @@ import (
 // voters tolerate one failure, the leader is the one the Raft
 // configuration names and has Status "leader", and every server carries
 // its node name, build version, gossip status and catalog meta. Sent to
-// a follower, the call is forwarded to the leader; with ?stale the
-// follower answers itself, the same way.
+// a follower, the call is forwarded to the leader, which tracks the
+// state, with ?stale as well.
 func TestAutopilotState_ThreeServerClusterThroughAFollower(t *testing.T) {
 	servers := startCluster(t, 3)
 	var leaderID string

@@ -18,14 +18,16 @@ import (
 	"roster/internal/testkit"
 )
 
-// testConfig is a dev-style config on free loopback ports.
+// testConfig is a dev-style config on port 0 everywhere: each listener
+// binds the kernel's pick at Start, and a test reads the ports back with
+// Agent.Ports. A port chosen free beforehand and released could be taken
+// by any other process before the agent binds it (anyport.go).
 func testConfig(t *testing.T) Config {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.ApplyDev()
 	cfg.NodeName = "test-node"
-	p := testkit.FreePorts(t, 5)
-	cfg.Ports = Ports{HTTP: p[0], DNS: p[1], Server: p[2], SerfLAN: p[3], SerfWAN: p[4]}
+	cfg.Ports = Ports{}
 	cfg.Version, cfg.Revision = "0.0.0-test", "abc123"
 	return cfg
 }
@@ -118,9 +120,7 @@ func TestAgent_PortInUseNamesTheFlag(t *testing.T) {
 // wherever the configured one would go, so a process started with port 0
 // is as reachable as one given numbers (anyport.go).
 func TestAgent_PortZeroBindsKernelPicksAndPublishesThem(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Ports = Ports{}
-	a, err := New(cfg)
+	a, err := New(testConfig(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestAgent_PortZeroBindsKernelPicksAndPublishesThem(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { shutdown(t, a) })
-	p := a.cfg.Ports
+	p := a.Ports()
 	served := map[string]string{}
 	timeout := time.After(10 * time.Second)
 	for len(served) < 5 {
@@ -186,8 +186,7 @@ func TestAgent_NodeIDPersistsAcrossRestarts(t *testing.T) {
 	first := a.Self().Config.NodeID
 	shutdown(t, a)
 
-	cfg.Ports = testConfig(t).Ports
-	b := startAgent(t, cfg)
+	b := startAgent(t, cfg) // on new ports: cfg still says 0
 	if got := b.Self().Config.NodeID; got != first || !uuidRE.MatchString(got) {
 		t.Fatalf("node ID after restart %q, want %q (a UUID)", got, first)
 	}
@@ -290,10 +289,9 @@ func TestAgent_MetricsIncludeRaftGossipAndCatalog(t *testing.T) {
 }
 
 func TestAgent_DevAnswersConsulServiceOverDNS(t *testing.T) {
-	cfg := testConfig(t)
-	startAgent(t, cfg)
+	a := startAgent(t, testConfig(t))
 	c := new(dns.Client)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Ports.DNS))
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(a.Ports().DNS))
 	testkit.WaitFor(t, 5*time.Second, "consul.service.consul to name the server", func() error {
 		r, _, err := c.Exchange(new(dns.Msg).SetQuestion("consul.service.consul.", dns.TypeA), addr)
 		if err != nil {

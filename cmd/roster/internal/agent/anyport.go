@@ -32,3 +32,15 @@ func bindAnyPort(port int, bind func() error) error {
 		}
 	}
 }
+
+// Ports returns the ports the agent serves on: once Start has returned,
+// each port 0 is the port the kernel picked (and -1 still marks a
+// disabled listener). It lets a caller that runs agents in-process (tests,
+// dev-cluster) start them on port 0 and then name their addresses, for a
+// join or a restart on the same ports, instead of choosing ports first.
+// Start writes the ports under mu and nothing changes them afterwards.
+func (a *Agent) Ports() Ports {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg.Ports
+}

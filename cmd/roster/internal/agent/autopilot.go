@@ -46,6 +46,10 @@ type AutopilotConfig struct {
 	// autopilot.min_quorum). Default: a quorum of BootstrapExpect
 	// (BootstrapExpect/2+1), or no floor beyond the rules above.
 	MinQuorum int
+	// ServerHealthInterval is how often the leader probes every server's
+	// Raft stats to track its health (Consul's ServerHealthInterval;
+	// autopilot_track.go). Default rpc.DefaultServerHealthInterval (2s).
+	ServerHealthInterval time.Duration
 	// LastContactThreshold and MaxTrailingLogs judge server health and
 	// gate promotion (Consul's keys). Defaults 200ms and 250.
 	LastContactThreshold time.Duration

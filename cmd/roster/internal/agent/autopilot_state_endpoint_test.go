@@ -32,6 +32,7 @@ func TestAutopilotState_CrashedServerIsFailedAndUnhealthy(t *testing.T) {
 	tc := newTestCluster(t, 3)
 	for i := range tc.cfgs {
 		tc.cfgs[i].Autopilot.DisableCleanupDeadServers = true
+		tc.cfgs[i].Autopilot.ServerHealthInterval = 100 * time.Millisecond
 	}
 	l := tc.startSettled()
 	leaderID, down := tc.agents[l].nodeID(), (l+1)%3

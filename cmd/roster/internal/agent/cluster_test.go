@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,11 +29,20 @@ import (
 // detected in well under a second; Raft keeps its shipped timing.
 
 type testCluster struct {
-	t      testing.TB
-	ports  []int // free ports chosen together, handed out in order
-	logs   *testkit.LockedBuffer
+	t    testing.TB
+	logs *testkit.LockedBuffer
+	// cfgs are the agents' configurations. Their ports are 0 (the
+	// kernel's pick) until an agent first starts; start then records the
+	// ports it bound, so a restart binds the same ones, as a restarted
+	// server must keep its address (Raft knows it by it).
 	cfgs   []Config
 	agents []*Agent // nil while stopped
+
+	// bookMu guards book, which node each bound LAN gossip and RPC
+	// address belongs to; start adds to it, and withFaults' address
+	// lookups read it from the agents' goroutines.
+	bookMu sync.Mutex
+	book   map[string]string
 }
 
 // fastGossip makes failure detection take a few hundred milliseconds.
@@ -44,34 +54,66 @@ func fastGossip(c *swim.Config, wan bool) {
 }
 
 // newTestCluster configures n servers with -bootstrap-expect n; servers
-// after the first join the first one's LAN port.
+// after the first retry-join the first one's LAN address.
 func newTestCluster(t testing.TB, n int) *testCluster {
 	t.Helper()
-	tc := &testCluster{t: t, logs: &testkit.LockedBuffer{}}
+	tc := &testCluster{t: t, logs: &testkit.LockedBuffer{}, book: map[string]string{}}
 	t.Cleanup(func() {
 		tc.stopAll()
 		if t.Failed() {
 			t.Logf("agent logs:\n%s", tc.logs.String())
 		}
 	})
-	// Choosing every port in one call keeps them distinct; separate calls
-	// could be handed a port another server of this cluster was given.
-	tc.ports = testkit.FreePorts(t, 4*(n+2))
 	for i := range n {
 		tc.cfgs = append(tc.cfgs, tc.serverConfig(i, n))
 	}
 	return tc
 }
 
-// takePorts hands out n of the cluster's ports (fresh ones once the
-// pre-chosen ones run out).
-func (tc *testCluster) takePorts(n int) []int {
-	if len(tc.ports) < n {
-		tc.ports = append(tc.ports, testkit.FreePorts(tc.t, n)...)
+// lanOf and wanOf stand for member i's LAN or WAN gossip address in a
+// join list (RetryJoin, StartJoin, StartJoinWAN). Every agent binds port
+// 0, so the address exists only once member i has started: start puts it
+// in place when it starts the agent that joins.
+func lanOf(i int) string { return "lan-of-" + strconv.Itoa(i) }
+func wanOf(i int) string { return "wan-of-" + strconv.Itoa(i) }
+
+// lanAddr and wanAddr are member i's gossip addresses; i must have
+// started (its ports are bound).
+func (tc *testCluster) lanAddr(i int) string { return tc.boundAddr(i, "LAN", tc.cfgs[i].Ports.SerfLAN) }
+func (tc *testCluster) wanAddr(i int) string { return tc.boundAddr(i, "WAN", tc.cfgs[i].Ports.SerfWAN) }
+
+func (tc *testCluster) boundAddr(i int, what string, port int) string {
+	tc.t.Helper()
+	if port <= 0 {
+		tc.t.Fatalf("%s has no %s address yet: start it before an agent that joins it", tc.cfgs[i].NodeName, what)
 	}
-	p := tc.ports[:n]
-	tc.ports = tc.ports[n:]
-	return p
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+}
+
+// resolveJoins returns addrs with each lanOf or wanOf replaced by the
+// member's address.
+func (tc *testCluster) resolveJoins(addrs []string) []string {
+	tc.t.Helper()
+	var out []string
+	for _, addr := range addrs {
+		if s, ok := strings.CutPrefix(addr, "lan-of-"); ok {
+			i, _ := strconv.Atoi(s)
+			addr = tc.lanAddr(i)
+		} else if s, ok := strings.CutPrefix(addr, "wan-of-"); ok {
+			i, _ := strconv.Atoi(s)
+			addr = tc.wanAddr(i)
+		}
+		out = append(out, addr)
+	}
+	return out
+}
+
+// nodeAt names the member whose LAN gossip or RPC address addr is, or
+// "" for an address no started member has bound.
+func (tc *testCluster) nodeAt(addr string) string {
+	tc.bookMu.Lock()
+	defer tc.bookMu.Unlock()
+	return tc.book[addr]
 }
 
 func (tc *testCluster) serverConfig(i, expect int) Config {
@@ -80,8 +122,7 @@ func (tc *testCluster) serverConfig(i, expect int) Config {
 	cfg.Server, cfg.BootstrapExpect = true, expect
 	cfg.DataDir = tc.t.TempDir()
 	cfg.BindAddr = "127.0.0.1"
-	p := tc.takePorts(4)
-	cfg.Ports = Ports{HTTP: p[0], DNS: -1, Server: p[1], SerfLAN: p[2], SerfWAN: p[3]}
+	cfg.Ports = Ports{DNS: -1} // the others chosen when it first starts
 	cfg.Version, cfg.Revision = "0.0.0-test", "abc123"
 	cfg.RetryJoinInterval = 100 * time.Millisecond
 	cfg.ReconcileInterval = time.Second
@@ -89,7 +130,7 @@ func (tc *testCluster) serverConfig(i, expect int) Config {
 	cfg.GossipTuning = fastGossip
 	cfg.Logger = slog.New(slog.NewTextHandler(tc.logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("agent", cfg.NodeName)
 	if i > 0 {
-		cfg.RetryJoin = []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(tc.cfgs[0].Ports.SerfLAN))}
+		cfg.RetryJoin = []string{lanOf(0)}
 	}
 	return cfg
 }
@@ -114,16 +155,48 @@ func (tc *testCluster) startSettled() int {
 	return l
 }
 
+// start starts agent i, on the ports it had before if it ran already.
+//
+// A restart binds them again right after the test shut the old agent
+// down. Its TCP connections' TIME_WAIT does not block that, as Go's
+// listeners set SO_REUSEADDR, and UDP keeps no such state; but a port of
+// the kernel's ephemeral range, free for that moment, may be taken by any
+// outgoing connection on the machine as its source port. So an agent's
+// first start takes its ports from testkit.FreePorts, below that range,
+// rather than port 0: a member may be restarted by the test, and which
+// one is not known up front. Each start binds before the next one picks,
+// so the members' ports stay distinct.
 func (tc *testCluster) start(i int) {
 	tc.t.Helper()
-	a, err := New(tc.cfgs[i])
+	tc.pickPorts(&tc.cfgs[i].Ports)
+	cfg := tc.cfgs[i]
+	cfg.RetryJoin, cfg.StartJoin, cfg.StartJoinWAN = tc.resolveJoins(cfg.RetryJoin), tc.resolveJoins(cfg.StartJoin), tc.resolveJoins(cfg.StartJoinWAN)
+	a, err := New(cfg)
 	if err != nil {
 		tc.t.Fatal(err)
 	}
 	if err := a.Start(context.Background()); err != nil {
 		tc.t.Fatalf("starting %s: %v", tc.cfgs[i].NodeName, err)
 	}
+	p := a.Ports()
+	tc.cfgs[i].Ports = p
+	tc.bookMu.Lock()
+	for _, port := range []int{p.SerfLAN, p.Server} {
+		tc.book[net.JoinHostPort("127.0.0.1", strconv.Itoa(port))] = cfg.NodeName
+	}
+	tc.bookMu.Unlock()
 	tc.agents[i] = a
+}
+
+// pickPorts gives each port of p still at 0 (the kernel's pick) a free
+// port below the ephemeral range (see start).
+func (tc *testCluster) pickPorts(p *Ports) {
+	free := testkit.FreePorts(tc.t, 4)
+	for k, port := range []*int{&p.HTTP, &p.Server, &p.SerfLAN, &p.SerfWAN} {
+		if *port == 0 {
+			*port = free[k]
+		}
+	}
 }
 
 // kill stops agent i without leaving, as a crash would look to the others.
@@ -268,7 +341,7 @@ func TestCluster_LeaderKilledNewLeaderElectedAndRestartedServerCatchesUp(t *test
 
 	// The restarted server keeps its identity and Raft log, rejoins and
 	// catches up on everything it missed.
-	tc.cfgs[old].RetryJoin = []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(tc.cfgs[next].Ports.SerfLAN))}
+	tc.cfgs[old].RetryJoin = []string{lanOf(next)}
 	tc.start(old)
 	tc.waitSerfHealth(tc.cfgs[old].NodeName, catalog.HealthPassing, 10*time.Second)
 	tc.leader(10 * time.Second)
@@ -289,7 +362,7 @@ func (tc *testCluster) clientConfig(name string) Config {
 	cfg.NodeName = name
 	cfg.Server, cfg.BootstrapExpect = false, 0
 	cfg.Logger = slog.New(slog.NewTextHandler(tc.logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("agent", name)
-	cfg.RetryJoin = []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(tc.cfgs[0].Ports.SerfLAN))}
+	cfg.RetryJoin = []string{lanOf(0)}
 	return cfg
 }
 
@@ -462,7 +535,7 @@ func TestCluster_RequestForAnotherDatacenterTravelsTheWANPool(t *testing.T) {
 		tc.cfgs[i].BootstrapExpect, tc.cfgs[i].Bootstrap, tc.cfgs[i].RetryJoin = 0, true, nil
 	}
 	tc.cfgs[1].Datacenter = "dc2"
-	tc.cfgs[1].StartJoinWAN = []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(tc.cfgs[0].Ports.SerfWAN))}
+	tc.cfgs[1].StartJoinWAN = []string{wanOf(0)}
 	tc.startAll()
 	dc1, dc2 := tc.agents[0], tc.agents[1]
 	if got := len(dc1.Members(false)); got != 1 {
@@ -498,7 +571,7 @@ func TestCluster_EncryptedGossipJoinsOnlyWithTheSameKey(t *testing.T) {
 	tc.cfgs[0].Bootstrap = true
 	tc.cfgs[2].Encrypt = "Xx8tCH9vHdbXhcJ3fKBVYLsUSq3xd86ROoXrCfFi1aE="
 	tc.startAll()
-	lan := net.JoinHostPort("127.0.0.1", strconv.Itoa(tc.cfgs[0].Ports.SerfLAN))
+	lan := tc.lanAddr(0)
 	if _, err := tc.agents[1].Join([]string{lan}, false); err != nil {
 		t.Fatalf("join with the same key: %v", err)
 	}

@@ -201,8 +201,8 @@ func (c *Config) Validate() error {
 	if c.RetryJoinInterval < 0 || c.ReconcileInterval < 0 || c.ServerStabilizationTime < 0 || c.RPCHoldTimeout < 0 || c.TombstoneTTL < 0 || c.ServerRebalanceInterval < 0 {
 		return errors.New("agent: Config.RetryJoinInterval, ReconcileInterval, ServerStabilizationTime, RPCHoldTimeout, TombstoneTTL and ServerRebalanceInterval must not be negative (0 = default)")
 	}
-	if c.Autopilot.DeadServerGrace < 0 || c.Autopilot.MinQuorum < 0 || c.Autopilot.LastContactThreshold < 0 {
-		return errors.New("autopilot: dead_server_grace_period, min_quorum and last_contact_threshold must not be negative (0 = default)")
+	if c.Autopilot.DeadServerGrace < 0 || c.Autopilot.MinQuorum < 0 || c.Autopilot.LastContactThreshold < 0 || c.Autopilot.ServerHealthInterval < 0 {
+		return errors.New("autopilot: dead_server_grace_period, min_quorum, last_contact_threshold and ServerHealthInterval must not be negative (0 = default)")
 	}
 	return c.validatePorts()
 }

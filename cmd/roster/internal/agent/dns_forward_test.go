@@ -47,9 +47,8 @@ func exchange(t *testing.T, net, addr, name string, qtype uint16) *dns.Msg {
 // The integration check: services registered over HTTP are
 // answered over real UDP and TCP the way dig sees them.
 func TestAgent_DNSAnswersServicesRegisteredThroughHTTPOverUDPAndTCP(t *testing.T) {
-	cfg := testConfig(t)
-	a := startAgent(t, cfg)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Ports.DNS))
+	a := startAgent(t, testConfig(t))
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(a.Ports().DNS))
 	for i := 1; i <= 5; i++ {
 		httpRegister(t, a, fmt.Sprintf("web%d", i), fmt.Sprintf("10.0.0.%d", i), catalog.HealthPassing)
 	}
@@ -90,8 +89,8 @@ func TestCluster_ClientAndOtherDatacenterDNSQuestionsAreForwarded(t *testing.T) 
 		tc.cfgs[i].BootstrapExpect, tc.cfgs[i].Bootstrap, tc.cfgs[i].RetryJoin = 0, true, nil
 	}
 	tc.cfgs[1].Datacenter = "dc2"
-	tc.cfgs[1].StartJoinWAN = []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(tc.cfgs[0].Ports.SerfWAN))}
-	tc.cfgs[1].Ports.DNS = tc.takePorts(1)[0]
+	tc.cfgs[1].StartJoinWAN = []string{wanOf(0)}
+	tc.cfgs[1].Ports.DNS = 0 // served, on the kernel's pick
 	tc.startAll()
 	dc2 := tc.agents[1]
 	reg := &rpc.RegisterRequest{Register: catalog.RegisterRequest{
@@ -104,9 +103,9 @@ func TestCluster_ClientAndOtherDatacenterDNSQuestionsAreForwarded(t *testing.T) 
 	})
 
 	ccfg := tc.clientConfig("c1")
-	ccfg.Ports.DNS = tc.takePorts(1)[0]
-	tc.add(ccfg)
-	caddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ccfg.Ports.DNS))
+	ccfg.Ports.DNS = 0
+	c := tc.add(ccfg)
+	caddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(tc.cfgs[c].Ports.DNS))
 	testkit.WaitFor(t, 10*time.Second, "the client to answer consul.service.consul via its server", func() error {
 		r := exchange(t, "udp", caddr, "consul.service.consul.", dns.TypeA)
 		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "127.0.0.1" {

@@ -19,7 +19,8 @@
 //     agent announces its departure in gossip.
 //   - anyport.go: port 0 on any port binds the kernel's pick, which the
 //     agent logs ("serving") and publishes in place of the configured
-//     port, so tests that start the binary never race for a port.
+//     port, and Agent.Ports returns after Start, so tests that start the
+//     binary or an in-process agent never race for a port.
 //   - httplisten.go: each HTTP address is four sockets sharing the port
 //     (SO_REUSEPORT on Linux), so a reconnect storm of 10,000 clients fits
 //     the kernel's accept queues instead of waiting out SYN retransmits;
@@ -48,6 +49,12 @@
 //     autopilot_state.go, autopilot_endpoint.go: the autopilot settings
 //     are replicated state (an FSM layer under rpc.DedupFSM, in the
 //     snapshot), read and changed by the Autopilot endpoint.
+//     autopilot_track.go: for each term the leader runs the
+//     rpc.AutopilotTracker, which probes every server's Raft stats each
+//     ServerHealthInterval (2s) and keeps its health with StableSince =
+//     when that health last changed; /v1/operator/autopilot/state and
+//     /health answer that state (forwarded to the leader, ?stale too)
+//     and probe nothing. Until a term's first round the state is empty.
 //   - snapshot.go, snapshot_archive.go: /v1/snapshot save and restore; a
 //     restore is verified on the leader and committed as one log entry
 //     that every server's FSM (restoringFSM) applies.

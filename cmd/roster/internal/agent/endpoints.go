@@ -24,12 +24,13 @@ func (a *Agent) registerEndpoints(s *serverStack) error {
 	if err := s.rpcSrv.Register("Autopilot", &autopilotEndpoint{a: a}); err != nil {
 		return err
 	}
+	s.autopilot = rpc.NewAutopilotTracker(a.cfg.Autopilot.ServerHealthInterval)
 	return rpc.RegisterEndpoints(s.rpcSrv, rpc.EndpointDeps{
 		Datacenter: a.cfg.Datacenter, NodeName: a.cfg.NodeName,
 		Store: s.store, Raft: ra, Operator: ra,
 		Cluster: s.view, Forwarder: s.fwd, Blocker: s.blocker, Caller: a.pool,
 		Datacenters: a.datacenters, ServerName: a.serverName, SerfStatus: a.serfStatus, ServerVersion: a.serverVersion,
-		Sessions: leaderSessionTimers{a: a},
+		Sessions: leaderSessionTimers{a: a}, Autopilot: s.autopilot,
 		AutopilotThresholds: func() (time.Duration, uint64) {
 			ap := a.autopilotSettings()
 			return ap.LastContactThreshold, ap.MaxTrailingLogs

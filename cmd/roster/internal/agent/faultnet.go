@@ -15,7 +15,9 @@ import (
 // partition tests run the whole server stack on real sockets. Node names
 // are the plan's IDs; Names maps a peer address (gossip ip:port or RPC
 // ip:port) to its node name, "" for unknown addresses, which stay
-// connected.
+// connected. Names is called from many goroutines, and may learn an
+// address later (a test harness whose agents bind port 0 learns each
+// port as that agent starts).
 //
 // What it covers: gossip packets (UDP) both ways, and every TCP
 // connection this agent dials (Raft, RPC forwarding): a dial across a cut
@@ -99,7 +101,12 @@ func (f *NetFaults) faultDial(self string, dial func(ctx context.Context, networ
 			return nil, err
 		}
 		fc := &faultConn{Conn: conn, done: make(chan struct{})}
-		go fc.watch(func() bool { return f.connected(self, peer) && f.connected(peer, self) })
+		go fc.watch(func() bool {
+			// Asked again each poll: a book that learns the agents'
+			// ports as they start may name the peer only after the dial.
+			peer := f.Names(addr)
+			return f.connected(self, peer) && f.connected(peer, self)
+		})
 		return fc, nil
 	}
 }

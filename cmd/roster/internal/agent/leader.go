@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"roster/catalog"
@@ -115,6 +116,7 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 	sessions.resetAll()
 
 	a.initAutopilot()
+	defer a.trackServerHealth(ctx)()
 	a.reconcileAll(ctx)
 	full := time.NewTicker(a.cfg.ReconcileInterval)
 	defer full.Stop()
@@ -219,7 +221,10 @@ func (a *Agent) applyCatalog(cmd catalog.Command) error {
 }
 
 // reconcileAll reconciles every LAN member, then removes catalog nodes
-// that carry serfHealth but are no longer members (reaped).
+// that carry serfHealth but are no longer members (reaped). Catalog node
+// names are case-insensitive and may spell a member's name in another
+// case (catalog/nodename.go), so members are matched by the lower-cased
+// name, as in Consul's reconcile.
 func (a *Agent) reconcileAll(ctx context.Context) {
 	members := a.lanNode().Members()
 	if len(members) == 0 {
@@ -227,7 +232,7 @@ func (a *Agent) reconcileAll(ctx context.Context) {
 	}
 	known := map[string]bool{}
 	for _, m := range members {
-		known[m.Name] = true
+		known[strings.ToLower(m.Name)] = true
 		if ctx.Err() != nil {
 			return
 		}
@@ -235,7 +240,7 @@ func (a *Agent) reconcileAll(ctx context.Context) {
 	}
 	nodes, _ := a.srv.store.Nodes()
 	for _, n := range nodes {
-		if known[n.Node] || n.Node == a.cfg.NodeName || !a.hasSerfCheck(n.Node) {
+		if known[strings.ToLower(n.Node)] || strings.EqualFold(n.Node, a.cfg.NodeName) || !a.hasSerfCheck(n.Node) {
 			continue
 		}
 		a.log.Info("leader: deregistering reaped node", nodeAttr(a.cfg.NodeName), slog.String("member", n.Node))

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"roster/internal/testkit"
 )
 
 // BenchmarkAgentLocal_TTLPassSyncedToCatalog measures the cost of one
@@ -23,8 +21,7 @@ func BenchmarkAgentLocal_TTLPassSyncedToCatalog(b *testing.B) {
 	cfg.ApplyDev()
 	cfg.NodeName = "bench-node"
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	ports := testkit.FreePorts(b, 4)
-	cfg.Ports = Ports{HTTP: ports[0], DNS: -1, Server: ports[1], SerfLAN: ports[2], SerfWAN: ports[3]}
+	cfg.Ports = Ports{DNS: -1} // the others on port 0: the kernel's picks
 	a, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)

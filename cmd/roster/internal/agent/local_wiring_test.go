@@ -238,9 +238,13 @@ func TestAgentLocal_ClientStartedBeforeServersSyncsWhenOneAppears(t *testing.T) 
 	tc.agents = make([]*Agent, 1)
 	ccfg := tc.clientConfig("early")
 	ccfg.Local.SyncRetryInterval = time.Minute
+	// The server, on a port not bound yet, joins the client: either way
+	// round it appears in the client's LAN pool.
+	ccfg.RetryJoin = nil
 	ci := tc.add(ccfg)
 	client := agentHTTP{t: t, base: "http://" + tc.agents[ci].HTTPAddrs()[0]}
 	client.mustPut("/v1/agent/service/register", map[string]any{"Name": "early-svc", "Port": 1})
+	tc.cfgs[0].RetryJoin = []string{lanOf(ci)}
 	tc.start(0) // single-server cluster: elects itself
 	server := agentHTTP{t: t, base: "http://" + tc.agents[0].HTTPAddrs()[0]}
 	testkit.WaitFor(t, 20*time.Second, "early-svc in the catalog", func() error {

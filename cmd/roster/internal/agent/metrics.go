@@ -56,10 +56,27 @@ func (a *Agent) Metrics() []httpapi.Metric {
 	counter("roster.rpc.server.malformed_frames", "undecodable or oversized RPC frames", ss.MalformedFrames)
 	ds := a.srv.fsm.Stats()
 	counter("roster.rpc.dedup.duplicates", "repeated writes turned into no-ops", ds.Duplicates)
+	if ap := a.srv.autopilot; ap != nil {
+		counter("roster.autopilot.rounds", "server health rounds the leader completed", ap.Rounds())
+		counter("roster.autopilot.probes", "Status.RaftStats calls the leader's health rounds sent", ap.Probes())
+		// Consul's autopilot.healthy and autopilot.failure_tolerance; absent
+		// where Consul reports NaN (not the leader, or no round yet).
+		if healthy, tolerance, ok := ap.Summary(); ok {
+			gauge("roster.autopilot.healthy", "1 while every server is healthy (leader only)", b2f(healthy))
+			gauge("roster.autopilot.failure_tolerance", "voters that can fail without losing quorum (leader only)", float64(tolerance))
+		}
+	}
 	cs := a.srv.store.Stats()
 	counter("roster.catalog.applied", "commands applied to the catalog", cs.Applied)
 	counter("roster.catalog.malformed", "commands the catalog refused to decode", cs.Malformed)
 	gauge("roster.catalog.index", "last applied raft index", float64(cs.Index))
 	gauge("roster.catalog.waiters", "blocked queries waiting for a change", float64(cs.Waiters))
 	return out
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,19 +19,16 @@ import (
 // Partition tests on the whole server stack: real agents on loopback
 // whose links are cut by a shared faults.Plan (see NetFaults).
 
-// withFaults gives every agent of tc the same plan, with the address book
-// built from the configured ports.
+// withFaults gives every agent of tc the same plan. Its address book is
+// the cluster's (nodeAt): the ports are the kernel's picks, known only as
+// each agent starts, and no link is cut before they all have.
 func (tc *testCluster) withFaults() *faults.Plan {
 	plan := faults.New(testkit.Seed(tc.t))
-	names := map[string]string{}
 	var nodes []string
 	for _, cfg := range tc.cfgs {
 		nodes = append(nodes, cfg.NodeName)
-		for _, port := range []int{cfg.Ports.SerfLAN, cfg.Ports.Server} {
-			names[net.JoinHostPort("127.0.0.1", strconv.Itoa(port))] = cfg.NodeName
-		}
 	}
-	nf := &NetFaults{Plan: plan, Names: func(addr string) string { return names[addr] }, Nodes: nodes}
+	nf := &NetFaults{Plan: plan, Names: tc.nodeAt, Nodes: nodes}
 	for i := range tc.cfgs {
 		tc.cfgs[i].Faults = nf
 		tc.cfgs[i].RPCHoldTimeout = 500 * time.Millisecond

@@ -41,6 +41,9 @@ type serverStack struct {
 	view    *raftView
 	fwd     *rpc.Forwarder
 	blocker *rpc.Blocker
+	// autopilot tracks server health while this server leads
+	// (autopilot_track.go).
+	autopilot *rpc.AutopilotTracker
 
 	// ctx ends with the server; endpoints use it to bound forwarded calls.
 	ctx    context.Context

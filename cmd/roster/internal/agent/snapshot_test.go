@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -38,7 +37,7 @@ func TestCluster_StoppedServerCatchesUpFromACatalogSnapshot(t *testing.T) {
 	if st := tc.agents[l].srv.raft.Stats(); st["last_snapshot_index"] == "0" {
 		t.Fatalf("the leader took no snapshot after %d writes: %v", writes, st)
 	}
-	tc.cfgs[down].RetryJoin = []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(tc.cfgs[l].Ports.SerfLAN))}
+	tc.cfgs[down].RetryJoin = []string{lanOf(l)}
 	tc.start(down)
 	tc.waitConverged(15 * time.Second)
 	for _, i := range []int{0, writes / 2, writes - 1} {

@@ -3,6 +3,7 @@ package local
 import (
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"roster/catalog"
@@ -268,8 +269,11 @@ func sameService(a, b catalog.NodeService) bool {
 		(len(a.TaggedAddresses) == 0 && len(b.TaggedAddresses) == 0 || maps.Equal(a.TaggedAddresses, b.TaggedAddresses))
 }
 
+// sameCheck compares node names ignoring case, as Consul's
+// HealthCheck.IsSame does: the catalog's node may spell this agent's name
+// in another case (catalog/nodename.go).
 func sameCheck(a, b catalog.HealthCheck, ignoreOutput bool) bool {
-	return a.Node == b.Node && a.CheckID == b.CheckID && a.Name == b.Name && a.Status == b.Status &&
+	return strings.EqualFold(a.Node, b.Node) && a.CheckID == b.CheckID && a.Name == b.Name && a.Status == b.Status &&
 		a.Notes == b.Notes && (ignoreOutput || a.Output == b.Output) && a.ServiceID == b.ServiceID &&
 		a.ServiceName == b.ServiceName && sameStrs(a.ServiceTags, b.ServiceTags) && a.Type == b.Type
 }
