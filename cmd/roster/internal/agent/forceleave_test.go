@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -166,7 +164,7 @@ func TestForceLeave_PruneOverHTTPForgetsACrashedClient(t *testing.T) {
 func TestForceLeave_OnAServerActsOnTheWANPoolToo(t *testing.T) {
 	tc := newTestCluster(t, 3)
 	for i := 1; i < 3; i++ {
-		tc.cfgs[i].StartJoinWAN = []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(tc.cfgs[0].Ports.SerfWAN))}
+		tc.cfgs[i].StartJoinWAN = []string{wanOf(0)}
 	}
 	l := tc.startSettled()
 	down := (l + 1) % 3
