@@ -133,8 +133,9 @@
 //	left           nothing                                erased at once
 //
 // The intent is gossiped (with the suspicion, for a suspect; push-pull
-// lists a suspected leaver as suspect) and sent to the member, so every
-// member converges on the same state. A suspected holder, leaving or
+// lists a suspected leaver as leaving with its first accuser, and the
+// peer applies both) and sent to the member, so every member converges
+// on the same state. A suspected holder, leaving or
 // not, may be a restarted member's previous life: a claim of its name
 // from a new address is no name conflict (conflict.go). An erased
 // member that was alive after all is told when it next reaches anyone,

@@ -333,7 +333,8 @@ func TestCore_ReplacementOfAForceLeftSuspectIsNoConflict(t *testing.T) {
 
 // TestCore_PushPullCarriesTheSuspicionOfAForceLeftSuspect: a member that
 // learns of the force-left suspect by push-pull learns the suspicion (the
-// record says suspect), so it too leaves the name to the replacement.
+// leaving record names its first accuser), so it too leaves the name to
+// the replacement.
 func TestCore_PushPullCarriesTheSuspicionOfAForceLeftSuspect(t *testing.T) {
 	c := forceLeftSuspect(t)
 	peer := newBareCoreAs(t, "p", netip.MustParseAddrPort("10.0.0.50:8301"), "web", "y")

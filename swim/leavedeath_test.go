@@ -307,3 +307,44 @@ func TestCore_NewerIntentThanAStaleDeathDoesNotForgeLeft(t *testing.T) {
 		t.Fatalf("n3 holds n2 (alive at 1, never suspected at 1) %v after n0's gossip", m.State)
 	}
 }
+
+// TestCore_GracefulLeaverSuspectedReachesAPeerByPushPullAndEndsLeft: a
+// member begins its own Leave and goes silent, so n0 holds it leaving and
+// suspected. A peer that missed the intent and is repaired by push-pull
+// must learn both the intent and the suspicion: when the suspicion
+// expires there it records the member left (leaverDied), not failed, and
+// gossips "left".
+func TestCore_GracefulLeaverSuspectedReachesAPeerByPushPullAndEndsLeft(t *testing.T) {
+	c := newBareCore(t, "web", "y")
+	c.handleLeaving(leaving{Incarnation: 2, Node: "web", From: "web"}) // web's own Leave
+	c.handleSuspect(suspect{Incarnation: 2, Node: "web", From: "y"})   // then it went silent
+	if m := c.table.get("web"); m.state != StateLeaving || !c.suspected(m) {
+		t.Fatalf("setup: n0 holds web %v, suspected %v; want leaving and suspected", m.state, c.suspected(m))
+	}
+	peer := newBareCoreAs(t, "p", netip.MustParseAddrPort("10.0.0.50:8301"), "web", "y")
+	peer.handleAlive(alive{Incarnation: 1, Node: "n0", Addr: c.self.addr})
+	peer.Ready()
+	if err := peer.MergePushPull(c.LocalState(false), false); err != nil {
+		t.Fatal(err)
+	}
+	m := peer.table.get("web")
+	if m.state != StateLeaving || !peer.suspected(m) || peer.firstAccuser["web"] != "y" {
+		t.Fatalf("after the push-pull the peer holds web %v, suspected %v, first accuser %q; want leaving, suspected by y",
+			m.state, peer.suspected(m), peer.firstAccuser["web"])
+	}
+	var kinds []EventKind
+	for i := 0; i < 100_000 && !peer.table.get("web").gone(); i++ { // no gossip reaches the peer
+		peer.Tick()
+		for _, e := range peer.Ready().Events {
+			if e.Member.Name == "web" {
+				kinds = append(kinds, e.Kind)
+			}
+		}
+	}
+	if st := peer.table.get("web").state; st != StateLeft {
+		t.Fatalf("the peer ends with web %v (events %v), want left", st, kinds)
+	}
+	if n := peer.Stats().DeadVerdicts; n != 0 || slices.Contains(kinds, EventDead) {
+		t.Fatalf("the peer counted %d dead verdicts about a graceful leaver (events %v)", n, kinds)
+	}
+}

@@ -18,8 +18,10 @@ import (
 //	join u8 | sender str8 | eventLTime u64 | count u32 | count × member
 //	member = name str8 | addr | tags | state u8 | incarnation u32 | first str8
 //
-// where first is who suspected the member first (suspect and dead records;
-// empty otherwise), so a verdict learnt by sync is still traceable.
+// where first is who suspected the member first (suspect and dead records,
+// and leaving ones whose suspicion is running; empty otherwise), so a
+// verdict learnt by sync is still traceable and a suspected leaver
+// arrives as both leaving and suspected.
 
 // MaxPushPullBytes bounds a push-pull frame; a larger one is rejected.
 const MaxPushPullBytes = 16 << 20
@@ -93,17 +95,14 @@ func (c *Core) LocalState(join bool) []byte {
 		w.str8(m.name)
 		w.addr(m.addr)
 		w.tags(m.tags)
-		// A suspected leaver goes out as suspect: the suspicion is what
-		// a peer must not miss (it decides how the member ends, and
-		// that a claim of its name from a new address is no conflict);
-		// the intent reaches it by gossip, and the verdict says left.
-		state := m.state
-		if state == StateLeaving && c.suspected(m) {
-			state = StateSuspect
-		}
-		w.u8(uint8(state))
+		w.u8(uint8(m.state))
 		w.u32(m.incarnation)
-		if state == StateSuspect || state == StateDead {
+		// A suspected leaver goes out as leaving with its first accuser:
+		// the peer needs both, the intent (so the expired suspicion
+		// makes it left, not failed) and the suspicion (so a claim of
+		// its name from a new address is no conflict). Releases that
+		// predate this read and ignore first on a leaving record.
+		if m.state == StateSuspect || m.state == StateDead || c.suspected(m) {
 			w.str8(c.firstAccuser[m.name])
 		} else {
 			w.u8(0)
@@ -207,6 +206,9 @@ func (c *Core) mergeState(st pushPullState, join bool) {
 			c.handleDead(dead{Incarnation: r.Incarnation, Node: r.Name, From: r.Name})
 		case StateLeaving:
 			c.handleLeaving(leaving{Incarnation: r.Incarnation, Node: r.Name, From: st.Sender})
+			if r.First != "" { // suspected there: the intent, then the suspicion
+				c.handleSuspect(suspect{Incarnation: r.Incarnation, Node: r.Name, From: st.Sender, First: r.First})
+			}
 		}
 	}
 }
