@@ -361,10 +361,11 @@ func (c *Core) insertProbeOrder(m *memberState) {
 }
 
 // removeProbeOrder takes m's slot out of the probe order at once, for a
-// member being forgotten (pruned while live, or reaped before a probe
-// round dropped it): nextProbeTarget drops a slot only when it finds it
-// gone or forgotten, and by then the slot may hold the member again, or
-// a newcomer (a private directory reuses slots), then listed twice. The round stays a round: a slot already probed is
+// member being forgotten (pruned; reap does the same for many at once in
+// dropForgottenFromProbeOrder): nextProbeTarget drops a slot only when
+// it finds it gone or forgotten, and by then the slot may hold the
+// member again, or a newcomer (a private directory reuses slots), then
+// listed twice. The round stays a round: a slot already probed is
 // replaced by the last one probed, and the hole is filled from the end.
 func (c *Core) removeProbeOrder(m *memberState) {
 	if !m.inProbeOrder {
@@ -411,9 +412,13 @@ func (c *Core) setState(m *memberState, s State) {
 
 // reap forgets dead and left members after ReapInterval. Only members
 // on the gone list are looked at, so a quiet large cluster costs nothing.
+// Members still in the probe order (no probe round has dropped them yet)
+// leave it in one pass at the end: removing them one by one costs a scan
+// of the order each, O(N·D) after a mass failure.
 func (c *Core) reap() {
 	limit := c.cfg.ticks(c.cfg.ReapInterval)
 	kept := c.gone[:0]
+	listed := false
 	for _, slot := range c.gone {
 		m := c.table.at(slot)
 		switch {
@@ -424,12 +429,34 @@ func (c *Core) reap() {
 		default:
 			c.emit(EventReap, m, "", 0)
 			delete(c.firstAccuser, m.name)
-			c.removeProbeOrder(m) // if no probe round has dropped it yet
+			listed = listed || m.inProbeOrder
 			c.table.remove(m)
 		}
 	}
 	c.gone = kept
+	if listed {
+		c.dropForgottenFromProbeOrder()
+	}
 	c.expireTombs()
+}
+
+// dropForgottenFromProbeOrder takes every forgotten slot out of the probe
+// order in one pass, before the slot can be reused (see
+// removeProbeOrder). The round stays a round: the order is compacted in
+// place, so the members probed this round stay before probeIndex and the
+// others after it.
+func (c *Core) dropForgottenFromProbeOrder() {
+	kept, index := c.probeOrder[:0], c.probeIndex
+	for i, slot := range c.probeOrder {
+		if c.table.at(slot) == nil {
+			if i < c.probeIndex {
+				index--
+			}
+			continue
+		}
+		kept = append(kept, slot)
+	}
+	c.probeOrder, c.probeIndex = kept, index
 }
 
 func (c *Core) reapCheckTicks() int64 {

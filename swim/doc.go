@@ -99,6 +99,10 @@
 // on real sockets at N = 50: 0 false dead verdicts and 29 suspicions,
 // against memberlist's 0–1 and ~157.
 //
+// BenchmarkReapMassFailure reaps 5,000 of 10,000 members that failed at
+// once and are still in the probe order: 2.7 ms (median of 5; 9.2 ms
+// when each left the order by its own scan), mostly their EventReaps.
+//
 // The 10,000-member simulations fit in 1.6 GB because every simulated core
 // starts from the same read-only member chunks and copies only those it
 // writes (table.go); -short stops the curves at 1,000 members.

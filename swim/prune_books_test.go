@@ -255,3 +255,41 @@ func TestCore_ReapedMemberThatRejoinsIsProbedOncePerRound(t *testing.T) {
 		t.Fatalf("x's slot %d is %d times in the probe order %v", m.slot, n, c.probeOrder)
 	}
 }
+
+// TestCore_ReapOfManyKeepsTheProbeRound: members reaped together in the
+// middle of a probe round, some probed already and some not, while still
+// in the probe order, leave it in one go without disturbing the others:
+// those probed this round stay probed, those still to come still come.
+func TestCore_ReapOfManyKeepsTheProbeRound(t *testing.T) {
+	names := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
+	c := newBareCore(t, names...)
+	c.cfg.ReapInterval = time.Second
+	for range 3 {
+		if c.nextProbeTarget() == nil {
+			t.Fatal("no probe target")
+		}
+	}
+	probed := slices.Clone(c.probeOrder[:c.probeIndex])
+	rest := slices.Clone(c.probeOrder[c.probeIndex:])
+	victims := []int32{probed[0], probed[2], rest[0], rest[3], rest[len(rest)-1]}
+	for _, s := range victims {
+		c.handleDead(dead{Incarnation: 1, Node: c.table.at(s).name, From: "y"})
+	}
+	c.now += c.cfg.ticks(c.cfg.ReapInterval) + 1
+	c.reap()
+	for _, s := range victims {
+		if c.table.at(s) != nil {
+			t.Fatalf("slot %d not reaped", s)
+		}
+	}
+	reaped := func(s int32) bool { return slices.Contains(victims, s) }
+	probed, rest = slices.DeleteFunc(probed, reaped), slices.DeleteFunc(rest, reaped)
+	slices.Sort(probed)
+	slices.Sort(rest)
+	gotProbed := slices.Sorted(slices.Values(c.probeOrder[:c.probeIndex]))
+	gotRest := slices.Sorted(slices.Values(c.probeOrder[c.probeIndex:]))
+	if !slices.Equal(gotProbed, probed) || !slices.Equal(gotRest, rest) {
+		t.Fatalf("after reaping slots %v: probed %v, to come %v; want %v, %v",
+			victims, gotProbed, gotRest, probed, rest)
+	}
+}
