@@ -13,6 +13,21 @@ const (
 	nodeCaseIDB = "bbbbbbbb-0000-0000-0000-000000000002"
 )
 
+// newNodeCaseHarness is a store holding nodeCaseSetup's registrations
+// and a mirror loaded with its registry.
+func newNodeCaseHarness(t *testing.T) (*harness, *Mirror) {
+	t.Helper()
+	h := newHarness(t, Config{})
+	for _, cmd := range nodeCaseSetup() {
+		h.ok(cmd)
+	}
+	m := NewMirror()
+	if err := m.Load(h.s.Registry()); err != nil {
+		t.Fatal(err)
+	}
+	return h, m
+}
+
 // nodeCaseSetup is a node as an agent registers it: "web-1" with ID A, a
 // service, a live serfHealth, a service check, a session bound to
 // serfHealth and a coordinate.
@@ -88,14 +103,7 @@ func TestNodeName_WhichCaseTheNodeKeeps(t *testing.T) {
 	for _, tc := range cases {
 		for _, via := range []string{"Apply", "ApplyCommand"} {
 			t.Run(tc.name+"/"+via, func(t *testing.T) {
-				h := newHarness(t, Config{})
-				for _, cmd := range nodeCaseSetup() {
-					h.ok(cmd)
-				}
-				m := NewMirror()
-				if err := m.Load(h.s.Registry()); err != nil {
-					t.Fatal(err)
-				}
+				h, m := newNodeCaseHarness(t)
 				before := h.idx
 				var res Result
 				if via == "Apply" {
@@ -222,14 +230,7 @@ func TestNodeName_NodeEventsAreNetPerCommand(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, Config{})
-			for _, cmd := range nodeCaseSetup() {
-				h.ok(cmd)
-			}
-			m := NewMirror()
-			if err := m.Load(h.s.Registry()); err != nil {
-				t.Fatal(err)
-			}
+			h, m := newNodeCaseHarness(t)
 			before := nodeNames(h.s)
 			if res := h.ok(tc.write); res.Txn != nil && len(res.Txn.Errors) > 0 {
 				t.Fatalf("write: %s", res.Txn.Errors[0].What)

@@ -131,14 +131,21 @@ func TestWALCrash_ForgedRecordInAValueIsNotALaterWrite(t *testing.T) {
 			for _, salted := range []bool{true, false} {
 				clean, torn := walForgedTail(salted, forge)
 				pre := reopenState(t, writeDir(t, map[string][]byte{walSegmentName(1): clean}), walSegmentBytes)
-				crashed := writeDir(t, map[string][]byte{walSegmentName(1): torn})
-				if salted {
-					openCutBack(t, crashed, pre)
-				} else {
-					openRefused(t, crashed, "not a torn write")
-				}
+				openForgedTail(t, writeDir(t, map[string][]byte{walSegmentName(1): torn}), pre, salted)
 			}
 		})
+	}
+}
+
+// openForgedTail opens dir, whose torn tail holds records that were not
+// written by this segment: a salted log cuts the tail back to pre, a
+// first-format one takes them for a later write and refuses to open.
+func openForgedTail(t *testing.T, dir string, pre walState, salted bool) {
+	t.Helper()
+	if salted {
+		openCutBack(t, dir, pre)
+	} else {
+		openRefused(t, dir, "not a torn write")
 	}
 }
 
@@ -192,12 +199,7 @@ func TestWALCrash_StaleBlocksOfAnotherSegmentAreNotALaterWrite(t *testing.T) {
 		// The write's first page reached the disk; the next one holds
 		// what the deleted segment's last write left in that block.
 		files[name] = slices.Concat(newest[:at+walRecHeader+5], stale[len(stale)-staleLen:])
-		crashed := writeDir(t, files)
-		if salted {
-			openCutBack(t, crashed, pre)
-		} else {
-			openRefused(t, crashed, "not a torn write")
-		}
+		openForgedTail(t, writeDir(t, files), pre, salted)
 	}
 }
 

@@ -60,16 +60,7 @@ func TestCore_PruneOfSuspectKeepsNumAliveEverywhere(t *testing.T) {
 	cfg := DefaultLANConfig()
 	cfg.SuspicionMult = 10
 	s := newSim(5, cfg, testkit.Seed(t))
-	if !s.runUntil(10*time.Second, func() bool { return s.allSee(3, StateAlive) }) {
-		t.Fatalf("n3 not alive everywhere: %s", s.view(0))
-	}
-	s.kill(3)
-	if !s.runUntil(20*time.Second, func() bool { return s.stateOf(0, 3) == StateSuspect }) {
-		t.Fatalf("n0 never suspected the crashed n3: %s", s.view(0))
-	}
-	if err := s.cores[0].ForceLeavePrune("n3"); err != nil {
-		t.Fatal(err)
-	}
+	pruneCrashedSuspect(t, s, 3)
 	s.drain(0)
 	if !s.runUntil(30*time.Second, func() bool { return s.forgotten(3) }) {
 		t.Fatalf("n3 not forgotten everywhere: %s", s.view(0))
@@ -81,6 +72,22 @@ func TestCore_PruneOfSuspectKeepsNumAliveEverywhere(t *testing.T) {
 		if got, want := c.NumAlive(), countLive(c); got != want || got != 4 {
 			t.Errorf("n%d: NumAlive() = %d, holding %d live members (self included), want 4", i, got, want)
 		}
+	}
+}
+
+// pruneCrashedSuspect crashes member i of s once everyone sees it alive,
+// waits until n0 suspects it, and has n0 force-leave it with prune.
+func pruneCrashedSuspect(t *testing.T, s *sim, i int) {
+	t.Helper()
+	if !s.runUntil(10*time.Second, func() bool { return s.allSee(i, StateAlive) }) {
+		t.Fatalf("n%d not alive everywhere: %s", i, s.view(0))
+	}
+	s.kill(i)
+	if !s.runUntil(20*time.Second, func() bool { return s.stateOf(0, i) == StateSuspect }) {
+		t.Fatalf("n0 never suspected the crashed n%d: %s", i, s.view(0))
+	}
+	if err := s.cores[0].ForceLeavePrune(fmt.Sprintf("n%d", i)); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -109,16 +116,7 @@ func TestCore_LastMemberLeavesAtOnceAfterPruningTheOther(t *testing.T) {
 	cfg := DefaultLANConfig()
 	cfg.SuspicionMult = 10
 	s := newSim(2, cfg, testkit.Seed(t))
-	if !s.runUntil(10*time.Second, func() bool { return s.allSee(1, StateAlive) }) {
-		t.Fatalf("n1 not alive: %s", s.view(0))
-	}
-	s.kill(1)
-	if !s.runUntil(20*time.Second, func() bool { return s.stateOf(0, 1) == StateSuspect }) {
-		t.Fatalf("n0 never suspected n1: %s", s.view(0))
-	}
-	if err := s.cores[0].ForceLeavePrune("n1"); err != nil {
-		t.Fatal(err)
-	}
+	pruneCrashedSuspect(t, s, 1)
 	if !s.runUntil(30*time.Second, func() bool { return s.cores[0].table.get("n1") == nil }) {
 		t.Fatalf("n1 not pruned: %s", s.view(0))
 	}
