@@ -183,9 +183,8 @@ func BenchmarkCommandCodec(b *testing.B) {
 // Metrics per size: ns/update is the median slice's time per whole update
 // and cpu-ns/update the process CPU time per update; flatness is the
 // largest median over the smallest (1.0 is perfectly flat). ns/hash is the
-// median pair's difference per update (cpu-ns/hash the same in CPU time
-// over all pairs, which GC workers make noisy) and hash-flatness its
-// largest over its smallest: the acceptance figure. What grows with the
+// median pair's difference per update and hash-flatness its largest over
+// its smallest: the acceptance figure. What grows with the
 // registry is the rest of an update: the map lookups of the check, the
 // check records and the slot, which no longer sit in the CPU caches, and
 // GC marking a larger heap.
@@ -275,9 +274,10 @@ func BenchmarkHashUpdate(b *testing.B) {
 // reportShare reports, per size, the median over pairs of the difference
 // per operation between a round and its control (the share of an
 // operation that the controls leave out; the median, so that a pair a GC
-// cycle or a neighbour hit on one side only does not count), the same in
-// CPU time over all pairs, and the flatness of the medians: the largest
-// over the smallest.
+// cycle or a neighbour hit on one side only does not count), and the
+// flatness of the medians: the largest over the smallest. There is no
+// CPU-time figure: process CPU time includes the GC workers, whose cycles
+// land on one side of a pair or the other and swamp the difference.
 func reportShare(b *testing.B, sizes []int, rounds, controls []roundTimes, what, flatness string) {
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for k, n := range sizes {
@@ -289,7 +289,6 @@ func reportShare(b *testing.B, sizes []int, rounds, controls []roundTimes, what,
 		ns := diff[len(diff)/2] * 1e9
 		lo, hi = min(lo, ns), max(hi, ns)
 		b.ReportMetric(ns, fmt.Sprintf("ns/%s-%dk", what, n/1000))
-		b.ReportMetric(rounds[k].cpuNs()-controls[k].cpuNs(), fmt.Sprintf("cpu-ns/%s-%dk", what, n/1000))
 	}
 	b.ReportMetric(hi/lo, flatness)
 }
