@@ -101,6 +101,10 @@ func TestPartition_MembershipChangeByIsolatedLeader(t *testing.T) {
 	c.net.Isolate(l1)
 	f := c.node(l1).AddVoter("n4", "n4", time.Second) // can never commit
 	l2 := c.leader(others([]string{"n1", "n2", "n3"}, l1)...)
+	// One change at a time (thesis §4.1): until its first write commits,
+	// the new leader cannot know the configuration it holds is committed,
+	// and refuses a change meanwhile.
+	c.apply("l2 in office", 5*time.Second)
 	if err := waitFuture(c.node(l2).AddVoter("n4", "n4", time.Second), 5*time.Second); err != nil {
 		t.Fatalf("AddVoter on the new leader %s: %v", l2, err)
 	}
