@@ -296,10 +296,10 @@ func (s *WALStore) replaySegment(seq uint64, newest bool) (keysOnly bool, err er
 	if seed != 0 && !headerEnd {
 		return false, fmt.Errorf("raft: log segment %s is damaged at offset %d, inside its header (written whole, so this is not a torn write); %s", path, off, walRepairHint)
 	}
-	// Reused only if salted (the first format is only read) and with its
-	// header-end marker, so that damage inside its header is told from a
-	// torn write.
-	keysOnly = seed != 0 && keys != nil && headerEnd && len(keys) == len(s.kv)
+	// Reused only if salted (the first format is only read), so with its
+	// header-end marker (checked above), which tells damage inside its
+	// header from a torn write.
+	keysOnly = seed != 0 && keys != nil && len(keys) == len(s.kv)
 	if off == int64(len(data)) {
 		return keysOnly, nil
 	}

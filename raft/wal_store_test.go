@@ -405,11 +405,7 @@ func TestWALCrash_TornWriteToAReusedSegment(t *testing.T) {
 		t.Fatal(err)
 	}
 	post := readWALState(t, s)
-	name := walSegmentName(s.segs[1].seq)
-	data, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	name, data := closeAndReadNewest(t, dir, s)
 	keyOnly := pre
 	keyOnly.kv = post.kv
 	for cut := len(data) - len(s.buf); cut <= len(data); cut++ {

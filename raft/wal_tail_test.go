@@ -72,13 +72,8 @@ func TestWALCrash_TornTailWithOlderRecordsIsCutBack(t *testing.T) {
 	if err := s.StoreLogs(es); err != nil {
 		t.Fatal(err)
 	}
-	name := walSegmentName(s.segs[len(s.segs)-1].seq)
-	data, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	name, data := closeAndReadNewest(t, dir, s)
 	start := len(data) - len(s.buf)
-	s.Close()
 	at := start + bytesIndex(t, data[start:], value)
 	crashes := map[string][]byte{}
 	// Cut just after each framed record: it is whole, the write is not.
