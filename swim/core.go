@@ -392,15 +392,6 @@ func (c *Core) setState(m *memberState, s State) {
 	wasGone := m.gone()
 	m.state = s
 	m.stateTick = c.now
-	// A leave intent outlives a suspicion (Serf's StatusLeaving is not
-	// touched by memberlist's suspect state) and ends with anything else.
-	switch s {
-	case StateLeaving:
-		m.leaveIntent = true
-	case StateSuspect:
-	default:
-		m.leaveIntent = false
-	}
 	switch {
 	case wasGone && !m.gone():
 		c.numAlive++
