@@ -75,17 +75,11 @@ func TestCore_PruneOfSuspectKeepsNumAliveEverywhere(t *testing.T) {
 	}
 }
 
-// pruneCrashedSuspect crashes member i of s once everyone sees it alive,
-// waits until n0 suspects it, and has n0 force-leave it with prune.
+// pruneCrashedSuspect crashes member i of s (crashSuspect) and has n0
+// force-leave it with prune.
 func pruneCrashedSuspect(t *testing.T, s *sim, i int) {
 	t.Helper()
-	if !s.runUntil(10*time.Second, func() bool { return s.allSee(i, StateAlive) }) {
-		t.Fatalf("n%d not alive everywhere: %s", i, s.view(0))
-	}
-	s.kill(i)
-	if !s.runUntil(20*time.Second, func() bool { return s.stateOf(0, i) == StateSuspect }) {
-		t.Fatalf("n0 never suspected the crashed n%d: %s", i, s.view(0))
-	}
+	crashSuspect(t, s, i)
 	if err := s.cores[0].ForceLeavePrune(fmt.Sprintf("n%d", i)); err != nil {
 		t.Fatal(err)
 	}
