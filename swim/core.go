@@ -360,47 +360,12 @@ func (c *Core) insertProbeOrder(m *memberState) {
 	c.probeOrder = append(c.probeOrder, m.slot)
 }
 
-// removeProbeOrder takes m's slot out of the probe order at once, for a
-// member being forgotten (pruned; reap does the same for many at once in
-// dropForgottenFromProbeOrder): nextProbeTarget drops a slot only when
-// it finds it gone or forgotten, and by then the slot may hold the
-// member again, or a newcomer (a private directory reuses slots), then
-// listed twice. The round stays a round: a slot already probed is
-// replaced by the last one probed, and the hole is filled from the end.
-func (c *Core) removeProbeOrder(m *memberState) {
-	if !m.inProbeOrder {
-		return
-	}
-	c.table.own(m).inProbeOrder = false
-	i := slices.Index(c.probeOrder, m.slot)
-	if i < 0 {
-		return
-	}
-	if i < c.probeIndex {
-		c.probeIndex--
-		c.probeOrder[i] = c.probeOrder[c.probeIndex]
-		i = c.probeIndex
-	}
-	last := len(c.probeOrder) - 1
-	c.probeOrder[i] = c.probeOrder[last]
-	c.probeOrder = c.probeOrder[:last]
-}
-
 // setState changes m's state keeping numAlive and stateTick right. m must
 // be owned (memberTable.own).
 func (c *Core) setState(m *memberState, s State) {
 	wasGone := m.gone()
 	m.state = s
 	m.stateTick = c.now
-	// A leave intent outlives a suspicion (Serf's StatusLeaving is not
-	// touched by memberlist's suspect state) and ends with anything else.
-	switch s {
-	case StateLeaving:
-		m.leaveIntent = true
-	case StateSuspect:
-	default:
-		m.leaveIntent = false
-	}
 	switch {
 	case wasGone && !m.gone():
 		c.numAlive++
@@ -441,10 +406,12 @@ func (c *Core) reap() {
 }
 
 // dropForgottenFromProbeOrder takes every forgotten slot out of the probe
-// order in one pass, before the slot can be reused (see
-// removeProbeOrder). The round stays a round: the order is compacted in
-// place, so the members probed this round stay before probeIndex and the
-// others after it.
+// order in one pass, for reap and prune as they forget members still
+// listed: nextProbeTarget drops a slot only when it finds it gone or
+// forgotten, and by then the slot may hold the member again, or a
+// newcomer (a private directory reuses slots), then listed twice. The
+// round stays a round: the order is compacted in place, so the members
+// probed this round stay before probeIndex and the others after it.
 func (c *Core) dropForgottenFromProbeOrder() {
 	kept, index := c.probeOrder[:0], c.probeIndex
 	for i, slot := range c.probeOrder {

@@ -214,13 +214,7 @@ func TestCore_LeavingHolderOfANameIsAConflict(t *testing.T) {
 // the suspicion ends it is left, not failed, on every member.
 func TestCore_ForceLeaveOfSuspectIsLeavingThenLeft(t *testing.T) {
 	s := newSim(5, DefaultLANConfig(), testkit.Seed(t))
-	if !s.runUntil(10*time.Second, func() bool { return s.allSee(3, StateAlive) }) {
-		t.Fatalf("n3 not alive everywhere: %s", s.view(0))
-	}
-	s.kill(3)
-	if !s.runUntil(20*time.Second, func() bool { return s.stateOf(0, 3) == StateSuspect }) {
-		t.Fatalf("n0 never suspected the crashed n3: %s", s.view(0))
-	}
+	crashSuspect(t, s, 3)
 	log := leaveLog{}
 	s.onEvent = func(e Event) {
 		if e.Member.Name == "n3" {
@@ -281,14 +275,7 @@ func TestCore_ForceLeaveOfSuspectThatIsAliveRefutes(t *testing.T) {
 		t.Fatalf("n0 sees the suspect n3 %v after force-leave, want leaving", got)
 	}
 	s.drain(0)
-	if !s.runUntil(10*time.Second, func() bool {
-		for i := range 5 {
-			if m := s.cores[i].table.get("n3"); m.state != StateAlive || m.incarnation <= inc {
-				return false
-			}
-		}
-		return true
-	}) {
+	if !s.runUntil(10*time.Second, func() bool { return s.refuted(3, inc) }) {
 		t.Fatalf("n3 did not refute: %s", s.view(0))
 	}
 	if kinds[EventLeft] != 0 || kinds[EventDead] != 0 || kinds[EventAlive] == 0 {

@@ -190,20 +190,7 @@ func (c *Core) handleLeaving(l leaving) {
 		// evict it from every member that holds it alive there.
 		c.leaverDied(m, l.Incarnation, l.From)
 		return
-	case m.state == StateSuspect && same:
-		// Serf's member is StatusAlive while memberlist suspects it, so
-		// the intent makes it leaving; the suspicion runs on
-		// (leaverDied decides if it expires), and its broadcast carries
-		// the intent too (pushSuspicion).
-		m = c.table.own(m)
-		c.setState(m, StateLeaving)
-		if l.Prune {
-			c.schedulePrune(m, l)
-		}
-		c.pushSuspicion(m, c.suspicionOf(m))
-		c.emit(EventLeaving, m, l.From, 0)
-		return
-	case m.state != StateAlive && same:
+	case m.state == StateLeaving && same:
 		// Leaving already. A pruning intent still has work to do (Serf
 		// prunes a StatusLeaving member) and news to spread.
 		if l.Prune && c.schedulePrune(m, l) {
@@ -213,8 +200,14 @@ func (c *Core) handleLeaving(l leaving) {
 	}
 	revived := m.state == StateDead // at a newer incarnation (above)
 	m = c.table.own(m)
-	m.incarnation = l.Incarnation
-	delete(c.suspicions, m.name)
+	if !(m.state == StateSuspect && same) {
+		m.incarnation = l.Incarnation
+		delete(c.suspicions, m.name)
+	}
+	// A suspect at the intent's incarnation is StatusAlive to Serf (the
+	// suspicion is memberlist's), so the intent makes it leaving and its
+	// suspicion runs on (leaverDied decides if it expires); pushIntent
+	// sends the two together.
 	c.setState(m, StateLeaving)
 	if revived {
 		c.insertProbeOrder(m)

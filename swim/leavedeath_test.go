@@ -169,14 +169,7 @@ func TestCore_ForceLeftMemberThatRefutesThenCrashesFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.drain(0)
-	if !s.runUntil(10*time.Second, func() bool {
-		for i := range 5 {
-			if m := s.cores[i].table.get("n3"); m.state != StateAlive || m.incarnation <= inc {
-				return false
-			}
-		}
-		return true
-	}) {
+	if !s.runUntil(10*time.Second, func() bool { return s.refuted(3, inc) }) {
 		t.Fatalf("n3 did not refute: %s", s.view(1))
 	}
 	if kinds[EventLeaving] == 0 || kinds[EventAlive] == 0 {

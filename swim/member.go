@@ -94,11 +94,6 @@ type memberState struct {
 	state       State
 	// inProbeOrder: the slot is in Core.probeOrder (at most once).
 	inProbeOrder bool
-	// leaveIntent: a leave intent at the current incarnation was heard
-	// (the member was StateLeaving), and it survives a suspicion at that
-	// incarnation, so a leaver that then dies is recorded left rather
-	// than failed (handleDead). Any newer word from the member clears it.
-	leaveIntent bool
 }
 
 // member returns an independent copy for callers.

@@ -97,7 +97,6 @@ func (c *Core) prune(m *memberState, l leaving) {
 	if !m.gone() {
 		c.numAlive--
 	}
-	c.removeProbeOrder(m)
 	delete(c.firstAccuser, m.name)
 	delete(c.suspicions, m.name)
 	delete(c.prunes.pending, m.name)
@@ -108,7 +107,11 @@ func (c *Core) prune(m *memberState, l leaving) {
 		incarnation: m.incarnation,
 		until:       c.now + c.cfg.ticks(min(recentPruneTime, c.cfg.ReapInterval)),
 	}
+	listed := m.inProbeOrder
 	c.table.remove(m)
+	if listed {
+		c.dropForgottenFromProbeOrder()
+	}
 	c.queue.push(l.Node, encodeLeaving(nil, l))
 }
 

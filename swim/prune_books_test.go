@@ -75,17 +75,11 @@ func TestCore_PruneOfSuspectKeepsNumAliveEverywhere(t *testing.T) {
 	}
 }
 
-// pruneCrashedSuspect crashes member i of s once everyone sees it alive,
-// waits until n0 suspects it, and has n0 force-leave it with prune.
+// pruneCrashedSuspect crashes member i of s (crashSuspect) and has n0
+// force-leave it with prune.
 func pruneCrashedSuspect(t *testing.T, s *sim, i int) {
 	t.Helper()
-	if !s.runUntil(10*time.Second, func() bool { return s.allSee(i, StateAlive) }) {
-		t.Fatalf("n%d not alive everywhere: %s", i, s.view(0))
-	}
-	s.kill(i)
-	if !s.runUntil(20*time.Second, func() bool { return s.stateOf(0, i) == StateSuspect }) {
-		t.Fatalf("n0 never suspected the crashed n%d: %s", i, s.view(0))
-	}
+	crashSuspect(t, s, i)
 	if err := s.cores[0].ForceLeavePrune(fmt.Sprintf("n%d", i)); err != nil {
 		t.Fatal(err)
 	}
@@ -139,13 +133,20 @@ func TestCore_PrunedLiveMemberThatRejoinsIsProbedOncePerRound(t *testing.T) {
 	if c.table.get("x") != nil {
 		t.Fatal("x not pruned")
 	}
+	rejoinProbedOnce(t, c)
+	if got := c.NumAlive(); got != 3 {
+		t.Fatalf("NumAlive() = %d, want 3", got)
+	}
+}
+
+// rejoinProbedOnce has x, forgotten by c, rejoin at incarnation 2 and
+// checks that its slot is in c's probe order once.
+func rejoinProbedOnce(t *testing.T, c *Core) {
+	t.Helper()
 	c.handleAlive(alive{Incarnation: 2, Node: "x", Addr: netip.MustParseAddrPort("10.0.0.2:8301")})
 	m := c.table.get("x")
 	if n := countSlot(c.probeOrder, m.slot); n != 1 {
 		t.Fatalf("x's slot %d is %d times in the probe order %v", m.slot, n, c.probeOrder)
-	}
-	if got := c.NumAlive(); got != 3 {
-		t.Fatalf("NumAlive() = %d, want 3", got)
 	}
 }
 
@@ -182,16 +183,7 @@ func TestCore_PruneKeepsTheProbeRound(t *testing.T) {
 			}
 			c.now += c.pruneDelay() + 1
 			c.runPrunes()
-			probed = slices.DeleteFunc(probed, func(s int32) bool { return s == slot })
-			rest = slices.DeleteFunc(rest, func(s int32) bool { return s == slot })
-			gotProbed := slices.Sorted(slices.Values(c.probeOrder[:c.probeIndex]))
-			gotRest := slices.Sorted(slices.Values(c.probeOrder[c.probeIndex:]))
-			slices.Sort(probed)
-			slices.Sort(rest)
-			if !slices.Equal(gotProbed, probed) || !slices.Equal(gotRest, rest) {
-				t.Fatalf("after pruning slot %d: probed %v, to come %v; want %v, %v",
-					slot, gotProbed, gotRest, probed, rest)
-			}
+			checkProbeRound(t, c, probed, rest, func(s int32) bool { return s == slot }, fmt.Sprintf("pruning slot %d", slot))
 		})
 	}
 }
@@ -247,11 +239,7 @@ func TestCore_ReapedMemberThatRejoinsIsProbedOncePerRound(t *testing.T) {
 	if c.table.get("x") != nil {
 		t.Fatal("x not reaped")
 	}
-	c.handleAlive(alive{Incarnation: 2, Node: "x", Addr: netip.MustParseAddrPort("10.0.0.2:8301")})
-	m := c.table.get("x")
-	if n := countSlot(c.probeOrder, m.slot); n != 1 {
-		t.Fatalf("x's slot %d is %d times in the probe order %v", m.slot, n, c.probeOrder)
-	}
+	rejoinProbedOnce(t, c)
 }
 
 // TestCore_ReapOfManyKeepsTheProbeRound: members reaped together in the
@@ -281,13 +269,20 @@ func TestCore_ReapOfManyKeepsTheProbeRound(t *testing.T) {
 		}
 	}
 	reaped := func(s int32) bool { return slices.Contains(victims, s) }
-	probed, rest = slices.DeleteFunc(probed, reaped), slices.DeleteFunc(rest, reaped)
+	checkProbeRound(t, c, probed, rest, reaped, fmt.Sprintf("reaping slots %v", victims))
+}
+
+// checkProbeRound checks that c's probe round, after forgetting the slots
+// gone reports, is the one it was: probed and rest (the slots probed this
+// round and those to come, before) less the forgotten ones, in any order.
+func checkProbeRound(t *testing.T, c *Core, probed, rest []int32, gone func(int32) bool, after string) {
+	t.Helper()
+	probed, rest = slices.DeleteFunc(probed, gone), slices.DeleteFunc(rest, gone)
 	slices.Sort(probed)
 	slices.Sort(rest)
 	gotProbed := slices.Sorted(slices.Values(c.probeOrder[:c.probeIndex]))
 	gotRest := slices.Sorted(slices.Values(c.probeOrder[c.probeIndex:]))
 	if !slices.Equal(gotProbed, probed) || !slices.Equal(gotRest, rest) {
-		t.Fatalf("after reaping slots %v: probed %v, to come %v; want %v, %v",
-			victims, gotProbed, gotRest, probed, rest)
+		t.Fatalf("after %s: probed %v, to come %v; want %v, %v", after, gotProbed, gotRest, probed, rest)
 	}
 }

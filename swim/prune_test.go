@@ -27,13 +27,7 @@ func (s *sim) forgotten(subject int) bool {
 // reconnects, which still carry it from members that had not pruned yet.
 func TestCore_PruneOfSuspectIsLeavingThenForgotten(t *testing.T) {
 	s := newSim(5, DefaultLANConfig(), testkit.Seed(t))
-	if !s.runUntil(10*time.Second, func() bool { return s.allSee(3, StateAlive) }) {
-		t.Fatalf("n3 not alive everywhere: %s", s.view(0))
-	}
-	s.kill(3)
-	if !s.runUntil(20*time.Second, func() bool { return s.stateOf(0, 3) == StateSuspect }) {
-		t.Fatalf("n0 never suspected the crashed n3: %s", s.view(0))
-	}
+	crashSuspect(t, s, 3)
 	reaps := map[string]int{}
 	s.onEvent = func(e Event) {
 		if e.Member.Name == "n3" && e.Kind == EventReap {

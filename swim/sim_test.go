@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"strings"
+	"testing"
 	"time"
 
 	"roster/internal/faults"
@@ -297,4 +298,28 @@ func (s *sim) allSee(subject int, want State) bool {
 		}
 	}
 	return true
+}
+
+// refuted reports whether every member, the subject too, holds subject
+// alive at an incarnation above inc.
+func (s *sim) refuted(subject int, inc uint32) bool {
+	for i := range s.cores {
+		if m := s.cores[i].table.get(s.names[subject]); m.state != StateAlive || m.incarnation <= inc {
+			return false
+		}
+	}
+	return true
+}
+
+// crashSuspect crashes member i of s once everyone sees it alive and
+// waits until n0 suspects it.
+func crashSuspect(t *testing.T, s *sim, i int) {
+	t.Helper()
+	if !s.runUntil(10*time.Second, func() bool { return s.allSee(i, StateAlive) }) {
+		t.Fatalf("n%d not alive everywhere: %s", i, s.view(0))
+	}
+	s.kill(i)
+	if !s.runUntil(20*time.Second, func() bool { return s.stateOf(0, i) == StateSuspect }) {
+		t.Fatalf("n0 never suspected the crashed n%d: %s", i, s.view(0))
+	}
 }

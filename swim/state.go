@@ -128,16 +128,16 @@ func (c *Core) handleSuspect(s suspect) {
 	// Alive, or suspect at a lower incarnation: the member refuted the old
 	// suspicion (we may have missed the alive) and this is a new one, with
 	// a fresh timer, not a confirmation of the refuted one.
+	// A member leaving at the suspicion's incarnation stays leaving while
+	// it is suspected, as Serf's StatusLeaving is untouched by
+	// memberlist's suspicion; the suspicion runs all the same
+	// (expireSuspicions). At a higher incarnation the member spoke since
+	// its intent: it refuted it.
+	stillLeaving := m.state == StateLeaving && s.Incarnation == m.incarnation
 	m = c.table.own(m)
-	if s.Incarnation > m.incarnation {
-		m.leaveIntent = false // the member spoke since its intent: it refuted it
-	}
 	m.incarnation = s.Incarnation
 	c.firstAccuser[m.name] = s.First
-	if !(m.state == StateLeaving && m.leaveIntent) {
-		// A leaving member stays leaving while it is suspected, as Serf's
-		// StatusLeaving is untouched by memberlist's suspicion; the
-		// suspicion runs all the same (expireSuspicions).
+	if !stillLeaving {
 		c.setState(m, StateSuspect)
 	}
 	c.stats.Suspicions++
@@ -248,7 +248,7 @@ func (c *Core) handleDead(d dead) {
 		}
 		return
 	}
-	if !left && m.leaveIntent && d.Incarnation == m.incarnation {
+	if !left && m.state == StateLeaving && d.Incarnation == m.incarnation {
 		c.leaverDied(m, m.incarnation, d.From)
 		return
 	}

@@ -3,7 +3,6 @@ package agent
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -84,21 +83,12 @@ func TestReconcile_ReapedNodeWithALiveServersIDKeepsTheServer(t *testing.T) {
 	}
 }
 
-// httpDo sends method path to agent a's HTTP API and returns the status
-// and body.
+// httpDo sends method path to agent a's HTTP API (agentHTTP) and returns
+// the status and body.
 func httpDo(t *testing.T, a *Agent, method, path string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, "http://"+a.HTTPAddrs()[0]+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
+	code, body := agentHTTP{t: t, base: "http://" + a.HTTPAddrs()[0]}.do(method, path, nil)
+	return code, string(body)
 }
 
 // membersOverHTTP is GET /v1/agent/members[?wan=1] on a, by name.
