@@ -75,9 +75,6 @@ func NewAutopilotTracker(interval time.Duration) *AutopilotTracker {
 	return &AutopilotTracker{interval: interval}
 }
 
-// Interval is the time between rounds.
-func (t *AutopilotTracker) Interval() time.Duration { return t.interval }
-
 // Rounds is how many rounds completed since the tracker was made.
 func (t *AutopilotTracker) Rounds() uint64 { return t.rounds.Load() }
 
