@@ -121,12 +121,42 @@ func (a *agentProcess) profile(b *testing.B, round int, d time.Duration) (wait f
 		}
 		done <- err
 	}()
-	time.Sleep(50 * time.Millisecond) // let the profile start: a diagnostic, not a measurement
+	// The round starts once the agent profiles (or the request has already
+	// failed, which wait reports). A profile that does not start in time
+	// is still written, missing the round's start: a diagnostic, not a
+	// measurement.
+	if err := testkit.Poll(10*time.Second, func() error {
+		if len(done) > 0 {
+			return nil
+		}
+		return a.profiling()
+	}); err != nil {
+		b.Logf("profile %s: %v", name, err)
+	}
 	return func() {
 		if err := <-done; err != nil {
 			b.Logf("profile %s: %v", name, err)
 		}
 	}
+}
+
+// profiling says whether the agent's CPU profile is running: its
+// runtime/pprof.profileWriter goroutine exists from StartCPUProfile until
+// the profile is written.
+func (a *agentProcess) profiling() error {
+	resp, err := http.Get("http://" + a.pprof + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if !bytes.Contains(body, []byte("runtime/pprof.profileWriter")) {
+		return errors.New("the agent's CPU profile has not started")
+	}
+	return nil
 }
 
 // The agent's log lines for its HTTP listener and its profiling one.

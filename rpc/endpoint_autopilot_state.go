@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"slices"
 	"time"
-
-	"roster/raft"
 )
 
 // AutopilotState answers the leader's tracked autopilot state in the
@@ -34,8 +32,8 @@ func (e *Operator) stateOf(r autopilotRound) AutopilotStateReply {
 	out := AutopilotStateReply{Healthy: r.healthy, FailureTolerance: r.failureTolerance,
 		OptimisticFailureTolerance: r.failureTolerance, Servers: make(map[string]AutopilotServer, len(r.servers)),
 		Voters: []string{}}
-	for i, h := range r.servers {
-		srv := e.stateServer(r.conf.Servers[i], h, r.leaderID, r.stable[h.ID].since)
+	for _, h := range r.servers {
+		srv := e.stateServer(h, r.stable[h.ID].since)
 		out.Servers[srv.ID] = srv
 		if srv.Status == autopilotLeader || srv.Status == autopilotVoter {
 			out.Voters = append(out.Voters, srv.ID)
@@ -57,18 +55,18 @@ const (
 )
 
 // stateServer builds one server's entry from its judged health.
-func (e *Operator) stateServer(s raft.Server, h ServerHealth, leaderID string, stableSince time.Time) AutopilotServer {
+func (e *Operator) stateServer(h ServerHealth, stableSince time.Time) AutopilotServer {
 	status := autopilotNonVoter
 	switch {
-	case s.ID == leaderID:
+	case h.Leader:
 		status = autopilotLeader
-	case s.Suffrage == raft.Voter:
+	case h.Voter:
 		status = autopilotVoter
 	}
 	return AutopilotServer{ID: h.ID, Name: h.Name, Address: h.Address, NodeStatus: nodeStatus(h.SerfStatus),
 		Version: h.Version, LastContact: h.LastContact, LastTerm: h.LastTerm, LastIndex: h.LastIndex,
 		Healthy: h.Healthy, StableSince: stableSince.UTC(), Status: status,
-		Meta: e.serverMeta(s.ID, h.Name),
+		Meta: e.serverMeta(h.ID, h.Name),
 		// Consul's community edition promotes with raft-autopilot's
 		// StablePromoter, which types every server a voter.
 		NodeType: "voter"}

@@ -79,7 +79,7 @@ func TestOperatorStateOf_StatusesAndVoterOrder(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	op := newOperator(&endpointCore{d: EndpointDeps{Datacenter: "dc1", Store: store, Clock: func() time.Time { return now }}.withDefaults()}, nil)
 	// b became healthy before a; d is an unhealthy voter; n a non-voter.
-	r := autopilotRound{leaderID: "l", healthy: false, failureTolerance: 0, stable: map[string]stableState{
+	r := autopilotRound{healthy: false, failureTolerance: 0, stable: map[string]stableState{
 		"b": {healthy: true, since: now.Add(-time.Hour)}, "a": {healthy: true, since: now.Add(-time.Minute)}}}
 	for _, s := range []struct {
 		id      string
@@ -87,13 +87,8 @@ func TestOperatorStateOf_StatusesAndVoterOrder(t *testing.T) {
 		healthy bool
 		serf    string
 	}{{"d", true, false, "failed"}, {"a", true, true, "alive"}, {"l", true, true, "alive"}, {"b", true, true, "leaving"}, {"n", false, true, "none"}} {
-		suffrage := raft.Nonvoter
-		if s.voter {
-			suffrage = raft.Voter
-		}
-		r.conf.Servers = append(r.conf.Servers, raft.Server{ID: s.id, Address: s.id + ":8300", Suffrage: suffrage})
 		r.servers = append(r.servers, ServerHealth{ID: s.id, Name: "node-" + s.id, Address: s.id + ":8300", Healthy: s.healthy,
-			Voter: s.voter, SerfStatus: s.serf, LastContact: "0s"})
+			Leader: s.id == "l", Voter: s.voter, SerfStatus: s.serf, LastContact: "0s"})
 	}
 	st := op.stateOf(r)
 	if want := []string{"l", "b", "a", "d"}; !slices.Equal(st.Voters, want) {

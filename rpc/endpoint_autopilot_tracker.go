@@ -75,9 +75,6 @@ func NewAutopilotTracker(interval time.Duration) *AutopilotTracker {
 	return &AutopilotTracker{interval: interval}
 }
 
-// Interval is the time between rounds.
-func (t *AutopilotTracker) Interval() time.Duration { return t.interval }
-
 // Rounds is how many rounds completed since the tracker was made.
 func (t *AutopilotTracker) Rounds() uint64 { return t.rounds.Load() }
 
@@ -180,9 +177,7 @@ type stableState struct {
 // is: every server of the configuration judged against the leader's
 // stats.
 type autopilotRound struct {
-	conf     raft.Configuration
-	leaderID string
-	// servers are in configuration order, one per conf.Servers entry.
+	// servers are the configuration's, in its order.
 	servers []ServerHealth
 	// stable carries each server's health and StableSince into the next
 	// round; only servers of this configuration are kept.
@@ -206,8 +201,8 @@ func (r autopilotRound) healthReply() OperatorHealthReply {
 func (e *Operator) assess(ctx context.Context, prev map[string]stableState, probeTimeout time.Duration, probes *atomic.Uint64) autopilotRound {
 	now := e.c.d.Clock()
 	conf, _ := e.c.d.Operator.Configuration()
-	r := autopilotRound{conf: conf, leaderID: e.c.d.Operator.LeaderID(),
-		servers: make([]ServerHealth, 0, len(conf.Servers)), stable: make(map[string]stableState, len(conf.Servers))}
+	leaderID := e.c.d.Operator.LeaderID()
+	r := autopilotRound{servers: make([]ServerHealth, 0, len(conf.Servers)), stable: make(map[string]stableState, len(conf.Servers))}
 	stats := e.probeAll(ctx, conf, probeTimeout, probes)
 	th := healthThresholds{lastContact: healthLastContactThreshold, maxTrailing: healthMaxTrailingLogs}
 	if f := e.c.d.AutopilotThresholds; f != nil {
@@ -215,7 +210,7 @@ func (e *Operator) assess(ctx context.Context, prev map[string]stableState, prob
 	}
 	voters, healthyVoters, unhealthy := 0, 0, 0
 	for _, s := range conf.Servers {
-		h := e.judge(s, stats[s.ID], stats[r.leaderID], s.ID == r.leaderID, th)
+		h := e.judge(s, stats[s.ID], stats[leaderID], s.ID == leaderID, th)
 		st, ok := prev[s.ID]
 		if !ok || st.healthy != h.Healthy {
 			st = stableState{healthy: h.Healthy, since: now}

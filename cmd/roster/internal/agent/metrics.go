@@ -46,11 +46,7 @@ func (a *Agent) Metrics() []httpapi.Metric {
 			gauge("roster.raft."+k, "raft "+k, v)
 		}
 	}
-	leader := 0.0
-	if a.isLeader() {
-		leader = 1
-	}
-	gauge("roster.raft.leader", "1 while this server is the raft leader", leader)
+	gauge("roster.raft.leader", "1 while this server is the raft leader", b2f(a.isLeader()))
 	ss := a.srv.rpcSrv.Stats()
 	counter("roster.rpc.server.accepted", "connections accepted on the server port", ss.Accepted)
 	counter("roster.rpc.server.malformed_frames", "undecodable or oversized RPC frames", ss.MalformedFrames)
@@ -74,6 +70,7 @@ func (a *Agent) Metrics() []httpapi.Metric {
 	return out
 }
 
+// b2f is a flag as a gauge value: 1 for true, 0 for false.
 func b2f(b bool) float64 {
 	if b {
 		return 1
