@@ -68,8 +68,6 @@ func dumpIndexes(st *state) string {
 	return dumpState(st) + fmt.Sprintf("nodeIndex=%v serviceIndex=%v\n", st.nodeIndex, st.serviceIndex)
 }
 
-const nodeCaseSession = "11111111-2222-3333-4444-555555555555" // nodeCaseSetup's
-
 // nodeCaseLocked is nodeCaseSetup with a KV lock held by its session.
 func nodeCaseLocked(h *harness) {
 	for _, cmd := range nodeCaseSetup() {

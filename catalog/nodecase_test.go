@@ -7,10 +7,12 @@ import (
 	"testing"
 )
 
-// nodeCaseIDs are the node IDs of TestNodeName_WhichCaseTheNodeKeeps.
+// nodeCaseIDs are the node IDs of TestNodeName_WhichCaseTheNodeKeeps,
+// and nodeCaseSession the ID of nodeCaseSetup's session.
 const (
-	nodeCaseIDA = "aaaaaaaa-0000-0000-0000-000000000001"
-	nodeCaseIDB = "bbbbbbbb-0000-0000-0000-000000000002"
+	nodeCaseIDA     = "aaaaaaaa-0000-0000-0000-000000000001"
+	nodeCaseIDB     = "bbbbbbbb-0000-0000-0000-000000000002"
+	nodeCaseSession = "11111111-2222-3333-4444-555555555555"
 )
 
 // newNodeCaseHarness is a store holding nodeCaseSetup's registrations
@@ -39,7 +41,7 @@ func nodeCaseSetup() []Command {
 				{CheckID: serfCheckID, Name: "Serf Health Status", Status: HealthPassing},
 				{CheckID: "service:web", Name: "web", ServiceID: "web", Status: HealthPassing},
 			}},
-		&SessionRequest{Verb: SessionCreate, Session: SessionEntry{ID: "11111111-2222-3333-4444-555555555555",
+		&SessionRequest{Verb: SessionCreate, Session: SessionEntry{ID: nodeCaseSession,
 			Node: "web-1", NodeChecks: []string{serfCheckID}, Behavior: SessionRelease}},
 		&CoordinateBatchRequest{Updates: []CoordinateEntry{{Node: "web-1", Coord: Coordinate{Vec: []float64{0.5}}}}},
 	}

@@ -135,15 +135,16 @@ func (t *tx) txnKV(r *KVRequest, maxValueBytes int) ([]TxnResult, error) {
 func (t *tx) txnNode(op *TxnNodeOp) ([]TxnResult, error) {
 	// Node names ignore case (nodename.go); only a write can be refused.
 	asked := op.Node.Node
+	var old *Node // the stored node the name resolves to, if any
 	if op.Verb == OpSet || op.Verb == OpCAS {
-		if _, err := t.claimNodeName(&op.Node); err != nil {
+		var err error
+		if old, err = t.claimNodeName(&op.Node); err != nil {
 			return nil, err
 		}
-	} else {
-		op.Node.Node = t.st.nodeName(op.Node.Node)
+	} else if old = t.st.findNode(asked); old != nil {
+		op.Node.Node = old.Node
 	}
 	name := op.Node.Node
-	old := t.st.nodes[name]
 	switch op.Verb {
 	case OpGet:
 		if old == nil {

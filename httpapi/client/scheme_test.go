@@ -27,21 +27,13 @@ type schemeServer struct {
 	fullBodies, full304, deltas int
 }
 
-// schemeHash is the hashcode of insts in this package's scheme: a Mirror
-// loaded with a wrong hash keeps the content and hashes it anyway.
-func schemeHash(insts []catalog.Instance) string {
-	m := catalog.NewMirror()
-	_ = m.Load(catalog.Registry{HashScheme: catalog.HashScheme, Instances: insts})
-	return m.Hash()
-}
-
 func newSchemeServer(t *testing.T, regScheme, deltaScheme int) (*schemeServer, string) {
 	insts := []catalog.Instance{
 		{Node: "n1", ID: "web-1", Service: "web", Port: 80, Health: "passing"},
 		{Node: "n2", ID: "web-2", Service: "web", Port: 80, Health: "critical"},
 	}
 	s := &schemeServer{t: t, deltaScheme: deltaScheme,
-		reg: catalog.Registry{Index: 10, Hash: schemeHash(insts), HashScheme: regScheme, Instances: insts}}
+		reg: catalog.Registry{Index: 10, Hash: catalog.HashInstances(insts), HashScheme: regScheme, Instances: insts}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/roster/registry", s.registry)
 	mux.HandleFunc("/v1/roster/registry/delta", s.delta)
