@@ -83,7 +83,7 @@ func startServerProcsTB(tb testing.TB, n int) []*serverProc {
 		}
 		go func() { p.done <- p.cmd.Wait() }()
 		procs = append(procs, p)
-		if p.ports, err = waitLoggedPorts(p.stderr, p.done, true); err != nil {
+		if p.ports, err = waitLoggedPorts(p.stderr, p.done); err != nil {
 			fail(fmt.Errorf("%s: %v", p.name, err))
 		}
 	}

@@ -153,7 +153,7 @@ func startDevAgent(t *testing.T, extra ...string) *agentProc {
 	go func() { a.done <- a.cmd.Wait() }()
 	t.Cleanup(func() { a.cmd.Process.Kill() })
 	var err error
-	if a.ports, err = waitLoggedPorts(a.stderr, a.done, true); err != nil {
+	if a.ports, err = waitLoggedPorts(a.stderr, a.done); err != nil {
 		t.Fatalf("dev agent: %v; stderr:\n%s", err, a.stderr)
 	}
 	a.base = fmt.Sprintf("http://127.0.0.1:%d", a.ports[0])
