@@ -13,7 +13,7 @@ import (
 // a check-and-set, and get-config shows the result; a bad value fails
 // naming the flag and changes nothing.
 func TestCLI_AutopilotSetConfigChangesOnlyTheGivenSettings(t *testing.T) {
-	addr := strings.TrimPrefix(startDevAgent(t, nil).base, "http://")
+	addr := strings.TrimPrefix(startDevAgent(t).base, "http://")
 	testkit.WaitFor(t, 10*time.Second, "set-config to apply", func() error {
 		code, out, stderr := runRoster(t, "operator", "autopilot", "set-config", "-http-addr", addr,
 			"-min-quorum", "2", "-cleanup-dead-servers=false", "-server-stabilization-time", "3s")

@@ -66,7 +66,7 @@ Servers:
 // healthy leader; -format=json is the JSON of Consul's api.AutopilotState;
 // an unknown format is refused.
 func TestCLI_AutopilotStateShowsTheLeader(t *testing.T) {
-	addr := strings.TrimPrefix(startDevAgent(t, nil).base, "http://")
+	addr := strings.TrimPrefix(startDevAgent(t).base, "http://")
 	var out string
 	testkit.WaitFor(t, 10*time.Second, "a healthy autopilot state", func() error {
 		code, stdout, stderr := runRoster(t, "operator", "autopilot", "state", "-http-addr", addr)

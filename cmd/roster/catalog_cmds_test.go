@@ -12,7 +12,7 @@ import (
 )
 
 func TestCatalogEventCmds_AgainstADevAgent(t *testing.T) {
-	a := startDevAgent(t, nil)
+	a := startDevAgent(t)
 	addr := strings.TrimPrefix(a.base, "http://")
 	code, out, errOut := runRoster(t, "services", "register", "-http-addr", addr, "-name", "web", "-port", "80", "-tag", "v2", "-tag", "v1")
 	if code != 0 {

@@ -83,7 +83,7 @@ func startServerProcsTB(tb testing.TB, n int) []*serverProc {
 		}
 		go func() { p.done <- p.cmd.Wait() }()
 		procs = append(procs, p)
-		if p.ports, err = waitLoggedPorts(p.stderr, p.done, true); err != nil {
+		if p.ports, err = waitLoggedPorts(p.stderr, p.done); err != nil {
 			fail(fmt.Errorf("%s: %v", p.name, err))
 		}
 	}
@@ -170,7 +170,7 @@ func TestProcess_ThreeServersBootstrapExpectAnswerStatusLeader(t *testing.T) {
 }
 
 func TestProcess_DevElectsItselfAndAnswersStatusLeader(t *testing.T) {
-	a := startDevAgent(t, nil)
+	a := startDevAgent(t)
 	p := a.ports
 	testkit.WaitFor(t, 5*time.Second, "the dev agent to know its leader", func() error {
 		leader, err := statusLeader(a.base)
@@ -237,7 +237,7 @@ func runRosterEnv(t *testing.T, env []string, args ...string) (code int, stdout,
 }
 
 func TestCLI_InfoMembersJoinLeaveAgainstDevAgent(t *testing.T) {
-	a := startDevAgent(t, nil)
+	a := startDevAgent(t)
 	p := a.ports
 	addr := fmt.Sprintf("127.0.0.1:%d", p[0])
 	code, out, stderr := runRoster(t, "info", "-http-addr", addr)

@@ -70,7 +70,7 @@ func footprintRun(b *testing.B, bin string, sampleRSS bool) (startMs, leaderMs, 
 	defer cmd.Process.Kill()
 	var base string
 	mustPoll(b, func() error {
-		p, err := loggedPorts(log.String(), true)
+		p, err := loggedPorts(log.String())
 		if err == nil {
 			base = fmt.Sprintf("http://127.0.0.1:%d", p[0])
 		}

@@ -22,7 +22,7 @@ func kvRun(t *testing.T, addr string, wantCode int, args ...string) (stdout, std
 }
 
 func TestKVCmds_PutGetDeleteAgainstADevAgent(t *testing.T) {
-	a := startDevAgent(t, nil)
+	a := startDevAgent(t)
 	addr := strings.TrimPrefix(a.base, "http://")
 
 	if out, _ := kvRun(t, addr, 0, "put", "app/name", "web"); out != "Success! Data written to: app/name\n" {
@@ -88,7 +88,7 @@ func detailedField(t *testing.T, out, name string) string {
 }
 
 func TestKVCmds_ExportImportRoundTrip(t *testing.T) {
-	a := startDevAgent(t, nil)
+	a := startDevAgent(t)
 	addr := strings.TrimPrefix(a.base, "http://")
 	kvRun(t, addr, 0, "put", "-flags=3", "x/one", "1")
 	kvRun(t, addr, 0, "put", "x/two", "two\nlines")
@@ -147,7 +147,7 @@ func TestKVCmds_UsageErrorsExitLikeConsul(t *testing.T) {
 }
 
 func TestKVCmds_DashReadsTheValueAndTheImportFromStdin(t *testing.T) {
-	a := startDevAgent(t, nil)
+	a := startDevAgent(t)
 	addr := strings.TrimPrefix(a.base, "http://")
 	withStdin := func(stdin string, args ...string) string {
 		t.Helper()

@@ -61,7 +61,7 @@ func waitExit(t *testing.T, done chan int, out *testkit.LockedBuffer) int {
 // (which times out), releases when the child exits and passes the
 // child's exit code through.
 func TestLock_ExcludesSecondHolderReleasesOnExitAndPassesExitCode(t *testing.T) {
-	a := startDevAgent(t, nil)
+	a := startDevAgent(t)
 	addr := strings.TrimPrefix(a.base, "http://")
 	dir := t.TempDir()
 	started, release := filepath.Join(dir, "started"), filepath.Join(dir, "release")
@@ -93,7 +93,7 @@ func TestLock_ExcludesSecondHolderReleasesOnExitAndPassesExitCode(t *testing.T) 
 
 // With -n 2 two holders run at once and a third waits (times out).
 func TestLock_SemaphoreAdmitsNHolders(t *testing.T) {
-	a := startDevAgent(t, nil)
+	a := startDevAgent(t)
 	addr := strings.TrimPrefix(a.base, "http://")
 	dir := t.TempDir()
 	release := filepath.Join(dir, "release")
@@ -125,7 +125,7 @@ func TestLock_SemaphoreAdmitsNHolders(t *testing.T) {
 
 // kv put -acquire/-release take and give back a key's lock.
 func TestKVPut_AcquireAndReleaseWithASession(t *testing.T) {
-	a := startDevAgent(t, nil)
+	a := startDevAgent(t)
 	addr := strings.TrimPrefix(a.base, "http://")
 	req, _ := http.NewRequest("PUT", a.base+"/v1/session/create", strings.NewReader(`{"TTL":"30s"}`))
 	resp, err := http.DefaultClient.Do(req)
@@ -164,7 +164,7 @@ func TestKVPut_AcquireAndReleaseWithASession(t *testing.T) {
 // When the lock's session is destroyed behind its back, roster lock sees
 // the lock lost, stops the child and exits 1.
 func TestLock_LostLockStopsTheChild(t *testing.T) {
-	a := startDevAgent(t, nil)
+	a := startDevAgent(t)
 	addr := strings.TrimPrefix(a.base, "http://")
 	dir := t.TempDir()
 	started := filepath.Join(dir, "started")
@@ -187,7 +187,7 @@ func TestLock_LostLockStopsTheChild(t *testing.T) {
 
 // Only with -pass-stdin does the child read roster's standard input.
 func TestLock_PassStdin(t *testing.T) {
-	a := startDevAgent(t, nil)
+	a := startDevAgent(t)
 	addr := strings.TrimPrefix(a.base, "http://")
 	for _, pass := range []bool{false, true} {
 		args := []string{"lock", "-http-addr", addr, fmt.Sprintf("-pass-stdin=%t", pass), "stdin/test", "cat"}

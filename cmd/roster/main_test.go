@@ -92,7 +92,7 @@ func TestAgentCmd_InvalidCombinationsFailWithOneLineNamingTheFlag(t *testing.T) 
 // A second agent on the ports the first one logged finds them taken: the
 // logged ports are the ones the agent holds.
 func TestAgentCmd_PortInUseFailsNamingTheFlag(t *testing.T) {
-	a := startDevAgent(t, nil)
+	a := startDevAgent(t)
 	defer stopAgent(t, a, syscall.SIGTERM)
 	code, _, stderr := runRoster(t, devArgs(a.ports)...)
 	// Gossip binds first, so its port is the one reported.
@@ -139,30 +139,22 @@ type agentProc struct {
 	done   chan error
 }
 
-// startDevAgent starts `roster agent -dev` on ports p, or with nil on
-// ports the kernel picks (read back from its log, ports_proc_test.go), and
-// waits until its HTTP API answers.
-func startDevAgent(t *testing.T, p []int) *agentProc {
+// startDevAgent starts `roster agent -dev`, with further agent arguments
+// extra, on ports the kernel picks (read back from its log,
+// ports_proc_test.go), and waits until its HTTP API answers.
+func startDevAgent(t *testing.T, extra ...string) *agentProc {
 	t.Helper()
-	return startDevAgentWith(t, p)
-}
-
-// startDevAgentWith is startDevAgent with further agent arguments.
-func startDevAgentWith(t *testing.T, p []int, extra ...string) *agentProc {
-	t.Helper()
-	args := append(devArgs(p), extra...)
-	a := &agentProc{cmd: exec.Command(rosterBin, args...), stderr: new(testkit.LockedBuffer), ports: p, done: make(chan error, 1)}
+	args := append(devArgs(nil), extra...)
+	a := &agentProc{cmd: exec.Command(rosterBin, args...), stderr: new(testkit.LockedBuffer), done: make(chan error, 1)}
 	a.cmd.Stderr = a.stderr
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() { a.done <- a.cmd.Wait() }()
 	t.Cleanup(func() { a.cmd.Process.Kill() })
-	if p == nil {
-		var err error
-		if a.ports, err = waitLoggedPorts(a.stderr, a.done, true); err != nil {
-			t.Fatalf("dev agent: %v; stderr:\n%s", err, a.stderr)
-		}
+	var err error
+	if a.ports, err = waitLoggedPorts(a.stderr, a.done); err != nil {
+		t.Fatalf("dev agent: %v; stderr:\n%s", err, a.stderr)
 	}
 	a.base = fmt.Sprintf("http://127.0.0.1:%d", a.ports[0])
 	testkit.WaitFor(t, 10*time.Second, "the dev agent's HTTP API", func() error {
@@ -197,7 +189,7 @@ func stopAgent(t *testing.T, a *agentProc, sig syscall.Signal) {
 }
 
 func TestAgentCmd_DevServesSelfAndSIGINTLeavesCleanly(t *testing.T) {
-	a := startDevAgent(t, nil)
+	a := startDevAgent(t)
 	resp, err := http.Get(a.base + "/v1/agent/self")
 	if err != nil {
 		t.Fatal(err)

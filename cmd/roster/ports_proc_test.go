@@ -50,17 +50,17 @@ func portArgs(p []int) []string {
 // It bounds a hang, not the speed: an agent logs them within a second.
 const agentPortsTimeout = 30 * time.Second
 
-// waitLoggedPorts waits until an agent started with portArgs(nil) has
-// logged every port it serves (a client serves neither rpc nor serf_wan:
-// 0 there). It returns an error at once if the agent exits first (done
-// receives its exit; the value is put back for later readers).
-func waitLoggedPorts(log *testkit.LockedBuffer, done chan error, server bool) ([]int, error) {
+// waitLoggedPorts waits until a server agent started with portArgs(nil)
+// has logged all five ports. It returns an error at once if the agent
+// exits first (done receives its exit; the value is put back for later
+// readers).
+func waitLoggedPorts(log *testkit.LockedBuffer, done chan error) ([]int, error) {
 	deadline := time.NewTimer(agentPortsTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		ports, err := loggedPorts(log.String(), server)
+		ports, err := loggedPorts(log.String())
 		if err == nil {
 			return ports, nil
 		}
@@ -75,9 +75,9 @@ func waitLoggedPorts(log *testkit.LockedBuffer, done chan error, server bool) ([
 	}
 }
 
-// loggedPorts reads the agent's ports from its log, in portFlags order,
-// or says which one it has not logged yet.
-func loggedPorts(log string, server bool) ([]int, error) {
+// loggedPorts reads a server agent's ports from its log, in portFlags
+// order, or says which one it has not logged yet.
+func loggedPorts(log string) ([]int, error) {
 	byComponent := map[string]int{}
 	for _, m := range servingLine.FindAllStringSubmatch(log, -1) {
 		_, port, err := net.SplitHostPort(m[2])
@@ -90,9 +90,6 @@ func loggedPorts(log string, server bool) ([]int, error) {
 	}
 	ports := make([]int, len(portComponents))
 	for i, c := range portComponents {
-		if !server && (c == "rpc" || c == "serf_wan") {
-			continue
-		}
 		if ports[i] = byComponent[c]; ports[i] == 0 {
 			return nil, fmt.Errorf("no port logged for %s yet", c)
 		}

@@ -50,7 +50,7 @@ func TestProcess_SIGHUPReloadsLogLevelAndServices(t *testing.T) {
 		}
 	}
 	write("info", "web")
-	a := startDevAgentWith(t, nil, "-config-dir", dir)
+	a := startDevAgent(t, "-config-dir", dir)
 	defer func() {
 		if t.Failed() {
 			t.Logf("agent stderr:\n%s", a.stderr)
@@ -108,7 +108,7 @@ func TestProcess_SIGHUPReloadsLogLevelAndServices(t *testing.T) {
 func TestCLI_AutopilotGetConfigShowsTheConfiguredValues(t *testing.T) {
 	conf := filepath.Join(t.TempDir(), "ap.json")
 	os.WriteFile(conf, []byte(`{"autopilot":{"cleanup_dead_servers":false,"min_quorum":2,"dead_server_grace_period":"45s","max_trailing_logs":300}}`), 0o600)
-	addr := strings.TrimPrefix(startDevAgentWith(t, nil, "-config-file", conf).base, "http://")
+	addr := strings.TrimPrefix(startDevAgent(t, "-config-file", conf).base, "http://")
 	var out string
 	testkit.WaitFor(t, 10*time.Second, "get-config to answer", func() error {
 		code, o, stderr := runRoster(t, "operator", "autopilot", "get-config", "-http-addr", addr)

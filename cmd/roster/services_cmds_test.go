@@ -28,7 +28,7 @@ func agentServiceIDs(t *testing.T, base string) map[string]bool {
 }
 
 func TestServicesMaintReload_AgainstADevAgent(t *testing.T) {
-	a := startDevAgent(t, nil)
+	a := startDevAgent(t)
 	addr := strings.TrimPrefix(a.base, "http://")
 	code, out, errOut := runRoster(t, "services", "register", "-http-addr", addr, "-name", "web", "-port", "80", "-tag", "v1")
 	if code != 0 || !strings.Contains(out, "Registered service: web") {

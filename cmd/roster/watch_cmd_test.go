@@ -37,7 +37,7 @@ func catalogRegister(t *testing.T, base, node, addr string) {
 // roster watch prints the registry once, then each change as a delta, and
 // reports on exit that it pulled the full registry only once.
 func TestWatch_PrintsFullRegistryThenEachChangeByDelta(t *testing.T) {
-	a := startDevAgent(t, nil)
+	a := startDevAgent(t)
 	defer stopAgent(t, a, syscall.SIGTERM)
 	catalogRegister(t, a.base, "n1", "10.0.0.1")
 

@@ -3,7 +3,8 @@
 //
 //   - Servers under test bind ":0" (port 0) and report the port they got;
 //     FreePorts, loopback ports that were free a moment ago, is only for
-//     programs that must be told every port before any starts (etcd).
+//     a server a test restarts on the same ports and for programs that
+//     must be told every port before any starts (etcd).
 //   - WaitFor polls a condition until a deadline instead of sleeping: a test
 //     never sleeps "long enough" for something to happen, it waits for the
 //     thing itself and fails with a message when the deadline passes.

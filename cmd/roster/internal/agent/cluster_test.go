@@ -31,10 +31,10 @@ import (
 type testCluster struct {
 	t    testing.TB
 	logs *testkit.LockedBuffer
-	// cfgs are the agents' configurations. Their ports are 0 (the
-	// kernel's pick) until an agent first starts; start then records the
-	// ports it bound, so a restart binds the same ones, as a restarted
-	// server must keep its address (Raft knows it by it).
+	// cfgs are the agents' configurations. Their ports are 0 until an
+	// agent first starts; start then picks them and records the ports it
+	// bound, so a restart binds the same ones, as a restarted server must
+	// keep its address (Raft knows it by it).
 	cfgs   []Config
 	agents []*Agent // nil while stopped
 
@@ -71,9 +71,9 @@ func newTestCluster(t testing.TB, n int) *testCluster {
 }
 
 // lanOf and wanOf stand for member i's LAN or WAN gossip address in a
-// join list (RetryJoin, StartJoin, StartJoinWAN). Every agent binds port
-// 0, so the address exists only once member i has started: start puts it
-// in place when it starts the agent that joins.
+// join list (RetryJoin, StartJoin, StartJoinWAN). An agent's ports are
+// picked as it first starts, so the address exists only once member i
+// has started: start puts it in place when it starts the agent that joins.
 func lanOf(i int) string { return "lan-of-" + strconv.Itoa(i) }
 func wanOf(i int) string { return "wan-of-" + strconv.Itoa(i) }
 

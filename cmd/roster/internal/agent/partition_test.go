@@ -20,8 +20,8 @@ import (
 // whose links are cut by a shared faults.Plan (see NetFaults).
 
 // withFaults gives every agent of tc the same plan. Its address book is
-// the cluster's (nodeAt): the ports are the kernel's picks, known only as
-// each agent starts, and no link is cut before they all have.
+// the cluster's (nodeAt): the ports are picked as each agent starts, known
+// only then, and no link is cut before they all have.
 func (tc *testCluster) withFaults() *faults.Plan {
 	plan := faults.New(testkit.Seed(tc.t))
 	var nodes []string
